@@ -1,0 +1,127 @@
+package ledger
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"time"
+)
+
+// Kind is the kind of a ledger entry.
+type Kind string
+
+// The entry kinds. DESIGN.md describes what produces each.
+const (
+	KindAgent       Kind = "agent"
+	KindLLM         Kind = "llm"
+	KindTool        Kind = "tool"
+	KindAPICall     Kind = "api_call"
+	KindCredential  Kind = "credential"
+	KindApproval    Kind = "approval"
+	KindAttestation Kind = "attestation"
+	KindErasure     Kind = "erasure"
+	KindAccess      Kind = "access"
+	KindSpan        Kind = "span"
+)
+
+// Kinds lists every entry kind in a fixed order.
+var Kinds = []Kind{
+	KindAgent, KindLLM, KindTool, KindAPICall, KindCredential,
+	KindApproval, KindAttestation, KindErasure, KindAccess, KindSpan,
+}
+
+// Valid reports whether k is one of the known kinds.
+func (k Kind) Valid() bool {
+	for _, v := range Kinds {
+		if k == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Attr is one structural fact of an entry: a name and a string value.
+// Attributes are covered by the leaf, so every query answer built from them
+// is covered by the entry's inclusion proof.
+type Attr struct {
+	Key   string
+	Value string
+}
+
+// Content is one piece of sensitive content of an entry (a prompt, a
+// completion, reasoning text, tool arguments or results). Only its
+// commitment SHA-256(Salt ‖ Data) is in the leaf.
+type Content struct {
+	Name string
+	Salt []byte // 32 random bytes; nil when the content was erased
+	Data []byte // nil when the content was erased
+}
+
+// Commitment returns SHA-256(Salt ‖ Data).
+func (c Content) Commitment() [32]byte {
+	h := sha256.New()
+	h.Write(c.Salt)
+	h.Write(c.Data)
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// Entry is one record to append. TraceID and SpanID are lowercase hex
+// strings as OTLP renders them; EventKey distinguishes several entries
+// from one span (span events) and names entries that have no span (such as
+// erasure and access entries).
+type Entry struct {
+	Kind         Kind
+	TraceID      string
+	SpanID       string
+	ParentSpanID string
+	EventKey     string
+	Name         string
+	Start        time.Time
+	End          time.Time
+	Attrs        []Attr
+	Content      []Content
+}
+
+// Attr returns the value of the attribute named key and whether it exists.
+func (e *Entry) Attr(key string) (string, bool) {
+	for _, a := range e.Attrs {
+		if a.Key == key {
+			return a.Value, true
+		}
+	}
+	return "", false
+}
+
+// DedupKey identifies an entry for deduplication: a retried delivery of the
+// same entry has the same key and is not appended twice. It is
+// SHA-256 over the kind, trace ID, span ID and event key, each
+// length-prefixed.
+func (e *Entry) DedupKey() [32]byte {
+	h := sha256.New()
+	for _, s := range []string{string(e.Kind), e.TraceID, e.SpanID, e.EventKey} {
+		var n [4]byte
+		binary.BigEndian.PutUint32(n[:], uint32(len(s)))
+		h.Write(n[:])
+		h.Write([]byte(s))
+	}
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// Stored is an entry as the ledger holds it: its index in the tree, its
+// leaf bytes and leaf hash, and the content still present.
+type Stored struct {
+	Index    uint64
+	Leaf     []byte
+	LeafHash [32]byte
+	Entry    Entry
+}
+
+func (k Kind) String() string { return string(k) }
+
+func errField(field, msg string) error {
+	return fmt.Errorf("%w: %s: %s", ErrInvalid, field, msg)
+}

@@ -1,0 +1,303 @@
+package ledger
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/transparency-dev/merkle/rfc6962"
+)
+
+// LeafVersion is the version byte that starts every leaf this code writes.
+const LeafVersion = 1
+
+// MaxLeafSize is the largest leaf the ledger accepts: C2SP tlog-tiles entry
+// bundles prefix each entry with a 16-bit length.
+const MaxLeafSize = 65535
+
+// CommitmentSize is the size of a content commitment, a SHA-256 digest.
+const CommitmentSize = 32
+
+// SaltSize is the size of the random salt of a content commitment.
+const SaltSize = 32
+
+// Commitment is a named content commitment as it appears in a leaf.
+type Commitment struct {
+	Name string
+	Hash [CommitmentSize]byte
+}
+
+// EncodeLeaf returns the leaf bytes of e as specified in FORMAT.md. Attributes
+// and commitments are sorted by name; e is not modified. It fails with
+// ErrInvalid for a malformed entry and ErrTooLarge when the leaf would exceed
+// MaxLeafSize.
+func EncodeLeaf(e *Entry) ([]byte, error) {
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	attrs := append([]Attr(nil), e.Attrs...)
+	sort.Slice(attrs, func(i, j int) bool { return attrs[i].Key < attrs[j].Key })
+	cs := make([]Commitment, len(e.Content))
+	for i, c := range e.Content {
+		cs[i] = Commitment{Name: c.Name, Hash: c.Commitment()}
+	}
+	sort.Slice(cs, func(i, j int) bool { return cs[i].Name < cs[j].Name })
+
+	var b bytes.Buffer
+	b.Grow(256)
+	b.WriteByte(LeafVersion)
+	for _, s := range []string{string(e.Kind), e.TraceID, e.SpanID, e.ParentSpanID, e.EventKey, e.Name} {
+		putString(&b, s)
+	}
+	putTime(&b, e.Start)
+	putTime(&b, e.End)
+	putUint16(&b, len(attrs))
+	for _, a := range attrs {
+		putString(&b, a.Key)
+		putString(&b, a.Value)
+	}
+	putUint16(&b, len(cs))
+	for _, c := range cs {
+		putString(&b, c.Name)
+		b.Write(c.Hash[:])
+	}
+	if b.Len() > MaxLeafSize {
+		return nil, fmt.Errorf("%w: leaf of %d bytes exceeds %d", ErrTooLarge, b.Len(), MaxLeafSize)
+	}
+	return b.Bytes(), nil
+}
+
+// LeafHash returns the RFC 6962 leaf hash SHA-256(0x00 ‖ leaf).
+func LeafHash(leaf []byte) [32]byte {
+	var out [32]byte
+	copy(out[:], rfc6962.DefaultHasher.HashLeaf(leaf))
+	return out
+}
+
+// DecodedLeaf is a leaf parsed back into its parts. Content appears only as
+// commitments: the leaf never holds content.
+type DecodedLeaf struct {
+	Entry       Entry // Content is nil
+	Commitments []Commitment
+}
+
+// DecodeLeaf parses leaf bytes strictly: an unknown version, a truncated
+// field, unsorted or duplicate names or trailing bytes are errors wrapping
+// ErrInvalid.
+func DecodeLeaf(leaf []byte) (*DecodedLeaf, error) {
+	if len(leaf) > MaxLeafSize {
+		return nil, fmt.Errorf("%w: leaf of %d bytes exceeds %d", ErrInvalid, len(leaf), MaxLeafSize)
+	}
+	r := leafReader{b: leaf}
+	if v := r.byte(); r.err == nil && v != LeafVersion {
+		return nil, fmt.Errorf("%w: leaf version %d, want %d", ErrInvalid, v, LeafVersion)
+	}
+	var d DecodedLeaf
+	e := &d.Entry
+	e.Kind = Kind(r.string())
+	e.TraceID = r.string()
+	e.SpanID = r.string()
+	e.ParentSpanID = r.string()
+	e.EventKey = r.string()
+	e.Name = r.string()
+	e.Start = r.time()
+	e.End = r.time()
+	n := r.uint16()
+	for i := 0; i < n && r.err == nil; i++ {
+		k, v := r.string(), r.string()
+		if i > 0 && k <= e.Attrs[i-1].Key {
+			r.fail("attributes not in strictly ascending order at %q", k)
+		}
+		e.Attrs = append(e.Attrs, Attr{Key: k, Value: v})
+	}
+	n = r.uint16()
+	for i := 0; i < n && r.err == nil; i++ {
+		c := Commitment{Name: r.string()}
+		copy(c.Hash[:], r.bytes(CommitmentSize))
+		if i > 0 && c.Name <= d.Commitments[i-1].Name {
+			r.fail("commitments not in strictly ascending order at %q", c.Name)
+		}
+		d.Commitments = append(d.Commitments, c)
+	}
+	if r.err == nil && len(r.b) != 0 {
+		r.fail("%d trailing bytes", len(r.b))
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	if err := e.validateHeader(); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// Validate checks that e can be encoded: a known kind, hex trace and span
+// IDs of the right length, UTF-8 strings without NUL, unique non-empty
+// attribute and content names, and 32-byte salts.
+func (e *Entry) Validate() error {
+	if err := e.validateHeader(); err != nil {
+		return err
+	}
+	seen := make(map[string]bool, len(e.Attrs))
+	for _, a := range e.Attrs {
+		if a.Key == "" {
+			return errField("attribute", "empty name")
+		}
+		if seen[a.Key] {
+			return errField("attribute", fmt.Sprintf("duplicate name %q", a.Key))
+		}
+		seen[a.Key] = true
+		if err := checkString("attribute "+a.Key, a.Value); err != nil {
+			return err
+		}
+		if err := checkString("attribute name", a.Key); err != nil {
+			return err
+		}
+	}
+	clear(seen)
+	for _, c := range e.Content {
+		if c.Name == "" {
+			return errField("content", "empty name")
+		}
+		if seen[c.Name] {
+			return errField("content", fmt.Sprintf("duplicate name %q", c.Name))
+		}
+		seen[c.Name] = true
+		if err := checkString("content name", c.Name); err != nil {
+			return err
+		}
+		if len(c.Salt) != SaltSize {
+			return errField("content "+c.Name, fmt.Sprintf("salt of %d bytes, want %d", len(c.Salt), SaltSize))
+		}
+	}
+	return nil
+}
+
+func (e *Entry) validateHeader() error {
+	if !e.Kind.Valid() {
+		return errField("kind", fmt.Sprintf("unknown kind %q", e.Kind))
+	}
+	if e.TraceID != "" && !isHex(e.TraceID, 32) {
+		return errField("trace_id", "want 32 lowercase hex digits")
+	}
+	for name, id := range map[string]string{"span_id": e.SpanID, "parent_span_id": e.ParentSpanID} {
+		if id != "" && !isHex(id, 16) {
+			return errField(name, "want 16 lowercase hex digits")
+		}
+	}
+	for name, s := range map[string]string{"event_key": e.EventKey, "name": e.Name} {
+		if err := checkString(name, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkString(field, s string) error {
+	if len(s) > MaxLeafSize {
+		return fmt.Errorf("%w: %s: %d bytes exceeds %d", ErrTooLarge, field, len(s), MaxLeafSize)
+	}
+	if !utf8.ValidString(s) {
+		return errField(field, "invalid UTF-8")
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		return errField(field, "contains NUL")
+	}
+	return nil
+}
+
+func isHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func putUint16(b *bytes.Buffer, n int) {
+	var x [2]byte
+	binary.BigEndian.PutUint16(x[:], uint16(min(n, 0xffff)))
+	b.Write(x[:])
+}
+
+func putString(b *bytes.Buffer, s string) {
+	putUint16(b, len(s))
+	b.WriteString(s)
+}
+
+func putTime(b *bytes.Buffer, t time.Time) {
+	var x [8]byte
+	if !t.IsZero() {
+		binary.BigEndian.PutUint64(x[:], uint64(t.UnixNano()))
+	}
+	b.Write(x[:])
+}
+
+type leafReader struct {
+	b   []byte
+	err error
+}
+
+func (r *leafReader) fail(format string, args ...any) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%w: leaf: %s", ErrInvalid, fmt.Sprintf(format, args...))
+	}
+}
+
+func (r *leafReader) bytes(n int) []byte {
+	if r.err != nil {
+		return nil
+	}
+	if len(r.b) < n {
+		r.fail("truncated")
+		return nil
+	}
+	out := r.b[:n]
+	r.b = r.b[n:]
+	return out
+}
+
+func (r *leafReader) byte() byte {
+	if b := r.bytes(1); b != nil {
+		return b[0]
+	}
+	return 0
+}
+
+func (r *leafReader) uint16() int {
+	if b := r.bytes(2); b != nil {
+		return int(binary.BigEndian.Uint16(b))
+	}
+	return 0
+}
+
+func (r *leafReader) string() string {
+	s := string(r.bytes(r.uint16()))
+	if r.err == nil {
+		if err := checkString("string", s); err != nil {
+			r.err = err
+		}
+	}
+	return s
+}
+
+func (r *leafReader) time() time.Time {
+	b := r.bytes(8)
+	if b == nil {
+		return time.Time{}
+	}
+	n := int64(binary.BigEndian.Uint64(b))
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}

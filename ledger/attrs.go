@@ -1,0 +1,81 @@
+package ledger
+
+import "strings"
+
+// Attribute names with a meaning to the ledger and its queries. Ingest
+// writes them; the query layer links entries by them. The credential facts
+// follow DESIGN.md; the rest are OpenTelemetry semantic convention names.
+const (
+	AttrCredentialID          = "credential.id"
+	AttrCredentialType        = "credential.type"
+	AttrCredentialIssuer      = "credential.issuer"
+	AttrCredentialSubject     = "credential.subject"
+	AttrCredentialAudience    = "credential.audience"
+	AttrCredentialScope       = "credential.scope"
+	AttrCredentialNotBefore   = "credential.not_before"
+	AttrCredentialExpiresAt   = "credential.expires_at"
+	AttrCredentialParentID    = "credential.parent_id"
+	AttrCredentialOperation   = "credential.operation" // issue, exchange, revoke
+	AttrCredentialFingerprint = "credential.fingerprint"
+
+	AttrAgentID        = "gen_ai.agent.id"
+	AttrAgentName      = "gen_ai.agent.name"
+	AttrConversationID = "gen_ai.conversation.id"
+	AttrServerAddress  = "server.address"
+
+	AttrErasureActor   = "erasure.actor"
+	AttrErasureReason  = "erasure.reason"
+	AttrErasureTargets = "erasure.targets"
+)
+
+// Ref keys: the facts the stores index for lookups.
+const (
+	RefTrace            = "trace"
+	RefCredential       = "credential"
+	RefCredentialParent = "credential_parent"
+	RefFingerprint      = "fingerprint"
+	RefAgent            = "agent"
+	RefConversation     = "conversation"
+	RefTarget           = "target"
+	RefKind             = "kind"
+)
+
+// MaxRefValue bounds an indexed value; longer values are not indexed.
+const MaxRefValue = 512
+
+// RefsOf returns the facts of e that the stores index. Fingerprint
+// attributes may hold several space-separated fingerprints.
+func RefsOf(e *Entry) []Ref {
+	refs := make([]Ref, 0, 4)
+	add := func(key, value string) {
+		if value != "" && len(value) <= MaxRefValue {
+			refs = append(refs, Ref{Key: key, Value: value})
+		}
+	}
+	add(RefKind, string(e.Kind))
+	add(RefTrace, e.TraceID)
+	for _, a := range e.Attrs {
+		switch a.Key {
+		case AttrCredentialID:
+			add(RefCredential, a.Value)
+		case AttrCredentialParentID:
+			add(RefCredentialParent, a.Value)
+		case AttrCredentialFingerprint:
+			for _, f := range strings.Fields(a.Value) {
+				add(RefFingerprint, f)
+			}
+		case AttrAgentID:
+			add(RefAgent, a.Value)
+		case AttrConversationID:
+			add(RefConversation, a.Value)
+		case AttrServerAddress:
+			add(RefTarget, a.Value)
+		}
+	}
+	if _, ok := e.Attr(AttrAgentID); !ok {
+		if name, ok := e.Attr(AttrAgentName); ok {
+			add(RefAgent, name)
+		}
+	}
+	return refs
+}

@@ -1,0 +1,448 @@
+package ledger
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Defaults for Config.
+const (
+	// DefaultCheckpointInterval is how often a checkpoint is signed at most
+	// while the tree grows.
+	DefaultCheckpointInterval = time.Second
+	// DefaultMaxBatch is the most entries one transaction commits. Batches
+	// grow up to it under load: everything that arrives while a transaction
+	// commits goes into the next one.
+	DefaultMaxBatch = 4096
+)
+
+// Config configures a Log.
+type Config struct {
+	// Signer signs checkpoints. Required.
+	Signer *Signer
+	// CheckpointInterval is how often at most a checkpoint is signed while
+	// the tree grows. Zero means DefaultCheckpointInterval.
+	CheckpointInterval time.Duration
+	// MaxBatch is the most entries per transaction. Zero means
+	// DefaultMaxBatch.
+	MaxBatch int
+	// Logger receives the log's own messages. Nil means slog.Default().
+	Logger *slog.Logger
+	// Observer, if set, is told of every commit and checkpoint.
+	Observer Observer
+}
+
+// Observer is told what the log does, for metrics.
+type Observer interface {
+	// Committed reports a committed batch of n new entries that took d,
+	// and the new head.
+	Committed(n int, d time.Duration, head TreeHead)
+	// Signed reports a new checkpoint.
+	Signed(cp Checkpoint)
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	if c.Signer == nil {
+		return errors.New("ledger config: signer is required")
+	}
+	if c.CheckpointInterval < 0 {
+		return fmt.Errorf("ledger config: checkpoint interval %v is negative", c.CheckpointInterval)
+	}
+	if c.MaxBatch < 0 {
+		return fmt.Errorf("ledger config: max batch %d is negative", c.MaxBatch)
+	}
+	return nil
+}
+
+// Log is the write side of the ledger: it group-commits appends, signs
+// checkpoints and records erasures. Several Logs, in one process or many,
+// may write to one database; the database serialises them.
+type Log struct {
+	store    Store
+	signer   *Signer
+	interval time.Duration
+	maxBatch int
+	logger   *slog.Logger
+	observer Observer
+
+	reqs chan *request
+
+	mu       sync.Mutex // guards closed and senders
+	closed   bool
+	senders  sync.WaitGroup
+	stopSign chan struct{}
+	done     sync.WaitGroup
+}
+
+type request struct {
+	ctx     context.Context
+	records []Record
+	result  chan result
+}
+
+type result struct {
+	indices []uint64
+	err     error
+}
+
+// Open starts a Log on store. Close it to stop its goroutines.
+func Open(store Store, cfg Config) (*Log, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	l := &Log{
+		store:    store,
+		signer:   cfg.Signer,
+		interval: cfg.CheckpointInterval,
+		maxBatch: cfg.MaxBatch,
+		logger:   cfg.Logger,
+		observer: cfg.Observer,
+		reqs:     make(chan *request, 1024),
+		stopSign: make(chan struct{}),
+	}
+	if l.interval == 0 {
+		l.interval = DefaultCheckpointInterval
+	}
+	if l.maxBatch == 0 {
+		l.maxBatch = DefaultMaxBatch
+	}
+	if l.logger == nil {
+		l.logger = slog.Default()
+	}
+	l.done.Add(2)
+	go l.commitLoop()
+	go l.signLoop()
+	return l, nil
+}
+
+// Origin returns the log's origin, the first line of its checkpoints.
+func (l *Log) Origin() string { return l.signer.Origin() }
+
+// NewContent returns content named name holding data, with a fresh random
+// salt.
+func NewContent(name string, data []byte) Content {
+	salt := make([]byte, SaltSize)
+	rand.Read(salt)
+	return Content{Name: name, Salt: salt, Data: data}
+}
+
+// Append appends entries and returns their indices once one transaction
+// holding all of them has committed. An entry that was appended before
+// (the same DedupKey) is not appended again: its existing index is
+// returned. A malformed entry fails the whole call with ErrInvalid or
+// ErrTooLarge before anything is written. If ctx ends before the entries'
+// transaction starts they are not appended; if it ends later they may be,
+// and a retry finds them.
+func (l *Log) Append(ctx context.Context, entries []Entry) ([]uint64, error) {
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	recs := make([]Record, len(entries))
+	for i := range entries {
+		rec, err := prepare(&entries[i])
+		if err != nil {
+			return nil, fmt.Errorf("entry %d: %w", i, err)
+		}
+		recs[i] = rec
+	}
+	req := &request{ctx: ctx, records: recs, result: make(chan result, 1)}
+	if err := l.send(ctx, req); err != nil {
+		return nil, err
+	}
+	select {
+	case r := <-req.result:
+		return r.indices, r.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("append: %w", context.Cause(ctx))
+	}
+}
+
+func (l *Log) send(ctx context.Context, req *request) error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	l.senders.Add(1)
+	l.mu.Unlock()
+	defer l.senders.Done()
+	select {
+	case l.reqs <- req:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("append: %w", context.Cause(ctx))
+	}
+}
+
+func prepare(e *Entry) (Record, error) {
+	leaf, err := EncodeLeaf(e)
+	if err != nil {
+		return Record{}, err
+	}
+	return Record{
+		Leaf:     leaf,
+		LeafHash: LeafHash(leaf),
+		DedupKey: e.DedupKey(),
+		Kind:     e.Kind,
+		TraceID:  e.TraceID,
+		Time:     e.Start,
+		Refs:     RefsOf(e),
+		Content:  e.Content,
+	}, nil
+}
+
+func (l *Log) commitLoop() {
+	defer l.done.Done()
+	for req := range l.reqs {
+		batch := []*request{req}
+		n := len(req.records)
+	drain:
+		for n < l.maxBatch {
+			select {
+			case r, ok := <-l.reqs:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, r)
+				n += len(r.records)
+			default:
+				break drain
+			}
+		}
+		l.commit(batch)
+	}
+}
+
+// commit writes the records of reqs in one transaction and answers each
+// request. Requests whose context already ended are answered without being
+// written.
+func (l *Log) commit(reqs []*request) {
+	live := reqs[:0]
+	for _, r := range reqs {
+		if err := r.ctx.Err(); err != nil {
+			r.result <- result{err: fmt.Errorf("append: %w", context.Cause(r.ctx))}
+			continue
+		}
+		live = append(live, r)
+	}
+	if len(live) == 0 {
+		return
+	}
+	var recs []Record
+	for _, r := range live {
+		recs = append(recs, r.records...)
+	}
+	start := time.Now()
+	indices, head, added, err := l.appendRecords(context.Background(), recs, nil)
+	if err == nil && l.observer != nil {
+		l.observer.Committed(added, time.Since(start), head)
+	}
+	off := 0
+	for _, r := range live {
+		if err != nil {
+			r.result <- result{err: err}
+			continue
+		}
+		r.result <- result{indices: indices[off : off+len(r.records)]}
+		off += len(r.records)
+	}
+}
+
+// appendRecords writes recs (and erases the content erase names) in one
+// transaction, retrying a few times on ErrConflict. It returns the index of
+// each record, the new head and how many records were new.
+func (l *Log) appendRecords(ctx context.Context, recs []Record, erase []ContentRef) ([]uint64, TreeHead, int, error) {
+	keys := make([][HashSize]byte, len(recs))
+	for i := range recs {
+		keys[i] = recs[i].DedupKey
+	}
+	var (
+		indices []uint64
+		head    TreeHead
+		added   int
+		err     error
+	)
+	for attempt := 0; attempt < 3; attempt++ {
+		err = l.store.Update(ctx, keys, func(h TreeHead, existing map[[HashSize]byte]uint64) (*Batch, error) {
+			for _, ref := range erase {
+				if ref.Index >= h.Size {
+					return nil, fmt.Errorf("%w: erase entry %d: tree size is %d", ErrInvalid, ref.Index, h.Size)
+				}
+			}
+			indices = make([]uint64, len(recs))
+			fresh := make(map[[HashSize]byte]uint64)
+			var newRecs []Record
+			var leaves [][HashSize]byte
+			for i := range recs {
+				if idx, ok := existing[recs[i].DedupKey]; ok {
+					indices[i] = idx
+					continue
+				}
+				if idx, ok := fresh[recs[i].DedupKey]; ok {
+					indices[i] = idx
+					continue
+				}
+				idx := h.Size + uint64(len(newRecs))
+				fresh[recs[i].DedupKey] = idx
+				indices[i] = idx
+				rec := recs[i]
+				rec.Index = idx
+				newRecs = append(newRecs, rec)
+				leaves = append(leaves, rec.LeafHash)
+			}
+			added = len(newRecs)
+			if added == 0 {
+				head = h
+				return nil, nil
+			}
+			next, tiles, err := grow(h, leaves)
+			if err != nil {
+				return nil, err
+			}
+			head = next
+			return &Batch{Records: newRecs, Tiles: tiles, Head: next, Erase: erase}, nil
+		})
+		if !errors.Is(err, ErrConflict) {
+			break
+		}
+	}
+	if err != nil {
+		return nil, TreeHead{}, 0, fmt.Errorf("append batch: %w", err)
+	}
+	return indices, head, added, nil
+}
+
+// Erase deletes content and appends, in the same transaction, an erasure
+// entry that records what was erased, by whom and why. Leaves and proofs are
+// unchanged: each leaf keeps its commitment to the erased content. It
+// returns the erasure entry's index.
+func (l *Log) Erase(ctx context.Context, targets []ContentRef, actor, reason string) (uint64, error) {
+	if len(targets) == 0 {
+		return 0, fmt.Errorf("%w: nothing to erase", ErrInvalid)
+	}
+	if actor == "" || reason == "" {
+		return 0, fmt.Errorf("%w: an erasure needs an actor and a reason", ErrInvalid)
+	}
+	var names []string
+	for _, t := range targets {
+		s := strconv.FormatUint(t.Index, 10)
+		if t.Name != "" {
+			s += "/" + t.Name
+		}
+		names = append(names, s)
+	}
+	id := make([]byte, 16)
+	rand.Read(id)
+	e := Entry{
+		Kind:     KindErasure,
+		EventKey: fmt.Sprintf("erasure/%x", id),
+		Name:     "erasure",
+		Start:    time.Now().UTC(),
+		Attrs: []Attr{
+			{Key: AttrErasureActor, Value: actor},
+			{Key: AttrErasureReason, Value: reason},
+			{Key: AttrErasureTargets, Value: strings.Join(names, " ")},
+		},
+	}
+	rec, err := prepare(&e)
+	if err != nil {
+		return 0, fmt.Errorf("erasure entry: %w", err)
+	}
+	indices, head, added, err := l.appendRecords(ctx, []Record{rec}, targets)
+	if err != nil {
+		return 0, fmt.Errorf("erase: %w", err)
+	}
+	if l.observer != nil {
+		l.observer.Committed(added, 0, head)
+	}
+	return indices[0], nil
+}
+
+func (l *Log) signLoop() {
+	defer l.done.Done()
+	t := time.NewTicker(l.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stopSign:
+			return
+		case <-t.C:
+			if _, err := l.sign(context.Background(), false); err != nil {
+				l.logger.Error("sign checkpoint", "err", err)
+			}
+		}
+	}
+}
+
+// Checkpoint signs a checkpoint of the current tree now if the latest one
+// does not cover it, and returns the latest checkpoint.
+func (l *Log) Checkpoint(ctx context.Context) (Checkpoint, error) {
+	return l.sign(ctx, true)
+}
+
+// sign signs a checkpoint of the current tree head if the tree has grown
+// since the latest checkpoint (and, unless force, the interval has passed).
+func (l *Log) sign(ctx context.Context, force bool) (Checkpoint, error) {
+	var cp *Checkpoint
+	err := l.store.Update(ctx, nil, func(h TreeHead, _ map[[HashSize]byte]uint64) (*Batch, error) {
+		cp = nil
+		if h.Checkpointed && h.CheckpointSize == h.Size {
+			return nil, nil
+		}
+		now := time.Now().UTC()
+		if !force && h.Checkpointed && now.Sub(h.CheckpointTime) < l.interval {
+			return nil, nil
+		}
+		msg, err := l.signer.Sign(h.Size, h.Root)
+		if err != nil {
+			return nil, err
+		}
+		cp = &Checkpoint{Size: h.Size, Root: h.Root, Note: msg, Time: now}
+		next := h
+		next.Checkpointed, next.CheckpointSize, next.CheckpointTime = true, h.Size, now
+		return &Batch{Head: next, Checkpoint: cp}, nil
+	})
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("sign checkpoint: %w", err)
+	}
+	if cp != nil {
+		if l.observer != nil {
+			l.observer.Signed(*cp)
+		}
+		return *cp, nil
+	}
+	latest, err := l.store.LatestCheckpoint(ctx)
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("read latest checkpoint: %w", err)
+	}
+	return latest, nil
+}
+
+// Close stops accepting appends, commits those already accepted, signs a
+// final checkpoint and stops the log's goroutines. It does not close the
+// store.
+func (l *Log) Close(ctx context.Context) error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	l.closed = true
+	l.mu.Unlock()
+	l.senders.Wait()
+	close(l.reqs)
+	close(l.stopSign)
+	l.done.Wait()
+	if _, err := l.sign(ctx, true); err != nil {
+		return fmt.Errorf("final checkpoint: %w", err)
+	}
+	return nil
+}

@@ -39,12 +39,38 @@ func EncodeLeaf(e *Entry) ([]byte, error) {
 	if err := e.Validate(); err != nil {
 		return nil, err
 	}
-	attrs := append([]Attr(nil), e.Attrs...)
-	sort.Slice(attrs, func(i, j int) bool { return attrs[i].Key < attrs[j].Key })
 	cs := make([]Commitment, len(e.Content))
 	for i, c := range e.Content {
 		cs[i] = Commitment{Name: c.Name, Hash: c.Commitment()}
 	}
+	return encode(e, cs)
+}
+
+// Encode returns the leaf bytes of a decoded leaf: DecodeLeaf and Encode are
+// inverses, since every entry has exactly one encoding.
+func (d *DecodedLeaf) Encode() ([]byte, error) {
+	e := d.Entry
+	e.Content = nil
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	seen := make(map[string]bool, len(d.Commitments))
+	for _, c := range d.Commitments {
+		if c.Name == "" || seen[c.Name] {
+			return nil, errField("commitment", fmt.Sprintf("empty or duplicate name %q", c.Name))
+		}
+		seen[c.Name] = true
+		if err := checkString("commitment name", c.Name); err != nil {
+			return nil, err
+		}
+	}
+	return encode(&e, d.Commitments)
+}
+
+func encode(e *Entry, commitments []Commitment) ([]byte, error) {
+	attrs := append([]Attr(nil), e.Attrs...)
+	sort.Slice(attrs, func(i, j int) bool { return attrs[i].Key < attrs[j].Key })
+	cs := append([]Commitment(nil), commitments...)
 	sort.Slice(cs, func(i, j int) bool { return cs[i].Name < cs[j].Name })
 
 	var b bytes.Buffer
@@ -55,6 +81,9 @@ func EncodeLeaf(e *Entry) ([]byte, error) {
 	}
 	putTime(&b, e.Start)
 	putTime(&b, e.End)
+	if len(attrs) > 0xffff || len(cs) > 0xffff {
+		return nil, fmt.Errorf("%w: more than 65535 attributes or commitments", ErrTooLarge)
+	}
 	putUint16(&b, len(attrs))
 	for _, a := range attrs {
 		putString(&b, a.Key)
@@ -225,7 +254,7 @@ func isHex(s string, n int) bool {
 
 func putUint16(b *bytes.Buffer, n int) {
 	var x [2]byte
-	binary.BigEndian.PutUint16(x[:], uint16(min(n, 0xffff)))
+	binary.BigEndian.PutUint16(x[:], uint16(n))
 	b.Write(x[:])
 }
 

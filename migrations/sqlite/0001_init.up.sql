@@ -21,8 +21,7 @@ CREATE TABLE tree_head (
 	root            BLOB    NOT NULL CHECK (length(root) = 32),
 	"range"         BLOB    NOT NULL CHECK (length("range") % 32 = 0),
 	checkpoint_size INTEGER CHECK (checkpoint_size BETWEEN 0 AND size),
-	checkpoint_time INTEGER,
-	CHECK ((checkpoint_size IS NULL) = (checkpoint_time IS NULL))
+	checkpoint_time INTEGER
 ) STRICT;
 
 -- The empty tree: RFC 6962 root SHA-256("") and an empty range.

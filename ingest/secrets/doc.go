@@ -1,0 +1,46 @@
+// Package secrets finds secrets in OTLP attribute values and replaces them with keyed
+// fingerprints before anything is written to the ledger.
+//
+// A fingerprint is HMAC-SHA256(key, secret), rendered as "hmac-sha256:" followed by
+// lowercase hex, as Vault's audit devices do. A responder who holds a leaked raw token
+// looks it up by fingerprinting it with the same key ([Redactor.Fingerprint]) and
+// searching for the result; a pasted private key, or a pasted text that holds secrets, is
+// looked up by the fingerprints of the findings [Redactor.RedactText] reports for it.
+//
+// Detection runs on the ingest hot path, on every attribute value, so it avoids regular
+// expressions: one pass over the value looks at the few bytes that can start a secret, and
+// only those candidates get a precise check. It recognises:
+//
+//   - secret attribute names (case-insensitive; '.', '-' and '_' are alike), matched
+//     against the whole name and against its last '.'-separated part, so that
+//     http.request.header.<name> is judged by <name>: authorization, proxy-authorization,
+//     cookie, set-cookie, x-api-key, *-api-key, *api_key*, *apikey*, *secret*, *token*,
+//     *password*, *passwd*, *private_key*, *privatekey*, *credential*, plus
+//     [Config.ExtraSecretKeys]. Token counts are not secrets: *token* does not match
+//     gen_ai.usage.*, names with a part ending in "tokens", names containing
+//     "token_count" or "tokencount", names containing both "usage" and "token", or
+//     gen_ai.token.type. The ledger's own credential facts (credential.id, .type, .issuer,
+//     .subject, .audience, .scope, .not_before, .expires_at, .parent_id, .fingerprint) are
+//     not secret names;
+//   - JSON Web Tokens: compact JWS (three base64url segments whose first decodes to a JSON
+//     object with an "alg" member) and compact JWE (five segments, "alg" and "enc"). The
+//     claims jti, iss, sub, aud, exp and act.sub of a JWS are kept in [Finding.Claims];
+//   - known token prefixes (the [Finding.Rule] is in parentheses): AKIA, ASIA, AGPA, AIDA,
+//     AROA, AIPA, ANPA, ANVA, ABIA, ACCA + 16 base32 (aws_access_key_id, reported but left
+//     in place: an access key ID names a credential, it does not grant one); FwoGZXIvYXdzE,
+//     IQoJb3JpZ2lu, AQoDYXdzE (aws_session_token); ghp_ (github_pat), github_pat_
+//     (github_fine_grained_pat), gho_ (github_oauth), ghu_ and ghs_ (github_app_token), ghr_
+//     (github_refresh_token); glpat- (gitlab); xoxa-, xoxb-, xoxo-, xoxp-, xoxr-, xoxs-,
+//     xapp- (slack); sk-ant- (anthropic); sk- (openai); sk_live_, sk_test_, rk_live_,
+//     rk_test_ (stripe); AIza + 35 (google_api_key); ya29. (google_oauth); npm_ (npm);
+//     pypi-AgE (pypi); SG.<22>.<43> (sendgrid); SK + 32 hex (twilio); hvs., hvb. (vault);
+//     hf_ (huggingface); -----BEGIN … PRIVATE KEY----- blocks (private_key);
+//   - AWS secret access keys, 40 base64 characters, only right after a key word that ends
+//     in secret_access_key, secretaccesskey or secret_key (any case and separators, as in
+//     AWS_SECRET_ACCESS_KEY=, "SecretAccessKey": or <SecretAccessKey>);
+//   - the credential after "Bearer " (a token of at least 16 characters with a letter and a
+//     digit) and after "Basic " (base64 of "user:password").
+//
+// A token is recognised where it starts a word, and also right after a JSON escape (\n,
+// \u0022) or a URL escape (%20), since agent text often arrives encoded.
+package secrets

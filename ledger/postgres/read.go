@@ -1,0 +1,216 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/agentledger/agentledger/ledger"
+)
+
+// Head implements ledger.Reader.
+func (s *Store) Head(ctx context.Context) (ledger.TreeHead, error) {
+	h, err := scanHead(s.pool.QueryRow(ctx, selectHead))
+	if err != nil {
+		return ledger.TreeHead{}, fmt.Errorf("postgres: read tree head: %w", err)
+	}
+	return h, nil
+}
+
+// Tiles implements ledger.Reader. It reads all tiles in one query and checks
+// that each tile's segments are contiguous from position 0.
+func (s *Store) Tiles(ctx context.Context, ids []ledger.TileID) (map[ledger.TileID][]byte, error) {
+	levels, idxs := make([]int16, 0, len(ids)), make([]int64, 0, len(ids))
+	for _, id := range ids {
+		if id.Index <= math.MaxInt64 {
+			levels, idxs = append(levels, int16(id.Level)), append(idxs, int64(id.Index))
+		}
+	}
+	out := make(map[ledger.TileID][]byte)
+	if len(levels) == 0 {
+		return out, nil
+	}
+	rows, _ := s.pool.Query(ctx, `SELECT level, idx, start, hashes FROM tiles
+		WHERE (level, idx) IN (SELECT * FROM unnest($1::smallint[], $2::bigint[]))
+		ORDER BY level, idx, start`, levels, idxs)
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			level, start int16
+			idx          int64
+			hashes       []byte
+		)
+		if err := rows.Scan(&level, &idx, &start, &hashes); err != nil {
+			return nil, fmt.Errorf("postgres: read tiles: %w", translate(err))
+		}
+		id := ledger.TileID{Level: uint8(level), Index: uint64(idx)}
+		t := out[id]
+		if have := len(t) / ledger.HashSize; int(start) != have || len(hashes)%ledger.HashSize != 0 ||
+			have+len(hashes)/ledger.HashSize > ledger.TileWidth {
+			return nil, fmt.Errorf("postgres: %w: tile %d/%d: segment of %d bytes at %d follows %d hashes",
+				ledger.ErrCorrupt, level, idx, len(hashes), start, have)
+		}
+		out[id] = append(t, hashes...)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: read tiles: %w", translate(err))
+	}
+	return out, nil
+}
+
+// selectRecords selects entries with their content, aggregated per entry in
+// the byte order of content names, so that one statement (one snapshot)
+// returns both.
+const selectRecords = `SELECT e.idx, e.leaf, e.leaf_hash, e.dedup_key, e.kind, e.trace_id, e.time,
+		c.names, c.salts, c.data
+	FROM entries e
+	LEFT JOIN LATERAL (
+		SELECT array_agg(name ORDER BY name COLLATE "C") AS names,
+			array_agg(salt ORDER BY name COLLATE "C") AS salts,
+			array_agg(data ORDER BY name COLLATE "C") AS data
+		FROM content WHERE content.idx = e.idx
+	) c ON true
+`
+
+// Records implements ledger.Reader.
+func (s *Store) Records(ctx context.Context, start, end uint64) ([]ledger.Record, error) {
+	end = min(end, math.MaxInt64)
+	if start >= end {
+		return nil, nil
+	}
+	return s.queryRecords(ctx, selectRecords+`WHERE e.idx >= $1 AND e.idx < $2 ORDER BY e.idx`, int64(start), int64(end))
+}
+
+// RecordsAt implements ledger.Reader.
+func (s *Store) RecordsAt(ctx context.Context, indices []uint64) ([]ledger.Record, error) {
+	idxs := make([]int64, 0, len(indices))
+	for _, i := range indices {
+		if i <= math.MaxInt64 {
+			idxs = append(idxs, int64(i))
+		}
+	}
+	if len(idxs) == 0 {
+		return nil, nil
+	}
+	return s.queryRecords(ctx, selectRecords+`WHERE e.idx = ANY($1) ORDER BY e.idx`, idxs)
+}
+
+func (s *Store) queryRecords(ctx context.Context, sql string, args ...any) ([]ledger.Record, error) {
+	rows, _ := s.pool.Query(ctx, sql, args...)
+	defer rows.Close()
+	var recs []ledger.Record
+	for rows.Next() {
+		var (
+			r                  ledger.Record
+			idx                int64
+			leafHash, dedupKey []byte
+			kind               string
+			t                  *time.Time
+			names              []string
+			salts, data        [][]byte
+		)
+		if err := rows.Scan(&idx, &r.Leaf, &leafHash, &dedupKey, &kind, &r.TraceID, &t, &names, &salts, &data); err != nil {
+			return nil, fmt.Errorf("postgres: read entries: %w", translate(err))
+		}
+		if len(leafHash) != ledger.HashSize || len(dedupKey) != ledger.HashSize || len(salts) != len(names) || len(data) != len(names) {
+			return nil, fmt.Errorf("postgres: %w: entry %d: malformed row", ledger.ErrCorrupt, idx)
+		}
+		r.Index = uint64(idx)
+		copy(r.LeafHash[:], leafHash)
+		copy(r.DedupKey[:], dedupKey)
+		r.Kind = ledger.Kind(kind)
+		r.Time = fromDB(t)
+		if len(names) > 0 {
+			r.Content = make([]ledger.Content, len(names))
+			for i := range names {
+				r.Content[i] = ledger.Content{Name: names[i], Salt: salts[i], Data: data[i]}
+			}
+		}
+		recs = append(recs, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: read entries: %w", translate(err))
+	}
+	return recs, nil
+}
+
+// Find implements ledger.Reader.
+func (s *Store) Find(ctx context.Context, ref ledger.Ref, from uint64, limit int) ([]uint64, error) {
+	if limit <= 0 || from > math.MaxInt64 {
+		return nil, nil
+	}
+	rows, _ := s.pool.Query(ctx, `SELECT idx FROM entry_refs
+		WHERE key = $1 AND value = $2 AND idx >= $3 ORDER BY idx LIMIT $4`,
+		ref.Key, ref.Value, int64(from), limit)
+	idxs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (uint64, error) {
+		var i int64
+		err := row.Scan(&i)
+		return uint64(i), err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: find %s=%q: %w", ref.Key, ref.Value, translate(err))
+	}
+	return idxs, nil
+}
+
+const selectCheckpoints = `SELECT size, root, note, time FROM checkpoints `
+
+// Checkpoint implements ledger.Reader.
+func (s *Store) Checkpoint(ctx context.Context, size uint64) (ledger.Checkpoint, error) {
+	if size > math.MaxInt64 {
+		return ledger.Checkpoint{}, fmt.Errorf("postgres: checkpoint of size %d: %w", size, ledger.ErrNotFound)
+	}
+	cp, err := scanCheckpoint(s.pool.QueryRow(ctx, selectCheckpoints+`WHERE size = $1`, int64(size)))
+	if err != nil {
+		return ledger.Checkpoint{}, fmt.Errorf("postgres: checkpoint of size %d: %w", size, err)
+	}
+	return cp, nil
+}
+
+// LatestCheckpoint implements ledger.Reader.
+func (s *Store) LatestCheckpoint(ctx context.Context) (ledger.Checkpoint, error) {
+	cp, err := scanCheckpoint(s.pool.QueryRow(ctx, selectCheckpoints+`ORDER BY size DESC LIMIT 1`))
+	if err != nil {
+		return ledger.Checkpoint{}, fmt.Errorf("postgres: latest checkpoint: %w", err)
+	}
+	return cp, nil
+}
+
+// Checkpoints implements ledger.Reader.
+func (s *Store) Checkpoints(ctx context.Context, from uint64, limit int) ([]ledger.Checkpoint, error) {
+	if limit <= 0 || from > math.MaxInt64 {
+		return nil, nil
+	}
+	rows, _ := s.pool.Query(ctx, selectCheckpoints+`WHERE size >= $1 ORDER BY size LIMIT $2`, int64(from), limit)
+	cps, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ledger.Checkpoint, error) {
+		return scanCheckpoint(row)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: checkpoints from size %d: %w", from, translate(err))
+	}
+	return cps, nil
+}
+
+// scanCheckpoint reads a checkpoint row as selectCheckpoints selects it,
+// translating the error.
+func scanCheckpoint(row pgx.Row) (ledger.Checkpoint, error) {
+	var (
+		cp   ledger.Checkpoint
+		size int64
+		root []byte
+		t    *time.Time
+	)
+	if err := row.Scan(&size, &root, &cp.Note, &t); err != nil {
+		return ledger.Checkpoint{}, translate(err)
+	}
+	if len(root) != ledger.HashSize {
+		return ledger.Checkpoint{}, fmt.Errorf("%w: checkpoint of size %d: root of %d bytes", ledger.ErrCorrupt, size, len(root))
+	}
+	cp.Size = uint64(size)
+	copy(cp.Root[:], root)
+	cp.Time = fromDB(t)
+	return cp, nil
+}

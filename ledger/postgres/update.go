@@ -1,0 +1,368 @@
+package postgres
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/agentledger/agentledger/ledger"
+)
+
+var (
+	entryColumns   = []string{"idx", "leaf", "leaf_hash", "dedup_key", "kind", "trace_id", "time"}
+	refColumns     = []string{"key", "value", "idx"}
+	contentColumns = []string{"idx", "name", "salt", "data"}
+)
+
+// Update implements ledger.Store. The transaction takes at least four round
+// trips: begin; the head lock and the dedup probe, pipelined; one COPY each
+// for entries, references and content, then the tiles, the head, the
+// checkpoint and the erasure, pipelined; commit.
+func (s *Store) Update(ctx context.Context, keys [][ledger.HashSize]byte, fn ledger.UpdateFunc) error {
+	return s.writeTx(ctx, func(tx pgx.Tx) error {
+		head, existing, err := lockHead(ctx, tx, keys)
+		if err != nil {
+			return err
+		}
+		b, err := fn(head, existing)
+		if err != nil {
+			return err
+		}
+		if b == nil {
+			return nil
+		}
+		if err := checkBatch(head, b); err != nil {
+			return err
+		}
+		return writeBatch(ctx, tx, head, b)
+	})
+}
+
+// writeTx runs f in a read-committed transaction and commits it if f
+// succeeds. Otherwise, and if ctx ends first, nothing f wrote is committed.
+func (s *Store) writeTx(ctx context.Context, f func(tx pgx.Tx) error) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("postgres: begin: %w", translate(err))
+	}
+	defer tx.Rollback(ctx) // a no-op after Commit; on failure the pool discards the connection
+	if err := f(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("postgres: commit: %w", translate(err))
+	}
+	return nil
+}
+
+const selectHead = `SELECT size, root, range, checkpoint_size, checkpoint_time FROM tree_head WHERE id = 1`
+
+// lockHead locks and reads the tree head and reads the indices of the
+// stored dedup keys among keys, in one round trip. The probe runs after the
+// lock is granted, so under read committed it sees every entry committed
+// by the writer this one waited for.
+func lockHead(ctx context.Context, tx pgx.Tx, keys [][ledger.HashSize]byte) (ledger.TreeHead, map[[ledger.HashSize]byte]uint64, error) {
+	var b pgx.Batch
+	b.Queue(selectHead + ` FOR UPDATE`)
+	if len(keys) > 0 {
+		kb := make([][]byte, len(keys))
+		for i := range keys {
+			kb[i] = keys[i][:]
+		}
+		b.Queue(`SELECT dedup_key, idx FROM entries WHERE dedup_key = ANY($1)`, kb)
+	}
+	br := tx.SendBatch(ctx, &b)
+	defer br.Close()
+	head, err := scanHead(br.QueryRow())
+	if err != nil {
+		return ledger.TreeHead{}, nil, fmt.Errorf("postgres: lock tree head: %w", err)
+	}
+	existing := make(map[[ledger.HashSize]byte]uint64)
+	if len(keys) > 0 {
+		rows, _ := br.Query()
+		for rows.Next() {
+			var (
+				k   []byte
+				idx int64
+			)
+			if err := rows.Scan(&k, &idx); err != nil {
+				return ledger.TreeHead{}, nil, fmt.Errorf("postgres: read dedup keys: %w", translate(err))
+			}
+			var key [ledger.HashSize]byte
+			if len(k) != len(key) {
+				return ledger.TreeHead{}, nil, fmt.Errorf("postgres: %w: entry %d: dedup key of %d bytes", ledger.ErrCorrupt, idx, len(k))
+			}
+			copy(key[:], k)
+			existing[key] = uint64(idx)
+		}
+		if err := rows.Err(); err != nil {
+			return ledger.TreeHead{}, nil, fmt.Errorf("postgres: read dedup keys: %w", translate(err))
+		}
+	}
+	if err := br.Close(); err != nil {
+		return ledger.TreeHead{}, nil, fmt.Errorf("postgres: lock tree head: %w", translate(err))
+	}
+	return head, existing, nil
+}
+
+// scanHead reads a tree head row as selectHead selects it.
+func scanHead(row pgx.Row) (ledger.TreeHead, error) {
+	var (
+		size, root, rng = int64(0), []byte(nil), []byte(nil)
+		cpSize          *int64
+		cpTime          *time.Time
+	)
+	if err := row.Scan(&size, &root, &rng, &cpSize, &cpTime); err != nil {
+		return ledger.TreeHead{}, translate(err)
+	}
+	h := ledger.TreeHead{Size: uint64(size)}
+	if len(root) != ledger.HashSize || len(rng)%ledger.HashSize != 0 {
+		return ledger.TreeHead{}, fmt.Errorf("%w: tree head: root of %d bytes, range of %d bytes", ledger.ErrCorrupt, len(root), len(rng))
+	}
+	copy(h.Root[:], root)
+	for i := 0; i < len(rng); i += ledger.HashSize {
+		h.Range = append(h.Range, rng[i:i+ledger.HashSize:i+ledger.HashSize])
+	}
+	if cpSize != nil {
+		h.Checkpointed = true
+		h.CheckpointSize = uint64(*cpSize)
+	}
+	h.CheckpointTime = fromDB(cpTime)
+	return h, nil
+}
+
+// checkBatch checks that b can follow head: records numbered on from the
+// head's size, a new head that counts them, well-formed tiles, a checkpoint
+// the new head records, and an erasure entry for any erasure. A violation
+// wraps ErrInvalid: it is the caller's bug, and retrying cannot help.
+func checkBatch(head ledger.TreeHead, b *ledger.Batch) error {
+	invalid := func(format string, args ...any) error {
+		return fmt.Errorf("postgres: batch: %w: %s", ledger.ErrInvalid, fmt.Sprintf(format, args...))
+	}
+	for i := range b.Records {
+		r := &b.Records[i]
+		if want := head.Size + uint64(i); r.Index != want {
+			return invalid("record %d has index %d, want %d", i, r.Index, want)
+		}
+		if len(r.Leaf) == 0 || r.Kind == "" {
+			return invalid("record %d has an empty leaf or kind", r.Index)
+		}
+		for _, c := range r.Content {
+			if c.Name == "" || len(c.Salt) != ledger.SaltSize {
+				return invalid("record %d: content %q has an empty name or a salt of %d bytes", r.Index, c.Name, len(c.Salt))
+			}
+		}
+	}
+	if want := head.Size + uint64(len(b.Records)); b.Head.Size != want {
+		return invalid("new head has size %d, want %d", b.Head.Size, want)
+	}
+	if b.Head.Size > math.MaxInt64 {
+		return invalid("tree size %d is too large", b.Head.Size)
+	}
+	for _, h := range b.Head.Range {
+		if len(h) != ledger.HashSize {
+			return invalid("new head has a range hash of %d bytes", len(h))
+		}
+	}
+	for _, t := range b.Tiles {
+		n := len(t.Hashes) / ledger.HashSize
+		if t.Start < 0 || n == 0 || len(t.Hashes)%ledger.HashSize != 0 || t.Start+n > ledger.TileWidth || t.Tile.Index > math.MaxInt64 {
+			return invalid("tile %d/%d: segment of %d bytes at %d", t.Tile.Level, t.Tile.Index, len(t.Hashes), t.Start)
+		}
+	}
+	if cp := b.Checkpoint; cp != nil {
+		if cp.Size > b.Head.Size || cp.Size == b.Head.Size && cp.Root != b.Head.Root {
+			return invalid("checkpoint of size %d does not match the new head of size %d", cp.Size, b.Head.Size)
+		}
+		if !b.Head.Checkpointed || b.Head.CheckpointSize != cp.Size || !b.Head.CheckpointTime.Equal(cp.Time) {
+			return invalid("new head does not record the checkpoint of size %d", cp.Size)
+		}
+	} else if b.Head.Checkpointed != head.Checkpointed || b.Head.CheckpointSize != head.CheckpointSize ||
+		!b.Head.CheckpointTime.Equal(head.CheckpointTime) {
+		return invalid("new head changes the latest checkpoint without storing one")
+	}
+	if len(b.Erase) > 0 {
+		if erasureIndex(b) < 0 {
+			return invalid("erasure without an erasure entry")
+		}
+		for _, e := range b.Erase {
+			if e.Index > math.MaxInt64 {
+				return invalid("erase entry %d", e.Index)
+			}
+		}
+	}
+	return nil
+}
+
+// erasureIndex returns the index of the last erasure entry of b, or -1.
+func erasureIndex(b *ledger.Batch) int64 {
+	for i := len(b.Records) - 1; i >= 0; i-- {
+		if b.Records[i].Kind == ledger.KindErasure {
+			return int64(b.Records[i].Index)
+		}
+	}
+	return -1
+}
+
+// writeBatch writes a checked batch: entries, references and content with
+// COPY, then the tiles, the head, the checkpoint and the erasure in one
+// pipeline.
+func writeBatch(ctx context.Context, tx pgx.Tx, old ledger.TreeHead, b *ledger.Batch) error {
+	if len(b.Records) > 0 {
+		if err := copyRecords(ctx, tx, b.Records); err != nil {
+			return err
+		}
+	}
+
+	type step struct {
+		what string
+		want int64 // rows affected; -1 for any
+	}
+	var (
+		pb    pgx.Batch
+		steps []step
+	)
+	queue := func(what string, want int64, sql string, args ...any) {
+		pb.Queue(sql, args...)
+		steps = append(steps, step{what, want})
+	}
+	if n := len(b.Tiles); n > 0 {
+		levels, idxs, starts := make([]int16, n), make([]int64, n), make([]int16, n)
+		hashes := make([][]byte, n)
+		for i, t := range b.Tiles {
+			levels[i], idxs[i], starts[i], hashes[i] = int16(t.Tile.Level), int64(t.Tile.Index), int16(t.Start), t.Hashes
+		}
+		queue("tiles", int64(n), `INSERT INTO tiles (level, idx, start, hashes)
+			SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::smallint[], $4::bytea[])`,
+			levels, idxs, starts, hashes)
+	}
+	h := &b.Head
+	var cpSize *int64
+	if h.Checkpointed {
+		cpSize = new(int64(h.CheckpointSize))
+	}
+	queue("tree head", 1, `UPDATE tree_head
+		SET size = $1, root = $2, range = $3, checkpoint_size = $4, checkpoint_time = $5
+		WHERE id = 1 AND size = $6`,
+		int64(h.Size), h.Root[:], joinHashes(h.Range), cpSize, toDB(h.CheckpointTime), int64(old.Size))
+	if cp := b.Checkpoint; cp != nil {
+		queue("checkpoint", 1, `INSERT INTO checkpoints (size, root, note, time) VALUES ($1, $2, $3, $4)`,
+			int64(cp.Size), cp.Root[:], cp.Note, toDB(cp.Time))
+	}
+	if n := len(b.Erase); n > 0 {
+		idxs, names := make([]int64, n), make([]string, n)
+		for i, e := range b.Erase {
+			idxs[i], names[i] = int64(e.Index), e.Name
+		}
+		queue("erasure", -1, `SELECT set_config('agentledger.erasure', $1, true)`,
+			strconv.FormatInt(erasureIndex(b), 10))
+		queue("erased content", -1, `DELETE FROM content c
+			USING unnest($1::bigint[], $2::text[]) AS e(idx, name)
+			WHERE c.idx = e.idx AND (e.name = '' OR c.name = e.name)`, idxs, names)
+	}
+
+	br := tx.SendBatch(ctx, &pb)
+	defer br.Close()
+	for _, st := range steps {
+		tag, err := br.Exec()
+		if err != nil {
+			return fmt.Errorf("postgres: write %s: %w", st.what, translate(err))
+		}
+		if st.want >= 0 && tag.RowsAffected() != st.want {
+			return fmt.Errorf("postgres: write %s: %w: %d rows affected, want %d", st.what, ledger.ErrConflict, tag.RowsAffected(), st.want)
+		}
+	}
+	if err := br.Close(); err != nil {
+		return fmt.Errorf("postgres: write batch: %w", translate(err))
+	}
+	return nil
+}
+
+// copyRecords writes the entries, their references and their content with
+// COPY. An entry's duplicate references are written once.
+func copyRecords(ctx context.Context, tx pgx.Tx, recs []ledger.Record) error {
+	n, err := tx.CopyFrom(ctx, pgx.Identifier{"entries"}, entryColumns, pgx.CopyFromSlice(len(recs), func(i int) ([]any, error) {
+		r := &recs[i]
+		return []any{int64(r.Index), r.Leaf, r.LeafHash[:], r.DedupKey[:], string(r.Kind), r.TraceID, toDB(r.Time)}, nil
+	}))
+	if err != nil {
+		return fmt.Errorf("postgres: write entries: %w", translate(err))
+	}
+	if n != int64(len(recs)) {
+		return fmt.Errorf("postgres: write entries: %w: %d rows copied, want %d", ledger.ErrConflict, n, len(recs))
+	}
+
+	var refs, content [][]any
+	for i := range recs {
+		r := &recs[i]
+		idx := int64(r.Index)
+		rs := r.Refs
+		if len(rs) > 1 {
+			rs = slices.Clone(rs)
+			slices.SortFunc(rs, func(a, b ledger.Ref) int {
+				return cmp.Or(cmp.Compare(a.Key, b.Key), cmp.Compare(a.Value, b.Value))
+			})
+			rs = slices.Compact(rs)
+		}
+		for _, ref := range rs {
+			refs = append(refs, []any{ref.Key, ref.Value, idx})
+		}
+		for _, c := range r.Content {
+			data := c.Data
+			if data == nil {
+				data = []byte{}
+			}
+			content = append(content, []any{idx, c.Name, c.Salt, data})
+		}
+	}
+	for _, t := range []struct {
+		table   string
+		columns []string
+		rows    [][]any
+	}{
+		{"entry_refs", refColumns, refs},
+		{"content", contentColumns, content},
+	} {
+		if len(t.rows) == 0 {
+			continue
+		}
+		n, err := tx.CopyFrom(ctx, pgx.Identifier{t.table}, t.columns, pgx.CopyFromRows(t.rows))
+		if err != nil {
+			return fmt.Errorf("postgres: write %s: %w", t.table, translate(err))
+		}
+		if n != int64(len(t.rows)) {
+			return fmt.Errorf("postgres: write %s: %w: %d rows copied, want %d", t.table, ledger.ErrConflict, n, len(t.rows))
+		}
+	}
+	return nil
+}
+
+func joinHashes(hs [][]byte) []byte {
+	b := make([]byte, 0, len(hs)*ledger.HashSize)
+	for _, h := range hs {
+		b = append(b, h...)
+	}
+	return b
+}
+
+// toDB returns t for a timestamptz column: nil (NULL) for the zero time.
+func toDB(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t
+}
+
+// fromDB returns a nullable timestamptz as a UTC time, zero for NULL.
+func fromDB(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}

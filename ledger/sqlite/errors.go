@@ -1,0 +1,47 @@
+package sqlite
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/agentledger/agentledger/ledger"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// translate maps a driver error to the ledger's sentinel errors, keeping the
+// driver error in the chain. It is the one place that knows SQLite's result
+// codes.
+func translate(err error) error {
+	var se *sqlite.Error
+	if err == nil || !errors.As(err, &se) {
+		return err
+	}
+	switch code := se.Code(); {
+	case code == sqlite3.SQLITE_CONSTRAINT_UNIQUE, code == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+		// A dedup key, index, tile segment or checkpoint already taken,
+		// perhaps by a concurrent writer: the caller may retry from the new
+		// head.
+		return fmt.Errorf("%w: %w", ledger.ErrConflict, err)
+	case code&0xff == sqlite3.SQLITE_CONSTRAINT:
+		// A CHECK, NOT NULL or foreign key constraint, or an append-only
+		// trigger: the write breaks a rule of the schema, and would again.
+		return fmt.Errorf("%w: %w", ledger.ErrInvalid, err)
+	case code&0xff == sqlite3.SQLITE_BUSY, code&0xff == sqlite3.SQLITE_LOCKED:
+		return fmt.Errorf("database locked by another connection or process for more than %v: %w",
+			busyTimeoutMillis*time.Millisecond, err)
+	case code&0xff == sqlite3.SQLITE_CORRUPT, code&0xff == sqlite3.SQLITE_NOTADB:
+		return fmt.Errorf("%w: %w", ledger.ErrCorrupt, err)
+	}
+	return err
+}
+
+// wrap returns nil for a nil err, else err translated and wrapped with what
+// the store was doing.
+func wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("sqlite: %s: %w", op, translate(err))
+}

@@ -1,0 +1,316 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"math/bits"
+	"strings"
+	"time"
+
+	"github.com/agentledger/agentledger/ledger"
+)
+
+// keysPerQuery bounds the dedup keys looked up by one statement, well under
+// SQLite's limit of 32766 bound parameters.
+const keysPerQuery = 500
+
+// writeStmts are the statements of a write transaction, prepared once on the
+// writer connection.
+type writeStmts struct {
+	entry, ref, content, tile, checkpoint *sql.Stmt
+	guard, unguard, eraseAll, eraseOne    *sql.Stmt
+	head                                  *sql.Stmt
+}
+
+func (st *writeStmts) prepare(ctx context.Context, w *sql.DB) error {
+	for _, p := range []struct {
+		s **sql.Stmt
+		q string
+	}{
+		{&st.entry, `INSERT INTO entries (idx, leaf, leaf_hash, dedup_key, kind, trace_id, time) VALUES (?, ?, ?, ?, ?, ?, ?)`},
+		{&st.ref, `INSERT INTO entry_refs (key, value, idx) VALUES (?, ?, ?)`},
+		{&st.content, `INSERT INTO content (idx, name, salt, data) VALUES (?, ?, ?, ?)`},
+		{&st.tile, `INSERT INTO tiles (level, idx, start, hashes) VALUES (?, ?, ?, ?)`},
+		{&st.checkpoint, `INSERT INTO checkpoints (size, root, note, created_at) VALUES (?, ?, ?, ?)`},
+		{&st.guard, `INSERT INTO erasure_guard (idx) VALUES (?)`},
+		{&st.unguard, `DELETE FROM erasure_guard`},
+		{&st.eraseAll, `DELETE FROM content WHERE idx = ?`},
+		{&st.eraseOne, `DELETE FROM content WHERE idx = ? AND name = ?`},
+		{&st.head, `UPDATE tree_head SET size = ?, root = ?, "range" = ?, checkpoint_size = ?, checkpoint_time = ? WHERE id = 1`},
+	} {
+		s, err := w.PrepareContext(ctx, p.q)
+		if err != nil {
+			return wrap("prepare", err)
+		}
+		*p.s = s
+	}
+	return nil
+}
+
+func (st *writeStmts) close() error {
+	var errs []error
+	for _, s := range []*sql.Stmt{st.entry, st.ref, st.content, st.tile, st.checkpoint, st.guard, st.unguard, st.eraseAll, st.eraseOne, st.head} {
+		if s != nil {
+			errs = append(errs, s.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Update runs one write transaction on the writer connection. It begins
+// IMMEDIATE, taking the database's write lock, reads the tree head, looks up
+// which of keys are stored, calls fn, checks the batch fn returns against
+// the head, writes it and commits. If fn or anything else fails, or ctx ends
+// first, the transaction rolls back and nothing is written. fn must not call
+// Update.
+func (s *Store) Update(ctx context.Context, keys [][ledger.HashSize]byte, fn ledger.UpdateFunc) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return wrap("update: begin", err)
+	}
+	defer tx.Rollback()
+	head, err := readHead(ctx, tx)
+	if err != nil {
+		return err
+	}
+	existing, err := lookupKeys(ctx, tx, keys)
+	if err != nil {
+		return err
+	}
+	b, err := fn(head, existing)
+	if err != nil {
+		return err
+	}
+	if b == nil {
+		return nil
+	}
+	if err := checkBatch(head, b); err != nil {
+		return err
+	}
+	if err := s.write(ctx, tx, b); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return wrap("update: commit", err)
+	}
+	return nil
+}
+
+// lookupKeys returns the index of each of keys that is stored.
+func lookupKeys(ctx context.Context, tx *sql.Tx, keys [][ledger.HashSize]byte) (map[[ledger.HashSize]byte]uint64, error) {
+	existing := make(map[[ledger.HashSize]byte]uint64)
+	for len(keys) > 0 {
+		chunk := keys[:min(len(keys), keysPerQuery)]
+		keys = keys[len(chunk):]
+		args := make([]any, len(chunk))
+		for i := range chunk {
+			args[i] = chunk[i][:]
+		}
+		q := `SELECT dedup_key, idx FROM entries WHERE dedup_key IN (?` + strings.Repeat(", ?", len(chunk)-1) + `)`
+		rows, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, wrap("look up dedup keys", err)
+		}
+		for rows.Next() {
+			var key []byte
+			var idx int64
+			if err := rows.Scan(&key, &idx); err != nil {
+				rows.Close()
+				return nil, wrap("look up dedup keys", err)
+			}
+			k, err := hash(key, "dedup key")
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			existing[k] = uint64(idx)
+		}
+		if err := rows.Close(); err != nil {
+			return nil, wrap("look up dedup keys", err)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, wrap("look up dedup keys", err)
+		}
+	}
+	return existing, nil
+}
+
+// checkBatch checks the invariants of a batch against the head it was
+// computed from: records numbered on from the head, a new head that counts
+// them, a compact range of the right shape, a checkpoint the head records,
+// and an erasure entry for content to erase. A violation is a bug in the
+// caller and wraps ledger.ErrInvalid.
+func checkBatch(head ledger.TreeHead, b *ledger.Batch) error {
+	invalid := func(format string, args ...any) error {
+		return fmt.Errorf("%w: sqlite: batch: %s", ledger.ErrInvalid, fmt.Sprintf(format, args...))
+	}
+	for i := range b.Records {
+		if want := head.Size + uint64(i); b.Records[i].Index != want {
+			return invalid("record %d has index %d, want %d", i, b.Records[i].Index, want)
+		}
+	}
+	h := b.Head
+	if want := head.Size + uint64(len(b.Records)); h.Size != want {
+		return invalid("new head size %d, want %d (head %d + %d records)", h.Size, want, head.Size, len(b.Records))
+	}
+	if h.Size > math.MaxInt64 {
+		return invalid("tree size %d exceeds %d", h.Size, int64(math.MaxInt64))
+	}
+	if len(b.Records) == 0 && h.Root != head.Root {
+		return invalid("new head changes the root of tree size %d", h.Size)
+	}
+	if want := bits.OnesCount64(h.Size); len(h.Range) != want {
+		return invalid("compact range of tree size %d has %d hashes, want %d", h.Size, len(h.Range), want)
+	}
+	for i, r := range h.Range {
+		if len(r) != ledger.HashSize {
+			return invalid("compact range hash %d has %d bytes, want %d", i, len(r), ledger.HashSize)
+		}
+	}
+	if h.Checkpointed && h.CheckpointSize > h.Size {
+		return invalid("head checkpoint size %d exceeds tree size %d", h.CheckpointSize, h.Size)
+	}
+	if cp := b.Checkpoint; cp != nil {
+		if cp.Size > h.Size {
+			return invalid("checkpoint size %d exceeds tree size %d", cp.Size, h.Size)
+		}
+		if !h.Checkpointed || h.CheckpointSize != cp.Size {
+			return invalid("new head does not record the checkpoint of size %d as the latest", cp.Size)
+		}
+	}
+	if len(b.Erase) > 0 {
+		if erasureIndex(b.Records) < 0 {
+			return invalid("content to erase but no erasure entry")
+		}
+		for _, e := range b.Erase {
+			if e.Index >= head.Size {
+				return invalid("erase content of entry %d: tree size is %d", e.Index, head.Size)
+			}
+		}
+	}
+	return nil
+}
+
+// erasureIndex returns the index of the first erasure record, or -1.
+func erasureIndex(recs []ledger.Record) int64 {
+	for i := range recs {
+		if recs[i].Kind == ledger.KindErasure {
+			return int64(recs[i].Index)
+		}
+	}
+	return -1
+}
+
+// write writes a checked batch in tx, the head last: the content delete
+// trigger accepts an erasure entry only while the head does not cover it.
+func (s *Store) write(ctx context.Context, tx *sql.Tx, b *ledger.Batch) error {
+	exec := func(what string, st *sql.Stmt, args ...any) error {
+		if _, err := tx.StmtContext(ctx, st).ExecContext(ctx, args...); err != nil {
+			return wrap("update: "+what, err)
+		}
+		return nil
+	}
+	entry, ref, content := tx.StmtContext(ctx, s.st.entry), tx.StmtContext(ctx, s.st.ref), tx.StmtContext(ctx, s.st.content)
+	for i := range b.Records {
+		r := &b.Records[i]
+		idx := int64(r.Index)
+		if _, err := entry.ExecContext(ctx, idx, r.Leaf, r.LeafHash[:], r.DedupKey[:], string(r.Kind), nullString(r.TraceID), nanos(r.Time)); err != nil {
+			return wrap(fmt.Sprintf("update: entry %d", idx), err)
+		}
+		for j, f := range r.Refs {
+			if dupRef(r.Refs[:j], f) {
+				continue
+			}
+			if _, err := ref.ExecContext(ctx, f.Key, f.Value, idx); err != nil {
+				return wrap(fmt.Sprintf("update: entry %d: ref %s", idx, f.Key), err)
+			}
+		}
+		for _, c := range r.Content {
+			if _, err := content.ExecContext(ctx, idx, c.Name, c.Salt, c.Data); err != nil {
+				return wrap(fmt.Sprintf("update: entry %d: content %q", idx, c.Name), err)
+			}
+		}
+	}
+	if len(b.Tiles) > 0 {
+		tile := tx.StmtContext(ctx, s.st.tile)
+		for _, t := range b.Tiles {
+			if _, err := tile.ExecContext(ctx, int64(t.Tile.Level), int64(t.Tile.Index), t.Start, t.Hashes); err != nil {
+				return wrap(fmt.Sprintf("update: tile %d/%d at %d", t.Tile.Level, t.Tile.Index, t.Start), err)
+			}
+		}
+	}
+	if cp := b.Checkpoint; cp != nil {
+		if err := exec(fmt.Sprintf("checkpoint %d", cp.Size), s.st.checkpoint, int64(cp.Size), cp.Root[:], cp.Note, nanos(cp.Time)); err != nil {
+			return err
+		}
+	}
+	if len(b.Erase) > 0 {
+		if err := exec("erase: guard", s.st.guard, erasureIndex(b.Records)); err != nil {
+			return err
+		}
+		for _, e := range b.Erase {
+			var err error
+			if e.Name == "" {
+				err = exec(fmt.Sprintf("erase %d", e.Index), s.st.eraseAll, int64(e.Index))
+			} else {
+				err = exec(fmt.Sprintf("erase %d/%s", e.Index, e.Name), s.st.eraseOne, int64(e.Index), e.Name)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if err := exec("erase: unguard", s.st.unguard); err != nil {
+			return err
+		}
+	}
+	h := b.Head
+	var cpSize, cpTime any
+	if h.Checkpointed {
+		cpSize, cpTime = int64(h.CheckpointSize), nanos(h.CheckpointTime)
+	}
+	res, err := tx.StmtContext(ctx, s.st.head).ExecContext(ctx, int64(h.Size), h.Root[:], concat(h.Range), cpSize, cpTime)
+	if err != nil {
+		return wrap("update: tree head", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return fmt.Errorf("%w: sqlite: update: tree head: %d rows updated, want 1 (%v)", ledger.ErrCorrupt, n, err)
+	}
+	return nil
+}
+
+// dupRef reports whether refs holds r.
+func dupRef(refs []ledger.Ref, r ledger.Ref) bool {
+	for _, x := range refs {
+		if x == r {
+			return true
+		}
+	}
+	return false
+}
+
+func concat(hashes [][]byte) []byte {
+	out := make([]byte, 0, len(hashes)*ledger.HashSize)
+	for _, h := range hashes {
+		out = append(out, h...)
+	}
+	return out
+}
+
+// nanos returns t in unix nanoseconds, or NULL for the zero time.
+func nanos(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixNano()
+}
+
+// nullString returns s, or NULL for the empty string.
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}

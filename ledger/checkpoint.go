@@ -1,7 +1,9 @@
 package ledger
 
 import (
+	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -15,17 +17,47 @@ import (
 // recommends.
 type Signer struct {
 	signer note.Signer
+	vkey   string
 }
 
 // NewSigner returns a Signer for a note signer key of the form
 // "PRIVATE+KEY+<name>+<hash>+<key>" (as GenerateKey writes).
 func NewSigner(skey string) (*Signer, error) {
-	s, err := note.NewSigner(strings.TrimSpace(skey))
+	skey = strings.TrimSpace(skey)
+	s, err := note.NewSigner(skey)
 	if err != nil {
 		return nil, fmt.Errorf("parse signer key: %w", err)
 	}
-	return &Signer{signer: s}, nil
+	vkey, err := verifierKey(skey)
+	if err != nil {
+		return nil, err
+	}
+	return &Signer{signer: s, vkey: vkey}, nil
 }
+
+// verifierKey derives the verifier key "<name>+<hash>+<key>" from a signer
+// key "PRIVATE+KEY+<name>+<hash>+<key>" whose key is the Ed25519
+// algorithm byte followed by the 32-byte seed.
+func verifierKey(skey string) (string, error) {
+	parts := strings.SplitN(skey, "+", 5)
+	if len(parts) != 5 {
+		return "", errors.New("parse signer key: want PRIVATE+KEY+<name>+<hash>+<key>")
+	}
+	key, err := base64.StdEncoding.DecodeString(parts[4])
+	if err != nil || len(key) != 1+ed25519.SeedSize || key[0] != 1 {
+		return "", errors.New("parse signer key: not an Ed25519 key")
+	}
+	pub := ed25519.NewKeyFromSeed(key[1:]).Public().(ed25519.PublicKey)
+	vkey, err := note.NewEd25519VerifierKey(parts[2], pub)
+	if err != nil {
+		return "", fmt.Errorf("derive verifier key: %w", err)
+	}
+	return vkey, nil
+}
+
+// VerifierKey returns the verifier key "<name>+<hash>+<key>" that checks
+// this signer's checkpoints.
+func (s *Signer) VerifierKey() string { return s.vkey }
 
 // GenerateKey returns a new Ed25519 signer key and its verifier key for a log
 // named origin.

@@ -227,3 +227,41 @@ func FuzzDecodeLeaf(f *testing.F) {
 		}
 	})
 }
+
+func TestSignerVerifierKey(t *testing.T) {
+	skey, vkey, err := ledger.GenerateKey("example.com/log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ledger.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.VerifierKey() != vkey {
+		t.Fatalf("VerifierKey() = %q, want %q", s.VerifierKey(), vkey)
+	}
+	msg, err := s.Sign(3, ledger.EmptyRoot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := ledger.OpenCheckpoint(msg, vkey)
+	if err != nil {
+		t.Fatalf("OpenCheckpoint: %v", err)
+	}
+	if cp.Origin != "example.com/log" || cp.Size != 3 || cp.Root != ledger.EmptyRoot() {
+		t.Fatalf("OpenCheckpoint = %+v", cp)
+	}
+	_, other, _ := ledger.GenerateKey("example.com/log")
+	if _, err := ledger.OpenCheckpoint(msg, other); err == nil {
+		t.Fatalf("OpenCheckpoint with another key succeeded")
+	}
+	tampered := []byte(strings.Replace(string(msg), "\n3\n", "\n4\n", 1))
+	if _, err := ledger.OpenCheckpoint(tampered, vkey); err == nil {
+		t.Fatalf("OpenCheckpoint of a tampered checkpoint succeeded")
+	}
+	for _, bad := range []string{"", "a b", "a+b"} {
+		if _, _, err := ledger.GenerateKey(bad); err == nil {
+			t.Errorf("GenerateKey(%q) succeeded", bad)
+		}
+	}
+}

@@ -18,8 +18,8 @@
 //     *password*, *passwd*, *private_key*, *privatekey*, *credential*, plus
 //     [Config.ExtraSecretKeys]. Token counts are not secrets: *token* does not match
 //     gen_ai.usage.*, names with a part ending in "tokens", names containing
-//     "token_count" or "tokencount", names containing both "usage" and "token", or
-//     gen_ai.token.type. The ledger's own credential facts (credential.id, .type, .issuer,
+//     token_count, tokencount, token_usage or usage…token, or gen_ai.token.type. The
+//     ledger's own credential facts (credential.id, .type, .issuer,
 //     .subject, .audience, .scope, .not_before, .expires_at, .parent_id, .fingerprint) are
 //     not secret names;
 //   - JSON Web Tokens: compact JWS (three base64url segments whose first decodes to a JSON

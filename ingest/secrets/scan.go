@@ -1,0 +1,490 @@
+package secrets
+
+import (
+	"encoding/base64"
+	"strings"
+)
+
+// Byte classes, one bit each in byteClass.
+const (
+	bAlnum   uint16 = 1 << iota // A-Z a-z 0-9
+	bAlpha                      // A-Z a-z
+	bB64URL                     // A-Z a-z 0-9 - _
+	bB64                        // A-Z a-z 0-9 + /
+	bB64Pad                     // A-Z a-z 0-9 + / =
+	bHex                        // 0-9 A-F a-f
+	bB32                        // A-Z 2-7
+	bWord                       // A-Z a-z 0-9 _
+	bDashed                     // A-Z a-z 0-9 -
+	bDotted                     // A-Z a-z 0-9 - _ .
+	bBearer                     // A-Z a-z 0-9 - . _ ~ + / (RFC 6750 b64token)
+	bKeySep                     // what may stand between a key word and its value
+	bMidWord                    // may start a secret inside a word
+)
+
+// byteClass maps each byte to its classes.
+var byteClass = func() (t [256]uint16) {
+	set := func(chars string, c uint16) {
+		for i := 0; i < len(chars); i++ {
+			t[chars[i]] |= c
+		}
+	}
+	const (
+		upper  = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		lower  = "abcdefghijklmnopqrstuvwxyz"
+		digits = "0123456789"
+		alnum  = upper + lower + digits
+	)
+	set(alnum, bAlnum|bB64URL|bB64|bB64Pad|bWord|bDashed|bDotted|bBearer)
+	set(upper+lower, bAlpha)
+	set("-_", bB64URL)
+	set("+/", bB64|bB64Pad)
+	set("=", bB64Pad)
+	set(digits+"ABCDEFabcdef", bHex)
+	set(upper+"234567", bB32)
+	set("_", bWord)
+	set("-", bDashed)
+	set("-_.", bDotted)
+	set("-._~+/", bBearer)
+	set(" \t\"'`:=>\\", bKeySep)
+	set("sS-", bMidWord)
+	return t
+}()
+
+// span returns the index after the run of bytes of class c that starts at s[i].
+func span(s string, i int, c uint16) int {
+	for i < len(s) && byteClass[s[i]]&c != 0 {
+		i++
+	}
+	return i
+}
+
+// spanMax is span that stops after max bytes.
+func spanMax(s string, i int, c uint16, max int) int {
+	end := min(len(s), i+max)
+	for i < end && byteClass[s[i]]&c != 0 {
+		i++
+	}
+	return i
+}
+
+// atBoundary reports whether a token may start at s[i]: at the start of s, after a byte
+// outside class c, or right after a JSON or URL escape.
+func atBoundary(s string, i int, c uint16) bool {
+	return i == 0 || byteClass[s[i-1]]&c == 0 || escapedBefore(s, i)
+}
+
+// escapedBefore reports whether s[:i] ends with an escape that stands for a separator:
+// \n, \r or \t of JSON, \uXXXX, or %XX of a URL.
+func escapedBefore(s string, i int) bool {
+	switch {
+	case i >= 2 && s[i-2] == '\\' && (s[i-1] == 'n' || s[i-1] == 'r' || s[i-1] == 't'):
+		return true
+	case i >= 3 && s[i-3] == '%':
+		return allOf(s[i-2:i], bHex)
+	case i >= 6 && s[i-6] == '\\' && s[i-5] == 'u':
+		return allOf(s[i-4:i], bHex)
+	}
+	return false
+}
+
+// allOf reports whether every byte of s is of class c.
+func allOf(s string, c uint16) bool {
+	return span(s, 0, c) == len(s)
+}
+
+// prefixRule recognises one family of tokens by its prefix.
+type prefixRule struct {
+	prefix string
+	kind   string // KindPrefixedToken or KindAWSAccessKeyID
+	rule   string
+	// body returns the index after the token whose prefix ends before s[i], or -1.
+	body func(s string, i int) int
+}
+
+// exactly matches n bytes of class c that are not followed by another byte of c or an
+// alphanumeric.
+func exactly(n int, c uint16) func(string, int) int {
+	return func(s string, i int) int {
+		end := i + n
+		if spanMax(s, i, c, n) != end || end < len(s) && byteClass[s[end]]&(c|bAlnum) != 0 {
+			return -1
+		}
+		return end
+	}
+}
+
+// atLeast matches a run of at least n bytes of class c, less a trailing full stop.
+func atLeast(n int, c uint16) func(string, int) int {
+	return func(s string, i int) int {
+		end := span(s, i, c)
+		for end > i && s[end-1] == '.' {
+			end--
+		}
+		if end-i < n {
+			return -1
+		}
+		return end
+	}
+}
+
+// sendgrid matches the 22.43 base64url body of a SendGrid API key.
+func sendgrid(s string, i int) int {
+	dot := spanMax(s, i, bB64URL, 23)
+	if dot-i != 22 || dot == len(s) || s[dot] != '.' {
+		return -1
+	}
+	return exactly(43, bB64URL)(s, dot+1)
+}
+
+// prefixRules are the known token prefixes, most specific first within each first byte.
+var prefixRules = func() (t [256][]prefixRule) {
+	var rules []prefixRule
+	for _, p := range []string{"AKIA", "ASIA", "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "ABIA", "ACCA"} {
+		rules = append(rules, prefixRule{p, KindAWSAccessKeyID, "aws_access_key_id", exactly(16, bB32)})
+	}
+	for _, p := range []string{"FwoGZXIvYXdzE", "IQoJb3JpZ2lu", "AQoDYXdzE"} {
+		rules = append(rules, prefixRule{p, KindPrefixedToken, "aws_session_token", atLeast(100, bB64Pad)})
+	}
+	for _, p := range []string{"xoxa-", "xoxb-", "xoxo-", "xoxp-", "xoxr-", "xoxs-", "xapp-"} {
+		rules = append(rules, prefixRule{p, KindPrefixedToken, "slack", atLeast(10, bDashed)})
+	}
+	for _, p := range []string{"sk_live_", "sk_test_", "rk_live_", "rk_test_"} {
+		rules = append(rules, prefixRule{p, KindPrefixedToken, "stripe", atLeast(16, bAlnum)})
+	}
+	rules = append(rules,
+		prefixRule{"AIza", KindPrefixedToken, "google_api_key", exactly(35, bB64URL)},
+		prefixRule{"ghp_", KindPrefixedToken, "github_pat", atLeast(36, bAlnum)},
+		prefixRule{"gho_", KindPrefixedToken, "github_oauth", atLeast(36, bAlnum)},
+		prefixRule{"ghu_", KindPrefixedToken, "github_app_token", atLeast(36, bAlnum)},
+		prefixRule{"ghs_", KindPrefixedToken, "github_app_token", atLeast(36, bAlnum)},
+		prefixRule{"ghr_", KindPrefixedToken, "github_refresh_token", atLeast(36, bAlnum)},
+		prefixRule{"github_pat_", KindPrefixedToken, "github_fine_grained_pat", atLeast(22, bWord)},
+		prefixRule{"glpat-", KindPrefixedToken, "gitlab", atLeast(20, bDotted)},
+		prefixRule{"sk-ant-", KindPrefixedToken, "anthropic", atLeast(20, bB64URL)},
+		prefixRule{"sk-", KindPrefixedToken, "openai", atLeast(20, bB64URL)},
+		prefixRule{"ya29.", KindPrefixedToken, "google_oauth", atLeast(20, bB64URL)},
+		prefixRule{"npm_", KindPrefixedToken, "npm", atLeast(36, bAlnum)},
+		prefixRule{"pypi-AgE", KindPrefixedToken, "pypi", atLeast(50, bB64URL)},
+		prefixRule{"SG.", KindPrefixedToken, "sendgrid", sendgrid},
+		prefixRule{"SK", KindPrefixedToken, "twilio", exactly(32, bHex)},
+		prefixRule{"hvs.", KindPrefixedToken, "vault", atLeast(24, bB64URL)},
+		prefixRule{"hvb.", KindPrefixedToken, "vault", atLeast(24, bB64URL)},
+		prefixRule{"hf_", KindPrefixedToken, "huggingface", exactly(34, bAlpha)},
+	)
+	for _, r := range rules {
+		t[r.prefix[0]] = append(t[r.prefix[0]], r)
+	}
+	return t
+}()
+
+// prefixMatch is a token recognised by its prefix.
+type prefixMatch struct {
+	end        int
+	kind, rule string
+}
+
+// matchPrefix reports whether a token with a known prefix starts at s[i].
+func matchPrefix(s string, i int) (prefixMatch, bool) {
+	for _, r := range prefixRules[s[i]] {
+		if !strings.HasPrefix(s[i:], r.prefix) {
+			continue
+		}
+		if end := r.body(s, i+len(r.prefix)); end >= 0 {
+			return prefixMatch{end: end, kind: r.kind, rule: r.rule}, true
+		}
+	}
+	return prefixMatch{}, false
+}
+
+// startPairs is a bitmap of the byte pairs that may start a secret: the first two bytes
+// of every prefix and key word, in every case where case does not matter.
+var startPairs = func() (t [1 << 16 / 8]byte) {
+	set := func(a, b byte) {
+		p := uint16(a)<<8 | uint16(b)
+		t[p>>3] |= 1 << (p & 7)
+	}
+	fold := func(word string) {
+		for _, a := range []byte{word[0], word[0] - 'a' + 'A'} {
+			for _, b := range []byte{word[1], word[1] - 'a' + 'A'} {
+				set(a, b)
+			}
+		}
+	}
+	set('e', 'y') // JWT header {"…
+	set('e', 'w') // JWT header {\n…
+	set('-', '-') // -----BEGIN
+	fold("secret")
+	fold("bearer")
+	fold("basic")
+	for _, rules := range prefixRules {
+		for _, r := range rules {
+			set(r.prefix[0], r.prefix[1])
+		}
+	}
+	return t
+}()
+
+// startsPair reports whether s[i:i+2] may start a secret.
+func startsPair(s string, i int) bool {
+	p := uint16(s[i])<<8 | uint16(s[i+1])
+	return startPairs[p>>3]&(1<<(p&7)) != 0
+}
+
+// scanner finds the secrets in one text and builds its redacted copy.
+type scanner struct {
+	r        *Redactor
+	s        string
+	out      strings.Builder // s[:last] redacted, once changed
+	last     int
+	changed  bool
+	findings []Finding
+}
+
+// scan finds every secret in sc.s.
+func (sc *scanner) scan() {
+	s := sc.s
+	for i := 0; i+1 < len(s); i++ {
+		if !startsPair(s, i) {
+			continue
+		}
+		if byteClass[s[i]]&bMidWord == 0 && i > 0 && byteClass[s[i-1]]&bAlnum != 0 && !escapedBefore(s, i) {
+			continue
+		}
+		if end := sc.detect(i, true); end > i {
+			i = end - 1
+		}
+	}
+}
+
+// detect looks for a secret that starts at s[i] and returns the index after it, or -1.
+// With schemes, it also looks for a credential after "Bearer " or "Basic ".
+func (sc *scanner) detect(i int, schemes bool) int {
+	s := sc.s
+	switch s[i] {
+	case 'e':
+		return sc.jwt(i)
+	case '-':
+		return sc.privateKey(i)
+	case 's', 'S':
+		if end := sc.awsSecretKey(i); end > 0 {
+			return end
+		}
+	case 'b', 'B':
+		if schemes {
+			return sc.scheme(i)
+		}
+	}
+	if !atBoundary(s, i, bAlnum) {
+		return -1
+	}
+	p, ok := matchPrefix(s, i)
+	if !ok {
+		return -1
+	}
+	if p.kind == KindAWSAccessKeyID {
+		sc.add(Finding{Kind: p.kind, Rule: p.rule, CredentialID: s[i:p.end]})
+		return p.end
+	}
+	sc.replace(i, p.end, Finding{Kind: p.kind, Rule: p.rule}, s[i:p.end])
+	return p.end
+}
+
+// jwt redacts a JWT that starts at s[i].
+func (sc *scanner) jwt(i int) int {
+	s := sc.s
+	if i+1 == len(s) || s[i+1] != 'y' && s[i+1] != 'w' || !atBoundary(s, i, bB64URL) {
+		return -1
+	}
+	j, ok := parseJWT(s, i)
+	if !ok {
+		return -1
+	}
+	f := Finding{Kind: KindJWT, Rule: j.rule, Claims: j.claims}
+	if j.claims != nil {
+		f.CredentialID = j.claims.JTI
+	}
+	sc.replace(i, j.end, f, s[i:j.end])
+	return j.end
+}
+
+// privateKey redacts a PEM private key block that starts at s[i]. Its fingerprint is of
+// the base64 body alone, so that line breaks and JSON escaping do not change it. A block
+// without its END line runs to the end of the text.
+func (sc *scanner) privateKey(i int) int {
+	const begin, dashes = "-----BEGIN ", "-----"
+	s := sc.s
+	if !strings.HasPrefix(s[i:], begin) {
+		return -1
+	}
+	label := i + len(begin)
+	n := strings.Index(s[label:min(len(s), label+64)], dashes)
+	if n < 0 || !strings.HasSuffix(strings.TrimSuffix(s[label:label+n], " BLOCK"), "PRIVATE KEY") {
+		return -1
+	}
+	body := label + n + len(dashes)
+	bodyEnd, end := len(s), len(s)
+	if e := strings.Index(s[body:], "-----END "); e >= 0 {
+		bodyEnd = body + e
+		tail := bodyEnd + len("-----END ")
+		if d := strings.Index(s[tail:min(len(s), tail+64)], dashes); d >= 0 {
+			end = tail + d + len(dashes)
+		}
+	}
+	sc.replace(i, end, Finding{Kind: KindPrefixedToken, Rule: "private_key"}, pemBody(s[body:bodyEnd]))
+	return end
+}
+
+// pemBody returns the base64 characters of a PEM body, without line breaks, spaces, or
+// the backslash escapes (\n) of a JSON string.
+func pemBody(s string) string {
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\':
+			i++
+		case byteClass[c]&bB64Pad != 0:
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
+
+// awsSecretKey redacts the 40-character AWS secret access key that follows a key word
+// starting at s[i] ("secret_access_key", "SecretAccessKey", "secret_key", …, after any
+// prefix such as "aws_"), and returns the index after it, or -1.
+func (sc *scanner) awsSecretKey(i int) int {
+	s := sc.s
+	if len(s)-i < 6+1+40 || !hasPrefixFold(s[i:], "secret") {
+		return -1
+	}
+	var word [12]byte
+	n := 0
+	j := i + len("secret")
+	for limit := min(len(s), j+32); j < len(s) && byteClass[s[j]]&bDotted != 0; j++ {
+		if j == limit {
+			return -1
+		}
+		if c := s[j] | 0x20; 'a' <= c && c <= 'z' {
+			if n == len(word) {
+				return -1
+			}
+			word[n] = c
+			n++
+		}
+	}
+	if w := string(word[:n]); w != "accesskey" && w != "key" {
+		return -1
+	}
+	v := spanMax(s, j, bKeySep, 8)
+	if v == j || len(s)-v < 40 {
+		return -1
+	}
+	end := v + 40
+	if spanMax(s, v, bB64, 40) != end || end < len(s) && byteClass[s[end]]&bB64Pad != 0 {
+		return -1
+	}
+	sc.replace(v, end, Finding{Kind: KindAWSSecretAccessKey, Rule: KindAWSSecretAccessKey}, s[v:end])
+	return end
+}
+
+// scheme redacts the credential after "Bearer " or "Basic " at s[i]. A credential that is
+// itself a JWT or a prefixed token is reported as such.
+func (sc *scanner) scheme(i int) int {
+	s := sc.s
+	if !atBoundary(s, i, bAlnum) {
+		return -1
+	}
+	var basic bool
+	switch {
+	case hasPrefixFold(s[i:], "bearer"):
+		i += len("bearer")
+	case hasPrefixFold(s[i:], "basic"):
+		i += len("basic")
+		basic = true
+	default:
+		return -1
+	}
+	t := i
+	for t < len(s) {
+		switch {
+		case s[t] == ' ' || s[t] == '\t':
+			t++
+			continue
+		case strings.HasPrefix(s[t:], "%20"):
+			t += 3
+			continue
+		}
+		break
+	}
+	if t == i || t == len(s) {
+		return -1
+	}
+	if end := sc.detect(t, false); end > t {
+		return end
+	}
+	if basic {
+		return sc.basic(t)
+	}
+	end := span(s, t, bBearer)
+	for end > t && s[end-1] == '.' {
+		end--
+	}
+	for n := 0; n < 2 && end < len(s) && s[end] == '='; n++ {
+		end++
+	}
+	var letter, digit bool
+	for _, c := range []byte(s[t:end]) {
+		letter = letter || byteClass[c]&bAlpha != 0
+		digit = digit || '0' <= c && c <= '9'
+	}
+	if end-t < 16 || !letter || !digit {
+		return -1
+	}
+	sc.replace(t, end, Finding{Kind: KindBearer, Rule: "bearer"}, s[t:end])
+	return end
+}
+
+// basic redacts base64("user:password") at s[t].
+func (sc *scanner) basic(t int) int {
+	s := sc.s
+	end := span(s, t, bB64Pad)
+	enc := base64.StdEncoding
+	if (end-t)%4 != 0 {
+		enc = base64.RawStdEncoding
+	}
+	b, err := enc.DecodeString(s[t:end])
+	if err != nil || len(b) < 3 || !strings.Contains(string(b), ":") {
+		return -1
+	}
+	for _, c := range b {
+		if c < ' ' || c == 0x7f {
+			return -1
+		}
+	}
+	sc.replace(t, end, Finding{Kind: KindBearer, Rule: "basic"}, s[t:end])
+	return end
+}
+
+// add records f unless an equal finding was already recorded.
+func (sc *scanner) add(f Finding) {
+	for _, g := range sc.findings {
+		if g.Kind == f.Kind && g.Fingerprint == f.Fingerprint && g.CredentialID == f.CredentialID {
+			return
+		}
+	}
+	sc.findings = append(sc.findings, f)
+}
+
+// replace replaces s[start:end] with the fingerprint of secret and records f.
+func (sc *scanner) replace(start, end int, f Finding, secret string) {
+	f.Fingerprint = sc.r.Fingerprint(secret)
+	if !sc.changed {
+		sc.out.Grow(len(sc.s) + len(f.Fingerprint))
+		sc.changed = true
+	}
+	sc.out.WriteString(sc.s[sc.last:start])
+	sc.out.WriteString(f.Fingerprint)
+	sc.last = end
+	sc.add(f)
+}

@@ -53,7 +53,8 @@ type Ref struct {
 	Value string
 }
 
-// Record is one entry as written to and read from a store.
+// Record is one entry as written to and read from a store. Stores keep
+// times to the microsecond, in UTC.
 type Record struct {
 	Index    uint64
 	Leaf     []byte
@@ -88,7 +89,10 @@ type Batch struct {
 	Records []Record
 	// Tiles are the new tile hashes.
 	Tiles []TileSegment
-	// Head is the new tree head.
+	// Head is the new tree head. When Checkpoint is set, Head records it
+	// (same size and time); otherwise Head's checkpoint fields equal those
+	// of the locked head. A store refuses a batch that breaks this with
+	// ErrInvalid.
 	Head TreeHead
 	// Checkpoint, when set, is stored, and Head records it as the latest.
 	Checkpoint *Checkpoint

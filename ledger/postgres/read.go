@@ -153,6 +153,9 @@ func (s *Store) Find(ctx context.Context, ref ledger.Ref, from uint64, limit int
 	if err != nil {
 		return nil, fmt.Errorf("postgres: find %s=%q: %w", ref.Key, ref.Value, translate(err))
 	}
+	if len(idxs) == 0 {
+		return nil, nil
+	}
 	return idxs, nil
 }
 
@@ -190,6 +193,9 @@ func (s *Store) Checkpoints(ctx context.Context, from uint64, limit int) ([]ledg
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: checkpoints from size %d: %w", from, translate(err))
+	}
+	if len(cps) == 0 {
+		return nil, nil
 	}
 	return cps, nil
 }

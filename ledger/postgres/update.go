@@ -20,13 +20,13 @@ var (
 	contentColumns = []string{"idx", "name", "salt", "data"}
 )
 
-// Update implements ledger.Store. The transaction takes at least four round
-// trips: begin; the head lock and the dedup probe, pipelined; one COPY each
-// for entries, references and content, then the tiles, the head, the
-// checkpoint and the erasure, pipelined; commit.
+// Update implements ledger.Store. A transaction that writes entries takes
+// five round trips: BEGIN, the head lock and the dedup probe, pipelined; one
+// COPY each for entries, references and content; the tiles, the head, the
+// checkpoint, the erasure and COMMIT, pipelined.
 func (s *Store) Update(ctx context.Context, keys [][ledger.HashSize]byte, fn ledger.UpdateFunc) error {
-	return s.writeTx(ctx, func(tx pgx.Tx) error {
-		head, existing, err := lockHead(ctx, tx, keys)
+	return s.writeTx(ctx, func(conn *pgx.Conn) error {
+		head, existing, err := lockHead(ctx, conn, keys)
 		if err != nil {
 			return err
 		}
@@ -40,35 +40,39 @@ func (s *Store) Update(ctx context.Context, keys [][ledger.HashSize]byte, fn led
 		if err := checkBatch(head, b); err != nil {
 			return err
 		}
-		return writeBatch(ctx, tx, head, b)
+		return writeBatch(ctx, conn, head, b)
 	})
 }
 
-// writeTx runs f in a read-committed transaction and commits it if f
-// succeeds. Otherwise, and if ctx ends first, nothing f wrote is committed.
-func (s *Store) writeTx(ctx context.Context, f func(tx pgx.Tx) error) error {
-	tx, err := s.pool.Begin(ctx)
+// writeTx runs f on one connection, in a read-committed transaction that f
+// begins with its first pipeline and commits with its last, to save the two
+// round trips of a BEGIN and a COMMIT of their own. writeTx rolls back a
+// transaction f leaves open, so that if f fails, or ctx ends before the
+// COMMIT, nothing f wrote is committed.
+func (s *Store) writeTx(ctx context.Context, f func(conn *pgx.Conn) error) error {
+	c, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return fmt.Errorf("postgres: begin: %w", translate(err))
+		return fmt.Errorf("postgres: acquire connection: %w", translate(err))
 	}
-	defer tx.Rollback(ctx) // a no-op after Commit; on failure the pool discards the connection
-	if err := f(tx); err != nil {
-		return err
+	defer c.Release() // the pool discards a connection left in a transaction
+	err = f(c.Conn())
+	if c.Conn().PgConn().TxStatus() != 'I' && !c.Conn().IsClosed() {
+		if _, rerr := c.Exec(ctx, "ROLLBACK"); rerr != nil && err == nil {
+			err = fmt.Errorf("postgres: rollback: %w", translate(rerr))
+		}
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("postgres: commit: %w", translate(err))
-	}
-	return nil
+	return err
 }
 
 const selectHead = `SELECT size, root, range, checkpoint_size, checkpoint_time FROM tree_head WHERE id = 1`
 
-// lockHead locks and reads the tree head and reads the indices of the
-// stored dedup keys among keys, in one round trip. The probe runs after the
-// lock is granted, so under read committed it sees every entry committed
-// by the writer this one waited for.
-func lockHead(ctx context.Context, tx pgx.Tx, keys [][ledger.HashSize]byte) (ledger.TreeHead, map[[ledger.HashSize]byte]uint64, error) {
+// lockHead begins the transaction, locks and reads the tree head and reads
+// the indices of the stored dedup keys among keys, in one round trip. The
+// probe runs after the lock is granted, so under read committed it sees
+// every entry committed by the writer this one waited for.
+func lockHead(ctx context.Context, conn *pgx.Conn, keys [][ledger.HashSize]byte) (ledger.TreeHead, map[[ledger.HashSize]byte]uint64, error) {
 	var b pgx.Batch
+	b.Queue(`BEGIN ISOLATION LEVEL READ COMMITTED`)
 	b.Queue(selectHead + ` FOR UPDATE`)
 	if len(keys) > 0 {
 		kb := make([][]byte, len(keys))
@@ -77,8 +81,11 @@ func lockHead(ctx context.Context, tx pgx.Tx, keys [][ledger.HashSize]byte) (led
 		}
 		b.Queue(`SELECT dedup_key, idx FROM entries WHERE dedup_key = ANY($1)`, kb)
 	}
-	br := tx.SendBatch(ctx, &b)
+	br := conn.SendBatch(ctx, &b)
 	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return ledger.TreeHead{}, nil, fmt.Errorf("postgres: begin: %w", translate(err))
+	}
 	head, err := scanHead(br.QueryRow())
 	if err != nil {
 		return ledger.TreeHead{}, nil, fmt.Errorf("postgres: lock tree head: %w", err)
@@ -86,6 +93,7 @@ func lockHead(ctx context.Context, tx pgx.Tx, keys [][ledger.HashSize]byte) (led
 	existing := make(map[[ledger.HashSize]byte]uint64)
 	if len(keys) > 0 {
 		rows, _ := br.Query()
+		defer rows.Close()
 		for rows.Next() {
 			var (
 				k   []byte
@@ -210,12 +218,12 @@ func erasureIndex(b *ledger.Batch) int64 {
 	return -1
 }
 
-// writeBatch writes a checked batch: entries, references and content with
-// COPY, then the tiles, the head, the checkpoint and the erasure in one
-// pipeline.
-func writeBatch(ctx context.Context, tx pgx.Tx, old ledger.TreeHead, b *ledger.Batch) error {
+// writeBatch writes a checked batch and commits: entries, references and
+// content with COPY, then the tiles, the head, the checkpoint, the erasure
+// and COMMIT in one pipeline.
+func writeBatch(ctx context.Context, conn *pgx.Conn, old ledger.TreeHead, b *ledger.Batch) error {
 	if len(b.Records) > 0 {
-		if err := copyRecords(ctx, tx, b.Records); err != nil {
+		if err := copyRecords(ctx, conn, b.Records); err != nil {
 			return err
 		}
 	}
@@ -266,8 +274,9 @@ func writeBatch(ctx context.Context, tx pgx.Tx, old ledger.TreeHead, b *ledger.B
 			USING unnest($1::bigint[], $2::text[]) AS e(idx, name)
 			WHERE c.idx = e.idx AND (e.name = '' OR c.name = e.name)`, idxs, names)
 	}
+	queue("commit", -1, `COMMIT`)
 
-	br := tx.SendBatch(ctx, &pb)
+	br := conn.SendBatch(ctx, &pb)
 	defer br.Close()
 	for _, st := range steps {
 		tag, err := br.Exec()
@@ -286,8 +295,8 @@ func writeBatch(ctx context.Context, tx pgx.Tx, old ledger.TreeHead, b *ledger.B
 
 // copyRecords writes the entries, their references and their content with
 // COPY. An entry's duplicate references are written once.
-func copyRecords(ctx context.Context, tx pgx.Tx, recs []ledger.Record) error {
-	n, err := tx.CopyFrom(ctx, pgx.Identifier{"entries"}, entryColumns, pgx.CopyFromSlice(len(recs), func(i int) ([]any, error) {
+func copyRecords(ctx context.Context, conn *pgx.Conn, recs []ledger.Record) error {
+	n, err := conn.CopyFrom(ctx, pgx.Identifier{"entries"}, entryColumns, pgx.CopyFromSlice(len(recs), func(i int) ([]any, error) {
 		r := &recs[i]
 		return []any{int64(r.Index), r.Leaf, r.LeafHash[:], r.DedupKey[:], string(r.Kind), r.TraceID, toDB(r.Time)}, nil
 	}))
@@ -332,7 +341,7 @@ func copyRecords(ctx context.Context, tx pgx.Tx, recs []ledger.Record) error {
 		if len(t.rows) == 0 {
 			continue
 		}
-		n, err := tx.CopyFrom(ctx, pgx.Identifier{t.table}, t.columns, pgx.CopyFromRows(t.rows))
+		n, err := conn.CopyFrom(ctx, pgx.Identifier{t.table}, t.columns, pgx.CopyFromRows(t.rows))
 		if err != nil {
 			return fmt.Errorf("postgres: write %s: %w", t.table, translate(err))
 		}

@@ -1,0 +1,150 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/agentledger/agentledger/internal/pgtest"
+	"github.com/agentledger/agentledger/ledger"
+	"github.com/agentledger/agentledger/ledger/postgres"
+)
+
+var benchBatches = []int{100, 1000}
+
+// benchRecords returns n span records of about 1 KB numbered from start,
+// each with two pieces of content and three references.
+func benchRecords(start uint64, n int) []ledger.Record {
+	recs := make([]ledger.Record, n)
+	pad := strings.Repeat("x", 400)
+	for i := range recs {
+		id := make([]byte, 8)
+		rand.Read(id)
+		e := ledger.Entry{
+			Kind:    ledger.KindSpan,
+			TraceID: fmt.Sprintf("%032x", start/64+1),
+			SpanID:  fmt.Sprintf("%016x", id),
+			Name:    "chat",
+			Start:   time.Now().UTC(),
+			Attrs:   []ledger.Attr{{Key: "gen_ai.request.model", Value: "model"}, {Key: "pad", Value: pad}},
+			Content: []ledger.Content{ledger.NewContent("input", []byte(pad)), ledger.NewContent("output", []byte(pad))},
+		}
+		leaf, err := ledger.EncodeLeaf(&e)
+		if err != nil {
+			panic(err)
+		}
+		recs[i] = ledger.Record{
+			Index: start + uint64(i), Leaf: leaf, LeafHash: ledger.LeafHash(leaf), DedupKey: e.DedupKey(),
+			Kind: e.Kind, TraceID: e.TraceID, Time: e.Start, Content: e.Content,
+			Refs: []ledger.Ref{{Key: "trace", Value: e.TraceID}, {Key: "kind", Value: "span"}, {Key: "agent", Value: "a"}},
+		}
+	}
+	return recs
+}
+
+// baselineSchema creates, in a fresh schema, tables with the columns and
+// indexes of entries, entry_refs and content but no triggers, and returns a
+// connection to it.
+func baselineSchema(b *testing.B) *pgx.Conn {
+	b.Helper()
+	conn, err := pgx.Connect(b.Context(), pgtest.NewSchema(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { conn.Close(context.Background()) })
+	if _, err := conn.Exec(b.Context(), `
+		CREATE TABLE entries (idx bigint PRIMARY KEY, leaf bytea NOT NULL, leaf_hash bytea NOT NULL,
+			dedup_key bytea NOT NULL UNIQUE, kind text NOT NULL, trace_id text NOT NULL DEFAULT '',
+			time timestamptz, created_at timestamptz NOT NULL DEFAULT now());
+		CREATE INDEX ON entries (trace_id) WHERE trace_id <> '';
+		CREATE TABLE entry_refs (key text, value text, idx bigint, PRIMARY KEY (key, value, idx));
+		CREATE TABLE content (idx bigint, name text, salt bytea NOT NULL, data bytea NOT NULL, PRIMARY KEY (idx, name));`); err != nil {
+		b.Fatal(err)
+	}
+	return conn
+}
+
+// copyBaseline writes recs' rows with bare COPY in one transaction.
+func copyBaseline(b *testing.B, conn *pgx.Conn, recs []ledger.Record) {
+	var entries, refs, content [][]any
+	for _, r := range recs {
+		entries = append(entries, []any{int64(r.Index), r.Leaf, r.LeafHash[:], r.DedupKey[:], string(r.Kind), r.TraceID, r.Time})
+		for _, ref := range r.Refs {
+			refs = append(refs, []any{ref.Key, ref.Value, int64(r.Index)})
+		}
+		for _, c := range r.Content {
+			content = append(content, []any{int64(r.Index), c.Name, c.Salt, c.Data})
+		}
+	}
+	tx, err := conn.Begin(b.Context())
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, t := range []struct {
+		table string
+		cols  []string
+		rows  [][]any
+	}{
+		{"entries", []string{"idx", "leaf", "leaf_hash", "dedup_key", "kind", "trace_id", "time"}, entries},
+		{"entry_refs", []string{"key", "value", "idx"}, refs},
+		{"content", []string{"idx", "name", "salt", "data"}, content},
+	} {
+		if _, err := tx.CopyFrom(b.Context(), pgx.Identifier{t.table}, t.cols, pgx.CopyFromRows(t.rows)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := tx.Commit(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkAppend measures sustained appends, one Update per batch (dedup
+// probe, COPY of entries, references and content, tiles, head), against a
+// baseline that writes the same rows with bare COPY, one transaction per
+// batch, into equally indexed tables. The two alternate, so that load from
+// elsewhere weighs on both alike; ratio is the store's throughput over the
+// baseline's.
+func BenchmarkAppend(b *testing.B) {
+	for _, n := range benchBatches {
+		b.Run(fmt.Sprintf("batch=%d", n), func(b *testing.B) {
+			s, err := postgres.Open(b.Context(), pgtest.NewSchema(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			conn := baselineSchema(b)
+			var (
+				size          uint64
+				store, copied time.Duration
+			)
+			for b.Loop() {
+				recs := benchRecords(size, n)
+				keys := make([][ledger.HashSize]byte, n)
+				for i := range recs {
+					keys[i] = recs[i].DedupKey
+				}
+				start := time.Now()
+				err := s.Update(b.Context(), keys, func(h ledger.TreeHead, _ map[[ledger.HashSize]byte]uint64) (*ledger.Batch, error) {
+					return grow(h, recs), nil
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				store += time.Since(start)
+				recs = benchRecords(size, n)
+				start = time.Now()
+				copyBaseline(b, conn, recs)
+				copied += time.Since(start)
+				size += uint64(n)
+			}
+			b.ReportMetric(float64(size)/store.Seconds(), "entries/s")
+			b.ReportMetric(float64(size)/copied.Seconds(), "copy-entries/s")
+			b.ReportMetric(copied.Seconds()/store.Seconds(), "ratio")
+		})
+	}
+}

@@ -109,13 +109,20 @@ func OpenCheckpoint(msg []byte, vkey string) (*VerifiedCheckpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse verifier key: %w", err)
 	}
-	cp, _, _, err := log.ParseCheckpoint(msg, v.Name(), v)
+	n, err := note.Open(msg, note.VerifierList(v))
 	if err != nil {
-		var unknown *note.UnverifiedNoteError
-		if errors.As(err, &unknown) {
+		var unverified *note.UnverifiedNoteError
+		if errors.As(err, &unverified) {
 			return nil, fmt.Errorf("checkpoint is not signed by %s", v.Name())
 		}
 		return nil, fmt.Errorf("open checkpoint: %w", err)
+	}
+	var cp log.Checkpoint
+	if _, err := cp.Unmarshal([]byte(n.Text)); err != nil {
+		return nil, fmt.Errorf("parse checkpoint: %w", err)
+	}
+	if cp.Origin != v.Name() {
+		return nil, fmt.Errorf("checkpoint origin %q is not the key's log %q", cp.Origin, v.Name())
 	}
 	if len(cp.Hash) != HashSize {
 		return nil, fmt.Errorf("checkpoint root of %d bytes, want %d", len(cp.Hash), HashSize)

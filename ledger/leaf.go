@@ -213,17 +213,16 @@ func (e *Entry) validateHeader() error {
 	if e.TraceID != "" && !isHex(e.TraceID, 32) {
 		return errField("trace_id", "want 32 lowercase hex digits")
 	}
-	for name, id := range map[string]string{"span_id": e.SpanID, "parent_span_id": e.ParentSpanID} {
-		if id != "" && !isHex(id, 16) {
-			return errField(name, "want 16 lowercase hex digits")
-		}
+	if e.SpanID != "" && !isHex(e.SpanID, 16) {
+		return errField("span_id", "want 16 lowercase hex digits")
 	}
-	for name, s := range map[string]string{"event_key": e.EventKey, "name": e.Name} {
-		if err := checkString(name, s); err != nil {
-			return err
-		}
+	if e.ParentSpanID != "" && !isHex(e.ParentSpanID, 16) {
+		return errField("parent_span_id", "want 16 lowercase hex digits")
 	}
-	return nil
+	if err := checkString("event_key", e.EventKey); err != nil {
+		return err
+	}
+	return checkString("name", e.Name)
 }
 
 func checkString(field, s string) error {

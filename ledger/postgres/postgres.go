@@ -76,6 +76,11 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.MaxConns > 0 {
 		pc.MaxConns = cfg.MaxConns
 	}
+	if _, set := pc.ConnConfig.RuntimeParams["jit"]; !set {
+		// The ledger's queries are index scans; compiling them costs more
+		// than it saves (measured: 633 ms of JIT in a 1.7 s page read).
+		pc.ConnConfig.RuntimeParams["jit"] = "off"
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)

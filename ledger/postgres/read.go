@@ -64,16 +64,9 @@ func (s *Store) Tiles(ctx context.Context, ids []ledger.TileID) (map[ledger.Tile
 // selectRecords selects entries with their content, aggregated per entry in
 // the byte order of content names, so that one statement (one snapshot)
 // returns both.
-const selectRecords = `SELECT e.idx, e.leaf, e.leaf_hash, e.dedup_key, e.kind, e.trace_id, e.time,
-		c.names, c.salts, c.data
-	FROM entries e
-	LEFT JOIN LATERAL (
-		SELECT array_agg(name ORDER BY name COLLATE "C") AS names,
-			array_agg(salt ORDER BY name COLLATE "C") AS salts,
-			array_agg(data ORDER BY name COLLATE "C") AS data
-		FROM content WHERE content.idx = e.idx
-	) c ON true
-`
+const selectEntries = `SELECT idx, leaf, leaf_hash, dedup_key, kind, trace_id, time FROM entries `
+
+const selectContent = `SELECT idx, name, salt, data FROM content `
 
 // Records implements ledger.Reader.
 func (s *Store) Records(ctx context.Context, start, end uint64) ([]ledger.Record, error) {
@@ -81,7 +74,8 @@ func (s *Store) Records(ctx context.Context, start, end uint64) ([]ledger.Record
 	if start >= end {
 		return nil, nil
 	}
-	return s.queryRecords(ctx, selectRecords+`WHERE e.idx >= $1 AND e.idx < $2 ORDER BY e.idx`, int64(start), int64(end))
+	const where = `WHERE idx >= $1 AND idx < $2 ORDER BY idx`
+	return s.queryRecords(ctx, selectEntries+where, selectContent+where+`, name COLLATE "C"`, int64(start), int64(end))
 }
 
 // RecordsAt implements ledger.Reader.
@@ -95,43 +89,65 @@ func (s *Store) RecordsAt(ctx context.Context, indices []uint64) ([]ledger.Recor
 	if len(idxs) == 0 {
 		return nil, nil
 	}
-	return s.queryRecords(ctx, selectRecords+`WHERE e.idx = ANY($1) ORDER BY e.idx`, idxs)
+	const where = `WHERE idx = ANY($1) ORDER BY idx`
+	return s.queryRecords(ctx, selectEntries+where, selectContent+where+`, name COLLATE "C"`, idxs)
 }
 
-func (s *Store) queryRecords(ctx context.Context, sql string, args ...any) ([]ledger.Record, error) {
-	rows, _ := s.pool.Query(ctx, sql, args...)
-	defer rows.Close()
+// queryRecords reads entries and their content with two index range scans
+// in one repeatable-read snapshot, and merges them: much faster than
+// aggregating content per entry when an auditor reads the whole log.
+func (s *Store) queryRecords(ctx context.Context, entrySQL, contentSQL string, args ...any) ([]ledger.Record, error) {
 	var recs []ledger.Record
-	for rows.Next() {
-		var (
-			r                  ledger.Record
-			idx                int64
-			leafHash, dedupKey []byte
-			kind               string
-			t                  *time.Time
-			names              []string
-			salts, data        [][]byte
-		)
-		if err := rows.Scan(&idx, &r.Leaf, &leafHash, &dedupKey, &kind, &r.TraceID, &t, &names, &salts, &data); err != nil {
-			return nil, fmt.Errorf("postgres: read entries: %w", translate(err))
-		}
-		if len(leafHash) != ledger.HashSize || len(dedupKey) != ledger.HashSize || len(salts) != len(names) || len(data) != len(names) {
-			return nil, fmt.Errorf("postgres: %w: entry %d: malformed row", ledger.ErrCorrupt, idx)
-		}
-		r.Index = uint64(idx)
-		copy(r.LeafHash[:], leafHash)
-		copy(r.DedupKey[:], dedupKey)
-		r.Kind = ledger.Kind(kind)
-		r.Time = fromDB(t)
-		if len(names) > 0 {
-			r.Content = make([]ledger.Content, len(names))
-			for i := range names {
-				r.Content[i] = ledger.Content{Name: names[i], Salt: salts[i], Data: data[i]}
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		rows, _ := tx.Query(ctx, entrySQL, args...)
+		for rows.Next() {
+			var (
+				r                  ledger.Record
+				idx                int64
+				leafHash, dedupKey []byte
+				kind               string
+				t                  *time.Time
+			)
+			if err := rows.Scan(&idx, &r.Leaf, &leafHash, &dedupKey, &kind, &r.TraceID, &t); err != nil {
+				rows.Close()
+				return err
 			}
+			if len(leafHash) != ledger.HashSize || len(dedupKey) != ledger.HashSize {
+				rows.Close()
+				return fmt.Errorf("%w: entry %d: malformed row", ledger.ErrCorrupt, idx)
+			}
+			r.Index = uint64(idx)
+			copy(r.LeafHash[:], leafHash)
+			copy(r.DedupKey[:], dedupKey)
+			r.Kind = ledger.Kind(kind)
+			r.Time = fromDB(t)
+			recs = append(recs, r)
 		}
-		recs = append(recs, r)
-	}
-	if err := rows.Err(); err != nil {
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows, _ = tx.Query(ctx, contentSQL, args...)
+		defer rows.Close()
+		i := 0
+		for rows.Next() {
+			var (
+				idx int64
+				c   ledger.Content
+			)
+			if err := rows.Scan(&idx, &c.Name, &c.Salt, &c.Data); err != nil {
+				return err
+			}
+			for i < len(recs) && recs[i].Index < uint64(idx) {
+				i++
+			}
+			if i == len(recs) || recs[i].Index != uint64(idx) {
+				return fmt.Errorf("%w: content %q of entry %d has no entry", ledger.ErrCorrupt, c.Name, idx)
+			}
+			recs[i].Content = append(recs[i].Content, c)
+		}
+		return rows.Err()
+	})
+	if err != nil {
 		return nil, fmt.Errorf("postgres: read entries: %w", translate(err))
 	}
 	return recs, nil

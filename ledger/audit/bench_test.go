@@ -1,0 +1,150 @@
+package audit_test
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/agentledger/agentledger/ledger"
+	"github.com/agentledger/agentledger/ledger/audit"
+	"github.com/agentledger/agentledger/ledger/audit/audittest"
+	"github.com/agentledger/agentledger/ledger/sqlite"
+)
+
+// benchEntries is the size of the benchmark's ledger.
+const benchEntries = 200_000
+
+// BenchmarkAudit audits a ledger of benchEntries entries (a fifth with two
+// pieces of content) in Postgres and in SQLite, and reports entries/s
+// beside its baseline: the time to just read the same records with the
+// same page size and concurrency, in the same run (read-entries/s, and
+// audit/read, the ratio of the two times).
+func BenchmarkAudit(b *testing.B) {
+	b.Run("postgres", func(b *testing.B) {
+		l := audittest.New(b, benchEntries, 10_000)
+		benchAudit(b, l.Store, l.Keys.Verifier)
+	})
+	b.Run("sqlite", func(b *testing.B) {
+		s, keys := sqliteLedger(b, benchEntries)
+		benchAudit(b, s, keys.Verifier)
+	})
+}
+
+func benchAudit(b *testing.B, r ledger.Reader, vkey string) {
+	ctx := b.Context()
+	head, err := r.Head(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var auditTime, readTime time.Duration
+	for b.Loop() {
+		start := time.Now()
+		n := readAll(ctx, b, r, head.Size, audit.DefaultPageSize, audit.DefaultReaders)
+		readTime += time.Since(start)
+		if n != head.Size {
+			b.Fatalf("read %d records, want %d", n, head.Size)
+		}
+		start = time.Now()
+		rep, err := audit.Run(ctx, r, vkey, audit.Options{})
+		auditTime += time.Since(start)
+		if err != nil || !rep.OK() {
+			b.Fatalf("Run() = %v, %v", rep.Divergence, err)
+		}
+	}
+	b.StopTimer()
+	total := float64(head.Size) * float64(b.N)
+	b.ReportMetric(total/auditTime.Seconds(), "entries/s")
+	b.ReportMetric(total/readTime.Seconds(), "read-entries/s")
+	b.ReportMetric(auditTime.Seconds()/readTime.Seconds(), "audit/read")
+}
+
+// sqliteLedger builds a SQLite ledger of n fixture entries with a
+// checkpoint every 10 000.
+func sqliteLedger(b *testing.B, n int) (*sqlite.Store, audittest.Keys) {
+	ctx := b.Context()
+	s, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "ledger.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	keys := audittest.NewKeys(b)
+	signer, err := ledger.NewSigner(keys.Signer)
+	if err != nil {
+		b.Fatal(err)
+	}
+	lg, err := ledger.Open(s, ledger.Config{Signer: signer, CheckpointInterval: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const chunk = 2000
+	for i := 0; i < n; i += chunk {
+		es := make([]ledger.Entry, min(chunk, n-i))
+		for j := range es {
+			es[j] = audittest.Entry(0, i+j)
+		}
+		if _, err := lg.Append(ctx, es); err != nil {
+			b.Fatal(err)
+		}
+		if (i+chunk)%10_000 == 0 {
+			if _, err := lg.Checkpoint(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if err := lg.Close(ctx); err != nil {
+		b.Fatal(err)
+	}
+	return s, keys
+}
+
+// readAll reads the records [0, size) in pages with readers concurrent reads
+// and returns how many it read.
+func readAll(ctx context.Context, b testing.TB, r ledger.Reader, size uint64, page, readers int) uint64 {
+	var (
+		mu   sync.Mutex
+		n    uint64
+		wg   sync.WaitGroup
+		next uint64
+	)
+	for range readers {
+		wg.Go(func() {
+			for {
+				mu.Lock()
+				s := next
+				next += uint64(page)
+				mu.Unlock()
+				if s >= size {
+					return
+				}
+				recs, err := r.Records(ctx, s, min(s+uint64(page), size))
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				mu.Lock()
+				n += uint64(len(recs))
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return n
+}
+
+// BenchmarkAuditMemory audits the same ledger copied into memory: the
+// audit's own cost, without the store's.
+func BenchmarkAuditMemory(b *testing.B) {
+	l := audittest.New(b, benchEntries, 10_000)
+	m := loadMem(b, l.Store)
+	var n uint64
+	for b.Loop() {
+		rep, err := audit.Run(b.Context(), m, l.Keys.Verifier, audit.Options{})
+		if err != nil || !rep.OK() {
+			b.Fatalf("Run() = %v, %v", rep.Divergence, err)
+		}
+		n += rep.Entries
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "entries/s")
+}

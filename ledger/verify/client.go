@@ -1,0 +1,345 @@
+package verify
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/agentledger/agentledger/ledger"
+)
+
+// Limits on what the client reads.
+const (
+	// maxBody bounds a JSON answer.
+	maxBody = 64 << 20
+	// maxBundle bounds an entry bundle: 256 entries of up to 65535 bytes,
+	// each with a 2-byte length.
+	maxBundle = ledger.TileWidth * (2 + ledger.MaxLeafSize)
+	// DefaultTimeout is the timeout of the HTTP client used when
+	// Client.HTTPClient is nil.
+	DefaultTimeout = 30 * time.Second
+)
+
+var defaultHTTPClient = &http.Client{Timeout: DefaultTimeout}
+
+// Client reads an agentledger server's checkpoints, tiles, entries and
+// proofs and verifies them. Its zero value is not usable: set BaseURL.
+type Client struct {
+	// BaseURL is the server's URL, such as "https://ledger.example.com".
+	BaseURL string
+	// Token is the bearer token sent with every request, if set. Checkpoints
+	// are served without one; tiles, entries and proofs need the auditor
+	// role.
+	Token string
+	// HTTPClient sends the requests. Nil means a client with
+	// DefaultTimeout.
+	HTTPClient *http.Client
+	// VerifierKey ("<name>+<hash>+<key>") verifies checkpoints. The
+	// verifying methods need it.
+	VerifierKey string
+}
+
+// HTTPError is an answer with a status other than 200.
+type HTTPError struct {
+	URL    string
+	Status int
+	// Code and Message are from the API's error envelope, when it sent one.
+	Code    string
+	Message string
+}
+
+func (e *HTTPError) Error() string {
+	if e.Code != "" {
+		return fmt.Sprintf("GET %s: %d %s: %s", e.URL, e.Status, e.Code, e.Message)
+	}
+	return fmt.Sprintf("GET %s: %d %s", e.URL, e.Status, http.StatusText(e.Status))
+}
+
+// get fetches path (relative to BaseURL, with its query) and returns the
+// body, reading at most limit bytes.
+func (c *Client) get(ctx context.Context, path string, limit int64) ([]byte, error) {
+	if c.BaseURL == "" {
+		return nil, errors.New("verify client: no base URL")
+	}
+	u := strings.TrimRight(c.BaseURL, "/") + "/" + strings.TrimLeft(path, "/")
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	hc := c.HTTPClient
+	if hc == nil {
+		hc = defaultHTTPClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", u, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		he := &HTTPError{URL: u, Status: resp.StatusCode}
+		var env struct {
+			Error struct{ Code, Message string } `json:"error"`
+		}
+		if json.Unmarshal(body, &env) == nil {
+			he.Code, he.Message = env.Error.Code, env.Error.Message
+		}
+		return nil, he
+	}
+	if int64(len(body)) > limit {
+		return nil, fmt.Errorf("GET %s: answer longer than %d bytes", u, limit)
+	}
+	return body, nil
+}
+
+func (c *Client) getJSON(ctx context.Context, path string, v any) error {
+	b, err := c.get(ctx, path, maxBody)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("GET %s: %w", path, err)
+	}
+	return nil
+}
+
+// LatestCheckpoint returns the server's latest signed checkpoint note, as
+// /checkpoint serves it. It does not verify it.
+func (c *Client) LatestCheckpoint(ctx context.Context) ([]byte, error) {
+	return c.get(ctx, "checkpoint", 1<<20)
+}
+
+// VerifiedCheckpoint fetches the latest checkpoint and verifies its
+// signature with c.VerifierKey.
+func (c *Client) VerifiedCheckpoint(ctx context.Context) (*ledger.VerifiedCheckpoint, []byte, error) {
+	note, err := c.LatestCheckpoint(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	cp, err := Checkpoint(note, c.VerifierKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s/checkpoint: %w", strings.TrimRight(c.BaseURL, "/"), err)
+	}
+	return cp, note, nil
+}
+
+// Entry is an entry as /v1/entries/{index} serves it. Leaf holds the leaf
+// bytes, decoded from base64.
+type Entry struct {
+	Index        uint64            `json:"index"`
+	LeafHash     string            `json:"leaf_hash"`
+	Kind         string            `json:"kind"`
+	TraceID      string            `json:"trace_id"`
+	SpanID       string            `json:"span_id"`
+	ParentSpanID string            `json:"parent_span_id"`
+	EventKey     string            `json:"event_key"`
+	Name         string            `json:"name"`
+	Start        *time.Time        `json:"start"`
+	End          *time.Time        `json:"end"`
+	Attributes   map[string]string `json:"attributes"`
+	Content      []Content         `json:"content"`
+	Leaf         []byte            `json:"leaf"`
+}
+
+// Content is one piece of an entry's content as the API serves it.
+type Content struct {
+	Name       string  `json:"name"`
+	Commitment string  `json:"commitment"`
+	Erased     bool    `json:"erased"`
+	Salt       []byte  `json:"salt"`
+	Data       *string `json:"data"`
+	Encoding   string  `json:"encoding"`
+}
+
+// Entry fetches entry index with its leaf, without content. It does not
+// verify it.
+func (c *Client) Entry(ctx context.Context, index uint64) (*Entry, error) {
+	var e Entry
+	if err := c.getJSON(ctx, "v1/entries/"+strconv.FormatUint(index, 10)+"?content=false", &e); err != nil {
+		return nil, err
+	}
+	if e.Index != index {
+		return nil, fmt.Errorf("asked for entry %d, got entry %d", index, e.Index)
+	}
+	if len(e.Leaf) == 0 {
+		return nil, fmt.Errorf("entry %d: the answer has no leaf", index)
+	}
+	return &e, nil
+}
+
+// proofJSON is an inclusion or consistency proof as the API serves it.
+type proofJSON struct {
+	Index    *uint64  `json:"index"`
+	TreeSize *uint64  `json:"tree_size"`
+	From     *uint64  `json:"from"`
+	To       *uint64  `json:"to"`
+	Hashes   []string `json:"hashes"`
+}
+
+// InclusionProof fetches the inclusion proof of entry index in the tree of
+// size.
+func (c *Client) InclusionProof(ctx context.Context, index, size uint64) ([][]byte, error) {
+	var p proofJSON
+	path := fmt.Sprintf("v1/proofs/inclusion?index=%d&tree_size=%d", index, size)
+	if err := c.getJSON(ctx, path, &p); err != nil {
+		return nil, err
+	}
+	if p.Index != nil && *p.Index != index || p.TreeSize != nil && *p.TreeSize != size {
+		return nil, fmt.Errorf("asked for the inclusion of %d in size %d, got a proof for %v in %v", index, size, deref(p.Index), deref(p.TreeSize))
+	}
+	return decodeHashes(p.Hashes)
+}
+
+// ConsistencyProof fetches the consistency proof from the tree of size
+// from to the tree of size to.
+func (c *Client) ConsistencyProof(ctx context.Context, from, to uint64) ([][]byte, error) {
+	var p proofJSON
+	path := fmt.Sprintf("v1/proofs/consistency?from=%d&to=%d", from, to)
+	if err := c.getJSON(ctx, path, &p); err != nil {
+		return nil, err
+	}
+	if p.From != nil && *p.From != from || p.To != nil && *p.To != to {
+		return nil, fmt.Errorf("asked for consistency from %d to %d, got a proof from %v to %v", from, to, deref(p.From), deref(p.To))
+	}
+	return decodeHashes(p.Hashes)
+}
+
+func deref(p *uint64) any {
+	if p == nil {
+		return "?"
+	}
+	return *p
+}
+
+// Credential fetches the credential view of id, as JSON; cursor continues
+// a view whose usages were truncated ("" for the first page). With
+// content, the view includes the content the token may read (and the
+// server records the read).
+func (c *Client) Credential(ctx context.Context, id, cursor string, content bool) (json.RawMessage, error) {
+	q := url.Values{"content": {strconv.FormatBool(content)}}
+	if cursor != "" {
+		q.Set("cursor", cursor)
+	}
+	path := "v1/credentials/" + url.PathEscape(id) + "?" + q.Encode()
+	b, err := c.get(ctx, path, maxBody)
+	if err != nil {
+		return nil, err
+	}
+	if !json.Valid(b) {
+		return nil, fmt.Errorf("GET %s: not JSON", path)
+	}
+	return b, nil
+}
+
+// TilePath returns the C2SP tlog-tiles path of a tile of the given width
+// (1–256): "tile/<L>/<N>", with ".p/<W>" for a partial tile.
+func TilePath(level uint8, index uint64, width int) string {
+	return "tile/" + strconv.Itoa(int(level)) + "/" + indexPath(index) + partial(width)
+}
+
+// EntriesPath returns the C2SP tlog-tiles path of an entry bundle of the
+// given width: "tile/entries/<N>", with ".p/<W>" for a partial bundle.
+func EntriesPath(index uint64, width int) string {
+	return "tile/entries/" + indexPath(index) + partial(width)
+}
+
+func partial(width int) string {
+	if width == ledger.TileWidth {
+		return ""
+	}
+	return ".p/" + strconv.Itoa(width)
+}
+
+// indexPath encodes a tile index as C2SP tlog-tiles path elements: groups
+// of three digits, all but the last prefixed with "x" (1234067 is
+// "x001/x234/067").
+func indexPath(n uint64) string {
+	s := fmt.Sprintf("%03d", n%1000)
+	for n >= 1000 {
+		n /= 1000
+		s = fmt.Sprintf("x%03d/", n%1000) + s
+	}
+	return s
+}
+
+// Tile fetches the hashes of a tile of the given width: width·32 bytes.
+func (c *Client) Tile(ctx context.Context, level uint8, index uint64, width int) ([]byte, error) {
+	if width < 1 || width > ledger.TileWidth {
+		return nil, fmt.Errorf("tile width %d", width)
+	}
+	b, err := c.get(ctx, TilePath(level, index, width), ledger.TileWidth*ledger.HashSize)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) != width*ledger.HashSize {
+		return nil, fmt.Errorf("tile %d/%d: %d bytes, want %d hashes", level, index, len(b), width)
+	}
+	return b, nil
+}
+
+// EntryBundle fetches the entry bundle index of the given width and
+// returns its entries, the leaves index·256 … index·256+width-1.
+func (c *Client) EntryBundle(ctx context.Context, index uint64, width int) ([][]byte, error) {
+	if width < 1 || width > ledger.TileWidth {
+		return nil, fmt.Errorf("entry bundle width %d", width)
+	}
+	b, err := c.get(ctx, EntriesPath(index, width), maxBundle)
+	if err != nil {
+		return nil, err
+	}
+	leaves, err := ParseBundle(b)
+	if err != nil {
+		return nil, fmt.Errorf("entry bundle %d: %w", index, err)
+	}
+	if len(leaves) != width {
+		return nil, fmt.Errorf("entry bundle %d: %d entries, want %d", index, len(leaves), width)
+	}
+	return leaves, nil
+}
+
+// ParseBundle splits a C2SP tlog-tiles entry bundle into its entries, each
+// prefixed with its length as a big-endian uint16.
+func ParseBundle(b []byte) ([][]byte, error) {
+	var out [][]byte
+	for len(b) > 0 {
+		if len(b) < 2 {
+			return nil, fmt.Errorf("entry %d: truncated length", len(out))
+		}
+		n := int(binary.BigEndian.Uint16(b))
+		if len(b) < 2+n {
+			return nil, fmt.Errorf("entry %d: %d bytes, want %d", len(out), len(b)-2, n)
+		}
+		out = append(out, b[2:2+n])
+		b = b[2+n:]
+	}
+	return out, nil
+}
+
+// parseLeafHash parses a leaf hash as the API reports it: hex.
+func parseLeafHash(s string) ([ledger.HashSize]byte, error) {
+	var h [ledger.HashSize]byte
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != ledger.HashSize {
+		if b, err = base64.StdEncoding.DecodeString(s); err != nil || len(b) != ledger.HashSize {
+			return h, fmt.Errorf("leaf hash %q is not a hex SHA-256 hash", s)
+		}
+	}
+	copy(h[:], b)
+	return h, nil
+}

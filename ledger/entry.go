@@ -3,6 +3,7 @@ package ledger
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"time"
 )
@@ -95,9 +96,11 @@ func (e *Entry) Attr(key string) (string, bool) {
 }
 
 // DedupKey identifies an entry for deduplication: a retried delivery of the
-// same entry has the same key and is not appended twice. It is
-// SHA-256 over the kind, trace ID, span ID and event key, each
-// length-prefixed.
+// same entry has the same key and is not appended twice. Its first 8 bytes
+// are the first 8 bytes of the trace ID (zero without one), so that the
+// entries of one trace sit together in the stores' dedup index; the other
+// 24 are the first 24 bytes of SHA-256 over the kind, trace ID, span ID and
+// event key, each prefixed by its 32-bit big-endian length.
 func (e *Entry) DedupKey() [32]byte {
 	h := sha256.New()
 	for _, s := range []string{string(e.Kind), e.TraceID, e.SpanID, e.EventKey} {
@@ -106,8 +109,12 @@ func (e *Entry) DedupKey() [32]byte {
 		h.Write(n[:])
 		h.Write([]byte(s))
 	}
-	var out [32]byte
-	h.Sum(out[:0])
+	var sum, out [32]byte
+	h.Sum(sum[:0])
+	if len(e.TraceID) >= 16 {
+		hex.Decode(out[:8], []byte(e.TraceID[:16]))
+	}
+	copy(out[8:], sum[:24])
 	return out
 }
 

@@ -81,14 +81,14 @@ func migrate(ctx context.Context, w *sql.DB) error {
 	latest := ms[len(ms)-1].version
 	tx, err := w.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("sqlite: migrate: %w", translate(err))
+		return wrap("migrate", err)
 	}
 	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    INTEGER PRIMARY KEY,
 		applied_at INTEGER NOT NULL
 	) STRICT`); err != nil {
-		return fmt.Errorf("sqlite: migrate: %w", translate(err))
+		return wrap("migrate", err)
 	}
 	current, err := schemaVersion(ctx, tx)
 	if err != nil {
@@ -110,7 +110,7 @@ func migrate(ctx context.Context, w *sql.DB) error {
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: migrate: commit: %w", translate(err))
+		return wrap("migrate: commit", err)
 	}
 	return nil
 }

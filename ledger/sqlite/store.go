@@ -39,6 +39,15 @@ const (
 	syncNormal = "NORMAL"
 )
 
+// walCheckpointPages is the size of the write-ahead log, in pages, at which
+// a commit copies it back into the database file. A commit writes every page
+// it changed to the log, and random index pages (dedup keys, trace IDs)
+// change in almost every commit; a checkpoint writes each page once however
+// many commits changed it. Ten times SQLite's default (about 40 MiB) writes
+// 10–17% fewer bytes per entry than the default in BenchmarkUpdate, at the
+// cost of a larger log and a longer pause at each checkpoint.
+const walCheckpointPages = 10000
+
 // busyTimeoutMillis is how long a connection waits for a lock held by another
 // connection or process before it fails with SQLITE_BUSY.
 const busyTimeoutMillis = 10000
@@ -46,10 +55,9 @@ const busyTimeoutMillis = 10000
 // Store is a ledger.Store in a SQLite database file. It is safe for
 // concurrent use.
 type Store struct {
-	path string
-	w    *sql.DB // one connection; every write transaction runs on it
-	r    *sql.DB // read-only pool
-	st   writeStmts
+	w  *sql.DB // one connection; every write transaction runs on it
+	r  *sql.DB // read-only pool
+	st writeStmts
 }
 
 var _ ledger.Store = (*Store)(nil)
@@ -66,7 +74,7 @@ func open(ctx context.Context, path, sync string) (_ *Store, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{path: path, w: w}
+	s := &Store{w: w}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -115,14 +123,16 @@ func createFile(path string) error {
 	if path == "" || strings.ContainsRune(path, '?') || strings.HasPrefix(path, "file:") || path == ":memory:" {
 		return fmt.Errorf("%w: sqlite: database path %q: want a file name without '?'", ledger.ErrInvalid, path)
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, FileMode)
-	if err != nil {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, FileMode)
+	switch {
+	case err == nil:
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("sqlite: create database file: %w", err)
+		}
+	case !errors.Is(err, fs.ErrExist):
 		return fmt.Errorf("sqlite: create database file: %w", err)
 	}
-	fi, err := f.Stat()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	fi, err := os.Stat(path)
 	if err != nil {
 		return fmt.Errorf("sqlite: database file: %w", err)
 	}
@@ -138,7 +148,9 @@ func createFile(path string) error {
 // dsn returns the data source name of a connection to path. The pragmas are
 // in the DSN so that every connection of a pool gets them: WAL, so that
 // readers never block the writer; foreign keys; a busy timeout, so that a
-// writer waits for another process's transaction rather than failing. The
+// writer waits for another process's transaction rather than failing;
+// synchronous FULL, so that a commit is on disk before Update returns; and
+// the checkpoint size. The
 // writer begins every transaction IMMEDIATE, taking the write lock at BEGIN,
 // so that its reads of the tree head are never stale; readers are
 // query_only.
@@ -148,6 +160,7 @@ func dsn(path string, write bool, sync string) string {
 		"_pragma=foreign_keys(1)",
 		"_pragma=journal_mode(WAL)",
 		"_pragma=synchronous(" + sync + ")",
+		fmt.Sprintf("_pragma=wal_autocheckpoint(%d)", walCheckpointPages),
 	}
 	if write {
 		q = append(q, "_txlock=immediate")

@@ -64,9 +64,16 @@ func (st *writeStmts) close() error {
 // IMMEDIATE, taking the database's write lock, reads the tree head, looks up
 // which of keys are stored, calls fn, checks the batch fn returns against
 // the head, writes it and commits. If fn or anything else fails, or ctx ends
-// first, the transaction rolls back and nothing is written. fn must not call
+// first, the transaction rolls back and nothing is written; the error then
+// wraps ctx's. (If ctx ends during the commit, the batch may be written
+// although Update fails: a retry finds its dedup keys.) fn must not call
 // Update.
-func (s *Store) Update(ctx context.Context, keys [][ledger.HashSize]byte, fn ledger.UpdateFunc) error {
+func (s *Store) Update(ctx context.Context, keys [][ledger.HashSize]byte, fn ledger.UpdateFunc) (err error) {
+	defer func() {
+		if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+			err = fmt.Errorf("sqlite: update: %w: %w", ctx.Err(), err)
+		}
+	}()
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return wrap("update: begin", err)
@@ -90,7 +97,7 @@ func (s *Store) Update(ctx context.Context, keys [][ledger.HashSize]byte, fn led
 	if err := checkBatch(head, b); err != nil {
 		return err
 	}
-	if err := s.write(ctx, tx, b); err != nil {
+	if err := s.write(ctx, tx, head, b); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
@@ -140,13 +147,9 @@ func lookupKeys(ctx context.Context, tx *sql.Tx, keys [][ledger.HashSize]byte) (
 
 // checkBatch checks the invariants of a batch against the head it was
 // computed from: records numbered on from the head, a new head that counts
-// them, a compact range of the right shape, a checkpoint the head records,
-// and an erasure entry for content to erase. A violation is a bug in the
-// caller and wraps ledger.ErrInvalid.
+// them, a checkpoint the head records, and an erasure entry for content to
+// erase. A violation is a bug in the caller and wraps ledger.ErrInvalid.
 func checkBatch(head ledger.TreeHead, b *ledger.Batch) error {
-	invalid := func(format string, args ...any) error {
-		return fmt.Errorf("%w: sqlite: batch: %s", ledger.ErrInvalid, fmt.Sprintf(format, args...))
-	}
 	for i := range b.Records {
 		if want := head.Size + uint64(i); b.Records[i].Index != want {
 			return invalid("record %d has index %d, want %d", i, b.Records[i].Index, want)
@@ -158,17 +161,6 @@ func checkBatch(head ledger.TreeHead, b *ledger.Batch) error {
 	}
 	if h.Size > math.MaxInt64 {
 		return invalid("tree size %d exceeds %d", h.Size, int64(math.MaxInt64))
-	}
-	if len(b.Records) == 0 && h.Root != head.Root {
-		return invalid("new head changes the root of tree size %d", h.Size)
-	}
-	if want := bits.OnesCount64(h.Size); len(h.Range) != want {
-		return invalid("compact range of tree size %d has %d hashes, want %d", h.Size, len(h.Range), want)
-	}
-	for i, r := range h.Range {
-		if len(r) != ledger.HashSize {
-			return invalid("compact range hash %d has %d bytes, want %d", i, len(r), ledger.HashSize)
-		}
 	}
 	if h.Checkpointed && h.CheckpointSize > h.Size {
 		return invalid("head checkpoint size %d exceeds tree size %d", h.CheckpointSize, h.Size)
@@ -194,6 +186,29 @@ func checkBatch(head ledger.TreeHead, b *ledger.Batch) error {
 	return nil
 }
 
+// checkHead checks the new head of a batch against the head it was computed
+// from: a compact range of the shape of its size, and the same root if the
+// size is the same. Update checks it after writing the records, so that a
+// record the database refuses is reported as such.
+func checkHead(head ledger.TreeHead, h ledger.TreeHead) error {
+	if h.Size == head.Size && h.Root != head.Root {
+		return invalid("new head changes the root of tree size %d", h.Size)
+	}
+	if want := bits.OnesCount64(h.Size); len(h.Range) != want {
+		return invalid("compact range of tree size %d has %d hashes, want %d", h.Size, len(h.Range), want)
+	}
+	for i, r := range h.Range {
+		if len(r) != ledger.HashSize {
+			return invalid("compact range hash %d has %d bytes, want %d", i, len(r), ledger.HashSize)
+		}
+	}
+	return nil
+}
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: sqlite: batch: %s", ledger.ErrInvalid, fmt.Sprintf(format, args...))
+}
+
 // erasureIndex returns the index of the first erasure record, or -1.
 func erasureIndex(recs []ledger.Record) int64 {
 	for i := range recs {
@@ -206,7 +221,7 @@ func erasureIndex(recs []ledger.Record) int64 {
 
 // write writes a checked batch in tx, the head last: the content delete
 // trigger accepts an erasure entry only while the head does not cover it.
-func (s *Store) write(ctx context.Context, tx *sql.Tx, b *ledger.Batch) error {
+func (s *Store) write(ctx context.Context, tx *sql.Tx, head ledger.TreeHead, b *ledger.Batch) error {
 	exec := func(what string, st *sql.Stmt, args ...any) error {
 		if _, err := tx.StmtContext(ctx, st).ExecContext(ctx, args...); err != nil {
 			return wrap("update: "+what, err)
@@ -229,7 +244,7 @@ func (s *Store) write(ctx context.Context, tx *sql.Tx, b *ledger.Batch) error {
 			}
 		}
 		for _, c := range r.Content {
-			if _, err := content.ExecContext(ctx, idx, c.Name, c.Salt, c.Data); err != nil {
+			if _, err := content.ExecContext(ctx, idx, c.Name, c.Salt, blob(c.Data)); err != nil {
 				return wrap(fmt.Sprintf("update: entry %d: content %q", idx, c.Name), err)
 			}
 		}
@@ -243,7 +258,7 @@ func (s *Store) write(ctx context.Context, tx *sql.Tx, b *ledger.Batch) error {
 		}
 	}
 	if cp := b.Checkpoint; cp != nil {
-		if err := exec(fmt.Sprintf("checkpoint %d", cp.Size), s.st.checkpoint, int64(cp.Size), cp.Root[:], cp.Note, nanos(cp.Time)); err != nil {
+		if err := exec(fmt.Sprintf("checkpoint %d", cp.Size), s.st.checkpoint, int64(cp.Size), cp.Root[:], blob(cp.Note), nanos(cp.Time)); err != nil {
 			return err
 		}
 	}
@@ -267,6 +282,9 @@ func (s *Store) write(ctx context.Context, tx *sql.Tx, b *ledger.Batch) error {
 		}
 	}
 	h := b.Head
+	if err := checkHead(head, h); err != nil {
+		return err
+	}
 	var cpSize, cpTime any
 	if h.Checkpointed {
 		cpSize, cpTime = int64(h.CheckpointSize), nanos(h.CheckpointTime)
@@ -297,6 +315,15 @@ func concat(hashes [][]byte) []byte {
 		out = append(out, h...)
 	}
 	return out
+}
+
+// blob returns b, or an empty blob for nil, which the driver would bind
+// as NULL.
+func blob(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
 }
 
 // nanos returns t in unix nanoseconds, or NULL for the zero time.

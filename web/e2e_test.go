@@ -1,0 +1,363 @@
+package web
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// chromiumPath is the browser the end-to-end tests drive: Debian's
+// chromium package, or $CHROMIUM.
+func chromiumPath() string {
+	if p := os.Getenv("CHROMIUM"); p != "" {
+		return p
+	}
+	return "/usr/bin/chromium"
+}
+
+// requireTools fails the test, saying how to install what is missing,
+// when Node.js, the e2e node_modules or Chromium are absent. It never
+// skips: a missing browser must not turn the browser tests green.
+func requireTools(t *testing.T, browser bool) string {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatal("node not found: install Node.js 20 or later (the machine's, or apt-get install -y nodejs); .ci/run does this")
+	}
+	out, err := exec.Command(node, "--version").Output()
+	if err != nil {
+		t.Fatalf("node --version: %v", err)
+	}
+	var major int
+	if _, err := fmt.Sscanf(strings.TrimSpace(string(out)), "v%d", &major); err != nil || major < 20 {
+		t.Fatalf("node %s: want Node.js 20 or later (WebCrypto Ed25519 and node --test)", strings.TrimSpace(string(out)))
+	}
+	if !browser {
+		return node
+	}
+	if _, err := os.Stat(chromiumPath()); err != nil {
+		t.Fatalf("%s not found: run .ci/run, or apt-get update && apt-get install -y chromium (or set CHROMIUM)", chromiumPath())
+	}
+	if _, err := os.Stat(filepath.Join("e2e", "node_modules", "playwright-core", "package.json")); err != nil {
+		t.Fatal("web/e2e/node_modules/playwright-core is missing: run .ci/run, or npm ci --prefix web/e2e")
+	}
+	return node
+}
+
+// runNode runs node --test on dir with env added, streaming its output
+// into the test log.
+func runNode(t *testing.T, node, dir string, env ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 8*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "--test", "--test-reporter=spec", dir)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.WaitDelay = 10 * time.Second
+	out, err := cmd.CombinedOutput()
+	t.Logf("node --test %s:\n%s", dir, out)
+	if err != nil {
+		t.Fatalf("node --test %s: %v", dir, err)
+	}
+}
+
+// TestJavaScriptUnit runs the unit tests of the browser's verifier,
+// search classification and export (web/test/*.test.mjs) with Node.js,
+// against testdata/vectors.json.
+func TestJavaScriptUnit(t *testing.T) {
+	node := requireTools(t, false)
+	runNode(t, node, "test/")
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// serveProcess is a running agentledger serve.
+type serveProcess struct {
+	cmd         *exec.Cmd
+	base        string
+	otlpHTTP    string
+	verifierKey string
+	done        chan error
+}
+
+func startServe(t *testing.T, bin, dataDir string) *serveProcess {
+	t.Helper()
+	p := &serveProcess{otlpHTTP: freePort(t), done: make(chan error, 1)}
+	httpAddr := freePort(t)
+	p.base = "http://" + httpAddr
+	p.cmd = exec.Command(bin, "serve", "--data-dir", dataDir, "--http-addr", httpAddr,
+		"--otlp-grpc-addr", freePort(t), "--otlp-http-addr", p.otlpHTTP, "--checkpoint-interval", "100ms")
+	var stderr bytes.Buffer
+	p.cmd.Stderr = &stderr
+	stdout, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	keys := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if k, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "verifier key:"); ok {
+				keys <- strings.TrimSpace(k)
+			}
+		}
+		p.done <- p.cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(30 * time.Second):
+			p.cmd.Process.Kill()
+		}
+		if t.Failed() {
+			t.Logf("serve stderr:\n%s", stderr.String())
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if resp, err := http.Get(p.base + "/readyz"); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		select {
+		case err := <-p.done:
+			t.Fatalf("serve exited: %v\n%s", err, stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve not ready within 60s:\n%s", stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	select {
+	case p.verifierKey = <-keys:
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve printed no `verifier key:` line")
+	}
+	return p
+}
+
+var tokenPattern = regexp.MustCompile(`alt_[A-Za-z0-9_-]{20,}`)
+
+// adminToken creates an admin token with `agentledger token create`, or
+// reads the one serve wrote to <data-dir>/admin.token.
+func adminToken(t *testing.T, bin, dataDir string) string {
+	t.Helper()
+	cmd := exec.Command(bin, "token", "create", "--role", "admin", "--name", "e2e", "--data-dir", dataDir)
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		if tok := tokenPattern.FindString(string(out)); tok != "" {
+			return tok
+		}
+	}
+	b, ferr := os.ReadFile(filepath.Join(dataDir, "admin.token"))
+	if ferr == nil && tokenPattern.Match(b) {
+		return tokenPattern.FindString(string(b))
+	}
+	t.Fatalf("no admin token: `agentledger token create` said %v: %s; and %v", err, out, ferr)
+	return ""
+}
+
+// apiClient calls the query API with a bearer token.
+type apiClient struct {
+	base, token string
+}
+
+func (c apiClient) do(ctx context.Context, method, path string, body, out any) (int, error) {
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return 0, err
+		}
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, r)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return resp.StatusCode, err
+	}
+	if resp.StatusCode/100 != 2 {
+		return resp.StatusCode, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, b)
+	}
+	if out != nil {
+		return resp.StatusCode, json.Unmarshal(b, out)
+	}
+	return resp.StatusCode, nil
+}
+
+type runEntries struct {
+	Entries []struct {
+		Index      uint64            `json:"index"`
+		Kind       string            `json:"kind"`
+		Attributes map[string]string `json:"attributes"`
+	} `json:"entries"`
+}
+
+// waitFor polls f until it reports done, failing after timeout.
+func waitFor(t *testing.T, what string, timeout time.Duration, f func() (bool, error)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, err := f()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v (last error: %v)", what, timeout, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// screenshotDir is where the browser test saves screenshots: the test's
+// artifact directory under go test -artifacts, else web/e2e/artifacts/
+// (ignored by git), emptied first.
+func screenshotDir(t *testing.T) string {
+	if f := flag.Lookup("test.artifacts"); f != nil && f.Value.String() == "true" {
+		return t.ArtifactDir()
+	}
+	dir, err := filepath.Abs(filepath.Join("e2e", "artifacts", "screenshots"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestBrowserEndToEnd builds agentledger, serves a fresh ledger, loads a
+// realistic agent run (and a foreign run that replays its credential)
+// through OTLP with the OpenTelemetry SDK, erases one piece of content,
+// and drives the UI in headless Chromium with Playwright (web/e2e): sign
+// in, search the credential, open its run, expand a step, verify proofs,
+// and see tampered proofs, checkpoints and content fail.
+func TestBrowserEndToEnd(t *testing.T) {
+	node := requireTools(t, true)
+	ctx := t.Context()
+
+	bin := filepath.Join(t.TempDir(), "agentledger")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/agentledger")
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/agentledger: %v\n%s", err, out)
+	}
+	dataDir := t.TempDir()
+	srv := startServe(t, bin, dataDir)
+
+	// The UI must be served at / (query.Config.UI = web.FS).
+	resp, err := http.Get(srv.base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(page, []byte(`src="/js/app.js"`)) {
+		t.Fatalf("GET / = %d, not the UI: serve must set query.Config.UI to web.FS", resp.StatusCode)
+	}
+
+	token := adminToken(t, bin, dataDir)
+	api := apiClient{base: srv.base, token: token}
+
+	sc, err := loadScenario(ctx, srv.otlpHTTP)
+	if err != nil {
+		t.Fatalf("load scenario over OTLP: %v", err)
+	}
+	var run runEntries
+	for trace, n := range sc.Entries {
+		waitFor(t, fmt.Sprintf("run %s ingested", trace), 30*time.Second, func() (bool, error) {
+			var r runEntries
+			_, err := api.do(ctx, http.MethodGet, "/v1/runs/"+trace+"?content=false", nil, &r)
+			if trace == sc.TraceID {
+				run = r
+			}
+			return err == nil && len(r.Entries) >= n, err
+		})
+	}
+
+	// Erase the result of the tool that obtained the credential, as a
+	// responder would erase a secret captured by mistake.
+	var erased uint64
+	for _, e := range run.Entries {
+		if e.Kind == "tool" && e.Attributes["gen_ai.tool.name"] == "get_deploy_token" {
+			erased = e.Index
+		}
+	}
+	if erased == 0 {
+		t.Fatal("the get_deploy_token tool entry is missing from the run")
+	}
+	if _, err := api.do(ctx, http.MethodPost, "/v1/erasures", map[string]any{
+		"indices": []uint64{erased}, "content_names": []string{"tool.result"}, "reason": "e2e: a token captured by mistake",
+	}, nil); err != nil {
+		t.Fatalf("erase: %v", err)
+	}
+	waitFor(t, "a checkpoint covers the whole ledger", 30*time.Second, func() (bool, error) {
+		var info struct {
+			TreeSize   uint64 `json:"tree_size"`
+			Checkpoint *struct {
+				Size uint64 `json:"size"`
+			} `json:"checkpoint"`
+		}
+		_, err := api.do(ctx, http.MethodGet, "/v1/log", nil, &info)
+		return err == nil && info.Checkpoint != nil && info.Checkpoint.Size >= info.TreeSize, err
+	})
+
+	shots := screenshotDir(t)
+	t.Logf("screenshots: %s", shots)
+	runNode(t, node, "e2e/",
+		"BASE_URL="+srv.base,
+		"TOKEN="+token,
+		"VERIFIER_KEY="+srv.verifierKey,
+		"CREDENTIAL_ID="+sc.CredentialID,
+		"TRACE_ID="+sc.TraceID,
+		"FOREIGN_TRACE_ID="+sc.ForeignTrace,
+		"RAW_TOKEN="+sc.RawToken,
+		fmt.Sprintf("ERASED_INDEX=%d", erased),
+		"SCREENSHOT_DIR="+shots,
+		"CHROMIUM="+chromiumPath(),
+	)
+}

@@ -1,0 +1,379 @@
+package ingest
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/agentledger/agentledger/ingest/secrets"
+	"github.com/agentledger/agentledger/ledger"
+)
+
+// Attribute names the receiver writes besides those in ledger/attrs.go.
+const (
+	// AttrSpanKind is the OTLP span kind: client, server, internal,
+	// producer, consumer or unspecified.
+	AttrSpanKind = "otel.span.kind"
+	// AttrStatusCode is the span status: UNSET, OK or ERROR.
+	AttrStatusCode = "otel.status_code"
+	// AttrStatusDescription is the status message of an ERROR span.
+	AttrStatusDescription = "otel.status_description"
+	// AttrScopeName and AttrScopeVersion name the instrumentation scope.
+	AttrScopeName    = "otel.scope.name"
+	AttrScopeVersion = "otel.scope.version"
+	// AttrServiceName is the resource's service.name.
+	AttrServiceName = "service.name"
+	// AttrLinks lists the span's links as space-separated
+	// "<trace id>/<span id>".
+	AttrLinks = "agentledger.links"
+	// AttrMovedAttributes lists, space-separated, the attributes too long
+	// for the leaf that were moved into the entry's ContentAttributes.
+	AttrMovedAttributes = "agentledger.moved_attributes"
+	// AttrEventName is the event name of a log record.
+	AttrEventName = "event.name"
+	// AttrToolCallIDs lists, space-separated in the order the model emitted
+	// them, the tool-call IDs an llm step decided; an execute_tool span's
+	// AttrToolCallID links back to one of them.
+	AttrToolCallIDs = "gen_ai.tool.call.ids"
+	// AttrToolCallID and AttrToolName identify a tool call.
+	AttrToolCallID = "gen_ai.tool.call.id"
+	AttrToolName   = "gen_ai.tool.name"
+	// AttrModels lists, space-separated and sorted, the models the spans of
+	// one resource and trace used (attestation entries).
+	AttrModels = "gen_ai.models"
+	// AttrCredentialActor is the act.sub claim of a delegated JWT.
+	AttrCredentialActor = "credential.actor"
+)
+
+// Content names. Content is held behind salted commitments, outside the
+// leaf, and can be erased.
+const (
+	ContentInputMessages      = "input.messages"
+	ContentOutputMessages     = "output.messages"
+	ContentSystemInstructions = "system_instructions"
+	ContentReasoning          = "reasoning"
+	ContentToolArguments      = "tool.arguments"
+	ContentToolResult         = "tool.result"
+	ContentToolDefinitions    = "tool.definitions"
+	ContentInput              = "input"
+	ContentOutput             = "output"
+	ContentDBQuery            = "db.query"
+	ContentEvents             = "events"
+	ContentBody               = "body"
+	// ContentAttributes holds, as a JSON object, the attribute values too
+	// long for the leaf (see Limits.MaxInlineAttributeBytes).
+	ContentAttributes = "attributes"
+)
+
+// essential reports whether the attribute named key must stay in the leaf:
+// the facts queries find and link entries by.
+func essential(key string) bool {
+	switch key {
+	case ledger.AttrAgentID, ledger.AttrAgentName, ledger.AttrConversationID, ledger.AttrServerAddress,
+		AttrToolCallID, AttrToolCallIDs, AttrToolName, AttrServiceName, AttrSpanKind, AttrStatusCode,
+		AttrMovedAttributes:
+		return true
+	}
+	return strings.HasPrefix(key, "credential.")
+}
+
+// builder collects the attributes and content of one entry.
+type builder struct {
+	m       *Mapper
+	sc      scrub
+	attrs   []ledger.Attr
+	index   map[string]int
+	content []ledger.Content
+	names   map[string]bool
+	// attrFindings is how many of sc.findings came from structural
+	// attributes and names; the rest came from content.
+	attrFindings int
+}
+
+func (m *Mapper) newBuilder() *builder {
+	return &builder{
+		m:     m,
+		sc:    scrub{r: m.redactor},
+		index: make(map[string]int, 16),
+		names: make(map[string]bool, 4),
+	}
+}
+
+func (b *builder) get(key string) (string, bool) {
+	if i, ok := b.index[key]; ok {
+		return b.attrs[i].Value, true
+	}
+	return "", false
+}
+
+// set adds the attribute unless the entry has it.
+func (b *builder) set(key, value string) {
+	if _, ok := b.index[key]; ok {
+		return
+	}
+	b.index[key] = len(b.attrs)
+	b.attrs = append(b.attrs, ledger.Attr{Key: key, Value: value})
+}
+
+// put sets the attribute, replacing any value it had.
+func (b *builder) put(key, value string) {
+	if i, ok := b.index[key]; ok {
+		b.attrs[i].Value = value
+		return
+	}
+	b.set(key, value)
+}
+
+// addContent adds content named name, or named fallback if name is taken.
+// Data over the content limit is rejected, never truncated.
+func (b *builder) addContent(name, fallback, data string) error {
+	if len(data) > b.m.limits.MaxContentBytes {
+		return invalidf("content %q (from %s) is %d bytes, limit is %d (limits.max_content_bytes)", name, fallback, len(data), b.m.limits.MaxContentBytes)
+	}
+	if b.names[name] {
+		name = fallback
+	}
+	for b.names[name] {
+		name += "+"
+	}
+	b.names[name] = true
+	b.content = append(b.content, ledger.NewContent(name, []byte(data)))
+	return nil
+}
+
+// checkValue rejects an attribute value over the limit.
+func (b *builder) checkValue(key, value string) error {
+	if len(value) > b.m.limits.MaxAttributeValueBytes {
+		return invalidf("attribute %q is %d bytes, limit is %d (limits.max_attribute_value_bytes)", key, len(value), b.m.limits.MaxAttributeValueBytes)
+	}
+	return nil
+}
+
+// structural adds attribute key of value v, redacted.
+func (b *builder) structural(key string, v pcommon.Value) error {
+	s, err := b.sc.attrValue(key, v)
+	if err != nil {
+		return err
+	}
+	if err := b.checkValue(key, s); err != nil {
+		return err
+	}
+	b.set(b.sc.name(key), s)
+	return nil
+}
+
+// credentialFacts writes what the redactor found: the fingerprints of every
+// secret, into credential.fingerprint, so that a responder holding a leaked
+// raw token finds the entry; and, when the entry lacks them, the credential
+// ID (a JWT's jti, an AWS access key ID) and JWT claims found in its
+// structural attributes.
+func (b *builder) credentialFacts() {
+	var fps []string
+	if v, ok := b.get(ledger.AttrCredentialFingerprint); ok {
+		fps = strings.Fields(v)
+	}
+	for _, f := range b.sc.findings {
+		if f.Fingerprint != "" {
+			fps = append(fps, f.Fingerprint)
+		}
+	}
+	if len(fps) > 0 {
+		slices.Sort(fps)
+		b.put(ledger.AttrCredentialFingerprint, strings.Join(slices.Compact(fps), " "))
+	}
+	for _, f := range b.sc.findings[:b.attrFindings] {
+		if f.CredentialID != "" && f.Kind == secrets.KindAWSAccessKeyID {
+			b.set(ledger.AttrCredentialID, f.CredentialID)
+		}
+		c := f.Claims
+		if c == nil {
+			continue
+		}
+		if c.JTI != "" {
+			b.set(ledger.AttrCredentialID, c.JTI)
+		}
+		setIf := func(key, v string) {
+			if v != "" {
+				b.set(key, v)
+			}
+		}
+		setIf(ledger.AttrCredentialIssuer, c.Issuer)
+		setIf(ledger.AttrCredentialSubject, c.Subject)
+		setIf(ledger.AttrCredentialAudience, strings.Join(c.Audience, " "))
+		if c.ExpiresAt > 0 {
+			setIf(ledger.AttrCredentialExpiresAt, time.Unix(c.ExpiresAt, 0).UTC().Format(time.RFC3339))
+		}
+		setIf(AttrCredentialActor, c.Actor)
+	}
+}
+
+// entry finishes e with the builder's attributes and content and makes its
+// leaf fit: the longest attributes move into content if need be.
+func (b *builder) entry(e ledger.Entry) (ledger.Entry, error) {
+	for _, s := range []struct{ what, v string }{{"span name", e.Name}, {"event key", e.EventKey}} {
+		if err := checkText(s.what, s.v, false); err != nil {
+			return ledger.Entry{}, err
+		}
+	}
+	e.Attrs = b.attrs
+	e.Content = b.content
+	if err := b.fit(&e); err != nil {
+		return ledger.Entry{}, err
+	}
+	return e, nil
+}
+
+// leafSize is the size of e's leaf as ledger.EncodeLeaf writes it.
+func leafSize(e *ledger.Entry) int {
+	n := 1 + 6*2 + len(e.Kind) + len(e.TraceID) + len(e.SpanID) + len(e.ParentSpanID) + len(e.EventKey) + len(e.Name) + 16 + 2 + 2
+	for _, a := range e.Attrs {
+		n += 4 + len(a.Key) + len(a.Value)
+	}
+	for _, c := range e.Content {
+		n += 2 + len(c.Name) + ledger.CommitmentSize
+	}
+	return n
+}
+
+// fit moves attribute values too long for the leaf into the content
+// ContentAttributes: first every movable value longer than
+// MaxInlineAttributeBytes, then, while the leaf exceeds ledger.MaxLeafSize,
+// the longest remaining ones. Nothing is truncated: an entry that cannot be
+// made to fit is rejected, naming its largest attribute.
+func (b *builder) fit(e *ledger.Entry) error {
+	size := leafSize(e)
+	inline := b.m.limits.MaxInlineAttributeBytes
+	long := false
+	for _, a := range e.Attrs {
+		if len(a.Value) > inline && !essential(a.Key) {
+			long = true
+			break
+		}
+	}
+	if !long && size <= ledger.MaxLeafSize {
+		return nil
+	}
+	move := make(map[string]bool)
+	var movable []ledger.Attr
+	for _, a := range e.Attrs {
+		switch {
+		case essential(a.Key):
+		case len(a.Value) > inline:
+			move[a.Key] = true
+		default:
+			movable = append(movable, a)
+		}
+	}
+	// overhead is what moving costs in the leaf: the content's commitment
+	// and the list of moved names.
+	overhead := func() int {
+		if len(move) == 0 {
+			return 0
+		}
+		n := 2 + len(ContentAttributes) + ledger.CommitmentSize + 4 + len(AttrMovedAttributes)
+		for k := range move {
+			n += len(k) + 1
+		}
+		return n
+	}
+	current := func() int {
+		n := size + overhead()
+		for _, a := range e.Attrs {
+			if move[a.Key] {
+				n -= 4 + len(a.Key) + len(a.Value)
+			}
+		}
+		return n
+	}
+	slices.SortFunc(movable, func(x, y ledger.Attr) int {
+		if c := len(y.Value) - len(x.Value); c != 0 {
+			return c
+		}
+		return strings.Compare(x.Key, y.Key)
+	})
+	for _, a := range movable {
+		if current() <= ledger.MaxLeafSize {
+			break
+		}
+		move[a.Key] = true
+	}
+	if n := current(); n > ledger.MaxLeafSize {
+		largest := ""
+		for _, a := range e.Attrs {
+			if !move[a.Key] && len(a.Key)+len(a.Value) > len(largest) {
+				largest = a.Key
+			}
+		}
+		return invalidf("entry of %d bytes exceeds the leaf limit of %d bytes even with long attributes moved to content (largest remaining attribute %q, %d attributes, %d content pieces)",
+			n, ledger.MaxLeafSize, largest, len(e.Attrs)-len(move), len(e.Content))
+	}
+	if b.names[ContentAttributes] {
+		return invalidf("entry needs content %q for its long attributes, but has content of that name", ContentAttributes)
+	}
+	moved := make(map[string]string, len(move))
+	kept := make([]ledger.Attr, 0, len(e.Attrs)-len(move)+1)
+	for _, a := range e.Attrs {
+		if move[a.Key] {
+			moved[a.Key] = a.Value
+		} else {
+			kept = append(kept, a)
+		}
+	}
+	data := marshalJSON(moved)
+	if len(data) > b.m.limits.MaxContentBytes {
+		return invalidf("the long attributes of an entry are %d bytes together, limit is %d (limits.max_content_bytes)", len(data), b.m.limits.MaxContentBytes)
+	}
+	kept = append(kept, ledger.Attr{Key: AttrMovedAttributes, Value: strings.Join(sortedKeys(moved), " ")})
+	e.Attrs = kept
+	e.Content = append(e.Content, ledger.NewContent(ContentAttributes, data))
+	b.names[ContentAttributes] = true
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// rawJSON returns data as a JSON value for marshalJSON: raw if it is valid
+// JSON, else as a string.
+func rawJSON(data string) any {
+	if json.Valid([]byte(data)) {
+		return json.RawMessage(data)
+	}
+	return data
+}
+
+func otelTime(t pcommon.Timestamp) time.Time {
+	if t == 0 {
+		return time.Time{}
+	}
+	return t.AsTime().UTC()
+}
+
+// spanKindName renders an OTLP span kind as otel.span.kind.
+func spanKindName(k int32) string {
+	switch k {
+	case 0:
+		return "unspecified"
+	case 1:
+		return "internal"
+	case 2:
+		return "server"
+	case 3:
+		return "client"
+	case 4:
+		return "producer"
+	case 5:
+		return "consumer"
+	}
+	return fmt.Sprint(k)
+}

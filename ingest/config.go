@@ -1,0 +1,269 @@
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/receiver/otlpreceiver"
+
+	"github.com/agentledger/agentledger/ingest/secrets"
+	"github.com/agentledger/agentledger/ledger"
+)
+
+// Mapping profiles: the attribute shapes of the instrumentations the receiver
+// understands besides plain span names and HTTP, RPC and database attributes.
+const (
+	// ProfileGenAI is the OpenTelemetry GenAI semantic conventions
+	// (gen_ai.operation.name, gen_ai.input.messages, …), current and
+	// deprecated forms.
+	ProfileGenAI = "genai"
+	// ProfileOpenInference is Arize OpenInference (openinference.span.kind,
+	// llm.input_messages.*, input.value, …).
+	ProfileOpenInference = "openinference"
+	// ProfileOpenLLMetry is Traceloop OpenLLMetry (traceloop.span.kind,
+	// llm.request.type, gen_ai.prompt.N.*, traceloop.entity.input, …).
+	ProfileOpenLLMetry = "openllmetry"
+)
+
+// Profiles lists every mapping profile; it is the default.
+var Profiles = []string{ProfileGenAI, ProfileOpenInference, ProfileOpenLLMetry}
+
+// Defaults for Limits and Config.
+const (
+	// DefaultMaxSpansPerRequest bounds the spans of one OTLP export request.
+	DefaultMaxSpansPerRequest = 10_000
+	// DefaultMaxLogRecordsPerRequest bounds the log records of one request.
+	DefaultMaxLogRecordsPerRequest = 10_000
+	// DefaultMaxEventsPerSpan bounds the events of one span. The OTel SDKs
+	// keep 128 by default.
+	DefaultMaxEventsPerSpan = 1024
+	// DefaultMaxAttributeValueBytes bounds one attribute value (a string,
+	// or the JSON encoding of any other value) that is not content.
+	DefaultMaxAttributeValueBytes = 64 << 10
+	// DefaultMaxContentBytes bounds one piece of content (a prompt, the
+	// output messages, tool arguments, …).
+	DefaultMaxContentBytes = 4 << 20
+	// DefaultMaxInlineAttributeBytes is the longest attribute value kept in
+	// the leaf; longer values move to the entry's "attributes" content.
+	DefaultMaxInlineAttributeBytes = 4 << 10
+	// DefaultWriteTimeout bounds how long a request waits for its ledger
+	// commit before it fails with a retryable error.
+	DefaultWriteTimeout = 30 * time.Second
+	// DefaultGRPCMaxRecvMsgSizeMiB is the default gRPC message limit, raised
+	// from gRPC's 4 MiB because GenAI content is large.
+	DefaultGRPCMaxRecvMsgSizeMiB = 16
+)
+
+// Config is the configuration of the agentledger receiver. The OTLP
+// protocols (protocols.grpc, protocols.http) are those of the standard OTLP
+// receiver, which this receiver embeds.
+type Config struct {
+	otlpreceiver.Config `mapstructure:",squash"`
+
+	// Database is the ledger store: a postgres:// (or postgresql://) URL or
+	// the path of a SQLite file. Required when the receiver runs in a
+	// collector; empty when agentledger serve hands it an open ledger.
+	Database string `mapstructure:"database"`
+	// SignerKeyFile holds the note signer key that signs checkpoints
+	// ("PRIVATE+KEY+<origin>+…", as agentledger keygen writes).
+	SignerKeyFile string `mapstructure:"signer_key_file"`
+	// SecretFile holds the ledger secret, the HMAC key of secret
+	// fingerprints (at least 32 bytes; see ReadSecretFile).
+	SecretFile string `mapstructure:"secret_file"`
+	// Redaction configures secret detection.
+	Redaction secrets.Config `mapstructure:"redaction"`
+
+	MappingConfig `mapstructure:",squash"`
+
+	// Limits bound what one request may hold.
+	Limits Limits `mapstructure:"limits"`
+	// WriteTimeout bounds the wait for the ledger commit of one request.
+	WriteTimeout time.Duration `mapstructure:"write_timeout"`
+
+	// embedded is set for a config created by a factory that holds an open
+	// ledger (NewFactoryWithLedger): the store keys must then be empty.
+	embedded bool
+}
+
+var _ component.Config = (*Config)(nil)
+
+// MappingConfig says how spans and log records map to ledger entries.
+type MappingConfig struct {
+	// Profiles are the instrumentation shapes understood: "genai",
+	// "openinference", "openllmetry". The default is all of them.
+	Profiles []string `mapstructure:"profiles"`
+	// AttributeMappings copies a user's own attribute onto a ledger
+	// attribute: target name → source names, the first present wins, and
+	// only when the span lacks the target. For example
+	// credential.id: [aws.access_key.id, vault.accessor].
+	AttributeMappings map[string][]string `mapstructure:"attribute_mappings"`
+}
+
+// Limits bound the input of one request. An input over a limit is rejected
+// as a whole with InvalidArgument (HTTP 400) naming the limit; nothing of
+// it is written. Zero fields take the Default* values.
+type Limits struct {
+	// MaxSpansPerRequest bounds the spans of one export request.
+	MaxSpansPerRequest int `mapstructure:"max_spans_per_request"`
+	// MaxLogRecordsPerRequest bounds the log records of one request.
+	MaxLogRecordsPerRequest int `mapstructure:"max_log_records_per_request"`
+	// MaxEventsPerSpan bounds the events of one span.
+	MaxEventsPerSpan int `mapstructure:"max_events_per_span"`
+	// MaxAttributeValueBytes bounds one structural attribute value.
+	MaxAttributeValueBytes int `mapstructure:"max_attribute_value_bytes"`
+	// MaxContentBytes bounds one piece of content.
+	MaxContentBytes int `mapstructure:"max_content_bytes"`
+	// MaxInlineAttributeBytes is the longest attribute value kept in the
+	// leaf. A longer value, and if the leaf would still exceed
+	// ledger.MaxLeafSize the next longest ones, move into the entry's
+	// "attributes" content (behind its commitment, never truncated), and
+	// the leaf lists their names in agentledger.moved_attributes. The
+	// attributes that queries look entries up by are never moved.
+	MaxInlineAttributeBytes int `mapstructure:"max_inline_attribute_bytes"`
+}
+
+// DefaultLimits returns the default limits.
+func DefaultLimits() Limits {
+	return Limits{
+		MaxSpansPerRequest:      DefaultMaxSpansPerRequest,
+		MaxLogRecordsPerRequest: DefaultMaxLogRecordsPerRequest,
+		MaxEventsPerSpan:        DefaultMaxEventsPerSpan,
+		MaxAttributeValueBytes:  DefaultMaxAttributeValueBytes,
+		MaxContentBytes:         DefaultMaxContentBytes,
+		MaxInlineAttributeBytes: DefaultMaxInlineAttributeBytes,
+	}
+}
+
+// withDefaults returns l with every zero field set to its default.
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits()
+	set := func(v *int, def int) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	set(&l.MaxSpansPerRequest, d.MaxSpansPerRequest)
+	set(&l.MaxLogRecordsPerRequest, d.MaxLogRecordsPerRequest)
+	set(&l.MaxEventsPerSpan, d.MaxEventsPerSpan)
+	set(&l.MaxAttributeValueBytes, d.MaxAttributeValueBytes)
+	set(&l.MaxContentBytes, d.MaxContentBytes)
+	set(&l.MaxInlineAttributeBytes, d.MaxInlineAttributeBytes)
+	return l
+}
+
+// Validate checks the limits. Zero means the default.
+func (l *Limits) Validate() error {
+	var errs []error
+	for _, f := range []struct {
+		name string
+		v    int
+	}{
+		{"max_spans_per_request", l.MaxSpansPerRequest},
+		{"max_log_records_per_request", l.MaxLogRecordsPerRequest},
+		{"max_events_per_span", l.MaxEventsPerSpan},
+		{"max_attribute_value_bytes", l.MaxAttributeValueBytes},
+		{"max_content_bytes", l.MaxContentBytes},
+		{"max_inline_attribute_bytes", l.MaxInlineAttributeBytes},
+	} {
+		if f.v < 0 {
+			errs = append(errs, fmt.Errorf("limits.%s: %d is negative", f.name, f.v))
+		}
+	}
+	if l.MaxInlineAttributeBytes > ledger.MaxLeafSize/2 {
+		errs = append(errs, fmt.Errorf("limits.max_inline_attribute_bytes: %d is more than half the largest leaf (%d bytes)", l.MaxInlineAttributeBytes, ledger.MaxLeafSize))
+	}
+	return errors.Join(errs...)
+}
+
+// validate checks the mapping configuration. Config.Validate and NewMapper
+// call it.
+func (m *MappingConfig) validate() error {
+	var errs []error
+	seen := map[string]bool{}
+	for _, p := range m.Profiles {
+		if !slices.Contains(Profiles, p) {
+			errs = append(errs, fmt.Errorf("profiles: unknown profile %q, want one of %s", p, strings.Join(Profiles, ", ")))
+		}
+		if seen[p] {
+			errs = append(errs, fmt.Errorf("profiles: %q listed twice", p))
+		}
+		seen[p] = true
+	}
+	for _, target := range sortedKeys(m.AttributeMappings) {
+		sources := m.AttributeMappings[target]
+		if err := checkAttrName(target); err != nil {
+			errs = append(errs, fmt.Errorf("attribute_mappings: target %q: %w", target, err))
+		}
+		if strings.HasPrefix(target, "otel.") || strings.HasPrefix(target, "agentledger.") {
+			errs = append(errs, fmt.Errorf("attribute_mappings: target %q: names under otel. and agentledger. are the receiver's own", target))
+		}
+		if len(sources) == 0 {
+			errs = append(errs, fmt.Errorf("attribute_mappings: target %q has no source attributes", target))
+		}
+		dup := map[string]bool{}
+		for _, s := range sources {
+			if err := checkAttrName(s); err != nil {
+				errs = append(errs, fmt.Errorf("attribute_mappings: %s: source %q: %w", target, s, err))
+			}
+			if s == target {
+				errs = append(errs, fmt.Errorf("attribute_mappings: %s: maps onto itself", target))
+			}
+			if dup[s] {
+				errs = append(errs, fmt.Errorf("attribute_mappings: %s: source %q listed twice", target, s))
+			}
+			dup[s] = true
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func checkAttrName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("empty name")
+	case !utf8.ValidString(name):
+		return errors.New("invalid UTF-8")
+	case strings.ContainsAny(name, "\x00 \t\r\n"):
+		return errors.New("contains white space or NUL")
+	}
+	return nil
+}
+
+// Validate checks the configuration. The OTLP protocols and the nested
+// sections are validated by their own Validate methods, which the
+// collector calls too.
+func (c *Config) Validate() error {
+	errs := []error{c.MappingConfig.validate()}
+	if c.embedded {
+		for key, v := range map[string]string{"database": c.Database, "signer_key_file": c.SignerKeyFile, "secret_file": c.SecretFile} {
+			if v != "" {
+				errs = append(errs, fmt.Errorf("%s: must be empty: the receiver writes to the ledger agentledger serve opened", key))
+			}
+		}
+	} else {
+		if c.Database == "" {
+			errs = append(errs, errors.New("database: must be set (a postgres:// URL or a SQLite file path)"))
+		}
+		if c.SignerKeyFile == "" {
+			errs = append(errs, errors.New("signer_key_file: must be set"))
+		}
+		if c.SecretFile == "" {
+			errs = append(errs, errors.New("secret_file: must be set"))
+		}
+	}
+	if c.WriteTimeout < 0 {
+		errs = append(errs, fmt.Errorf("write_timeout: %v is negative", c.WriteTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+// validateAll runs every Validate of c, as the collector does when it loads
+// a configuration.
+func (c *Config) validateAll() error {
+	return errors.Join(c.Protocols.Validate(), c.Redaction.Validate(), c.Limits.Validate(), c.Validate())
+}

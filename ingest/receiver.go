@@ -1,0 +1,207 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/receiver"
+	"go.uber.org/zap"
+
+	"github.com/agentledger/agentledger/ledger"
+)
+
+// Signal names what a request carried.
+type Signal string
+
+// The signals the receiver takes.
+const (
+	SignalTraces Signal = "traces"
+	SignalLogs   Signal = "logs"
+)
+
+// Observer is told the outcome of every request, for metrics. Its methods
+// are called concurrently and must not block.
+type Observer interface {
+	// Accepted reports a request of items spans or log records whose
+	// entries were committed (entries of them, counting those a retry had
+	// committed before) in d, before the request was acknowledged.
+	Accepted(s Signal, items, entries int, d time.Duration)
+	// Rejected reports a request refused as malformed or over a limit: it
+	// was answered InvalidArgument (HTTP 400), which senders do not retry,
+	// and nothing of it was written.
+	Rejected(s Signal, items int, err error)
+	// Failed reports a request whose entries could not be committed: it was
+	// answered Unavailable (HTTP 503), which senders retry.
+	Failed(s Signal, items int, err error)
+}
+
+// ledgerReceiver is the agentledger receiver: the embedded OTLP receiver
+// hands it each request; it maps the request to entries, appends them in
+// one call and returns only when they are committed, then forwards the
+// request to the pipeline.
+type ledgerReceiver struct {
+	cfg      *Config
+	set      receiver.Settings
+	injected *Ledger
+	remove   func()
+
+	otlp       component.Component
+	nextTraces consumer.Traces // nil: not forwarded
+	nextLogs   consumer.Logs   // nil: not forwarded
+
+	// Set by Start.
+	log      *ledger.Log
+	mapper   *Mapper
+	observer Observer
+	owned    *ownedLedger
+
+	startOnce sync.Once
+	startErr  error
+	stopOnce  sync.Once
+	stopErr   error
+}
+
+var (
+	_ receiver.Traces = (*ledgerReceiver)(nil)
+	_ receiver.Logs   = (*ledgerReceiver)(nil)
+)
+
+// Start opens the ledger (unless one was handed to the factory) and starts
+// the OTLP servers. It runs once for all the pipelines that share the
+// receiver.
+func (r *ledgerReceiver) Start(ctx context.Context, host component.Host) error {
+	r.startOnce.Do(func() { r.startErr = r.start(ctx, host) })
+	return r.startErr
+}
+
+func (r *ledgerReceiver) start(ctx context.Context, host component.Host) error {
+	if err := r.cfg.validateAll(); err != nil {
+		return fmt.Errorf("agentledger receiver: %w", err)
+	}
+	var l Ledger
+	if r.injected != nil {
+		l = *r.injected
+		if l.Log == nil || l.Redactor == nil {
+			return errors.New("agentledger receiver: the ledger handed to the factory lacks a log or a redactor")
+		}
+	} else {
+		owned, err := openLedger(ctx, r.cfg, slogLogger(r.set.Logger))
+		if err != nil {
+			return fmt.Errorf("agentledger receiver: %w", err)
+		}
+		r.owned = owned
+		l = Ledger{Log: owned.log, Redactor: owned.redactor}
+	}
+	m, err := NewMapper(l.Redactor, r.cfg.MappingConfig, r.cfg.Limits)
+	if err == nil {
+		r.log, r.mapper, r.observer = l.Log, m, l.Observer
+		err = r.otlp.Start(ctx, host)
+	}
+	if err != nil {
+		if r.owned != nil {
+			err = errors.Join(err, r.owned.close(ctx))
+			r.owned = nil
+		}
+		return fmt.Errorf("agentledger receiver: %w", err)
+	}
+	return nil
+}
+
+// Shutdown stops accepting requests, waits for those in flight (each until
+// its commit), and closes the ledger if the receiver opened it.
+func (r *ledgerReceiver) Shutdown(ctx context.Context) error {
+	r.stopOnce.Do(func() {
+		if r.otlp != nil {
+			r.stopErr = r.otlp.Shutdown(ctx)
+		}
+		if r.owned != nil {
+			r.stopErr = errors.Join(r.stopErr, r.owned.close(ctx))
+		}
+		if r.remove != nil {
+			r.remove()
+		}
+	})
+	return r.stopErr
+}
+
+func (r *ledgerReceiver) consumeTraces(ctx context.Context, td ptrace.Traces) error {
+	start := time.Now()
+	n := td.SpanCount()
+	entries, err := Map(td, r.mapper)
+	if err == nil {
+		err = r.append(ctx, entries)
+	}
+	if err != nil {
+		return r.failed(SignalTraces, n, err)
+	}
+	if r.observer != nil {
+		r.observer.Accepted(SignalTraces, n, len(entries), time.Since(start))
+	}
+	if r.nextTraces != nil {
+		// The entries are committed: a retry caused by an error here is
+		// deduplicated by the ledger.
+		return r.nextTraces.ConsumeTraces(ctx, td)
+	}
+	return nil
+}
+
+func (r *ledgerReceiver) consumeLogs(ctx context.Context, ld plog.Logs) error {
+	start := time.Now()
+	n := ld.LogRecordCount()
+	entries, err := MapLogs(ld, r.mapper)
+	if err == nil {
+		err = r.append(ctx, entries)
+	}
+	if err != nil {
+		return r.failed(SignalLogs, n, err)
+	}
+	if r.observer != nil {
+		r.observer.Accepted(SignalLogs, n, len(entries), time.Since(start))
+	}
+	if r.nextLogs != nil {
+		return r.nextLogs.ConsumeLogs(ctx, ld)
+	}
+	return nil
+}
+
+// append appends the entries of one request in one call and returns once
+// they are committed.
+func (r *ledgerReceiver) append(ctx context.Context, entries []ledger.Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	if r.cfg.WriteTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, r.cfg.WriteTimeout)
+		defer cancel()
+	}
+	if _, err := r.log.Append(ctx, entries); err != nil {
+		return fmt.Errorf("ledger append: %w", err)
+	}
+	return nil
+}
+
+// failed reports a failed request and returns the error the OTLP receiver
+// answers with: InvalidArgument for bad input, else a plain error
+// (Unavailable), which the sender retries.
+func (r *ledgerReceiver) failed(s Signal, items int, err error) error {
+	if isPermanent(err) {
+		r.set.Logger.Warn("rejected invalid OTLP request", zap.String("signal", string(s)), zap.Int("items", items), zap.Error(err))
+		if r.observer != nil {
+			r.observer.Rejected(s, items, err)
+		}
+	} else {
+		r.set.Logger.Warn("ledger write failed; the sender will retry", zap.String("signal", string(s)), zap.Int("items", items), zap.Error(err))
+		if r.observer != nil {
+			r.observer.Failed(s, items, err)
+		}
+	}
+	return statusError(err)
+}

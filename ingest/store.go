@@ -1,0 +1,95 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/agentledger/agentledger/ingest/secrets"
+	"github.com/agentledger/agentledger/ledger"
+	"github.com/agentledger/agentledger/ledger/postgres"
+	"github.com/agentledger/agentledger/ledger/sqlite"
+)
+
+// openStore opens the store database names: a postgres:// or postgresql://
+// URL is Postgres, anything else the path of a SQLite file (created if
+// missing).
+func openStore(ctx context.Context, database string) (ledger.Store, error) {
+	if strings.HasPrefix(database, "postgres://") || strings.HasPrefix(database, "postgresql://") {
+		return postgres.Open(ctx, database)
+	}
+	return sqlite.Open(ctx, database)
+}
+
+// ReadSecretFile reads the ledger secret, the key of secret fingerprints,
+// from path: the file's content without surrounding white space, decoded
+// if it is all hex digits. It must give at least secrets.MinKeySize bytes.
+// Whoever fingerprints for this ledger (the receiver, agentledger serve, a
+// responder's lookup) must read the key the same way.
+func ReadSecretFile(path string) ([]byte, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read secret file: %w", err)
+	}
+	key := bytes.TrimSpace(raw)
+	if d, err := hex.DecodeString(string(key)); err == nil {
+		key = d
+	}
+	if len(key) < secrets.MinKeySize {
+		return nil, fmt.Errorf("secret file %s: %d bytes of key, want at least %d", path, len(key), secrets.MinKeySize)
+	}
+	return key, nil
+}
+
+// ownedLedger is a ledger the receiver opened from its configuration and
+// closes on shutdown.
+type ownedLedger struct {
+	store    ledger.Store
+	log      *ledger.Log
+	redactor *secrets.Redactor
+}
+
+// openLedger opens the store, the log and the redactor a collector-hosted
+// receiver's configuration names.
+func openLedger(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *ownedLedger, err error) {
+	key, err := ReadSecretFile(cfg.SecretFile)
+	if err != nil {
+		return nil, err
+	}
+	redactor, err := secrets.NewRedactor(key, cfg.Redaction)
+	if err != nil {
+		return nil, err
+	}
+	skey, err := os.ReadFile(cfg.SignerKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("read signer key file: %w", err)
+	}
+	signer, err := ledger.NewSigner(string(skey))
+	if err != nil {
+		return nil, fmt.Errorf("signer key file %s: %w", cfg.SignerKeyFile, err)
+	}
+	store, err := openStore(ctx, cfg.Database)
+	if err != nil {
+		return nil, fmt.Errorf("open ledger store: %w", err)
+	}
+	log, err := ledger.Open(store, ledger.Config{Signer: signer, Logger: logger})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	return &ownedLedger{store: store, log: log, redactor: redactor}, nil
+}
+
+// close closes the log (committing what it accepted and signing a final
+// checkpoint) and then the store.
+func (o *ownedLedger) close(ctx context.Context) error {
+	err := o.log.Close(ctx)
+	if cerr := o.store.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	return err
+}

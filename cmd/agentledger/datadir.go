@@ -1,0 +1,101 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/agentledger/agentledger/ledger"
+)
+
+const (
+	defaultDataDir = "agentledger-data"
+	defaultLogName = "agentledger.local/ledger"
+	signerKeyFile  = "signer.key"
+	secretFile     = "ledger.secret"
+	sqliteFile     = "ledger.db"
+	adminTokenFile = "admin.token"
+	secretSize     = 32
+)
+
+// node is what a server node keeps in its data directory: the checkpoint
+// signer key and the ledger secret that keys credential fingerprints.
+type node struct {
+	dir         string
+	signer      *ledger.Signer
+	verifierKey string
+	secret      []byte
+	created     bool // the signer key was created by this start
+}
+
+// openNode loads the data directory's keys, creating the directory and
+// keys (file mode 0600) on first start. logName names a new log; an existing
+// key must be for the same name when logNameSet.
+func openNode(dir, logName string, logNameSet bool) (*node, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	n := &node{dir: dir}
+	keyPath := filepath.Join(dir, signerKeyFile)
+	skey, err := readSecretFile(keyPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		var k string
+		k, _, err = ledger.GenerateKey(logName)
+		if err != nil {
+			return nil, err
+		}
+		if err := writeSecretFile(keyPath, []byte(k+"\n")); err != nil {
+			return nil, err
+		}
+		skey, n.created = []byte(k), true
+	} else if err != nil {
+		return nil, err
+	}
+	n.signer, err = ledger.NewSigner(string(skey))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", keyPath, err)
+	}
+	if logNameSet && n.signer.Origin() != logName {
+		return nil, fmt.Errorf("%s signs for log %q but --log-name is %q: a log keeps its name for life", keyPath, n.signer.Origin(), logName)
+	}
+	n.verifierKey = n.signer.VerifierKey()
+
+	secretPath := filepath.Join(dir, secretFile)
+	hexSecret, err := readSecretFile(secretPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		s := make([]byte, secretSize)
+		rand.Read(s)
+		if err := writeSecretFile(secretPath, []byte(hex.EncodeToString(s)+"\n")); err != nil {
+			return nil, err
+		}
+		hexSecret = []byte(hex.EncodeToString(s))
+	} else if err != nil {
+		return nil, err
+	}
+	n.secret, err = hex.DecodeString(strings.TrimSpace(string(hexSecret)))
+	if err != nil || len(n.secret) < secretSize {
+		return nil, fmt.Errorf("%s: want %d hex-encoded random bytes", secretPath, secretSize)
+	}
+	return n, nil
+}
+
+// readSecretFile reads a key file, refusing one that others can read.
+func readSecretFile(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%s: permissions %v are too open; want 0600 (chmod 600 %s)", path, fi.Mode().Perm(), path)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return b, nil
+}

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/agentledger/agentledger/internal/demo"
+	"github.com/agentledger/agentledger/ledger/verify"
+	"github.com/agentledger/agentledger/query"
+)
+
+// TestDemoAgainstServer runs the demo traffic against the built binary and
+// checks, through the query API, that the leaked credential's view shows
+// both runs, flags the foreign one, and that every entry in it verifies
+// against the signed checkpoint.
+func TestDemoAgainstServer(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir)
+	vkey := s.verifierKey(t)
+	res, err := demo.Send(t.Context(), demo.Config{Target: s.otlpHTTP, HTTP: true})
+	if err != nil {
+		t.Fatalf("demo: %v", err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, adminTokenFile))
+	if err != nil {
+		t.Fatalf("first admin token: %v", err)
+	}
+	token := strings.TrimSpace(string(raw))
+	base := "http://" + s.httpAddr
+
+	var view query.CredentialView
+	getJSON(t, base+"/v1/credentials/"+url.PathEscape(res.LeakedCredential)+"?content=true", token, &view)
+	runs := map[string]bool{}
+	for _, u := range view.Usages {
+		runs[u.TraceID] = u.ForeignRun
+		if len(u.Calls) == 0 {
+			t.Errorf("usage in run %s has no API calls", u.TraceID)
+		}
+	}
+	if foreign, ok := runs[res.LegitRun]; !ok || foreign {
+		t.Errorf("the run that obtained the credential: present %v, foreign_run %v; want present and not foreign", ok, foreign)
+	}
+	if foreign, ok := runs[res.ForeignRun]; !ok || !foreign {
+		t.Errorf("the run that used the leaked credential: present %v, foreign_run %v; want present and foreign", ok, foreign)
+	}
+	if view.Issuance == nil || view.Issuance.TraceID != res.LegitRun || view.Issuance.Operation != "exchange" {
+		t.Errorf("issuance = %+v, want the exchange in run %s", view.Issuance, res.LegitRun)
+	}
+	if len(view.Lineage.Parents) != 1 {
+		t.Errorf("lineage parents = %+v, want the platform token", view.Lineage.Parents)
+	}
+
+	// The responder's raw leaked token finds the same credential.
+	req, _ := http.NewRequestWithContext(t.Context(), "POST", base+"/v1/credentials/lookup", strings.NewReader(`{"token":"`+res.LeakedToken+`"}`))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found query.LookupResult
+	err = json.NewDecoder(resp.Body).Decode(&found)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("lookup of the raw token: status %d, %v", resp.StatusCode, err)
+	}
+	if len(found.Credentials) != 1 || found.Credentials[0].Credential.ID != res.LeakedCredential {
+		t.Errorf("lookup of the raw token found %+v, want only %q", found.Credentials, res.LeakedCredential)
+	}
+
+	c := &verify.Client{BaseURL: base, Token: token, VerifierKey: vkey}
+	rep, err := c.VerifyCredential(t.Context(), res.LeakedCredential, verify.CredentialOptions{Wait: 10 * time.Second, Content: true})
+	if err != nil {
+		t.Fatalf("verify the credential view: %v", err)
+	}
+	if len(rep.Entries) < 6 || rep.Content == 0 {
+		t.Fatalf("verified %d entries and %d pieces of content, want the whole view", len(rep.Entries), rep.Content)
+	}
+	if err := s.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func getJSON(t *testing.T, u, token string, v any) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), "GET", u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: status %d", u, resp.StatusCode)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+}

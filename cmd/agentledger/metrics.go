@@ -1,0 +1,98 @@
+package main
+
+import (
+	"time"
+
+	"github.com/agentledger/agentledger/ingest"
+	"github.com/agentledger/agentledger/ledger"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are the server's Prometheus metrics. It implements
+// ledger.Observer.
+type metrics struct {
+	reg            *prometheus.Registry
+	appended       prometheus.Counter
+	appendLatency  prometheus.Histogram
+	batchSize      prometheus.Histogram
+	treeSize       prometheus.Gauge
+	checkpointTime prometheus.Gauge
+	checkpointSize prometheus.Gauge
+	rejected       *prometheus.CounterVec
+	failed         *prometheus.CounterVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		appended: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "agentledger_appended_entries_total",
+			Help: "Entries appended to the ledger by this process.",
+		}),
+		appendLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "agentledger_append_duration_seconds",
+			Help:    "Time to commit one batch of entries.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "agentledger_append_batch_entries",
+			Help:    "New entries per committed batch.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 14),
+		}),
+		treeSize: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "agentledger_tree_size",
+			Help: "Entries in the ledger's Merkle tree, as of this process's latest commit.",
+		}),
+		checkpointTime: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "agentledger_checkpoint_timestamp_seconds",
+			Help: "Unix time of the latest checkpoint this process signed; checkpoint age is time() minus this.",
+		}),
+		checkpointSize: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "agentledger_checkpoint_tree_size",
+			Help: "Tree size of the latest checkpoint this process signed.",
+		}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "agentledger_rejected_inputs_total",
+			Help: "OTLP requests rejected as malformed or over a limit (answered 400 / InvalidArgument), by signal.",
+		}, []string{"signal"}),
+		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "agentledger_failed_requests_total",
+			Help: "OTLP requests whose entries could not be committed (answered retryable), by signal.",
+		}, []string{"signal"}),
+	}
+	m.reg.MustRegister(m.appended, m.appendLatency, m.batchSize, m.treeSize, m.checkpointTime, m.checkpointSize, m.rejected, m.failed,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Committed implements ledger.Observer.
+func (m *metrics) Committed(n int, d time.Duration, head ledger.TreeHead) {
+	m.appended.Add(float64(n))
+	if d > 0 {
+		m.appendLatency.Observe(d.Seconds())
+	}
+	m.batchSize.Observe(float64(n))
+	m.treeSize.Set(float64(head.Size))
+}
+
+// Signed implements ledger.Observer.
+func (m *metrics) Signed(cp ledger.Checkpoint) {
+	m.checkpointTime.Set(float64(cp.Time.UnixNano()) / 1e9)
+	m.checkpointSize.Set(float64(cp.Size))
+}
+
+// Accepted implements ingest.Observer.
+func (m *metrics) Accepted(ingest.Signal, int, int, time.Duration) {}
+
+// Rejected implements ingest.Observer: a request refused as malformed or
+// over a limit.
+func (m *metrics) Rejected(s ingest.Signal, _ int, _ error) {
+	m.rejected.WithLabelValues(string(s)).Inc()
+}
+
+// Failed implements ingest.Observer: a request whose entries could not be
+// committed, answered as retryable.
+func (m *metrics) Failed(s ingest.Signal, _ int, _ error) {
+	m.failed.WithLabelValues(string(s)).Inc()
+}

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/agentledger/agentledger/ledger"
+	"github.com/agentledger/agentledger/ledger/verify"
+)
+
+// defaultMonitorInterval is how often monitor polls the checkpoint.
+const defaultMonitorInterval = 10 * time.Second
+
+func newMonitorCmd() *cobra.Command {
+	var (
+		kf        keyFlags
+		url       string
+		token     string
+		state     string
+		interval  time.Duration
+		once      bool
+		logFormat string
+	)
+	cmd := &cobra.Command{
+		Use:   "monitor",
+		Short: "Watch a log's checkpoints and report a fork or a rollback",
+		Long: `monitor polls the server's /checkpoint, verifies its signature with --key,
+and proves it consistent with the last checkpoint it accepted (kept in
+--state) through /v1/proofs/consistency, which needs an auditor --token.
+It then stores the new checkpoint in --state (written to a temporary file,
+synced and renamed; mode 0600).
+
+A rollback (a smaller tree than one the log signed before) or a fork (two
+roots for one size, or a larger tree that does not extend the stored one:
+a split view) is logged at ERROR with both signed checkpoints, which are
+proof of the misbehaviour anyone can check with the log's key, and monitor
+exits non-zero. The state keeps the old checkpoint. Errors fetching are
+logged and retried at the next poll (with --once they fail the command).
+
+To have the log cosigned by standard C2SP tlog-witness witnesses as well,
+see the "Witnessing" section of the ledger/verify package documentation:
+a witness is given the log's origin and verifier key and fed from
+<url>/checkpoint and the <url>/tile/ API.`,
+		Example: `  agentledger monitor --url https://ledger.example.com --token "$AUDITOR_TOKEN" --key-file ledger.vkey --state ledger.state`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			vkey, err := kf.verifierKey()
+			if err != nil {
+				return err
+			}
+			if url == "" || state == "" {
+				return errors.New("--url and --state are required")
+			}
+			if interval <= 0 {
+				return fmt.Errorf("--interval %v: want a positive duration", interval)
+			}
+			var h slog.Handler = slog.NewTextHandler(cmd.ErrOrStderr(), nil)
+			if logFormat == "json" {
+				h = slog.NewJSONHandler(cmd.ErrOrStderr(), nil)
+			}
+			m := &verify.Monitor{
+				Client:    &verify.Client{BaseURL: url, Token: token, VerifierKey: vkey},
+				StatePath: state,
+			}
+			return runMonitor(cmd.Context(), m, slog.New(h), interval, once)
+		},
+	}
+	kf.register(cmd)
+	cmd.Flags().StringVar(&url, "url", "", "the agentledger server's base URL")
+	cmd.Flags().StringVar(&token, "token", "", "bearer token with the auditor role, for consistency proofs")
+	cmd.Flags().StringVar(&state, "state", "", "file that keeps the last accepted checkpoint")
+	cmd.Flags().DurationVar(&interval, "interval", defaultMonitorInterval, "how often to poll")
+	cmd.Flags().BoolVar(&once, "once", false, "poll once and exit")
+	cmd.Flags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	return withEnv(cmd)
+}
+
+// runMonitor polls until ctx ends, a misbehavior is found, or, with once,
+// after one poll.
+func runMonitor(ctx context.Context, m *verify.Monitor, logger *slog.Logger, interval time.Duration, once bool) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		adv, err := m.Poll(ctx)
+		var mb *verify.Misbehavior
+		switch {
+		case errors.As(err, &mb):
+			logger.Error("LOG MISBEHAVIOR: "+mb.Kind+": the log signed two checkpoints that cannot both be true",
+				"kind", mb.Kind,
+				"old", cpString(mb.Old), "new", cpString(mb.New),
+				"detail", mb.Error(),
+				"old_checkpoint", string(mb.OldNote), "new_checkpoint", string(mb.NewNote),
+				"proof", proofString(mb.Proof))
+			return mb
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			logger.Warn("poll failed", "err", err)
+			if once {
+				return err
+			}
+		case adv.Old == nil:
+			logger.Info("first checkpoint accepted (trusted on first use)", "checkpoint", cpString(adv.New), "state", m.StatePath)
+		case adv.Grew():
+			logger.Info("checkpoint consistent", "old", cpString(adv.Old), "new", cpString(adv.New))
+		default:
+			logger.Debug("checkpoint unchanged", "checkpoint", cpString(adv.New))
+		}
+		if once {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func cpString(cp *ledger.VerifiedCheckpoint) string {
+	if cp == nil {
+		return "(none)"
+	}
+	return fmt.Sprintf("%s@%d root=%s", cp.Origin, cp.Size, base64.StdEncoding.EncodeToString(cp.Root[:]))
+}
+
+func proofString(p [][]byte) []string {
+	out := make([]string, len(p))
+	for i, h := range p {
+		out[i] = base64.StdEncoding.EncodeToString(h)
+	}
+	return out
+}

@@ -1,0 +1,251 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/agentledger/agentledger/ingest"
+	"github.com/agentledger/agentledger/ingest/secrets"
+	"github.com/agentledger/agentledger/internal/demo"
+	"github.com/agentledger/agentledger/ledger"
+	"github.com/agentledger/agentledger/query"
+	"github.com/agentledger/agentledger/query/auth"
+	"github.com/agentledger/agentledger/web"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+)
+
+// serveFlags are the flags of agentledger serve.
+type serveFlags struct {
+	store              storeFlags
+	otlpGRPCAddr       string
+	otlpHTTPAddr       string
+	httpAddr           string
+	checkpointInterval time.Duration
+	logName            string
+	logLevel           string
+	shutdownTimeout    time.Duration
+	demo               bool
+	publicTiles        bool
+}
+
+func newServeCmd() *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the ledger: OTLP receiver, query API and checkpoint signer",
+		Long: `serve runs an agentledger node. With no flags it keeps everything in
+./agentledger-data/ (the embedded SQLite ledger, the checkpoint signer key and
+the ledger secret that keys credential fingerprints), creating them on first
+start with file mode 0600 and reusing them after. --database postgres://…
+moves the ledger to Postgres.
+
+It receives OTLP traces and logs over gRPC and HTTP, appends them to the
+ledger, signs a checkpoint at most every --checkpoint-interval while the tree
+grows, and serves the query API, /healthz, /readyz and Prometheus /metrics.
+
+SIGINT or SIGTERM stops it cleanly: it stops accepting, finishes the appends
+in flight, signs a final checkpoint and exits 0. A second signal exits at once.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return serve(cmd.Context(), cmd, f)
+		},
+	}
+	fl := cmd.Flags()
+	f.store.register(cmd)
+	fl.StringVar(&f.otlpGRPCAddr, "otlp-grpc-addr", "127.0.0.1:4317", "OTLP/gRPC listen address; empty disables it")
+	fl.StringVar(&f.otlpHTTPAddr, "otlp-http-addr", "127.0.0.1:4318", "OTLP/HTTP listen address; empty disables it")
+	fl.StringVar(&f.httpAddr, "http-addr", "127.0.0.1:8080", "query API, UI, health and metrics listen address")
+	fl.DurationVar(&f.checkpointInterval, "checkpoint-interval", ledger.DefaultCheckpointInterval, "sign a checkpoint at most this often while the tree grows")
+	fl.StringVar(&f.logName, "log-name", defaultLogName, "the log's name, the origin line of its checkpoints; fixed when the signer key is created")
+	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a clean shutdown may take before it gives up")
+	fl.BoolVar(&f.publicTiles, "public-tiles", false, "serve the tlog-tiles API (/tile/…) without a token, for witnesses and monitors")
+	fl.BoolVar(&f.demo, "demo", false, "once started, send the demo agent traffic to this server (see agentledger demo)")
+	return withEnv(cmd)
+}
+
+func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if f.checkpointInterval <= 0 {
+		return fmt.Errorf("--checkpoint-interval %v: want a positive duration", f.checkpointInterval)
+	}
+	if f.httpAddr == "" {
+		return errors.New("--http-addr is required")
+	}
+
+	n, err := openNode(f.store.dataDir, f.logName, cmd.Flags().Changed("log-name"))
+	if err != nil {
+		return err
+	}
+	store, err := openStore(ctx, f.store.dataDir, f.store.database)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	m := newMetrics()
+	l, err := ledger.Open(store, ledger.Config{
+		Signer:             n.signer,
+		CheckpointInterval: f.checkpointInterval,
+		Logger:             logger,
+		Observer:           m,
+	})
+	if err != nil {
+		return err
+	}
+	// Publish a checkpoint from the start, so that /checkpoint always
+	// answers and a restart's first checkpoint covers what the last run
+	// appended after its final one.
+	if _, err := l.Checkpoint(ctx); err != nil {
+		l.Close(context.Background())
+		return err
+	}
+	redactor, err := secrets.NewRedactor(n.secret, secrets.Config{})
+	if err != nil {
+		return err
+	}
+
+	tokens, ok := store.(auth.Store)
+	if !ok {
+		return errors.New("the store keeps no API tokens")
+	}
+	adminPath, err := firstAdminToken(ctx, tokens, n.dir)
+	if err != nil {
+		return fmt.Errorf("first admin token: %w", err)
+	}
+	qs, err := query.NewServer(query.Config{
+		Reader:      store,
+		Log:         l,
+		Tokens:      tokens,
+		Fingerprint: redactor.Fingerprint,
+		VerifierKey: n.verifierKey,
+		Logger:      logger,
+		PublicTiles: f.publicTiles,
+		UI:          web.FS,
+		Ready:       func(ctx context.Context) error { return ready(ctx, store) },
+	})
+	if err != nil {
+		return err
+	}
+
+	httpLn, err := net.Listen("tcp", f.httpAddr)
+	if err != nil {
+		return fmt.Errorf("listen on --http-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	mux.Handle("/", qs.Handler())
+	httpSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	httpErr := make(chan error, 1)
+	go func() { httpErr <- httpSrv.Serve(httpLn) }()
+
+	rcv, err := ingest.Start(ctx, ingest.ServerConfig{
+		GRPCAddr: f.otlpGRPCAddr,
+		HTTPAddr: f.otlpHTTPAddr,
+		Log:      l,
+		Redactor: redactor,
+		Logger:   logger,
+		Observer: m,
+	})
+	if err != nil {
+		httpSrv.Close()
+		l.Close(context.Background())
+		return fmt.Errorf("start OTLP receiver: %w", err)
+	}
+
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "agentledger is running (log %s)\n", l.Origin())
+	if f.store.database == "" {
+		fmt.Fprintf(out, "  ledger:       %s (embedded SQLite)\n", filepath.Join(n.dir, sqliteFile))
+	} else {
+		fmt.Fprintf(out, "  ledger:       %s\n", redactURL(f.store.database))
+	}
+	if f.otlpGRPCAddr != "" {
+		fmt.Fprintf(out, "  OTLP gRPC:    %s\n", f.otlpGRPCAddr)
+	}
+	if f.otlpHTTPAddr != "" {
+		fmt.Fprintf(out, "  OTLP HTTP:    http://%s\n", f.otlpHTTPAddr)
+	}
+	fmt.Fprintf(out, "  query API:    http://%s\n", httpLn.Addr())
+	fmt.Fprintf(out, "  verifier key: %s\n", n.verifierKey)
+	if adminPath != "" {
+		fmt.Fprintf(out, "  admin token:  in %s (create more with agentledger token create)\n", adminPath)
+	}
+	if f.demo {
+		go runDemo(ctx, out, logger, f.otlpGRPCAddr, f.otlpHTTPAddr, "http://"+httpLn.Addr().String())
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-httpErr:
+		logger.Error("query server stopped", "err", err)
+	}
+	// A second signal exits at once.
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-again
+		logger.Error("second signal: exiting without a clean shutdown")
+		os.Exit(1)
+	}()
+	logger.Info("shutting down: finishing appends in flight")
+	sctx, cancel := context.WithTimeout(context.Background(), f.shutdownTimeout)
+	defer cancel()
+	var errs []error
+	if err := rcv.Shutdown(sctx); err != nil {
+		errs = append(errs, fmt.Errorf("stop OTLP receiver: %w", err))
+	}
+	if err := httpSrv.Shutdown(sctx); err != nil {
+		errs = append(errs, fmt.Errorf("stop query server: %w", err))
+	}
+	if err := l.Close(sctx); err != nil {
+		errs = append(errs, fmt.Errorf("close ledger: %w", err))
+	} else if cp, err := store.LatestCheckpoint(sctx); err == nil {
+		logger.Info("final checkpoint signed", "size", cp.Size)
+	}
+	return errors.Join(errs...)
+}
+
+// readier is a store that can tell whether it is reachable and its schema
+// current.
+type readier interface {
+	Ready(ctx context.Context) error
+}
+
+func ready(ctx context.Context, s ledger.Store) error {
+	r, ok := s.(readier)
+	if !ok {
+		_, err := s.Head(ctx)
+		return err
+	}
+	return r.Ready(ctx)
+}
+
+// runDemo sends the demo traffic to this server's own OTLP receiver.
+func runDemo(ctx context.Context, out io.Writer, logger *slog.Logger, grpcAddr, httpAddr, uiURL string) {
+	cfg := demo.Config{Target: grpcAddr}
+	if grpcAddr == "" {
+		cfg = demo.Config{Target: httpAddr, HTTP: true}
+	}
+	res, err := demo.Send(ctx, cfg)
+	if err != nil {
+		logger.Error("demo traffic", "err", err)
+		return
+	}
+	printDemo(out, res, uiURL)
+}

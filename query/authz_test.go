@@ -1,0 +1,120 @@
+package query
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/agentledger/agentledger/query/auth"
+)
+
+// requestFor returns a request that exercises route r in the world with
+// valid parameters.
+func requestFor(t *testing.T, w *world, r route, caller string) (target string, body any) {
+	t.Helper()
+	idx := func(name string) string { return strconv.FormatUint(w.idx[name], 10) }
+	switch r.method + " " + r.path {
+	case "GET /tile/*":
+		return "/tile/0/000.p/1", nil
+	case "GET /v1/entries/:index":
+		return "/v1/entries/" + idx("a.s1"), nil
+	case "GET /v1/credentials/:id":
+		return "/v1/credentials/" + credC1, nil
+	case "GET /v1/credentials/:id/blast-radius":
+		return "/v1/credentials/" + credC1 + "/blast-radius", nil
+	case "POST /v1/credentials/lookup":
+		return "/v1/credentials/lookup", LookupRequest{Token: tokenC1}
+	case "GET /v1/runs/:trace_id":
+		return "/v1/runs/" + traceA, nil
+	case "GET /v1/agents/:agent_id/runs":
+		return "/v1/agents/" + agentTriage + "/runs", nil
+	case "GET /v1/search":
+		return "/v1/search?kind=llm", nil
+	case "GET /v1/proofs/inclusion":
+		return "/v1/proofs/inclusion?index=1", nil
+	case "GET /v1/proofs/consistency":
+		return "/v1/proofs/consistency?from=1", nil
+	case "POST /v1/erasures":
+		return "/v1/erasures", ErasureRequest{Indices: []uint64{w.idx["a.k1"]}, Reason: "authorisation matrix"}
+	case "POST /v1/tokens":
+		return "/v1/tokens", NewTokenRequest{Name: "matrix-" + caller, Role: "auditor"}
+	case "DELETE /v1/tokens/:name":
+		return "/v1/tokens/test-auditor-spare", nil
+	}
+	if strings.Contains(r.path, ":") || strings.Contains(r.path, "*") {
+		t.Fatalf("no request for route %s %s: add one to requestFor", r.method, r.path)
+	}
+	return r.path, nil
+}
+
+// TestAuthorisation sends a request to every route as every role, with a
+// revoked token and with none: open routes answer everyone, the rest 401
+// without a valid token and 403 below their role.
+func TestAuthorisation(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		w := newWorld(t, b, worldOptions{})
+		if _, _, err := auth.Create(t.Context(), w.store, "test-auditor-spare", auth.RoleAuditor); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range w.srv.routes {
+			for _, caller := range callers {
+				target, body := requestFor(t, w, r, caller)
+				got := w.do(caller, r.method, target, body)
+				var want string
+				switch {
+				case r.role == open:
+					want = "allowed"
+				case caller == "none" || caller == "revoked":
+					want = "401"
+				case !auth.Role(caller).Allows(r.role):
+					want = "403"
+				default:
+					want = "allowed"
+				}
+				ok := false
+				switch want {
+				case "allowed":
+					ok = got.status < 400
+				case "401":
+					ok = got.status == http.StatusUnauthorized && strings.HasPrefix(got.header.Get("WWW-Authenticate"), "Bearer")
+				case "403":
+					ok = got.status == http.StatusForbidden
+				}
+				if !ok {
+					t.Errorf("%s %s as %s = %d, want %s\n%s", r.method, target, caller, got.status, want, got.body)
+				}
+				if got.status >= 400 {
+					checkEnvelope(t, r.method+" "+target, got)
+				}
+			}
+		}
+	})
+}
+
+// TestPublicTiles checks that the tiles are open when configured so, and
+// nothing else is.
+func TestPublicTiles(t *testing.T) {
+	b := backends()[0]
+	w := newWorld(t, b, worldOptions{publicTiles: true})
+	if got := w.do("none", http.MethodGet, "/tile/0/000.p/1", nil); got.status != http.StatusOK || got.header.Get("Cache-Control") != tileCacheControlPublic {
+		t.Errorf("GET /tile/0/000.p/1 without a token = %d, Cache-Control %q, want 200, %q", got.status, got.header.Get("Cache-Control"), tileCacheControlPublic)
+	}
+	if got := w.do("none", http.MethodGet, "/v1/checkpoint", nil); got.status != http.StatusUnauthorized {
+		t.Errorf("GET /v1/checkpoint without a token = %d, want 401", got.status)
+	}
+}
+
+// checkEnvelope checks that an error answer is the JSON error envelope.
+func checkEnvelope(t *testing.T, what string, r *response) {
+	t.Helper()
+	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("%s: error answer Content-Type %q, want application/json", what, ct)
+		return
+	}
+	var e ErrorBody
+	r.json(t, &e)
+	if e.Error.Code == "" || e.Error.Message == "" {
+		t.Errorf("%s: error answer %s, want {\"error\": {\"code\", \"message\"}}", what, r.body)
+	}
+}

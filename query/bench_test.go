@@ -1,0 +1,319 @@
+package query
+
+import (
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/agentledger/agentledger/internal/pgtest"
+	"github.com/agentledger/agentledger/ledger"
+	"github.com/agentledger/agentledger/ledger/postgres"
+	"github.com/agentledger/agentledger/ledger/sqlite"
+	"github.com/agentledger/agentledger/query/auth"
+)
+
+// Benchmark sizes, from the environment so that `make bench` measures the
+// issue's 1 000 000 entries and a quick run can use fewer.
+const (
+	// envBenchEntries is how many entries BenchmarkCredentialView seeds;
+	// default 1 000 000.
+	envBenchEntries = "AGENTLEDGER_BENCH_ENTRIES"
+	// envBenchSamples is how many requests one iteration of each
+	// sub-benchmark sends; default 500.
+	envBenchSamples = "AGENTLEDGER_BENCH_SAMPLES"
+	// envBenchStore picks the store: postgres (default) or sqlite.
+	envBenchStore = "AGENTLEDGER_BENCH_STORE"
+	// envBenchDSN, if set, is a Postgres database the benchmark seeds once
+	// and reuses while it holds enough entries, instead of a fresh schema.
+	envBenchDSN = "AGENTLEDGER_BENCH_DSN"
+)
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// Shape of the seeded ledger: agent runs of 20 entries (an agent entry,
+// an attestation, 5 LLM steps with content, 4 tools, 4 API calls, 4 plain
+// spans, and in every fifth run a credential issue or exchange); one
+// credential per 100 entries; each run calls APIs with its own or other
+// runs' credentials.
+const (
+	benchRunEntries   = 20
+	benchEntriesPerCr = 100
+)
+
+type benchLedger struct {
+	srv         *Server
+	token       string
+	runs        int
+	credentials int
+	size        uint64
+}
+
+func seedBench(b *testing.B) *benchLedger {
+	entries := envInt(envBenchEntries, 1_000_000)
+	var (
+		st      store
+		analyze func()
+	)
+	switch os.Getenv(envBenchStore) {
+	case "sqlite":
+		s, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "bench.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { s.Close() })
+		st = s
+	default:
+		dsn := os.Getenv(envBenchDSN)
+		if dsn == "" {
+			dsn = pgtest.NewSchema(b)
+		}
+		s, err := postgres.Open(b.Context(), dsn)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { s.Close() })
+		st = s
+		// Collect the planner's statistics after the bulk load, as
+		// autovacuum would (the test cluster may run without it).
+		analyze = func() {
+			conn, err := pgx.Connect(b.Context(), dsn)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer conn.Close(b.Context())
+			if _, err := conn.Exec(b.Context(), `ANALYZE entries, entry_refs, content, tiles, checkpoints`); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	skey, vkey, err := ledger.GenerateKey(testOrigin)
+	if err != nil {
+		b.Fatal(err)
+	}
+	signer, err := ledger.NewSigner(skey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	log, err := ledger.Open(st, ledger.Config{Signer: signer, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { log.Close(b.Context()) })
+
+	bl := &benchLedger{runs: entries / benchRunEntries}
+	bl.credentials = max(1, entries/benchEntriesPerCr)
+	head, err := st.Head(b.Context())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if head.Size == 0 {
+		seed(b, log, bl)
+		if analyze != nil {
+			analyze()
+		}
+	} else if head.Size < uint64(bl.runs*benchRunEntries) {
+		b.Fatalf("%s holds %d entries, fewer than %d and not none: use an empty database", envBenchDSN, head.Size, bl.runs*benchRunEntries)
+	}
+	cp, err := log.Checkpoint(b.Context())
+	if err != nil {
+		b.Fatal(err)
+	}
+	bl.size = cp.Size
+	name := "bench-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	secret, _, err := auth.Create(b.Context(), st, name, auth.RoleResponder)
+	if err != nil {
+		b.Fatal(err)
+	}
+	bl.token = secret
+	bl.srv, err = NewServer(Config{Reader: st, Log: log, Tokens: st, Fingerprint: fingerprint, VerifierKey: vkey,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return bl
+}
+
+// seed appends bl.runs runs from four writers.
+func seed(b *testing.B, log *ledger.Log, bl *benchLedger) {
+	start := time.Now()
+	const runsPerAppend = 50
+	work := make(chan int)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var seedErr error
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for first := range work {
+				var batch []ledger.Entry
+				for r := first; r < min(first+runsPerAppend, bl.runs); r++ {
+					batch = append(batch, benchRun(r, bl.runs, bl.credentials)...)
+				}
+				if _, err := log.Append(b.Context(), batch); err != nil {
+					mu.Lock()
+					seedErr = err
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for first := 0; first < bl.runs; first += runsPerAppend {
+		work <- first
+	}
+	close(work)
+	wg.Wait()
+	if seedErr != nil {
+		b.Fatal(seedErr)
+	}
+	n := bl.runs * benchRunEntries
+	seeded := time.Since(start)
+	b.Logf("seeded %d entries (%d runs, %d credentials) in %v: %.0f entries/s", n, bl.runs, bl.credentials, seeded.Round(time.Millisecond), float64(n)/seeded.Seconds())
+}
+
+func benchTrace(r int) string { return fmt.Sprintf("%016x%016x", 0xa11ce<<20|r, r+1) }
+
+func benchCred(c int) string { return fmt.Sprintf("cred-%06d", c) }
+
+// benchRun returns the entries of run r.
+func benchRun(r, runs, creds int) []ledger.Entry {
+	rng := rand.New(rand.NewPCG(uint64(r), 7))
+	trace := benchTrace(r)
+	sp := func(n int) string { return fmt.Sprintf("%012x%04x", r, n) }
+	t0 := epoch.Add(time.Duration(r) * time.Second)
+	agent := fmt.Sprintf("agent-%03d", r%500)
+	agentAttrs := func(kv ...string) []ledger.Attr {
+		out := []ledger.Attr{{Key: "gen_ai.agent.id", Value: agent}, {Key: "gen_ai.conversation.id", Value: "conv-" + strconv.Itoa(r)},
+			{Key: "service.name", Value: "svc-" + strconv.Itoa(r%20)}, {Key: "otel.status_code", Value: "OK"}}
+		for i := 0; i+1 < len(kv); i += 2 {
+			out = append(out, ledger.Attr{Key: kv[i], Value: kv[i+1]})
+		}
+		return out
+	}
+	salt := func(name string) []byte {
+		s := make([]byte, 32)
+		for i := range s {
+			s[i] = byte(rng.Uint32())
+		}
+		return s
+	}
+	text := func(n int) []byte { return []byte(strings.Repeat("the agent considers the next step. ", n/35+1)[:n]) }
+	e := []ledger.Entry{
+		{Kind: ledger.KindAgent, TraceID: trace, SpanID: sp(1), Name: "invoke_agent", Start: t0, End: t0.Add(30 * time.Second),
+			Attrs: agentAttrs("gen_ai.agent.name", agent, "gen_ai.operation.name", "invoke_agent")},
+		{Kind: ledger.KindAttestation, TraceID: trace, SpanID: sp(1), EventKey: "attestation/resource", Name: "attestation", Start: t0,
+			Attrs: []ledger.Attr{{Key: "container.image.id", Value: fmt.Sprintf("sha256:%064x", r%37)}, {Key: "gen_ai.request.model", Value: "gpt-4o"}}},
+	}
+	// The run's own credential: runs 0, 5, 10, … issue credential r/5;
+	// a tenth of those exchange it from an earlier one.
+	own := -1
+	if r%5 == 0 && r/5 < creds {
+		own = r / 5
+	}
+	pick := func(call int) int {
+		if own >= 0 && call < 3 {
+			return own
+		}
+		return rng.IntN(creds)
+	}
+	for i := 0; i < 4; i++ {
+		ts := t0.Add(time.Duration(1+6*i) * time.Second)
+		callID := fmt.Sprintf("call_%d_%d", r, i)
+		e = append(e,
+			ledger.Entry{Kind: ledger.KindLLM, TraceID: trace, SpanID: sp(10 + i), ParentSpanID: sp(1), Name: "chat gpt-4o", Start: ts, End: ts.Add(2 * time.Second),
+				Attrs: agentAttrs("gen_ai.operation.name", "chat", "gen_ai.request.model", "gpt-4o", "gen_ai.tool.call.ids", callID),
+				Content: []ledger.Content{
+					{Name: "input.messages", Salt: salt("in"), Data: text(600)},
+					{Name: "output.messages", Salt: salt("out"), Data: text(200)},
+					{Name: "reasoning", Salt: salt("r"), Data: text(300)},
+				}},
+			ledger.Entry{Kind: ledger.KindTool, TraceID: trace, SpanID: sp(20 + i), ParentSpanID: sp(1), Name: "execute_tool http", Start: ts.Add(3 * time.Second), End: ts.Add(5 * time.Second),
+				Attrs:   agentAttrs("gen_ai.tool.name", "http", "gen_ai.tool.call.id", callID),
+				Content: []ledger.Content{{Name: "tool.arguments", Salt: salt("a"), Data: text(100)}, {Name: "tool.result", Salt: salt("res"), Data: text(120)}}},
+			ledger.Entry{Kind: ledger.KindAPICall, TraceID: trace, SpanID: sp(30 + i), ParentSpanID: sp(20 + i), Name: "GET", Start: ts.Add(4 * time.Second), End: ts.Add(4500 * time.Millisecond),
+				Attrs: []ledger.Attr{{Key: "http.request.method", Value: "GET"}, {Key: "server.address", Value: fmt.Sprintf("api%d.example.com", i)},
+					{Key: "url.path", Value: fmt.Sprintf("/v1/items/%d", rng.IntN(1000))}, {Key: "http.response.status_code", Value: "200"},
+					{Key: "credential.id", Value: benchCred(pick(i))}}},
+			ledger.Entry{Kind: ledger.KindSpan, TraceID: trace, SpanID: sp(40 + i), ParentSpanID: sp(1), Name: "internal", Start: ts, End: ts.Add(time.Second)},
+		)
+	}
+	e = append(e, ledger.Entry{Kind: ledger.KindLLM, TraceID: trace, SpanID: sp(50), ParentSpanID: sp(1), Name: "chat gpt-4o", Start: t0.Add(29 * time.Second),
+		Attrs:   agentAttrs("gen_ai.operation.name", "chat", "gen_ai.request.model", "gpt-4o"),
+		Content: []ledger.Content{{Name: "output.messages", Salt: salt("final"), Data: text(200)}}})
+	if own >= 0 {
+		attrs := []ledger.Attr{{Key: "credential.id", Value: benchCred(own)}, {Key: "credential.operation", Value: "issue"},
+			{Key: "credential.type", Value: "oauth2_access_token"}, {Key: "credential.issuer", Value: "https://sts.example.com"},
+			{Key: "credential.fingerprint", Value: fingerprint("secret-" + benchCred(own))}}
+		if own%10 == 9 {
+			attrs[1].Value = "exchange"
+			attrs = append(attrs, ledger.Attr{Key: "credential.parent_id", Value: benchCred(own / 2)})
+		}
+		e = append(e, ledger.Entry{Kind: ledger.KindCredential, TraceID: trace, SpanID: sp(20), EventKey: "credential.issue/0", Name: "credential.issue",
+			Start: t0.Add(4 * time.Second), Attrs: attrs})
+	} else {
+		e = append(e, ledger.Entry{Kind: ledger.KindSpan, TraceID: trace, SpanID: sp(51), ParentSpanID: sp(1), Name: "internal", Start: t0})
+	}
+	return e
+}
+
+// BenchmarkCredentialView seeds an agent-shaped ledger and measures the
+// latency of the credential view (with content, so each appends its
+// access entry), the run view and inclusion proofs, through the HTTP
+// handler, reporting p50 and p99.
+func BenchmarkCredentialView(b *testing.B) {
+	bl := seedBench(b)
+	samples := envInt(envBenchSamples, 500)
+	rng := rand.New(rand.NewPCG(1, 2))
+	measure := func(b *testing.B, target func() string) {
+		var lat []time.Duration
+		b.ResetTimer()
+		for range b.N {
+			for range samples {
+				req := httptest.NewRequest(http.MethodGet, target(), nil)
+				req.Header.Set("Authorization", "Bearer "+bl.token)
+				rec := httptest.NewRecorder()
+				start := time.Now()
+				bl.srv.Handler().ServeHTTP(rec, req)
+				lat = append(lat, time.Since(start))
+				if rec.Code != http.StatusOK {
+					b.Fatalf("GET %s = %d %s", req.URL, rec.Code, rec.Body.Bytes())
+				}
+			}
+		}
+		b.StopTimer()
+		slices.Sort(lat)
+		q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))]) / float64(time.Millisecond) }
+		b.ReportMetric(q(0.50), "p50-ms")
+		b.ReportMetric(q(0.99), "p99-ms")
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(len(lat)), "ns/req")
+	}
+	b.Run("credential_view", func(b *testing.B) {
+		measure(b, func() string { return "/v1/credentials/" + benchCred(rng.IntN(bl.credentials)) })
+	})
+	b.Run("credential_view_no_content", func(b *testing.B) {
+		measure(b, func() string { return "/v1/credentials/" + benchCred(rng.IntN(bl.credentials)) + "?content=false" })
+	})
+	b.Run("run_view", func(b *testing.B) {
+		measure(b, func() string { return "/v1/runs/" + benchTrace(rng.IntN(bl.runs)) })
+	})
+	b.Run("inclusion_proof", func(b *testing.B) {
+		measure(b, func() string { return fmt.Sprintf("/v1/proofs/inclusion?index=%d", rng.Uint64N(bl.size)) })
+	})
+}

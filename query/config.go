@@ -1,0 +1,124 @@
+package query
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"strings"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/agentledger/agentledger/ledger"
+	"github.com/agentledger/agentledger/query/auth"
+)
+
+// TokenStore keeps the server's bearer tokens; the Postgres and SQLite
+// stores implement it.
+type TokenStore = auth.Store
+
+// Defaults and limits.
+const (
+	// DefaultMaxBodyBytes bounds a request body.
+	DefaultMaxBodyBytes = 1 << 20
+	// DefaultLimit is the page size of a paginated answer when the caller
+	// gives none.
+	DefaultLimit = 100
+	// MaxLimit is the largest page size a caller may ask for.
+	MaxLimit = 1000
+	// MaxUsageRuns is the most runs one page of a credential's usages
+	// covers; the page ends early, with a cursor, when more runs follow.
+	MaxUsageRuns = 10
+	// MaxRunEntries is the most entries of one run loaded to link a
+	// credential's usage or issuance (chain of thought, causes).
+	MaxRunEntries = 5000
+	// MaxLineage is the most credentials a lineage lists.
+	MaxLineage = 256
+	// MaxScan is the most entries one search or listing examines before it
+	// returns what it found with a cursor to continue.
+	MaxScan = 10000
+	// MaxBlastCalls is the most API calls a blast radius reports.
+	MaxBlastCalls = 10000
+	// MaxErase is the most entries one erasure request may name or select;
+	// the erasure entry must also list them all within ledger.MaxLeafSize.
+	MaxErase = 5000
+)
+
+// Config configures a Server.
+type Config struct {
+	// Reader is the ledger the server reads. Required.
+	Reader ledger.Reader
+	// Log appends the access entries that record reads of content, and
+	// erasures. Required: content is never served without its access
+	// entry.
+	Log *ledger.Log
+	// Tokens keeps the bearer tokens. Required.
+	Tokens TokenStore
+	// Fingerprint returns the keyed fingerprint "hmac-sha256:<hex>" of a
+	// raw secret, as ingest computes it with the ledger secret. Required.
+	Fingerprint func(token string) string
+	// VerifierKey is the note verifier key of the log's checkpoints,
+	// "<origin>+<hash>+<key>", served at /v1/log. Optional; when set its
+	// name must be the origin.
+	VerifierKey string
+	// Origin is the log's origin, the first line of its checkpoints. Empty
+	// means Log's.
+	Origin string
+	// Logger receives one line per request and the details of internal
+	// errors. Nil means slog.Default().
+	Logger *slog.Logger
+	// PublicTiles serves the tlog-tiles API (/tile/...) without a token;
+	// otherwise it needs the auditor role.
+	PublicTiles bool
+	// UI, if set, is served at / with index.html as the fallback for any
+	// path that is not a file, for a single-page application.
+	UI fs.FS
+	// Ready reports whether the server can answer, for /readyz. Nil means
+	// always ready.
+	Ready func(ctx context.Context) error
+	// MaxBodyBytes bounds request bodies. Zero means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Reader == nil {
+		errs = append(errs, errors.New("reader is required"))
+	}
+	if c.Log == nil {
+		errs = append(errs, errors.New("log is required (access entries record every read of content)"))
+	}
+	if c.Tokens == nil {
+		errs = append(errs, errors.New("token store is required"))
+	}
+	if c.Fingerprint == nil {
+		errs = append(errs, errors.New("fingerprint function is required"))
+	}
+	if c.MaxBodyBytes < 0 {
+		errs = append(errs, fmt.Errorf("max body bytes %d is negative", c.MaxBodyBytes))
+	}
+	origin := c.Origin
+	if origin == "" && c.Log != nil {
+		origin = c.Log.Origin()
+	}
+	if origin != "" {
+		if err := ledger.ValidOrigin(origin); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.VerifierKey != "" {
+		v, err := note.NewVerifier(strings.TrimSpace(c.VerifierKey))
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("verifier key: %v", err))
+		case origin != "" && v.Name() != origin:
+			errs = append(errs, fmt.Errorf("verifier key is for %q, not the log origin %q", v.Name(), origin))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("query config: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,660 @@
+package query
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"slices"
+	"sort"
+	"strings"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/agentledger/agentledger/ledger"
+)
+
+// eventScan is how many of a credential's entries are read to find its
+// credential events before the search goes on through the index alone.
+const eventScan = 4096
+
+// maxEventFinds bounds the index lookups spent finding the events of a
+// credential named by more than eventScan entries.
+const maxEventFinds = 64
+
+// maxSteps bounds the LLM steps one usage reports.
+const maxSteps = 200
+
+// credentialRefs is what the index says of a credential: its credential
+// events, and the indices of every entry that names it when there are at
+// most eventScan of them.
+type credentialRefs struct {
+	events []*node
+	// truncated is true when the credential has so many entries that not
+	// all were searched for its events.
+	truncated bool
+	// all lists every entry naming the credential when complete is true.
+	all      []uint64
+	complete bool
+}
+
+// credentialEvents finds the credential entries (issue, exchange, revoke)
+// of credential id, in time order.
+func credentialEvents(ctx context.Context, f *fetcher, id string) (*credentialRefs, error) {
+	ref := ledger.Ref{Key: ledger.RefCredential, Value: id}
+	idx, err := f.find(ctx, ref, 0, eventScan+1)
+	if err != nil {
+		return nil, err
+	}
+	cr := &credentialRefs{all: idx, complete: len(idx) <= eventScan}
+	nodes, err := f.fetch(ctx, idx[:min(len(idx), eventScan)])
+	if err != nil {
+		return nil, err
+	}
+	isEvent := func(n *node) bool {
+		return n.e.Kind == ledger.KindCredential && n.attr(ledger.AttrCredentialID) == id
+	}
+	for _, n := range nodes {
+		if isEvent(n) {
+			cr.events = append(cr.events, n)
+		}
+	}
+	if !cr.complete {
+		more, complete, err := leapfrog(ctx, f, ref, ledger.Ref{Key: ledger.RefKind, Value: string(ledger.KindCredential)},
+			idx[eventScan], maxEventFinds)
+		if err != nil {
+			return nil, err
+		}
+		ns, err := f.fetch(ctx, more)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range ns {
+			if isEvent(n) {
+				cr.events = append(cr.events, n)
+			}
+		}
+		cr.truncated = !complete
+	}
+	sortNodes(cr.events)
+	return cr, nil
+}
+
+// stream returns the indices ≥ from of the entries that name the
+// credential, from what the index already said when that was complete.
+func (cr *credentialRefs) stream(f *fetcher, id string, from uint64) stream {
+	if cr != nil && cr.complete {
+		i, _ := slices.BinarySearch(cr.all, from)
+		return &sliceStream{idx: cr.all[i:]}
+	}
+	return &refStream{f: f, ref: ledger.Ref{Key: ledger.RefCredential, Value: id}, from: from}
+}
+
+// sliceStream yields indices already known.
+type sliceStream struct{ idx []uint64 }
+
+func (s *sliceStream) next(context.Context) (uint64, bool, error) {
+	if len(s.idx) == 0 {
+		return 0, false, nil
+	}
+	i := s.idx[0]
+	s.idx = s.idx[1:]
+	return i, true, nil
+}
+
+// seeker finds the least index ≥ v of the entries that carry a ref,
+// reading the index in batches.
+type seeker struct {
+	f       *fetcher
+	ref     ledger.Ref
+	buf     []uint64 // every index in [bufFrom, last of buf] that carries ref
+	bufFrom uint64
+	done    bool // buf holds every index ≥ bufFrom
+	finds   *int
+}
+
+func (s *seeker) seek(ctx context.Context, v uint64) (uint64, bool, error) {
+	if len(s.buf) > 0 && v >= s.bufFrom && (v <= s.buf[len(s.buf)-1] || s.done) {
+		i, _ := slices.BinarySearch(s.buf, v)
+		if i < len(s.buf) {
+			return s.buf[i], true, nil
+		}
+		return 0, false, nil
+	}
+	if s.done && len(s.buf) == 0 && v >= s.bufFrom {
+		return 0, false, nil
+	}
+	*s.finds++
+	idx, err := s.f.find(ctx, s.ref, v, streamBatch)
+	if err != nil {
+		return 0, false, err
+	}
+	s.buf, s.bufFrom, s.done = idx, v, len(idx) < streamBatch
+	if len(idx) == 0 {
+		return 0, false, nil
+	}
+	return idx[0], true, nil
+}
+
+// leapfrog returns the indices ≥ from of entries that carry both a and b,
+// spending at most maxFinds index lookups; complete is false when it ran
+// out of them first.
+func leapfrog(ctx context.Context, f *fetcher, a, b ledger.Ref, from uint64, maxFinds int) (out []uint64, complete bool, err error) {
+	finds := 0
+	sa := &seeker{f: f, ref: a, finds: &finds}
+	sb := &seeker{f: f, ref: b, finds: &finds}
+	x := from
+	for finds < maxFinds {
+		ia, ok, err := sa.seek(ctx, x)
+		if err != nil || !ok {
+			return out, true, err
+		}
+		ib, ok, err := sb.seek(ctx, ia)
+		if err != nil || !ok {
+			return out, true, err
+		}
+		if ia == ib {
+			out = append(out, ia)
+			x = ia + 1
+		} else {
+			x = ib
+		}
+	}
+	return out, false, nil
+}
+
+// operation returns a credential event's operation: issue, exchange or
+// revoke.
+func operation(n *node) string {
+	if op := n.attr(ledger.AttrCredentialOperation); op != "" {
+		return op
+	}
+	if _, op, ok := strings.Cut(n.e.Name, "credential."); ok {
+		return op
+	}
+	return ""
+}
+
+func issuing(n *node) bool {
+	op := operation(n)
+	return op == operationIssue || op == operationExchange
+}
+
+// facts merges a credential's facts from its events: issuing events first,
+// each fact from the earliest event that records it.
+func facts(rd *render, id string, events []*node) Credential {
+	c := Credential{ID: id, Events: rd.entries(events, false)}
+	ordered := slices.Clone(events)
+	slices.SortStableFunc(ordered, func(a, b *node) int {
+		switch ia, ib := issuing(a), issuing(b); {
+		case ia && !ib:
+			return -1
+		case ib && !ia:
+			return 1
+		}
+		return 0
+	})
+	fps := make(map[string]bool)
+	for _, n := range ordered {
+		for _, f := range []struct {
+			dst *string
+			key string
+		}{
+			{&c.Type, ledger.AttrCredentialType},
+			{&c.Issuer, ledger.AttrCredentialIssuer},
+			{&c.Subject, ledger.AttrCredentialSubject},
+			{&c.Audience, ledger.AttrCredentialAudience},
+			{&c.Scope, ledger.AttrCredentialScope},
+			{&c.NotBefore, ledger.AttrCredentialNotBefore},
+			{&c.ExpiresAt, ledger.AttrCredentialExpiresAt},
+			{&c.ParentID, ledger.AttrCredentialParentID},
+		} {
+			if *f.dst == "" {
+				*f.dst = n.attr(f.key)
+			}
+		}
+		for _, fp := range fields(n.attr(ledger.AttrCredentialFingerprint)) {
+			fps[fp] = true
+		}
+	}
+	for _, n := range events {
+		if operation(n) == operationRevoke && !c.Revoked {
+			c.Revoked = true
+			c.RevokedAt = timePtr(n.e.Start)
+		}
+	}
+	c.Fingerprints = sortedKeys(fps)
+	return c
+}
+
+func firstIssuing(events []*node) *node {
+	for _, n := range events {
+		if issuing(n) {
+			return n
+		}
+	}
+	return nil
+}
+
+// parents returns the chain of credentials that id was exchanged from.
+func parents(ctx context.Context, f *fetcher, rd *render, id, parent string) ([]LineageLink, bool, error) {
+	out := []LineageLink{}
+	seen := map[string]bool{id: true}
+	for depth := 1; parent != "" && !seen[parent]; depth++ {
+		if depth > MaxLineage {
+			return out, true, nil
+		}
+		seen[parent] = true
+		cr, err := credentialEvents(ctx, f, parent)
+		if err != nil {
+			return nil, false, err
+		}
+		pf := facts(rd, parent, cr.events)
+		out = append(out, LineageLink{ID: parent, ParentID: pf.ParentID, Depth: depth, Event: rd.entryPtr(firstIssuing(cr.events), false)})
+		parent = pf.ParentID
+	}
+	return out, false, nil
+}
+
+// children returns every credential exchanged from id, transitively,
+// breadth first.
+func children(ctx context.Context, f *fetcher, rd *render, id string) ([]LineageLink, bool, error) {
+	out := []LineageLink{}
+	seen := map[string]bool{id: true}
+	frontier := []string{id}
+	for depth := 1; len(frontier) > 0; depth++ {
+		found, err := f.findAll(ctx, refsOf(ledger.RefCredentialParent, frontier...), MaxLineage+1)
+		if err != nil {
+			return nil, false, err
+		}
+		var idx []uint64
+		for _, ix := range found {
+			idx = append(idx, ix...)
+		}
+		nodes, err := f.fetch(ctx, idx)
+		if err != nil {
+			return nil, false, err
+		}
+		sortNodes(nodes)
+		var next []string
+		for _, n := range nodes {
+			cid, pid := n.attr(ledger.AttrCredentialID), n.attr(ledger.AttrCredentialParentID)
+			if n.e.Kind != ledger.KindCredential || cid == "" || seen[cid] || !slices.Contains(frontier, pid) {
+				continue
+			}
+			if len(out) == MaxLineage {
+				return out, true, nil
+			}
+			seen[cid] = true
+			out = append(out, LineageLink{ID: cid, ParentID: pid, Depth: depth, Event: rd.entryPtr(n, false)})
+			next = append(next, cid)
+		}
+		frontier = next
+	}
+	return out, false, nil
+}
+
+// viewOptions are the caller's choices for a credential view.
+type viewOptions struct {
+	cursor uint64
+	limit  int
+	// fingerprints are fingerprints of the credential's raw token known
+	// besides those its events record (a lookup's).
+	fingerprints []string
+}
+
+// credentialView builds the view of credential id. With an empty id it
+// reports the usages that fingerprints find. found is false when the
+// ledger knows nothing of the credential.
+func credentialView(ctx context.Context, f *fetcher, rd *render, id string, opt viewOptions) (_ *CredentialView, found bool, err error) {
+	var (
+		refs   *credentialRefs
+		events []*node
+	)
+	v := &CredentialView{Usages: []Usage{}, Lineage: Lineage{Parents: []LineageLink{}, Children: []LineageLink{}}}
+	v.Credential = Credential{Events: []Entry{}}
+	if id != "" {
+		if refs, err = credentialEvents(ctx, f, id); err != nil {
+			return nil, false, err
+		}
+		events = refs.events
+		v.Credential = facts(rd, id, events)
+		v.Credential.EventsTruncated = refs.truncated
+	}
+	// The lineage is read while the usages are.
+	var parentsCut, childrenCut bool
+	lineage, lctx := errgroup.WithContext(ctx)
+	if id != "" {
+		lineage.Go(func() (err error) {
+			v.Lineage.Parents, parentsCut, err = parents(lctx, f, rd, id, v.Credential.ParentID)
+			return err
+		})
+		lineage.Go(func() (err error) {
+			v.Lineage.Children, childrenCut, err = children(lctx, f, rd, id)
+			return err
+		})
+	}
+	defer lineage.Wait()
+
+	fps := slices.Clone(v.Credential.Fingerprints)
+	for _, fp := range opt.fingerprints {
+		if !slices.Contains(fps, fp) {
+			fps = append(fps, fp)
+		}
+	}
+	var parts []stream
+	if id != "" {
+		parts = append(parts, refs.stream(f, id, opt.cursor))
+	}
+	for _, ref := range refsOf(ledger.RefFingerprint, fps...) {
+		parts = append(parts, &refStream{f: f, ref: ref, from: opt.cursor})
+	}
+	traces := make(map[string]bool)
+	p, err := paginate(ctx, f, newUnion(parts...), opt.limit, func(n *node) verdict {
+		if n.e.Kind != ledger.KindAPICall {
+			return skip
+		}
+		if !traces[n.e.TraceID] {
+			if len(traces) == MaxUsageRuns {
+				return stop
+			}
+			traces[n.e.TraceID] = true
+		}
+		return take
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	v.UsagesTruncated = p.more
+	if p.more {
+		v.NextCursor = encodeCursor(p.next)
+	}
+
+	issuer := firstIssuing(events)
+	issuingTraces := make(map[string]bool)
+	for _, n := range events {
+		if issuing(n) && n.e.TraceID != "" {
+			issuingTraces[n.e.TraceID] = true
+		}
+	}
+	load := uniqueTraces(p.nodes)
+	if issuer != nil && issuer.e.TraceID != "" && !slices.Contains(load, issuer.e.TraceID) {
+		load = append(load, issuer.e.TraceID)
+	}
+	runs, err := loadRuns(ctx, f, load)
+	if err != nil {
+		return nil, false, err
+	}
+	if issuer != nil {
+		v.Issuance = issuance(rd, issuer, runs[issuer.e.TraceID])
+	}
+
+	calls := slices.Clone(p.nodes)
+	sortNodes(calls)
+	for _, traceID := range uniqueTraces(calls) {
+		r := runs[traceID]
+		if r == nil {
+			r = newRun(traceID, nil) // a call without a trace ID
+		}
+		u := Usage{
+			TraceID:     traceID,
+			ForeignRun:  len(issuingTraces) > 0 && !issuingTraces[traceID],
+			Agent:       r.agent(rd),
+			Attestation: r.attestation(rd),
+			Calls:       []Call{},
+		}
+		steps := make(map[*node]bool)
+		causes := make(map[*node][]uint64)
+		for _, n := range calls {
+			if n.e.TraceID != traceID {
+				continue
+			}
+			call := Call{Entry: rd.entry(n, true), CredentialID: n.attr(ledger.AttrCredentialID), Target: target(n), ChainOfThought: []uint64{}}
+			if id != "" && call.CredentialID == id {
+				call.MatchedBy = append(call.MatchedBy, matchedByCredentialID)
+			}
+			for _, fp := range fields(n.attr(ledger.AttrCredentialFingerprint)) {
+				if slices.Contains(fps, fp) {
+					call.MatchedBy = append(call.MatchedBy, matchedByFingerprint)
+					break
+				}
+			}
+			for _, s := range r.chain(n) {
+				steps[s] = true
+				call.ChainOfThought = append(call.ChainOfThought, s.index())
+			}
+			step, tool, via := r.cause(n)
+			call.Tool = rd.entryPtr(tool, true)
+			if step != nil {
+				call.Cause = &Cause{StepIndex: step.index(), Via: via}
+				steps[step] = true
+				causes[step] = append(causes[step], n.index())
+			}
+			u.Calls = append(u.Calls, call)
+		}
+		ordered := make([]*node, 0, len(steps))
+		for s := range steps {
+			ordered = append(ordered, s)
+		}
+		sortNodes(ordered)
+		if len(ordered) > maxSteps {
+			// Keep the latest steps: they are closest to the calls.
+			ordered, u.StepsTruncated = ordered[len(ordered)-maxSteps:], true
+		}
+		u.Steps = make([]Step, 0, len(ordered))
+		for _, s := range ordered {
+			u.Steps = append(u.Steps, Step{Entry: rd.entry(s, true), Causes: causes[s]})
+		}
+		v.Usages = append(v.Usages, u)
+	}
+	if err := lineage.Wait(); err != nil {
+		return nil, false, err
+	}
+	v.Lineage.Truncated = parentsCut || childrenCut
+	found = len(events) > 0 || len(p.nodes) > 0 || len(v.Lineage.Children) > 0 || opt.cursor > 0
+	return v, found, nil
+}
+
+// issuance says how a credential was obtained, from its first issuing
+// event and the run it happened in.
+func issuance(rd *render, ev *node, r *run) *Issuance {
+	is := &Issuance{TraceID: ev.e.TraceID, Operation: operation(ev), Event: rd.entry(ev, false)}
+	if r == nil {
+		return is
+	}
+	is.Agent = r.agent(rd)
+	step, tool, via := r.cause(ev)
+	is.Tool = rd.entryPtr(tool, true)
+	is.Step = rd.entryPtr(step, true)
+	is.Via = via
+	return is
+}
+
+// blastRadius lists every API call made with credential id or any
+// credential exchanged from it.
+func blastRadius(ctx context.Context, f *fetcher, rd *render, id string) (*BlastRadius, bool, error) {
+	kids, truncated, err := children(ctx, f, rd, id)
+	if err != nil {
+		return nil, false, err
+	}
+	b := &BlastRadius{CredentialID: id, Credentials: []string{id}, Targets: []TargetGroup{}, Truncated: truncated}
+	for _, k := range kids {
+		b.Credentials = append(b.Credentials, k.ID)
+	}
+	type call struct {
+		n    *node
+		cred string
+	}
+	var calls []call
+	seen := make(map[uint64]bool)
+	anyEvents := false
+	for _, cid := range b.Credentials {
+		if len(calls) >= MaxBlastCalls {
+			b.Truncated = true
+			break
+		}
+		cr, err := credentialEvents(ctx, f, cid)
+		if err != nil {
+			return nil, false, err
+		}
+		anyEvents = anyEvents || len(cr.events) > 0
+		parts := []stream{cr.stream(f, cid, 0)}
+		for _, ref := range refsOf(ledger.RefFingerprint, facts(rd, cid, cr.events).Fingerprints...) {
+			parts = append(parts, &refStream{f: f, ref: ref})
+		}
+		p, err := paginate(ctx, f, newUnion(parts...), MaxBlastCalls-len(calls), func(n *node) verdict {
+			if n.e.Kind != ledger.KindAPICall || seen[n.index()] {
+				return skip
+			}
+			return take
+		})
+		if err != nil {
+			return nil, false, err
+		}
+		b.Truncated = b.Truncated || p.more
+		for _, n := range p.nodes {
+			seen[n.index()] = true
+			calls = append(calls, call{n: n, cred: cid})
+		}
+	}
+	slices.SortFunc(calls, func(a, b call) int {
+		if a.n.before(b.n) {
+			return -1
+		}
+		return 1
+	})
+	groups := make(map[Target]*TargetGroup)
+	for _, c := range calls {
+		t := target(c.n)
+		key := Target{ServerAddress: t.ServerAddress, Method: t.Method, Path: t.Path}
+		g := groups[key]
+		if g == nil {
+			g = &TargetGroup{ServerAddress: t.ServerAddress, Method: t.Method, Path: t.Path,
+				Credentials: []string{}, Runs: []string{}, StatusCodes: map[string]int{}, Calls: []CallRef{}}
+			groups[key] = g
+		}
+		g.Count++
+		if !slices.Contains(g.Credentials, c.cred) {
+			g.Credentials = append(g.Credentials, c.cred)
+		}
+		if tr := c.n.e.TraceID; tr != "" && !slices.Contains(g.Runs, tr) {
+			g.Runs = append(g.Runs, tr)
+		}
+		if t.StatusCode != "" {
+			g.StatusCodes[t.StatusCode]++
+		}
+		if st := timePtr(c.n.e.Start); st != nil {
+			if g.First == nil {
+				g.First = st
+			}
+			g.Last = st
+		}
+		e := rd.entry(c.n, false)
+		g.Calls = append(g.Calls, CallRef{Index: e.Index, LeafHash: e.LeafHash, TraceID: e.TraceID,
+			CredentialID: c.n.attr(ledger.AttrCredentialID), Start: e.Start, StatusCode: t.StatusCode})
+	}
+	for _, g := range groups {
+		sort.Strings(g.Credentials)
+		sort.Strings(g.Runs)
+		b.Targets = append(b.Targets, *g)
+	}
+	slices.SortFunc(b.Targets, func(x, y TargetGroup) int {
+		if x.Count != y.Count {
+			return y.Count - x.Count
+		}
+		return strings.Compare(x.ServerAddress+"\x00"+x.Method+"\x00"+x.Path, y.ServerAddress+"\x00"+y.Method+"\x00"+y.Path)
+	})
+	b.Calls = len(calls)
+	return b, anyEvents || len(calls) > 0 || len(kids) > 0, nil
+}
+
+// maxLookupCredentials bounds the credentials one lookup reports.
+const maxLookupCredentials = 10
+
+// maxLookupEntries bounds the entries a lookup reads to find the
+// credentials a fingerprint names.
+const maxLookupEntries = 1000
+
+// lookup answers a raw-token lookup: the credentials whose entries carry
+// the token's fingerprint, and the credential its JWT ID names.
+func lookup(ctx context.Context, f *fetcher, rd *render, token, fingerprint string) (*LookupResult, error) {
+	res := &LookupResult{Fingerprint: fingerprint, Credentials: []CredentialView{}}
+	type match struct {
+		id string
+		by []string
+	}
+	var matches []match
+	add := func(id, by string) {
+		for i := range matches {
+			if matches[i].id == id {
+				if !slices.Contains(matches[i].by, by) {
+					matches[i].by = append(matches[i].by, by)
+				}
+				return
+			}
+		}
+		matches = append(matches, match{id: id, by: []string{by}})
+	}
+	idx, err := f.find(ctx, ledger.Ref{Key: ledger.RefFingerprint, Value: fingerprint}, 0, maxLookupEntries)
+	if err != nil {
+		return nil, err
+	}
+	nodes, err := f.fetch(ctx, idx)
+	if err != nil {
+		return nil, err
+	}
+	sortNodes(nodes)
+	anonymous := false
+	for _, n := range nodes {
+		if id := n.attr(ledger.AttrCredentialID); id != "" && len(id) <= ledger.MaxRefValue {
+			add(id, matchedByFingerprint)
+		} else {
+			anonymous = true
+		}
+	}
+	if jti := jwtID(token); jti != "" && len(jti) <= ledger.MaxRefValue {
+		named, err := f.find(ctx, ledger.Ref{Key: ledger.RefCredential, Value: jti}, 0, 1)
+		if err != nil {
+			return nil, err
+		}
+		if len(named) > 0 {
+			add(jti, matchedByJTI)
+		}
+	}
+	if len(matches) == 0 && anonymous {
+		matches = append(matches, match{id: "", by: []string{matchedByFingerprint}})
+	}
+	for _, m := range matches[:min(len(matches), maxLookupCredentials)] {
+		v, _, err := credentialView(ctx, f, rd, m.id, viewOptions{limit: DefaultLimit, fingerprints: []string{fingerprint}})
+		if err != nil {
+			return nil, err
+		}
+		v.MatchedBy = m.by
+		res.Credentials = append(res.Credentials, *v)
+	}
+	return res, nil
+}
+
+// maxJWTPayload bounds the JWT payload jwtID decodes.
+const maxJWTPayload = 64 << 10
+
+// jwtID returns the jti claim of a JWS compact serialisation, read without
+// verifying the signature (it names a credential; it proves nothing), or
+// "" if token is not such a JWT.
+func jwtID(token string) string {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 || len(parts[1]) > maxJWTPayload {
+		return ""
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return ""
+	}
+	var claims struct {
+		JTI any `json:"jti"`
+	}
+	if json.Unmarshal(payload, &claims) != nil {
+		return ""
+	}
+	s, _ := claims.JTI.(string)
+	return s
+}

@@ -1,0 +1,102 @@
+package query
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/agentledger/agentledger/ledger"
+)
+
+// Error codes of the error envelope, {"error": {"code": ..., "message": ...}}.
+const (
+	CodeBadRequest       = "bad_request"
+	CodeUnauthorized     = "unauthorized"
+	CodeForbidden        = "forbidden"
+	CodeNotFound         = "not_found"
+	CodeNotCheckpointed  = "not_checkpointed"
+	CodeMethodNotAllowed = "method_not_allowed"
+	CodeConflict         = "conflict"
+	CodeTooLarge         = "too_large"
+	CodeUnavailable      = "unavailable"
+	CodeCorrupt          = "ledger_corrupt"
+	CodeInternal         = "internal"
+)
+
+// ErrorBody is the envelope of every error answer.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail says what went wrong: a stable code and a message for
+// people.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// apiError is an error with the HTTP status and envelope to answer it with.
+type apiError struct {
+	status int
+	code   string
+	msg    string
+}
+
+func (e *apiError) Error() string { return fmt.Sprintf("%d %s: %s", e.status, e.code, e.msg) }
+
+func newError(status int, code, format string, args ...any) *apiError {
+	return &apiError{status: status, code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+func badRequest(format string, args ...any) *apiError {
+	return newError(http.StatusBadRequest, CodeBadRequest, format, args...)
+}
+
+func notFound(format string, args ...any) *apiError {
+	return newError(http.StatusNotFound, CodeNotFound, format, args...)
+}
+
+// internalError wraps an error the caller must not see; the server logs it
+// and answers 500 (503 for an ended context or a closed log).
+type internalError struct {
+	op  string
+	err error
+}
+
+func (e *internalError) Error() string { return e.op + ": " + e.err.Error() }
+func (e *internalError) Unwrap() error { return e.err }
+
+// fail wraps err from the ledger or a store while doing op. Errors a caller
+// can act on become apiErrors; the rest stay internal.
+func fail(op string, err error) error {
+	var ae *apiError
+	switch {
+	case errors.As(err, &ae):
+		return ae
+	case errors.Is(err, ledger.ErrNotFound):
+		return notFound("%s: not found", op)
+	case errors.Is(err, ledger.ErrInvalid):
+		return badRequest("%s: invalid input", op)
+	}
+	return &internalError{op: op, err: err}
+}
+
+// envelope returns the status and body to answer err with.
+func envelope(err error, requestID string) (int, ErrorBody) {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae.status, ErrorBody{ErrorDetail{Code: ae.code, Message: ae.msg}}
+	}
+	switch {
+	case errors.Is(err, ledger.ErrCorrupt):
+		return http.StatusInternalServerError, ErrorBody{ErrorDetail{Code: CodeCorrupt,
+			Message: "the ledger's stored state fails verification; run agentledger audit (request " + requestID + ")"}}
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, ledger.ErrClosed), errors.Is(err, ledger.ErrConflict):
+		return http.StatusServiceUnavailable, ErrorBody{ErrorDetail{Code: CodeUnavailable,
+			Message: "the ledger is busy or shutting down; retry (request " + requestID + ")"}}
+	}
+	return http.StatusInternalServerError, ErrorBody{ErrorDetail{Code: CodeInternal,
+		Message: "internal error (request " + requestID + ")"}}
+}

@@ -1,0 +1,339 @@
+package query
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/agentledger/agentledger/ledger"
+)
+
+// node is a decoded entry: the record as stored and the entry its leaf
+// encodes, with the content still present.
+type node struct {
+	rec *ledger.Record
+	e   *ledger.Entry
+	cms []ledger.Commitment
+}
+
+func (n *node) index() uint64 { return n.rec.Index }
+
+func (n *node) attr(key string) string {
+	v, _ := n.e.Attr(key)
+	return v
+}
+
+// before orders nodes by start time, entries of unknown time last, then by
+// index.
+func (n *node) before(m *node) bool {
+	a, b := n.e.Start, m.e.Start
+	switch {
+	case a.IsZero() != b.IsZero():
+		return b.IsZero()
+	case !a.Equal(b):
+		return a.Before(b)
+	}
+	return n.index() < m.index()
+}
+
+func sortNodes(ns []*node) {
+	slices.SortFunc(ns, func(a, b *node) int {
+		switch {
+		case a == b:
+			return 0
+		case a.before(b):
+			return -1
+		}
+		return 1
+	})
+}
+
+// hasRef reports whether n carries ref, as the stores index it.
+func (n *node) hasRef(ref ledger.Ref) bool {
+	switch ref.Key {
+	case ledger.RefKind:
+		return string(n.e.Kind) == ref.Value
+	case ledger.RefTrace:
+		return n.e.TraceID == ref.Value
+	}
+	return slices.Contains(ledger.RefsOf(n.e), ref)
+}
+
+// fetchBatch bounds the indices one RecordsAt call reads.
+const fetchBatch = 1000
+
+// fetcher reads and decodes entries for one request, and keeps those it
+// read, so that an answer never reads an entry twice. It is safe for
+// concurrent use.
+type fetcher struct {
+	r     ledger.Reader
+	mu    sync.Mutex
+	cache map[uint64]*node
+}
+
+func newFetcher(r ledger.Reader) *fetcher {
+	return &fetcher{r: r, cache: make(map[uint64]*node)}
+}
+
+// fetch returns the entries at indices, in the order given, skipping
+// indices beyond the tree. Each entry's leaf hash and content are checked
+// against its leaf (ledger.Record.Decode).
+func (f *fetcher) fetch(ctx context.Context, indices []uint64) ([]*node, error) {
+	f.mu.Lock()
+	var missing []uint64
+	for _, i := range indices {
+		if _, ok := f.cache[i]; !ok {
+			missing = append(missing, i)
+		}
+	}
+	f.mu.Unlock()
+	slices.Sort(missing)
+	missing = slices.Compact(missing)
+	for len(missing) > 0 {
+		chunk := missing[:min(len(missing), fetchBatch)]
+		missing = missing[len(chunk):]
+		recs, err := f.r.RecordsAt(ctx, chunk)
+		if err != nil {
+			return nil, fail("read entries", err)
+		}
+		decoded := make([]*node, len(recs))
+		for i := range recs {
+			rec := &recs[i]
+			e, cms, err := rec.Decode()
+			if err != nil {
+				return nil, &internalError{op: "decode entry", err: err}
+			}
+			decoded[i] = &node{rec: rec, e: e, cms: cms}
+		}
+		f.mu.Lock()
+		for _, n := range decoded {
+			f.cache[n.index()] = n
+		}
+		f.mu.Unlock()
+	}
+	out := make([]*node, 0, len(indices))
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, i := range indices {
+		if n, ok := f.cache[i]; ok {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// find returns up to limit indices ≥ from of entries that carry ref.
+func (f *fetcher) find(ctx context.Context, ref ledger.Ref, from uint64, limit int) ([]uint64, error) {
+	idx, err := f.r.Find(ctx, ref, from, limit)
+	if err != nil {
+		return nil, fail("find "+ref.Key, err)
+	}
+	return idx, nil
+}
+
+// findAll runs find for each ref concurrently and returns the results in
+// the order of refs.
+func (f *fetcher) findAll(ctx context.Context, refs []ledger.Ref, limit int) ([][]uint64, error) {
+	out := make([][]uint64, len(refs))
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i, ref := range refs {
+		g.Go(func() error {
+			idx, err := f.find(ctx, ref, 0, limit)
+			out[i] = idx
+			return err
+		})
+	}
+	return out, g.Wait()
+}
+
+// stream yields ascending ledger indices.
+type stream interface {
+	next(ctx context.Context) (uint64, bool, error)
+}
+
+// streamBatch is how many indices a refStream asks a Find for at once.
+const streamBatch = 256
+
+// refStream yields the indices of the entries that carry ref, from a
+// starting index on.
+type refStream struct {
+	f    *fetcher
+	ref  ledger.Ref
+	from uint64
+	buf  []uint64
+	done bool
+}
+
+func (s *refStream) next(ctx context.Context) (uint64, bool, error) {
+	if len(s.buf) == 0 {
+		if s.done {
+			return 0, false, nil
+		}
+		idx, err := s.f.find(ctx, s.ref, s.from, streamBatch)
+		if err != nil {
+			return 0, false, err
+		}
+		s.buf, s.done = idx, len(idx) < streamBatch
+		if len(idx) == 0 {
+			return 0, false, nil
+		}
+		s.from = idx[len(idx)-1] + 1
+	}
+	i := s.buf[0]
+	s.buf = s.buf[1:]
+	return i, true, nil
+}
+
+// unionStream yields every index any of its streams yields, once.
+type unionStream struct {
+	parts []stream
+	heads []uint64
+	ok    []bool
+	init  bool
+}
+
+func newUnion(parts ...stream) *unionStream {
+	return &unionStream{parts: parts, heads: make([]uint64, len(parts)), ok: make([]bool, len(parts))}
+}
+
+func (u *unionStream) next(ctx context.Context) (uint64, bool, error) {
+	if !u.init {
+		u.init = true
+		for i, p := range u.parts {
+			var err error
+			if u.heads[i], u.ok[i], err = p.next(ctx); err != nil {
+				return 0, false, err
+			}
+		}
+	}
+	var best uint64
+	found := false
+	for i := range u.parts {
+		if u.ok[i] && (!found || u.heads[i] < best) {
+			best, found = u.heads[i], true
+		}
+	}
+	if !found {
+		return 0, false, nil
+	}
+	for i, p := range u.parts {
+		if u.ok[i] && u.heads[i] == best {
+			var err error
+			if u.heads[i], u.ok[i], err = p.next(ctx); err != nil {
+				return 0, false, err
+			}
+		}
+	}
+	return best, true, nil
+}
+
+// rangeStream yields every index in [from, end).
+type rangeStream struct{ from, end uint64 }
+
+func (s *rangeStream) next(context.Context) (uint64, bool, error) {
+	if s.from >= s.end {
+		return 0, false, nil
+	}
+	s.from++
+	return s.from - 1, true, nil
+}
+
+// verdict is what a pager's accept function decides about an entry.
+type verdict int
+
+const (
+	skip verdict = iota // not wanted; go on
+	take                // wanted; go on
+	stop                // not taken; the page ends before it
+)
+
+// page is one page of a listing.
+type page struct {
+	nodes []*node
+	// next is where the listing continues, valid when more is true.
+	next uint64
+	more bool
+}
+
+// paginate reads the entries st yields, in batches, and keeps those
+// accept takes, until limit are taken, accept says stop, st ends or
+// MaxScan entries were examined. The page's next index is where a
+// following page starts.
+func paginate(ctx context.Context, f *fetcher, st stream, limit int, accept func(*node) verdict) (page, error) {
+	var p page
+	scanned := 0
+	for {
+		var pending []uint64
+		for len(pending) < streamBatch && scanned < MaxScan {
+			i, ok, err := st.next(ctx)
+			if err != nil {
+				return p, err
+			}
+			if !ok {
+				break
+			}
+			pending = append(pending, i)
+			scanned++
+		}
+		if len(pending) == 0 {
+			return p, nil
+		}
+		nodes, err := f.fetch(ctx, pending)
+		if err != nil {
+			return p, err
+		}
+		for _, n := range nodes {
+			if len(p.nodes) == limit {
+				p.next, p.more = n.index(), true
+				return p, nil
+			}
+			switch accept(n) {
+			case take:
+				p.nodes = append(p.nodes, n)
+			case stop:
+				p.next, p.more = n.index(), true
+				return p, nil
+			}
+		}
+		if len(nodes) < len(pending) {
+			return p, nil // the rest is beyond the tree
+		}
+		if len(p.nodes) == limit || scanned >= MaxScan {
+			i, ok, err := st.next(ctx)
+			if err != nil || !ok {
+				return p, err
+			}
+			p.next, p.more = i, true
+			return p, nil
+		}
+	}
+}
+
+// refsOf returns the refs of key for each value, skipping empty and
+// duplicate values.
+func refsOf(key string, values ...string) []ledger.Ref {
+	var out []ledger.Ref
+	for _, v := range values {
+		r := ledger.Ref{Key: key, Value: v}
+		if v != "" && !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// fields splits a space-separated attribute value.
+func fields(s string) []string { return strings.Fields(s) }
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
+}

@@ -1,0 +1,265 @@
+package query
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/agentledger/agentledger/ledger"
+)
+
+// GET /v1/credentials/{id}?cursor=&limit=&content=
+func (s *Server) credential(c echo.Context) error {
+	id, err := pathParam(c, "id")
+	if err != nil {
+		return err
+	}
+	cursor, err := queryCursor(c)
+	if err != nil {
+		return err
+	}
+	limit, err := queryLimit(c)
+	if err != nil {
+		return err
+	}
+	content, err := queryBool(c, "content", true)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	rd := newRender(content && mayReadContent(c))
+	v, found, err := credentialView(ctx, newFetcher(s.cfg.Reader), rd, id, viewOptions{cursor: cursor, limit: limit})
+	if err != nil {
+		return err
+	}
+	if !found {
+		return notFound("no entry names credential %q", id)
+	}
+	return s.reply(c, rd, http.StatusOK, v)
+}
+
+// GET /v1/credentials/{id}/blast-radius
+func (s *Server) blastRadius(c echo.Context) error {
+	id, err := pathParam(c, "id")
+	if err != nil {
+		return err
+	}
+	b, found, err := blastRadius(c.Request().Context(), newFetcher(s.cfg.Reader), newRender(false), id)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return notFound("no entry names credential %q", id)
+	}
+	return c.JSON(http.StatusOK, b)
+}
+
+// POST /v1/credentials/lookup {"token": "<raw secret>"}
+//
+// The token is never logged, stored or returned; neither is anything
+// derived from it but its keyed fingerprint.
+func (s *Server) lookup(c echo.Context) error {
+	var req LookupRequest
+	if err := s.decodeJSON(c, &req, `{"token": "<raw secret>"}`); err != nil {
+		return err
+	}
+	if req.Token == "" {
+		return badRequest(`token is required`)
+	}
+	content, err := queryBool(c, "content", true)
+	if err != nil {
+		return err
+	}
+	rd := newRender(content && mayReadContent(c))
+	res, err := lookup(c.Request().Context(), newFetcher(s.cfg.Reader), rd, req.Token, s.cfg.Fingerprint(req.Token))
+	if err != nil {
+		return err
+	}
+	return s.reply(c, rd, http.StatusOK, res)
+}
+
+// GET /v1/runs/{trace_id}?cursor=&limit=&content=
+func (s *Server) run(c echo.Context) error {
+	raw, err := pathParam(c, "trace_id")
+	if err != nil {
+		return err
+	}
+	traceID, err := parseTraceID(raw)
+	if err != nil {
+		return err
+	}
+	cursor, err := queryCursor(c)
+	if err != nil {
+		return err
+	}
+	limit, err := queryLimit(c)
+	if err != nil {
+		return err
+	}
+	content, err := queryBool(c, "content", true)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	f := newFetcher(s.cfg.Reader)
+	rd := newRender(content && mayReadContent(c))
+	st := &refStream{f: f, ref: ledger.Ref{Key: ledger.RefTrace, Value: traceID}, from: cursor}
+	p, err := paginate(ctx, f, st, limit, func(*node) verdict { return take })
+	if err != nil {
+		return err
+	}
+	if len(p.nodes) == 0 && cursor == 0 {
+		return notFound("no entry of run %s", traceID)
+	}
+	r := newRun(traceID, p.nodes)
+	v := &RunView{TraceID: traceID, Agent: r.agent(rd), Entries: make([]TimelineEntry, 0, len(r.nodes)), Truncated: p.more}
+	if p.more {
+		v.NextCursor = encodeCursor(p.next)
+	}
+	for _, n := range r.nodes {
+		te := TimelineEntry{Entry: rd.entry(n, true)}
+		if n.e.Kind != ledger.KindLLM {
+			if step, _, via := r.cause(n); step != nil {
+				i := step.index()
+				te.CausedBy, te.CausedVia = &i, via
+			}
+		}
+		if st := n.e.Start; !st.IsZero() && (v.Start == nil || st.Before(*v.Start)) {
+			v.Start = timePtr(st)
+		}
+		if end := n.e.End; !end.IsZero() && (v.End == nil || end.After(*v.End)) {
+			v.End = timePtr(end)
+		}
+		v.Entries = append(v.Entries, te)
+	}
+	return s.reply(c, rd, http.StatusOK, v)
+}
+
+// GET /v1/agents/{agent_id}/runs?cursor=&limit=
+func (s *Server) agentRuns(c echo.Context) error {
+	id, err := pathParam(c, "agent_id")
+	if err != nil {
+		return err
+	}
+	cursor, err := queryCursor(c)
+	if err != nil {
+		return err
+	}
+	limit, err := queryLimit(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	f := newFetcher(s.cfg.Reader)
+	rd := newRender(false)
+	st := &refStream{f: f, ref: ledger.Ref{Key: ledger.RefAgent, Value: id}, from: cursor}
+	p, err := paginate(ctx, f, st, limit, func(n *node) verdict {
+		if n.e.Kind == ledger.KindAgent {
+			return take
+		}
+		return skip
+	})
+	if err != nil {
+		return err
+	}
+	out := &AgentRuns{AgentID: id, Runs: make([]RunSummary, 0, len(p.nodes))}
+	if p.more {
+		out.NextCursor = encodeCursor(p.next)
+	}
+	for _, n := range p.nodes {
+		out.Runs = append(out.Runs, RunSummary{
+			TraceID:        n.e.TraceID,
+			AgentID:        n.attr(ledger.AttrAgentID),
+			AgentName:      n.attr(ledger.AttrAgentName),
+			ConversationID: n.attr(ledger.AttrConversationID),
+			Start:          timePtr(n.e.Start),
+			End:            timePtr(n.e.End),
+			Status:         n.attr(attrStatusCode),
+			Entry:          rd.entry(n, false),
+		})
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// GET /v1/search?agent=&credential=&target=&kind=&conversation=&from=&to=&cursor=&limit=
+//
+// The most selective filter given drives the search through the stores'
+// index; the others are checked on each entry. With no indexed filter the
+// search walks the log in index order. Either way one page examines at
+// most MaxScan entries and, if it ends early, says where to continue.
+func (s *Server) search(c echo.Context) error {
+	var refs []ledger.Ref
+	for _, p := range []struct{ param, key string }{
+		{"credential", ledger.RefCredential},
+		{"conversation", ledger.RefConversation},
+		{"agent", ledger.RefAgent},
+		{"target", ledger.RefTarget},
+		{"kind", ledger.RefKind},
+	} {
+		v, err := queryValue(c, p.param)
+		if err != nil {
+			return err
+		}
+		if v != "" {
+			refs = append(refs, ledger.Ref{Key: p.key, Value: v})
+		}
+	}
+	if k := c.QueryParam("kind"); k != "" && !ledger.Kind(k).Valid() {
+		return badRequest("kind %q is not an entry kind", k)
+	}
+	from, err := queryTime(c, "from")
+	if err != nil {
+		return err
+	}
+	to, err := queryTime(c, "to")
+	if err != nil {
+		return err
+	}
+	if !from.IsZero() && !to.IsZero() && !from.Before(to) {
+		return badRequest("from must be before to")
+	}
+	cursor, err := queryCursor(c)
+	if err != nil {
+		return err
+	}
+	limit, err := queryLimit(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	f := newFetcher(s.cfg.Reader)
+	var st stream
+	if len(refs) > 0 {
+		st = &refStream{f: f, ref: refs[0], from: cursor}
+	} else {
+		head, err := s.cfg.Reader.Head(ctx)
+		if err != nil {
+			return fail("read tree head", err)
+		}
+		st = &rangeStream{from: cursor, end: head.Size}
+	}
+	p, err := paginate(ctx, f, st, limit, func(n *node) verdict {
+		for _, ref := range refs[min(1, len(refs)):] {
+			if !n.hasRef(ref) {
+				return skip
+			}
+		}
+		t := n.e.Start
+		if (!from.IsZero() || !to.IsZero()) && t.IsZero() {
+			return skip
+		}
+		if !from.IsZero() && t.Before(from) || !to.IsZero() && !t.Before(to) {
+			return skip
+		}
+		return take
+	})
+	if err != nil {
+		return err
+	}
+	rd := newRender(false)
+	out := &SearchResult{Entries: rd.entries(p.nodes, false)}
+	if p.more {
+		out.NextCursor = encodeCursor(p.next)
+	}
+	return c.JSON(http.StatusOK, out)
+}

@@ -1,0 +1,153 @@
+package query
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/agentledger/agentledger/ledger"
+)
+
+// memReader is an in-memory ledger.Reader of entries, for unit tests of
+// the linking that need more entries than a real store fills quickly.
+// Only Find and RecordsAt are implemented.
+type memReader struct {
+	ledger.Reader
+	recs  []ledger.Record
+	refs  map[ledger.Ref][]uint64
+	finds int
+}
+
+func newMemReader(t testing.TB, entries []ledger.Entry) *memReader {
+	t.Helper()
+	m := &memReader{refs: make(map[ledger.Ref][]uint64)}
+	for i := range entries {
+		e := &entries[i]
+		leaf, err := ledger.EncodeLeaf(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		idx := uint64(len(m.recs))
+		m.recs = append(m.recs, ledger.Record{Index: idx, Leaf: leaf, LeafHash: ledger.LeafHash(leaf), Kind: e.Kind, TraceID: e.TraceID, Content: e.Content})
+		for _, r := range ledger.RefsOf(e) {
+			m.refs[r] = append(m.refs[r], idx)
+		}
+	}
+	return m
+}
+
+func (m *memReader) Find(_ context.Context, ref ledger.Ref, from uint64, limit int) ([]uint64, error) {
+	m.finds++
+	all := m.refs[ref]
+	i, _ := slices.BinarySearch(all, from)
+	return slices.Clone(all[i:min(len(all), i+limit)]), nil
+}
+
+func (m *memReader) RecordsAt(_ context.Context, idx []uint64) ([]ledger.Record, error) {
+	var out []ledger.Record
+	for _, i := range idx {
+		if i < uint64(len(m.recs)) {
+			out = append(out, m.recs[i])
+		}
+	}
+	return out, nil
+}
+
+// TestLeapfrog checks the intersection of two index lists against a brute
+// force one, and that it stops when out of lookups.
+func TestLeapfrog(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for trial := range 20 {
+		m := &memReader{refs: make(map[ledger.Ref][]uint64)}
+		a, b := ledger.Ref{Key: "a", Value: "x"}, ledger.Ref{Key: "b", Value: "y"}
+		inA, inB := make(map[uint64]bool), make(map[uint64]bool)
+		for i := uint64(0); i < 5000; i++ {
+			if rng.IntN(3) == 0 {
+				m.refs[a], inA[i] = append(m.refs[a], i), true
+			}
+			if rng.IntN(40) == 0 || trial%2 == 0 && rng.IntN(2) == 0 {
+				m.refs[b], inB[i] = append(m.refs[b], i), true
+			}
+		}
+		from := uint64(rng.IntN(1000))
+		var want []uint64
+		for i := from; i < 5000; i++ {
+			if inA[i] && inB[i] {
+				want = append(want, i)
+			}
+		}
+		got, complete, err := leapfrog(t.Context(), newFetcher(m), a, b, from, 1000)
+		if err != nil || !complete || !slices.Equal(got, want) {
+			t.Errorf("trial %d: leapfrog = %d indices, complete %v, %v; want %d", trial, len(got), complete, err, len(want))
+		}
+		m.finds = 0
+		got, complete, _ = leapfrog(t.Context(), newFetcher(m), a, b, from, 2)
+		if complete || m.finds > 2 || !slices.Equal(got, want[:len(got)]) {
+			t.Errorf("trial %d: leapfrog with 2 lookups = %d indices, complete %v after %d lookups", trial, len(got), complete, m.finds)
+		}
+	}
+}
+
+// TestCredentialEventsBeyondScan finds the events of a credential named by
+// more entries than are read to find them.
+func TestCredentialEventsBeyondScan(t *testing.T) {
+	var entries []ledger.Entry
+	event := func(op string) ledger.Entry {
+		return ledger.Entry{Kind: ledger.KindCredential, TraceID: traceA, SpanID: span(traceA, len(entries)+1), EventKey: "credential." + op,
+			Name: "credential." + op, Start: epoch, Attrs: []ledger.Attr{{Key: "credential.id", Value: "busy"}, {Key: "credential.operation", Value: op}}}
+	}
+	entries = append(entries, event("issue"))
+	for i := range eventScan + 500 {
+		entries = append(entries, ledger.Entry{Kind: ledger.KindAPICall, TraceID: traceA, SpanID: span(traceA, i+2), Name: "GET", Start: epoch,
+			Attrs: []ledger.Attr{{Key: "credential.id", Value: "busy"}}})
+		if i == eventScan+100 {
+			entries = append(entries, event("revoke"))
+		}
+	}
+	m := newMemReader(t, entries)
+	cr, err := credentialEvents(t.Context(), newFetcher(m), "busy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ops []string
+	for _, n := range cr.events {
+		ops = append(ops, operation(n))
+	}
+	if fmt.Sprint(ops) != "[issue revoke]" || cr.truncated || cr.complete {
+		t.Errorf("credentialEvents = %v, truncated %v, complete %v; want [issue revoke], false, false", ops, cr.truncated, cr.complete)
+	}
+}
+
+// TestPaginateScanLimit checks that a listing stops after MaxScan entries
+// with a cursor, and that the cursor continues where it stopped.
+func TestPaginateScanLimit(t *testing.T) {
+	m := &memReader{refs: map[ledger.Ref][]uint64{}}
+	ref := ledger.Ref{Key: "k", Value: "v"}
+	for i := range uint64(MaxScan + 300) {
+		m.refs[ref] = append(m.refs[ref], i)
+	}
+	entries := make([]ledger.Entry, MaxScan+300)
+	for i := range entries {
+		entries[i] = ledger.Entry{Kind: ledger.KindSpan, TraceID: traceA, SpanID: span(traceA, i+1), Name: "s"}
+	}
+	entries[MaxScan+200].Kind = ledger.KindLLM
+	mr := newMemReader(t, entries)
+	mr.refs[ref] = m.refs[ref]
+	want := func(n *node) verdict {
+		if n.e.Kind == ledger.KindLLM {
+			return take
+		}
+		return skip
+	}
+	f := newFetcher(mr)
+	p, err := paginate(t.Context(), f, &refStream{f: f, ref: ref}, 10, want)
+	if err != nil || len(p.nodes) != 0 || !p.more || p.next != MaxScan {
+		t.Fatalf("first page = %d nodes, more %v, next %d, %v; want none, more from %d", len(p.nodes), p.more, p.next, err, MaxScan)
+	}
+	p, err = paginate(t.Context(), f, &refStream{f: f, ref: ref, from: p.next}, 10, want)
+	if err != nil || len(p.nodes) != 1 || p.nodes[0].index() != MaxScan+200 || p.more {
+		t.Errorf("second page = %d nodes, more %v, %v; want entry %d and the end", len(p.nodes), p.more, err, MaxScan+200)
+	}
+}

@@ -1,0 +1,382 @@
+package query
+
+import "time"
+
+// The answers of the API. Every entry an answer reports carries its ledger
+// index and leaf hash, so that the caller can fetch the entry's leaf
+// (/v1/entries/{index}) and inclusion proof (/v1/proofs/inclusion) and
+// verify the answer against a signed checkpoint.
+
+// Entry is one ledger entry: the facts its leaf commits to, and its
+// content where the caller may read it.
+type Entry struct {
+	Index        uint64            `json:"index"`
+	LeafHash     string            `json:"leaf_hash"` // hex, RFC 6962 leaf hash
+	Kind         string            `json:"kind"`
+	TraceID      string            `json:"trace_id,omitempty"`
+	SpanID       string            `json:"span_id,omitempty"`
+	ParentSpanID string            `json:"parent_span_id,omitempty"`
+	EventKey     string            `json:"event_key,omitempty"`
+	Name         string            `json:"name"`
+	Start        *time.Time        `json:"start,omitempty"`
+	End          *time.Time        `json:"end,omitempty"`
+	Attributes   map[string]string `json:"attributes"`
+	// Content lists every content commitment in the leaf. The data and
+	// salt are present only where the answer returns content.
+	Content []Content `json:"content,omitempty"`
+	// Leaf is the exact leaf bytes, base64; only /v1/entries/{index}
+	// returns it.
+	Leaf string `json:"leaf,omitempty"`
+}
+
+// Content is one piece of an entry's content. SHA-256(salt ‖ data) equals
+// Commitment, which the leaf holds, so the proof of the leaf covers the
+// content too.
+type Content struct {
+	Name       string `json:"name"`
+	Commitment string `json:"commitment"` // hex
+	// Erased is true when the content was erased; its commitment stays in
+	// the leaf.
+	Erased bool `json:"erased"`
+	// Salt is the commitment's salt, base64, when Data is returned.
+	Salt string `json:"salt,omitempty"`
+	// Data is the content: the bytes as text when Encoding is "utf-8",
+	// base64 when it is "base64".
+	Data     *string `json:"data,omitempty"`
+	Encoding string  `json:"encoding,omitempty"`
+}
+
+// CredentialView answers "credential X leaked: which runs used it, with
+// which chain of thought, and what did they touch?".
+type CredentialView struct {
+	Credential Credential `json:"credential"`
+	// MatchedBy says how a raw-token lookup found the credential:
+	// "fingerprint" or "jwt_jti".
+	MatchedBy []string  `json:"matched_by,omitempty"`
+	Issuance  *Issuance `json:"issuance"`
+	Lineage   Lineage   `json:"lineage"`
+	Usages    []Usage   `json:"usages"`
+	// UsagesTruncated is true when more usages follow; pass NextCursor as
+	// cursor to read them. A run may continue on the next page.
+	UsagesTruncated bool   `json:"usages_truncated"`
+	NextCursor      string `json:"next_cursor,omitempty"`
+}
+
+// Credential holds a credential's facts, as its credential events
+// (issue, exchange, revoke) recorded them.
+type Credential struct {
+	// ID is the credential's non-secret identifier; empty for a view of
+	// usages found by a raw token's fingerprint alone.
+	ID           string     `json:"id"`
+	Type         string     `json:"type,omitempty"`
+	Issuer       string     `json:"issuer,omitempty"`
+	Subject      string     `json:"subject,omitempty"`
+	Audience     string     `json:"audience,omitempty"`
+	Scope        string     `json:"scope,omitempty"`
+	NotBefore    string     `json:"not_before,omitempty"`
+	ExpiresAt    string     `json:"expires_at,omitempty"`
+	ParentID     string     `json:"parent_id,omitempty"`
+	Fingerprints []string   `json:"fingerprints,omitempty"`
+	Revoked      bool       `json:"revoked"`
+	RevokedAt    *time.Time `json:"revoked_at,omitempty"`
+	Events       []Entry    `json:"events"`
+	// EventsTruncated is true when the credential has so many entries
+	// that not all were searched for its events.
+	EventsTruncated bool `json:"events_truncated,omitempty"`
+}
+
+// Issuance is how a credential was obtained: the credential event, the
+// run it happened in, and the tool and LLM step that caused it.
+type Issuance struct {
+	TraceID   string    `json:"trace_id"`
+	Operation string    `json:"operation"`
+	Event     Entry     `json:"event"`
+	Agent     *RunAgent `json:"agent,omitempty"`
+	Tool      *Entry    `json:"tool,omitempty"`
+	Step      *Entry    `json:"step,omitempty"`
+	// Via says how Step was linked: "span_ancestry" or "tool_call_id".
+	Via string `json:"via,omitempty"`
+}
+
+// Lineage is where a credential comes from and what was derived from it
+// by token exchange (RFC 8693), transitively.
+type Lineage struct {
+	// Parents runs from the credential's parent (depth 1) to the root.
+	Parents []LineageLink `json:"parents"`
+	// Children lists every credential exchanged from this one, directly
+	// (depth 1) or transitively, breadth first.
+	Children  []LineageLink `json:"children"`
+	Truncated bool          `json:"truncated"`
+}
+
+// LineageLink is one credential of a lineage and the event that recorded
+// its issue or exchange.
+type LineageLink struct {
+	ID       string `json:"id"`
+	ParentID string `json:"parent_id,omitempty"`
+	Depth    int    `json:"depth"`
+	Event    *Entry `json:"event,omitempty"`
+}
+
+// Usage is one run that used a credential.
+type Usage struct {
+	TraceID string `json:"trace_id"`
+	// ForeignRun is true when the run is not one in which the credential
+	// was issued or exchanged: what a leaked credential looks like. It is
+	// false when no issuance is recorded.
+	ForeignRun  bool        `json:"foreign_run"`
+	Agent       *RunAgent   `json:"agent,omitempty"`
+	Attestation Attestation `json:"attestation"`
+	// Steps are the run's LLM steps up to its last call on this page, in
+	// time order, with content where the caller may read it.
+	Steps          []Step `json:"steps"`
+	StepsTruncated bool   `json:"steps_truncated,omitempty"`
+	// Calls are the API calls of the run made with the credential.
+	Calls []Call `json:"calls"`
+}
+
+// RunAgent is the agent of a run, from its agent entry.
+type RunAgent struct {
+	ID             string `json:"id,omitempty"`
+	Name           string `json:"name,omitempty"`
+	ConversationID string `json:"conversation_id,omitempty"`
+	Entry          *Entry `json:"entry,omitempty"`
+}
+
+// Attestation is what ran: image digests and model IDs, and the
+// attestation entries they come from.
+type Attestation struct {
+	Images  []string `json:"images"`
+	Models  []string `json:"models"`
+	Entries []Entry  `json:"entries"`
+}
+
+// Step is an LLM step of a chain of thought.
+type Step struct {
+	Entry
+	// Causes lists the indices of the calls on this page whose cause this
+	// step is.
+	Causes []uint64 `json:"causes,omitempty"`
+}
+
+// Call is an API call made with a credential.
+type Call struct {
+	Entry        Entry  `json:"entry"`
+	CredentialID string `json:"credential_id,omitempty"`
+	// MatchedBy says how the call was linked to the credential:
+	// "credential_id" and/or "fingerprint".
+	MatchedBy []string `json:"matched_by"`
+	Target    Target   `json:"target"`
+	// Tool is the tool span among the call's ancestors, with its
+	// arguments and result where the caller may read content.
+	Tool *Entry `json:"tool,omitempty"`
+	// ChainOfThought lists the indices of the run's LLM steps (in Steps)
+	// up to the call, in time order.
+	ChainOfThought []uint64 `json:"chain_of_thought"`
+	// Cause is the step whose decision led to the call, when the span
+	// ancestry or a tool-call ID links one.
+	Cause *Cause `json:"cause"`
+}
+
+// Cause links a call or event to the LLM step that caused it.
+type Cause struct {
+	StepIndex uint64 `json:"step_index"`
+	// Via is "span_ancestry" (the step is an ancestor span) or
+	// "tool_call_id" (a tool span among the ancestors carries a tool-call
+	// ID that the step decided).
+	Via string `json:"via"`
+}
+
+// Target is what an API call touched.
+type Target struct {
+	ServerAddress string `json:"server_address,omitempty"`
+	Method        string `json:"method,omitempty"`
+	Path          string `json:"path,omitempty"`
+	StatusCode    string `json:"status_code,omitempty"`
+}
+
+// BlastRadius lists every API call made with a credential or any
+// credential derived from it, grouped by target.
+type BlastRadius struct {
+	CredentialID string `json:"credential_id"`
+	// Credentials are the credential and its descendants.
+	Credentials []string      `json:"credentials"`
+	Targets     []TargetGroup `json:"targets"`
+	Calls       int           `json:"calls"`
+	Truncated   bool          `json:"truncated"`
+}
+
+// TargetGroup is the calls to one target (address, method, path).
+type TargetGroup struct {
+	ServerAddress string         `json:"server_address"`
+	Method        string         `json:"method"`
+	Path          string         `json:"path"`
+	Count         int            `json:"count"`
+	Credentials   []string       `json:"credentials"`
+	Runs          []string       `json:"runs"`
+	StatusCodes   map[string]int `json:"status_codes"`
+	First         *time.Time     `json:"first,omitempty"`
+	Last          *time.Time     `json:"last,omitempty"`
+	Calls         []CallRef      `json:"calls"`
+}
+
+// CallRef is an API call in a blast radius.
+type CallRef struct {
+	Index        uint64     `json:"index"`
+	LeafHash     string     `json:"leaf_hash"`
+	TraceID      string     `json:"trace_id,omitempty"`
+	CredentialID string     `json:"credential_id,omitempty"`
+	Start        *time.Time `json:"start,omitempty"`
+	StatusCode   string     `json:"status_code,omitempty"`
+}
+
+// LookupResult answers a raw-token lookup: the token's fingerprint and a
+// view of each credential it matched.
+type LookupResult struct {
+	Fingerprint string           `json:"fingerprint"`
+	Credentials []CredentialView `json:"credentials"`
+}
+
+// RunView is one run as a timeline.
+type RunView struct {
+	TraceID    string          `json:"trace_id"`
+	Agent      *RunAgent       `json:"agent,omitempty"`
+	Start      *time.Time      `json:"start,omitempty"`
+	End        *time.Time      `json:"end,omitempty"`
+	Entries    []TimelineEntry `json:"entries"`
+	Truncated  bool            `json:"truncated"`
+	NextCursor string          `json:"next_cursor,omitempty"`
+}
+
+// TimelineEntry is an entry of a run, linked to the LLM step that caused
+// it where the span ancestry or a tool-call ID says.
+type TimelineEntry struct {
+	Entry
+	CausedBy  *uint64 `json:"caused_by,omitempty"`
+	CausedVia string  `json:"caused_via,omitempty"`
+}
+
+// AgentRuns lists the runs of an agent.
+type AgentRuns struct {
+	AgentID    string       `json:"agent_id"`
+	Runs       []RunSummary `json:"runs"`
+	NextCursor string       `json:"next_cursor,omitempty"`
+}
+
+// RunSummary is a run as its agent entry records it.
+type RunSummary struct {
+	TraceID        string     `json:"trace_id"`
+	AgentID        string     `json:"agent_id,omitempty"`
+	AgentName      string     `json:"agent_name,omitempty"`
+	ConversationID string     `json:"conversation_id,omitempty"`
+	Start          *time.Time `json:"start,omitempty"`
+	End            *time.Time `json:"end,omitempty"`
+	Status         string     `json:"status,omitempty"`
+	Entry          Entry      `json:"entry"`
+}
+
+// SearchResult is a page of entries matching a search, without content.
+type SearchResult struct {
+	Entries []Entry `json:"entries"`
+	// NextCursor continues the search; it is set when more entries may
+	// match, also when a page ends early because MaxScan entries were
+	// examined.
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+// InclusionProof proves that the entry at Index is in the tree of
+// TreeSize. Hashes are base64.
+type InclusionProof struct {
+	Index    uint64   `json:"index"`
+	TreeSize uint64   `json:"tree_size"`
+	Hashes   []string `json:"hashes"`
+	// Checkpoint is the signed checkpoint of TreeSize, when one was
+	// signed.
+	Checkpoint string `json:"checkpoint,omitempty"`
+}
+
+// ConsistencyProof proves that the tree of To extends the tree of From.
+type ConsistencyProof struct {
+	From       uint64   `json:"from"`
+	To         uint64   `json:"to"`
+	Hashes     []string `json:"hashes"`
+	Checkpoint string   `json:"checkpoint,omitempty"`
+}
+
+// CheckpointInfo is a signed checkpoint.
+type CheckpointInfo struct {
+	Size uint64     `json:"size"`
+	Root string     `json:"root"` // base64
+	Time *time.Time `json:"time,omitempty"`
+	Note string     `json:"note"`
+}
+
+// CheckpointList is a page of checkpoints in ascending size.
+type CheckpointList struct {
+	Checkpoints []CheckpointInfo `json:"checkpoints"`
+	Latest      *CheckpointInfo  `json:"latest,omitempty"`
+	NextCursor  string           `json:"next_cursor,omitempty"`
+}
+
+// LogInfo describes the log.
+type LogInfo struct {
+	Origin      string          `json:"origin"`
+	VerifierKey string          `json:"verifier_key,omitempty"`
+	TreeSize    uint64          `json:"tree_size"`
+	Checkpoint  *CheckpointInfo `json:"checkpoint,omitempty"`
+}
+
+// ErasureRequest asks to erase content: of the entries Indices names, of
+// every entry of trace TraceID, or of every entry that names credential
+// CredentialID (exactly one of the three). ContentNames, if set, limits
+// the erasure to content of those names. Reason is required.
+type ErasureRequest struct {
+	Indices      []uint64 `json:"indices,omitempty"`
+	TraceID      string   `json:"trace_id,omitempty"`
+	CredentialID string   `json:"credential_id,omitempty"`
+	ContentNames []string `json:"content_names,omitempty"`
+	Reason       string   `json:"reason"`
+}
+
+// ErasureResult is the erasure entry appended and what was erased.
+type ErasureResult struct {
+	ErasureIndex uint64        `json:"erasure_index"`
+	Erased       []ErasedEntry `json:"erased"`
+}
+
+// ErasedEntry is an entry whose content was erased.
+type ErasedEntry struct {
+	Index    uint64   `json:"index"`
+	LeafHash string   `json:"leaf_hash"`
+	Names    []string `json:"names"`
+}
+
+// TokenInfo describes a bearer token, never the token itself.
+type TokenInfo struct {
+	Name    string     `json:"name"`
+	Role    string     `json:"role"`
+	Created time.Time  `json:"created"`
+	Revoked *time.Time `json:"revoked,omitempty"`
+}
+
+// TokenList lists every token.
+type TokenList struct {
+	Tokens []TokenInfo `json:"tokens"`
+}
+
+// NewTokenRequest asks for a token.
+type NewTokenRequest struct {
+	Name string `json:"name"`
+	Role string `json:"role"`
+}
+
+// NewToken is a created token; Token is shown only in this answer.
+type NewToken struct {
+	Token string `json:"token"`
+	TokenInfo
+}
+
+// LookupRequest is the body of a raw-token lookup.
+type LookupRequest struct {
+	Token string `json:"token"`
+}

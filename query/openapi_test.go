@@ -1,0 +1,143 @@
+package query
+
+import (
+	"encoding/json"
+	"net/http"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+type openAPIDoc struct {
+	OpenAPI string                                  `json:"openapi"`
+	Paths   map[string]map[string]openAPIOp         `json:"paths"`
+	Comps   struct{ Schemas map[string]openSchema } `json:"components"`
+}
+
+type openAPIOp struct {
+	Role      string            `json:"x-agentledger-role"`
+	Security  []map[string]any  `json:"security"`
+	Responses map[string]any    `json:"responses"`
+	Params    []json.RawMessage `json:"parameters"`
+}
+
+type openSchema struct {
+	Properties map[string]any `json:"properties"`
+	Required   []string       `json:"required"`
+	AllOf      []openSchema   `json:"allOf"`
+	Ref        string         `json:"$ref"`
+}
+
+var echoParam = regexp.MustCompile(`:([a-z_]+)`)
+
+// TestOpenAPI keeps the OpenAPI document true: it lists exactly the routes
+// the server registers, each with the role it needs, and the schemas of
+// the answers have exactly the fields of the Go types.
+func TestOpenAPI(t *testing.T) {
+	var doc openAPIDoc
+	if err := json.Unmarshal(OpenAPI, &doc); err != nil {
+		t.Fatalf("openapi.json: %v", err)
+	}
+	if !strings.HasPrefix(doc.OpenAPI, "3.") {
+		t.Errorf("openapi = %q, want 3.x", doc.OpenAPI)
+	}
+	w := newWorld(t, backends()[0], worldOptions{noFixture: true})
+	registered := make(map[string]bool)
+	for _, r := range w.srv.routes {
+		p := echoParam.ReplaceAllString(r.path, "{$1}")
+		p = strings.Replace(p, "/*", "/{tile_path}", 1)
+		key := strings.ToLower(r.method) + " " + p
+		registered[key] = true
+		op, ok := doc.Paths[p][strings.ToLower(r.method)]
+		if !ok {
+			t.Errorf("route %s %s is not in openapi.json", r.method, p)
+			continue
+		}
+		role := string(r.role)
+		if role == "" {
+			role = "open"
+		}
+		if op.Role != role {
+			t.Errorf("%s: x-agentledger-role %q, want %q", key, op.Role, role)
+		}
+		if (role == "open") != (len(op.Security) == 0) {
+			t.Errorf("%s: security %v does not fit role %s", key, op.Security, role)
+		}
+		if role != "open" && (op.Responses["401"] == nil || op.Responses["403"] == nil) {
+			t.Errorf("%s: documents no 401 or 403", key)
+		}
+	}
+	for p, ops := range doc.Paths {
+		for m := range ops {
+			if !registered[m+" "+p] {
+				t.Errorf("openapi.json documents %s %s, which the server does not serve", strings.ToUpper(m), p)
+			}
+		}
+	}
+	if r := w.do("none", http.MethodGet, "/v1/openapi.json", nil); r.status != http.StatusOK || string(r.body) != string(OpenAPI) {
+		t.Errorf("GET /v1/openapi.json = %d", r.status)
+	}
+
+	types := map[string]any{
+		"Error": ErrorBody{}, "Entry": Entry{}, "Content": Content{}, "CredentialView": CredentialView{},
+		"Credential": Credential{}, "Issuance": Issuance{}, "Lineage": Lineage{}, "LineageLink": LineageLink{},
+		"Usage": Usage{}, "RunAgent": RunAgent{}, "Attestation": Attestation{}, "Step": Step{}, "Call": Call{},
+		"Cause": Cause{}, "Target": Target{}, "BlastRadius": BlastRadius{}, "TargetGroup": TargetGroup{}, "CallRef": CallRef{},
+		"LookupRequest": LookupRequest{}, "LookupResult": LookupResult{}, "RunView": RunView{}, "TimelineEntry": TimelineEntry{},
+		"AgentRuns": AgentRuns{}, "RunSummary": RunSummary{}, "SearchResult": SearchResult{}, "InclusionProof": InclusionProof{},
+		"ConsistencyProof": ConsistencyProof{}, "CheckpointInfo": CheckpointInfo{}, "CheckpointList": CheckpointList{},
+		"LogInfo": LogInfo{}, "ErasureRequest": ErasureRequest{}, "ErasureResult": ErasureResult{}, "ErasedEntry": ErasedEntry{},
+		"TokenInfo": TokenInfo{}, "TokenList": TokenList{}, "NewTokenRequest": NewTokenRequest{}, "NewToken": NewToken{},
+	}
+	for name := range doc.Comps.Schemas {
+		if _, ok := types[name]; !ok {
+			t.Errorf("schema %s has no Go type in this test", name)
+		}
+	}
+	for name, v := range types {
+		s, ok := doc.Comps.Schemas[name]
+		if !ok {
+			t.Errorf("type %s has no schema", name)
+			continue
+		}
+		got := schemaFields(doc, s)
+		want := jsonFields(reflect.TypeOf(v))
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("schema %s has fields %v, the Go type %v", name, got, want)
+		}
+	}
+}
+
+func schemaFields(doc openAPIDoc, s openSchema) []string {
+	var out []string
+	for k := range s.Properties {
+		out = append(out, k)
+	}
+	for _, a := range s.AllOf {
+		if a.Ref != "" {
+			a = doc.Comps.Schemas[strings.TrimPrefix(a.Ref, "#/components/schemas/")]
+		}
+		out = append(out, schemaFields(doc, a)...)
+	}
+	return out
+}
+
+func jsonFields(t reflect.Type) []string {
+	var out []string
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if f.Anonymous {
+			out = append(out, jsonFields(f.Type)...)
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name != "" && name != "-" {
+			out = append(out, name)
+		}
+	}
+	return out
+}

@@ -1,0 +1,114 @@
+package query
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"slices"
+	"sort"
+	"sync"
+	"unicode/utf8"
+)
+
+// render turns decoded entries into answers, and remembers which entries'
+// content an answer returns, for the access entry that records the read.
+// It is safe for concurrent use.
+type render struct {
+	// content is whether the caller may read content and asked for it.
+	content bool
+	mu      sync.Mutex
+	read    map[uint64]bool
+}
+
+func newRender(content bool) *render {
+	return &render{content: content, read: make(map[uint64]bool)}
+}
+
+// readIndices returns the indices of the entries whose content the answer
+// returns, ascending.
+func (r *render) readIndices() []uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]uint64, 0, len(r.read))
+	for i := range r.read {
+		out = append(out, i)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// entry renders n. Its content data is included when withContent is set
+// and the caller may read content; the commitments always are.
+func (r *render) entry(n *node, withContent bool) Entry {
+	e := n.e
+	out := Entry{
+		Index:        n.index(),
+		LeafHash:     hex.EncodeToString(n.rec.LeafHash[:]),
+		Kind:         string(e.Kind),
+		TraceID:      e.TraceID,
+		SpanID:       e.SpanID,
+		ParentSpanID: e.ParentSpanID,
+		EventKey:     e.EventKey,
+		Name:         e.Name,
+		Start:        timePtr(e.Start),
+		End:          timePtr(e.End),
+		Attributes:   make(map[string]string, len(e.Attrs)),
+	}
+	for _, a := range e.Attrs {
+		out.Attributes[a.Key] = a.Value
+	}
+	for _, cm := range n.cms {
+		c := Content{Name: cm.Name, Commitment: hex.EncodeToString(cm.Hash[:]), Erased: true}
+		for _, have := range e.Content {
+			if have.Name != cm.Name {
+				continue
+			}
+			c.Erased = false
+			if withContent && r.content {
+				c.Salt = base64.StdEncoding.EncodeToString(have.Salt)
+				data, enc := encodeData(have.Data)
+				c.Data, c.Encoding = &data, enc
+				r.mu.Lock()
+				r.read[n.index()] = true
+				r.mu.Unlock()
+			}
+		}
+		out.Content = append(out.Content, c)
+	}
+	return out
+}
+
+// entries renders ns.
+func (r *render) entries(ns []*node, withContent bool) []Entry {
+	out := make([]Entry, 0, len(ns))
+	for _, n := range ns {
+		out = append(out, r.entry(n, withContent))
+	}
+	return out
+}
+
+func (r *render) entryPtr(n *node, withContent bool) *Entry {
+	if n == nil {
+		return nil
+	}
+	e := r.entry(n, withContent)
+	return &e
+}
+
+// encodeData returns content bytes as JSON can carry them exactly: as text
+// when they are valid UTF-8, else base64.
+func encodeData(b []byte) (string, string) {
+	if utf8.Valid(b) {
+		return string(b), "utf-8"
+	}
+	return base64.StdEncoding.EncodeToString(b), "base64"
+}
+
+// sortedKeys returns the keys of a set, sorted.
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

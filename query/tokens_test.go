@@ -1,0 +1,38 @@
+package query
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/agentledger/agentledger/internal/pgtest"
+	"github.com/agentledger/agentledger/ledger/postgres"
+	"github.com/agentledger/agentledger/query/auth"
+	"github.com/agentledger/agentledger/query/auth/authtest"
+)
+
+// TestTokenStores runs the auth.Store conformance suite on both stores,
+// and on Postgres as the agentledger_writer role that serve connects as.
+func TestTokenStores(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		authtest.Run(t, func(t *testing.T) auth.Store { return b.open(t) })
+	})
+	t.Run("postgres_writer_role", func(t *testing.T) {
+		t.Parallel()
+		authtest.Run(t, func(t *testing.T) auth.Store {
+			dsn := pgtest.NewSchema(t)
+			if err := postgres.Migrate(t.Context(), dsn); err != nil {
+				t.Fatal(err)
+			}
+			sep := " "
+			if strings.Contains(dsn, "://") {
+				sep = "&"
+			}
+			s, err := postgres.New(t.Context(), postgres.Config{DSN: dsn + sep + "role=agentledger_writer", NoMigrate: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		})
+	})
+}

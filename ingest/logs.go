@@ -107,24 +107,7 @@ func (m *Mapper) logRecord(res *resourceInfo, scope pcommon.InstrumentationScope
 		return ledger.Entry{}, false, nil
 	}
 	b := m.newBuilder()
-	var content []pendingContent
-	seen := map[string]bool{}
-	var err error
-	lr.Attributes().Range(func(k string, v pcommon.Value) bool {
-		if err = checkAttrKey(k); err != nil {
-			return false
-		}
-		if seen[k] {
-			return true
-		}
-		seen[k] = true
-		if rule, rest, ok := m.contentRuleFor(k); ok {
-			content = append(content, pendingContent{k, rule, rest, v})
-			return true
-		}
-		err = b.attribute(k, v)
-		return err == nil
-	})
+	content, err := m.splitAttributes(lr.Attributes(), b)
 	if err != nil {
 		return ledger.Entry{}, false, err
 	}

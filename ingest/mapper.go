@@ -255,24 +255,7 @@ func (m *Mapper) span(entries []ledger.Entry, res *resourceInfo, scope pcommon.I
 
 	// Structural attributes first (their findings give credential facts),
 	// content after.
-	var content []pendingContent
-	seen := make(map[string]bool, sp.Attributes().Len())
-	var err error
-	sp.Attributes().Range(func(k string, v pcommon.Value) bool {
-		if err = checkAttrKey(k); err != nil {
-			return false
-		}
-		if seen[k] {
-			return true
-		}
-		seen[k] = true
-		if rule, rest, ok := m.contentRuleFor(k); ok {
-			content = append(content, pendingContent{k, rule, rest, v})
-			return true
-		}
-		err = b.attribute(k, v)
-		return err == nil
-	})
+	content, err := m.splitAttributes(sp.Attributes(), b)
 	if err != nil {
 		return entries, err
 	}
@@ -397,6 +380,30 @@ func (m *Mapper) span(entries []ledger.Entry, res *resourceInfo, scope pcommon.I
 	}
 	entries = append(entries, e)
 	return append(entries, eventEntries...), nil
+}
+
+// splitAttributes adds the structural attributes of attrs to b and returns
+// those that become content, in order. A repeated key counts once.
+func (m *Mapper) splitAttributes(attrs pcommon.Map, b *builder) ([]pendingContent, error) {
+	var content []pendingContent
+	seen := make(map[string]bool, attrs.Len())
+	var err error
+	attrs.Range(func(k string, v pcommon.Value) bool {
+		if err = checkAttrKey(k); err != nil {
+			return false
+		}
+		if seen[k] {
+			return true
+		}
+		seen[k] = true
+		if rule, rest, ok := m.contentRuleFor(k); ok {
+			content = append(content, pendingContent{k, rule, rest, v})
+			return true
+		}
+		err = b.attribute(k, v)
+		return err == nil
+	})
+	return content, err
 }
 
 // pendingContent is an attribute that becomes content once the structural

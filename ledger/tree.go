@@ -194,6 +194,20 @@ func InclusionProof(ctx context.Context, r Reader, index, size uint64) ([][]byte
 	return rehash(ctx, r, nodes)
 }
 
+// CheckpointInclusionProof is InclusionProof for the tree of a stored
+// checkpoint, which the tree is known to have reached: it reads only the
+// tiles, one round trip fewer.
+func CheckpointInclusionProof(ctx context.Context, r Reader, index uint64, cp Checkpoint) ([][]byte, error) {
+	if index >= cp.Size {
+		return nil, fmt.Errorf("%w: index %d is not below tree size %d", ErrInvalid, index, cp.Size)
+	}
+	nodes, err := proof.Inclusion(index, cp.Size)
+	if err != nil {
+		return nil, fmt.Errorf("%w: inclusion proof: %v", ErrInvalid, err)
+	}
+	return rehash(ctx, r, nodes)
+}
+
 // ConsistencyProof returns the RFC 6962 consistency proof between the trees
 // of size1 and size2, read from the stored tiles. A proof from the empty tree
 // proves nothing, so size1 must be at least 1.

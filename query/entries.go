@@ -101,7 +101,10 @@ func (s *Server) inclusionProof(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var note string
+	var (
+		note   string
+		hashes [][]byte
+	)
 	if !explicit {
 		cp, err := s.latestCovering(c, index)
 		if err != nil {
@@ -112,10 +115,12 @@ func (s *Server) inclusionProof(c echo.Context) error {
 			return newError(http.StatusNotFound, CodeNotCheckpointed,
 				"entry %d is not covered by the latest checkpoint (tree size %d); retry after the next checkpoint", index, size)
 		}
+		hashes, err = ledger.CheckpointInclusionProof(c.Request().Context(), s.cfg.Reader, index, cp)
 	} else if index >= size {
 		return badRequest("index %d is not below tree_size %d", index, size)
+	} else {
+		hashes, err = ledger.InclusionProof(c.Request().Context(), s.cfg.Reader, index, size)
 	}
-	hashes, err := ledger.InclusionProof(c.Request().Context(), s.cfg.Reader, index, size)
 	if err != nil {
 		if errors.Is(err, ledger.ErrNotFound) {
 			return notFound("tree size %d is beyond the tree", size)

@@ -444,6 +444,21 @@ func testConsistency(t *testing.T, db DB) {
 	if len(stored) != len(cps) {
 		t.Fatalf("Checkpoints() = %d, want %d: every checkpoint is kept", len(stored), len(cps))
 	}
+	for _, cp := range stored {
+		for _, i := range []uint64{0, cp.Size / 2, cp.Size - 1} {
+			recs, err := s.RecordsAt(t.Context(), []uint64{i})
+			if err != nil || len(recs) != 1 {
+				t.Fatalf("RecordsAt(%d) = %d records, %v", i, len(recs), err)
+			}
+			p, err := ledger.CheckpointInclusionProof(t.Context(), s, i, cp)
+			if err != nil {
+				t.Fatalf("CheckpointInclusionProof(%d, %d): %v", i, cp.Size, err)
+			}
+			if err := ledger.VerifyInclusion(recs[0].Leaf, i, cp.Size, cp.Root[:], p); err != nil {
+				t.Fatalf("VerifyInclusion(%d, %d): %v", i, cp.Size, err)
+			}
+		}
+	}
 	for i, a := range cps {
 		for _, b := range cps[i:] {
 			p, err := ledger.ConsistencyProof(t.Context(), s, a.Size, b.Size)

@@ -6,7 +6,9 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/agentledger/agentledger/ledger"
 )
@@ -78,5 +80,55 @@ func BenchmarkUpdate(b *testing.B) {
 				b.ReportMetric(float64(n*batch)/b.Elapsed().Seconds(), "entries/s")
 			})
 		}
+	}
+}
+
+// BenchmarkAppend measures the whole write path on the embedded store,
+// ledger.Log.Append (leaf encoding, dedup probe, tree tiles, head, one
+// durable transaction with synchronous=FULL), one call of n agent-shaped
+// entries (about 600 bytes of leaf, 800 bytes of content) at a time.
+func BenchmarkAppend(b *testing.B) {
+	pad := strings.Repeat("x", 400)
+	for _, n := range []int{1, 100, 1000} {
+		b.Run(fmt.Sprintf("batch=%d", n), func(b *testing.B) {
+			s, err := Open(b.Context(), newPath(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			skey, _, err := ledger.GenerateKey("bench.example/log")
+			if err != nil {
+				b.Fatal(err)
+			}
+			signer, err := ledger.NewSigner(skey)
+			if err != nil {
+				b.Fatal(err)
+			}
+			l, err := ledger.Open(s, ledger.Config{Signer: signer})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close(context.Background())
+			var seq uint64
+			for b.Loop() {
+				es := make([]ledger.Entry, n)
+				for i := range es {
+					es[i] = ledger.Entry{
+						Kind:    ledger.KindLLM,
+						TraceID: fmt.Sprintf("%032x", sha256.Sum256(binary.BigEndian.AppendUint64(nil, seq/16)))[:32],
+						SpanID:  fmt.Sprintf("%016x", seq+1),
+						Name:    "chat",
+						Start:   time.Now().UTC(),
+						Attrs:   []ledger.Attr{{Key: "gen_ai.request.model", Value: "model"}, {Key: ledger.AttrAgentID, Value: "a"}, {Key: "pad", Value: pad}},
+						Content: []ledger.Content{ledger.NewContent("input", []byte(pad)), ledger.NewContent("output", []byte(pad))},
+					}
+					seq++
+				}
+				if _, err := l.Append(b.Context(), es); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(seq)/b.Elapsed().Seconds(), "entries/s")
+		})
 	}
 }

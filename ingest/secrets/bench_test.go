@@ -7,7 +7,8 @@ import (
 )
 
 // benchText returns about 1 KB of agent reasoning without secrets, and the same text
-// with a JWT and a GitHub token in it.
+// with a JWT and a GitHub token in it. testdata/messages.json is about 1 KB of chat
+// messages and tool calls in JSON, also without secrets.
 func benchText(b *testing.B) (clean, twoSecrets string) {
 	b.Helper()
 	raw, err := os.ReadFile("testdata/reasoning.txt")
@@ -24,7 +25,12 @@ func benchText(b *testing.B) (clean, twoSecrets string) {
 func BenchmarkRedactText(b *testing.B) {
 	r := newTestRedactor(b, Config{})
 	clean, twoSecrets := benchText(b)
-	for _, bc := range []struct{ name, text string }{{"clean", clean}, {"two_secrets", twoSecrets}} {
+	raw, err := os.ReadFile("testdata/messages.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	cleanJSON := string(raw)
+	for _, bc := range []struct{ name, text string }{{"clean", clean}, {"two_secrets", twoSecrets}, {"clean_json", cleanJSON}} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.SetBytes(int64(len(bc.text)))
 			b.ReportAllocs()

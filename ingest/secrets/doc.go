@@ -18,7 +18,8 @@
 //     *password*, *passwd*, *private_key*, *privatekey*, *credential*, plus
 //     [Config.ExtraSecretKeys]. Token counts are not secrets: *token* does not match
 //     gen_ai.usage.*, names with a part ending in "tokens", names containing
-//     token_count, tokencount, token_usage or usage…token, or gen_ai.token.type. The
+//     token_count, tokencount, token_usage or usage…token, names whose every "token" is
+//     part of "tokenizer", "tokenize", "tokenisation", …, or gen_ai.token.type. The
 //     ledger's own credential facts (credential.id, .type, .issuer,
 //     .subject, .audience, .scope, .not_before, .expires_at, .parent_id, .fingerprint) are
 //     not secret names;
@@ -35,11 +36,34 @@
 //     rk_test_ (stripe); AIza + 35 (google_api_key); ya29. (google_oauth); npm_ (npm);
 //     pypi-AgE (pypi); SG.<22>.<43> (sendgrid); SK + 32 hex (twilio); hvs., hvb. (vault);
 //     hf_ (huggingface); -----BEGIN … PRIVATE KEY----- blocks (private_key);
-//   - AWS secret access keys, 40 base64 characters, only right after a key word that ends
-//     in secret_access_key, secretaccesskey or secret_key (any case and separators, as in
-//     AWS_SECRET_ACCESS_KEY=, "SecretAccessKey": or <SecretAccessKey>);
+//   - AWS secret access keys, 40 base64 characters, right after a key word that ends in
+//     secret_access_key, secretaccesskey or secret_key (any case and separators, as in
+//     AWS_SECRET_ACCESS_KEY=, "SecretAccessKey": or <SecretAccessKey>), and also bare next
+//     to an access key ID: exactly 40 characters of [A-Za-z0-9+/], not touching another
+//     base64 character, with an upper-case and a lower-case letter, a digit and a
+//     character that is not a hex digit, that starts within 100 bytes after the ID or ends
+//     within 100 bytes before it, as in "AKIA… / wJalr…", the credentials CSV
+//     "AKIA…,wJalr…" or the prompts of aws configure (Rule [RuleNearAccessKeyID], with the
+//     ID in CredentialID);
 //   - the credential after "Bearer " (a token of at least 16 characters with a letter and a
-//     digit) and after "Basic " (base64 of "user:password").
+//     digit) and after "Basic " (base64 of "user:password");
+//   - the value of a pair whose key is a secret name under the attribute-name rules
+//     ([IsSecretName] and [Config.ExtraSecretKeys]): key=value, key: value, "key": "value",
+//     'key' => 'value', key := "value", \"key\": \"value\" inside a JSON string, and the
+//     command-line flags --key value and --key=value. The value is a quoted string's
+//     content, or else the run up to a space, a quote or one of ,;&\<>)]} less a trailing
+//     full stop, after any Bearer, Basic or token scheme; it is redacted if it is at least
+//     8 bytes long and is not a number, a date, true/false/null, a placeholder ($VAR,
+//     <token>, {{ var }}), a masked value (***), a URL or a file path. An unquoted value is
+//     not redacted either if it looks like code (get_token(), os.environ["TOKEN"],
+//     config.token), and, after ':' or a flag, if it is a single word of letters (prose such
+//     as "Token: Expired", type annotations such as "token: String"). "the token expired"
+//     has no separator after its key word and is left alone; "max_tokens": 1024 and
+//     token_count=12 are not secret names. A value that is itself a JWT, a prefixed token or
+//     a Bearer or Basic credential is reported as such, otherwise as
+//     [KindSecretAttribute] with the name pattern as Rule. The fingerprint is of the
+//     value's JSON-unescaped content, or, for a URL query parameter, of its unescaped
+//     value, so that it matches what the ingest mapper takes from parsed JSON and URLs.
 //
 // A token is recognised where it starts a word, and also right after a JSON escape (\n,
 // \u0022) or a URL escape (%20), since agent text often arrives encoded.

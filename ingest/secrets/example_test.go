@@ -45,3 +45,15 @@ func ExampleRedactor_RedactAttr() {
 	// http.request.header.authorization = hmac-sha256:234243d6fa27d03a691c37d9036e5b6e059a1a71744b9d9eb297b74fce3b9706 1
 	// gen_ai.usage.input_tokens = 18204 0
 }
+
+func ExampleIsSecretName() {
+	for _, name := range []string{"http.request.header.authorization", "GITHUB_TOKEN", "gen_ai.usage.input_tokens", "max_tokens", "db.password"} {
+		fmt.Println(name, secrets.IsSecretName(name))
+	}
+	// Output:
+	// http.request.header.authorization true
+	// GITHUB_TOKEN true
+	// gen_ai.usage.input_tokens false
+	// max_tokens false
+	// db.password true
+}

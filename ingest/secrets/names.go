@@ -48,14 +48,16 @@ var publicNames = map[string]bool{
 type glob struct {
 	pattern string
 	parts   [][]byte
+	grams   uint16 // the key grams that a name must hold to match
 }
 
 func compileGlob(pattern string) glob {
-	var parts [][]byte
+	g := glob{pattern: pattern}
 	for p := range strings.SplitSeq(pattern, "*") {
-		parts = append(parts, normalizeName(nil, p))
+		g.parts = append(g.parts, normalizeName(nil, p))
+		g.grams |= keyGrams(p)
 	}
-	return glob{pattern: pattern, parts: parts}
+	return g
 }
 
 // match reports whether the normalised name b matches g.
@@ -82,6 +84,8 @@ func (g *glob) match(b []byte) bool {
 type nameRules struct {
 	extra   []glob
 	builtin []glob
+	// minLen is the length of the shortest name that a pattern can match.
+	minLen int
 }
 
 func newNameRules(extra []string) nameRules {
@@ -92,12 +96,113 @@ func newNameRules(extra []string) nameRules {
 	for _, p := range builtinNamePatterns {
 		n.builtin = append(n.builtin, compileGlob(p))
 	}
+	n.minLen = -1
+	for _, g := range append(n.extra[:len(n.extra):len(n.extra)], n.builtin...) {
+		l := 0
+		for _, p := range g.parts {
+			l += len(p)
+		}
+		if n.minLen < 0 || l < n.minLen {
+			n.minLen = l
+		}
+	}
 	return n
+}
+
+// builtinNames are the built-in rules alone, for [IsSecretName].
+var builtinNames = newNameRules(nil)
+
+// IsSecretName reports whether values of the attribute (or JSON member, or key) name are
+// secret under the built-in rules described in the package documentation: Authorization,
+// *token* but not token counts, *secret*, *password*, *api_key*, …. It is case-insensitive
+// and treats '.', '-' and '_' alike. A [Redactor] also applies its
+// [Config.ExtraSecretKeys]. Most names that are not secret are rejected after a single
+// pass over their bytes, without allocating.
+func IsSecretName(name string) bool {
+	_, ok := builtinNames.match(name)
+	return ok
+}
+
+// mayMatch is a cheap test that every name that n matches passes.
+func (n *nameRules) mayMatch(name string) bool {
+	return len(name) >= n.minLen && (len(n.extra) > 0 || keyGrams(name) != 0)
+}
+
+// nameByte maps a byte of a name to its normalised form: lowercase ASCII, with '.' and
+// '-' turned into '_'.
+var nameByte = func() (t [256]byte) {
+	for i := range t {
+		c := byte(i)
+		switch {
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		case c == '.' || c == '-':
+			c = '_'
+		}
+		t[i] = c
+	}
+	return t
+}()
+
+// keyGramList are the four-byte grams of normalised names of which every built-in pattern
+// holds one.
+var keyGramList = [...]string{
+	"auth", // authorization, proxy-authorization
+	"cook", // cookie, set-cookie
+	"api_", // x-api-key, *-api-key, *api_key*
+	"apik", // *apikey*
+	"secr", // *secret*
+	"toke", // *token*
+	"pass", // *password*, *passwd*
+	"priv", // *private_key*, *privatekey*
+	"cred", // *credential*
+}
+
+// keyGramWords are the grams of keyGramList as big-endian words.
+var keyGramWords = func() (t [len(keyGramList)]uint32) {
+	for i, g := range keyGramList {
+		t[i] = uint32(g[0])<<24 | uint32(g[1])<<16 | uint32(g[2])<<8 | uint32(g[3])
+	}
+	return t
+}()
+
+// keyGramPairs is a bitmap of the byte pairs, in any case, that start a key gram.
+var keyGramPairs = func() (t pairSet) {
+	for _, g := range keyGramList {
+		for _, a := range []byte{g[0], g[0] - 'a' + 'A'} {
+			for _, b := range []byte{g[1], g[1] - 'a' + 'A'} {
+				t.add(a, b)
+			}
+		}
+	}
+	return t
+}()
+
+// keyGrams returns the set of the key grams, bit i for keyGramList[i], that name holds
+// once normalised.
+func keyGrams(name string) uint16 {
+	var set uint16
+	for i := 0; i+4 <= len(name); i++ {
+		if byteClass[name[i]]&bGram == 0 || !keyGramPairs.has(name[i], name[i+1]) {
+			continue
+		}
+		w := uint32(nameByte[name[i]])<<24 | uint32(nameByte[name[i+1]])<<16 | uint32(nameByte[name[i+2]])<<8 | uint32(nameByte[name[i+3]])
+		for g, gram := range keyGramWords {
+			if w == gram {
+				set |= 1 << g
+			}
+		}
+	}
+	return set
 }
 
 // match reports whether values of the attribute name are secret, and the pattern that
 // says so.
 func (n *nameRules) match(name string) (string, bool) {
+	grams := keyGrams(name)
+	if len(n.extra) == 0 && grams == 0 {
+		return "", false
+	}
 	var buf [128]byte
 	full := buf[:0]
 	if len(name) > len(buf) {
@@ -111,15 +216,15 @@ func (n *nameRules) match(name string) (string, bool) {
 			return g.pattern, true
 		}
 	}
-	if publicNames[string(full)] {
+	if grams == 0 || publicNames[string(full)] {
 		return "", false
 	}
 	for i := range n.builtin {
 		g := &n.builtin[i]
-		if !matches(g) {
+		if grams&g.grams != g.grams || !matches(g) {
 			continue
 		}
-		if g.pattern == tokenPattern && isTokenCount(full) {
+		if g.pattern == tokenPattern && (isTokenCount(full) || isTokenizer(full)) {
 			continue
 		}
 		return g.pattern, true
@@ -153,17 +258,28 @@ func isTokenCount(b []byte) bool {
 	}
 }
 
+// isTokenizer reports whether every "token" in the normalised name b starts "tokeniz",
+// "tokenise" or "tokenisa" (tokenizer, tokenisation, …): a name about text tokens, not a
+// credential.
+func isTokenizer(b []byte) bool {
+	found := false
+	for {
+		i := bytes.Index(b, []byte("token"))
+		if i < 0 {
+			return found
+		}
+		b = b[i+len("token"):]
+		if !bytes.HasPrefix(b, []byte("iz")) && !bytes.HasPrefix(b, []byte("ise")) && !bytes.HasPrefix(b, []byte("isa")) {
+			return false
+		}
+		found = true
+	}
+}
+
 // normalizeName appends name to dst in lowercase ASCII with '.' and '-' turned into '_'.
 func normalizeName(dst []byte, name string) []byte {
 	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case 'A' <= c && c <= 'Z':
-			c += 'a' - 'A'
-		case c == '.' || c == '-':
-			c = '_'
-		}
-		dst = append(dst, c)
+		dst = append(dst, nameByte[name[i]])
 	}
 	return dst
 }

@@ -20,6 +20,8 @@ const (
 	bBearer                     // A-Z a-z 0-9 - . _ ~ + / (RFC 6750 b64token)
 	bKeySep                     // what may stand between a key word and its value
 	bMidWord                    // may start a secret inside a word
+	bValEnd                     // ends a key's unquoted value
+	bGram                       // starts a key gram: a c p s t, either case
 )
 
 // byteClass maps each byte to its classes.
@@ -48,6 +50,11 @@ var byteClass = func() (t [256]uint16) {
 	set("-._~+/", bBearer)
 	set(" \t\"'`:=>\\", bKeySep)
 	set("sS-", bMidWord)
+	for c := 0; c <= ' '; c++ {
+		t[c] |= bValEnd
+	}
+	set("\x7f\"'`,;&\\<>)]}", bValEnd)
+	set("acpstACPST", bGram)
 	return t
 }()
 
@@ -197,13 +204,34 @@ func matchPrefix(s string, i int) (prefixMatch, bool) {
 	return prefixMatch{}, false
 }
 
-// startPairs is a bitmap of the byte pairs that may start a secret: the first two bytes
-// of every prefix and key word, in every case where case does not matter.
-var startPairs = func() (t [1 << 16 / 8]byte) {
-	set := func(a, b byte) {
-		p := uint16(a)<<8 | uint16(b)
-		t[p>>3] |= 1 << (p & 7)
+// pairSet is a set of byte pairs.
+type pairSet [1 << 16 / 8]byte
+
+func (t *pairSet) add(a, b byte) {
+	p := uint16(a)<<8 | uint16(b)
+	t[p>>3] |= 1 << (p & 7)
+}
+
+func (t *pairSet) has(a, b byte) bool {
+	p := uint16(a)<<8 | uint16(b)
+	return t[p>>3]&(1<<(p&7)) != 0
+}
+
+// prefixPairs holds the first two bytes of every token prefix.
+var prefixPairs = func() (t pairSet) {
+	for _, rules := range prefixRules {
+		for _, r := range rules {
+			t.add(r.prefix[0], r.prefix[1])
+		}
 	}
+	return t
+}()
+
+// startPairs is a bitmap of the byte pairs that may start a secret: the first two bytes
+// of every prefix and key word, in every case where case does not matter, and ':' or '='
+// followed by any byte (key: value, key=value).
+var startPairs = func() (t pairSet) {
+	set := t.add
 	fold := func(word string) {
 		for _, a := range []byte{word[0], word[0] - 'a' + 'A'} {
 			for _, b := range []byte{word[1], word[1] - 'a' + 'A'} {
@@ -217,6 +245,10 @@ var startPairs = func() (t [1 << 16 / 8]byte) {
 	fold("secret")
 	fold("bearer")
 	fold("basic")
+	for b := range 256 {
+		set(':', byte(b)) // key: value
+		set('=', byte(b)) // key=value
+	}
 	for _, rules := range prefixRules {
 		for _, r := range rules {
 			set(r.prefix[0], r.prefix[1])
@@ -239,13 +271,38 @@ type scanner struct {
 	last     int
 	changed  bool
 	findings []Finding
+	// keyIDs are the AWS access key IDs found, at their places in the redacted text, for
+	// pairSecretKeys; the first few are in keyIDBuf so that finding them does not
+	// allocate.
+	keyIDBuf [4]keyIDAt
+	nKeyIDs  int
+	keyIDs   []keyIDAt
+}
+
+// keyIDAt is an AWS access key ID at index pos of the redacted text.
+type keyIDAt struct {
+	pos int
+	id  string
 }
 
 // scan finds every secret in sc.s.
 func (sc *scanner) scan() {
+	sc.scanRange(0, len(sc.s))
+}
+
+// scanRange finds the secrets that start in s[from:to], and returns where it stopped: at
+// to, or after a secret that runs past it.
+func (sc *scanner) scanRange(from, to int) int {
 	s := sc.s
-	for i := 0; i+1 < len(s); i++ {
+	i := from
+	for end := min(to, len(s)-1); i < end; i++ {
 		if !startsPair(s, i) {
+			continue
+		}
+		if s[i] == ':' || s[i] == '=' {
+			if end := sc.keyValue(i); end > i {
+				i = end - 1
+			}
 			continue
 		}
 		if byteClass[s[i]]&bMidWord == 0 && i > 0 && byteClass[s[i-1]]&bAlnum != 0 && !escapedBefore(s, i) {
@@ -255,6 +312,7 @@ func (sc *scanner) scan() {
 			i = end - 1
 		}
 	}
+	return max(i, to)
 }
 
 // detect looks for a secret that starts at s[i] and returns the index after it, or -1.
@@ -265,7 +323,10 @@ func (sc *scanner) detect(i int, schemes bool) int {
 	case 'e':
 		return sc.jwt(i)
 	case '-':
-		return sc.privateKey(i)
+		if end := sc.privateKey(i); end > 0 || !schemes {
+			return end
+		}
+		return sc.flag(i)
 	case 's', 'S':
 		if end := sc.awsSecretKey(i); end > 0 {
 			return end
@@ -275,7 +336,7 @@ func (sc *scanner) detect(i int, schemes bool) int {
 			return sc.scheme(i)
 		}
 	}
-	if !atBoundary(s, i, bAlnum) {
+	if i+1 == len(s) || !prefixPairs.has(s[i], s[i+1]) || !atBoundary(s, i, bAlnum) {
 		return -1
 	}
 	p, ok := matchPrefix(s, i)
@@ -284,6 +345,7 @@ func (sc *scanner) detect(i int, schemes bool) int {
 	}
 	if p.kind == KindAWSAccessKeyID {
 		sc.add(Finding{Kind: p.kind, Rule: p.rule, CredentialID: s[i:p.end]})
+		sc.addKeyID(i, s[i:p.end])
 		return p.end
 	}
 	sc.replace(i, p.end, Finding{Kind: p.kind, Rule: p.rule}, s[i:p.end])
@@ -433,12 +495,7 @@ func (sc *scanner) scheme(i int) int {
 	for n := 0; n < 2 && end < len(s) && s[end] == '='; n++ {
 		end++
 	}
-	var letter, digit bool
-	for _, c := range []byte(s[t:end]) {
-		letter = letter || byteClass[c]&bAlpha != 0
-		digit = digit || '0' <= c && c <= '9'
-	}
-	if end-t < 16 || !letter || !digit {
+	if !isBearerToken(s[t:end]) {
 		return -1
 	}
 	sc.replace(t, end, Finding{Kind: KindBearer, Rule: "bearer"}, s[t:end])
@@ -449,21 +506,29 @@ func (sc *scanner) scheme(i int) int {
 func (sc *scanner) basic(t int) int {
 	s := sc.s
 	end := span(s, t, bB64Pad)
-	enc := base64.StdEncoding
-	if (end-t)%4 != 0 {
-		enc = base64.RawStdEncoding
-	}
-	b, err := enc.DecodeString(s[t:end])
-	if err != nil || len(b) < 3 || !strings.Contains(string(b), ":") {
+	if !isBasicCredential(s[t:end]) {
 		return -1
-	}
-	for _, c := range b {
-		if c < ' ' || c == 0x7f {
-			return -1
-		}
 	}
 	sc.replace(t, end, Finding{Kind: KindBearer, Rule: "basic"}, s[t:end])
 	return end
+}
+
+// isBasicCredential reports whether c is base64("user:password").
+func isBasicCredential(c string) bool {
+	enc := base64.StdEncoding
+	if len(c)%4 != 0 {
+		enc = base64.RawStdEncoding
+	}
+	b, err := enc.DecodeString(c)
+	if err != nil || len(b) < 3 || !strings.Contains(string(b), ":") {
+		return false
+	}
+	for _, c := range b {
+		if c < ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // add records f unless an equal finding was already recorded.
@@ -476,8 +541,15 @@ func (sc *scanner) add(f Finding) {
 	sc.findings = append(sc.findings, f)
 }
 
-// replace replaces s[start:end] with the fingerprint of secret and records f.
+// replace replaces s[start:end] with the fingerprint of secret and records f, unless
+// s[start:end] ends in the prefix of a fingerprint.
 func (sc *scanner) replace(start, end int, f Finding, secret string) {
+	lo, hi := max(start, end-len(fingerprintPrefix)+1), min(len(sc.s), end+len(fingerprintPrefix)-1)
+	if f.Rule != "private_key" && strings.Contains(sc.s[lo:hi], fingerprintPrefix) {
+		// Not a secret but a word run into a fingerprint, as when a secret right after
+		// the word was redacted: redacting again must change nothing.
+		return
+	}
 	f.Fingerprint = sc.r.Fingerprint(secret)
 	if !sc.changed {
 		sc.out.Grow(len(sc.s) + len(f.Fingerprint))

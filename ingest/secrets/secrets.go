@@ -18,9 +18,9 @@ const fingerprintPrefix = "hmac-sha256:"
 
 // Kinds of [Finding].
 const (
-	// KindSecretAttribute is the value of an attribute whose name marks it as secret
-	// (Authorization, *token*, …) and that no more specific kind matched. Its Rule is the
-	// name pattern that matched.
+	// KindSecretAttribute is the value of an attribute, or of a key=value pair in text,
+	// whose name marks it as secret (Authorization, *token*, …) and that no more specific
+	// kind matched. Its Rule is the name pattern that matched.
 	KindSecretAttribute = "secret_attribute"
 	// KindJWT is a compact JWS or JWE. Its Rule is "jws" or "jwe".
 	KindJWT = "jwt"
@@ -31,7 +31,8 @@ const (
 	// family: "github_pat", "slack", "openai", "private_key", ….
 	KindPrefixedToken = "prefixed_token"
 	// KindAWSSecretAccessKey is a 40-character AWS secret access key found after its key
-	// word.
+	// word (Rule "aws_secret_access_key"), or next to an access key ID (Rule
+	// [RuleNearAccessKeyID], with the ID in CredentialID).
 	KindAWSSecretAccessKey = "aws_secret_access_key"
 	// KindAWSAccessKeyID is an AWS access key ID. It is a credential identifier, not a
 	// secret: it is reported, with the ID in CredentialID, but left in place.
@@ -120,7 +121,8 @@ type Finding struct {
 	// KindAWSAccessKeyID, which is not replaced.
 	Fingerprint string
 	// CredentialID is the secret's non-secret credential identifier when it has one: the
-	// access key ID of a KindAWSAccessKeyID, the jti claim of a JWT.
+	// access key ID of a KindAWSAccessKeyID or of a KindAWSSecretAccessKey found next to
+	// it, the jti claim of a JWT.
 	CredentialID string
 	// Claims are the non-secret claims of a JWS whose payload is a JSON object.
 	Claims *JWTClaims
@@ -209,11 +211,15 @@ func (r *Redactor) RedactAttr(name, value string) (string, []Finding, bool) {
 func (r *Redactor) RedactText(value string) (string, []Finding, bool) {
 	sc := scanner{r: r, s: value}
 	sc.scan()
-	if !sc.changed {
-		return value, sc.findings, false
+	out := value
+	if sc.changed {
+		sc.out.WriteString(value[sc.last:])
+		out = sc.out.String()
 	}
-	sc.out.WriteString(value[sc.last:])
-	return sc.out.String(), sc.findings, true
+	if sc.nKeyIDs > 0 {
+		out = sc.pairSecretKeys(out)
+	}
+	return out, sc.findings, sc.changed
 }
 
 // stripScheme returns the credential of an Authorization-style value: what follows a

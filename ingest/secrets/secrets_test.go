@@ -502,6 +502,9 @@ func TestRedactTextLinear(t *testing.T) {
 		"eyJ", hdr + ".", hdr + "." + hdr + "-", "\\neyJ", "%3DeyJ", "sk-", "ghp_", "SG.", "SK",
 		"secret", "secret_", "secret_key= ", "Bearer ", "bearer x-", "Bearer %20", "Basic ", "Basic dXNl",
 		"-", "-----BEGIN PRIVATE KEY-----", "-----BEGIN CERTIFICATE-----", "AKIA", "pypi-AgE",
+		"=", ":", "a=", "token=", "password: ", "password=x", "--password ", "--token", `"secret": "`,
+		`"secret":"`, `\"api_key\":\"`, "api_key='", "token: Bearer ", "token=Bearer%20",
+		"AKIAIOSFODNN7EXAMPLE ", "AKIAIOSFODNN7EXAMPLE wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKE ",
 	} {
 		s := strings.Repeat(unit, (256<<10)/len(unit))
 		start := time.Now()
@@ -509,5 +512,17 @@ func TestRedactTextLinear(t *testing.T) {
 		if d := time.Since(start); d > 2*time.Second {
 			t.Errorf("RedactText(%q × %d) took %v, want well under 2s", unit, len(s)/len(unit), d)
 		}
+	}
+}
+
+// TestRedactTextCleanJSON checks that the JSON of the benchmark holds no secret.
+func TestRedactTextCleanJSON(t *testing.T) {
+	r := newTestRedactor(t, Config{})
+	b, err := os.ReadFile("testdata/messages.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, findings, changed := r.RedactText(string(b)); changed || len(findings) != 0 {
+		t.Errorf("RedactText(testdata/messages.json) = %q, %+v, want it unchanged", got, findings)
 	}
 }

@@ -1,0 +1,455 @@
+package secrets
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"net/url"
+	"strings"
+)
+
+const (
+	// maxKeyLen is the longest key of a key=value pair that is looked at: of a longer run
+	// of name bytes, the last maxKeyLen.
+	maxKeyLen = 128
+	// maxValueLen is the longest value of a key=value pair that is looked at.
+	maxValueLen = 4096
+	// minValueLen is the length of the shortest value that is taken for a secret.
+	minValueLen = 8
+)
+
+// keyValue redacts the value of a pair whose separator, ':' or '=', is s[i] and whose key
+// is a secret name: key=value, key: value, "key": "value", 'key' => 'value', key := "v",
+// also with the quotes of a JSON string escaped (\"key\": \"value\"). It returns the
+// index after the value, or -1. It runs at every ':' and '=' of a text, so it first rules
+// out, cheaply, a short key, a short value and a key without a secret word.
+func (sc *scanner) keyValue(i int) int {
+	s := sc.s
+	// The end of the key: before the separator, perhaps a closing quote, perhaps spaces.
+	ke := i
+	for n := 0; n < 4 && ke > 0 && (s[ke-1] == ' ' || s[ke-1] == '\t'); n++ {
+		ke--
+	}
+	quoted := ke > 0 && (s[ke-1] == '"' || s[ke-1] == '\'')
+	if quoted {
+		ke--
+		if ke > 0 && s[ke-1] == '\\' {
+			ke--
+		}
+	}
+	// A key needs at least minLen name bytes.
+	minLen := sc.r.names.minLen
+	if ke < minLen {
+		return -1
+	}
+	for j := ke - minLen; j < ke; j++ {
+		if byteClass[s[j]]&bDotted == 0 {
+			return -1
+		}
+	}
+	// The value, which is most often too short.
+	sep := s[i]
+	v := i + 1
+	switch {
+	case v == len(s):
+		return -1
+	case sep == '=' && s[v] == '=': // token == "…" compares
+		return -1
+	case sep == '=' && s[v] == '>': // 'password' => '…'
+		v++
+	case sep == ':' && s[v] == '=': // token := "…"
+		sep = '='
+		v++
+	}
+	for n := 0; n < 8 && v < len(s) && (s[v] == ' ' || s[v] == '\t'); n++ {
+		v++
+	}
+	var val value
+	if !val.begin(s, v) || sep == ':' && v == i+1 && !quoted && val.quote == 0 {
+		// key:value without a space or a quote is a URN, an ARN, host:port, s3:Action…
+		return -1
+	}
+	// The key: at most maxKeyLen bytes, and none of a secret replaced before it or of a
+	// fingerprint, so that a second pass over the redacted text sees the same key.
+	ks := max(ke-minLen, sc.last)
+	for lo := max(ke-maxKeyLen, sc.last); ks > lo && byteClass[s[ks-1]]&bDotted != 0; {
+		ks--
+	}
+	if f := ks - len(fingerprintPrefix); f >= 0 && ke-ks > 2*sha256.Size && isFingerprint(s[f:ks+2*sha256.Size]) {
+		ks += 2 * sha256.Size
+	}
+	if ks > ke {
+		return -1
+	}
+	for ks < ke && s[ks] == '-' { // --token=…
+		ks++
+	}
+	if !sc.r.names.mayMatch(s[ks:ke]) || !val.finish(s) {
+		return -1
+	}
+	val.query = ks > 0 && sep == '=' && strings.IndexByte("?&;#", s[ks-1]) >= 0
+	for j := ks + 1; j < ke; j++ { // \nPASSWORD=…
+		if escapedBefore(s, j) {
+			ks = j
+		}
+	}
+	rule, ok := sc.r.names.match(s[ks:ke])
+	if !ok {
+		return -1
+	}
+	return sc.secretValue(val, sep, rule)
+}
+
+// flag redacts the value of a command-line flag whose name is secret, "--password value",
+// at s[i]; --password=value is left to keyValue. It returns the index after the value, or
+// -1.
+func (sc *scanner) flag(i int) int {
+	s := sc.s
+	if i > 0 && byteClass[s[i-1]]&bDotted != 0 && !escapedBefore(s, i) {
+		return -1
+	}
+	n := i + 2
+	if n >= len(s) || s[i+1] != '-' || byteClass[s[n]]&bAlpha == 0 {
+		return -1
+	}
+	e := n
+	for e < len(s) && byteClass[s[e]]&bDotted != 0 {
+		if e-n == maxKeyLen {
+			return -1
+		}
+		e++
+	}
+	if e == len(s) || s[e] != ' ' && s[e] != '\t' || !sc.r.names.mayMatch(s[n:e]) {
+		return -1
+	}
+	v := e
+	for k := 0; k < 8 && v < len(s) && (s[v] == ' ' || s[v] == '\t'); k++ {
+		v++
+	}
+	if v == len(s) || s[v] == '-' { // another flag
+		return -1
+	}
+	var val value
+	if !val.begin(s, v) || !val.finish(s) {
+		return -1
+	}
+	rule, ok := sc.r.names.match(s[n:e])
+	if !ok {
+		return -1
+	}
+	// The name is skipped with its value, so look at it first: it may hold a token, or,
+	// as in --secret-key <40 characters>, the key word of an AWS secret access key.
+	if end := sc.scanRange(n, e); end > e {
+		return end
+	}
+	if end := sc.secretValue(val, ' ', rule); end > 0 {
+		return end
+	}
+	return e // the name was looked at
+
+}
+
+// value is the value of a key=value pair.
+type value struct {
+	start, end int    // of the credential, after any scheme
+	next       int    // index after the value and its closing quote
+	quote      byte   // '"' or '\'' for a quoted value, '\\' for \"value\", 0 for a bare one
+	scheme     string // "bearer", "basic", "token" or ""
+	query      bool   // a URL query parameter
+}
+
+// begin begins to parse the value that starts at s[v]: a quoted string's content, or
+// else a run of bytes up to a space, a quote or one of ,;&\<>)]}. A scheme (Bearer, Basic,
+// token) before the credential is left out of it. It reports false if the credential
+// ends within minValueLen bytes; finish finds its end.
+func (val *value) begin(s string, v int) bool {
+	if v >= len(s) {
+		return false
+	}
+	start, q := v, byte(0)
+	switch c := s[v]; {
+	case c == '"' || c == '\'':
+		start, q = v+1, c
+	case c == '\\' && v+1 < len(s) && s[v+1] == '"':
+		start, q = v+2, c
+	}
+	// The scheme, as in Authorization: Bearer <token>.
+	scheme := ""
+	if start < len(s) && (s[start]|0x20 == 'b' || s[start]|0x20 == 't') {
+		for _, w := range [...]string{"bearer", "basic", "token"} {
+			t := start + len(w)
+			if t < len(s) && (s[t] == ' ' || s[t] == '\t') && hasPrefixFold(s[start:], w) {
+				for t < len(s) && (s[t] == ' ' || s[t] == '\t') {
+					t++
+				}
+				start, scheme = t, w
+				break
+			}
+		}
+	}
+	end := start + minValueLen
+	if end > len(s) {
+		return false
+	}
+	if q == 0 {
+		for j := start; j < end; j++ {
+			if byteClass[s[j]]&bValEnd != 0 {
+				return false
+			}
+		}
+	} else {
+		for j := start; j < end; j++ {
+			switch c := s[j]; {
+			case c == '\n' || c == q && q != '\\' || c == '"' && q == '\\':
+				return false
+			case c == '\\':
+				if q == '\\' && j+1 < len(s) && s[j+1] == '"' {
+					return false
+				}
+				j++
+			}
+		}
+	}
+	*val = value{start: start, quote: q, scheme: scheme}
+	return true
+}
+
+// finish finds the end of the value that begin began, and reports whether the
+// credential is at least minValueLen bytes long. A quoted string that does not end on its
+// line (a text cut short) is taken as a bare value, unless the line holds a fingerprint:
+// then the quote may have ended in a private key that was redacted.
+func (val *value) finish(s string) bool {
+	e := -1
+	switch val.quote {
+	case '"', '\'':
+		e = quotedEnd(s, val.start, val.quote)
+		val.end, val.next = e, e+1
+	case '\\':
+		e = escapedQuotedEnd(s, val.start)
+		val.end, val.next = e, e+2
+	}
+	if val.quote != 0 && e < 0 {
+		line := s[val.start:min(len(s), val.start+maxValueLen)]
+		if n := strings.IndexByte(line, '\n'); n >= 0 {
+			line = line[:n]
+		}
+		if strings.Contains(line, fingerprintPrefix) {
+			return false
+		}
+		val.quote = 0
+	}
+	if val.quote == 0 {
+		e := val.start
+		for e < len(s) && byteClass[s[e]]&bValEnd == 0 {
+			if e-val.start == maxValueLen {
+				return false
+			}
+			e++
+		}
+		for e > val.start && s[e-1] == '.' {
+			e--
+		}
+		val.end, val.next = e, e
+	}
+	return val.end-val.start >= minValueLen
+}
+
+// quotedEnd returns the index of the quote q that ends the string whose content starts at
+// s[i], or -1 if it does not end on the same line within maxValueLen bytes.
+func quotedEnd(s string, i int, q byte) int {
+	for j := i; j < len(s) && j-i < maxValueLen; j++ {
+		switch s[j] {
+		case q:
+			return j
+		case '\\':
+			j++
+		case '\n':
+			return -1
+		}
+	}
+	return -1
+}
+
+// escapedQuotedEnd is quotedEnd for a string inside a JSON string, which starts and ends
+// with \": it returns the index of the backslash of the closing \".
+func escapedQuotedEnd(s string, i int) int {
+	for j := i; j+1 < len(s) && j-i < maxValueLen; j++ {
+		switch s[j] {
+		case '\\':
+			switch {
+			case s[j+1] == '"':
+				return j
+			case strings.HasPrefix(s[j+1:], `\\"`): // \\\" is a quote inside the string
+				j += 3
+			default:
+				j++
+			}
+		case '\n':
+			return -1
+		}
+	}
+	return -1
+}
+
+// secretValue redacts val, the value of a key whose name matched rule. A value that is
+// itself a JWT, a private key, a prefixed token or a Bearer or Basic credential is reported
+// as such. sep is the separator: '=', ':' or ' ' for a flag.
+func (sc *scanner) secretValue(val value, sep byte, rule string) int {
+	s := sc.s
+	tok := s[val.start:val.end]
+	if strings.HasPrefix(s[val.start:], "-----") {
+		if end := sc.privateKey(val.start); end > 0 {
+			return max(end, val.next)
+		}
+		return -1
+	}
+	if isFingerprint(tok) {
+		return val.next
+	}
+	if strings.Contains(tok, fingerprintPrefix) || strings.Contains(tok, "-----BEGIN") {
+		return -1 // redacted already, in part; or the start of a private key block
+	}
+	f := Finding{Kind: KindSecretAttribute, Rule: rule}
+	if j, ok := parseJWT(s[:val.end], val.start); ok && j.end == val.end {
+		f.Kind, f.Rule, f.Claims = KindJWT, j.rule, j.claims
+		if j.claims != nil {
+			f.CredentialID = j.claims.JTI
+		}
+	} else if p, ok := matchPrefix(s[:val.end], val.start); ok && p.end == val.end {
+		if p.kind == KindAWSAccessKeyID {
+			return -1 // not a secret; the scan reports it
+		}
+		f.Kind, f.Rule = p.kind, p.rule
+	} else if val.scheme == "bearer" && isBearerToken(tok) {
+		f.Kind, f.Rule = KindBearer, "bearer"
+	} else if val.scheme == "basic" && isBasicCredential(tok) {
+		f.Kind, f.Rule = KindBearer, "basic"
+	} else if !secretShaped(tok, val.quote == 0, val.scheme != "" || sep == '=') {
+		return -1
+	}
+	secret := tok
+	switch {
+	case val.quote == '"' && strings.IndexByte(tok, '\\') >= 0:
+		var u string
+		if json.Unmarshal([]byte(`"`+tok+`"`), &u) == nil {
+			secret = u
+		}
+	case val.query && strings.ContainsAny(tok, "%+"):
+		if u, err := url.QueryUnescape(tok); err == nil {
+			secret = u
+		}
+	}
+	sc.replace(val.start, val.end, f, secret)
+	return val.next
+}
+
+// secretShaped reports whether v, the value of a secret-named key, may be a secret rather
+// than a number, a date, a boolean, a placeholder ($VAR, <token>, {{ var }}, %VAR%), a
+// masked or redacted value, a URL, or a file path. A bare (unquoted) value is not a
+// secret either if it looks like code (a call, an index, a dotted name such as
+// os.environ or config.token), and, unless words are allowed, if it is a single word of
+// letters (prose such as "Token: Expired", type annotations such as "token: String").
+func secretShaped(v string, bare, words bool) bool {
+	if len(v) < minValueLen {
+		return false
+	}
+	switch v[0] {
+	case '$', '<', '{', '[', '(':
+		return false
+	case '%':
+		if v[len(v)-1] == '%' {
+			return false
+		}
+	}
+	if strings.Contains(v, "://") || hasPrefixFold(v, "urn:") || strings.Contains(v, "***") {
+		return false
+	}
+	var letters, others, digits, dots int
+	same := true
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch cl := byteClass[c]; {
+		case cl&bAlpha != 0:
+			letters++
+		case '0' <= c && c <= '9':
+			digits++
+		case c == '.':
+			dots++
+		case strings.IndexByte(",:/+-_ ", c) < 0:
+			others++
+		}
+		same = same && c == v[0]
+	}
+	switch {
+	case same:
+		return false // ********, xxxxxxxx
+	case letters == 0 && others == 0:
+		return false // a number, a date, a time, an address, a version
+	case len(v) >= 10 && isDigits(v[:4]) && v[4] == '-' && isDigits(v[5:7]) && v[7] == '-':
+		return false // 2025-01-27T10:15:30Z
+	}
+	w := strings.Trim(v, "[]()")
+	for _, word := range [...]string{"undefined", "redacted", "filtered", "omitted", "removed"} {
+		if strings.EqualFold(w, word) { // true, false, null and none are too short
+			return false
+		}
+	}
+	if isPath(v) {
+		return false // GOOGLE_APPLICATION_CREDENTIALS=/run/secrets/gcp.json
+	}
+	if !bare {
+		return true
+	}
+	if strings.ContainsAny(v, "([{") {
+		return false // get_token(), os.environ["TOKEN"]
+	}
+	if dots > 0 && isDottedName(v) {
+		return false // config.token, process.env.API_KEY, api.example.com
+	}
+	return words || letters != len(v)
+}
+
+// isDigits reports whether s is all ASCII digits.
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// isDottedName reports whether v is names joined by dots: each a letter or '_' followed
+// by letters, digits and '_'.
+func isDottedName(v string) bool {
+	for part := range strings.SplitSeq(v, ".") {
+		if part == "" || '0' <= part[0] && part[0] <= '9' || !allOf(part, bWord) {
+			return false
+		}
+	}
+	return true
+}
+
+// isPath reports whether v looks like a file path: it starts with /, ./, ../ or ~/ and
+// has no upper-case letters, which random tokens almost always have.
+func isPath(v string) bool {
+	if v[0] != '/' && !strings.HasPrefix(v, "./") && !strings.HasPrefix(v, "../") && !strings.HasPrefix(v, "~/") {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if 'A' <= v[i] && v[i] <= 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+// isBearerToken reports whether t has the shape that "Bearer " in free text requires: at
+// least 16 characters, with a letter and a digit.
+func isBearerToken(t string) bool {
+	var letter, digit bool
+	for i := 0; i < len(t); i++ {
+		letter = letter || byteClass[t[i]]&bAlpha != 0
+		digit = digit || '0' <= t[i] && t[i] <= '9'
+	}
+	return len(t) >= 16 && letter && digit
+}

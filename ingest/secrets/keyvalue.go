@@ -83,7 +83,7 @@ func (sc *scanner) keyValue(i int) int {
 	for ks < ke && s[ks] == '-' { // --token=…
 		ks++
 	}
-	if !sc.r.names.mayMatch(s[ks:ke]) || !val.finish(s) {
+	if !sc.r.names.mayMatch(s[ks:ke]) || !val.finish(s, &sc.run) {
 		return -1
 	}
 	val.query = ks > 0 && sep == '=' && strings.IndexByte("?&;#", s[ks-1]) >= 0
@@ -129,7 +129,7 @@ func (sc *scanner) flag(i int) int {
 		return -1
 	}
 	var val value
-	if !val.begin(s, v) || !val.finish(s) {
+	if !val.begin(s, v) || !val.finish(s, &sc.run) {
 		return -1
 	}
 	rule, ok := sc.r.names.match(s[n:e])
@@ -214,10 +214,11 @@ func (val *value) begin(s string, v int) bool {
 }
 
 // finish finds the end of the value that begin began, and reports whether the
-// credential is at least minValueLen bytes long. A quoted string that does not end on its
+// credential is at least minValueLen bytes long and at most maxValueLen. run caches
+// the extent of the last bare run measured, so each byte is measured once. A quoted string that does not end on its
 // line (a text cut short) is taken as a bare value, unless the line holds a fingerprint:
 // then the quote may have ended in a private key that was redacted.
-func (val *value) finish(s string) bool {
+func (val *value) finish(s string, run *valueRun) bool {
 	e := -1
 	switch val.quote {
 	case '"', '\'':
@@ -238,12 +239,18 @@ func (val *value) finish(s string) bool {
 		val.quote = 0
 	}
 	if val.quote == 0 {
-		e := val.start
-		for e < len(s) && byteClass[s[e]]&bValEnd == 0 {
-			if e-val.start == maxValueLen {
-				return false
+		var e int
+		if run.ok && run.from <= val.start && val.start <= run.end {
+			e = run.end
+		} else {
+			e = val.start
+			for e < len(s) && byteClass[s[e]]&bValEnd == 0 {
+				e++
 			}
-			e++
+			*run = valueRun{ok: true, from: val.start, end: e}
+		}
+		if e-val.start > maxValueLen {
+			return false
 		}
 		for e > val.start && s[e-1] == '.' {
 			e--

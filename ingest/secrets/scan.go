@@ -277,6 +277,18 @@ type scanner struct {
 	keyIDBuf [4]keyIDAt
 	nKeyIDs  int
 	keyIDs   []keyIDAt
+	// run caches the end of the latest run of bare value bytes that finish
+	// measured, so that the many separators inside one long run are not each
+	// measured again: without it, "token=" repeated costs maxValueLen bytes
+	// of scanning per separator.
+	run valueRun
+}
+
+// valueRun records that every byte of s[from:end] is a bare value byte and
+// s[end] is not one (or end is len(s)). Valid only when ok.
+type valueRun struct {
+	ok        bool
+	from, end int
 }
 
 // keyIDAt is an AWS access key ID at index pos of the redacted text.

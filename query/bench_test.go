@@ -303,6 +303,7 @@ func BenchmarkCredentialView(b *testing.B) {
 		b.ReportMetric(q(0.50), "p50-ms")
 		b.ReportMetric(q(0.99), "p99-ms")
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(len(lat)), "ns/req")
+		b.ReportMetric(float64(bl.size), "entries")
 	}
 	b.Run("credential_view", func(b *testing.B) {
 		measure(b, func() string { return "/v1/credentials/" + benchCred(rng.IntN(bl.credentials)) })

@@ -218,10 +218,13 @@ func (s *Server) ui(c echo.Context) error {
 	if fi, err := fs.Stat(s.cfg.UI, name); err != nil || fi.IsDir() {
 		name = "index.html"
 	}
-	if name == "index.html" {
-		c.Response().Header().Set(echo.HeaderCacheControl, "no-cache")
-	}
-	c.Response().Header().Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
+	// The embedded files carry no modification time: revalidate every
+	// one, so that an upgraded binary's scripts are never mixed with old ones.
+	h := c.Response().Header()
+	h.Set(echo.HeaderCacheControl, "no-cache")
+	h.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
 	http.ServeFileFS(c.Response(), c.Request(), s.cfg.UI, name)
 	return nil
 }

@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
@@ -274,13 +273,13 @@ func BenchmarkIngest(b *testing.B) {
 		}
 		tl := &testLedger{store: store, log: l}
 		b.Cleanup(func() { tl.close(b) })
-		benchIngest(b, tl, baselineSchema(b))
+		benchIngest(b, tl, pgtest.NewBaseline(b))
 	})
 }
 
-// benchIngest runs BenchmarkIngest on tl, with the COPY baseline on conn
-// unless it is nil.
-func benchIngest(b *testing.B, tl *testLedger, conn *pgx.Conn) {
+// benchIngest runs BenchmarkIngest on tl, with the COPY baseline unless
+// baseline is nil.
+func benchIngest(b *testing.B, tl *testLedger, baseline *pgtest.Baseline) {
 	runtime.GC()
 	debug.FreeOSMemory()
 	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
@@ -313,13 +312,13 @@ func benchIngest(b *testing.B, tl *testLedger, conn *pgx.Conn) {
 			ingested += time.Since(start)
 			b.StopTimer()
 
-			if conn == nil {
+			if baseline == nil {
 				continue
 			}
 			for n := from; n < to; n++ {
 				recs := benchRecords(b, m, n)
 				start := time.Now()
-				copyBaseline(b, conn, recs)
+				baseline.Copy(b, recs)
 				copied += time.Since(start)
 				copiedRows += len(recs)
 			}
@@ -328,7 +327,7 @@ func benchIngest(b *testing.B, tl *testLedger, conn *pgx.Conn) {
 	spans := float64(next * benchSpansPerRequest)
 	b.ReportMetric(spans/ingested.Seconds(), "spans/s")
 	b.ReportMetric(float64(len(tmpl.body))/benchSpansPerRequest, "B/span")
-	if conn != nil {
+	if baseline != nil {
 		b.ReportMetric(float64(copiedRows)/copied.Seconds(), "copy-rows/s")
 		b.ReportMetric(copied.Seconds()/ingested.Seconds(), "ratio")
 	}
@@ -349,7 +348,7 @@ func benchIngest(b *testing.B, tl *testLedger, conn *pgx.Conn) {
 	if want := uint64(next * (benchSpansPerRequest + benchSpansPerRequest/benchSpansPerRun)); head.Size != want {
 		b.Errorf("tree size = %d after %d requests, want %d", head.Size, next, want)
 	}
-	if conn != nil && copiedRows != int(head.Size) {
+	if baseline != nil && copiedRows != int(head.Size) {
 		b.Errorf("the baseline wrote %d entries, the ledger %d", copiedRows, head.Size)
 	}
 }
@@ -450,63 +449,6 @@ func benchRecords(b *testing.B, m *Mapper, n int) []ledger.Record {
 		}
 	}
 	return recs
-}
-
-// baselineSchema creates, in a fresh schema, tables with the columns and
-// indexes of entries, entry_refs and content but no triggers, and returns a
-// connection to it. (A copy of ledger/postgres's benchmark helper.)
-func baselineSchema(b *testing.B) *pgx.Conn {
-	b.Helper()
-	conn, err := pgx.Connect(b.Context(), pgtest.NewSchema(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { conn.Close(context.Background()) })
-	if _, err := conn.Exec(b.Context(), `
-		CREATE TABLE entries (idx bigint PRIMARY KEY, leaf bytea NOT NULL, leaf_hash bytea NOT NULL,
-			dedup_key bytea NOT NULL UNIQUE, kind text NOT NULL, trace_id text NOT NULL DEFAULT '',
-			time timestamptz, created_at timestamptz NOT NULL DEFAULT now());
-		CREATE INDEX ON entries (trace_id) WHERE trace_id <> '';
-		CREATE TABLE entry_refs (key text, value text, idx bigint, PRIMARY KEY (key, value, idx));
-		CREATE TABLE content (idx bigint, name text, salt bytea NOT NULL, data bytea NOT NULL, PRIMARY KEY (idx, name));`); err != nil {
-		b.Fatal(err)
-	}
-	return conn
-}
-
-// copyBaseline writes recs' rows with bare COPY in one transaction. (A
-// copy of ledger/postgres's benchmark helper.)
-func copyBaseline(b *testing.B, conn *pgx.Conn, recs []ledger.Record) {
-	var entries, refs, content [][]any
-	for _, r := range recs {
-		entries = append(entries, []any{int64(r.Index), r.Leaf, r.LeafHash[:], r.DedupKey[:], string(r.Kind), r.TraceID, r.Time})
-		for _, ref := range r.Refs {
-			refs = append(refs, []any{ref.Key, ref.Value, int64(r.Index)})
-		}
-		for _, c := range r.Content {
-			content = append(content, []any{int64(r.Index), c.Name, c.Salt, c.Data})
-		}
-	}
-	tx, err := conn.Begin(b.Context())
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, t := range []struct {
-		table string
-		cols  []string
-		rows  [][]any
-	}{
-		{"entries", []string{"idx", "leaf", "leaf_hash", "dedup_key", "kind", "trace_id", "time"}, entries},
-		{"entry_refs", []string{"key", "value", "idx"}, refs},
-		{"content", []string{"idx", "name", "salt", "data"}, content},
-	} {
-		if _, err := tx.CopyFrom(b.Context(), pgx.Identifier{t.table}, t.cols, pgx.CopyFromRows(t.rows)); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := tx.Commit(b.Context()); err != nil {
-		b.Fatal(err)
-	}
 }
 
 // procStatusKiB returns a field of /proc/self/status given in kB, such as

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/agentledger/agentledger/internal/pgtest"
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/ledger/postgres"
@@ -83,7 +81,7 @@ func BenchmarkAppend(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer l.Close(context.Background())
-			conn := baselineSchema(b)
+			baseline := pgtest.NewBaseline(b)
 			var (
 				size             uint64
 				appended, copied time.Duration
@@ -97,7 +95,7 @@ func BenchmarkAppend(b *testing.B) {
 				appended += time.Since(start)
 				recs := benchRecords(size, n)
 				start = time.Now()
-				copyBaseline(b, conn, recs)
+				baseline.Copy(b, recs)
 				copied += time.Since(start)
 				size += uint64(n)
 			}
@@ -105,62 +103,6 @@ func BenchmarkAppend(b *testing.B) {
 			b.ReportMetric(float64(size)/copied.Seconds(), "copy-entries/s")
 			b.ReportMetric(copied.Seconds()/appended.Seconds(), "ratio")
 		})
-	}
-}
-
-// baselineSchema creates, in a fresh schema, tables with the columns and
-// indexes of entries, entry_refs and content but no triggers, and returns a
-// connection to it.
-func baselineSchema(b *testing.B) *pgx.Conn {
-	b.Helper()
-	conn, err := pgx.Connect(b.Context(), pgtest.NewSchema(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { conn.Close(context.Background()) })
-	if _, err := conn.Exec(b.Context(), `
-		CREATE TABLE entries (idx bigint PRIMARY KEY, leaf bytea NOT NULL, leaf_hash bytea NOT NULL,
-			dedup_key bytea NOT NULL UNIQUE, kind text NOT NULL, trace_id text NOT NULL DEFAULT '',
-			time timestamptz, created_at timestamptz NOT NULL DEFAULT now());
-		CREATE INDEX ON entries (trace_id) WHERE trace_id <> '';
-		CREATE TABLE entry_refs (key text, value text, idx bigint, PRIMARY KEY (key, value, idx));
-		CREATE TABLE content (idx bigint, name text, salt bytea NOT NULL, data bytea NOT NULL, PRIMARY KEY (idx, name));`); err != nil {
-		b.Fatal(err)
-	}
-	return conn
-}
-
-// copyBaseline writes recs' rows with bare COPY in one transaction.
-func copyBaseline(b *testing.B, conn *pgx.Conn, recs []ledger.Record) {
-	var entries, refs, content [][]any
-	for _, r := range recs {
-		entries = append(entries, []any{int64(r.Index), r.Leaf, r.LeafHash[:], r.DedupKey[:], string(r.Kind), r.TraceID, r.Time})
-		for _, ref := range r.Refs {
-			refs = append(refs, []any{ref.Key, ref.Value, int64(r.Index)})
-		}
-		for _, c := range r.Content {
-			content = append(content, []any{int64(r.Index), c.Name, c.Salt, c.Data})
-		}
-	}
-	tx, err := conn.Begin(b.Context())
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, t := range []struct {
-		table string
-		cols  []string
-		rows  [][]any
-	}{
-		{"entries", []string{"idx", "leaf", "leaf_hash", "dedup_key", "kind", "trace_id", "time"}, entries},
-		{"entry_refs", []string{"key", "value", "idx"}, refs},
-		{"content", []string{"idx", "name", "salt", "data"}, content},
-	} {
-		if _, err := tx.CopyFrom(b.Context(), pgx.Identifier{t.table}, t.cols, pgx.CopyFromRows(t.rows)); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := tx.Commit(b.Context()); err != nil {
-		b.Fatal(err)
 	}
 }
 
@@ -178,7 +120,7 @@ func BenchmarkUpdate(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer s.Close()
-			conn := baselineSchema(b)
+			baseline := pgtest.NewBaseline(b)
 			var (
 				size          uint64
 				store, copied time.Duration
@@ -199,7 +141,7 @@ func BenchmarkUpdate(b *testing.B) {
 				store += time.Since(start)
 				recs = benchRecords(size, n)
 				start = time.Now()
-				copyBaseline(b, conn, recs)
+				baseline.Copy(b, recs)
 				copied += time.Since(start)
 				size += uint64(n)
 			}

@@ -7,23 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 
 	"github.com/agentledger/agentledger/ingest/secrets"
+	"github.com/agentledger/agentledger/internal/backend"
 	"github.com/agentledger/agentledger/ledger"
-	"github.com/agentledger/agentledger/ledger/postgres"
-	"github.com/agentledger/agentledger/ledger/sqlite"
 )
-
-// openStore opens the store database names: a postgres:// or postgresql://
-// URL is Postgres, anything else the path of a SQLite file (created if
-// missing).
-func openStore(ctx context.Context, database string) (ledger.Store, error) {
-	if strings.HasPrefix(database, "postgres://") || strings.HasPrefix(database, "postgresql://") {
-		return postgres.Open(ctx, database)
-	}
-	return sqlite.Open(ctx, database)
-}
 
 // ReadSecretFile reads the ledger secret, the key of secret fingerprints,
 // from path: the file's content without surrounding white space, decoded
@@ -72,7 +60,7 @@ func openLedger(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *owned
 	if err != nil {
 		return nil, fmt.Errorf("signer key file %s: %w", cfg.SignerKeyFile, err)
 	}
-	store, err := openStore(ctx, cfg.Database)
+	store, err := backend.Open(ctx, cfg.Database)
 	if err != nil {
 		return nil, fmt.Errorf("open ledger store: %w", err)
 	}

@@ -2,10 +2,8 @@ package main
 
 import (
 	"fmt"
-	"path/filepath"
 
-	"github.com/agentledger/agentledger/ledger/postgres"
-	"github.com/agentledger/agentledger/ledger/sqlite"
+	"github.com/agentledger/agentledger/internal/backend"
 	"github.com/spf13/cobra"
 )
 
@@ -19,18 +17,12 @@ is idempotent, and refuses a database whose schema is newer than the binary.
 serve also migrates when it starts.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			switch {
-			case sf.database == "":
-				if err := sqlite.Migrate(ctx, filepath.Join(sf.dataDir, sqliteFile)); err != nil {
-					return fmt.Errorf("migrate: %w", err)
-				}
-			case isPostgres(sf.database):
-				if err := postgres.Migrate(ctx, sf.database); err != nil {
-					return fmt.Errorf("migrate: %w", err)
-				}
-			default:
-				return fmt.Errorf("--database %q: want a postgres:// URL", redactURL(sf.database))
+			target, err := storeTarget(sf.dataDir, sf.database)
+			if err != nil {
+				return err
+			}
+			if err := backend.Migrate(cmd.Context(), target); err != nil {
+				return fmt.Errorf("migrate: %w", err)
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), "migrations are current")
 			return nil

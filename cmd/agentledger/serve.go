@@ -19,7 +19,6 @@ import (
 	"github.com/agentledger/agentledger/internal/demo"
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/query"
-	"github.com/agentledger/agentledger/query/auth"
 	"github.com/agentledger/agentledger/web"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
@@ -120,24 +119,20 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 		return err
 	}
 
-	tokens, ok := store.(auth.Store)
-	if !ok {
-		return errors.New("the store keeps no API tokens")
-	}
-	adminPath, err := firstAdminToken(ctx, tokens, n.dir)
+	adminPath, err := firstAdminToken(ctx, store, n.dir)
 	if err != nil {
 		return fmt.Errorf("first admin token: %w", err)
 	}
 	qs, err := query.NewServer(query.Config{
 		Reader:      store,
 		Log:         l,
-		Tokens:      tokens,
+		Tokens:      store,
 		Fingerprint: redactor.Fingerprint,
 		VerifierKey: n.verifierKey,
 		Logger:      logger,
 		PublicTiles: f.publicTiles,
 		UI:          web.FS,
-		Ready:       func(ctx context.Context) error { return ready(ctx, store) },
+		Ready:       store.Ready,
 	})
 	if err != nil {
 		return err
@@ -226,21 +221,6 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 		logger.Info("final checkpoint signed", "size", cp.Size)
 	}
 	return errors.Join(errs...)
-}
-
-// readier is a store that can tell whether it is reachable and its schema
-// current.
-type readier interface {
-	Ready(ctx context.Context) error
-}
-
-func ready(ctx context.Context, s ledger.Store) error {
-	r, ok := s.(readier)
-	if !ok {
-		_, err := s.Head(ctx)
-		return err
-	}
-	return r.Ready(ctx)
 }
 
 // runDemo sends the demo traffic to this server's own OTLP receiver.

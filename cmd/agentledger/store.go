@@ -6,9 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/agentledger/agentledger/ledger"
-	"github.com/agentledger/agentledger/ledger/postgres"
-	"github.com/agentledger/agentledger/ledger/sqlite"
+	"github.com/agentledger/agentledger/internal/backend"
 	"github.com/spf13/cobra"
 )
 
@@ -23,28 +21,30 @@ func (f *storeFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.database, "database", "", "Postgres URL (postgres://…) of the ledger; empty means the embedded SQLite ledger in --data-dir")
 }
 
-func isPostgres(url string) bool {
-	return strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://")
-}
-
 // openStore opens (and migrates) the ledger store: Postgres when
 // databaseURL is set, else SQLite in dataDir.
-func openStore(ctx context.Context, dataDir, databaseURL string) (ledger.Store, error) {
+func openStore(ctx context.Context, dataDir, databaseURL string) (backend.Store, error) {
+	target, err := storeTarget(dataDir, databaseURL)
+	if err != nil {
+		return nil, err
+	}
+	s, err := backend.Open(ctx, target)
+	if err != nil {
+		return nil, fmt.Errorf("open ledger %s: %w", redactURL(target), err)
+	}
+	return s, nil
+}
+
+// storeTarget returns the database string the flags name: the Postgres
+// URL, or the embedded SQLite file in dataDir.
+func storeTarget(dataDir, databaseURL string) (string, error) {
 	switch {
 	case databaseURL == "":
-		s, err := sqlite.Open(ctx, filepath.Join(dataDir, sqliteFile))
-		if err != nil {
-			return nil, fmt.Errorf("open embedded ledger: %w", err)
-		}
-		return s, nil
-	case isPostgres(databaseURL):
-		s, err := postgres.Open(ctx, databaseURL)
-		if err != nil {
-			return nil, fmt.Errorf("open postgres ledger: %w", err)
-		}
-		return s, nil
+		return filepath.Join(dataDir, sqliteFile), nil
+	case backend.IsPostgres(databaseURL):
+		return databaseURL, nil
 	default:
-		return nil, fmt.Errorf("--database %q: want a postgres:// or postgresql:// URL, or nothing for the embedded SQLite ledger", redactURL(databaseURL))
+		return "", fmt.Errorf("--database %q: want a postgres:// or postgresql:// URL, or nothing for the embedded SQLite ledger", redactURL(databaseURL))
 	}
 }
 

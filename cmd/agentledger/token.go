@@ -29,20 +29,6 @@ These commands work while serve runs on the same store.`,
 	return cmd
 }
 
-// openTokens opens the ledger store for token management.
-func openTokens(ctx context.Context, sf storeFlags) (auth.Store, func() error, error) {
-	s, err := openStore(ctx, sf.dataDir, sf.database)
-	if err != nil {
-		return nil, nil, err
-	}
-	ts, ok := s.(auth.Store)
-	if !ok {
-		s.Close()
-		return nil, nil, errors.New("this store keeps no tokens")
-	}
-	return ts, s.Close, nil
-}
-
 func newTokenCreateCmd() *cobra.Command {
 	var (
 		sf   storeFlags
@@ -58,11 +44,11 @@ func newTokenCreateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ts, closeStore, err := openTokens(cmd.Context(), sf)
+			ts, err := openStore(cmd.Context(), sf.dataDir, sf.database)
 			if err != nil {
 				return err
 			}
-			defer closeStore()
+			defer ts.Close()
 			secret, _, err := auth.Create(cmd.Context(), ts, name, r)
 			if err != nil {
 				return err
@@ -87,11 +73,11 @@ func newTokenListCmd() *cobra.Command {
 		Short: "List tokens (names, roles, dates; never the tokens)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ts, closeStore, err := openTokens(cmd.Context(), sf)
+			ts, err := openStore(cmd.Context(), sf.dataDir, sf.database)
 			if err != nil {
 				return err
 			}
-			defer closeStore()
+			defer ts.Close()
 			tokens, err := ts.ListTokens(cmd.Context())
 			if err != nil {
 				return err
@@ -119,11 +105,11 @@ func newTokenRevokeCmd() *cobra.Command {
 		Short: "Revoke the active token named NAME",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ts, closeStore, err := openTokens(cmd.Context(), sf)
+			ts, err := openStore(cmd.Context(), sf.dataDir, sf.database)
 			if err != nil {
 				return err
 			}
-			defer closeStore()
+			defer ts.Close()
 			if _, err := ts.RevokeToken(cmd.Context(), args[0], time.Now().UTC().Truncate(time.Microsecond)); err != nil {
 				if errors.Is(err, ledger.ErrNotFound) {
 					return fmt.Errorf("no active token named %q", args[0])

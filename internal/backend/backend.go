@@ -1,0 +1,50 @@
+// Package backend is the one place that chooses a ledger store from a
+// database string: a postgres:// or postgresql:// URL is Postgres, anything
+// else the path of an embedded SQLite file. The binary and the collector
+// receiver both open their store through it.
+package backend
+
+import (
+	"context"
+	"strings"
+
+	"github.com/agentledger/agentledger/ledger"
+	"github.com/agentledger/agentledger/ledger/postgres"
+	"github.com/agentledger/agentledger/ledger/sqlite"
+	"github.com/agentledger/agentledger/query/auth"
+)
+
+// Store is what both backends provide: the ledger, the query API's tokens,
+// and a readiness check (reachable, schema current).
+type Store interface {
+	ledger.Store
+	auth.Store
+	Ready(ctx context.Context) error
+}
+
+var (
+	_ Store = (*postgres.Store)(nil)
+	_ Store = (*sqlite.Store)(nil)
+)
+
+// IsPostgres reports whether database is a Postgres URL.
+func IsPostgres(database string) bool {
+	return strings.HasPrefix(database, "postgres://") || strings.HasPrefix(database, "postgresql://")
+}
+
+// Open opens and migrates the store database names.
+func Open(ctx context.Context, database string) (Store, error) {
+	if IsPostgres(database) {
+		return postgres.Open(ctx, database)
+	}
+	return sqlite.Open(ctx, database)
+}
+
+// Migrate brings the schema of the store database names up to date without
+// keeping it open.
+func Migrate(ctx context.Context, database string) error {
+	if IsPostgres(database) {
+		return postgres.Migrate(ctx, database)
+	}
+	return sqlite.Migrate(ctx, database)
+}

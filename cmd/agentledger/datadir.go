@@ -26,11 +26,9 @@ const (
 // node is what a server node keeps in its data directory: the checkpoint
 // signer key and the ledger secret that keys credential fingerprints.
 type node struct {
-	dir         string
-	signer      *ledger.Signer
-	verifierKey string
-	secret      []byte
-	created     bool // the signer key was created by this start
+	dir    string
+	signer *ledger.Signer
+	secret []byte
 }
 
 // openNode loads the data directory's keys, creating the directory and
@@ -52,7 +50,7 @@ func openNode(dir, logName string, logNameSet bool) (*node, error) {
 		if err := writeSecretFile(keyPath, []byte(k+"\n")); err != nil {
 			return nil, err
 		}
-		skey, n.created = []byte(k), true
+		skey = []byte(k)
 	} else if err != nil {
 		return nil, err
 	}
@@ -63,7 +61,6 @@ func openNode(dir, logName string, logNameSet bool) (*node, error) {
 	if logNameSet && n.signer.Origin() != logName {
 		return nil, fmt.Errorf("%s signs for log %q but --log-name is %q: a log keeps its name for life", keyPath, n.signer.Origin(), logName)
 	}
-	n.verifierKey = n.signer.VerifierKey()
 
 	secretPath := filepath.Join(dir, secretFile)
 	hexSecret, err := readSecretFile(secretPath)

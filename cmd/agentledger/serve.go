@@ -128,7 +128,7 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 		Log:         l,
 		Tokens:      store,
 		Fingerprint: redactor.Fingerprint,
-		VerifierKey: n.verifierKey,
+		VerifierKey: n.signer.VerifierKey(),
 		Logger:      logger,
 		PublicTiles: f.publicTiles,
 		UI:          web.FS,
@@ -184,7 +184,7 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 		fmt.Fprintf(out, "  OTLP HTTP:    http://%s\n", f.otlpHTTPAddr)
 	}
 	fmt.Fprintf(out, "  query API:    http://%s\n", httpLn.Addr())
-	fmt.Fprintf(out, "  verifier key: %s\n", n.verifierKey)
+	fmt.Fprintf(out, "  verifier key: %s\n", n.signer.VerifierKey())
 	if adminPath != "" {
 		fmt.Fprintf(out, "  admin token:  in %s (create more with agentledger token create)\n", adminPath)
 	}

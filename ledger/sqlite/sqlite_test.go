@@ -51,10 +51,10 @@ func TestPragmas(t *testing.T) {
 		want  map[string]string
 	}{
 		{"writer", s.w, 1, map[string]string{
-			"journal_mode": "wal", "foreign_keys": "1", "busy_timeout": "10000", "synchronous": "2", "query_only": "0", "wal_autocheckpoint": "10000",
+			"journal_mode": "wal", "foreign_keys": "1", "busy_timeout": "10000", "synchronous": "2", "query_only": "0", "wal_autocheckpoint": "10000", "secure_delete": "1",
 		}},
 		{"readers", s.r, 4, map[string]string{
-			"journal_mode": "wal", "foreign_keys": "1", "busy_timeout": "10000", "synchronous": "2", "query_only": "1", "wal_autocheckpoint": "10000",
+			"journal_mode": "wal", "foreign_keys": "1", "busy_timeout": "10000", "synchronous": "2", "query_only": "1", "wal_autocheckpoint": "10000", "secure_delete": "1",
 		}},
 	}
 	for _, tt := range tests {

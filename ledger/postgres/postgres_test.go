@@ -3,9 +3,14 @@ package postgres_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -796,4 +801,121 @@ func TestTilesCorrupt(t *testing.T) {
 			t.Errorf("Tiles(%v) = %v, want %v", tt.id, err, tt.want)
 		}
 	}
+}
+
+// TestErasureLeavesNoBytes checks that erased content is gone from the
+// files of the content table (its heap and TOAST files under the server's
+// data directory) once Erase returns, while content that was not erased is
+// still there. It reads the files, so it needs the server on this machine
+// and a data directory it may read.
+func TestErasureLeavesNoBytes(t *testing.T) {
+	t.Parallel()
+	s, dsn := openStore(t)
+	conn := connect(t, dsn)
+	var dataDir string
+	if err := conn.QueryRow(t.Context(), `SHOW data_directory`).Scan(&dataDir); err != nil {
+		t.Fatalf("SHOW data_directory: %v", err)
+	}
+	files := func() []string {
+		t.Helper()
+		var heap, toast string
+		if err := conn.QueryRow(t.Context(), `SELECT pg_relation_filepath(c.oid), coalesce(pg_relation_filepath(c.reltoastrelid), '')
+			FROM pg_class c WHERE c.oid = 'content'::regclass`).Scan(&heap, &toast); err != nil {
+			t.Fatal(err)
+		}
+		// Dirty pages reach the files at a checkpoint.
+		if _, err := conn.Exec(t.Context(), `CHECKPOINT`); err != nil {
+			t.Fatalf("CHECKPOINT: %v", err)
+		}
+		var paths []string
+		for _, rel := range []string{heap, toast} {
+			if rel != "" {
+				paths = append(paths, filepath.Join(dataDir, rel))
+			}
+		}
+		return paths
+	}
+	contain := func(paths []string, b []byte) bool {
+		t.Helper()
+		for _, p := range paths {
+			segs, _ := filepath.Glob(p + ".*") // 1 GB segments, free space and visibility maps
+			for _, f := range append([]string{p}, segs...) {
+				data, err := os.ReadFile(f)
+				if errors.Is(err, fs.ErrNotExist) {
+					continue
+				}
+				if err != nil {
+					t.Skipf("SKIPPED, NOT PASSED: cannot read the content table's files under the server's data directory %s: %v", dataDir, err)
+				}
+				if bytes.Contains(data, b) {
+					t.Logf("%s holds %q", f, b)
+					return true
+				}
+			}
+		}
+		return false
+	}
+
+	key, _, err := ledger.GenerateKey("example.com/erasure")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ledger.NewSigner(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := ledger.Open(s, ledger.Config{Signer: signer, CheckpointInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close(context.Background())
+	erased, kept, big := marker("erased"), marker("kept"), marker("toasted")
+	var es []ledger.Entry
+	for i := range 20 {
+		data := kept
+		if i == 19 { // the last row written to its page: a plain VACUUM leaves its bytes
+			data = erased
+		}
+		es = append(es, ledger.Entry{
+			Kind: ledger.KindLLM, TraceID: fmt.Sprintf("%032x", 1), SpanID: fmt.Sprintf("%016x", i+1), Name: "chat",
+			Content: []ledger.Content{ledger.NewContent("input.messages", data)},
+		})
+	}
+	// Content too large for a page goes to the TOAST table; random bytes do
+	// not compress, so the marker is there verbatim.
+	noise := make([]byte, 16<<10)
+	rand.Read(noise)
+	es = append(es, ledger.Entry{
+		Kind: ledger.KindLLM, TraceID: fmt.Sprintf("%032x", 1), SpanID: fmt.Sprintf("%016x", 100), Name: "chat",
+		Content: []ledger.Content{ledger.NewContent("output.messages", append(append([]byte{}, big...), noise...))},
+	})
+	idx, err := l.Append(t.Context(), es)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := files()
+	for _, m := range [][]byte{erased, big} {
+		if !contain(old, m) {
+			t.Fatalf("%q is not in the content table's files before the erasure: the scan is broken", m)
+		}
+	}
+	if _, err := l.Erase(t.Context(), []ledger.ContentRef{{Index: idx[19]}, {Index: idx[20]}}, "admin:test", "test"); err != nil {
+		t.Fatal(err)
+	}
+	now := files()
+	for _, m := range [][]byte{erased, big} {
+		if contain(now, m) || contain(old, m) {
+			t.Errorf("erased content %q is in the content table's files after Erase returned", m)
+		}
+	}
+	if !contain(now, kept) {
+		t.Errorf("content that was not erased is not in the content table's files")
+	}
+}
+
+// marker returns unique content to look for in the database's files.
+func marker(what string) []byte {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return []byte(what + " prompt " + hex.EncodeToString(b))
 }

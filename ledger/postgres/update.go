@@ -3,7 +3,9 @@ package postgres
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"slices"
 	"strconv"
@@ -24,8 +26,12 @@ var (
 // five round trips: BEGIN, the head lock and the dedup probe, pipelined; one
 // COPY each for entries, references and content; the tiles, the head, the
 // checkpoint, the erasure and COMMIT, pipelined.
+//
+// After a transaction that erased content commits, Update rewrites the
+// content table (see vacuumErased) before it returns.
 func (s *Store) Update(ctx context.Context, keys [][ledger.HashSize]byte, fn ledger.UpdateFunc) error {
-	return s.writeTx(ctx, func(conn *pgx.Conn) error {
+	var erasure string // the erasing transaction's ID
+	err := s.writeTx(ctx, func(conn *pgx.Conn) error {
 		head, existing, err := lockHead(ctx, conn, keys)
 		if err != nil {
 			return err
@@ -40,8 +46,95 @@ func (s *Store) Update(ctx context.Context, keys [][ledger.HashSize]byte, fn led
 		if err := checkBatch(head, b); err != nil {
 			return err
 		}
-		return writeBatch(ctx, conn, head, b)
+		return writeBatch(ctx, conn, head, b, &erasure)
 	})
+	if err == nil && erasure != "" {
+		s.vacuumErased(context.WithoutCancel(ctx), erasure)
+	}
+	return err
+}
+
+const (
+	// vacuumLockTimeout bounds how long vacuumErased waits for the content
+	// table's lock. Appends that write content wait behind it meanwhile.
+	vacuumLockTimeout = 5 * time.Second
+	// vacuumSnapshotTimeout bounds how long vacuumErased waits for the
+	// transactions that may still see the erased rows to end.
+	vacuumSnapshotTimeout = 30 * time.Second
+	// vacuumPoll is how often vacuumErased looks for those transactions.
+	vacuumPoll = 20 * time.Millisecond
+)
+
+// vacuumErased rewrites the content table with VACUUM FULL after the
+// erasure of transaction xid has committed, so that the erased rows leave
+// the table's files. A DELETE leaves the row's bytes in its page, and a
+// plain VACUUM, although it frees the row, leaves the bytes of a row that
+// was the last written to its page in the page's free space: only a rewrite
+// removes them. A rewrite keeps the rows that a transaction begun before
+// the erasure may still read, so vacuumErased first waits, up to
+// vacuumSnapshotTimeout, for such transactions of the database (and
+// replication slots that hold rows for a standby) to end. VACUUM FULL holds
+// an exclusive lock on the content table for as long as the rewrite takes.
+//
+// Only the table's owner (or, on Postgres 17 and later, a holder of
+// MAINTAIN on it) may vacuum it: as agentledger_writer on an older server
+// the rewrite is skipped and logged, and the erased bytes stay until the
+// table's pages are reused or the owner runs VACUUM FULL content. The
+// erasure has committed, so any failure is logged, not returned.
+func (s *Store) vacuumErased(ctx context.Context, xid string) {
+	if err := s.vacuumContent(ctx, xid); err != nil {
+		slog.Default().Warn("postgres: erased content stays in the content table's files until its owner runs VACUUM FULL content", "err", err)
+	}
+}
+
+func (s *Store) vacuumContent(ctx context.Context, xid string) error {
+	c, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("acquire connection: %w", err)
+	}
+	defer c.Release()
+	deadline := time.Now().Add(vacuumSnapshotTimeout)
+	for {
+		var older int
+		if err := c.QueryRow(ctx, olderSnapshots, xid).Scan(&older); err != nil {
+			return fmt.Errorf("look for older snapshots: %w", err)
+		}
+		if older == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			slog.Default().Warn("postgres: vacuuming content although transactions begun before an erasure still run; they keep the erased rows", "transactions", older)
+			break
+		}
+		time.Sleep(vacuumPoll)
+	}
+	// The connection returns to the pool: its lock timeout is set for the
+	// VACUUM only.
+	defer c.Exec(ctx, `RESET lock_timeout`)
+	filenode := func() (uint32, error) {
+		var n uint32
+		err := c.QueryRow(ctx, `SELECT pg_relation_filenode('content')`).Scan(&n)
+		return n, err
+	}
+	before, err := filenode()
+	if err != nil {
+		return fmt.Errorf("content table: %w", err)
+	}
+	if _, err := c.Exec(ctx, fmt.Sprintf(`SET lock_timeout = %d`, vacuumLockTimeout.Milliseconds())); err != nil {
+		return fmt.Errorf("set lock timeout: %w", err)
+	}
+	if _, err := c.Exec(ctx, `VACUUM (FULL) content`); err != nil {
+		return fmt.Errorf("vacuum content: %w", err)
+	}
+	after, err := filenode()
+	if err != nil {
+		return fmt.Errorf("content table: %w", err)
+	}
+	if after == before {
+		// A VACUUM its role may not run is skipped with a warning only.
+		return errors.New("vacuum content: skipped: the store's role may not vacuum the content table")
+	}
+	return nil
 }
 
 // writeTx runs f on one connection, in a read-committed transaction that f
@@ -218,10 +311,21 @@ func erasureIndex(b *ledger.Batch) int64 {
 	return -1
 }
 
+// olderSnapshots counts the other sessions of the database, and the
+// replication slots, whose oldest snapshot or transaction is not younger
+// than transaction $1: those may still read the rows $1 deleted.
+const olderSnapshots = `SELECT count(*) FROM (
+	SELECT backend_xmin AS x, backend_xid AS y FROM pg_stat_activity
+	WHERE datname = current_database() AND pid <> pg_backend_pid()
+	UNION ALL
+	SELECT xmin, NULL FROM pg_replication_slots) s
+	WHERE age(s.x) >= age($1::xid) OR age(s.y) >= age($1::xid)`
+
 // writeBatch writes a checked batch and commits: entries, references and
 // content with COPY, then the tiles, the head, the checkpoint, the erasure
-// and COMMIT in one pipeline.
-func writeBatch(ctx context.Context, conn *pgx.Conn, old ledger.TreeHead, b *ledger.Batch) error {
+// and COMMIT in one pipeline. A batch that erases content sets *erasure to
+// the ID of its transaction.
+func writeBatch(ctx context.Context, conn *pgx.Conn, old ledger.TreeHead, b *ledger.Batch, erasure *string) error {
 	if len(b.Records) > 0 {
 		if err := copyRecords(ctx, conn, b.Records); err != nil {
 			return err
@@ -230,7 +334,8 @@ func writeBatch(ctx context.Context, conn *pgx.Conn, old ledger.TreeHead, b *led
 
 	type step struct {
 		what string
-		want int64 // rows affected; -1 for any
+		want int64   // rows affected; -1 for any
+		scan *string // where the step's one value goes, if it returns one
 	}
 	var (
 		pb    pgx.Batch
@@ -238,7 +343,7 @@ func writeBatch(ctx context.Context, conn *pgx.Conn, old ledger.TreeHead, b *led
 	)
 	queue := func(what string, want int64, sql string, args ...any) {
 		pb.Queue(sql, args...)
-		steps = append(steps, step{what, want})
+		steps = append(steps, step{what: what, want: want})
 	}
 	if n := len(b.Tiles); n > 0 {
 		levels, idxs, starts := make([]int16, n), make([]int64, n), make([]int16, n)
@@ -273,12 +378,20 @@ func writeBatch(ctx context.Context, conn *pgx.Conn, old ledger.TreeHead, b *led
 		queue("erased content", -1, `DELETE FROM content c
 			USING unnest($1::bigint[], $2::text[]) AS e(idx, name)
 			WHERE c.idx = e.idx AND (e.name = '' OR c.name = e.name)`, idxs, names)
+		pb.Queue(`SELECT pg_current_xact_id()::xid::text`)
+		steps = append(steps, step{what: "transaction ID", scan: erasure})
 	}
 	queue("commit", -1, `COMMIT`)
 
 	br := conn.SendBatch(ctx, &pb)
 	defer br.Close()
 	for _, st := range steps {
+		if st.scan != nil {
+			if err := br.QueryRow().Scan(st.scan); err != nil {
+				return fmt.Errorf("postgres: write %s: %w", st.what, translate(err))
+			}
+			continue
+		}
 		tag, err := br.Exec()
 		if err != nil {
 			return fmt.Errorf("postgres: write %s: %w", st.what, translate(err))

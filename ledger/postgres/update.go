@@ -24,7 +24,7 @@ var (
 
 // Update implements ledger.Store. A transaction that writes entries takes
 // five round trips: BEGIN, the head lock and the dedup probe, pipelined; one
-// COPY each for entries, references and content; the tiles, the head, the
+// COPY each for entries, references and content; the head, the tiles, the
 // checkpoint, the erasure and COMMIT, pipelined.
 //
 // After a transaction that erased content commits, Update rewrites the
@@ -322,9 +322,10 @@ const olderSnapshots = `SELECT count(*) FROM (
 	WHERE age(s.x) >= age($1::xid) OR age(s.y) >= age($1::xid)`
 
 // writeBatch writes a checked batch and commits: entries, references and
-// content with COPY, then the tiles, the head, the checkpoint, the erasure
-// and COMMIT in one pipeline. A batch that erases content sets *erasure to
-// the ID of its transaction.
+// content with COPY, then the head, the tiles, the checkpoint, the erasure
+// and COMMIT in one pipeline. The database accepts tiles and a checkpoint
+// only within the head, so the head comes first. A batch that erases
+// content sets *erasure to the ID of its transaction.
 func writeBatch(ctx context.Context, conn *pgx.Conn, old ledger.TreeHead, b *ledger.Batch, erasure *string) error {
 	if len(b.Records) > 0 {
 		if err := copyRecords(ctx, conn, b.Records); err != nil {
@@ -345,6 +346,15 @@ func writeBatch(ctx context.Context, conn *pgx.Conn, old ledger.TreeHead, b *led
 		pb.Queue(sql, args...)
 		steps = append(steps, step{what: what, want: want})
 	}
+	h := &b.Head
+	var cpSize *int64
+	if h.Checkpointed {
+		cpSize = new(int64(h.CheckpointSize))
+	}
+	queue("tree head", 1, `UPDATE tree_head
+		SET size = $1, root = $2, range = $3, checkpoint_size = $4, checkpoint_time = $5
+		WHERE id = 1 AND size = $6`,
+		int64(h.Size), h.Root[:], joinHashes(h.Range), cpSize, toDB(h.CheckpointTime), int64(old.Size))
 	if n := len(b.Tiles); n > 0 {
 		levels, idxs, starts := make([]int16, n), make([]int64, n), make([]int16, n)
 		hashes := make([][]byte, n)
@@ -355,15 +365,6 @@ func writeBatch(ctx context.Context, conn *pgx.Conn, old ledger.TreeHead, b *led
 			SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::smallint[], $4::bytea[])`,
 			levels, idxs, starts, hashes)
 	}
-	h := &b.Head
-	var cpSize *int64
-	if h.Checkpointed {
-		cpSize = new(int64(h.CheckpointSize))
-	}
-	queue("tree head", 1, `UPDATE tree_head
-		SET size = $1, root = $2, range = $3, checkpoint_size = $4, checkpoint_time = $5
-		WHERE id = 1 AND size = $6`,
-		int64(h.Size), h.Root[:], joinHashes(h.Range), cpSize, toDB(h.CheckpointTime), int64(old.Size))
 	if cp := b.Checkpoint; cp != nil {
 		queue("checkpoint", 1, `INSERT INTO checkpoints (size, root, note, time) VALUES ($1, $2, $3, $4)`,
 			int64(cp.Size), cp.Root[:], cp.Note, toDB(cp.Time))

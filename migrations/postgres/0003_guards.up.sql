@@ -7,7 +7,8 @@
 -- head) would make every later append collide with it. The tree head
 -- changes only consistently. The functions find the ledger's tables by a
 -- search_path pinned to the schema they were created in, whatever the
--- caller's search_path.
+-- caller's search_path; those that write append_checks, which no other role
+-- may touch, run as its owner.
 
 -- Tokens are written by agentledger_admin (agentledger token, and serve's
 -- token API when serve holds it), no longer by agentledger_writer: an
@@ -33,22 +34,33 @@ REVOKE INSERT, UPDATE ON tokens FROM agentledger_writer;
 -- Entries: a statement inserts entries numbered on from the tree head
 -- without a gap, and at commit the head must count every one of them. The
 -- commit check is a deferred constraint trigger, so that the store can
--- COPY the entries before it updates the head; SET CONSTRAINTS cannot skip
--- it, only move it earlier, where it fails sooner.
+-- COPY the entries before it updates the head. It is one per statement,
+-- not one per entry: the statement trigger leaves the statement's last
+-- index in append_checks, whose deferred trigger checks it at commit and
+-- deletes the row. SET CONSTRAINTS cannot skip the check, only move it
+-- earlier, where it fails.
+CREATE TABLE append_checks (
+    idx bigint NOT NULL
+);
+
 CREATE FUNCTION agentledger_entries_follow_head() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER AS $$
 DECLARE
     head bigint;
     lo   bigint;
     hi   bigint;
     n    bigint;
 BEGIN
-    SELECT size INTO head FROM tree_head WHERE id = 1;
     SELECT min(idx), max(idx), count(*) INTO lo, hi, n FROM new_entries;
-    IF n > 0 AND (lo <> head OR hi - lo + 1 <> n) THEN
+    IF n = 0 THEN
+        RETURN NULL;
+    END IF;
+    SELECT size INTO head FROM tree_head WHERE id = 1;
+    IF lo <> head OR hi - lo + 1 <> n THEN
         RAISE EXCEPTION 'agentledger: entries % to % do not follow the tree head of size %', lo, hi, head
             USING ERRCODE = 'insufficient_privilege';
     END IF;
+    INSERT INTO append_checks (idx) VALUES (hi);
     RETURN NULL;
 END
 $$;
@@ -57,20 +69,21 @@ CREATE TRIGGER entries_follow_head AFTER INSERT ON entries
     REFERENCING NEW TABLE AS new_entries
     FOR EACH STATEMENT EXECUTE FUNCTION agentledger_entries_follow_head();
 
-CREATE FUNCTION agentledger_entry_counted() RETURNS trigger
-LANGUAGE plpgsql AS $$
+CREATE FUNCTION agentledger_entries_counted() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER AS $$
 BEGIN
     IF NEW.idx >= (SELECT size FROM tree_head WHERE id = 1) THEN
         RAISE EXCEPTION 'agentledger: entry % is not counted by the tree head: an entry is appended with the head that counts it', NEW.idx
             USING ERRCODE = 'insufficient_privilege';
     END IF;
+    DELETE FROM append_checks;
     RETURN NULL;
 END
 $$;
 
-CREATE CONSTRAINT TRIGGER entries_counted AFTER INSERT ON entries
+CREATE CONSTRAINT TRIGGER append_checks_counted AFTER INSERT ON append_checks
     DEFERRABLE INITIALLY DEFERRED
-    FOR EACH ROW EXECUTE FUNCTION agentledger_entry_counted();
+    FOR EACH ROW EXECUTE FUNCTION agentledger_entries_counted();
 
 -- References and content are written with their entry, by the transaction
 -- that appends it.
@@ -174,7 +187,7 @@ DO $$
 DECLARE
     f text;
 BEGIN
-    FOREACH f IN ARRAY ARRAY['agentledger_entries_follow_head', 'agentledger_entry_counted',
+    FOREACH f IN ARRAY ARRAY['agentledger_entries_follow_head', 'agentledger_entries_counted',
             'agentledger_with_entry', 'agentledger_tiles_covered', 'agentledger_checkpoint_recorded',
             'agentledger_tree_head_grows'] LOOP
         EXECUTE format('ALTER FUNCTION %I.%I() SET search_path = %I, pg_temp', current_schema(), f, current_schema());

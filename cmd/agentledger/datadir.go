@@ -83,16 +83,26 @@ func openNode(dir, logName string, logNameSet bool) (*node, error) {
 
 // readSecretFile reads a key file, refusing one that others can read.
 func readSecretFile(path string) ([]byte, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
+	if err := checkSecretFile(path); err != nil {
 		return nil, err
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%s: permissions %v are too open; want 0600 (chmod 600 %s)", path, fi.Mode().Perm(), path)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	return b, nil
+}
+
+// checkSecretFile refuses a file of secrets (a key, the ledger secret, the
+// first admin token) that group or others may access. A missing file is an
+// error wrapping fs.ErrNotExist.
+func checkSecretFile(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("%s: permissions %v are too open; want 0600 (chmod 600 %s)", path, fi.Mode().Perm(), path)
+	}
+	return nil
 }

@@ -13,41 +13,38 @@
 -- Entries are numbered 0, 1, … without a gap; references and content are
 -- written only with their entry, before the head counts it.
 
-CREATE TRIGGER entries_no_replace BEFORE INSERT ON entries
-WHEN EXISTS (SELECT 1 FROM entries WHERE idx = NEW.idx)
-	OR EXISTS (SELECT 1 FROM entries WHERE dedup_key = NEW.dedup_key)
+-- One trigger a table, without a WHEN clause, for the tables written once
+-- or more per entry: each trigger costs its own program run per row.
+CREATE TRIGGER entries_insert_guard BEFORE INSERT ON entries
 BEGIN
-	SELECT RAISE(ABORT, 'agentledger: conflict: the entry index or dedup key is taken; entries is append-only');
+	SELECT CASE
+		WHEN NEW.idx <= (SELECT max(idx) FROM entries) THEN
+			RAISE(ABORT, 'agentledger: conflict: the entry index is taken; entries is append-only')
+		WHEN NEW.idx > coalesce((SELECT max(idx) FROM entries), -1) + 1 THEN
+			RAISE(ABORT, 'agentledger: entry index leaves a gap')
+		WHEN EXISTS (SELECT 1 FROM entries WHERE dedup_key = NEW.dedup_key) THEN
+			RAISE(ABORT, 'agentledger: conflict: the dedup key is taken; entries is append-only')
+	END;
 END;
 
-CREATE TRIGGER entries_contiguous BEFORE INSERT ON entries
-WHEN NEW.idx > coalesce((SELECT max(idx) FROM entries), -1) + 1
+CREATE TRIGGER entry_refs_insert_guard BEFORE INSERT ON entry_refs
 BEGIN
-	SELECT RAISE(ABORT, 'agentledger: entry index leaves a gap');
+	SELECT CASE
+		WHEN NEW.idx < (SELECT size FROM tree_head) THEN
+			RAISE(ABORT, 'agentledger: references are written with their entry')
+		WHEN EXISTS (SELECT 1 FROM entry_refs WHERE key = NEW.key AND value = NEW.value AND idx = NEW.idx) THEN
+			RAISE(ABORT, 'agentledger: conflict: the reference exists; entry_refs is append-only')
+	END;
 END;
 
-CREATE TRIGGER entry_refs_no_replace BEFORE INSERT ON entry_refs
-WHEN EXISTS (SELECT 1 FROM entry_refs WHERE key = NEW.key AND value = NEW.value AND idx = NEW.idx)
+CREATE TRIGGER content_insert_guard BEFORE INSERT ON content
 BEGIN
-	SELECT RAISE(ABORT, 'agentledger: conflict: the reference exists; entry_refs is append-only');
-END;
-
-CREATE TRIGGER entry_refs_with_entry BEFORE INSERT ON entry_refs
-WHEN NEW.idx < (SELECT size FROM tree_head)
-BEGIN
-	SELECT RAISE(ABORT, 'agentledger: references are written with their entry');
-END;
-
-CREATE TRIGGER content_no_replace BEFORE INSERT ON content
-WHEN EXISTS (SELECT 1 FROM content WHERE idx = NEW.idx AND name = NEW.name)
-BEGIN
-	SELECT RAISE(ABORT, 'agentledger: conflict: the content exists; content is append-only');
-END;
-
-CREATE TRIGGER content_with_entry BEFORE INSERT ON content
-WHEN NEW.idx < (SELECT size FROM tree_head)
-BEGIN
-	SELECT RAISE(ABORT, 'agentledger: content is written with its entry');
+	SELECT CASE
+		WHEN NEW.idx < (SELECT size FROM tree_head) THEN
+			RAISE(ABORT, 'agentledger: content is written with its entry')
+		WHEN EXISTS (SELECT 1 FROM content WHERE idx = NEW.idx AND name = NEW.name) THEN
+			RAISE(ABORT, 'agentledger: conflict: the content exists; content is append-only')
+	END;
 END;
 
 CREATE TRIGGER tiles_no_replace BEFORE INSERT ON tiles

@@ -5,7 +5,11 @@
 // by the migrations embedded in the binary (package migrations); the tables
 // that hold entries, references, tiles and checkpoints reject UPDATE, DELETE
 // and TRUNCATE, and content can be deleted only by a transaction that
-// appends the erasure entry recording it.
+// appends the erasure entry recording it. The database also refuses rows the
+// store could not have written, such as an entry the tree head never counts,
+// and changes of the tree head that do not grow it consistently. The
+// migrations create two roles: agentledger_writer, everything the store's
+// ledger writes need, and agentledger_admin, which alone writes tokens.
 //
 // Write transactions lock the singleton tree head row FOR UPDATE, so every
 // writer of one database, in any number of processes, is serialised by the

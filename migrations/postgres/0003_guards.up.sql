@@ -35,11 +35,13 @@ REVOKE INSERT, UPDATE ON tokens FROM agentledger_writer;
 -- without a gap, and at commit the head must count every one of them. The
 -- commit check is a deferred constraint trigger, so that the store can
 -- COPY the entries before it updates the head. It is one per statement,
--- not one per entry: the statement trigger leaves the statement's last
--- index in append_checks, whose deferred trigger checks it at commit and
--- deletes the row. SET CONSTRAINTS cannot skip the check, only move it
--- earlier, where it fails.
+-- not one per entry: the statement trigger leaves the statement's range of
+-- indices in append_checks, whose deferred trigger checks its last index
+-- at commit and deletes the row. SET CONSTRAINTS cannot skip the check,
+-- only move it earlier, where it fails. Until the commit, the row is the
+-- transaction's own record of the entries it appends.
 CREATE TABLE append_checks (
+    lo  bigint NOT NULL,
     idx bigint NOT NULL
 );
 
@@ -60,7 +62,7 @@ BEGIN
         RAISE EXCEPTION 'agentledger: entries % to % do not follow the tree head of size %', lo, hi, head
             USING ERRCODE = 'insufficient_privilege';
     END IF;
-    INSERT INTO append_checks (idx) VALUES (hi);
+    INSERT INTO append_checks (lo, idx) VALUES (lo, hi);
     RETURN NULL;
 END
 $$;
@@ -86,12 +88,15 @@ CREATE CONSTRAINT TRIGGER append_checks_counted AFTER INSERT ON append_checks
     FOR EACH ROW EXECUTE FUNCTION agentledger_entries_counted();
 
 -- References and content are written with their entry, by the transaction
--- that appends it.
+-- that appends it: within the range its append_checks row records.
 CREATE FUNCTION agentledger_with_entry() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER AS $$
+DECLARE
+    low  bigint;
+    high bigint;
 BEGIN
-    IF EXISTS (SELECT 1 FROM new_rows n WHERE NOT EXISTS (
-            SELECT 1 FROM entries e WHERE e.idx = n.idx AND e.xmin = pg_current_xact_id()::xid)) THEN
+    SELECT min(idx), max(idx) INTO low, high FROM new_rows;
+    IF low IS NOT NULL AND NOT EXISTS (SELECT 1 FROM append_checks c WHERE c.lo <= low AND high <= c.idx) THEN
         RAISE EXCEPTION 'agentledger: % rows are written with their entry, by the transaction that appends it', TG_TABLE_NAME
             USING ERRCODE = 'insufficient_privilege';
     END IF;
@@ -113,20 +118,23 @@ CREATE FUNCTION agentledger_tiles_covered() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     head bigint := (SELECT size FROM tree_head WHERE id = 1);
+    n    record;
 BEGIN
-    IF EXISTS (SELECT 1 FROM new_rows n
-            WHERE (n.idx::numeric * 256 + n.start + octet_length(n.hashes) / 32)
-                    * power(256::numeric, n.level) > head
-                OR (n.start > 0 AND NOT EXISTS (SELECT 1 FROM tiles t
-                    WHERE t.level = n.level AND t.idx = n.idx
-                        AND t.start + octet_length(t.hashes) / 32 = n.start))
-                OR EXISTS (SELECT 1 FROM tiles t
-                    WHERE t.level = n.level AND t.idx = n.idx AND t.start <> n.start
-                        AND t.start < n.start + octet_length(n.hashes) / 32
-                        AND n.start < t.start + octet_length(t.hashes) / 32)) THEN
-        RAISE EXCEPTION 'agentledger: a tile segment must continue its tile within the tree head of size %', head
-            USING ERRCODE = 'insufficient_privilege';
-    END IF;
+    -- A few rows a batch, each looked up by its tile's key.
+    FOR n IN SELECT level, idx, start, octet_length(hashes) / 32 AS len FROM new_rows LOOP
+        IF (n.idx::numeric * 256 + n.start + n.len) * power(256::numeric, n.level) > head
+            OR (n.start > 0 AND NOT EXISTS (SELECT 1 FROM tiles t
+                WHERE t.level = n.level AND t.idx = n.idx
+                    AND t.start + octet_length(t.hashes) / 32 = n.start))
+            OR EXISTS (SELECT 1 FROM tiles t
+                WHERE t.level = n.level AND t.idx = n.idx AND t.start <> n.start
+                    AND t.start < n.start + n.len
+                    AND n.start < t.start + octet_length(t.hashes) / 32) THEN
+            RAISE EXCEPTION 'agentledger: tile segment %/%/% must continue its tile within the tree head of size %',
+                n.level, n.idx, n.start, head
+                USING ERRCODE = 'insufficient_privilege';
+        END IF;
+    END LOOP;
     RETURN NULL;
 END
 $$;

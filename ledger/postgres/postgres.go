@@ -56,6 +56,10 @@ func (c *Config) Validate() error {
 // Store is the Postgres store. It is safe for concurrent use.
 type Store struct {
 	pool *pgxpool.Pool
+
+	vacuums    chan string // erasing transactions, for the vacuumer
+	stop       context.CancelFunc
+	vacuumDone chan struct{}
 }
 
 var _ ledger.Store = (*Store)(nil)
@@ -99,6 +103,9 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
+	vctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	s.vacuums, s.stop, s.vacuumDone = make(chan string, 1), stop, make(chan struct{})
+	go s.vacuumer(vctx)
 	return s, nil
 }
 
@@ -128,8 +135,11 @@ func (s *Store) Ready(ctx context.Context) error {
 	return checkVersion(v, len(ms))
 }
 
-// Close releases the store's connections.
+// Close stops the rewrite of the content table after an erasure, if one
+// runs, and releases the store's connections.
 func (s *Store) Close() error {
+	s.stop()
+	<-s.vacuumDone
 	s.pool.Close()
 	return nil
 }

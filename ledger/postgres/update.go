@@ -3,9 +3,7 @@ package postgres
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
 	"math"
 	"slices"
 	"strconv"
@@ -27,8 +25,8 @@ var (
 // COPY each for entries, references and content; the head, the tiles, the
 // checkpoint, the erasure and COMMIT, pipelined.
 //
-// After a transaction that erased content commits, Update rewrites the
-// content table (see vacuumErased) before it returns.
+// After a transaction that erased content commits, Update has the content
+// table rewritten in the background (see vacuumer).
 func (s *Store) Update(ctx context.Context, keys [][ledger.HashSize]byte, fn ledger.UpdateFunc) error {
 	var erasure string // the erasing transaction's ID
 	err := s.writeTx(ctx, func(conn *pgx.Conn) error {
@@ -49,92 +47,9 @@ func (s *Store) Update(ctx context.Context, keys [][ledger.HashSize]byte, fn led
 		return writeBatch(ctx, conn, head, b, &erasure)
 	})
 	if err == nil && erasure != "" {
-		s.vacuumErased(context.WithoutCancel(ctx), erasure)
+		s.requestVacuum(erasure)
 	}
 	return err
-}
-
-const (
-	// vacuumLockTimeout bounds how long vacuumErased waits for the content
-	// table's lock. Appends that write content wait behind it meanwhile.
-	vacuumLockTimeout = 5 * time.Second
-	// vacuumSnapshotTimeout bounds how long vacuumErased waits for the
-	// transactions that may still see the erased rows to end.
-	vacuumSnapshotTimeout = 30 * time.Second
-	// vacuumPoll is how often vacuumErased looks for those transactions.
-	vacuumPoll = 20 * time.Millisecond
-)
-
-// vacuumErased rewrites the content table with VACUUM FULL after the
-// erasure of transaction xid has committed, so that the erased rows leave
-// the table's files. A DELETE leaves the row's bytes in its page, and a
-// plain VACUUM, although it frees the row, leaves the bytes of a row that
-// was the last written to its page in the page's free space: only a rewrite
-// removes them. A rewrite keeps the rows that a transaction begun before
-// the erasure may still read, so vacuumErased first waits, up to
-// vacuumSnapshotTimeout, for such transactions of the database (and
-// replication slots that hold rows for a standby) to end. VACUUM FULL holds
-// an exclusive lock on the content table for as long as the rewrite takes.
-//
-// Only the table's owner (or, on Postgres 17 and later, a holder of
-// MAINTAIN on it) may vacuum it: as agentledger_writer on an older server
-// the rewrite is skipped and logged, and the erased bytes stay until the
-// table's pages are reused or the owner runs VACUUM FULL content. The
-// erasure has committed, so any failure is logged, not returned.
-func (s *Store) vacuumErased(ctx context.Context, xid string) {
-	if err := s.vacuumContent(ctx, xid); err != nil {
-		slog.Default().Warn("postgres: erased content stays in the content table's files until its owner runs VACUUM FULL content", "err", err)
-	}
-}
-
-func (s *Store) vacuumContent(ctx context.Context, xid string) error {
-	c, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return fmt.Errorf("acquire connection: %w", err)
-	}
-	defer c.Release()
-	deadline := time.Now().Add(vacuumSnapshotTimeout)
-	for {
-		var older int
-		if err := c.QueryRow(ctx, olderSnapshots, xid).Scan(&older); err != nil {
-			return fmt.Errorf("look for older snapshots: %w", err)
-		}
-		if older == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			slog.Default().Warn("postgres: vacuuming content although transactions begun before an erasure still run; they keep the erased rows", "transactions", older)
-			break
-		}
-		time.Sleep(vacuumPoll)
-	}
-	// The connection returns to the pool: its lock timeout is set for the
-	// VACUUM only.
-	defer c.Exec(ctx, `RESET lock_timeout`)
-	filenode := func() (uint32, error) {
-		var n uint32
-		err := c.QueryRow(ctx, `SELECT pg_relation_filenode('content')`).Scan(&n)
-		return n, err
-	}
-	before, err := filenode()
-	if err != nil {
-		return fmt.Errorf("content table: %w", err)
-	}
-	if _, err := c.Exec(ctx, fmt.Sprintf(`SET lock_timeout = %d`, vacuumLockTimeout.Milliseconds())); err != nil {
-		return fmt.Errorf("set lock timeout: %w", err)
-	}
-	if _, err := c.Exec(ctx, `VACUUM (FULL) content`); err != nil {
-		return fmt.Errorf("vacuum content: %w", err)
-	}
-	after, err := filenode()
-	if err != nil {
-		return fmt.Errorf("content table: %w", err)
-	}
-	if after == before {
-		// A VACUUM its role may not run is skipped with a warning only.
-		return errors.New("vacuum content: skipped: the store's role may not vacuum the content table")
-	}
-	return nil
 }
 
 // writeTx runs f on one connection, in a read-committed transaction that f
@@ -310,16 +225,6 @@ func erasureIndex(b *ledger.Batch) int64 {
 	}
 	return -1
 }
-
-// olderSnapshots counts the other sessions of the database, and the
-// replication slots, whose oldest snapshot or transaction is not younger
-// than transaction $1: those may still read the rows $1 deleted.
-const olderSnapshots = `SELECT count(*) FROM (
-	SELECT backend_xmin AS x, backend_xid AS y FROM pg_stat_activity
-	WHERE datname = current_database() AND pid <> pg_backend_pid()
-	UNION ALL
-	SELECT xmin, NULL FROM pg_replication_slots) s
-	WHERE age(s.x) >= age($1::xid) OR age(s.y) >= age($1::xid)`
 
 // writeBatch writes a checked batch and commits: entries, references and
 // content with COPY, then the head, the tiles, the checkpoint, the erasure

@@ -219,6 +219,7 @@ func (b *builder) entry(e ledger.Entry) (ledger.Entry, error) {
 			return ledger.Entry{}, err
 		}
 	}
+	e.Source = ledger.SourceAgent
 	e.Attrs = b.attrs
 	e.Content = b.content
 	if err := b.fit(&e); err != nil {
@@ -229,7 +230,7 @@ func (b *builder) entry(e ledger.Entry) (ledger.Entry, error) {
 
 // leafSize is the size of e's leaf as ledger.EncodeLeaf writes it.
 func leafSize(e *ledger.Entry) int {
-	n := 1 + 6*2 + len(e.Kind) + len(e.TraceID) + len(e.SpanID) + len(e.ParentSpanID) + len(e.EventKey) + len(e.Name) + 16 + 2 + 2
+	n := 1 + 8*2 + len(e.Kind) + len(e.Source) + len(e.Submitter) + len(e.TraceID) + len(e.SpanID) + len(e.ParentSpanID) + len(e.EventKey) + len(e.Name) + 16 + 2 + 2
 	for _, a := range e.Attrs {
 		n += 4 + len(a.Key) + len(a.Value)
 	}

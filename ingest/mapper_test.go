@@ -71,6 +71,9 @@ func TestMapKinds(t *testing.T) {
 				if _, err := ledger.EncodeLeaf(&entries[i]); err != nil {
 					t.Errorf("EncodeLeaf(entry %d): %v", i, err)
 				}
+				if got := entries[i].Source; got != ledger.SourceAgent {
+					t.Errorf("entry %d (%s) source = %q, want %q", i, entries[i].Kind, got, ledger.SourceAgent)
+				}
 			}
 		})
 	}

@@ -42,6 +42,11 @@ const (
 	// DefaultMaxEventsPerSpan bounds the events of one span. The OTel SDKs
 	// keep 128 by default.
 	DefaultMaxEventsPerSpan = 1024
+	// DefaultMaxAttributesPerSpan bounds the attributes of one span (and of
+	// one log record, span event or resource). The OTel SDKs keep 128 by
+	// default; flattened message attributes (llm.input_messages.N.…) need
+	// more.
+	DefaultMaxAttributesPerSpan = 4096
 	// DefaultMaxAttributeValueBytes bounds one attribute value (a string,
 	// or the JSON encoding of any other value) that is not content.
 	DefaultMaxAttributeValueBytes = 64 << 10
@@ -114,6 +119,9 @@ type Limits struct {
 	MaxLogRecordsPerRequest int `mapstructure:"max_log_records_per_request"`
 	// MaxEventsPerSpan bounds the events of one span.
 	MaxEventsPerSpan int `mapstructure:"max_events_per_span"`
+	// MaxAttributesPerSpan bounds the attributes of one span, and likewise
+	// of one log record, span event or resource.
+	MaxAttributesPerSpan int `mapstructure:"max_attributes_per_span"`
 	// MaxAttributeValueBytes bounds one structural attribute value.
 	MaxAttributeValueBytes int `mapstructure:"max_attribute_value_bytes"`
 	// MaxContentBytes bounds one piece of content.
@@ -133,6 +141,7 @@ func DefaultLimits() Limits {
 		MaxSpansPerRequest:      DefaultMaxSpansPerRequest,
 		MaxLogRecordsPerRequest: DefaultMaxLogRecordsPerRequest,
 		MaxEventsPerSpan:        DefaultMaxEventsPerSpan,
+		MaxAttributesPerSpan:    DefaultMaxAttributesPerSpan,
 		MaxAttributeValueBytes:  DefaultMaxAttributeValueBytes,
 		MaxContentBytes:         DefaultMaxContentBytes,
 		MaxInlineAttributeBytes: DefaultMaxInlineAttributeBytes,
@@ -150,6 +159,7 @@ func (l Limits) withDefaults() Limits {
 	set(&l.MaxSpansPerRequest, d.MaxSpansPerRequest)
 	set(&l.MaxLogRecordsPerRequest, d.MaxLogRecordsPerRequest)
 	set(&l.MaxEventsPerSpan, d.MaxEventsPerSpan)
+	set(&l.MaxAttributesPerSpan, d.MaxAttributesPerSpan)
 	set(&l.MaxAttributeValueBytes, d.MaxAttributeValueBytes)
 	set(&l.MaxContentBytes, d.MaxContentBytes)
 	set(&l.MaxInlineAttributeBytes, d.MaxInlineAttributeBytes)
@@ -166,6 +176,7 @@ func (l *Limits) Validate() error {
 		{"max_spans_per_request", l.MaxSpansPerRequest},
 		{"max_log_records_per_request", l.MaxLogRecordsPerRequest},
 		{"max_events_per_span", l.MaxEventsPerSpan},
+		{"max_attributes_per_span", l.MaxAttributesPerSpan},
 		{"max_attribute_value_bytes", l.MaxAttributeValueBytes},
 		{"max_content_bytes", l.MaxContentBytes},
 		{"max_inline_attribute_bytes", l.MaxInlineAttributeBytes},

@@ -134,7 +134,7 @@ func (r *ledgerReceiver) Shutdown(ctx context.Context) error {
 func (r *ledgerReceiver) consumeTraces(ctx context.Context, td ptrace.Traces) error {
 	start := time.Now()
 	n := td.SpanCount()
-	entries, err := Map(td, r.mapper)
+	entries, err := Map(ctx, td, r.mapper)
 	if err == nil {
 		err = r.append(ctx, entries)
 	}
@@ -155,7 +155,7 @@ func (r *ledgerReceiver) consumeTraces(ctx context.Context, td ptrace.Traces) er
 func (r *ledgerReceiver) consumeLogs(ctx context.Context, ld plog.Logs) error {
 	start := time.Now()
 	n := ld.LogRecordCount()
-	entries, err := MapLogs(ld, r.mapper)
+	entries, err := MapLogs(ctx, ld, r.mapper)
 	if err == nil {
 		err = r.append(ctx, entries)
 	}

@@ -75,10 +75,11 @@ type Config struct {
 	// collector; empty when agentledger serve hands it an open ledger.
 	Database string `mapstructure:"database"`
 	// SignerKeyFile holds the note signer key that signs checkpoints
-	// ("PRIVATE+KEY+<origin>+…", as agentledger keygen writes).
+	// ("PRIVATE+KEY+<origin>+…", as agentledger keygen writes). Like
+	// SecretFile, it must be accessible to its owner only (mode 0600).
 	SignerKeyFile string `mapstructure:"signer_key_file"`
 	// SecretFile holds the ledger secret, the HMAC key of secret
-	// fingerprints (at least 32 bytes; see ReadSecretFile).
+	// fingerprints (at least 32 bytes, mode 0600; see ReadSecretFile).
 	SecretFile string `mapstructure:"secret_file"`
 	// Redaction configures secret detection.
 	Redaction secrets.Config `mapstructure:"redaction"`

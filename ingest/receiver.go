@@ -9,10 +9,13 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/receiver"
 	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/agentledger/agentledger/ledger"
 )
@@ -27,7 +30,8 @@ const (
 )
 
 // Observer is told the outcome of every request, for metrics. Its methods
-// are called concurrently and must not block.
+// are called concurrently and must not block. The message of every error
+// they are handed has passed through the secret redactor.
 type Observer interface {
 	// Accepted reports a request of items spans or log records whose
 	// entries were committed (entries of them, counting those a retry had
@@ -147,7 +151,7 @@ func (r *ledgerReceiver) consumeTraces(ctx context.Context, td ptrace.Traces) er
 	if r.nextTraces != nil {
 		// The entries are committed: a retry caused by an error here is
 		// deduplicated by the ledger.
-		return r.nextTraces.ConsumeTraces(ctx, td)
+		return r.forwardFailed(SignalTraces, n, r.nextTraces.ConsumeTraces(ctx, td))
 	}
 	return nil
 }
@@ -166,7 +170,7 @@ func (r *ledgerReceiver) consumeLogs(ctx context.Context, ld plog.Logs) error {
 		r.observer.Accepted(SignalLogs, n, len(entries), time.Since(start))
 	}
 	if r.nextLogs != nil {
-		return r.nextLogs.ConsumeLogs(ctx, ld)
+		return r.forwardFailed(SignalLogs, n, r.nextLogs.ConsumeLogs(ctx, ld))
 	}
 	return nil
 }
@@ -188,10 +192,12 @@ func (r *ledgerReceiver) append(ctx context.Context, entries []ledger.Entry) err
 	return nil
 }
 
-// failed reports a failed request and returns the error the OTLP receiver
-// answers with: InvalidArgument for bad input, else a plain error
-// (Unavailable), which the sender retries.
+// failed logs and reports a failed request, its error redacted, and
+// returns the error the OTLP receiver answers with: InvalidArgument naming
+// what was wrong for bad input, else Unavailable with a generic message,
+// which the sender retries.
 func (r *ledgerReceiver) failed(s Signal, items int, err error) error {
+	err = redactError(r.mapper.redactor, err)
 	if isPermanent(err) {
 		r.set.Logger.Warn("rejected invalid OTLP request", zap.String("signal", string(s)), zap.Int("items", items), zap.Error(err))
 		if r.observer != nil {
@@ -204,4 +210,21 @@ func (r *ledgerReceiver) failed(s Signal, items int, err error) error {
 		}
 	}
 	return statusError(err)
+}
+
+// forwardFailed logs the error of the pipeline after the receiver, if any,
+// redacted, and returns an error of the same status code (so that the
+// sender retries or not as the pipeline asked) with a generic message.
+func (r *ledgerReceiver) forwardFailed(s Signal, items int, err error) error {
+	if err == nil {
+		return nil
+	}
+	code := codes.Unavailable
+	if st, ok := status.FromError(err); ok {
+		code = st.Code()
+	} else if consumererror.IsPermanent(err) {
+		code = codes.Internal
+	}
+	r.set.Logger.Warn("the pipeline after the ledger failed on a committed request", zap.String("signal", string(s)), zap.Int("items", items), zap.Error(redactError(r.mapper.redactor, err)))
+	return status.Error(code, forwardFailedMessage)
 }

@@ -57,6 +57,7 @@ type ledgerReceiver struct {
 	remove   func()
 
 	otlp       component.Component
+	guard      *guard          // answers the requests otlp refuses itself
 	nextTraces consumer.Traces // nil: not forwarded
 	nextLogs   consumer.Logs   // nil: not forwarded
 
@@ -106,7 +107,7 @@ func (r *ledgerReceiver) start(ctx context.Context, host component.Host) error {
 	m, err := NewMapper(l.Redactor, r.cfg.MappingConfig, r.cfg.Limits)
 	if err == nil {
 		r.log, r.mapper, r.observer = l.Log, m, l.Observer
-		err = r.otlp.Start(ctx, host)
+		err = r.otlp.Start(ctx, guardHost{Host: host, g: r.guard})
 	}
 	if err != nil {
 		if r.owned != nil {
@@ -143,7 +144,7 @@ func (r *ledgerReceiver) consumeTraces(ctx context.Context, td ptrace.Traces) er
 		err = r.append(ctx, entries)
 	}
 	if err != nil {
-		return r.failed(SignalTraces, n, err)
+		return r.failed(ctx, SignalTraces, n, err)
 	}
 	if r.observer != nil {
 		r.observer.Accepted(SignalTraces, n, len(entries), time.Since(start))
@@ -151,7 +152,7 @@ func (r *ledgerReceiver) consumeTraces(ctx context.Context, td ptrace.Traces) er
 	if r.nextTraces != nil {
 		// The entries are committed: a retry caused by an error here is
 		// deduplicated by the ledger.
-		return r.forwardFailed(SignalTraces, n, r.nextTraces.ConsumeTraces(ctx, td))
+		return r.forwardFailed(ctx, SignalTraces, n, r.nextTraces.ConsumeTraces(ctx, td))
 	}
 	return nil
 }
@@ -164,13 +165,13 @@ func (r *ledgerReceiver) consumeLogs(ctx context.Context, ld plog.Logs) error {
 		err = r.append(ctx, entries)
 	}
 	if err != nil {
-		return r.failed(SignalLogs, n, err)
+		return r.failed(ctx, SignalLogs, n, err)
 	}
 	if r.observer != nil {
 		r.observer.Accepted(SignalLogs, n, len(entries), time.Since(start))
 	}
 	if r.nextLogs != nil {
-		return r.forwardFailed(SignalLogs, n, r.nextLogs.ConsumeLogs(ctx, ld))
+		return r.forwardFailed(ctx, SignalLogs, n, r.nextLogs.ConsumeLogs(ctx, ld))
 	}
 	return nil
 }
@@ -196,7 +197,8 @@ func (r *ledgerReceiver) append(ctx context.Context, entries []ledger.Entry) err
 // returns the error the OTLP receiver answers with: InvalidArgument naming
 // what was wrong for bad input, else Unavailable with a generic message,
 // which the sender retries.
-func (r *ledgerReceiver) failed(s Signal, items int, err error) error {
+func (r *ledgerReceiver) failed(ctx context.Context, s Signal, items int, err error) error {
+	markReported(ctx)
 	err = redactError(r.mapper.redactor, err)
 	if isPermanent(err) {
 		r.set.Logger.Warn("rejected invalid OTLP request", zap.String("signal", string(s)), zap.Int("items", items), zap.Error(err))
@@ -215,10 +217,11 @@ func (r *ledgerReceiver) failed(s Signal, items int, err error) error {
 // forwardFailed logs the error of the pipeline after the receiver, if any,
 // redacted, and returns an error of the same status code (so that the
 // sender retries or not as the pipeline asked) with a generic message.
-func (r *ledgerReceiver) forwardFailed(s Signal, items int, err error) error {
+func (r *ledgerReceiver) forwardFailed(ctx context.Context, s Signal, items int, err error) error {
 	if err == nil {
 		return nil
 	}
+	markReported(ctx)
 	code := codes.Unavailable
 	if st, ok := status.FromError(err); ok {
 		code = st.Code()

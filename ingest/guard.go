@@ -16,7 +16,6 @@ import (
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
@@ -203,66 +202,65 @@ func (g *guard) serveHTTP(next http.Handler, w http.ResponseWriter, req *http.Re
 	if !cw.capturing {
 		return
 	}
-	if rep.done {
+	body := cw.buf.Bytes()
+	switch {
+	case rep.done:
 		// The consumer's error, already redacted, logged and counted.
-		cw.release()
+	case cw.code == http.StatusBadRequest:
+		g.refuse(ctx, s, req, cw, parseErrorMessage(cw.Header().Get("Content-Type"), body))
+		return
+	case cw.code == http.StatusInternalServerError && bytes.Contains(body, []byte("failed to marshal error message")):
+		// The parse error quoted the body, which is not UTF-8 text, so
+		// the OTLP receiver could not encode it.
+		g.refuse(ctx, s, req, cw, "")
 		return
 	}
-	g.rewrite(ctx, s, req, cw)
+	cw.release()
 }
 
-// rewrite answers the error the OTLP receiver gave a request before it
-// reached the consumer: logged, reported, its message redacted, and a
-// body whose parse error could not be encoded answered 400.
-func (g *guard) rewrite(ctx context.Context, s Signal, req *http.Request, cw *captureWriter) {
-	body := cw.buf.Bytes()
-	reqType, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
-	code := cw.code
-	var msg string
+// parseErrorMessage returns the message of the OTLP receiver's answer to a
+// body that does not parse: a google.rpc.Status in the encoding ctype
+// names.
+func parseErrorMessage(ctype string, body []byte) string {
 	st := &spb.Status{}
-	switch ctype, _, _ := mime.ParseMediaType(cw.Header().Get("Content-Type")); {
-	case code == http.StatusInternalServerError && bytes.Contains(body, []byte("failed to marshal error message")):
-		code = http.StatusBadRequest
+	switch mt, _, _ := mime.ParseMediaType(ctype); {
+	case mt == "application/x-protobuf" && proto.Unmarshal(body, st) == nil,
+		mt == "application/json" && protojson.Unmarshal(body, st) == nil:
+		return st.GetMessage()
+	}
+	return string(body)
+}
+
+// refuse answers a request whose body does not parse 400 InvalidArgument,
+// in the request's encoding, with a message saying so (detail, if set,
+// being the parse error) that is redacted, logged and reported.
+func (g *guard) refuse(ctx context.Context, s Signal, req *http.Request, cw *captureWriter, detail string) {
+	reqType, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
+	var msg string
+	switch {
+	case reqType == "application/x-protobuf":
+		msg = "the request body is not an OTLP protobuf message"
+	case detail == "":
 		msg = notJSONMessage
-		if reqType == "application/x-protobuf" {
-			msg = "the request body is not an OTLP protobuf message"
-		}
-	case ctype == "application/x-protobuf" && proto.Unmarshal(body, st) == nil,
-		ctype == "application/json" && protojson.Unmarshal(body, st) == nil:
-		msg = st.GetMessage()
 	default:
-		msg = string(body)
+		msg = "the request body is not OTLP/JSON"
 	}
-	msg = trimQuotedBody(msg)
-	if code == http.StatusBadRequest && msg != notJSONMessage {
-		switch reqType {
-		case "application/json":
-			msg = "the request body is not OTLP/JSON: " + msg
-		case "application/x-protobuf":
-			msg = "the request body is not an OTLP protobuf message: " + msg
-		}
+	if detail != "" {
+		msg += ": " + trimQuotedBody(detail)
 	}
-	var err error = errorString(msg)
-	if code < http.StatusInternalServerError {
-		err = fmt.Errorf("%w: %w", ledger.ErrInvalid, err)
-	}
-	// failed redacts the message, logs it and reports the request; its
-	// answer for a 5xx is the generic one.
-	st.Message = status.Convert(g.r.failed(ctx, s, 0, err)).Message()
-	if st.Code == 0 || cw.code != code {
-		st.Code = int32(httpToCode(code))
-	}
+	// failed redacts the message, logs it and reports the request.
+	err := g.r.failed(ctx, s, 0, fmt.Errorf("%w: %s", ledger.ErrInvalid, msg))
+	st := status.Convert(err).Proto()
 	var out []byte
-	switch reqType {
-	case "application/x-protobuf":
+	if reqType == "application/x-protobuf" {
 		out, _ = proto.Marshal(st)
 		cw.Header().Set("Content-Type", "application/x-protobuf")
-	default:
+	} else {
 		out, _ = protojson.Marshal(st)
 		cw.Header().Set("Content-Type", "application/json")
 	}
 	cw.Header().Del("Content-Length")
-	cw.w.WriteHeader(code)
+	cw.w.WriteHeader(http.StatusBadRequest)
 	_, _ = cw.w.Write(out)
 }
 
@@ -278,25 +276,6 @@ func trimQuotedBody(msg string) string {
 	offset, _, _ := strings.Cut(tail, " ")
 	return head + " (at byte " + offset + ")"
 }
-
-// httpToCode is the gRPC code of an HTTP error status.
-func httpToCode(code int) codes.Code {
-	switch code {
-	case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
-		return codes.InvalidArgument
-	case http.StatusTooManyRequests:
-		return codes.ResourceExhausted
-	case http.StatusServiceUnavailable:
-		return codes.Unavailable
-	case http.StatusMethodNotAllowed, http.StatusUnsupportedMediaType, http.StatusNotFound:
-		return codes.Unimplemented
-	}
-	return codes.Unknown
-}
-
-type errorString string
-
-func (e errorString) Error() string { return string(e) }
 
 // captureWriter passes a success through and holds back an error answer,
 // for the guard to rewrite or release.

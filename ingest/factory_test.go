@@ -106,6 +106,14 @@ func TestFactoryInCollector(t *testing.T) {
 	if committedFirst.Load() != 1 {
 		t.Errorf("the pipeline saw spans before they were committed")
 	}
+	// The guard runs in the collector's servers too, and the user's
+	// configuration is left as it was.
+	if code, st := postRaw(t, "http://"+httpAddr+"/v1/traces", "application/json", []byte("\xff\xfe")); code != http.StatusBadRequest || !strings.Contains(st.GetMessage(), notJSONMessage) {
+		t.Errorf("POST bytes that are not UTF-8 as JSON = %d %q, want 400 %q", code, st.GetMessage(), notJSONMessage)
+	}
+	if mw := cfg.Protocols.HTTP.Get().ServerConfig.Middlewares; len(mw) != 0 {
+		t.Errorf("the user's HTTP configuration has middlewares %v, want none", mw)
+	}
 	if err := tr.Shutdown(context.Background()); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}

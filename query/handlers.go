@@ -132,6 +132,9 @@ func (s *Server) run(c echo.Context) error {
 		}
 		v.Entries = append(v.Entries, te)
 	}
+	if v.Credentials, v.ForeignUses, v.CredentialsTruncated, err = newLinker(f, rd).runCredentials(ctx, traceID); err != nil {
+		return err
+	}
 	return s.reply(c, rd, http.StatusOK, v)
 }
 
@@ -177,6 +180,9 @@ func (s *Server) agentRuns(c echo.Context) error {
 			Status:         n.attr(attrStatusCode),
 			Entry:          rd.entry(n, false),
 		})
+	}
+	if err := newLinker(f, rd).runSummaries(ctx, out.Runs); err != nil {
+		return err
 	}
 	return c.JSON(http.StatusOK, out)
 }

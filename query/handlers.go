@@ -132,7 +132,11 @@ func (s *Server) run(c echo.Context) error {
 		}
 		v.Entries = append(v.Entries, te)
 	}
-	if v.Credentials, v.ForeignUses, v.CredentialsTruncated, err = newLinker(f, rd).runCredentials(ctx, traceID); err != nil {
+	var all []*node // the whole run, when this page is all of it
+	if cursor == 0 && !p.more {
+		all = r.nodes
+	}
+	if v.Credentials, v.ForeignUses, v.CredentialsTruncated, err = newLinker(f, rd).runCredentials(ctx, traceID, all); err != nil {
 		return err
 	}
 	return s.reply(c, rd, http.StatusOK, v)

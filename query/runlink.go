@@ -3,6 +3,7 @@ package query
 import (
 	"context"
 	"slices"
+	"sync"
 
 	"golang.org/x/sync/errgroup"
 
@@ -24,14 +25,19 @@ const maxLinkedCalls = 100
 // linker links the credentials of runs to the runs that obtained and used
 // them, with what it read cached for one answer. The credential view's
 // rules apply: a run is foreign to a credential it used but did not
-// obtain (issuingRuns, foreignRun).
+// obtain (issuingRuns, foreignRun). Its lookups are safe for concurrent
+// use.
 type linker struct {
 	f  *fetcher
 	rd *render
-	// events maps a credential ID to its events (credentialEvents).
+
+	mu sync.Mutex
+	// events maps a credential ID to its events (credentialEvents); nil
+	// while the lookup is under way.
 	events map[string]*credentialRefs
 	// owners maps a fingerprint to the credentials whose events record it.
 	owners map[string][]string
+	// agents maps a trace ID to its run's agent (findAgents).
 	agents map[string]*RunAgent
 	// truncated is true when the budget of credentials ran out.
 	truncated bool
@@ -42,20 +48,30 @@ func newLinker(f *fetcher, rd *render) *linker {
 		agents: make(map[string]*RunAgent)}
 }
 
+// parallel calls fn(ctx, i) for each i < n, several at once.
+func parallel(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i := range n {
+		g.Go(func() error { return fn(gctx, i) })
+	}
+	return g.Wait()
+}
+
 // linkNodes returns the entries of run traceID of the given kinds, in time
 // order; complete is false when not all were found.
 func linkNodes(ctx context.Context, f *fetcher, traceID string, kinds ...ledger.Kind) (_ []*node, complete bool, err error) {
 	trace := ledger.Ref{Key: ledger.RefTrace, Value: traceID}
-	var idx []uint64
-	complete = true
-	for _, k := range kinds {
-		found, ok, err := leapfrog(ctx, f, trace, ledger.Ref{Key: ledger.RefKind, Value: string(k)}, 0, maxLinkFinds)
-		if err != nil {
-			return nil, false, err
-		}
-		idx = append(idx, found...)
-		complete = complete && ok
+	found := make([][]uint64, len(kinds))
+	ok := make([]bool, len(kinds))
+	if err := parallel(ctx, len(kinds), func(ctx context.Context, i int) (err error) {
+		found[i], ok[i], err = leapfrog(ctx, f, trace, ledger.Ref{Key: ledger.RefKind, Value: string(kinds[i])}, 0, maxLinkFinds)
+		return err
+	}); err != nil {
+		return nil, false, err
 	}
+	idx := slices.Concat(found...)
+	complete = !slices.Contains(ok, false)
 	slices.Sort(idx)
 	if len(idx) > MaxRunEntries {
 		idx, complete = idx[:MaxRunEntries], false
@@ -69,51 +85,69 @@ func linkNodes(ctx context.Context, f *fetcher, traceID string, kinds ...ledger.
 }
 
 // credentialRefs returns the events of credential id, or nil when the
-// budget of credentials is spent.
+// budget of credentials is spent. Concurrent calls must ask for different
+// credentials.
 func (l *linker) credentialRefs(ctx context.Context, id string) (*credentialRefs, error) {
-	if cr, ok := l.events[id]; ok {
-		return cr, nil
-	}
-	if len(l.events) == maxRunCredentials {
+	l.mu.Lock()
+	cr, ok := l.events[id]
+	if !ok && len(l.events) == maxRunCredentials {
 		l.truncated = true
-		return nil, nil
+	}
+	reserve := !ok && len(l.events) < maxRunCredentials
+	if reserve {
+		l.events[id] = nil
+	}
+	l.mu.Unlock()
+	if !reserve {
+		return cr, nil
 	}
 	cr, err := credentialEvents(ctx, l.f, id)
 	if err != nil {
 		return nil, err
 	}
+	l.mu.Lock()
 	l.events[id] = cr
+	l.mu.Unlock()
 	return cr, nil
 }
 
 // fingerprintOwners returns the credentials whose events record
-// fingerprint fp.
+// fingerprint fp. Concurrent calls must ask for different fingerprints.
 func (l *linker) fingerprintOwners(ctx context.Context, fp string) ([]string, error) {
-	if ids, ok := l.owners[fp]; ok {
-		return ids, nil
-	}
-	if len(l.owners) == maxRunCredentials || len(fp) > ledger.MaxRefValue {
+	l.mu.Lock()
+	ids, ok := l.owners[fp]
+	full := len(l.owners) == maxRunCredentials || len(fp) > ledger.MaxRefValue
+	if !ok && full {
 		l.truncated = true
-		return nil, nil
+	}
+	reserve := !ok && !full
+	if reserve {
+		l.owners[fp] = nil
+	}
+	l.mu.Unlock()
+	if !reserve {
+		return ids, nil
 	}
 	idx, complete, err := leapfrog(ctx, l.f, ledger.Ref{Key: ledger.RefFingerprint, Value: fp},
 		ledger.Ref{Key: ledger.RefKind, Value: string(ledger.KindCredential)}, 0, maxEventFinds)
 	if err != nil {
 		return nil, err
 	}
-	l.truncated = l.truncated || !complete
 	nodes, err := l.f.fetch(ctx, idx)
 	if err != nil {
 		return nil, err
 	}
 	sortNodes(nodes)
-	ids := []string{}
+	ids = []string{}
 	for _, n := range nodes {
 		if id := n.attr(ledger.AttrCredentialID); id != "" && !slices.Contains(ids, id) {
 			ids = append(ids, id)
 		}
 	}
+	l.mu.Lock()
 	l.owners[fp] = ids
+	l.truncated = l.truncated || !complete
+	l.mu.Unlock()
 	return ids, nil
 }
 
@@ -156,6 +190,24 @@ func (l *linker) credentials(ctx context.Context, traceID string, nodes []*node)
 			c.matchedBy = append(c.matchedBy, by)
 		}
 	}
+	// The fingerprints of calls that name no credential, looked up at once.
+	var fps []string
+	for _, n := range nodes {
+		if n.e.Kind == ledger.KindAPICall && n.attr(ledger.AttrCredentialID) == "" {
+			for _, fp := range fields(n.attr(ledger.AttrCredentialFingerprint)) {
+				if !slices.Contains(fps, fp) {
+					fps = append(fps, fp)
+				}
+			}
+		}
+	}
+	owners := make([][]string, len(fps))
+	if err := parallel(ctx, len(fps), func(ctx context.Context, i int) (err error) {
+		owners[i], err = l.fingerprintOwners(ctx, fps[i])
+		return err
+	}); err != nil {
+		return nil, err
+	}
 	for _, n := range nodes {
 		id := n.attr(ledger.AttrCredentialID)
 		switch {
@@ -166,51 +218,67 @@ func (l *linker) credentials(ctx context.Context, traceID string, nodes []*node)
 			use(id, n, matchedByCredentialID)
 		default:
 			for _, fp := range fields(n.attr(ledger.AttrCredentialFingerprint)) {
-				owners, err := l.fingerprintOwners(ctx, fp)
-				if err != nil {
-					return nil, err
-				}
-				for _, owner := range owners {
+				for _, owner := range owners[slices.Index(fps, fp)] {
 					use(owner, n, matchedByFingerprint)
 				}
 			}
 		}
 	}
+	if err := parallel(ctx, len(out), func(ctx context.Context, i int) (err error) {
+		out[i].refs, err = l.credentialRefs(ctx, out[i].id)
+		return err
+	}); err != nil {
+		return nil, err
+	}
 	linked := out[:0]
 	for _, c := range out {
-		refs, err := l.credentialRefs(ctx, c.id)
-		if err != nil {
-			return nil, err
+		if c.refs != nil {
+			c.issuers = issuingRuns(c.refs.events)
+			linked = append(linked, c)
 		}
-		if refs == nil {
-			continue
-		}
-		c.refs, c.issuers = refs, issuingRuns(refs.events)
-		linked = append(linked, c)
 	}
 	return linked, nil
 }
 
-// agent returns the agent of run traceID, from its agent entry.
-func (l *linker) agent(ctx context.Context, traceID string) (*RunAgent, error) {
-	if a, ok := l.agents[traceID]; ok || traceID == "" {
-		return a, nil
+// findAgents finds the agents of runs, from their agent entries, looking
+// several up at once, into l.agents.
+func (l *linker) findAgents(ctx context.Context, runs []LinkedRun) error {
+	var traces []string
+	l.mu.Lock()
+	for _, r := range runs {
+		if _, ok := l.agents[r.TraceID]; !ok && r.TraceID != "" && !slices.Contains(traces, r.TraceID) {
+			traces = append(traces, r.TraceID)
+		}
 	}
-	nodes, _, err := linkNodes(ctx, l.f, traceID, ledger.KindAgent)
-	if err != nil {
-		return nil, err
+	l.mu.Unlock()
+	found := make([]*RunAgent, len(traces))
+	if err := parallel(ctx, len(traces), func(ctx context.Context, i int) error {
+		nodes, _, err := linkNodes(ctx, l.f, traces[i], ledger.KindAgent)
+		if err == nil {
+			found[i] = newRun(traces[i], nodes).agent(l.rd)
+		}
+		return err
+	}); err != nil {
+		return err
 	}
-	a := newRun(traceID, nodes).agent(l.rd)
-	l.agents[traceID] = a
-	return a, nil
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i, trace := range traces {
+		l.agents[trace] = found[i]
+	}
+	return nil
 }
 
 // runCredentials links the credentials run traceID used or obtained to
-// the other runs that obtained or used them, for the run view.
-func (l *linker) runCredentials(ctx context.Context, traceID string) (_ []RunCredential, foreignUses int, truncated bool, err error) {
-	nodes, complete, err := linkNodes(ctx, l.f, traceID, ledger.KindAPICall, ledger.KindCredential)
-	if err != nil {
-		return nil, 0, false, err
+// the other runs that obtained or used them, for the run view. all, if
+// not nil, is every entry of the run, in time order; else the run's API
+// calls and credential events are looked up.
+func (l *linker) runCredentials(ctx context.Context, traceID string, all []*node) (_ []RunCredential, foreignUses int, truncated bool, err error) {
+	nodes, complete := all, true
+	if nodes == nil {
+		if nodes, complete, err = linkNodes(ctx, l.f, traceID, ledger.KindAPICall, ledger.KindCredential); err != nil {
+			return nil, 0, false, err
+		}
 	}
 	creds, err := l.credentials(ctx, traceID, nodes)
 	if err != nil {
@@ -231,18 +299,33 @@ func (l *linker) runCredentials(ctx context.Context, traceID string) (_ []RunCre
 		}
 		sortNodes(issuers)
 		for _, ev := range issuers {
-			a, err := l.agent(ctx, ev.e.TraceID)
-			if err != nil {
-				return nil, 0, false, err
-			}
-			rc.ObtainedIn = append(rc.ObtainedIn, LinkedRun{TraceID: ev.e.TraceID, Agent: a, Event: l.rd.entryPtr(ev, false)})
-		}
-		if rc.Obtained {
-			if rc.UsedBy, rc.UsedByTruncated, err = l.usedBy(ctx, traceID, c); err != nil {
-				return nil, 0, false, err
-			}
+			rc.ObtainedIn = append(rc.ObtainedIn, LinkedRun{TraceID: ev.e.TraceID, Event: l.rd.entryPtr(ev, false)})
 		}
 		out = append(out, rc)
+	}
+	if err := parallel(ctx, len(out), func(ctx context.Context, i int) (err error) {
+		if out[i].Obtained {
+			out[i].UsedBy, out[i].UsedByTruncated, err = l.usedBy(ctx, traceID, creds[i])
+		}
+		return err
+	}); err != nil {
+		return nil, 0, false, err
+	}
+	var linked []LinkedRun
+	for _, rc := range out {
+		linked = append(append(linked, rc.ObtainedIn...), rc.UsedBy...)
+	}
+	if err := l.findAgents(ctx, linked); err != nil {
+		return nil, 0, false, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, rc := range out {
+		for _, runs := range [][]LinkedRun{rc.ObtainedIn, rc.UsedBy} {
+			for i := range runs {
+				runs[i].Agent = l.agents[runs[i].TraceID]
+			}
+		}
 	}
 	return out, foreignUses, !complete || l.truncated, nil
 }
@@ -272,11 +355,7 @@ func (l *linker) usedBy(ctx context.Context, traceID string, c *runCredential) (
 	sortNodes(calls)
 	out := []LinkedRun{}
 	for _, trace := range uniqueTraces(calls) {
-		a, err := l.agent(ctx, trace)
-		if err != nil {
-			return nil, false, err
-		}
-		lr := LinkedRun{TraceID: trace, Agent: a, Calls: []CallRef{}}
+		lr := LinkedRun{TraceID: trace, Calls: []CallRef{}}
 		for _, n := range calls {
 			if n.e.TraceID == trace {
 				e := l.rd.entry(n, false)
@@ -293,24 +372,21 @@ func (l *linker) usedBy(ctx context.Context, traceID string, c *runCredential) (
 func (l *linker) runSummaries(ctx context.Context, runs []RunSummary) error {
 	calls := make([][]*node, len(runs))
 	complete := make([]bool, len(runs))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(8)
-	for i, r := range runs {
-		if r.TraceID == "" {
+	if err := parallel(ctx, len(runs), func(ctx context.Context, i int) (err error) {
+		if runs[i].TraceID == "" {
 			complete[i] = true
-			continue
+			return nil
 		}
-		g.Go(func() (err error) {
-			calls[i], complete[i], err = linkNodes(gctx, l.f, r.TraceID, ledger.KindAPICall)
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
+		calls[i], complete[i], err = linkNodes(ctx, l.f, runs[i].TraceID, ledger.KindAPICall)
+		return err
+	}); err != nil {
 		return err
 	}
 	for i := range runs {
 		r := &runs[i]
+		l.mu.Lock()
 		l.truncated = false
+		l.mu.Unlock()
 		creds, err := l.credentials(ctx, r.TraceID, calls[i])
 		if err != nil {
 			return err

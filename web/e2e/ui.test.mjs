@@ -352,6 +352,10 @@ test('the demo\'s foreign run shows its foreign credential and links to the run 
     await row.locator('.foreign-badge').waitFor();
   }
   assert.match(await page.locator('#summary #foreign-uses').innerText(), /^2 calls$/);
+  // A call's detail names the run that obtained its credential.
+  const first = calls.first();
+  await first.locator('.wf-toggle').click();
+  await first.locator(`.cross-facts a[href^="#/runs/${DEMO_OWNER}"]`).filter({ hasText: 'deploy-bot' }).waitFor();
   const card = page.locator(`#cross-run article[data-link="foreign"][data-credential="${DEMO_CRED}"]`);
   await card.getByText('Foreign credential').waitFor();
   const owner = card.locator(`a[href^="#/runs/${DEMO_OWNER}"]`);

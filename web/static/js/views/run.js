@@ -19,6 +19,13 @@ function runName(l) {
   return l.agent?.name || l.agent?.id || (l.trace_id ? `run ${short(l.trace_id, 8)}` : 'calls outside any run');
 }
 
+/** runLink links a linked run, at entry when given. */
+function runLink(l, entry) {
+  if (!l.trace_id) return h('strong', null, runName(l));
+  return h('a', { class: 'run-link', href: routes.run(l.trace_id, entry), title: l.trace_id },
+    h('strong', null, runName(l)), ' ', h('span', { class: 'mono muted small' }, `(${short(l.trace_id, 8)})`));
+}
+
 /**
  * credentialLinks indexes the run's credentials (run.credentials): by the
  * index of each API call made with one, and by ID.
@@ -95,7 +102,8 @@ function rowTags(e, links) {
   return tags;
 }
 
-function kindFacts(e) {
+function kindFacts(e, links) {
+  const foreign = (id) => !!links?.byId.get(id)?.foreign_run;
   switch (e.kind) {
     case 'llm':
       return facts([
@@ -111,7 +119,7 @@ function kindFacts(e) {
         ['Request', [A(e, 'http.request.method') || A(e, 'rpc.method') || A(e, 'db.operation.name'), ' ', A(e, 'url.full') || A(e, 'server.address')].join('')],
         ['Target', A(e, 'server.address')],
         ['Status', A(e, 'http.response.status_code') || A(e, 'rpc.grpc.status_code')],
-        ['Credential', A(e, 'credential.id') ? credentialChip(A(e, 'credential.id')) : ''],
+        ['Credential', A(e, 'credential.id') ? credentialChip(A(e, 'credential.id'), { foreign: foreign(A(e, 'credential.id')) }) : ''],
         ['Secret seen', A(e, 'credential.fingerprint') ? h('span', { class: 'mono', title: A(e, 'credential.fingerprint') }, short(A(e, 'credential.fingerprint'), 30)) : ''],
       ]);
     case 'credential':
@@ -145,8 +153,25 @@ export function attributesTable(e) {
       h('tbody', null, keys.map((k) => h('tr', null, h('th', { scope: 'row', class: 'mono' }, k), h('td', { class: 'mono wrap' }, e.attributes[k]))))));
 }
 
+/**
+ * crossRunFacts says, in an entry's detail, which other runs obtained the
+ * credentials an API call used, or used the credential an event obtained.
+ */
+function crossRunFacts(e, links) {
+  if (!links) return null;
+  const foreign = (links.byCall.get(e.index) || []).filter((c) => c.foreign_run);
+  const leaked = e.kind === 'credential' ? links.byId.get(A(e, 'credential.id'))?.used_by || [] : [];
+  if (!foreign.length && !leaked.length) return null;
+  return h('div', { class: 'alert alert-error cross-facts' },
+    foreign.map((c) => h('p', null, h('strong', null, 'Foreign credential: '), credentialChip(c.id, { foreign: true }),
+      c.obtained_in.length ? [' obtained in ', c.obtained_in.map((l) => runLink(l, l.event?.index)).flatMap((x, i) => (i ? [', ', x] : [x])), ', not in this run.']
+        : ' obtained in another run.')),
+    leaked.length ? h('p', null, h('strong', null, 'Used elsewhere: '), 'this credential was used by ',
+      leaked.map((l) => runLink(l, l.calls?.[0]?.index)).flatMap((x, i) => (i ? [', ', x] : [x])), '.') : null);
+}
+
 /** entryDetail renders everything about one entry of a run. */
-export function entryDetail(e, { byIndex, onCause, onEntryPage = false } = {}) {
+export function entryDetail(e, { byIndex, onCause, onEntryPage = false, links } = {}) {
   const start = ms(e.start);
   const end = ms(e.end);
   const cause = e.caused_by != null ? byIndex?.get(e.caused_by) : null;
@@ -160,7 +185,8 @@ export function entryDetail(e, { byIndex, onCause, onEntryPage = false } = {}) {
       cause ? h('span', null, 'Caused by ',
         h('a', { href: routes.run(e.trace_id, cause.index), on: { click: (ev) => { if (onCause) { ev.preventDefault(); onCause(cause.index); } } } },
           `${cause.name} (#${cause.index})`), e.caused_via ? h('span', { class: 'muted' }, ` via ${e.caused_via.replace(/_/g, ' ')}`) : null) : null),
-    kindFacts(e),
+    crossRunFacts(e, links),
+    kindFacts(e, links),
     e.kind === 'llm' ? renderChainOfThought(e) : (e.content || []).map(renderContent),
     attributesTable(e),
     h('div', { class: 'entry-actions' }, v.button,
@@ -228,7 +254,7 @@ export function waterfall(run, { focus } = {}) {
       const isOpen = button.getAttribute('aria-expanded') === 'true';
       const next = want ?? !isOpen;
       if (next && !detail) {
-        detail = entryDetail(e, { byIndex, onCause: (i) => expand(i) });
+        detail = entryDetail(e, { byIndex, onCause: (i) => expand(i), links });
         detailBox.append(detail);
       }
       button.setAttribute('aria-expanded', String(next));
@@ -350,11 +376,6 @@ function summaryCard(run) {
       ['Approvals', approvals.map((e) => h('span', { class: 'chip-wrap' }, badge(`${A(e, 'approval.decision') || e.name} by ${A(e, 'approval.approver') || '?'}`, 'ok'),
         A(e, 'approval.action') ? h('span', { class: 'muted' }, ` ${A(e, 'approval.action')}`) : null))],
     ]));
-}
-
-function runLink(l, entry) {
-  return h('a', { class: 'run-link', href: routes.run(l.trace_id, entry), title: l.trace_id },
-    h('strong', null, runName(l)), ' ', h('span', { class: 'mono muted small' }, `(${short(l.trace_id, 8)})`));
 }
 
 /**

@@ -168,9 +168,12 @@ func (c *runCredential) foreign(traceID string) bool {
 
 // credentials links the credentials that nodes, entries of run traceID in
 // time order, used in API calls or obtained, in order of first
-// appearance.
-func (l *linker) credentials(ctx context.Context, traceID string, nodes []*node) ([]*runCredential, error) {
+// appearance. With foreignOnly, the events of a credential that nodes show
+// obtained in the run are not looked up (it cannot be foreign to it), and
+// its refs stay nil.
+func (l *linker) credentials(ctx context.Context, traceID string, nodes []*node, foreignOnly bool) ([]*runCredential, error) {
 	var out []*runCredential
+	obtained := make(map[string]*node) // credential → its first issuing event in nodes
 	get := func(id string) *runCredential {
 		for _, c := range out {
 			if c.id == id {
@@ -213,6 +216,9 @@ func (l *linker) credentials(ctx context.Context, traceID string, nodes []*node)
 		switch {
 		case n.e.Kind == ledger.KindCredential && issuing(n) && id != "":
 			get(id)
+			if obtained[id] == nil {
+				obtained[id] = n
+			}
 		case n.e.Kind != ledger.KindAPICall:
 		case id != "":
 			use(id, n, matchedByCredentialID)
@@ -225,17 +231,24 @@ func (l *linker) credentials(ctx context.Context, traceID string, nodes []*node)
 		}
 	}
 	if err := parallel(ctx, len(out), func(ctx context.Context, i int) (err error) {
-		out[i].refs, err = l.credentialRefs(ctx, out[i].id)
+		if !foreignOnly || obtained[out[i].id] == nil {
+			out[i].refs, err = l.credentialRefs(ctx, out[i].id)
+		}
 		return err
 	}); err != nil {
 		return nil, err
 	}
 	linked := out[:0]
 	for _, c := range out {
-		if c.refs != nil {
+		switch {
+		case c.refs != nil:
 			c.issuers = issuingRuns(c.refs.events)
-			linked = append(linked, c)
+		case foreignOnly && obtained[c.id] != nil:
+			c.issuers = map[string]*node{traceID: obtained[c.id]}
+		default:
+			continue // over the budget
 		}
+		linked = append(linked, c)
 	}
 	return linked, nil
 }
@@ -280,7 +293,7 @@ func (l *linker) runCredentials(ctx context.Context, traceID string, all []*node
 			return nil, 0, false, err
 		}
 	}
-	creds, err := l.credentials(ctx, traceID, nodes)
+	creds, err := l.credentials(ctx, traceID, nodes, false)
 	if err != nil {
 		return nil, 0, false, err
 	}
@@ -370,14 +383,14 @@ func (l *linker) usedBy(ctx context.Context, traceID string, c *runCredential) (
 
 // runSummaries marks each run of runs, an agent's, with its foreign uses.
 func (l *linker) runSummaries(ctx context.Context, runs []RunSummary) error {
-	calls := make([][]*node, len(runs))
+	nodes := make([][]*node, len(runs))
 	complete := make([]bool, len(runs))
 	if err := parallel(ctx, len(runs), func(ctx context.Context, i int) (err error) {
 		if runs[i].TraceID == "" {
 			complete[i] = true
 			return nil
 		}
-		calls[i], complete[i], err = linkNodes(ctx, l.f, runs[i].TraceID, ledger.KindAPICall)
+		nodes[i], complete[i], err = linkNodes(ctx, l.f, runs[i].TraceID, ledger.KindAPICall, ledger.KindCredential)
 		return err
 	}); err != nil {
 		return err
@@ -387,7 +400,7 @@ func (l *linker) runSummaries(ctx context.Context, runs []RunSummary) error {
 		l.mu.Lock()
 		l.truncated = false
 		l.mu.Unlock()
-		creds, err := l.credentials(ctx, r.TraceID, calls[i])
+		creds, err := l.credentials(ctx, r.TraceID, nodes[i], true)
 		if err != nil {
 			return err
 		}

@@ -243,6 +243,11 @@ func (l *linker) credentials(ctx context.Context, traceID string, nodes []*node,
 		switch {
 		case c.refs != nil:
 			c.issuers = issuingRuns(c.refs.events)
+			if c.refs.truncated { // not every event was found
+				l.mu.Lock()
+				l.truncated = true
+				l.mu.Unlock()
+			}
 		case foreignOnly && obtained[c.id] != nil:
 			c.issuers = map[string]*node{traceID: obtained[c.id]}
 		default:

@@ -1,8 +1,11 @@
 package query
 
 import (
+	"fmt"
 	"slices"
 	"testing"
+
+	"github.com/agentledger/agentledger/ledger"
 )
 
 // TestRunCredentials checks that the run view says what the credential
@@ -109,4 +112,25 @@ func linkedTraces(ls []LinkedRun) string {
 		return ls[0].TraceID
 	}
 	return "several"
+}
+
+// TestRunCredentialsBudget checks that a run naming more credentials than
+// one answer links says so instead of passing the rest over silently.
+func TestRunCredentialsBudget(t *testing.T) {
+	w := newWorld(t, backends()[0], worldOptions{noFixture: true})
+	var entries []ledger.Entry
+	for i := range maxRunCredentials + 1 {
+		entries = append(entries, ledger.Entry{Kind: ledger.KindAPICall, TraceID: traceC, SpanID: span(traceC, i+1), Name: "GET", Start: at(float64(i)),
+			Attrs: []ledger.Attr{{Key: ledger.AttrCredentialID, Value: fmt.Sprintf("cred-%03d", i)}}})
+	}
+	if _, err := w.log.Append(t.Context(), entries); err != nil {
+		t.Fatal(err)
+	}
+	for _, limit := range []int{1, 100} { // the whole run on one page, or not
+		var v RunView
+		w.get("responder", fmt.Sprintf("/v1/runs/%s?limit=%d", traceC, limit), &v)
+		if len(v.Credentials) != maxRunCredentials || !v.CredentialsTruncated {
+			t.Errorf("limit %d: %d credentials, truncated %v; want %d, true", limit, len(v.Credentials), v.CredentialsTruncated, maxRunCredentials)
+		}
+	}
 }

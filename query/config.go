@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"strings"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 
@@ -22,6 +23,9 @@ type TokenStore = auth.Store
 const (
 	// DefaultMaxBodyBytes bounds a request body.
 	DefaultMaxBodyBytes = 1 << 20
+	// DefaultReadyTimeout bounds the readiness check of /readyz, so that a
+	// hanging database makes the server unready rather than the probe hang.
+	DefaultReadyTimeout = 2 * time.Second
 	// DefaultLimit is the page size of a paginated answer when the caller
 	// gives none.
 	DefaultLimit = 100
@@ -77,6 +81,9 @@ type Config struct {
 	// Ready reports whether the server can answer, for /readyz. Nil means
 	// always ready.
 	Ready func(ctx context.Context) error
+	// ReadyTimeout bounds one call of Ready; when it passes, /readyz
+	// answers 503. Zero means DefaultReadyTimeout.
+	ReadyTimeout time.Duration
 	// MaxBodyBytes bounds request bodies. Zero means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
 }
@@ -95,6 +102,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Fingerprint == nil {
 		errs = append(errs, errors.New("fingerprint function is required"))
+	}
+	if c.ReadyTimeout < 0 {
+		errs = append(errs, fmt.Errorf("ready timeout %v is negative", c.ReadyTimeout))
 	}
 	if c.MaxBodyBytes < 0 {
 		errs = append(errs, fmt.Errorf("max body bytes %d is negative", c.MaxBodyBytes))

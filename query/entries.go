@@ -106,8 +106,8 @@ func (s *Server) inclusionProof(c echo.Context) error {
 		hashes [][]byte
 	)
 	if !explicit {
-		cp, err := s.latestCovering(c, index)
-		if err != nil {
+		var cp ledger.Checkpoint
+		if cp, err = s.latestCovering(c, index); err != nil {
 			return err
 		}
 		size, note = cp.Size, string(cp.Note)

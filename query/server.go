@@ -1,6 +1,7 @@
 package query
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
@@ -58,6 +59,9 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.ReadyTimeout == 0 {
+		cfg.ReadyTimeout = DefaultReadyTimeout
 	}
 	s := &Server{cfg: cfg, logger: cfg.Logger, origin: cfg.Origin}
 	if s.logger == nil {
@@ -255,7 +259,7 @@ func (s *Server) authenticate(c echo.Context) (auth.Token, error) {
 		return auth.Token{}, invalid
 	}
 	if err != nil {
-		return auth.Token{}, &internalError{op: "look up token", err: err}
+		return auth.Token{}, fail("look up token", err)
 	}
 	if subtle.ConstantTimeCompare(t.Hash[:], hash[:]) != 1 || !t.Active() {
 		return auth.Token{}, invalid
@@ -333,7 +337,9 @@ func (s *Server) healthz(c echo.Context) error {
 
 func (s *Server) readyz(c echo.Context) error {
 	if s.cfg.Ready != nil {
-		if err := s.cfg.Ready(c.Request().Context()); err != nil {
+		ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.ReadyTimeout)
+		defer cancel()
+		if err := s.cfg.Ready(ctx); err != nil {
 			s.logger.Warn("query: not ready", "err", err)
 			return newError(http.StatusServiceUnavailable, CodeUnavailable, "not ready")
 		}

@@ -86,6 +86,19 @@ type Config struct {
 	ReadyTimeout time.Duration
 	// MaxBodyBytes bounds request bodies. Zero means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// Observer, if set, is told of what the server finds wrong in the
+	// ledger while answering, for metrics.
+	Observer Observer
+}
+
+// Observer is told of what the server finds wrong in the ledger while
+// answering. Its methods must be safe for concurrent use and return
+// quickly.
+type Observer interface {
+	// ContentFailsCommitment is called for each piece of stored content
+	// that an answer found not to match its commitment, each time an answer
+	// finds it.
+	ContentFailsCommitment(entry uint64, name string)
 }
 
 // Validate checks the configuration.

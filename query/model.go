@@ -38,12 +38,33 @@ type Content struct {
 	// Erased is true when the content was erased; its commitment stays in
 	// the leaf.
 	Erased bool `json:"erased"`
+	// FailsCommitment is true when the stored content does not match its
+	// commitment: it was changed or damaged in the database. It is not
+	// served, and the answer's findings name it.
+	FailsCommitment bool `json:"fails_commitment,omitempty"`
 	// Salt is the commitment's salt, base64, when Data is returned.
 	Salt string `json:"salt,omitempty"`
 	// Data is the content: the bytes as text when Encoding is "utf-8",
 	// base64 when it is "base64".
 	Data     *string `json:"data,omitempty"`
 	Encoding string  `json:"encoding,omitempty"`
+}
+
+// FindingContentFailsCommitment is the code of a finding that stored
+// content does not match its commitment.
+const FindingContentFailsCommitment = "content_fails_commitment"
+
+// Finding is something wrong the server found in the ledger while
+// answering. The answer is served without the part it names, so that the
+// rest stays usable; `agentledger audit` examines the whole ledger.
+type Finding struct {
+	// Code says what is wrong: "content_fails_commitment".
+	Code string `json:"code"`
+	// Entry is the index of the entry it concerns.
+	Entry uint64 `json:"entry"`
+	// Content is the name of the content it concerns, if any.
+	Content string `json:"content,omitempty"`
+	Message string `json:"message"`
 }
 
 // CredentialView answers "credential X leaked: which runs used it, with
@@ -60,6 +81,8 @@ type CredentialView struct {
 	// cursor to read them. A run may continue on the next page.
 	UsagesTruncated bool   `json:"usages_truncated"`
 	NextCursor      string `json:"next_cursor,omitempty"`
+	// Findings lists what is wrong with the entries of the answer.
+	Findings []Finding `json:"findings,omitempty"`
 }
 
 // Credential holds a credential's facts, as its credential events
@@ -235,6 +258,8 @@ type CallRef struct {
 type LookupResult struct {
 	Fingerprint string           `json:"fingerprint"`
 	Credentials []CredentialView `json:"credentials"`
+	// Findings lists what is wrong with the entries of the answer.
+	Findings []Finding `json:"findings,omitempty"`
 }
 
 // RunView is one run as a timeline.
@@ -246,6 +271,8 @@ type RunView struct {
 	Entries    []TimelineEntry `json:"entries"`
 	Truncated  bool            `json:"truncated"`
 	NextCursor string          `json:"next_cursor,omitempty"`
+	// Findings lists what is wrong with the entries of the answer.
+	Findings []Finding `json:"findings,omitempty"`
 }
 
 // TimelineEntry is an entry of a run, linked to the LLM step that caused
@@ -261,6 +288,8 @@ type AgentRuns struct {
 	AgentID    string       `json:"agent_id"`
 	Runs       []RunSummary `json:"runs"`
 	NextCursor string       `json:"next_cursor,omitempty"`
+	// Findings lists what is wrong with the entries of the answer.
+	Findings []Finding `json:"findings,omitempty"`
 }
 
 // RunSummary is a run as its agent entry records it.
@@ -282,6 +311,8 @@ type SearchResult struct {
 	// match, also when a page ends early because MaxScan entries were
 	// examined.
 	NextCursor string `json:"next_cursor,omitempty"`
+	// Findings lists what is wrong with the entries of the answer.
+	Findings []Finding `json:"findings,omitempty"`
 }
 
 // InclusionProof proves that the entry at Index is in the tree of

@@ -116,7 +116,7 @@ func TestOpenAPI(t *testing.T) {
 		"AgentRuns": AgentRuns{}, "RunSummary": RunSummary{}, "SearchResult": SearchResult{}, "InclusionProof": InclusionProof{},
 		"ConsistencyProof": ConsistencyProof{}, "CheckpointInfo": CheckpointInfo{}, "CheckpointList": CheckpointList{},
 		"LogInfo": LogInfo{}, "ErasureRequest": ErasureRequest{}, "ErasureResult": ErasureResult{}, "ErasedEntry": ErasedEntry{},
-		"TokenInfo": TokenInfo{}, "TokenList": TokenList{}, "NewTokenRequest": NewTokenRequest{}, "NewToken": NewToken{},
+		"Finding": Finding{}, "TokenInfo": TokenInfo{}, "TokenList": TokenList{}, "NewTokenRequest": NewTokenRequest{}, "NewToken": NewToken{},
 	}
 	for name := range doc.Comps.Schemas {
 		if _, ok := types[name]; !ok {

@@ -279,11 +279,18 @@ func mayReadContent(c echo.Context) bool {
 	return t.Role.Allows(auth.RoleResponder)
 }
 
-// reply sends body. If the answer returns content, an access entry that
-// records the read is appended to the ledger first; if that fails, no
-// content is sent.
+// reply sends body. It logs and reports each finding of the answer. If
+// the answer returns content, an access entry that records the read is
+// appended to the ledger first; if that fails, no content is sent.
 func (s *Server) reply(c echo.Context, rd *render, status int, body any) error {
 	if rd != nil {
+		rid, _ := c.Get(ctxRequestID).(string)
+		for _, f := range rd.findingList() {
+			s.logger.Warn("query: finding", "request_id", rid, "code", f.Code, "entry", f.Entry, "content", f.Content)
+			if s.cfg.Observer != nil && f.Code == FindingContentFailsCommitment {
+				s.cfg.Observer.ContentFailsCommitment(f.Entry, f.Content)
+			}
+		}
 		if idx := rd.readIndices(); len(idx) > 0 {
 			if err := s.recordAccess(c, idx); err != nil {
 				rid, _ := c.Get(ctxRequestID).(string)

@@ -166,13 +166,28 @@ type Content struct {
 	Salt       []byte  `json:"salt"`
 	Data       *string `json:"data"`
 	Encoding   string  `json:"encoding"`
+	// FailsCommitment is the server's own finding that the content it
+	// stores does not match its commitment.
+	FailsCommitment bool `json:"fails_commitment"`
 }
 
 // Entry fetches entry index with its leaf, without content. It does not
 // verify it.
 func (c *Client) Entry(ctx context.Context, index uint64) (*Entry, error) {
+	return c.entry(ctx, index, false)
+}
+
+// EntryContent fetches entry index with its leaf and the content the token
+// may read; the server records the read in the ledger. It does not verify
+// it.
+func (c *Client) EntryContent(ctx context.Context, index uint64) (*Entry, error) {
+	return c.entry(ctx, index, true)
+}
+
+func (c *Client) entry(ctx context.Context, index uint64, content bool) (*Entry, error) {
 	var e Entry
-	if err := c.getJSON(ctx, "v1/entries/"+strconv.FormatUint(index, 10)+"?content=false", &e); err != nil {
+	path := "v1/entries/" + strconv.FormatUint(index, 10) + "?content=" + strconv.FormatBool(content)
+	if err := c.getJSON(ctx, path, &e); err != nil {
 		return nil, err
 	}
 	if e.Index != index {

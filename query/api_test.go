@@ -294,6 +294,11 @@ func TestJWTID(t *testing.T) {
 		token, want string
 	}{
 		{tokenC4, credC4},
+		{jwt(`{"alg":"none"}`, `{"jti":"cred-x"}`), "cred-x"},
+		// Not a JWT to ingest's parser, so not to the lookup either: no
+		// "alg" in the header, or more than the token.
+		{jwt(`{"typ":"JWT"}`, `{"jti":"cred-x"}`), ""},
+		{jwt(`{"alg":"none"}`, `{"jti":"cred-x"}`) + " trailing", ""},
 		{jwt(`{}`, `{"jti": 42}`), ""},
 		{jwt(`{}`, `not json`), ""},
 		{"a.b", ""},

@@ -153,3 +153,21 @@ func TestContentFailsCommitment(t *testing.T) {
 		}
 	})
 }
+
+// TestEntryDedupKey checks that /v1/entries/{index} reports the entry's
+// deduplication key, as FORMAT.md specifies it.
+func TestEntryDedupKey(t *testing.T) {
+	w := newWorld(t, backends()[0], worldOptions{})
+	for _, f := range runA() {
+		if f.name != "a.s1" {
+			continue
+		}
+		var e Entry
+		w.get("auditor", fmt.Sprintf("/v1/entries/%d", w.idx[f.name]), &e)
+		if want := f.entry.DedupKey(); e.DedupKey != fmt.Sprintf("%x", want) {
+			t.Errorf("dedup_key = %q, want %x", e.DedupKey, want)
+		}
+		return
+	}
+	t.Fatal("no fixture a.s1")
+}

@@ -2,6 +2,7 @@ package query
 
 import (
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"time"
@@ -36,6 +37,7 @@ func (s *Server) entry(c echo.Context) error {
 	rd := newRender(content && mayReadContent(c))
 	e := rd.entry(nodes[0], true)
 	e.Leaf = base64.StdEncoding.EncodeToString(nodes[0].rec.Leaf)
+	e.DedupKey = hex.EncodeToString(nodes[0].rec.DedupKey[:])
 	return s.reply(c, rd, http.StatusOK, e)
 }
 

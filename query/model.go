@@ -27,6 +27,9 @@ type Entry struct {
 	// Leaf is the exact leaf bytes, base64; only /v1/entries/{index}
 	// returns it.
 	Leaf string `json:"leaf,omitempty"`
+	// DedupKey is the entry's deduplication key, hex (see FORMAT.md); only
+	// /v1/entries/{index} returns it.
+	DedupKey string `json:"dedup_key,omitempty"`
 }
 
 // Content is one piece of an entry's content. SHA-256(salt ‖ data) equals

@@ -121,16 +121,13 @@ func TestContentFailsCommitment(t *testing.T) {
 						}
 					}
 				}
-				// An entry alone carries no findings; its content says.
-				if !strings.HasPrefix(target, "/v1/entries/") {
-					var fs struct{ Findings []Finding }
-					r.json(t, &fs)
-					want := Finding{Code: FindingContentFailsCommitment, Entry: bad, Content: "reasoning"}
-					if !slices.ContainsFunc(fs.Findings, func(f Finding) bool {
-						return f.Code == want.Code && f.Entry == want.Entry && f.Content == want.Content && f.Message != ""
-					}) {
-						t.Errorf("GET %s: findings %+v, want %+v", target, fs.Findings, want)
-					}
+				var fs struct{ Findings []Finding }
+				r.json(t, &fs)
+				want := Finding{Code: FindingContentFailsCommitment, Entry: bad, Content: "reasoning"}
+				if !slices.ContainsFunc(fs.Findings, func(f Finding) bool {
+					return f.Code == want.Code && f.Entry == want.Entry && f.Content == want.Content && f.Message != ""
+				}) {
+					t.Errorf("GET %s: findings %+v, want %+v", target, fs.Findings, want)
 				}
 				if obs.count(fmt.Sprintf("%d/reasoning", bad)) != before+1 {
 					t.Errorf("GET %s: the observer was told %d times, want once", target, obs.count(fmt.Sprintf("%d/reasoning", bad))-before)

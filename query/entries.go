@@ -38,7 +38,7 @@ func (s *Server) entry(c echo.Context) error {
 	e := rd.entry(nodes[0], true)
 	e.Leaf = base64.StdEncoding.EncodeToString(nodes[0].rec.Leaf)
 	e.DedupKey = hex.EncodeToString(nodes[0].rec.DedupKey[:])
-	return s.reply(c, rd, http.StatusOK, e)
+	return s.reply(c, rd, http.StatusOK, EntryAnswer{Entry: e, Findings: rd.findingList()})
 }
 
 // latest returns the latest checkpoint, or a 404 if none was signed.

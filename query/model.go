@@ -32,6 +32,14 @@ type Entry struct {
 	DedupKey string `json:"dedup_key,omitempty"`
 }
 
+// EntryAnswer is the answer of /v1/entries/{index}: the entry, and what is
+// wrong with it.
+type EntryAnswer struct {
+	Entry
+	// Findings lists what is wrong with the entry.
+	Findings []Finding `json:"findings,omitempty"`
+}
+
 // Content is one piece of an entry's content. SHA-256(salt ‖ data) equals
 // Commitment, which the leaf holds, so the proof of the leaf covers the
 // content too.

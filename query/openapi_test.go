@@ -108,7 +108,7 @@ func TestOpenAPI(t *testing.T) {
 	}
 
 	types := map[string]any{
-		"Error": ErrorBody{}, "Entry": Entry{}, "Content": Content{}, "CredentialView": CredentialView{},
+		"Error": ErrorBody{}, "Entry": Entry{}, "EntryAnswer": EntryAnswer{}, "Content": Content{}, "CredentialView": CredentialView{},
 		"Credential": Credential{}, "Issuance": Issuance{}, "Lineage": Lineage{}, "LineageLink": LineageLink{},
 		"Usage": Usage{}, "RunAgent": RunAgent{}, "Attestation": Attestation{}, "Step": Step{}, "Call": Call{},
 		"Cause": Cause{}, "Target": Target{}, "BlastRadius": BlastRadius{}, "TargetGroup": TargetGroup{}, "CallRef": CallRef{},

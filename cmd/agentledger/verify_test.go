@@ -204,3 +204,18 @@ func TestVerifyCmdAllContent(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyCmdCredentialContentChanged changes content in the database:
+// the server withholds it and says so, and verify --credential --content
+// fails on it rather than skipping it.
+func TestVerifyCmdCredentialContentChanged(t *testing.T) {
+	t.Parallel()
+	l := audittest.New(t, 60, 30)
+	l.Tamper(t, `UPDATE content SET data = convert_to('changed', 'UTF8') WHERE name = 'input.messages'`)
+	url, token := apiServer(t, l)
+	out, _, err := run(t, newVerifyCmd(), "--key", l.Keys.Verifier, "--url", url, "--token", token, "--credential", "cred-1", "--content")
+	if err == nil {
+		t.Fatalf("verify --credential --content of changed content = nil, want an error\n%s", out)
+	}
+	wantMatch(t, "verify error", err.Error(), `content "input.messages" that the server finds does not match its commitment`)
+}

@@ -10,9 +10,17 @@ import "time"
 // Entry is one ledger entry: the facts its leaf commits to, and its
 // content where the caller may read it.
 type Entry struct {
-	Index        uint64            `json:"index"`
-	LeafHash     string            `json:"leaf_hash"` // hex, RFC 6962 leaf hash
-	Kind         string            `json:"kind"`
+	Index    uint64 `json:"index"`
+	LeafHash string `json:"leaf_hash"` // hex, RFC 6962 leaf hash
+	Kind     string `json:"kind"`
+	// Source says where the entry's facts came from: "agent" (OTLP from
+	// agent runtimes), "ledger" (access and erasure entries), or an issuer's
+	// or provider's audit log ("cloudtrail", "vault", "k8s-audit",
+	// "keycloak"). Leaves of version 1 state none.
+	Source string `json:"source,omitempty"`
+	// Submitter is the authenticated identity that submitted the entry;
+	// empty when it was not authenticated.
+	Submitter    string            `json:"submitter,omitempty"`
 	TraceID      string            `json:"trace_id,omitempty"`
 	SpanID       string            `json:"span_id,omitempty"`
 	ParentSpanID string            `json:"parent_span_id,omitempty"`

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/agentledger/agentledger/internal/keyfile"
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/query/auth"
 	"github.com/spf13/cobra"
@@ -137,7 +138,7 @@ func newTokenRevokeCmd() *cobra.Command {
 // group or others may read it, as it refuses the key files.
 func firstAdminToken(ctx context.Context, ts auth.Store, dir string) (string, error) {
 	path := filepath.Join(dir, adminTokenFile)
-	if err := checkSecretFile(path); err == nil {
+	if _, err := keyfile.Read(path); err == nil {
 		return path, nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return "", err

@@ -216,6 +216,8 @@ func compareFacts(obj map[string]json.RawMessage, d *ledger.DecodedLeaf) (int, b
 	le := &d.Entry
 	for _, f := range []struct{ name, got, want string }{
 		{"kind", e.Kind, string(le.Kind)},
+		{"source", e.Source, le.Source},
+		{"submitter", e.Submitter, le.Submitter},
 		{"trace_id", e.TraceID, le.TraceID},
 		{"span_id", e.SpanID, le.SpanID},
 		{"parent_span_id", e.ParentSpanID, le.ParentSpanID},
@@ -258,6 +260,9 @@ func compareFacts(obj map[string]json.RawMessage, d *ledger.DecodedLeaf) (int, b
 			ct := e.Content[i]
 			if ct.Commitment != hex.EncodeToString(cm.Hash[:]) {
 				return 0, true, fmt.Errorf("content %q has commitment %s, but its leaf commits to %x", ct.Name, ct.Commitment, cm.Hash)
+			}
+			if ct.FailsCommitment {
+				return 0, true, fmt.Errorf("content %q that the server finds does not match its commitment %x", ct.Name, cm.Hash)
 			}
 			if ct.Data == nil {
 				continue

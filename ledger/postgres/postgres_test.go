@@ -1030,6 +1030,9 @@ func TestErasureLeavesNoBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	old := files()
+	if _, err := os.Stat(old[0]); err != nil {
+		t.Skipf("SKIPPED, NOT PASSED: the content table's heap file is not readable here (is the server on another machine?): %v", err)
+	}
 	for _, m := range [][]byte{erased, big} {
 		if !contain(old, m) {
 			t.Fatalf("%q is not in the content table's files before the erasure: the scan is broken", m)

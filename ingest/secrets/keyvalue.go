@@ -24,8 +24,21 @@ const (
 // out, cheaply, a short key, a short value and a key without a secret word.
 func (sc *scanner) keyValue(i int) int {
 	s := sc.s
-	// The end of the key: before the separator, perhaps a closing quote, perhaps spaces.
+	sep := s[i]
+	if sep == ':' && strings.HasPrefix(s[i+1:], "//") {
+		return sc.userinfo(i + 3)
+	}
+	if sep == ',' && (i == 0 || s[i-1] != '"' && s[i-1] != '\'') {
+		return -1 // only "key", "value" pairs, as in setProperty("KEY", "value")
+	}
+	// The end of the key: before the separator, perhaps the rest of an assignment
+	// operator (::=, ?=, .=, +=), perhaps a closing quote, perhaps spaces.
 	ke := i
+	if sep == '=' {
+		for n := 0; n < 3 && ke > 0 && strings.IndexByte(":?.+|", s[ke-1]) >= 0; n++ {
+			ke--
+		}
+	}
 	for n := 0; n < 4 && ke > 0 && (s[ke-1] == ' ' || s[ke-1] == '\t'); n++ {
 		ke--
 	}
@@ -35,6 +48,11 @@ func (sc *scanner) keyValue(i int) int {
 		if ke > 0 && s[ke-1] == '\\' {
 			ke--
 		}
+	} else if sep == '=' {
+		ke = skipTypeName(s, ke)
+	}
+	if sep == ',' && !quoted {
+		return -1
 	}
 	// A key needs at least minLen name bytes.
 	minLen := sc.r.names.minLen
@@ -47,7 +65,6 @@ func (sc *scanner) keyValue(i int) int {
 		}
 	}
 	// The value, which is most often too short.
-	sep := s[i]
 	v := i + 1
 	switch {
 	case v == len(s):
@@ -56,15 +73,19 @@ func (sc *scanner) keyValue(i int) int {
 		return -1
 	case sep == '=' && s[v] == '>': // 'password' => '…'
 		v++
+	case sep == '=' && strings.HasPrefix(s[v:], `\u003e`): // => in a JSON string
+		v += len(`\u003e`)
 	case sep == ':' && s[v] == '=': // token := "…"
 		sep = '='
 		v++
+	case sep == ':' && s[v] == ':': // TOKEN ::= "…" is looked at from its '='
+		return -1
 	}
 	for n := 0; n < 8 && v < len(s) && (s[v] == ' ' || s[v] == '\t'); n++ {
 		v++
 	}
 	var val value
-	if !val.begin(s, v) || sep == ':' && v == i+1 && !quoted && val.quote == 0 {
+	if !val.begin(s, v) || sep == ':' && v == i+1 && !quoted && val.quote == 0 || sep == ',' && val.quote == 0 {
 		// key:value without a space or a quote is a URN, an ARN, host:port, s3:Action…
 		return -1
 	}
@@ -92,11 +113,119 @@ func (sc *scanner) keyValue(i int) int {
 			ks = j
 		}
 	}
+	if sep == ',' && (ks < 2 || s[ks-1] != s[ke] || s[ks-2] != '(') {
+		return -1 // a call's first two arguments: setProperty("KEY", "value")
+	}
 	rule, ok := sc.r.names.match(s[ks:ke])
 	if !ok {
 		return -1
 	}
 	return sc.secretValue(val, sep, rule)
+}
+
+// element redacts the content of an XML element whose name is secret,
+// <apiToken>value</apiToken>, also on lines of its own, whose start tag ends at s[i]. It
+// returns the index after the value, or -1.
+func (sc *scanner) element(i int) int {
+	s := sc.s
+	ns := i
+	for ns > 0 && i-ns < maxKeyLen && byteClass[s[ns-1]]&bDotted != 0 {
+		ns--
+	}
+	if ns == i || ns == 0 || s[ns-1] != '<' || i-ns < sc.r.names.minLen || !sc.r.names.mayMatch(s[ns:i]) {
+		return -1
+	}
+	v := skipSpace(s, i+1)
+	var val value
+	if !val.begin(s, v) || val.quote != 0 || !val.finish(s, &sc.run) {
+		return -1
+	}
+	if !strings.HasPrefix(s[skipSpace(s, val.next):], "</") {
+		return -1
+	}
+	rule, ok := sc.r.names.match(s[ns:i])
+	if !ok {
+		return -1
+	}
+	return sc.secretValue(val, '=', rule)
+}
+
+// skipSpace returns the index after the spaces, line breaks and their JSON escapes (\n,
+// \t) that start at s[i], at most 64 bytes of them.
+func skipSpace(s string, i int) int {
+	for end := min(len(s), i+64); i < end; i++ {
+		switch {
+		case s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r':
+		case s[i] == '\\' && i+1 < len(s) && (s[i+1] == 'n' || s[i+1] == 't' || s[i+1] == 'r'):
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// maxUserinfo is the longest user:password of a URL or of curl -u that is looked at.
+const maxUserinfo = 256
+
+// userinfo redacts the password of a URL's user:password@ that starts at s[j], after
+// "scheme://", as in postgres://app:pass@db/orders, and returns the index after it, or
+// -1.
+func (sc *scanner) userinfo(j int) int {
+	s := sc.s
+	colon := -1
+	for k := j; k < len(s) && k-j < maxUserinfo; k++ {
+		switch c := s[k]; {
+		case c == ':' && colon < 0:
+			colon = k
+		case c == '@':
+			if colon < 0 {
+				return -1
+			}
+			return sc.password(colon+1, k)
+		case c <= ' ' || strings.IndexByte("/?#\"'<>\\`", c) >= 0:
+			return -1
+		}
+	}
+	return -1
+}
+
+// curlUser redacts the password of curl's -u user:password, whose value starts at
+// s[v], and returns the index after it, or -1.
+func (sc *scanner) curlUser(v int) int {
+	s := sc.s
+	var val value
+	if !val.begin(s, v) || !val.finish(s, &sc.run) {
+		return -1
+	}
+	colon := val.start + strings.IndexByte(s[val.start:val.end], ':')
+	if colon < val.start {
+		return -1
+	}
+	if colon+1 == val.end && colon-val.start >= minValueLen {
+		// -u "key:", an API key as the user with no password
+		if sc.password(val.start, colon) < 0 {
+			return -1
+		}
+	} else if sc.password(colon+1, val.end) < 0 {
+		return -1
+	}
+	return val.next
+}
+
+// password redacts s[start:end], the password of a URL or of curl -u, unless it is too
+// short, a number, a placeholder or a fingerprint. It returns end, or -1.
+func (sc *scanner) password(start, end int) int {
+	pw := sc.s[start:end]
+	if isFingerprint(pw) {
+		return end
+	}
+	if len(pw) < 3 || isDigits(pw) || strings.Trim(pw, "*x") == "" || strings.IndexByte("$<{%[", pw[0]) >= 0 ||
+		strings.Contains(pw, fingerprintPrefix) {
+		return -1
+	}
+	sc.replace(start, end, Finding{Kind: KindSecretAttribute, Rule: RuleURLPassword}, pw)
+	return end
 }
 
 // flag redacts the value of a command-line flag whose name is secret, "--password value",
@@ -108,6 +237,12 @@ func (sc *scanner) flag(i int) int {
 		return -1
 	}
 	n := i + 2
+	if n < len(s) && s[i+1] == 'u' && s[n] == ' ' { // curl -u user:password
+		return sc.curlUser(skipSpace(s, n))
+	}
+	if strings.HasPrefix(s[i:], "--user ") {
+		return sc.curlUser(skipSpace(s, i+len("--user ")))
+	}
 	if n >= len(s) || s[i+1] != '-' || byteClass[s[n]]&bAlpha == 0 {
 		return -1
 	}
@@ -167,15 +302,15 @@ func (val *value) begin(s string, v int) bool {
 	}
 	start, q := v, byte(0)
 	switch c := s[v]; {
-	case c == '"' || c == '\'':
+	case c == '"' || c == '\'' || c == '`':
 		start, q = v+1, c
 	case c == '\\' && v+1 < len(s) && s[v+1] == '"':
 		start, q = v+2, c
 	}
 	// The scheme, as in Authorization: Bearer <token>.
 	scheme := ""
-	if start < len(s) && (s[start]|0x20 == 'b' || s[start]|0x20 == 't') {
-		for _, w := range [...]string{"bearer", "basic", "token"} {
+	if start < len(s) && strings.IndexByte("abst", s[start]|0x20) >= 0 {
+		for _, w := range authSchemes {
 			t := start + len(w)
 			if t < len(s) && (s[t] == ' ' || s[t] == '\t') && hasPrefixFold(s[start:], w) {
 				for t < len(s) && (s[t] == ' ' || s[t] == '\t') {
@@ -221,7 +356,7 @@ func (val *value) begin(s string, v int) bool {
 func (val *value) finish(s string, run *valueRun) bool {
 	e := -1
 	switch val.quote {
-	case '"', '\'':
+	case '"', '\'', '`':
 		e = quotedEnd(s, val.start, val.quote)
 		val.end, val.next = e, e+1
 	case '\\':
@@ -295,6 +430,22 @@ func escapedQuotedEnd(s string, i int) int {
 		}
 	}
 	return -1
+}
+
+// typeNames are the type names that may stand between a variable and its value, as in
+// var apiToken string = "…" or String apiToken = "…" ("String" is a key there).
+var typeNames = [...]string{"string", "String", "str"}
+
+// skipTypeName returns the end of the key of a declaration whose key word ends at
+// s[ke]: before the type name and spaces of "var name string", or ke itself.
+func skipTypeName(s string, ke int) int {
+	for _, t := range typeNames {
+		k := ke - len(t)
+		if k > 1 && s[k-1] == ' ' && s[k:ke] == t && byteClass[s[k-2]]&bDotted != 0 {
+			return k - 1
+		}
+	}
+	return ke
 }
 
 // secretValue redacts val, the value of a key whose name matched rule. A value that is
@@ -389,7 +540,7 @@ func secretShaped(v string, bare, words bool) bool {
 	switch {
 	case same:
 		return false // ********, xxxxxxxx
-	case letters == 0 && others == 0:
+	case letters == 0 && others == 0 && (len(v) < 24 || !isDigits(v)):
 		return false // a number, a date, a time, an address, a version
 	case len(v) >= 10 && isDigits(v[:4]) && v[4] == '-' && isDigits(v[5:7]) && v[7] == '-':
 		return false // 2025-01-27T10:15:30Z
@@ -426,10 +577,12 @@ func isDigits(s string) bool {
 }
 
 // isDottedName reports whether v is names joined by dots: each a letter or '_' followed
-// by letters, digits and '_'.
+// by letters, digits and '_', and none a run of 24 or more with a digit, which names
+// seldom are and tokens such as pk.<random>.<random> are.
 func isDottedName(v string) bool {
 	for part := range strings.SplitSeq(v, ".") {
-		if part == "" || '0' <= part[0] && part[0] <= '9' || !allOf(part, bWord) {
+		if part == "" || '0' <= part[0] && part[0] <= '9' || !allOf(part, bWord) ||
+			len(part) >= 24 && strings.ContainsAny(part, "0123456789") {
 			return false
 		}
 	}

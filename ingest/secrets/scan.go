@@ -2,6 +2,7 @@ package secrets
 
 import (
 	"encoding/base64"
+	"sort"
 	"strings"
 )
 
@@ -21,7 +22,8 @@ const (
 	bKeySep                     // what may stand between a key word and its value
 	bMidWord                    // may start a secret inside a word
 	bValEnd                     // ends a key's unquoted value
-	bGram                       // starts a key gram: a c p s t, either case
+	bAzure                      // A-Z a-z 0-9 _ ~ .
+	bGram                       // starts a key gram: a c e m p s t, either case
 )
 
 // byteClass maps each byte to its classes.
@@ -54,7 +56,8 @@ var byteClass = func() (t [256]uint16) {
 		t[c] |= bValEnd
 	}
 	set("\x7f\"'`,;&\\<>)]}", bValEnd)
-	set("acpstACPST", bGram)
+	set(alnum+"_~.", bAzure)
+	set("acempstACEMPST", bGram)
 	return t
 }()
 
@@ -100,87 +103,88 @@ func allOf(s string, c uint16) bool {
 	return span(s, 0, c) == len(s)
 }
 
-// prefixRule recognises one family of tokens by its prefix.
+// prefixRule recognises one family of tokens by its prefix: a compiled [PrefixRule].
 type prefixRule struct {
-	prefix string
-	kind   string // KindPrefixedToken or KindAWSAccessKeyID
-	rule   string
-	// body returns the index after the token whose prefix ends before s[i], or -1.
-	body func(s string, i int) int
+	prefix   string
+	kind     string // KindPrefixedToken or KindAWSAccessKeyID
+	rule     string
+	body     *[256]bool
+	min, max int
+	mixed    bool
+	dots     bool // the body may hold '.', so a trailing full stop is left out
 }
 
-// exactly matches n bytes of class c that are not followed by another byte of c or an
-// alphanumeric.
-func exactly(n int, c uint16) func(string, int) int {
-	return func(s string, i int) int {
-		end := i + n
-		if spanMax(s, i, c, n) != end || end < len(s) && byteClass[s[end]]&(c|bAlnum) != 0 {
-			return -1
+// compileClass returns the set of bytes of a class such as "A-Za-z0-9_-".
+func compileClass(class string) *[256]bool {
+	var set [256]bool
+	for i := 0; i < len(class); i++ {
+		if i+2 < len(class) && class[i+1] == '-' {
+			for c := class[i]; c <= class[i+2]; c++ {
+				set[c] = true
+			}
+			i += 2
+			continue
 		}
-		return end
+		set[class[i]] = true
 	}
+	return &set
 }
 
-// atLeast matches a run of at least n bytes of class c, less a trailing full stop.
-func atLeast(n int, c uint16) func(string, int) int {
-	return func(s string, i int) int {
-		end := span(s, i, c)
+// bodyEnd returns the index after the body of r that starts at s[i], or -1.
+func (r *prefixRule) bodyEnd(s string, i int) int {
+	limit := len(s)
+	if r.max > 0 {
+		limit = min(len(s), i+r.max+1)
+	}
+	end := i
+	for end < limit && r.body[s[end]] {
+		end++
+	}
+	if r.dots {
 		for end > i && s[end-1] == '.' {
 			end--
 		}
-		if end-i < n {
-			return -1
-		}
-		return end
 	}
-}
-
-// sendgrid matches the 22.43 base64url body of a SendGrid API key.
-func sendgrid(s string, i int) int {
-	dot := spanMax(s, i, bB64URL, 23)
-	if dot-i != 22 || dot == len(s) || s[dot] != '.' {
+	n := end - i
+	if n < r.min || r.max > 0 && n > r.max || end < len(s) && byteClass[s[end]]&bAlnum != 0 {
 		return -1
 	}
-	return exactly(43, bB64URL)(s, dot+1)
+	if r.mixed && !isMixed(s[i:end]) {
+		return -1
+	}
+	return end
 }
 
-// prefixRules are the known token prefixes, most specific first within each first byte.
+// isMixed reports whether t has an upper-case letter, a lower-case letter and a digit.
+func isMixed(t string) bool {
+	var upper, lower, digit bool
+	for i := 0; i < len(t); i++ {
+		switch c := t[i]; {
+		case 'A' <= c && c <= 'Z':
+			upper = true
+		case 'a' <= c && c <= 'z':
+			lower = true
+		case '0' <= c && c <= '9':
+			digit = true
+		}
+	}
+	return upper && lower && digit
+}
+
+// prefixRules are the rows of prefixTable by the first byte of their prefix, longest
+// prefix first.
 var prefixRules = func() (t [256][]prefixRule) {
-	var rules []prefixRule
-	for _, p := range []string{"AKIA", "ASIA", "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "ABIA", "ACCA"} {
-		rules = append(rules, prefixRule{p, KindAWSAccessKeyID, "aws_access_key_id", exactly(16, bB32)})
+	for _, p := range prefixTable {
+		r := prefixRule{prefix: p.Prefix, kind: KindPrefixedToken, rule: p.Rule, body: compileClass(p.Body),
+			min: p.Min, max: p.Max, mixed: p.Mixed}
+		r.dots = r.body['.']
+		if p.ID {
+			r.kind = KindAWSAccessKeyID
+		}
+		t[p.Prefix[0]] = append(t[p.Prefix[0]], r)
 	}
-	for _, p := range []string{"FwoGZXIvYXdzE", "IQoJb3JpZ2lu", "AQoDYXdzE"} {
-		rules = append(rules, prefixRule{p, KindPrefixedToken, "aws_session_token", atLeast(100, bB64Pad)})
-	}
-	for _, p := range []string{"xoxa-", "xoxb-", "xoxo-", "xoxp-", "xoxr-", "xoxs-", "xapp-"} {
-		rules = append(rules, prefixRule{p, KindPrefixedToken, "slack", atLeast(10, bDashed)})
-	}
-	for _, p := range []string{"sk_live_", "sk_test_", "rk_live_", "rk_test_"} {
-		rules = append(rules, prefixRule{p, KindPrefixedToken, "stripe", atLeast(16, bAlnum)})
-	}
-	rules = append(rules,
-		prefixRule{"AIza", KindPrefixedToken, "google_api_key", exactly(35, bB64URL)},
-		prefixRule{"ghp_", KindPrefixedToken, "github_pat", atLeast(36, bAlnum)},
-		prefixRule{"gho_", KindPrefixedToken, "github_oauth", atLeast(36, bAlnum)},
-		prefixRule{"ghu_", KindPrefixedToken, "github_app_token", atLeast(36, bAlnum)},
-		prefixRule{"ghs_", KindPrefixedToken, "github_app_token", atLeast(36, bAlnum)},
-		prefixRule{"ghr_", KindPrefixedToken, "github_refresh_token", atLeast(36, bAlnum)},
-		prefixRule{"github_pat_", KindPrefixedToken, "github_fine_grained_pat", atLeast(22, bWord)},
-		prefixRule{"glpat-", KindPrefixedToken, "gitlab", atLeast(20, bDotted)},
-		prefixRule{"sk-ant-", KindPrefixedToken, "anthropic", atLeast(20, bB64URL)},
-		prefixRule{"sk-", KindPrefixedToken, "openai", atLeast(20, bB64URL)},
-		prefixRule{"ya29.", KindPrefixedToken, "google_oauth", atLeast(20, bB64URL)},
-		prefixRule{"npm_", KindPrefixedToken, "npm", atLeast(36, bAlnum)},
-		prefixRule{"pypi-AgE", KindPrefixedToken, "pypi", atLeast(50, bB64URL)},
-		prefixRule{"SG.", KindPrefixedToken, "sendgrid", sendgrid},
-		prefixRule{"SK", KindPrefixedToken, "twilio", exactly(32, bHex)},
-		prefixRule{"hvs.", KindPrefixedToken, "vault", atLeast(24, bB64URL)},
-		prefixRule{"hvb.", KindPrefixedToken, "vault", atLeast(24, bB64URL)},
-		prefixRule{"hf_", KindPrefixedToken, "huggingface", exactly(34, bAlpha)},
-	)
-	for _, r := range rules {
-		t[r.prefix[0]] = append(t[r.prefix[0]], r)
+	for i := range t {
+		sort.SliceStable(t[i], func(a, b int) bool { return len(t[i][a].prefix) > len(t[i][b].prefix) })
 	}
 	return t
 }()
@@ -197,7 +201,7 @@ func matchPrefix(s string, i int) (prefixMatch, bool) {
 		if !strings.HasPrefix(s[i:], r.prefix) {
 			continue
 		}
-		if end := r.body(s, i+len(r.prefix)); end >= 0 {
+		if end := r.bodyEnd(s, i+len(r.prefix)); end >= 0 {
 			return prefixMatch{end: end, kind: r.kind, rule: r.rule}, true
 		}
 	}
@@ -248,7 +252,13 @@ var startPairs = func() (t pairSet) {
 	for b := range 256 {
 		set(':', byte(b)) // key: value
 		set('=', byte(b)) // key=value
+		set('>', byte(b)) // <key>value</key>
 	}
+	set('-', 'u') // curl -u user:password
+	set('Q', '~') // an Azure AD client secret, ...8Q~...
+	set(',', '"') // "key","value"
+	set(',', ' ')
+	set(',', '\'')
 	for _, rules := range prefixRules {
 		for _, r := range rules {
 			set(r.prefix[0], r.prefix[1])
@@ -311,8 +321,20 @@ func (sc *scanner) scanRange(from, to int) int {
 		if !startsPair(s, i) {
 			continue
 		}
-		if s[i] == ':' || s[i] == '=' {
+		if s[i] == '>' {
+			if end := sc.element(i); end > i {
+				i = end - 1
+			}
+			continue
+		}
+		if s[i] == ':' || s[i] == '=' || s[i] == ',' {
 			if end := sc.keyValue(i); end > i {
+				i = end - 1
+			}
+			continue
+		}
+		if s[i] == 'Q' && s[i+1] == '~' {
+			if end := sc.azureClientSecret(i); end > i {
 				i = end - 1
 			}
 			continue
@@ -344,8 +366,11 @@ func (sc *scanner) detect(i int, schemes bool) int {
 			return end
 		}
 	case 'b', 'B':
-		if schemes {
-			return sc.scheme(i)
+		if !schemes {
+			break
+		}
+		if end := sc.scheme(i); end > 0 {
+			return end
 		}
 	}
 	if i+1 == len(s) || !prefixPairs.has(s[i], s[i+1]) || !atBoundary(s, i, bAlnum) {
@@ -362,6 +387,23 @@ func (sc *scanner) detect(i int, schemes bool) int {
 	}
 	sc.replace(i, p.end, Finding{Kind: p.kind, Rule: p.rule}, s[i:p.end])
 	return p.end
+}
+
+// azureClientSecret redacts an Azure AD client secret whose "Q~" is at s[i]: three
+// bytes of [A-Za-z0-9_~.], a digit, Q~, and 31 to 34 bytes of [A-Za-z0-9_~.-].
+func (sc *scanner) azureClientSecret(i int) int {
+	s := sc.s
+	start := i - 4
+	if start < sc.last || s[i-1] < '0' || s[i-1] > '9' || !allOf(s[start:i-1], bAzure) ||
+		start > 0 && byteClass[s[start-1]]&(bAzure|bDashed) != 0 && !escapedBefore(s, start) {
+		return -1
+	}
+	end := spanMax(s, i+2, bAzure|bDashed, 35)
+	if n := end - (i + 2); n < 31 || n > 34 || end < len(s) && byteClass[s[end]]&(bAzure|bDashed) != 0 {
+		return -1
+	}
+	sc.replace(start, end, Finding{Kind: KindPrefixedToken, Rule: "azure_client_secret"}, s[start:end])
+	return end
 }
 
 // jwt redacts a JWT that starts at s[i].

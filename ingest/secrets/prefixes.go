@@ -137,5 +137,6 @@ var prefixTable = func() []PrefixRule {
 	add("settlemint", cAlnum, 16, 16, "sm_aat_", "sm_pat_", "sm_sat_")
 	add("shippo", cHex, 40, 40, "shippo_live_", "shippo_test_")
 	add("sourcegraph", cWord, 40, 0, "sgp_")
+	add("hubspot", cDashed, 36, 0, "pat-na1-", "pat-eu1-")
 	return t
 }()

@@ -292,6 +292,9 @@ type scanner struct {
 	// measured again: without it, "token=" repeated costs maxValueLen bytes
 	// of scanning per separator.
 	run valueRun
+	// collect asks replace to keep each secret in raw, for a lookup.
+	collect bool
+	raw     []string
 }
 
 // valueRun records that every byte of s[from:end] is a bare value byte and
@@ -605,6 +608,9 @@ func (sc *scanner) replace(start, end int, f Finding, secret string) {
 		return
 	}
 	f.Fingerprint = sc.r.Fingerprint(secret)
+	if sc.collect {
+		sc.raw = append(sc.raw, secret)
+	}
 	if !sc.changed {
 		sc.out.Grow(len(sc.s) + len(f.Fingerprint))
 		sc.changed = true

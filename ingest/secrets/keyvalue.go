@@ -28,14 +28,14 @@ func (sc *scanner) keyValue(i int) int {
 	if sep == ':' && strings.HasPrefix(s[i+1:], "//") {
 		return sc.userinfo(i + 3)
 	}
-	if sep == ',' && (i == 0 || s[i-1] != '"' && s[i-1] != '\'') {
-		return -1 // only "key", "value" pairs, as in setProperty("KEY", "value")
+	if sep == ',' && !callKey(s, i) {
+		return -1
 	}
 	// The end of the key: before the separator, perhaps the rest of an assignment
 	// operator (::=, ?=, .=, +=), perhaps a closing quote, perhaps spaces.
 	ke := i
 	if sep == '=' {
-		for n := 0; n < 3 && ke > 0 && strings.IndexByte(":?.+|", s[ke-1]) >= 0; n++ {
+		for n := 0; n < 3 && ke > 0 && assignOp[s[ke-1]]; n++ {
 			ke--
 		}
 	}
@@ -112,9 +112,6 @@ func (sc *scanner) keyValue(i int) int {
 		if escapedBefore(s, j) {
 			ks = j
 		}
-	}
-	if sep == ',' && (ks < 2 || s[ks-1] != s[ke] || s[ks-2] != '(') {
-		return -1 // a call's first two arguments: setProperty("KEY", "value")
 	}
 	rule, ok := sc.r.names.match(s[ks:ke])
 	if !ok {
@@ -309,7 +306,7 @@ func (val *value) begin(s string, v int) bool {
 	}
 	// The scheme, as in Authorization: Bearer <token>.
 	scheme := ""
-	if start < len(s) && strings.IndexByte("abst", s[start]|0x20) >= 0 {
+	if start < len(s) && schemeStart[s[start]] {
 		for _, w := range authSchemes {
 			t := start + len(w)
 			if t < len(s) && (s[t] == ' ' || s[t] == '\t') && hasPrefixFold(s[start:], w) {
@@ -430,6 +427,31 @@ func escapedQuotedEnd(s string, i int) int {
 		}
 	}
 	return -1
+}
+
+// assignOp are the bytes of an assignment operator before its '=': ::=, ?=, .=, +=, |=.
+var assignOp = [256]bool{':': true, '?': true, '.': true, '+': true, '|': true}
+
+// schemeStart are the first bytes of authSchemes, in either case.
+var schemeStart = func() (t [256]bool) {
+	for _, w := range authSchemes {
+		t[w[0]], t[w[0]-'a'+'A'] = true, true
+	}
+	return t
+}()
+
+// callKey reports whether the ',' at s[i] follows a quoted name that is the first
+// argument of a call, as in setProperty("KEY", "value"): the only "key", "value" pairs
+// that are looked at.
+func callKey(s string, i int) bool {
+	if i < 4 || s[i-1] != '"' && s[i-1] != '\'' {
+		return false
+	}
+	j := i - 2
+	for j >= 0 && i-j <= maxKeyLen && byteClass[s[j]]&bDotted != 0 {
+		j--
+	}
+	return j >= 1 && j < i-2 && s[j] == s[i-1] && s[j-1] == '('
 }
 
 // typeNames are the type names that may stand between a variable and its value, as in

@@ -221,19 +221,50 @@ func (t *pairSet) has(a, b byte) bool {
 	return t[p>>3]&(1<<(p&7)) != 0
 }
 
-// prefixPairs holds the first two bytes of every token prefix.
-var prefixPairs = func() (t pairSet) {
+// prefixTriples is a bitmap, by hash, of the first three bytes of every token prefix
+// (for a prefix of two bytes, followed by each byte its body may start with): most
+// words that start like a prefix ("do", "fi", "wh") are told apart by their third
+// byte without looking at the rules.
+var prefixTriples = func() (t pairSet) {
 	for _, rules := range prefixRules {
 		for _, r := range rules {
-			t.add(r.prefix[0], r.prefix[1])
+			if len(r.prefix) >= 3 {
+				t.addTriple(r.prefix[0], r.prefix[1], r.prefix[2])
+				continue
+			}
+			for c := range 256 {
+				if r.body[c] {
+					t.addTriple(r.prefix[0], r.prefix[1], byte(c))
+				}
+			}
 		}
 	}
 	return t
 }()
 
+// tripleBit is the bit of the bytes a, b, c in a pairSet used for triples.
+func tripleBit(a, b, c byte) uint16 {
+	return uint16((uint32(a)<<16 | uint32(b)<<8 | uint32(c)) * 2654435761 >> 16)
+}
+
+func (t *pairSet) addTriple(a, b, c byte) {
+	p := tripleBit(a, b, c)
+	t[p>>3] |= 1 << (p & 7)
+}
+
+// mayStartPrefix reports whether a token prefix may start at s[i].
+func mayStartPrefix(s string, i int) bool {
+	if i+2 >= len(s) {
+		return false // no prefix with its body is this short
+	}
+	p := tripleBit(s[i], s[i+1], s[i+2])
+	return prefixTriples[p>>3]&(1<<(p&7)) != 0
+}
+
 // startPairs is a bitmap of the byte pairs that may start a secret: the first two bytes
-// of every prefix and key word, in every case where case does not matter, and ':' or '='
-// followed by any byte (key: value, key=value).
+// of every prefix and key word, in every case where case does not matter, '=' followed
+// by any byte (key=value), ':' followed by what may start a value, and the other
+// separators below.
 var startPairs = func() (t pairSet) {
 	set := t.add
 	fold := func(word string) {
@@ -250,9 +281,13 @@ var startPairs = func() (t pairSet) {
 	fold("bearer")
 	fold("basic")
 	for b := range 256 {
-		set(':', byte(b)) // key: value
 		set('=', byte(b)) // key=value
 		set('>', byte(b)) // <key>value</key>
+	}
+	// key: value, "key":"value", key := …, TOKEN ::= …, scheme://user:password@;
+	// key:value is a URN, an ARN, host:port, a time, and is left alone.
+	for _, b := range []byte(" \t\"'`\\=:/") {
+		set(':', b)
 	}
 	set('-', 'u') // curl -u user:password
 	set('Q', '~') // an Azure AD client secret, ...8Q~...
@@ -345,12 +380,18 @@ func (sc *scanner) scanRange(from, to int) int {
 		if byteClass[s[i]]&bMidWord == 0 && i > 0 && byteClass[s[i-1]]&bAlnum != 0 && !escapedBefore(s, i) {
 			continue
 		}
+		if !detectOwn[s[i]] && !mayStartPrefix(s, i) {
+			continue // most words that start like a token prefix
+		}
 		if end := sc.detect(i, true); end > i {
 			i = end - 1
 		}
 	}
 	return max(i, to)
 }
+
+// detectOwn are the first bytes that detect looks at for more than a token prefix.
+var detectOwn = [256]bool{'e': true, '-': true, 's': true, 'S': true, 'b': true, 'B': true}
 
 // detect looks for a secret that starts at s[i] and returns the index after it, or -1.
 // With schemes, it also looks for a credential after "Bearer " or "Basic ".
@@ -376,7 +417,7 @@ func (sc *scanner) detect(i int, schemes bool) int {
 			return end
 		}
 	}
-	if i+1 == len(s) || !prefixPairs.has(s[i], s[i+1]) || !atBoundary(s, i, bAlnum) {
+	if !mayStartPrefix(s, i) || !atBoundary(s, i, bAlnum) {
 		return -1
 	}
 	p, ok := matchPrefix(s, i)

@@ -121,23 +121,36 @@ func (sc *scanner) keyValue(i int) int {
 }
 
 // element redacts the content of an XML element whose name is secret,
-// <apiToken>value</apiToken>, also on lines of its own, whose start tag ends at s[i]. It
-// returns the index after the value, or -1.
+// <apiToken>value</apiToken>, also on lines of its own, whose start tag ends at s[i]:
+// at '>', or at the \u003e that stands for it in a JSON string (which escapes < and >
+// so). It returns the index after the value, or -1.
 func (sc *scanner) element(i int) int {
 	s := sc.s
-	ns := i
-	for ns > 0 && i-ns < maxKeyLen && byteClass[s[ns-1]]&bDotted != 0 {
-		ns--
+	lt, gt, closing := "<", ">", "</"
+	if s[i] == '\\' {
+		lt, gt, closing = `\u003c`, `\u003e`, `\u003c/`
+		if !strings.HasPrefix(s[i:], gt) {
+			return -1
+		}
 	}
-	if ns == i || ns == 0 || s[ns-1] != '<' || i-ns < sc.r.names.minLen || !sc.r.names.mayMatch(s[ns:i]) {
+	if i == 0 || byteClass[s[i-1]]&bDotted == 0 {
 		return -1
 	}
-	v := skipSpace(s, i+1)
+	lo := max(0, i-maxKeyLen-len(lt))
+	ns := strings.LastIndex(s[lo:i], lt)
+	if ns < 0 {
+		return -1
+	}
+	ns += lo + len(lt)
+	if i-ns < sc.r.names.minLen || !allOf(s[ns:i], bDotted) || !sc.r.names.mayMatch(s[ns:i]) {
+		return -1
+	}
+	v := skipSpace(s, i+len(gt))
 	var val value
 	if !val.begin(s, v) || val.quote != 0 || !val.finish(s, &sc.run) {
 		return -1
 	}
-	if !strings.HasPrefix(s[skipSpace(s, val.next):], "</") {
+	if !strings.HasPrefix(s[skipSpace(s, val.next):], closing) {
 		return -1
 	}
 	rule, ok := sc.r.names.match(s[ns:i])
@@ -160,6 +173,115 @@ func skipSpace(s string, i int) int {
 		}
 	}
 	return i
+}
+
+// urlKeyValue redacts the value of a secret-named key=value or key: value that is
+// itself URL-encoded, as in a query parameter that carries text (note=api_token%3D…,
+// %22token%22%3A+%22…%22), whose encoded separator, %3D or %3A, starts at s[i]. It
+// returns the index after the value, or -1. The fingerprint is of the decoded value.
+func (sc *scanner) urlKeyValue(i int) int {
+	s := sc.s
+	if i+3 > len(s) || s[i+1] != '3' || s[i+2]|0x20 != 'd' && s[i+2]|0x20 != 'a' {
+		return -1
+	}
+	// The key, before any encoded assignment operator (%3A%3D is :=), spaces (+) and
+	// closing quote (%22).
+	ke := i
+	for n := 0; n < 3 && ke > 0; n++ {
+		if ke >= 3 && s[ke-3] == '%' && encodedOp(s[ke-2], s[ke-1]) {
+			ke -= 3
+		} else if assignOp[s[ke-1]] {
+			ke--
+		} else {
+			break
+		}
+	}
+	for n := 0; n < 4 && ke > 0 && s[ke-1] == '+'; n++ {
+		ke--
+	}
+	if ke >= 3 && s[ke-3] == '%' && (s[ke-2:ke] == "22" || s[ke-2:ke] == "27") {
+		ke -= 3
+	} else {
+		for _, t := range typeNames { // var+apiToken+string+%3D
+			if k := ke - len(t); k > 1 && s[k-1] == '+' && s[k:ke] == t {
+				ke = k - 1
+				break
+			}
+		}
+	}
+	ks := ke
+	for lo := max(sc.last, ke-maxKeyLen); ks > lo && byteClass[s[ks-1]]&bDotted != 0; {
+		ks--
+	}
+	if ks == ke || !sc.r.names.mayMatch(s[ks:ke]) {
+		return -1
+	}
+	rule, ok := sc.r.names.match(s[ks:ke])
+	if !ok {
+		return -1
+	}
+	// The value, after spaces, an encoded '>' of =>, and an opening quote.
+	v := i + 3
+	if s[i+2]|0x20 == 'a' && v+3 <= len(s) && s[v] == '%' && encodedOp(s[v+1], s[v+2]) {
+		return -1 // %3A%3A%3D, ::=, is looked at from its %3D
+	}
+	if s[i+2]|0x20 == 'a' && hasPrefixFold(s[v:], "%3d") {
+		return -1
+	}
+	for n := 0; n < 8 && v < len(s); n++ {
+		switch {
+		case s[v] == '+':
+			v++
+			continue
+		case strings.HasPrefix(s[v:], "%20"), n == 0 && s[i+2]|0x20 == 'd' && hasPrefixFold(s[v:], "%3e"):
+			v += 3
+			continue
+		}
+		break
+	}
+	quote := ""
+	if v+3 <= len(s) && s[v] == '%' && (s[v+1:v+3] == "22" || s[v+1:v+3] == "27" || s[v+1:v+3] == "60") {
+		quote = s[v : v+3]
+		v += 3
+	}
+	end := v
+	for end < len(s) && end-v < maxValueLen {
+		c := s[end]
+		if c <= ' ' || c == '&' || c == '#' || c == '"' || c == '\'' || c == '<' || c == '>' || quote == "" && c == '+' ||
+			c == '%' && end+3 <= len(s) && (quote != "" && s[end:end+3] == quote || quote == "" && encodedSep(s[end+1], s[end+2])) {
+			break
+		}
+		end++
+	}
+	next := end
+	if quote != "" && strings.HasPrefix(s[end:], quote) {
+		next += 3
+	}
+	val := value{start: v, end: end, next: next, query: true}
+	if end-v < minValueLen {
+		return -1
+	}
+	return sc.secretValue(val, '=', rule)
+}
+
+// encodedOp reports whether %ab encodes a byte of an assignment operator: ':', '?',
+// '.', '+' or '|'.
+func encodedOp(a, b byte) bool {
+	switch string([]byte{a, b | 0x20}) {
+	case "3a", "3f", "2e", "2b", "7c":
+		return true
+	}
+	return false
+}
+
+// encodedSep reports whether %ab encodes a byte that ends a bare value: a quote, a
+// space or line break, or one of ,;&<>)]}\.
+func encodedSep(a, b byte) bool {
+	switch string([]byte{a, b | 0x20}) {
+	case "22", "27", "60", "20", "0a", "0d", "09", "2c", "3b", "26", "3c", "3e", "29", "5d", "7d", "5c":
+		return true
+	}
+	return false
 }
 
 // maxUserinfo is the longest user:password of a URL or of curl -u that is looked at.
@@ -447,9 +569,15 @@ func callKey(s string, i int) bool {
 	if i < 4 || s[i-1] != '"' && s[i-1] != '\'' {
 		return false
 	}
-	j := i - 2
+	j, esc := i-2, s[i-2] == '\\' // \"KEY\", \"value\" in a JSON string
+	if esc {
+		j--
+	}
 	for j >= 0 && i-j <= maxKeyLen && byteClass[s[j]]&bDotted != 0 {
 		j--
+	}
+	if esc {
+		return j >= 2 && s[j] == '"' && s[j-1] == '\\' && s[j-2] == '('
 	}
 	return j >= 1 && j < i-2 && s[j] == s[i-1] && s[j-1] == '('
 }
@@ -576,6 +704,9 @@ func secretShaped(v string, bare, words bool) bool {
 	if isPath(v) {
 		return false // GOOGLE_APPLICATION_CREDENTIALS=/run/secrets/gcp.json
 	}
+	if dots > 0 && isAttrName(v) {
+		return false // "credential.audience", "gen_ai.request.model": an attribute's name
+	}
 	if !bare {
 		return true
 	}
@@ -599,16 +730,27 @@ func isDigits(s string) bool {
 }
 
 // isDottedName reports whether v is names joined by dots: each a letter or '_' followed
-// by letters, digits and '_', and none a run of 24 or more with a digit, which names
+// by letters, digits and '_', and none a run of 16 or more with a digit, which names
 // seldom are and tokens such as pk.<random>.<random> are.
 func isDottedName(v string) bool {
 	for part := range strings.SplitSeq(v, ".") {
 		if part == "" || '0' <= part[0] && part[0] <= '9' || !allOf(part, bWord) ||
-			len(part) >= 24 && strings.ContainsAny(part, "0123456789") {
+			len(part) >= 16 && strings.ContainsAny(part, "0123456789") {
 			return false
 		}
 	}
 	return true
+}
+
+// isAttrName reports whether v is lower-case words joined by dots and underscores, as
+// the names of OpenTelemetry attributes are.
+func isAttrName(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; (c < 'a' || c > 'z') && c != '.' && c != '_' {
+			return false
+		}
+	}
+	return v[0] != '.' && v[len(v)-1] != '.' && !strings.Contains(v, "..")
 }
 
 // isPath reports whether v looks like a file path: it starts with /, ./, ../ or ~/ and

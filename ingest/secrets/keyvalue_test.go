@@ -103,6 +103,17 @@ func TestRedactTextKeyValue(t *testing.T) {
 			rules:  []string{"*token*", "*token*"},
 		},
 		{
+			name:   "URL-encoded key=value in a query parameter",
+			marked: `GET https://debug.example.com/echo?body=api_token%3D[[k-8f3a9c2e%2B51d44b8e]]&x=1 and ?q=%7B%22password%22%3A+%22[[hunter2hunter2]]%22%7D`,
+			hashed: []string{"k-8f3a9c2e+51d44b8e", "hunter2hunter2"},
+			rules:  []string{"*token*", "*password*"},
+		},
+		{
+			name:   "XML element and setProperty inside a JSON string",
+			marked: `{"content":"\u003capiToken\u003e\n  [[k-8f3a9c2e51d44b8e]]\n\u003c/apiToken\u003e System.setProperty(\"API_TOKEN\", \"[[k-9f3a9c2e51d44b8e]]\")"}`,
+			rules:  []string{"*token*", "*token*"},
+		},
+		{
 			name:   "word values after = are secrets",
 			marked: `password=[[supersecret]] token=[[abcdefghijklmnop]]`,
 			rules:  []string{"*password*", "*token*"},

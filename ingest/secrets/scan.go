@@ -289,6 +289,8 @@ var startPairs = func() (t pairSet) {
 	for _, b := range []byte(" \t\"'`\\=:/") {
 		set(':', b)
 	}
+	set('\\', 'u') // <key>value</key> in a JSON string: \u003ckey\u003evalue…
+	set('%', '3') // key%3Dvalue, key%3A+value: key=value URL-encoded
 	set('-', 'u') // curl -u user:password
 	set('Q', '~') // an Azure AD client secret, ...8Q~...
 	set(',', '"') // "key","value"
@@ -359,7 +361,13 @@ func (sc *scanner) scanRange(from, to int) int {
 		if !startsPair(s, i) {
 			continue
 		}
-		if s[i] == '>' {
+		if s[i] == '%' {
+			if end := sc.urlKeyValue(i); end > i {
+				i = end - 1
+			}
+			continue
+		}
+		if s[i] == '>' || s[i] == '\\' {
 			if end := sc.element(i); end > i {
 				i = end - 1
 			}

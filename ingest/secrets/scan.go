@@ -290,10 +290,10 @@ var startPairs = func() (t pairSet) {
 		set(':', b)
 	}
 	set('\\', 'u') // <key>value</key> in a JSON string: \u003ckey\u003evalue…
-	set('%', '3') // key%3Dvalue, key%3A+value: key=value URL-encoded
-	set('-', 'u') // curl -u user:password
-	set('Q', '~') // an Azure AD client secret, ...8Q~...
-	set(',', '"') // "key","value"
+	set('%', '3')  // key%3Dvalue, key%3A+value: key=value URL-encoded
+	set('-', 'u')  // curl -u user:password
+	set('Q', '~')  // an Azure AD client secret, ...8Q~...
+	set(',', '"')  // "key","value"
 	set(',', ' ')
 	set(',', '\'')
 	for _, rules := range prefixRules {

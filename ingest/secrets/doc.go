@@ -69,6 +69,16 @@
 //     value's JSON-unescaped content, or, for a URL query parameter, of its unescaped
 //     value, so that it matches what the ingest mapper takes from parsed JSON and URLs.
 //
+// It also recognises key=value written URL-encoded inside a query parameter
+// (body=api_token%3D…, %22password%22%3A+%22…%22), whose fingerprint is of the decoded
+// value, and XML elements and setProperty calls inside JSON strings
+// (\u003capiToken\u003e…, setProperty(\"KEY\", \"value\")).
+//
+// [Redactor.LookupSecrets] runs the same extraction on what a responder pastes into a
+// lookup, so that a pasted header, PEM key, env file or URL finds the fingerprint that
+// ingest recorded for the secret in it. Recall against gitleaks is measured by the
+// module in internal/gitleakscheck.
+//
 // A token is recognised where it starts a word, and also right after a JSON escape (\n,
 // \u0022) or a URL escape (%20), since agent text often arrives encoded.
 package secrets

@@ -62,6 +62,12 @@ type Config struct {
 	// Fingerprint returns the keyed fingerprint "hmac-sha256:<hex>" of a
 	// raw secret, as ingest computes it with the ledger secret. Required.
 	Fingerprint func(token string) string
+	// LookupSecrets returns the values that ingest may have fingerprinted in
+	// a responder's pasted text (the credential after "Bearer ", a PEM body,
+	// the value of each key=value line, …), as secrets.Redactor.LookupSecrets
+	// does; the lookup searches the fingerprint of each. Optional: nil means
+	// the pasted text alone.
+	LookupSecrets func(text string) []string
 	// VerifierKey is the note verifier key of the log's checkpoints,
 	// "<origin>+<hash>+<key>", served at /v1/log. Optional; when set its
 	// name must be the origin.

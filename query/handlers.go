@@ -2,6 +2,7 @@ package query
 
 import (
 	"net/http"
+	"slices"
 
 	"github.com/labstack/echo/v4"
 
@@ -57,8 +58,12 @@ func (s *Server) blastRadius(c echo.Context) error {
 
 // POST /v1/credentials/lookup {"token": "<raw secret>"}
 //
-// The token is never logged, stored or returned; neither is anything
-// derived from it but its keyed fingerprint.
+// The token may be pasted text: a header, a PEM key, key=value lines. The
+// lookup searches the fingerprint of every value ingest may have
+// fingerprinted in it (Config.LookupSecrets); the answer's fingerprint is
+// the first that matched, or else the first. The token is never logged,
+// stored or returned; neither is anything derived from it but its keyed
+// fingerprint.
 func (s *Server) lookup(c echo.Context) error {
 	var req LookupRequest
 	if err := s.decodeJSON(c, &req, `{"token": "<raw secret>"}`); err != nil {
@@ -72,9 +77,26 @@ func (s *Server) lookup(c echo.Context) error {
 		return err
 	}
 	rd := newRender(content && mayReadContent(c))
-	res, err := lookup(c.Request().Context(), newFetcher(s.cfg.Reader), rd, req.Token, s.cfg.Fingerprint(req.Token))
-	if err != nil {
-		return err
+	tokens := []string{req.Token}
+	if s.cfg.LookupSecrets != nil {
+		tokens = s.cfg.LookupSecrets(req.Token)
+	}
+	var res *LookupResult
+	for _, tok := range tokens {
+		r, err := lookup(c.Request().Context(), newFetcher(s.cfg.Reader), rd, tok, s.cfg.Fingerprint(tok))
+		if err != nil {
+			return err
+		}
+		if res == nil || len(res.Credentials) == 0 && len(r.Credentials) > 0 {
+			res = r
+			continue
+		}
+		for _, v := range r.Credentials {
+			if len(res.Credentials) < maxLookupCredentials &&
+				!slices.ContainsFunc(res.Credentials, func(w CredentialView) bool { return w.Credential.ID == v.Credential.ID }) {
+				res.Credentials = append(res.Credentials, v)
+			}
+		}
 	}
 	res.Findings = rd.findingList()
 	return s.reply(c, rd, http.StatusOK, res)

@@ -187,6 +187,8 @@ type worldOptions struct {
 	reader      func(ledger.Reader) ledger.Reader
 	ready       func() error
 	noFixture   bool
+	// lookupSecrets is Config.LookupSecrets.
+	lookupSecrets func(string) []string
 }
 
 func newWorld(t testing.TB, b backend, opt worldOptions) *world {
@@ -229,13 +231,14 @@ func newWorld(t testing.TB, b backend, opt worldOptions) *world {
 		reader = opt.reader(st)
 	}
 	cfg := Config{
-		Reader:      reader,
-		Log:         log,
-		Tokens:      st,
-		Fingerprint: fingerprint,
-		VerifierKey: vkey,
-		Logger:      slog.New(slog.NewJSONHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		PublicTiles: opt.publicTiles,
+		Reader:        reader,
+		Log:           log,
+		Tokens:        st,
+		Fingerprint:   fingerprint,
+		VerifierKey:   vkey,
+		LookupSecrets: opt.lookupSecrets,
+		Logger:        slog.New(slog.NewJSONHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		PublicTiles:   opt.publicTiles,
 	}
 	if opt.ready != nil {
 		cfg.Ready = func(context.Context) error { return opt.ready() }

@@ -124,16 +124,17 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 		return fmt.Errorf("first admin token: %w", err)
 	}
 	qs, err := query.NewServer(query.Config{
-		Reader:      store,
-		Log:         l,
-		Tokens:      store,
-		Fingerprint: redactor.Fingerprint,
-		VerifierKey: n.signer.VerifierKey(),
-		Logger:      logger,
-		PublicTiles: f.publicTiles,
-		UI:          web.FS,
-		Ready:       store.Ready,
-		Observer:    m,
+		Reader:        store,
+		Log:           l,
+		Tokens:        store,
+		Fingerprint:   redactor.Fingerprint,
+		LookupSecrets: redactor.LookupSecrets,
+		VerifierKey:   n.signer.VerifierKey(),
+		Logger:        logger,
+		PublicTiles:   f.publicTiles,
+		UI:            web.FS,
+		Ready:         store.Ready,
+		Observer:      m,
 	})
 	if err != nil {
 		return err

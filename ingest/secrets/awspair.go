@@ -56,6 +56,9 @@ func (sc *scanner) pairSecretKeys(t string) string {
 		b.WriteString(t[last:j])
 		b.WriteString(f.Fingerprint)
 		last = j + awsSecretLen
+		if sc.collect {
+			sc.raw = append(sc.raw, secret)
+		}
 		sc.add(f)
 	}
 	prev := 0 // the end of the previous ID

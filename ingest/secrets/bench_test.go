@@ -63,3 +63,86 @@ func BenchmarkRedactAttr(b *testing.B) {
 		}
 	}
 }
+
+// benchCorpus returns ordinary agent text (testdata/agent_corpus.txt: code, logs,
+// prose, UUIDs, hashes, base64 images) as values of about 4 KB, and the same values
+// with a secret from testdata/secrets.txt after every eighth line.
+func benchCorpus(tb testing.TB) (clean, withSecrets []string, cleanBytes, secretBytes int64) {
+	tb.Helper()
+	raw, err := os.ReadFile("testdata/agent_corpus.txt")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var fixtures []string
+	for _, fx := range loadFixtures(tb) {
+		fixtures = append(fixtures, fx.text)
+	}
+	var c, s strings.Builder
+	for n, line := range strings.Split(string(raw), "\n") {
+		c.WriteString(line + "\n")
+		s.WriteString(line + "\n")
+		if n%8 == 7 {
+			s.WriteString(fixtures[(n/8)%len(fixtures)] + "\n")
+		}
+		if c.Len() >= 4096 {
+			clean, cleanBytes = append(clean, c.String()), cleanBytes+int64(c.Len())
+			c.Reset()
+		}
+		if s.Len() >= 4096 {
+			withSecrets, secretBytes = append(withSecrets, s.String()), secretBytes+int64(s.Len())
+			s.Reset()
+		}
+	}
+	return clean, withSecrets, cleanBytes, secretBytes
+}
+
+// BenchmarkCorpus scans the corpus of benchCorpus beside two baselines of the same run:
+// copying the bytes, and reading each byte's class once, the least a one-pass scanner
+// does. gitleaks' DetectString on the same corpus is in
+// internal/gitleakscheck (BenchmarkGitleaksCorpus).
+func BenchmarkCorpus(b *testing.B) {
+	r := newTestRedactor(b, Config{})
+	clean, withSecrets, cleanBytes, secretBytes := benchCorpus(b)
+	buf := make([]byte, 8192)
+	b.Run("baseline_copy", func(b *testing.B) {
+		b.SetBytes(cleanBytes)
+		for b.Loop() {
+			for _, v := range clean {
+				copy(buf, v)
+			}
+		}
+	})
+	b.Run("baseline_byteclass", func(b *testing.B) {
+		b.SetBytes(cleanBytes)
+		var acc uint16
+		for b.Loop() {
+			for _, v := range clean {
+				for i := 0; i < len(v); i++ {
+					acc |= byteClass[v[i]]
+				}
+			}
+		}
+		sink = acc
+	})
+	b.Run("clean", func(b *testing.B) {
+		b.SetBytes(cleanBytes)
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, v := range clean {
+				r.RedactText(v)
+			}
+		}
+	})
+	b.Run("with_secrets", func(b *testing.B) {
+		b.SetBytes(secretBytes)
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, v := range withSecrets {
+				r.RedactText(v)
+			}
+		}
+	})
+}
+
+// sink keeps the baseline's result alive.
+var sink uint16

@@ -15,7 +15,10 @@
 //     against the whole name and against its last '.'-separated part, so that
 //     http.request.header.<name> is judged by <name>: authorization, proxy-authorization,
 //     cookie, set-cookie, x-api-key, *-api-key, *api_key*, *apikey*, *secret*, *token*,
-//     *password*, *passwd*, *private_key*, *privatekey*, *credential*, plus
+//     *password*, *passwd*, *private_key*, *privatekey*, *credential*, *passphrase*,
+//     pass, *_pass, pwd, *_pwd, auth, *_auth, session, *_session, *access_key*,
+//     *accesskey*, *account_key*, *accountkey*, *encryption_key*, *signing_key*,
+//     *subscription_key* (Ocp-Apim-Subscription-Key), *master_key*, sig (Azure SAS), plus
 //     [Config.ExtraSecretKeys]. Token counts are not secrets: *token* does not match
 //     gen_ai.usage.*, names with a part ending in "tokens", names containing
 //     token_count, tokencount, token_usage or usage…token, names whose every "token" is
@@ -26,16 +29,15 @@
 //   - JSON Web Tokens: compact JWS (three base64url segments whose first decodes to a JSON
 //     object with an "alg" member) and compact JWE (five segments, "alg" and "enc"). The
 //     claims jti, iss, sub, aud, exp and act.sub of a JWS are kept in [Finding.Claims];
-//   - known token prefixes (the [Finding.Rule] is in parentheses): AKIA, ASIA, AGPA, AIDA,
-//     AROA, AIPA, ANPA, ANVA, ABIA, ACCA + 16 base32 (aws_access_key_id, reported but left
-//     in place: an access key ID names a credential, it does not grant one); FwoGZXIvYXdzE,
-//     IQoJb3JpZ2lu, AQoDYXdzE (aws_session_token); ghp_ (github_pat), github_pat_
-//     (github_fine_grained_pat), gho_ (github_oauth), ghu_ and ghs_ (github_app_token), ghr_
-//     (github_refresh_token); glpat- (gitlab); xoxa-, xoxb-, xoxo-, xoxp-, xoxr-, xoxs-,
-//     xapp- (slack); sk-ant- (anthropic); sk- (openai); sk_live_, sk_test_, rk_live_,
-//     rk_test_ (stripe); AIza + 35 (google_api_key); ya29. (google_oauth); npm_ (npm);
-//     pypi-AgE (pypi); SG.<22>.<43> (sendgrid); SK + 32 hex (twilio); hvs., hvb. (vault);
-//     hf_ (huggingface); -----BEGIN … PRIVATE KEY----- blocks (private_key);
+//   - known token prefixes, from the one table [PrefixRules] (about a hundred: AWS, GitHub,
+//     GitLab, Slack, OpenAI, Anthropic, Stripe, Google, Vault hvs./hvb./hvr./s., DigitalOcean,
+//     Shopify, Databricks, Groq, xAI, Replicate, Perplexity, Atlassian, Notion, Slack,
+//     Discord and Teams webhook URLs, …). AWS access key IDs are reported but left in
+//     place: an access key ID names a credential, it does not grant one;
+//   - -----BEGIN … PRIVATE KEY----- blocks (private_key), and Azure AD client secrets
+//     (…8Q~…, azure_client_secret);
+//   - the password of a URL's user:password@ (postgres://app:pass@db/orders) and of curl
+//     -u user:password (Rule [RuleURLPassword]);
 //   - AWS secret access keys, 40 base64 characters, right after a key word that ends in
 //     secret_access_key, secretaccesskey or secret_key (any case and separators, as in
 //     AWS_SECRET_ACCESS_KEY=, "SecretAccessKey": or <SecretAccessKey>), and also bare next
@@ -49,7 +51,9 @@
 //     digit) and after "Basic " (base64 of "user:password");
 //   - the value of a pair whose key is a secret name under the attribute-name rules
 //     ([IsSecretName] and [Config.ExtraSecretKeys]): key=value, key: value, "key": "value",
-//     'key' => 'value', key := "value", \"key\": \"value\" inside a JSON string, and the
+//     'key' => 'value', key := "value", KEY ::= "value", KEY ?= "value", $key .= "value",
+//     key := `value`, var key string = "value", setProperty("KEY", "value"),
+//     <key>value</key>, \"key\": \"value\" inside a JSON string, and the
 //     command-line flags --key value and --key=value. The value is a quoted string's
 //     content, or else the run up to a space, a quote or one of ,;&\<>)]} less a trailing
 //     full stop, after any Bearer, Basic or token scheme; it is redacted if it is at least
@@ -64,6 +68,16 @@
 //     [KindSecretAttribute] with the name pattern as Rule. The fingerprint is of the
 //     value's JSON-unescaped content, or, for a URL query parameter, of its unescaped
 //     value, so that it matches what the ingest mapper takes from parsed JSON and URLs.
+//
+// It also recognises key=value written URL-encoded inside a query parameter
+// (body=api_token%3D…, %22password%22%3A+%22…%22), whose fingerprint is of the decoded
+// value, and XML elements and setProperty calls inside JSON strings
+// (\u003capiToken\u003e…, setProperty(\"KEY\", \"value\")).
+//
+// [Redactor.LookupSecrets] runs the same extraction on what a responder pastes into a
+// lookup, so that a pasted header, PEM key, env file or URL finds the fingerprint that
+// ingest recorded for the secret in it. Recall against gitleaks is measured by the
+// module in internal/gitleakscheck.
 //
 // A token is recognised where it starts a word, and also right after a JSON escape (\n,
 // \u0022) or a URL escape (%20), since agent text often arrives encoded.

@@ -24,8 +24,21 @@ const (
 // out, cheaply, a short key, a short value and a key without a secret word.
 func (sc *scanner) keyValue(i int) int {
 	s := sc.s
-	// The end of the key: before the separator, perhaps a closing quote, perhaps spaces.
+	sep := s[i]
+	if sep == ':' && strings.HasPrefix(s[i+1:], "//") {
+		return sc.userinfo(i + 3)
+	}
+	if sep == ',' && !callKey(s, i) {
+		return -1
+	}
+	// The end of the key: before the separator, perhaps the rest of an assignment
+	// operator (::=, ?=, .=, +=), perhaps a closing quote, perhaps spaces.
 	ke := i
+	if sep == '=' {
+		for n := 0; n < 3 && ke > 0 && assignOp[s[ke-1]]; n++ {
+			ke--
+		}
+	}
 	for n := 0; n < 4 && ke > 0 && (s[ke-1] == ' ' || s[ke-1] == '\t'); n++ {
 		ke--
 	}
@@ -35,6 +48,11 @@ func (sc *scanner) keyValue(i int) int {
 		if ke > 0 && s[ke-1] == '\\' {
 			ke--
 		}
+	} else if sep == '=' {
+		ke = skipTypeName(s, ke)
+	}
+	if sep == ',' && !quoted {
+		return -1
 	}
 	// A key needs at least minLen name bytes.
 	minLen := sc.r.names.minLen
@@ -47,7 +65,6 @@ func (sc *scanner) keyValue(i int) int {
 		}
 	}
 	// The value, which is most often too short.
-	sep := s[i]
 	v := i + 1
 	switch {
 	case v == len(s):
@@ -56,15 +73,19 @@ func (sc *scanner) keyValue(i int) int {
 		return -1
 	case sep == '=' && s[v] == '>': // 'password' => '…'
 		v++
+	case sep == '=' && strings.HasPrefix(s[v:], `\u003e`): // => in a JSON string
+		v += len(`\u003e`)
 	case sep == ':' && s[v] == '=': // token := "…"
 		sep = '='
 		v++
+	case sep == ':' && s[v] == ':': // TOKEN ::= "…" is looked at from its '='
+		return -1
 	}
 	for n := 0; n < 8 && v < len(s) && (s[v] == ' ' || s[v] == '\t'); n++ {
 		v++
 	}
 	var val value
-	if !val.begin(s, v) || sep == ':' && v == i+1 && !quoted && val.quote == 0 {
+	if !val.begin(s, v) || sep == ':' && v == i+1 && !quoted && val.quote == 0 || sep == ',' && val.quote == 0 {
 		// key:value without a space or a quote is a URN, an ARN, host:port, s3:Action…
 		return -1
 	}
@@ -99,6 +120,233 @@ func (sc *scanner) keyValue(i int) int {
 	return sc.secretValue(val, sep, rule)
 }
 
+// element redacts the content of an XML element whose name is secret,
+// <apiToken>value</apiToken>, also on lines of its own, whose start tag ends at s[i]:
+// at '>', or at the \u003e that stands for it in a JSON string (which escapes < and >
+// so). It returns the index after the value, or -1.
+func (sc *scanner) element(i int) int {
+	s := sc.s
+	lt, gt, closing := "<", ">", "</"
+	if s[i] == '\\' {
+		lt, gt, closing = `\u003c`, `\u003e`, `\u003c/`
+		if !strings.HasPrefix(s[i:], gt) {
+			return -1
+		}
+	}
+	if i == 0 || byteClass[s[i-1]]&bDotted == 0 {
+		return -1
+	}
+	lo := max(0, i-maxKeyLen-len(lt))
+	ns := strings.LastIndex(s[lo:i], lt)
+	if ns < 0 {
+		return -1
+	}
+	ns += lo + len(lt)
+	if i-ns < sc.r.names.minLen || !allOf(s[ns:i], bDotted) || !sc.r.names.mayMatch(s[ns:i]) {
+		return -1
+	}
+	v := skipSpace(s, i+len(gt))
+	var val value
+	if !val.begin(s, v) || val.quote != 0 || !val.finish(s, &sc.run) {
+		return -1
+	}
+	if !strings.HasPrefix(s[skipSpace(s, val.next):], closing) {
+		return -1
+	}
+	rule, ok := sc.r.names.match(s[ns:i])
+	if !ok {
+		return -1
+	}
+	return sc.secretValue(val, '=', rule)
+}
+
+// skipSpace returns the index after the spaces, line breaks and their JSON escapes (\n,
+// \t) that start at s[i], at most 64 bytes of them.
+func skipSpace(s string, i int) int {
+	for end := min(len(s), i+64); i < end; i++ {
+		switch {
+		case s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r':
+		case s[i] == '\\' && i+1 < len(s) && (s[i+1] == 'n' || s[i+1] == 't' || s[i+1] == 'r'):
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// urlKeyValue redacts the value of a secret-named key=value or key: value that is
+// itself URL-encoded, as in a query parameter that carries text (note=api_token%3D…,
+// %22token%22%3A+%22…%22), whose encoded separator, %3D or %3A, starts at s[i]. It
+// returns the index after the value, or -1. The fingerprint is of the decoded value.
+func (sc *scanner) urlKeyValue(i int) int {
+	s := sc.s
+	if i+3 > len(s) || s[i+1] != '3' || s[i+2]|0x20 != 'd' && s[i+2]|0x20 != 'a' {
+		return -1
+	}
+	// The key, before any encoded assignment operator (%3A%3D is :=), spaces (+) and
+	// closing quote (%22).
+	ke := i
+	for n := 0; n < 3 && ke > 0; n++ {
+		if ke >= 3 && s[ke-3] == '%' && encodedOp(s[ke-2], s[ke-1]) {
+			ke -= 3
+		} else if assignOp[s[ke-1]] {
+			ke--
+		} else {
+			break
+		}
+	}
+	for n := 0; n < 4 && ke > 0 && s[ke-1] == '+'; n++ {
+		ke--
+	}
+	if ke >= 3 && s[ke-3] == '%' && (s[ke-2:ke] == "22" || s[ke-2:ke] == "27") {
+		ke -= 3
+	} else {
+		for _, t := range typeNames { // var+apiToken+string+%3D
+			if k := ke - len(t); k > 1 && s[k-1] == '+' && s[k:ke] == t {
+				ke = k - 1
+				break
+			}
+		}
+	}
+	ks := ke
+	for lo := max(sc.last, ke-maxKeyLen); ks > lo && byteClass[s[ks-1]]&bDotted != 0; {
+		ks--
+	}
+	if ks == ke || !sc.r.names.mayMatch(s[ks:ke]) {
+		return -1
+	}
+	rule, ok := sc.r.names.match(s[ks:ke])
+	if !ok {
+		return -1
+	}
+	// The value, after spaces, an encoded '>' of =>, and an opening quote.
+	v := i + 3
+	if s[i+2]|0x20 == 'a' && v+3 <= len(s) && s[v] == '%' && encodedOp(s[v+1], s[v+2]) {
+		return -1 // %3A%3A%3D, ::=, is looked at from its %3D
+	}
+	if s[i+2]|0x20 == 'a' && hasPrefixFold(s[v:], "%3d") {
+		return -1
+	}
+	for n := 0; n < 8 && v < len(s); n++ {
+		switch {
+		case s[v] == '+':
+			v++
+			continue
+		case strings.HasPrefix(s[v:], "%20"), n == 0 && s[i+2]|0x20 == 'd' && hasPrefixFold(s[v:], "%3e"):
+			v += 3
+			continue
+		}
+		break
+	}
+	quote := ""
+	if v+3 <= len(s) && s[v] == '%' && (s[v+1:v+3] == "22" || s[v+1:v+3] == "27" || s[v+1:v+3] == "60") {
+		quote = s[v : v+3]
+		v += 3
+	}
+	end := v
+	for end < len(s) && end-v < maxValueLen {
+		c := s[end]
+		if c <= ' ' || c == '&' || c == '#' || c == '"' || c == '\'' || c == '<' || c == '>' || quote == "" && c == '+' ||
+			c == '%' && end+3 <= len(s) && (quote != "" && s[end:end+3] == quote || quote == "" && encodedSep(s[end+1], s[end+2])) {
+			break
+		}
+		end++
+	}
+	next := end
+	if quote != "" && strings.HasPrefix(s[end:], quote) {
+		next += 3
+	}
+	val := value{start: v, end: end, next: next, query: true}
+	if end-v < minValueLen {
+		return -1
+	}
+	return sc.secretValue(val, '=', rule)
+}
+
+// encodedOp reports whether %ab encodes a byte of an assignment operator: ':', '?',
+// '.', '+' or '|'.
+func encodedOp(a, b byte) bool {
+	switch string([]byte{a, b | 0x20}) {
+	case "3a", "3f", "2e", "2b", "7c":
+		return true
+	}
+	return false
+}
+
+// encodedSep reports whether %ab encodes a byte that ends a bare value: a quote, a
+// space or line break, or one of ,;&<>)]}\.
+func encodedSep(a, b byte) bool {
+	switch string([]byte{a, b | 0x20}) {
+	case "22", "27", "60", "20", "0a", "0d", "09", "2c", "3b", "26", "3c", "3e", "29", "5d", "7d", "5c":
+		return true
+	}
+	return false
+}
+
+// maxUserinfo is the longest user:password of a URL or of curl -u that is looked at.
+const maxUserinfo = 256
+
+// userinfo redacts the password of a URL's user:password@ that starts at s[j], after
+// "scheme://", as in postgres://app:pass@db/orders, and returns the index after it, or
+// -1.
+func (sc *scanner) userinfo(j int) int {
+	s := sc.s
+	colon := -1
+	for k := j; k < len(s) && k-j < maxUserinfo; k++ {
+		switch c := s[k]; {
+		case c == ':' && colon < 0:
+			colon = k
+		case c == '@':
+			if colon < 0 {
+				return -1
+			}
+			return sc.password(colon+1, k)
+		case c <= ' ' || strings.IndexByte("/?#\"'<>\\`", c) >= 0:
+			return -1
+		}
+	}
+	return -1
+}
+
+// curlUser redacts the password of curl's -u user:password, whose value starts at
+// s[v], and returns the index after it, or -1.
+func (sc *scanner) curlUser(v int) int {
+	s := sc.s
+	var val value
+	if !val.begin(s, v) || !val.finish(s, &sc.run) {
+		return -1
+	}
+	colon := val.start + strings.IndexByte(s[val.start:val.end], ':')
+	if colon < val.start {
+		return -1
+	}
+	if colon+1 == val.end && colon-val.start >= minValueLen {
+		// -u "key:", an API key as the user with no password
+		if sc.password(val.start, colon) < 0 {
+			return -1
+		}
+	} else if sc.password(colon+1, val.end) < 0 {
+		return -1
+	}
+	return val.next
+}
+
+// password redacts s[start:end], the password of a URL or of curl -u, unless it is too
+// short, a number, a placeholder or a fingerprint. It returns end, or -1.
+func (sc *scanner) password(start, end int) int {
+	pw := sc.s[start:end]
+	if isFingerprint(pw) {
+		return end
+	}
+	if len(pw) < 3 || isDigits(pw) || strings.Trim(pw, "*x") == "" || strings.IndexByte("$<{%[", pw[0]) >= 0 ||
+		strings.Contains(pw, fingerprintPrefix) {
+		return -1
+	}
+	sc.replace(start, end, Finding{Kind: KindSecretAttribute, Rule: RuleURLPassword}, pw)
+	return end
+}
+
 // flag redacts the value of a command-line flag whose name is secret, "--password value",
 // at s[i]; --password=value is left to keyValue. It returns the index after the value, or
 // -1.
@@ -108,6 +356,12 @@ func (sc *scanner) flag(i int) int {
 		return -1
 	}
 	n := i + 2
+	if n < len(s) && s[i+1] == 'u' && s[n] == ' ' { // curl -u user:password
+		return sc.curlUser(skipSpace(s, n))
+	}
+	if strings.HasPrefix(s[i:], "--user ") {
+		return sc.curlUser(skipSpace(s, i+len("--user ")))
+	}
 	if n >= len(s) || s[i+1] != '-' || byteClass[s[n]]&bAlpha == 0 {
 		return -1
 	}
@@ -167,15 +421,15 @@ func (val *value) begin(s string, v int) bool {
 	}
 	start, q := v, byte(0)
 	switch c := s[v]; {
-	case c == '"' || c == '\'':
+	case c == '"' || c == '\'' || c == '`':
 		start, q = v+1, c
 	case c == '\\' && v+1 < len(s) && s[v+1] == '"':
 		start, q = v+2, c
 	}
 	// The scheme, as in Authorization: Bearer <token>.
 	scheme := ""
-	if start < len(s) && (s[start]|0x20 == 'b' || s[start]|0x20 == 't') {
-		for _, w := range [...]string{"bearer", "basic", "token"} {
+	if start < len(s) && schemeStart[s[start]] {
+		for _, w := range authSchemes {
 			t := start + len(w)
 			if t < len(s) && (s[t] == ' ' || s[t] == '\t') && hasPrefixFold(s[start:], w) {
 				for t < len(s) && (s[t] == ' ' || s[t] == '\t') {
@@ -221,7 +475,7 @@ func (val *value) begin(s string, v int) bool {
 func (val *value) finish(s string, run *valueRun) bool {
 	e := -1
 	switch val.quote {
-	case '"', '\'':
+	case '"', '\'', '`':
 		e = quotedEnd(s, val.start, val.quote)
 		val.end, val.next = e, e+1
 	case '\\':
@@ -295,6 +549,53 @@ func escapedQuotedEnd(s string, i int) int {
 		}
 	}
 	return -1
+}
+
+// assignOp are the bytes of an assignment operator before its '=': ::=, ?=, .=, +=, |=.
+var assignOp = [256]bool{':': true, '?': true, '.': true, '+': true, '|': true}
+
+// schemeStart are the first bytes of authSchemes, in either case.
+var schemeStart = func() (t [256]bool) {
+	for _, w := range authSchemes {
+		t[w[0]], t[w[0]-'a'+'A'] = true, true
+	}
+	return t
+}()
+
+// callKey reports whether the ',' at s[i] follows a quoted name that is the first
+// argument of a call, as in setProperty("KEY", "value"): the only "key", "value" pairs
+// that are looked at.
+func callKey(s string, i int) bool {
+	if i < 4 || s[i-1] != '"' && s[i-1] != '\'' {
+		return false
+	}
+	j, esc := i-2, s[i-2] == '\\' // \"KEY\", \"value\" in a JSON string
+	if esc {
+		j--
+	}
+	for j >= 0 && i-j <= maxKeyLen && byteClass[s[j]]&bDotted != 0 {
+		j--
+	}
+	if esc {
+		return j >= 2 && s[j] == '"' && s[j-1] == '\\' && s[j-2] == '('
+	}
+	return j >= 1 && j < i-2 && s[j] == s[i-1] && s[j-1] == '('
+}
+
+// typeNames are the type names that may stand between a variable and its value, as in
+// var apiToken string = "…" or String apiToken = "…" ("String" is a key there).
+var typeNames = [...]string{"string", "String", "str"}
+
+// skipTypeName returns the end of the key of a declaration whose key word ends at
+// s[ke]: before the type name and spaces of "var name string", or ke itself.
+func skipTypeName(s string, ke int) int {
+	for _, t := range typeNames {
+		k := ke - len(t)
+		if k > 1 && s[k-1] == ' ' && s[k:ke] == t && byteClass[s[k-2]]&bDotted != 0 {
+			return k - 1
+		}
+	}
+	return ke
 }
 
 // secretValue redacts val, the value of a key whose name matched rule. A value that is
@@ -389,7 +690,7 @@ func secretShaped(v string, bare, words bool) bool {
 	switch {
 	case same:
 		return false // ********, xxxxxxxx
-	case letters == 0 && others == 0:
+	case letters == 0 && others == 0 && (len(v) < 24 || !isDigits(v)):
 		return false // a number, a date, a time, an address, a version
 	case len(v) >= 10 && isDigits(v[:4]) && v[4] == '-' && isDigits(v[5:7]) && v[7] == '-':
 		return false // 2025-01-27T10:15:30Z
@@ -402,6 +703,9 @@ func secretShaped(v string, bare, words bool) bool {
 	}
 	if isPath(v) {
 		return false // GOOGLE_APPLICATION_CREDENTIALS=/run/secrets/gcp.json
+	}
+	if dots > 0 && isAttrName(v) {
+		return false // "credential.audience", "gen_ai.request.model": an attribute's name
 	}
 	if !bare {
 		return true
@@ -426,14 +730,27 @@ func isDigits(s string) bool {
 }
 
 // isDottedName reports whether v is names joined by dots: each a letter or '_' followed
-// by letters, digits and '_'.
+// by letters, digits and '_', and none a run of 16 or more with a digit, which names
+// seldom are and tokens such as pk.<random>.<random> are.
 func isDottedName(v string) bool {
 	for part := range strings.SplitSeq(v, ".") {
-		if part == "" || '0' <= part[0] && part[0] <= '9' || !allOf(part, bWord) {
+		if part == "" || '0' <= part[0] && part[0] <= '9' || !allOf(part, bWord) ||
+			len(part) >= 16 && strings.ContainsAny(part, "0123456789") {
 			return false
 		}
 	}
 	return true
+}
+
+// isAttrName reports whether v is lower-case words joined by dots and underscores, as
+// the names of OpenTelemetry attributes are.
+func isAttrName(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; (c < 'a' || c > 'z') && c != '.' && c != '_' {
+			return false
+		}
+	}
+	return v[0] != '.' && v[len(v)-1] != '.' && !strings.Contains(v, "..")
 }
 
 // isPath reports whether v looks like a file path: it starts with /, ./, ../ or ~/ and

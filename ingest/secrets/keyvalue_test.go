@@ -93,6 +93,27 @@ func TestRedactTextKeyValue(t *testing.T) {
 			rules:  []string{"*secret*"},
 		},
 		{
+			name:   "assignment operators, backticks and typed declarations",
+			marked: "API_TOKEN ::= \"[[k-8f3a9c2e51d44b8e]]\"\nAPI_TOKEN ?= \"[[k-9f3a9c2e51d44b8e]]\"\n$apiToken .= \"[[k-af3a9c2e51d44b8e]]\"\napiToken := `[[k-bf3a9c2e51d44b8e]]`\nvar apiToken string = \"[[k-cf3a9c2e51d44b8e]]\"",
+			rules:  []string{"*token*", "*token*", "*token*", "*token*", "*token*"},
+		},
+		{
+			name:   "XML elements and setProperty",
+			marked: "<apiToken>\n    [[k-8f3a9c2e51d44b8e]]\n</apiToken> System.setProperty(\"API_TOKEN\", \"[[k-9f3a9c2e51d44b8e]]\")",
+			rules:  []string{"*token*", "*token*"},
+		},
+		{
+			name:   "URL-encoded key=value in a query parameter",
+			marked: `GET https://debug.example.com/echo?body=api_token%3D[[k-8f3a9c2e%2B51d44b8e]]&x=1 and ?q=%7B%22password%22%3A+%22[[hunter2hunter2]]%22%7D`,
+			hashed: []string{"k-8f3a9c2e+51d44b8e", "hunter2hunter2"},
+			rules:  []string{"*token*", "*password*"},
+		},
+		{
+			name:   "XML element and setProperty inside a JSON string",
+			marked: `{"content":"\u003capiToken\u003e\n  [[k-8f3a9c2e51d44b8e]]\n\u003c/apiToken\u003e System.setProperty(\"API_TOKEN\", \"[[k-9f3a9c2e51d44b8e]]\")"}`,
+			rules:  []string{"*token*", "*token*"},
+		},
+		{
 			name:   "word values after = are secrets",
 			marked: `password=[[supersecret]] token=[[abcdefghijklmnop]]`,
 			rules:  []string{"*password*", "*token*"},
@@ -196,7 +217,26 @@ func TestIsSecretName(t *testing.T) {
 		"gen_ai.request.tokenization":       false,
 		"credential.id":                     false,
 		"credential.fingerprint":            false,
-		"auth":                              false,
+		"auth":                              true,
+		"pwd":                               true,
+		"DB_PWD":                            true,
+		"pass":                              true,
+		"smtp_pass":                         true,
+		"passphrase":                        true,
+		"session":                           true,
+		"_gitlab_session":                   true,
+		"encryption_key":                    true,
+		"signing_key":                       true,
+		"access_key":                        true,
+		"SUMOLOGIC_ACCESSKEY":               true,
+		"AccountKey":                        true,
+		"Ocp-Apim-Subscription-Key":         true,
+		"sig":                               true,
+		"session.id":                        false,
+		"signal":                            false,
+		"oauth.provider":                    false,
+		"passenger":                         false,
+		"keyboard":                          false,
 		"key":                               false,
 		"api":                               false,
 		"":                                  false,
@@ -213,8 +253,8 @@ func TestIsSecretName(t *testing.T) {
 // name that a built-in pattern matches holds the pattern's key grams.
 func TestKeyGrams(t *testing.T) {
 	n := newNameRules(nil)
-	if n.minLen != len("token") {
-		t.Errorf("minLen = %d, want %d", n.minLen, len("token"))
+	if n.minLen != len("pwd") {
+		t.Errorf("minLen = %d, want %d", n.minLen, len("pwd"))
 	}
 	for _, g := range n.builtin {
 		if g.grams == 0 {

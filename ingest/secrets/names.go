@@ -23,6 +23,24 @@ var builtinNamePatterns = []string{
 	"*private_key*",
 	"*privatekey*",
 	"*credential*",
+	"*passphrase*",
+	"pass",
+	"*_pass",
+	"pwd",
+	"*_pwd",
+	"auth",
+	"*_auth",
+	"session",
+	"*_session",
+	"*access_key*",
+	"*accesskey*",
+	"*account_key*",
+	"*accountkey*",
+	"*encryption_key*",
+	"*signing_key*",
+	"*subscription_key*",
+	"*master_key*",
+	"sig",
 }
 
 // tokenPattern is the built-in pattern that token counts are excepted from.
@@ -48,7 +66,7 @@ var publicNames = map[string]bool{
 type glob struct {
 	pattern string
 	parts   [][]byte
-	grams   uint16 // the key grams that a name must hold to match
+	grams   uint32 // the key grams that a name must hold to match
 }
 
 func compileGlob(pattern string) glob {
@@ -144,7 +162,7 @@ var nameByte = func() (t [256]byte) {
 	return t
 }()
 
-// keyGramList are the four-byte grams of normalised names of which every built-in pattern
+// keyGramList are the four-byte (and two three-byte) grams of normalised names of which every built-in pattern
 // holds one.
 var keyGramList = [...]string{
 	"auth", // authorization, proxy-authorization
@@ -156,12 +174,24 @@ var keyGramList = [...]string{
 	"pass", // *password*, *passwd*
 	"priv", // *private_key*, *privatekey*
 	"cred", // *credential*
+	"sess", // session, *_session
+	"acce", // *access_key*, *accesskey*
+	"acco", // *account_key*, *accountkey*
+	"encr", // *encryption_key*
+	"sign", // *signing_key*
+	"subs", // *subscription_key*
+	"mast", // *master_key*
+	"pwd",  // pwd, *_pwd: three bytes, like sig
+	"sig",  // sig, the signature of an Azure SAS URL
 }
 
 // keyGramWords are the grams of keyGramList as big-endian words.
 var keyGramWords = func() (t [len(keyGramList)]uint32) {
 	for i, g := range keyGramList {
-		t[i] = uint32(g[0])<<24 | uint32(g[1])<<16 | uint32(g[2])<<8 | uint32(g[3])
+		t[i] = uint32(g[0])<<24 | uint32(g[1])<<16 | uint32(g[2])<<8
+		if len(g) == 4 {
+			t[i] |= uint32(g[3])
+		}
 	}
 	return t
 }()
@@ -180,15 +210,18 @@ var keyGramPairs = func() (t pairSet) {
 
 // keyGrams returns the set of the key grams, bit i for keyGramList[i], that name holds
 // once normalised.
-func keyGrams(name string) uint16 {
-	var set uint16
-	for i := 0; i+4 <= len(name); i++ {
+func keyGrams(name string) uint32 {
+	var set uint32
+	for i := 0; i+3 <= len(name); i++ {
 		if byteClass[name[i]]&bGram == 0 || !keyGramPairs.has(name[i], name[i+1]) {
 			continue
 		}
-		w := uint32(nameByte[name[i]])<<24 | uint32(nameByte[name[i+1]])<<16 | uint32(nameByte[name[i+2]])<<8 | uint32(nameByte[name[i+3]])
+		w := uint32(nameByte[name[i]])<<24 | uint32(nameByte[name[i+1]])<<16 | uint32(nameByte[name[i+2]])<<8
+		if i+4 <= len(name) {
+			w |= uint32(nameByte[name[i+3]])
+		}
 		for g, gram := range keyGramWords {
-			if w == gram {
+			if w == gram || w&^0xff == gram && gram&0xff == 0 {
 				set |= 1 << g
 			}
 		}

@@ -2,6 +2,7 @@ package secrets
 
 import (
 	"encoding/base64"
+	"sort"
 	"strings"
 )
 
@@ -21,7 +22,8 @@ const (
 	bKeySep                     // what may stand between a key word and its value
 	bMidWord                    // may start a secret inside a word
 	bValEnd                     // ends a key's unquoted value
-	bGram                       // starts a key gram: a c p s t, either case
+	bAzure                      // A-Z a-z 0-9 _ ~ .
+	bGram                       // starts a key gram: a c e m p s t, either case
 )
 
 // byteClass maps each byte to its classes.
@@ -54,7 +56,8 @@ var byteClass = func() (t [256]uint16) {
 		t[c] |= bValEnd
 	}
 	set("\x7f\"'`,;&\\<>)]}", bValEnd)
-	set("acpstACPST", bGram)
+	set(alnum+"_~.", bAzure)
+	set("acempstACEMPST", bGram)
 	return t
 }()
 
@@ -100,87 +103,88 @@ func allOf(s string, c uint16) bool {
 	return span(s, 0, c) == len(s)
 }
 
-// prefixRule recognises one family of tokens by its prefix.
+// prefixRule recognises one family of tokens by its prefix: a compiled [PrefixRule].
 type prefixRule struct {
-	prefix string
-	kind   string // KindPrefixedToken or KindAWSAccessKeyID
-	rule   string
-	// body returns the index after the token whose prefix ends before s[i], or -1.
-	body func(s string, i int) int
+	prefix   string
+	kind     string // KindPrefixedToken or KindAWSAccessKeyID
+	rule     string
+	body     *[256]bool
+	min, max int
+	mixed    bool
+	dots     bool // the body may hold '.', so a trailing full stop is left out
 }
 
-// exactly matches n bytes of class c that are not followed by another byte of c or an
-// alphanumeric.
-func exactly(n int, c uint16) func(string, int) int {
-	return func(s string, i int) int {
-		end := i + n
-		if spanMax(s, i, c, n) != end || end < len(s) && byteClass[s[end]]&(c|bAlnum) != 0 {
-			return -1
+// compileClass returns the set of bytes of a class such as "A-Za-z0-9_-".
+func compileClass(class string) *[256]bool {
+	var set [256]bool
+	for i := 0; i < len(class); i++ {
+		if i+2 < len(class) && class[i+1] == '-' {
+			for c := class[i]; c <= class[i+2]; c++ {
+				set[c] = true
+			}
+			i += 2
+			continue
 		}
-		return end
+		set[class[i]] = true
 	}
+	return &set
 }
 
-// atLeast matches a run of at least n bytes of class c, less a trailing full stop.
-func atLeast(n int, c uint16) func(string, int) int {
-	return func(s string, i int) int {
-		end := span(s, i, c)
+// bodyEnd returns the index after the body of r that starts at s[i], or -1.
+func (r *prefixRule) bodyEnd(s string, i int) int {
+	limit := len(s)
+	if r.max > 0 {
+		limit = min(len(s), i+r.max+1)
+	}
+	end := i
+	for end < limit && r.body[s[end]] {
+		end++
+	}
+	if r.dots {
 		for end > i && s[end-1] == '.' {
 			end--
 		}
-		if end-i < n {
-			return -1
-		}
-		return end
 	}
-}
-
-// sendgrid matches the 22.43 base64url body of a SendGrid API key.
-func sendgrid(s string, i int) int {
-	dot := spanMax(s, i, bB64URL, 23)
-	if dot-i != 22 || dot == len(s) || s[dot] != '.' {
+	n := end - i
+	if n < r.min || r.max > 0 && n > r.max || end < len(s) && byteClass[s[end]]&bAlnum != 0 {
 		return -1
 	}
-	return exactly(43, bB64URL)(s, dot+1)
+	if r.mixed && !isMixed(s[i:end]) {
+		return -1
+	}
+	return end
 }
 
-// prefixRules are the known token prefixes, most specific first within each first byte.
+// isMixed reports whether t has an upper-case letter, a lower-case letter and a digit.
+func isMixed(t string) bool {
+	var upper, lower, digit bool
+	for i := 0; i < len(t); i++ {
+		switch c := t[i]; {
+		case 'A' <= c && c <= 'Z':
+			upper = true
+		case 'a' <= c && c <= 'z':
+			lower = true
+		case '0' <= c && c <= '9':
+			digit = true
+		}
+	}
+	return upper && lower && digit
+}
+
+// prefixRules are the rows of prefixTable by the first byte of their prefix, longest
+// prefix first.
 var prefixRules = func() (t [256][]prefixRule) {
-	var rules []prefixRule
-	for _, p := range []string{"AKIA", "ASIA", "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "ABIA", "ACCA"} {
-		rules = append(rules, prefixRule{p, KindAWSAccessKeyID, "aws_access_key_id", exactly(16, bB32)})
+	for _, p := range prefixTable {
+		r := prefixRule{prefix: p.Prefix, kind: KindPrefixedToken, rule: p.Rule, body: compileClass(p.Body),
+			min: p.Min, max: p.Max, mixed: p.Mixed}
+		r.dots = r.body['.']
+		if p.ID {
+			r.kind = KindAWSAccessKeyID
+		}
+		t[p.Prefix[0]] = append(t[p.Prefix[0]], r)
 	}
-	for _, p := range []string{"FwoGZXIvYXdzE", "IQoJb3JpZ2lu", "AQoDYXdzE"} {
-		rules = append(rules, prefixRule{p, KindPrefixedToken, "aws_session_token", atLeast(100, bB64Pad)})
-	}
-	for _, p := range []string{"xoxa-", "xoxb-", "xoxo-", "xoxp-", "xoxr-", "xoxs-", "xapp-"} {
-		rules = append(rules, prefixRule{p, KindPrefixedToken, "slack", atLeast(10, bDashed)})
-	}
-	for _, p := range []string{"sk_live_", "sk_test_", "rk_live_", "rk_test_"} {
-		rules = append(rules, prefixRule{p, KindPrefixedToken, "stripe", atLeast(16, bAlnum)})
-	}
-	rules = append(rules,
-		prefixRule{"AIza", KindPrefixedToken, "google_api_key", exactly(35, bB64URL)},
-		prefixRule{"ghp_", KindPrefixedToken, "github_pat", atLeast(36, bAlnum)},
-		prefixRule{"gho_", KindPrefixedToken, "github_oauth", atLeast(36, bAlnum)},
-		prefixRule{"ghu_", KindPrefixedToken, "github_app_token", atLeast(36, bAlnum)},
-		prefixRule{"ghs_", KindPrefixedToken, "github_app_token", atLeast(36, bAlnum)},
-		prefixRule{"ghr_", KindPrefixedToken, "github_refresh_token", atLeast(36, bAlnum)},
-		prefixRule{"github_pat_", KindPrefixedToken, "github_fine_grained_pat", atLeast(22, bWord)},
-		prefixRule{"glpat-", KindPrefixedToken, "gitlab", atLeast(20, bDotted)},
-		prefixRule{"sk-ant-", KindPrefixedToken, "anthropic", atLeast(20, bB64URL)},
-		prefixRule{"sk-", KindPrefixedToken, "openai", atLeast(20, bB64URL)},
-		prefixRule{"ya29.", KindPrefixedToken, "google_oauth", atLeast(20, bB64URL)},
-		prefixRule{"npm_", KindPrefixedToken, "npm", atLeast(36, bAlnum)},
-		prefixRule{"pypi-AgE", KindPrefixedToken, "pypi", atLeast(50, bB64URL)},
-		prefixRule{"SG.", KindPrefixedToken, "sendgrid", sendgrid},
-		prefixRule{"SK", KindPrefixedToken, "twilio", exactly(32, bHex)},
-		prefixRule{"hvs.", KindPrefixedToken, "vault", atLeast(24, bB64URL)},
-		prefixRule{"hvb.", KindPrefixedToken, "vault", atLeast(24, bB64URL)},
-		prefixRule{"hf_", KindPrefixedToken, "huggingface", exactly(34, bAlpha)},
-	)
-	for _, r := range rules {
-		t[r.prefix[0]] = append(t[r.prefix[0]], r)
+	for i := range t {
+		sort.SliceStable(t[i], func(a, b int) bool { return len(t[i][a].prefix) > len(t[i][b].prefix) })
 	}
 	return t
 }()
@@ -197,7 +201,7 @@ func matchPrefix(s string, i int) (prefixMatch, bool) {
 		if !strings.HasPrefix(s[i:], r.prefix) {
 			continue
 		}
-		if end := r.body(s, i+len(r.prefix)); end >= 0 {
+		if end := r.bodyEnd(s, i+len(r.prefix)); end >= 0 {
 			return prefixMatch{end: end, kind: r.kind, rule: r.rule}, true
 		}
 	}
@@ -217,19 +221,50 @@ func (t *pairSet) has(a, b byte) bool {
 	return t[p>>3]&(1<<(p&7)) != 0
 }
 
-// prefixPairs holds the first two bytes of every token prefix.
-var prefixPairs = func() (t pairSet) {
+// prefixTriples is a bitmap, by hash, of the first three bytes of every token prefix
+// (for a prefix of two bytes, followed by each byte its body may start with): most
+// words that start like a prefix ("do", "fi", "wh") are told apart by their third
+// byte without looking at the rules.
+var prefixTriples = func() (t pairSet) {
 	for _, rules := range prefixRules {
 		for _, r := range rules {
-			t.add(r.prefix[0], r.prefix[1])
+			if len(r.prefix) >= 3 {
+				t.addTriple(r.prefix[0], r.prefix[1], r.prefix[2])
+				continue
+			}
+			for c := range 256 {
+				if r.body[c] {
+					t.addTriple(r.prefix[0], r.prefix[1], byte(c))
+				}
+			}
 		}
 	}
 	return t
 }()
 
+// tripleBit is the bit of the bytes a, b, c in a pairSet used for triples.
+func tripleBit(a, b, c byte) uint16 {
+	return uint16((uint32(a)<<16 | uint32(b)<<8 | uint32(c)) * 2654435761 >> 16)
+}
+
+func (t *pairSet) addTriple(a, b, c byte) {
+	p := tripleBit(a, b, c)
+	t[p>>3] |= 1 << (p & 7)
+}
+
+// mayStartPrefix reports whether a token prefix may start at s[i].
+func mayStartPrefix(s string, i int) bool {
+	if i+2 >= len(s) {
+		return false // no prefix with its body is this short
+	}
+	p := tripleBit(s[i], s[i+1], s[i+2])
+	return prefixTriples[p>>3]&(1<<(p&7)) != 0
+}
+
 // startPairs is a bitmap of the byte pairs that may start a secret: the first two bytes
-// of every prefix and key word, in every case where case does not matter, and ':' or '='
-// followed by any byte (key: value, key=value).
+// of every prefix and key word, in every case where case does not matter, '=' followed
+// by any byte (key=value), ':' followed by what may start a value, and the other
+// separators below.
 var startPairs = func() (t pairSet) {
 	set := t.add
 	fold := func(word string) {
@@ -246,9 +281,21 @@ var startPairs = func() (t pairSet) {
 	fold("bearer")
 	fold("basic")
 	for b := range 256 {
-		set(':', byte(b)) // key: value
 		set('=', byte(b)) // key=value
+		set('>', byte(b)) // <key>value</key>
 	}
+	// key: value, "key":"value", key := …, TOKEN ::= …, scheme://user:password@;
+	// key:value is a URN, an ARN, host:port, a time, and is left alone.
+	for _, b := range []byte(" \t\"'`\\=:/") {
+		set(':', b)
+	}
+	set('\\', 'u') // <key>value</key> in a JSON string: \u003ckey\u003evalue…
+	set('%', '3')  // key%3Dvalue, key%3A+value: key=value URL-encoded
+	set('-', 'u')  // curl -u user:password
+	set('Q', '~')  // an Azure AD client secret, ...8Q~...
+	set(',', '"')  // "key","value"
+	set(',', ' ')
+	set(',', '\'')
 	for _, rules := range prefixRules {
 		for _, r := range rules {
 			set(r.prefix[0], r.prefix[1])
@@ -282,6 +329,9 @@ type scanner struct {
 	// measured again: without it, "token=" repeated costs maxValueLen bytes
 	// of scanning per separator.
 	run valueRun
+	// collect asks replace to keep each secret in raw, for a lookup.
+	collect bool
+	raw     []string
 }
 
 // valueRun records that every byte of s[from:end] is a bare value byte and
@@ -311,8 +361,26 @@ func (sc *scanner) scanRange(from, to int) int {
 		if !startsPair(s, i) {
 			continue
 		}
-		if s[i] == ':' || s[i] == '=' {
+		if s[i] == '%' {
+			if end := sc.urlKeyValue(i); end > i {
+				i = end - 1
+			}
+			continue
+		}
+		if s[i] == '>' || s[i] == '\\' {
+			if end := sc.element(i); end > i {
+				i = end - 1
+			}
+			continue
+		}
+		if s[i] == ':' || s[i] == '=' || s[i] == ',' {
 			if end := sc.keyValue(i); end > i {
+				i = end - 1
+			}
+			continue
+		}
+		if s[i] == 'Q' && s[i+1] == '~' {
+			if end := sc.azureClientSecret(i); end > i {
 				i = end - 1
 			}
 			continue
@@ -320,12 +388,18 @@ func (sc *scanner) scanRange(from, to int) int {
 		if byteClass[s[i]]&bMidWord == 0 && i > 0 && byteClass[s[i-1]]&bAlnum != 0 && !escapedBefore(s, i) {
 			continue
 		}
+		if !detectOwn[s[i]] && !mayStartPrefix(s, i) {
+			continue // most words that start like a token prefix
+		}
 		if end := sc.detect(i, true); end > i {
 			i = end - 1
 		}
 	}
 	return max(i, to)
 }
+
+// detectOwn are the first bytes that detect looks at for more than a token prefix.
+var detectOwn = [256]bool{'e': true, '-': true, 's': true, 'S': true, 'b': true, 'B': true}
 
 // detect looks for a secret that starts at s[i] and returns the index after it, or -1.
 // With schemes, it also looks for a credential after "Bearer " or "Basic ".
@@ -344,11 +418,14 @@ func (sc *scanner) detect(i int, schemes bool) int {
 			return end
 		}
 	case 'b', 'B':
-		if schemes {
-			return sc.scheme(i)
+		if !schemes {
+			break
+		}
+		if end := sc.scheme(i); end > 0 {
+			return end
 		}
 	}
-	if i+1 == len(s) || !prefixPairs.has(s[i], s[i+1]) || !atBoundary(s, i, bAlnum) {
+	if !mayStartPrefix(s, i) || !atBoundary(s, i, bAlnum) {
 		return -1
 	}
 	p, ok := matchPrefix(s, i)
@@ -362,6 +439,23 @@ func (sc *scanner) detect(i int, schemes bool) int {
 	}
 	sc.replace(i, p.end, Finding{Kind: p.kind, Rule: p.rule}, s[i:p.end])
 	return p.end
+}
+
+// azureClientSecret redacts an Azure AD client secret whose "Q~" is at s[i]: three
+// bytes of [A-Za-z0-9_~.], a digit, Q~, and 31 to 34 bytes of [A-Za-z0-9_~.-].
+func (sc *scanner) azureClientSecret(i int) int {
+	s := sc.s
+	start := i - 4
+	if start < sc.last || s[i-1] < '0' || s[i-1] > '9' || !allOf(s[start:i-1], bAzure) ||
+		start > 0 && byteClass[s[start-1]]&(bAzure|bDashed) != 0 && !escapedBefore(s, start) {
+		return -1
+	}
+	end := spanMax(s, i+2, bAzure|bDashed, 35)
+	if n := end - (i + 2); n < 31 || n > 34 || end < len(s) && byteClass[s[end]]&(bAzure|bDashed) != 0 {
+		return -1
+	}
+	sc.replace(start, end, Finding{Kind: KindPrefixedToken, Rule: "azure_client_secret"}, s[start:end])
+	return end
 }
 
 // jwt redacts a JWT that starts at s[i].
@@ -563,6 +657,9 @@ func (sc *scanner) replace(start, end int, f Finding, secret string) {
 		return
 	}
 	f.Fingerprint = sc.r.Fingerprint(secret)
+	if sc.collect {
+		sc.raw = append(sc.raw, secret)
+	}
 	if !sc.changed {
 		sc.out.Grow(len(sc.s) + len(f.Fingerprint))
 		sc.changed = true

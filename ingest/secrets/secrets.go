@@ -222,10 +222,18 @@ func (r *Redactor) RedactText(value string) (string, []Finding, bool) {
 	return out, sc.findings, sc.changed
 }
 
+// RuleURLPassword is the Rule of a [KindSecretAttribute] finding that is the password
+// of a URL's user:password@ or of curl's -u user:password.
+const RuleURLPassword = "url_password"
+
+// authSchemes are the HTTP authentication schemes, in lower case, whose credential
+// follows them after a space in an Authorization-style value.
+var authSchemes = [...]string{"bearer", "basic", "token", "api-token", "apikey", "sso-key"}
+
 // stripScheme returns the credential of an Authorization-style value: what follows a
 // "Bearer", "Basic" or "token" scheme and spaces, or v itself.
 func stripScheme(v string) string {
-	for _, scheme := range [...]string{"bearer", "basic", "token"} {
+	for _, scheme := range authSchemes {
 		if len(v) > len(scheme) && hasPrefixFold(v, scheme) && (v[len(scheme)] == ' ' || v[len(scheme)] == '\t') {
 			if t := strings.TrimLeft(v[len(scheme):], " \t"); t != "" {
 				return t

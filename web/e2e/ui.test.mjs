@@ -174,6 +174,17 @@ test('look up a raw leaked token without putting it in the URL', { skip: !RAW &&
   await shot('05-lookup');
 });
 
+test('look up a token pasted as a header on lines of its own', { skip: !RAW && 'RAW_TOKEN not set' }, async () => {
+  await page.goto('/#/');
+  const box = page.getByLabel('Credential, leaked token, trace or agent');
+  await box.fill(`Authorization: Bearer ${RAW}\nAccept: */*`);
+  await page.locator('#search-kind').filter({ hasText: 'pasted text' }).waitFor();
+  await box.press('Enter');
+  await page.locator('#lookup-results').getByRole('link', { name: CRED }).waitFor();
+  assert.equal(await box.inputValue(), '', 'the box is cleared');
+  assert.ok(!requested.some((u) => u.includes(RAW.slice(0, 20))), 'not in any request URL');
+});
+
 test('search a trace ID and an agent ID', async () => {
   await page.goto('/#/');
   const box = page.getByLabel('Credential, leaked token, trace or agent');

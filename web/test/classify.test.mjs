@@ -21,6 +21,10 @@ test('classify search input', () => {
     ['Authorization: Bearer opaque-token-value', 'token'],
     ['wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'token'],
     ['00000000000000000000000000000000000000000000', 'id'],
+    ['dop_v1_' + 'a1'.repeat(32), 'token'],
+    ['Basic ZGVwbG95Omh1bnRlcjI=', 'token'],
+    ['-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkg\n-----END EC PRIVATE KEY-----', 'token'],
+    ['DB_HOST=db\nDB_PASSWORD=hunter2hunter2', 'token'],
   ];
   for (const [input, want] of cases) {
     assert.equal(classify(input).type, want, JSON.stringify(input));

@@ -3,15 +3,11 @@
 // here so that the UI sends it only in the body of POST
 // /v1/credentials/lookup.
 
-// Prefixes of well-known secret formats (tokens, API keys). AWS access key
-// IDs (AKIA…, ASIA…) are not secrets: they are credential IDs.
-const SECRET_PREFIXES = [
-  'ghp_', 'gho_', 'ghu_', 'ghs_', 'ghr_', 'github_pat_', 'glpat-', 'gldt-', 'glrt-',
-  'xoxb-', 'xoxp-', 'xoxa-', 'xoxr-', 'xoxs-', 'xoxe-', 'xapp-',
-  'sk-', 'sk_live_', 'sk_test_', 'rk_live_', 'rk_test_', 'pk_live_', 'whsec_',
-  'sk-ant-', 'hf_', 'npm_', 'pypi-', 'AIza', 'ya29.', 'SG.', 'shpat_', 'shpss_', 'shpca_',
-  'dop_v1_', 'doo_v1_', 'lin_api_', 'pat-', 'sq0atp-', 'sq0csp-', 'EAAC', 'vault:', 'hvs.', 'hvb.', 's.',
-];
+import { SECRET_PREFIXES } from './prefixes.js';
+
+// SECRET_PREFIXES (generated from ingest's table, never kept by hand here) are the
+// prefixes of well-known secret formats. AWS access key IDs (AKIA…, ASIA…) are not
+// among them: they are credential IDs.
 
 const TRACE_ID = /^[0-9a-fA-F]{32}$/;
 const JWT = /^eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*$/;
@@ -44,12 +40,16 @@ export function classify(input) {
   if (s === '') return { type: 'empty' };
   const bearer = /^(?:authorization:\s*)?bearer\s+(\S+)$/i.exec(s);
   if (bearer) return { type: 'token', value: bearer[1], reason: 'a bearer header value' };
+  if (/^(?:authorization:\s*)?basic\s+\S+$/i.test(s)) return { type: 'token', value: s, reason: 'a basic header value' };
+  // Pasted text of several lines (a PEM key, headers, an env file): the lookup runs
+  // ingest's extraction on it and searches every secret it finds.
+  if (/[\r\n]/.test(s)) return { type: 'token', value: s, reason: 'pasted text' };
   if (/\s/.test(s)) return { type: 'id', value: s };
   if (TRACE_ID.test(s)) return { type: 'trace', value: s.toLowerCase() };
   if (JWT.test(s)) return { type: 'token', value: s, reason: 'a JSON Web Token' };
   for (const p of SECRET_PREFIXES) {
-    if (s.startsWith(p) && s.length >= p.length + 16) {
-      return { type: 'token', value: s, reason: `a secret with the prefix ${p}` };
+    if (s.startsWith(p.prefix) && s.length >= p.prefix.length + p.min) {
+      return { type: 'token', value: s, reason: `a secret with the prefix ${p.prefix}` };
     }
   }
   if (/^-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(s)) return { type: 'token', value: s, reason: 'a private key' };

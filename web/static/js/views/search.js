@@ -103,10 +103,18 @@ export async function searchView({ signal }) {
   document.title = 'Search · agentledger';
   const results = h('div', { id: 'search-results', 'aria-live': 'polite' });
   const hint = h('p', { id: 'search-kind', class: 'help' }, ' ');
-  const input = h('input', {
-    id: 'q', name: 'q', type: 'text', class: 'input input-search', autocomplete: 'off', spellcheck: 'false',
+  // A textarea, so that a pasted PEM key, headers or env file keep their lines;
+  // Enter searches, Shift+Enter starts a new line.
+  const input = h('textarea', {
+    id: 'q', name: 'q', rows: 1, class: 'input input-search', autocomplete: 'off', spellcheck: 'false',
     autocapitalize: 'off', placeholder: 'tok-…, eyJhbGciOi…, 4bf92f35…, agent-…', 'aria-describedby': 'search-help search-kind',
     on: {
+      keydown: (e) => {
+        if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+          e.preventDefault();
+          form.requestSubmit();
+        }
+      },
       input: () => {
         const c = classify(input.value);
         const forced = secret.checked;

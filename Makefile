@@ -17,6 +17,7 @@ build: ## build ./agentledger
 .PHONY: test
 test: lint ## vet, staticcheck and run every test with the race detector (needs Postgres; see .ci/run)
 	$(GO) test -race -count=1 -timeout 30m ./...
+	cd ingest/secrets/internal/gitleakscheck && $(GO) test -count=1 ./...
 
 .PHONY: lint
 lint: ## gofmt, go vet and staticcheck

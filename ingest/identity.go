@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/client"
+	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
@@ -44,10 +45,11 @@ type Authentication struct {
 	// authenticated (by client certificate, ingest token or the
 	// collector's auth extension).
 	RequireSubmitter bool
-	// AuthenticatorID names the collector auth extension the protocol
-	// configuration uses, for the submitter of a request it accepted
-	// without reporting a subject. Empty when none is configured.
-	AuthenticatorID string
+	// GRPCAuthenticator and HTTPAuthenticator name the collector auth
+	// extension each protocol's configuration uses, for the submitter of a
+	// request it accepted without reporting a subject. Empty when none is
+	// configured.
+	GRPCAuthenticator, HTTPAuthenticator string
 }
 
 // httpPeerKey keys the HTTP request's transport facts in a context; the
@@ -58,6 +60,12 @@ type httpPeerKey struct{}
 type httpPeer struct {
 	tls           *tls.ConnectionState
 	authorization string
+}
+
+// overHTTP reports whether ctx is an OTLP/HTTP request's.
+func overHTTP(ctx context.Context) bool {
+	_, ok := ctx.Value(httpPeerKey{}).(httpPeer)
+	return ok
 }
 
 // submitter returns the authenticated identity of the request ctx belongs
@@ -86,7 +94,11 @@ func (a *Authentication) submitter(ctx context.Context) (string, error) {
 		}
 	}
 	if id == "" {
-		id = a.authSubmitter(client.FromContext(ctx).Auth)
+		authenticator := a.GRPCAuthenticator
+		if overHTTP(ctx) {
+			authenticator = a.HTTPAuthenticator
+		}
+		id = authSubmitter(client.FromContext(ctx).Auth, authenticator)
 	}
 	if id == "" && a.RequireSubmitter {
 		return "", fmt.Errorf("%w: present a client certificate or an ingest token", errUnauthenticated)
@@ -164,7 +176,7 @@ func (a *Authentication) token(ctx context.Context, authz string) (string, error
 // auth: and the subject it reported, or its ID when it reported none
 // (bearertokenauth reports none; the request reached the consumer, so it
 // passed). "" when no auth extension is configured.
-func (a *Authentication) authSubmitter(d client.AuthData) string {
+func authSubmitter(d client.AuthData, authenticator string) string {
 	if d != nil {
 		for _, name := range []string{"subject", "sub"} {
 			if s, ok := d.GetAttribute(name).(string); ok && s != "" {
@@ -172,14 +184,55 @@ func (a *Authentication) authSubmitter(d client.AuthData) string {
 			}
 		}
 	}
-	if a.AuthenticatorID == "" {
+	if authenticator == "" {
 		return ""
 	}
-	return SubmitterAuth + a.AuthenticatorID
+	return SubmitterAuth + authenticator
 }
 
 // authStatus returns the error a consumer returns for a refused sender:
 // Unauthenticated (HTTP 401), not retried.
 func authStatus(err error) error {
 	return status.Error(codes.Unauthenticated, err.Error())
+}
+
+// newAuthentication returns the authentication cfg asks for, with the
+// ingest tokens of tokens if it accepts them.
+func newAuthentication(cfg *Config, tokens auth.Store) Authentication {
+	a := Authentication{RequireSubmitter: cfg.RequireSubmitter}
+	if cfg.IngestTokens {
+		a.Tokens = tokens
+	}
+	if g := cfg.Protocols.GRPC.Get(); g != nil {
+		if c := g.Auth.Get(); c != nil {
+			a.GRPCAuthenticator = c.AuthenticatorID.String()
+		}
+	}
+	if h := cfg.Protocols.HTTP.Get(); h != nil {
+		if c := h.ServerConfig.Auth.Get(); c != nil {
+			a.HTTPAuthenticator = c.Config.AuthenticatorID.String()
+		}
+	}
+	return a
+}
+
+// setSubmitter records submitter in every entry of a request.
+func setSubmitter(entries []ledger.Entry, submitter string) {
+	for i := range entries {
+		entries[i].Submitter = submitter
+	}
+}
+
+// refused reports a request refused for want of a valid credential, or
+// one whose credential could not be checked (then retryable), and returns
+// the error the OTLP receiver answers with.
+func (r *ledgerReceiver) refused(s Signal, items int, err error) error {
+	if !errors.Is(err, errUnauthenticated) {
+		return r.failed(s, items, err)
+	}
+	r.set.Logger.Warn("refused unauthenticated OTLP request", zap.String("signal", string(s)), zap.Int("items", items), zap.Error(err))
+	if r.observer != nil {
+		r.observer.Rejected(s, items, err)
+	}
+	return authStatus(err)
 }

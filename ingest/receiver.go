@@ -61,6 +61,7 @@ type ledgerReceiver struct {
 	mapper   *Mapper
 	observer Observer
 	owned    *ownedLedger
+	auth     Authentication
 
 	startOnce sync.Once
 	startErr  error
@@ -97,12 +98,13 @@ func (r *ledgerReceiver) start(ctx context.Context, host component.Host) error {
 			return fmt.Errorf("agentledger receiver: %w", err)
 		}
 		r.owned = owned
-		l = Ledger{Log: owned.log, Redactor: owned.redactor}
+		l = Ledger{Log: owned.log, Redactor: owned.redactor, Tokens: owned.store}
 	}
 	m, err := NewMapper(l.Redactor, r.cfg.MappingConfig, r.cfg.Limits)
 	if err == nil {
 		r.log, r.mapper, r.observer = l.Log, m, l.Observer
-		err = r.otlp.Start(ctx, host)
+		r.auth = newAuthentication(r.cfg, l.Tokens)
+		err = r.otlp.Start(ctx, useIdentityMiddleware(r.cfg, host))
 	}
 	if err != nil {
 		if r.owned != nil {
@@ -134,8 +136,13 @@ func (r *ledgerReceiver) Shutdown(ctx context.Context) error {
 func (r *ledgerReceiver) consumeTraces(ctx context.Context, td ptrace.Traces) error {
 	start := time.Now()
 	n := td.SpanCount()
+	submitter, err := r.auth.submitter(ctx)
+	if err != nil {
+		return r.refused(SignalTraces, n, err)
+	}
 	entries, err := Map(td, r.mapper)
 	if err == nil {
+		setSubmitter(entries, submitter)
 		err = r.append(ctx, entries)
 	}
 	if err != nil {
@@ -155,8 +162,13 @@ func (r *ledgerReceiver) consumeTraces(ctx context.Context, td ptrace.Traces) er
 func (r *ledgerReceiver) consumeLogs(ctx context.Context, ld plog.Logs) error {
 	start := time.Now()
 	n := ld.LogRecordCount()
+	submitter, err := r.auth.submitter(ctx)
+	if err != nil {
+		return r.refused(SignalLogs, n, err)
+	}
 	entries, err := MapLogs(ld, r.mapper)
 	if err == nil {
+		setSubmitter(entries, submitter)
 		err = r.append(ctx, entries)
 	}
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/agentledger/agentledger/ingest/secrets"
 	"github.com/agentledger/agentledger/ledger"
+	"github.com/agentledger/agentledger/query/auth"
 )
 
 // ServerConfig configures an in-process OTLP receiver for agentledger
@@ -33,6 +34,17 @@ type ServerConfig struct {
 	// HTTPMaxRequestBodyBytes bounds an HTTP request body. Zero means the
 	// collector's default, 20 MiB.
 	HTTPMaxRequestBodyBytes int64
+	// HTTPTimeouts bound how long the HTTP server waits on a client.
+	HTTPTimeouts HTTPTimeouts
+	// TLS, if enabled, serves both protocols over TLS (mutual TLS with a
+	// client CA file).
+	TLS TLSFiles
+
+	// Tokens, if set, holds the ingest tokens senders may authenticate
+	// with.
+	Tokens auth.Store
+	// RequireSubmitter refuses requests whose sender is not authenticated.
+	RequireSubmitter bool
 
 	// Log is the open ledger to append to. Required. Shutdown does not
 	// close it.
@@ -74,17 +86,23 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	if cfg.GRPCAddr == "" && cfg.HTTPAddr == "" {
 		return nil, errors.New("ingest: server needs a gRPC or an HTTP address")
 	}
+	if err := cfg.TLS.validate(); err != nil {
+		return nil, fmt.Errorf("ingest: server config: %w", err)
+	}
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.Default()
 	}
-	f := NewFactoryWithLedger(Ledger{Log: cfg.Log, Redactor: cfg.Redactor, Observer: cfg.Observer})
+	f := NewFactoryWithLedger(Ledger{Log: cfg.Log, Redactor: cfg.Redactor, Observer: cfg.Observer, Tokens: cfg.Tokens})
 	c := f.CreateDefaultConfig().(*Config)
 	if cfg.GRPCAddr != "" {
 		g := c.Protocols.GRPC.GetOrInsertDefault()
 		g.NetAddr.Endpoint = cfg.GRPCAddr
 		if cfg.GRPCMaxRecvMsgSizeMiB > 0 {
 			g.MaxRecvMsgSizeMiB = cfg.GRPCMaxRecvMsgSizeMiB
+		}
+		if cfg.TLS.Enabled() {
+			g.TLS = cfg.TLS.collector()
 		}
 	}
 	if cfg.HTTPAddr != "" {
@@ -93,7 +111,13 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 		if cfg.HTTPMaxRequestBodyBytes > 0 {
 			h.ServerConfig.MaxRequestBodySize = cfg.HTTPMaxRequestBodyBytes
 		}
+		cfg.HTTPTimeouts.apply(&h.ServerConfig)
+		if cfg.TLS.Enabled() {
+			h.ServerConfig.TLS = cfg.TLS.collector()
+		}
 	}
+	c.IngestTokens = cfg.Tokens != nil
+	c.RequireSubmitter = cfg.RequireSubmitter
 	c.MappingConfig = cfg.Mapping
 	if c.Profiles == nil {
 		c.Profiles = append([]string(nil), Profiles...)

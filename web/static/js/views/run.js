@@ -127,6 +127,8 @@ export function entryDetail(e, { byIndex, onCause, onEntryPage = false } = {}) {
       e.start ? h('span', null, fmtTime(e.start)) : null,
       start != null && end != null && e.start !== e.end ? h('span', null, fmtDuration(end - start)) : null,
       e.span_id ? h('span', { class: 'mono', title: 'span ID' }, `span ${e.span_id}`) : null,
+      h('span', { class: e.submitter ? 'mono' : 'muted', title: 'who submitted this entry, as the ledger authenticated it' },
+        e.submitter ? `submitted by ${e.submitter}` : 'unauthenticated submitter'),
       cause ? h('span', null, 'Caused by ',
         h('a', { href: routes.run(e.trace_id, cause.index), on: { click: (ev) => { if (onCause) { ev.preventDefault(); onCause(cause.index); } } } },
           `${cause.name} (#${cause.index})`), e.caused_via ? h('span', { class: 'muted' }, ` via ${e.caused_via.replace(/_/g, ' ')}`) : null) : null),
@@ -268,6 +270,7 @@ function summaryCard(run) {
   const calls = run.entries.filter((e) => e.kind === 'api_call').length;
   return card('Summary', { id: 'summary' },
     facts([
+      ['Submitted by', [...new Set(run.entries.map((e) => e.submitter || 'unauthenticated'))].join(', ')],
       ['LLM steps', String(steps)],
       ['API calls', String(calls)],
       ['Credentials used', [...used].map(([id, n]) => h('span', { class: 'chip-wrap' }, credentialChip(id), h('span', { class: 'muted' }, ` ${n} call${n === 1 ? '' : 's'}`)))],

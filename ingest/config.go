@@ -93,6 +93,10 @@ type Config struct {
 	// IngestTokens accepts the ledger's ingest tokens (agentledger token
 	// create --role ingest) as "authorization: Bearer <token>".
 	IngestTokens bool `mapstructure:"ingest_tokens"`
+	// BindingPolicyFile, if set, names the binding policy: which
+	// submitters may write which service.name and gen_ai.agent.id values
+	// (see BindingPolicy).
+	BindingPolicyFile string `mapstructure:"binding_policy_file"`
 
 	// embedded is set for a config created by a factory that holds an open
 	// ledger (NewFactoryWithLedger): the store keys must then be empty.

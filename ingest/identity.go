@@ -216,11 +216,16 @@ func newAuthentication(cfg *Config, tokens auth.Store) Authentication {
 	return a
 }
 
-// setSubmitter records submitter in every entry of a request.
-func setSubmitter(entries []ledger.Entry, submitter string) {
+// attribute records submitter in every entry of a request and applies
+// the binding policy, if there is one.
+func (r *ledgerReceiver) attribute(entries []ledger.Entry, submitter string) error {
 	for i := range entries {
 		entries[i].Submitter = submitter
 	}
+	if r.binding == nil {
+		return nil
+	}
+	return r.binding.check(submitter, entries)
 }
 
 // refused reports a request refused for want of a valid credential, or

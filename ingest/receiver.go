@@ -62,6 +62,7 @@ type ledgerReceiver struct {
 	observer Observer
 	owned    *ownedLedger
 	auth     Authentication
+	binding  *BindingPolicy // nil: no binding policy
 
 	startOnce sync.Once
 	startErr  error
@@ -104,6 +105,11 @@ func (r *ledgerReceiver) start(ctx context.Context, host component.Host) error {
 	if err == nil {
 		r.log, r.mapper, r.observer = l.Log, m, l.Observer
 		r.auth = newAuthentication(r.cfg, l.Tokens)
+		if r.cfg.BindingPolicyFile != "" {
+			r.binding, err = LoadBindingPolicy(r.cfg.BindingPolicyFile)
+		}
+	}
+	if err == nil {
 		err = r.otlp.Start(ctx, useIdentityMiddleware(r.cfg, host))
 	}
 	if err != nil {
@@ -142,7 +148,9 @@ func (r *ledgerReceiver) consumeTraces(ctx context.Context, td ptrace.Traces) er
 	}
 	entries, err := Map(td, r.mapper)
 	if err == nil {
-		setSubmitter(entries, submitter)
+		err = r.attribute(entries, submitter)
+	}
+	if err == nil {
 		err = r.append(ctx, entries)
 	}
 	if err != nil {
@@ -168,7 +176,9 @@ func (r *ledgerReceiver) consumeLogs(ctx context.Context, ld plog.Logs) error {
 	}
 	entries, err := MapLogs(ld, r.mapper)
 	if err == nil {
-		setSubmitter(entries, submitter)
+		err = r.attribute(entries, submitter)
+	}
+	if err == nil {
 		err = r.append(ctx, entries)
 	}
 	if err != nil {

@@ -45,6 +45,8 @@ type ServerConfig struct {
 	Tokens auth.Store
 	// RequireSubmitter refuses requests whose sender is not authenticated.
 	RequireSubmitter bool
+	// BindingPolicyFile, if set, names the binding policy file.
+	BindingPolicyFile string
 
 	// Log is the open ledger to append to. Required. Shutdown does not
 	// close it.
@@ -118,6 +120,7 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	}
 	c.IngestTokens = cfg.Tokens != nil
 	c.RequireSubmitter = cfg.RequireSubmitter
+	c.BindingPolicyFile = cfg.BindingPolicyFile
 	c.MappingConfig = cfg.Mapping
 	if c.Profiles == nil {
 		c.Profiles = append([]string(nil), Profiles...)

@@ -45,6 +45,7 @@ type serveFlags struct {
 	tlsReloadInterval time.Duration
 	insecureIngest    bool
 	otlpHTTPTimeouts  ingest.HTTPTimeouts
+	bindingPolicy     string
 }
 
 func newServeCmd() *cobra.Command {
@@ -97,6 +98,7 @@ in flight, signs a final checkpoint and exits 0. A second signal exits at once.`
 	fl.StringVar(&f.otlpClientCAFile, "otlp-client-ca-file", "", "PEM CA certificates; OTLP senders must present a client certificate they issued (mutual TLS)")
 	fl.DurationVar(&f.tlsReloadInterval, "tls-reload-interval", ingest.DefaultTLSReloadInterval, "how often the TLS certificate, key and client CA files are read again")
 	fl.BoolVar(&f.insecureIngest, "insecure-ingest", false, "accept unauthenticated OTLP senders on non-loopback addresses (anyone who reaches the port can write in any agent's name)")
+	fl.StringVar(&f.bindingPolicy, "binding-policy", "", "YAML or JSON file saying which submitters may write which service.name and gen_ai.agent.id values (see README, Binding policy)")
 	fl.DurationVar(&f.otlpHTTPTimeouts.ReadHeader, "otlp-http-read-header-timeout", ingest.DefaultHTTPReadHeaderTimeout, "OTLP/HTTP: close a connection whose request headers take longer")
 	fl.DurationVar(&f.otlpHTTPTimeouts.Read, "otlp-http-read-timeout", ingest.DefaultHTTPReadTimeout, "OTLP/HTTP: close a connection whose whole request takes longer to read")
 	fl.DurationVar(&f.otlpHTTPTimeouts.Idle, "otlp-http-idle-timeout", ingest.DefaultHTTPIdleTimeout, "OTLP/HTTP: close a keep-alive connection idle this long")
@@ -208,16 +210,17 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	go func() { httpErr <- httpSrv.Serve(httpLn) }()
 
 	rcv, err := ingest.Start(ctx, ingest.ServerConfig{
-		GRPCAddr:         f.otlpGRPCAddr,
-		HTTPAddr:         f.otlpHTTPAddr,
-		HTTPTimeouts:     f.otlpHTTPTimeouts,
-		TLS:              tlsFiles,
-		Tokens:           store,
-		RequireSubmitter: !f.insecureIngest && !loopbackOnly(f),
-		Log:              l,
-		Redactor:         redactor,
-		Logger:           logger,
-		Observer:         m,
+		GRPCAddr:          f.otlpGRPCAddr,
+		HTTPAddr:          f.otlpHTTPAddr,
+		HTTPTimeouts:      f.otlpHTTPTimeouts,
+		TLS:               tlsFiles,
+		Tokens:            store,
+		RequireSubmitter:  !f.insecureIngest && !loopbackOnly(f),
+		BindingPolicyFile: f.bindingPolicy,
+		Log:               l,
+		Redactor:          redactor,
+		Logger:            logger,
+		Observer:          m,
 	})
 	if err != nil {
 		httpSrv.Close()

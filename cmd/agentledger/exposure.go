@@ -39,7 +39,7 @@ func ingestExposure(f serveFlags, t ingest.TLSFiles) (insecure bool, err error) 
 		return false, nil
 	}
 	if !f.insecureIngest {
-		return false, fmt.Errorf("OTLP address %s/%s is not loopback and has no TLS: set --tls-cert-file and --tls-key-file (and --otlp-client-ca-file for mutual TLS), or --insecure-ingest to accept unauthenticated senders from the network",
+		return false, fmt.Errorf("OTLP address %s/%s is not loopback and has no TLS: set --otlp-tls-cert-file and --otlp-tls-key-file (and --otlp-client-ca-file for mutual TLS), or --insecure-ingest to accept unauthenticated senders from the network",
 			f.otlpGRPCAddr, f.otlpHTTPAddr)
 	}
 	return true, nil
@@ -57,5 +57,5 @@ func ingestAuthSummary(f serveFlags, t ingest.TLSFiles) string {
 	case f.insecureIngest && !loopbackOnly(f):
 		return "UNAUTHENTICATED on a network address (--insecure-ingest)"
 	}
-	return "loopback only, unauthenticated (set --tls-cert-file and --tls-key-file to listen beyond loopback)"
+	return "loopback only, unauthenticated (set --otlp-tls-cert-file and --otlp-tls-key-file to listen beyond loopback)"
 }

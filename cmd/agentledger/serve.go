@@ -39,13 +39,16 @@ type serveFlags struct {
 	demo               bool
 	publicTiles        bool
 
-	tlsCertFile       string
-	tlsKeyFile        string
+	otlpTLSCertFile   string
+	otlpTLSKeyFile    string
+	httpTLSCertFile   string
+	httpTLSKeyFile    string
 	otlpClientCAFile  string
 	tlsReloadInterval time.Duration
 	insecureIngest    bool
 	otlpHTTPTimeouts  ingest.HTTPTimeouts
 	bindingPolicy     string
+	noMigrate         bool
 }
 
 func newServeCmd() *cobra.Command {
@@ -63,8 +66,9 @@ It receives OTLP traces and logs over gRPC and HTTP, appends them to the
 ledger, signs a checkpoint at most every --checkpoint-interval while the tree
 grows, and serves the query API, /healthz, /readyz and Prometheus /metrics.
 
-Ingest is authenticated. --tls-cert-file and --tls-key-file serve OTLP and
-the query API over TLS; --otlp-client-ca-file requires OTLP senders to
+Ingest is authenticated. --otlp-tls-cert-file and --otlp-tls-key-file serve
+OTLP over TLS (--http-tls-cert-file and --http-tls-key-file the query API);
+--otlp-client-ca-file requires OTLP senders to
 present a client certificate from that CA (mutual TLS), whose SPIFFE ID
 (URI SAN), else subject, is recorded as the submitter of every entry they
 send. Senders may instead present an ingest token (agentledger token create
@@ -93,11 +97,14 @@ in flight, signs a final checkpoint and exits 0. A second signal exits at once.`
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a clean shutdown may take before it gives up")
 	fl.BoolVar(&f.publicTiles, "public-tiles", false, "serve the tlog-tiles API (/tile/…) without a token, for witnesses and monitors")
 	fl.BoolVar(&f.demo, "demo", false, "once started, send the demo agent traffic to this server (see agentledger demo)")
-	fl.StringVar(&f.tlsCertFile, "tls-cert-file", "", "PEM certificate (chain) of the OTLP and query API listeners; with --tls-key-file enables TLS")
-	fl.StringVar(&f.tlsKeyFile, "tls-key-file", "", "PEM private key of --tls-cert-file")
+	fl.StringVar(&f.otlpTLSCertFile, "otlp-tls-cert-file", "", "PEM certificate (chain) of the OTLP listeners; with --otlp-tls-key-file enables TLS")
+	fl.StringVar(&f.otlpTLSKeyFile, "otlp-tls-key-file", "", "PEM private key of --otlp-tls-cert-file")
+	fl.StringVar(&f.httpTLSCertFile, "http-tls-cert-file", "", "PEM certificate (chain) of the query API listener; with --http-tls-key-file enables TLS")
+	fl.StringVar(&f.httpTLSKeyFile, "http-tls-key-file", "", "PEM private key of --http-tls-cert-file")
 	fl.StringVar(&f.otlpClientCAFile, "otlp-client-ca-file", "", "PEM CA certificates; OTLP senders must present a client certificate they issued (mutual TLS)")
 	fl.DurationVar(&f.tlsReloadInterval, "tls-reload-interval", ingest.DefaultTLSReloadInterval, "how often the TLS certificate, key and client CA files are read again")
 	fl.BoolVar(&f.insecureIngest, "insecure-ingest", false, "accept unauthenticated OTLP senders on non-loopback addresses (anyone who reaches the port can write in any agent's name)")
+	fl.BoolVar(&f.noMigrate, "no-migrate", false, "do not migrate the Postgres schema at start, only check it is current: for a database role without DDL privileges, such as a member of agentledger_writer (run agentledger migrate as the schema owner first)")
 	fl.StringVar(&f.bindingPolicy, "binding-policy", "", "YAML or JSON file saying which submitters may write which service.name and gen_ai.agent.id values (see README, Binding policy)")
 	fl.DurationVar(&f.otlpHTTPTimeouts.ReadHeader, "otlp-http-read-header-timeout", ingest.DefaultHTTPReadHeaderTimeout, "OTLP/HTTP: close a connection whose request headers take longer")
 	fl.DurationVar(&f.otlpHTTPTimeouts.Read, "otlp-http-read-timeout", ingest.DefaultHTTPReadTimeout, "OTLP/HTTP: close a connection whose whole request takes longer to read")
@@ -117,7 +124,10 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	if f.httpAddr == "" {
 		return errors.New("--http-addr is required")
 	}
-	tlsFiles := ingest.TLSFiles{CertFile: f.tlsCertFile, KeyFile: f.tlsKeyFile, ClientCAFile: f.otlpClientCAFile, ReloadInterval: f.tlsReloadInterval}
+	tlsFiles := ingest.TLSFiles{CertFile: f.otlpTLSCertFile, KeyFile: f.otlpTLSKeyFile, ClientCAFile: f.otlpClientCAFile, ReloadInterval: f.tlsReloadInterval}
+	if (f.httpTLSCertFile == "") != (f.httpTLSKeyFile == "") {
+		return errors.New("--http-tls-cert-file and --http-tls-key-file go together")
+	}
 	if f.tlsReloadInterval <= 0 {
 		return fmt.Errorf("--tls-reload-interval %v: want a positive duration", f.tlsReloadInterval)
 	}
@@ -134,7 +144,7 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	if err != nil {
 		return err
 	}
-	store, err := openStore(ctx, f.store.dataDir, f.store.database)
+	store, err := openStoreWith(ctx, f.store.dataDir, f.store.database, !f.noMigrate)
 	if err != nil {
 		return err
 	}
@@ -186,8 +196,8 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 		return fmt.Errorf("listen on --http-addr: %w", err)
 	}
 	apiScheme := "http"
-	if tlsFiles.Enabled() {
-		certs, err := certfile.New(f.tlsCertFile, f.tlsKeyFile, f.tlsReloadInterval)
+	if f.httpTLSCertFile != "" {
+		certs, err := certfile.New(f.httpTLSCertFile, f.httpTLSKeyFile, f.tlsReloadInterval)
 		if err != nil {
 			httpLn.Close()
 			return err
@@ -239,7 +249,11 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 		fmt.Fprintf(out, "  OTLP gRPC:    %s\n", f.otlpGRPCAddr)
 	}
 	if f.otlpHTTPAddr != "" {
-		fmt.Fprintf(out, "  OTLP HTTP:    %s://%s\n", apiScheme, f.otlpHTTPAddr)
+		otlpScheme := "http"
+		if tlsFiles.Enabled() {
+			otlpScheme = "https"
+		}
+		fmt.Fprintf(out, "  OTLP HTTP:    %s://%s\n", otlpScheme, f.otlpHTTPAddr)
 	}
 	fmt.Fprintf(out, "  OTLP senders: %s\n", ingestAuthSummary(f, tlsFiles))
 	fmt.Fprintf(out, "  query API:    %s://%s\n", apiScheme, httpLn.Addr())

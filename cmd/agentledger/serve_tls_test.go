@@ -65,7 +65,8 @@ func TestServeMutualTLS(t *testing.T) {
 	_, otlpPort, _ := net.SplitHostPort(freeAddr(t))
 	cmd := exec.Command(binary, "serve", "--data-dir", dir, "--http-addr", apiAddr,
 		"--otlp-http-addr", "0.0.0.0:"+otlpPort, "--otlp-grpc-addr", "",
-		"--tls-cert-file", filepath.Join(pemDir, "tls.crt"), "--tls-key-file", filepath.Join(pemDir, "tls.key"),
+		"--otlp-tls-cert-file", filepath.Join(pemDir, "tls.crt"), "--otlp-tls-key-file", filepath.Join(pemDir, "tls.key"),
+		"--http-tls-cert-file", filepath.Join(pemDir, "tls.crt"), "--http-tls-key-file", filepath.Join(pemDir, "tls.key"),
 		"--otlp-client-ca-file", filepath.Join(pemDir, "ca.pem"))
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 	if err := cmd.Start(); err != nil {

@@ -395,3 +395,51 @@ func TestSlowHeaderCut(t *testing.T) {
 		return
 	}
 }
+
+// TestHTTPConnectionLimit: with the OTLP/HTTP connection limit held by
+// connections that never finish their headers, another sender is not
+// served (its connection is not even accepted) until one of them closes;
+// then it is, over TLS with its client certificate.
+func TestHTTPConnectionLimit(t *testing.T) {
+	const limit = 4
+	p := newPKI(t)
+	tl := newSQLiteLedger(t, nil)
+	_, httpAddr := startServer(t, tl, func(c *ServerConfig) {
+		c.HTTPMaxConnections = limit
+		c.HTTPTimeouts = HTTPTimeouts{ReadHeader: time.Minute}
+		c.TLS = p.files(true)
+	})
+	var held []net.Conn
+	for range limit {
+		c, err := net.Dial("tcp", httpAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		// A TLS ClientHello that never completes: the handshake waits.
+		if _, err := c.Write([]byte{0x16, 0x03, 0x01}); err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	cert := clientCert(t, p.ca, devcert.Request{CommonName: "bot", SPIFFEID: "spiffe://acme.example/bot"})
+	done := make(chan error, 1)
+	go func() { done <- exportOne(t, "http", httpAddr, p.clientTLS(cert), nil, "bot") }()
+	select {
+	case err := <-done:
+		t.Fatalf("an export beyond the connection limit finished (%v) while %d connections held it", err, limit)
+	case <-time.After(500 * time.Millisecond):
+	}
+	held[0].Close()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("export once a connection closed: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the export was not served after a held connection closed")
+	}
+	if got := submitters(t, tl); len(got) != 1 || got[0] != "spiffe://acme.example/bot" {
+		t.Errorf("submitters = %q", got)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confignet"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/receiver"
 	noopmetric "go.opentelemetry.io/otel/metric/noop"
@@ -36,6 +37,9 @@ type ServerConfig struct {
 	HTTPMaxRequestBodyBytes int64
 	// HTTPTimeouts bound how long the HTTP server waits on a client.
 	HTTPTimeouts HTTPTimeouts
+	// HTTPMaxConnections, if positive, bounds the OTLP/HTTP connections
+	// open at a time; more wait, unaccepted, until one closes.
+	HTTPMaxConnections int
 	// TLS, if enabled, serves both protocols over TLS (mutual TLS with a
 	// client CA file).
 	TLS TLSFiles
@@ -78,6 +82,7 @@ type ServerConfig struct {
 // no pipeline: nothing is forwarded).
 type Server struct {
 	rcv component.Component
+	lim *connLimiter // nil: no connection limit
 }
 
 // Start starts a Server. It returns once the listeners are bound.
@@ -107,9 +112,17 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 			g.TLS = cfg.TLS.collector()
 		}
 	}
+	var lim *connLimiter
 	if cfg.HTTPAddr != "" {
 		h := c.Protocols.HTTP.GetOrInsertDefault()
 		h.ServerConfig.NetAddr.Endpoint = cfg.HTTPAddr
+		if cfg.HTTPMaxConnections > 0 {
+			var err error
+			if lim, err = listenLimited(cfg.HTTPAddr, cfg.HTTPMaxConnections, logger); err != nil {
+				return nil, fmt.Errorf("ingest: %w", err)
+			}
+			h.ServerConfig.NetAddr = confignet.AddrConfig{Endpoint: lim.socket, Transport: confignet.TransportTypeUnix}
+		}
 		if cfg.HTTPMaxRequestBodyBytes > 0 {
 			h.ServerConfig.MaxRequestBodySize = cfg.HTTPMaxRequestBodyBytes
 		}
@@ -130,7 +143,7 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 		c.WriteTimeout = cfg.WriteTimeout
 	}
 	if err := c.validateAll(); err != nil {
-		return nil, fmt.Errorf("ingest: server config: %w", err)
+		return nil, errors.Join(fmt.Errorf("ingest: server config: %w", err), lim.closeIfAny())
 	}
 	set := receiver.Settings{
 		ID: component.NewID(componentType),
@@ -144,18 +157,24 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	}
 	rcv, err := f.CreateTraces(ctx, set, c, nil)
 	if err != nil {
-		return nil, fmt.Errorf("ingest: create receiver: %w", err)
+		return nil, errors.Join(fmt.Errorf("ingest: create receiver: %w", err), lim.closeIfAny())
 	}
 	if err := rcv.Start(ctx, nopHost{}); err != nil {
-		return nil, errors.Join(err, rcv.Shutdown(context.WithoutCancel(ctx)))
+		return nil, errors.Join(err, rcv.Shutdown(context.WithoutCancel(ctx)), lim.closeIfAny())
 	}
-	return &Server{rcv: rcv}, nil
+	if lim != nil {
+		lim.serve()
+	}
+	return &Server{rcv: rcv, lim: lim}, nil
 }
 
 // Shutdown stops accepting requests and waits until those in flight have
 // been committed and answered, or ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
-	return s.rcv.Shutdown(ctx)
+	if s.lim != nil {
+		s.lim.stopAccepting()
+	}
+	return errors.Join(s.rcv.Shutdown(ctx), s.lim.closeIfAny())
 }
 
 // nopHost is the component.Host of an in-process receiver: no extensions.

@@ -49,6 +49,7 @@ type serveFlags struct {
 	otlpHTTPTimeouts  ingest.HTTPTimeouts
 	bindingPolicy     string
 	noMigrate         bool
+	otlpHTTPMaxConns  int
 }
 
 func newServeCmd() *cobra.Command {
@@ -106,6 +107,7 @@ in flight, signs a final checkpoint and exits 0. A second signal exits at once.`
 	fl.BoolVar(&f.insecureIngest, "insecure-ingest", false, "accept unauthenticated OTLP senders on non-loopback addresses (anyone who reaches the port can write in any agent's name)")
 	fl.BoolVar(&f.noMigrate, "no-migrate", false, "do not migrate the Postgres schema at start, only check it is current: for a database role without DDL privileges, such as a member of agentledger_writer (run agentledger migrate as the schema owner first)")
 	fl.StringVar(&f.bindingPolicy, "binding-policy", "", "YAML or JSON file saying which submitters may write which service.name and gen_ai.agent.id values (see README, Binding policy)")
+	fl.IntVar(&f.otlpHTTPMaxConns, "otlp-http-max-connections", 1024, "OTLP/HTTP: most connections open at a time; more wait unaccepted, so that slow senders cannot exhaust file descriptors (0: no limit)")
 	fl.DurationVar(&f.otlpHTTPTimeouts.ReadHeader, "otlp-http-read-header-timeout", ingest.DefaultHTTPReadHeaderTimeout, "OTLP/HTTP: close a connection whose request headers take longer")
 	fl.DurationVar(&f.otlpHTTPTimeouts.Read, "otlp-http-read-timeout", ingest.DefaultHTTPReadTimeout, "OTLP/HTTP: close a connection whose whole request takes longer to read")
 	fl.DurationVar(&f.otlpHTTPTimeouts.Idle, "otlp-http-idle-timeout", ingest.DefaultHTTPIdleTimeout, "OTLP/HTTP: close a keep-alive connection idle this long")
@@ -127,6 +129,9 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	tlsFiles := ingest.TLSFiles{CertFile: f.otlpTLSCertFile, KeyFile: f.otlpTLSKeyFile, ClientCAFile: f.otlpClientCAFile, ReloadInterval: f.tlsReloadInterval}
 	if (f.httpTLSCertFile == "") != (f.httpTLSKeyFile == "") {
 		return errors.New("--http-tls-cert-file and --http-tls-key-file go together")
+	}
+	if f.otlpHTTPMaxConns < 0 {
+		return fmt.Errorf("--otlp-http-max-connections %d: want 0 (no limit) or more", f.otlpHTTPMaxConns)
 	}
 	if f.tlsReloadInterval <= 0 {
 		return fmt.Errorf("--tls-reload-interval %v: want a positive duration", f.tlsReloadInterval)
@@ -220,17 +225,18 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	go func() { httpErr <- httpSrv.Serve(httpLn) }()
 
 	rcv, err := ingest.Start(ctx, ingest.ServerConfig{
-		GRPCAddr:          f.otlpGRPCAddr,
-		HTTPAddr:          f.otlpHTTPAddr,
-		HTTPTimeouts:      f.otlpHTTPTimeouts,
-		TLS:               tlsFiles,
-		Tokens:            store,
-		RequireSubmitter:  !f.insecureIngest && !loopbackOnly(f),
-		BindingPolicyFile: f.bindingPolicy,
-		Log:               l,
-		Redactor:          redactor,
-		Logger:            logger,
-		Observer:          m,
+		GRPCAddr:           f.otlpGRPCAddr,
+		HTTPAddr:           f.otlpHTTPAddr,
+		HTTPTimeouts:       f.otlpHTTPTimeouts,
+		HTTPMaxConnections: f.otlpHTTPMaxConns,
+		TLS:                tlsFiles,
+		Tokens:             store,
+		RequireSubmitter:   !f.insecureIngest && !loopbackOnly(f),
+		BindingPolicyFile:  f.bindingPolicy,
+		Log:                l,
+		Redactor:           redactor,
+		Logger:             logger,
+		Observer:           m,
 	})
 	if err != nil {
 		httpSrv.Close()

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -178,5 +179,52 @@ func TestServeIngestExposure(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "--insecure-ingest") {
 		t.Errorf("serve --insecure-ingest logged no warning; stderr %q", stderr.String())
+	}
+}
+
+// TestServeSlowSendersBounded: many OTLP/HTTP connections that never
+// finish their headers hold at most --otlp-http-max-connections of serve's
+// connections (its open file descriptors stay bounded) and /healthz keeps
+// answering.
+func TestServeSlowSendersBounded(t *testing.T) {
+	const limit, senders = 8, 200
+	s := startServer(t, t.TempDir(), "--otlp-http-max-connections", fmt.Sprint(limit), "--otlp-http-read-header-timeout", "30s")
+	fds := func() int {
+		ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", s.cmd.Process.Pid))
+		if err != nil {
+			t.Skipf("cannot count serve's file descriptors: %v", err)
+		}
+		return len(ents)
+	}
+	before := fds()
+	for range senders {
+		c, err := net.Dial("tcp", s.otlpHTTP)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.Write([]byte("POST /v1/traces HTTP/1.1\r\nHost: x\r\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get("http://" + s.httpAddr + "/healthz")
+	if err != nil {
+		t.Fatalf("/healthz with %d slow senders: %v", senders, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("/healthz = %s", resp.Status)
+	}
+	// Each admitted sender costs at most six descriptors (its connection,
+	// the relay's, and a splice pipe pair per direction of the relay);
+	// allow a few for the health check and the runtime.
+	if got, max := fds(), before+6*limit+8; got > max {
+		ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", s.cmd.Process.Pid))
+		var targets []string
+		for _, e := range ents {
+			l, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", s.cmd.Process.Pid, e.Name()))
+			targets = append(targets, l)
+		}
+		t.Errorf("serve holds %d file descriptors with %d slow senders, want at most %d (%d before): %v", got, senders, max, before, targets)
 	}
 }

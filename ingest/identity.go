@@ -190,11 +190,10 @@ func authSubmitter(d client.AuthData, authenticator string) string {
 	return SubmitterAuth + authenticator
 }
 
-// authStatus returns the error a consumer returns for a refused sender:
-// Unauthenticated (HTTP 401), not retried.
-func authStatus(err error) error {
-	return status.Error(codes.Unauthenticated, err.Error())
-}
+// authStatus is the error a consumer returns for a refused sender:
+// Unauthenticated (HTTP 401), not retried. The reason is logged, not sent:
+// the sender is not authenticated.
+var authStatus = status.Error(codes.Unauthenticated, "unauthenticated: present a valid client certificate or ingest token")
 
 // newAuthentication returns the authentication cfg asks for, with the
 // ingest tokens of tokens if it accepts them.
@@ -231,13 +230,14 @@ func (r *ledgerReceiver) attribute(entries []ledger.Entry, submitter string) err
 // refused reports a request refused for want of a valid credential, or
 // one whose credential could not be checked (then retryable), and returns
 // the error the OTLP receiver answers with.
-func (r *ledgerReceiver) refused(s Signal, items int, err error) error {
+func (r *ledgerReceiver) refused(ctx context.Context, s Signal, items int, err error) error {
 	if !errors.Is(err, errUnauthenticated) {
-		return r.failed(s, items, err)
+		return r.failed(ctx, s, items, err)
 	}
+	markReported(ctx)
 	r.set.Logger.Warn("refused unauthenticated OTLP request", zap.String("signal", string(s)), zap.Int("items", items), zap.Error(err))
 	if r.observer != nil {
 		r.observer.Rejected(s, items, err)
 	}
-	return authStatus(err)
+	return authStatus
 }

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/config/configtls"
 	"go.opentelemetry.io/collector/extension/extensionmiddleware"
+	"go.opentelemetry.io/collector/receiver/otlpreceiver"
 )
 
 // Transport defaults of ServerConfig.
@@ -141,18 +142,14 @@ func (h identityHost) GetExtensions() map[component.ID]component.Component {
 	return ext
 }
 
-// useIdentityMiddleware adds the identity middleware to cfg's OTLP/HTTP
-// server, first, so that it sees every request, and returns the host that
-// provides it.
-func useIdentityMiddleware(cfg *Config, host component.Host) component.Host {
-	if h := cfg.Protocols.HTTP.Get(); h != nil {
-		mw := []configmiddleware.Config{{ID: identityID}}
-		for _, m := range h.ServerConfig.Middlewares {
-			if m.ID != identityID {
-				mw = append(mw, m)
-			}
-		}
-		h.ServerConfig.Middlewares = mw
+// withIdentity returns a copy of cfg whose OTLP/HTTP server runs the
+// identity middleware first, so that it sees every request. The copy is
+// what the OTLP receiver is created with; the user's configuration is left
+// as it is.
+func withIdentity(cfg *otlpreceiver.Config) *otlpreceiver.Config {
+	c := *cfg // the protocols' configurations are held by value
+	if h := c.Protocols.HTTP.Get(); h != nil {
+		h.ServerConfig.Middlewares = append([]configmiddleware.Config{{ID: identityID}}, h.ServerConfig.Middlewares...)
 	}
-	return identityHost{Host: host}
+	return &c
 }

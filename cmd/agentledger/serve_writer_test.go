@@ -21,6 +21,11 @@ func TestServeAsWriterRole(t *testing.T) {
 	if out, err := exec.Command(binary, "migrate", "--database", owner).CombinedOutput(); err != nil {
 		t.Fatalf("migrate as the owner: %v\n%s", err, out)
 	}
+	// Tokens are written by agentledger_admin, not by serve's role: the
+	// owner creates the first.
+	if out, err := exec.Command(binary, "token", "create", "--database", owner, "--role", "admin", "--name", "admin").CombinedOutput(); err != nil {
+		t.Fatalf("token create as the owner: %v\n%s", err, out)
+	}
 	conn, err := pgx.Connect(t.Context(), owner)
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +65,8 @@ func TestServeAsWriterRole(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer wc.Close(t.Context())
-	for _, q := range []string{"UPDATE entries SET leaf = leaf", "DELETE FROM entries", "DROP TABLE checkpoints"} {
+	for _, q := range []string{"UPDATE entries SET leaf = leaf", "DELETE FROM entries", "DROP TABLE checkpoints",
+		"INSERT INTO tokens (hash, name, role, created_at) VALUES (sha256('x'), 'evil', 'admin', now())"} {
 		if _, err := wc.Exec(t.Context(), q); err == nil {
 			t.Errorf("the writer role may %q", q)
 		}

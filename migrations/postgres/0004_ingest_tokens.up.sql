@@ -1,4 +1,4 @@
--- agentledger schema, version 3: ingest tokens. A token of role ingest lets
+-- agentledger schema, version 4: ingest tokens. A token of role ingest lets
 -- an OTLP sender submit telemetry, and its name becomes the submitter of
 -- the entries it writes; it allows nothing of the query API.
 ALTER TABLE tokens DROP CONSTRAINT tokens_role_check;

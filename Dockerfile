@@ -8,7 +8,7 @@ COPY . .
 RUN CGO_ENABLED=0 go build -trimpath -o /out/agentledger ./cmd/agentledger
 
 FROM alpine:3.22
-RUN adduser -D -u 10001 agentledger && mkdir /data && chown agentledger /data
+RUN adduser -D -u 10001 agentledger && mkdir /data /certs && chown agentledger /data /certs
 COPY --from=build /out/agentledger /usr/local/bin/agentledger
 USER agentledger
 VOLUME /data

@@ -91,6 +91,19 @@ type Config struct {
 	// WriteTimeout bounds the wait for the ledger commit of one request.
 	WriteTimeout time.Duration `mapstructure:"write_timeout"`
 
+	// RequireSubmitter refuses (Unauthenticated, HTTP 401) every request
+	// whose sender was not authenticated by a verified client certificate
+	// (protocols.*.tls.client_ca_file), an ingest token or the protocol's
+	// auth extension.
+	RequireSubmitter bool `mapstructure:"require_submitter"`
+	// IngestTokens accepts the ledger's ingest tokens (agentledger token
+	// create --role ingest) as "authorization: Bearer <token>".
+	IngestTokens bool `mapstructure:"ingest_tokens"`
+	// BindingPolicyFile, if set, names the binding policy: which
+	// submitters may write which service.name and gen_ai.agent.id values
+	// (see BindingPolicy).
+	BindingPolicyFile string `mapstructure:"binding_policy_file"`
+
 	// embedded is set for a config created by a factory that holds an open
 	// ledger (NewFactoryWithLedger): the store keys must then be empty.
 	embedded bool

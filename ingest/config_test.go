@@ -98,6 +98,12 @@ func TestLoadConfig(t *testing.T) {
 		if !strings.HasPrefix(cfg.Database, "postgres://") {
 			t.Errorf("database = %q", cfg.Database)
 		}
+		if !cfg.RequireSubmitter || !cfg.IngestTokens || cfg.BindingPolicyFile != "/etc/agentledger/binding.yaml" {
+			t.Errorf("require_submitter %v, ingest_tokens %v, binding_policy_file %q", cfg.RequireSubmitter, cfg.IngestTokens, cfg.BindingPolicyFile)
+		}
+		if tls := cfg.Protocols.GRPC.Get().TLS.Get(); tls == nil || tls.ClientCAFile != "/etc/agentledger/tls/ca.pem" || tls.ReloadInterval != 30*time.Second {
+			t.Errorf("grpc tls = %+v", tls)
+		}
 	})
 
 	invalid := []struct {

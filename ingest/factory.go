@@ -12,6 +12,7 @@ import (
 
 	"github.com/agentledger/agentledger/ingest/secrets"
 	"github.com/agentledger/agentledger/ledger"
+	"github.com/agentledger/agentledger/query/auth"
 )
 
 // TypeName is the receiver's component type in collector configurations.
@@ -28,6 +29,9 @@ type Ledger struct {
 	Redactor *secrets.Redactor
 	// Observer, if set, is told the outcome of every request.
 	Observer Observer
+	// Tokens holds the ingest tokens, for a configuration that accepts
+	// them (IngestTokens).
+	Tokens auth.Store
 }
 
 // NewFactory returns the factory of the agentledger receiver, for a
@@ -127,7 +131,7 @@ func (f *factory) receiver(ctx context.Context, set receiver.Settings, cfg *Conf
 	oset.ID = component.NewIDWithName(otlpreceiver.NewFactory().Type(), set.ID.String())
 	otlpFactory := otlpreceiver.NewFactory()
 	// Both calls share one server: it is keyed by the *otlpreceiver.Config.
-	ocfg := withGuard(&cfg.Config)
+	ocfg := withGuard(withIdentity(&cfg.Config))
 	r.guard = newGuard(r, ocfg)
 	tr, err := otlpFactory.CreateTraces(ctx, oset, ocfg, tc)
 	if err != nil {

@@ -66,6 +66,8 @@ type ledgerReceiver struct {
 	mapper   *Mapper
 	observer Observer
 	owned    *ownedLedger
+	auth     Authentication
+	binding  *BindingPolicy // nil: no binding policy
 
 	startOnce sync.Once
 	startErr  error
@@ -102,12 +104,18 @@ func (r *ledgerReceiver) start(ctx context.Context, host component.Host) error {
 			return fmt.Errorf("agentledger receiver: %w", err)
 		}
 		r.owned = owned
-		l = Ledger{Log: owned.log, Redactor: owned.redactor}
+		l = Ledger{Log: owned.log, Redactor: owned.redactor, Tokens: owned.store}
 	}
 	m, err := NewMapper(l.Redactor, r.cfg.MappingConfig, r.cfg.Limits)
 	if err == nil {
 		r.log, r.mapper, r.observer = l.Log, m, l.Observer
-		err = r.otlp.Start(ctx, guardHost{Host: host, g: r.guard})
+		r.auth = newAuthentication(r.cfg, l.Tokens)
+		if r.cfg.BindingPolicyFile != "" {
+			r.binding, err = LoadBindingPolicy(r.cfg.BindingPolicyFile)
+		}
+	}
+	if err == nil {
+		err = r.otlp.Start(ctx, identityHost{Host: guardHost{Host: host, g: r.guard}})
 	}
 	if err != nil {
 		if r.owned != nil {
@@ -139,7 +147,14 @@ func (r *ledgerReceiver) Shutdown(ctx context.Context) error {
 func (r *ledgerReceiver) consumeTraces(ctx context.Context, td ptrace.Traces) error {
 	start := time.Now()
 	n := td.SpanCount()
+	submitter, err := r.auth.submitter(ctx)
+	if err != nil {
+		return r.refused(ctx, SignalTraces, n, err)
+	}
 	entries, err := Map(ctx, td, r.mapper)
+	if err == nil {
+		err = r.attribute(entries, submitter)
+	}
 	if err == nil {
 		err = r.append(ctx, entries)
 	}
@@ -160,7 +175,14 @@ func (r *ledgerReceiver) consumeTraces(ctx context.Context, td ptrace.Traces) er
 func (r *ledgerReceiver) consumeLogs(ctx context.Context, ld plog.Logs) error {
 	start := time.Now()
 	n := ld.LogRecordCount()
+	submitter, err := r.auth.submitter(ctx)
+	if err != nil {
+		return r.refused(ctx, SignalLogs, n, err)
+	}
 	entries, err := MapLogs(ctx, ld, r.mapper)
+	if err == nil {
+		err = r.attribute(entries, submitter)
+	}
 	if err == nil {
 		err = r.append(ctx, entries)
 	}

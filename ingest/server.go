@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confignet"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/receiver"
 	noopmetric "go.opentelemetry.io/otel/metric/noop"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/agentledger/agentledger/ingest/secrets"
 	"github.com/agentledger/agentledger/ledger"
+	"github.com/agentledger/agentledger/query/auth"
 )
 
 // ServerConfig configures an in-process OTLP receiver for agentledger
@@ -33,6 +35,22 @@ type ServerConfig struct {
 	// HTTPMaxRequestBodyBytes bounds an HTTP request body. Zero means the
 	// collector's default, 20 MiB.
 	HTTPMaxRequestBodyBytes int64
+	// HTTPTimeouts bound how long the HTTP server waits on a client.
+	HTTPTimeouts HTTPTimeouts
+	// HTTPMaxConnections, if positive, bounds the OTLP/HTTP connections
+	// open at a time; more wait, unaccepted, until one closes.
+	HTTPMaxConnections int
+	// TLS, if enabled, serves both protocols over TLS (mutual TLS with a
+	// client CA file).
+	TLS TLSFiles
+
+	// Tokens, if set, holds the ingest tokens senders may authenticate
+	// with.
+	Tokens auth.Store
+	// RequireSubmitter refuses requests whose sender is not authenticated.
+	RequireSubmitter bool
+	// BindingPolicyFile, if set, names the binding policy file.
+	BindingPolicyFile string
 
 	// Log is the open ledger to append to. Required. Shutdown does not
 	// close it.
@@ -64,6 +82,7 @@ type ServerConfig struct {
 // no pipeline: nothing is forwarded).
 type Server struct {
 	rcv component.Component
+	lim *connLimiter // nil: no connection limit
 }
 
 // Start starts a Server. It returns once the listeners are bound.
@@ -74,11 +93,14 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	if cfg.GRPCAddr == "" && cfg.HTTPAddr == "" {
 		return nil, errors.New("ingest: server needs a gRPC or an HTTP address")
 	}
+	if err := cfg.TLS.validate(); err != nil {
+		return nil, fmt.Errorf("ingest: server config: %w", err)
+	}
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.Default()
 	}
-	f := NewFactoryWithLedger(Ledger{Log: cfg.Log, Redactor: cfg.Redactor, Observer: cfg.Observer})
+	f := NewFactoryWithLedger(Ledger{Log: cfg.Log, Redactor: cfg.Redactor, Observer: cfg.Observer, Tokens: cfg.Tokens})
 	c := f.CreateDefaultConfig().(*Config)
 	if cfg.GRPCAddr != "" {
 		g := c.Protocols.GRPC.GetOrInsertDefault()
@@ -86,14 +108,32 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 		if cfg.GRPCMaxRecvMsgSizeMiB > 0 {
 			g.MaxRecvMsgSizeMiB = cfg.GRPCMaxRecvMsgSizeMiB
 		}
+		if cfg.TLS.Enabled() {
+			g.TLS = cfg.TLS.collector()
+		}
 	}
+	var lim *connLimiter
 	if cfg.HTTPAddr != "" {
 		h := c.Protocols.HTTP.GetOrInsertDefault()
 		h.ServerConfig.NetAddr.Endpoint = cfg.HTTPAddr
+		if cfg.HTTPMaxConnections > 0 {
+			var err error
+			if lim, err = listenLimited(cfg.HTTPAddr, cfg.HTTPMaxConnections, logger); err != nil {
+				return nil, fmt.Errorf("ingest: %w", err)
+			}
+			h.ServerConfig.NetAddr = confignet.AddrConfig{Endpoint: lim.socket, Transport: confignet.TransportTypeUnix}
+		}
 		if cfg.HTTPMaxRequestBodyBytes > 0 {
 			h.ServerConfig.MaxRequestBodySize = cfg.HTTPMaxRequestBodyBytes
 		}
+		cfg.HTTPTimeouts.apply(&h.ServerConfig)
+		if cfg.TLS.Enabled() {
+			h.ServerConfig.TLS = cfg.TLS.collector()
+		}
 	}
+	c.IngestTokens = cfg.Tokens != nil
+	c.RequireSubmitter = cfg.RequireSubmitter
+	c.BindingPolicyFile = cfg.BindingPolicyFile
 	c.MappingConfig = cfg.Mapping
 	if c.Profiles == nil {
 		c.Profiles = append([]string(nil), Profiles...)
@@ -103,7 +143,7 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 		c.WriteTimeout = cfg.WriteTimeout
 	}
 	if err := c.validateAll(); err != nil {
-		return nil, fmt.Errorf("ingest: server config: %w", err)
+		return nil, errors.Join(fmt.Errorf("ingest: server config: %w", err), lim.closeIfAny())
 	}
 	set := receiver.Settings{
 		ID: component.NewID(componentType),
@@ -117,18 +157,24 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	}
 	rcv, err := f.CreateTraces(ctx, set, c, nil)
 	if err != nil {
-		return nil, fmt.Errorf("ingest: create receiver: %w", err)
+		return nil, errors.Join(fmt.Errorf("ingest: create receiver: %w", err), lim.closeIfAny())
 	}
 	if err := rcv.Start(ctx, nopHost{}); err != nil {
-		return nil, errors.Join(err, rcv.Shutdown(context.WithoutCancel(ctx)))
+		return nil, errors.Join(err, rcv.Shutdown(context.WithoutCancel(ctx)), lim.closeIfAny())
 	}
-	return &Server{rcv: rcv}, nil
+	if lim != nil {
+		lim.serve()
+	}
+	return &Server{rcv: rcv, lim: lim}, nil
 }
 
 // Shutdown stops accepting requests and waits until those in flight have
 // been committed and answered, or ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
-	return s.rcv.Shutdown(ctx)
+	if s.lim != nil {
+		s.lim.stopAccepting()
+	}
+	return errors.Join(s.rcv.Shutdown(ctx), s.lim.closeIfAny())
 }
 
 // nopHost is the component.Host of an in-process receiver: no extensions.

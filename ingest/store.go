@@ -37,7 +37,7 @@ func ReadSecretFile(path string) ([]byte, error) {
 // ownedLedger is a ledger the receiver opened from its configuration and
 // closes on shutdown.
 type ownedLedger struct {
-	store    ledger.Store
+	store    backend.Store
 	log      *ledger.Log
 	redactor *secrets.Redactor
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/agentledger/agentledger/ingest"
 	"github.com/agentledger/agentledger/ingest/secrets"
+	"github.com/agentledger/agentledger/internal/certfile"
 	"github.com/agentledger/agentledger/internal/demo"
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/query"
@@ -36,6 +38,18 @@ type serveFlags struct {
 	shutdownTimeout    time.Duration
 	demo               bool
 	publicTiles        bool
+
+	otlpTLSCertFile   string
+	otlpTLSKeyFile    string
+	httpTLSCertFile   string
+	httpTLSKeyFile    string
+	otlpClientCAFile  string
+	tlsReloadInterval time.Duration
+	insecureIngest    bool
+	otlpHTTPTimeouts  ingest.HTTPTimeouts
+	bindingPolicy     string
+	noMigrate         bool
+	otlpHTTPMaxConns  int
 }
 
 func newServeCmd() *cobra.Command {
@@ -52,6 +66,19 @@ moves the ledger to Postgres.
 It receives OTLP traces and logs over gRPC and HTTP, appends them to the
 ledger, signs a checkpoint at most every --checkpoint-interval while the tree
 grows, and serves the query API, /healthz, /readyz and Prometheus /metrics.
+
+Ingest is authenticated. --otlp-tls-cert-file and --otlp-tls-key-file serve
+OTLP over TLS (--http-tls-cert-file and --http-tls-key-file the query API);
+--otlp-client-ca-file requires OTLP senders to
+present a client certificate from that CA (mutual TLS), whose SPIFFE ID
+(URI SAN), else subject, is recorded as the submitter of every entry they
+send. Senders may instead present an ingest token (agentledger token create
+--role ingest) as "authorization: Bearer <token>". The certificate files are
+read again every --tls-reload-interval, so rotated certificates are served
+without a restart. Without TLS, OTLP listens on loopback addresses only and
+accepts unauthenticated senders (their entries have no submitter); a
+non-loopback OTLP address without TLS needs --insecure-ingest, and then
+anyone who reaches the port can write in any agent's name.
 
 SIGINT or SIGTERM stops it cleanly: it stops accepting, finishes the appends
 in flight, signs a final checkpoint and exits 0. A second signal exits at once.`,
@@ -71,6 +98,19 @@ in flight, signs a final checkpoint and exits 0. A second signal exits at once.`
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a clean shutdown may take before it gives up")
 	fl.BoolVar(&f.publicTiles, "public-tiles", false, "serve the tlog-tiles API (/tile/…) without a token, for witnesses and monitors")
 	fl.BoolVar(&f.demo, "demo", false, "once started, send the demo agent traffic to this server (see agentledger demo)")
+	fl.StringVar(&f.otlpTLSCertFile, "otlp-tls-cert-file", "", "PEM certificate (chain) of the OTLP listeners; with --otlp-tls-key-file enables TLS")
+	fl.StringVar(&f.otlpTLSKeyFile, "otlp-tls-key-file", "", "PEM private key of --otlp-tls-cert-file")
+	fl.StringVar(&f.httpTLSCertFile, "http-tls-cert-file", "", "PEM certificate (chain) of the query API listener; with --http-tls-key-file enables TLS")
+	fl.StringVar(&f.httpTLSKeyFile, "http-tls-key-file", "", "PEM private key of --http-tls-cert-file")
+	fl.StringVar(&f.otlpClientCAFile, "otlp-client-ca-file", "", "PEM CA certificates; OTLP senders must present a client certificate they issued (mutual TLS)")
+	fl.DurationVar(&f.tlsReloadInterval, "tls-reload-interval", ingest.DefaultTLSReloadInterval, "how often the TLS certificate, key and client CA files are read again")
+	fl.BoolVar(&f.insecureIngest, "insecure-ingest", false, "accept unauthenticated OTLP senders on non-loopback addresses (anyone who reaches the port can write in any agent's name)")
+	fl.BoolVar(&f.noMigrate, "no-migrate", false, "do not migrate the Postgres schema at start, only check it is current: for a database role without DDL privileges, such as a member of agentledger_writer (run agentledger migrate as the schema owner first)")
+	fl.StringVar(&f.bindingPolicy, "binding-policy", "", "YAML or JSON file saying which submitters may write which service.name and gen_ai.agent.id values (see README, Binding policy)")
+	fl.IntVar(&f.otlpHTTPMaxConns, "otlp-http-max-connections", 1024, "OTLP/HTTP: most connections open at a time; more wait unaccepted, so that slow senders cannot exhaust file descriptors (0: no limit)")
+	fl.DurationVar(&f.otlpHTTPTimeouts.ReadHeader, "otlp-http-read-header-timeout", ingest.DefaultHTTPReadHeaderTimeout, "OTLP/HTTP: close a connection whose request headers take longer")
+	fl.DurationVar(&f.otlpHTTPTimeouts.Read, "otlp-http-read-timeout", ingest.DefaultHTTPReadTimeout, "OTLP/HTTP: close a connection whose whole request takes longer to read")
+	fl.DurationVar(&f.otlpHTTPTimeouts.Idle, "otlp-http-idle-timeout", ingest.DefaultHTTPIdleTimeout, "OTLP/HTTP: close a keep-alive connection idle this long")
 	return withEnv(cmd)
 }
 
@@ -86,12 +126,30 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	if f.httpAddr == "" {
 		return errors.New("--http-addr is required")
 	}
+	tlsFiles := ingest.TLSFiles{CertFile: f.otlpTLSCertFile, KeyFile: f.otlpTLSKeyFile, ClientCAFile: f.otlpClientCAFile, ReloadInterval: f.tlsReloadInterval}
+	if (f.httpTLSCertFile == "") != (f.httpTLSKeyFile == "") {
+		return errors.New("--http-tls-cert-file and --http-tls-key-file go together")
+	}
+	if f.otlpHTTPMaxConns < 0 {
+		return fmt.Errorf("--otlp-http-max-connections %d: want 0 (no limit) or more", f.otlpHTTPMaxConns)
+	}
+	if f.tlsReloadInterval <= 0 {
+		return fmt.Errorf("--tls-reload-interval %v: want a positive duration", f.tlsReloadInterval)
+	}
+	exposed, err := ingestExposure(f, tlsFiles)
+	if err != nil {
+		return err
+	}
+	if exposed {
+		logger.Warn("--insecure-ingest: OTLP listens beyond loopback without TLS; anyone who reaches the port can write in any agent's name",
+			"otlp_grpc_addr", f.otlpGRPCAddr, "otlp_http_addr", f.otlpHTTPAddr)
+	}
 
 	n, err := openNode(f.store.dataDir, f.logName, cmd.Flags().Changed("log-name"))
 	if err != nil {
 		return err
 	}
-	store, err := openStore(ctx, f.store.dataDir, f.store.database)
+	store, err := openStoreWith(ctx, f.store.dataDir, f.store.database, !f.noMigrate)
 	if err != nil {
 		return err
 	}
@@ -144,6 +202,16 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	if err != nil {
 		return fmt.Errorf("listen on --http-addr: %w", err)
 	}
+	apiScheme := "http"
+	if f.httpTLSCertFile != "" {
+		certs, err := certfile.New(f.httpTLSCertFile, f.httpTLSKeyFile, f.tlsReloadInterval)
+		if err != nil {
+			httpLn.Close()
+			return err
+		}
+		httpLn = tls.NewListener(httpLn, &tls.Config{GetCertificate: certs.GetCertificate, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}})
+		apiScheme = "https"
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 	mux.Handle("/", qs.Handler())
@@ -159,12 +227,18 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	go func() { httpErr <- httpSrv.Serve(httpLn) }()
 
 	rcv, err := ingest.Start(ctx, ingest.ServerConfig{
-		GRPCAddr: f.otlpGRPCAddr,
-		HTTPAddr: f.otlpHTTPAddr,
-		Log:      l,
-		Redactor: redactor,
-		Logger:   logger,
-		Observer: m,
+		GRPCAddr:           f.otlpGRPCAddr,
+		HTTPAddr:           f.otlpHTTPAddr,
+		HTTPTimeouts:       f.otlpHTTPTimeouts,
+		HTTPMaxConnections: f.otlpHTTPMaxConns,
+		TLS:                tlsFiles,
+		Tokens:             store,
+		RequireSubmitter:   !f.insecureIngest && !loopbackOnly(f),
+		BindingPolicyFile:  f.bindingPolicy,
+		Log:                l,
+		Redactor:           redactor,
+		Logger:             logger,
+		Observer:           m,
 	})
 	if err != nil {
 		httpSrv.Close()
@@ -183,15 +257,20 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 		fmt.Fprintf(out, "  OTLP gRPC:    %s\n", f.otlpGRPCAddr)
 	}
 	if f.otlpHTTPAddr != "" {
-		fmt.Fprintf(out, "  OTLP HTTP:    http://%s\n", f.otlpHTTPAddr)
+		otlpScheme := "http"
+		if tlsFiles.Enabled() {
+			otlpScheme = "https"
+		}
+		fmt.Fprintf(out, "  OTLP HTTP:    %s://%s\n", otlpScheme, f.otlpHTTPAddr)
 	}
-	fmt.Fprintf(out, "  query API:    http://%s\n", httpLn.Addr())
+	fmt.Fprintf(out, "  OTLP senders: %s\n", ingestAuthSummary(f, tlsFiles))
+	fmt.Fprintf(out, "  query API:    %s://%s\n", apiScheme, httpLn.Addr())
 	fmt.Fprintf(out, "  verifier key: %s\n", n.signer.VerifierKey())
 	if adminPath != "" {
 		fmt.Fprintf(out, "  admin token:  in %s (create more with agentledger token create)\n", adminPath)
 	}
 	if f.demo {
-		go runDemo(ctx, out, logger, f.otlpGRPCAddr, f.otlpHTTPAddr, "http://"+httpLn.Addr().String())
+		go runDemo(ctx, out, logger, f.otlpGRPCAddr, f.otlpHTTPAddr, apiScheme+"://"+httpLn.Addr().String())
 	}
 
 	select {

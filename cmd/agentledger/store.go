@@ -25,11 +25,21 @@ func (f *storeFlags) register(cmd *cobra.Command) {
 // openStore opens (and migrates) the ledger store: Postgres when
 // databaseURL is set, else SQLite in dataDir.
 func openStore(ctx context.Context, dataDir, databaseURL string) (backend.Store, error) {
+	return openStoreWith(ctx, dataDir, databaseURL, true)
+}
+
+// openStoreWith opens the ledger store as openStore does, migrating its
+// schema only if migrate is set (else it must be current).
+func openStoreWith(ctx context.Context, dataDir, databaseURL string, migrate bool) (backend.Store, error) {
 	target, err := storeTarget(dataDir, databaseURL)
 	if err != nil {
 		return nil, err
 	}
-	s, err := backend.Open(ctx, target)
+	open := backend.Open
+	if !migrate {
+		open = backend.OpenCurrent
+	}
+	s, err := open(ctx, target)
 	if err != nil {
 		return nil, fmt.Errorf("open ledger %s: %w", redactURL(target), err)
 	}

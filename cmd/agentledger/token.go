@@ -18,10 +18,14 @@ import (
 func newTokenCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "token",
-		Short: "Create, list and revoke the query API's bearer tokens",
+		Short: "Create, list and revoke bearer tokens of the query API and of OTLP ingest",
 		Long: `token manages the bearer tokens of the query API. A token has a name and a
 role: auditor (checkpoints, tiles, proofs, entries without content),
 responder (plus the linked views and content) or admin (plus erasure).
+A token of role ingest is for an OTLP sender: serve accepts it as
+"authorization: Bearer <token>" on OTLP requests and records "token:<name>"
+as the submitter of every entry they write; it allows nothing of the query
+API. Revoking a token refuses it from the next request on.
 Only the SHA-256 of a token is stored; create prints the token once.
 These commands work while serve runs on the same store.
 
@@ -68,7 +72,7 @@ func newTokenCreateCmd() *cobra.Command {
 	}
 	sf.register(cmd)
 	cmd.Flags().StringVar(&name, "name", "", "the token's name: who or what uses it (required)")
-	cmd.Flags().StringVar(&role, "role", "", "auditor, responder or admin (required)")
+	cmd.Flags().StringVar(&role, "role", "", "auditor, responder, admin or ingest (required)")
 	cmd.MarkFlagRequired("name")
 	cmd.MarkFlagRequired("role")
 	return withEnv(cmd)

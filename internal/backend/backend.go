@@ -40,6 +40,17 @@ func Open(ctx context.Context, database string) (Store, error) {
 	return sqlite.Open(ctx, database)
 }
 
+// OpenCurrent opens the store database names without changing its schema,
+// for a database role that may not (Postgres agentledger_writer): it fails
+// unless the schema is current. An embedded SQLite file is migrated as Open
+// does; its owner is the process.
+func OpenCurrent(ctx context.Context, database string) (Store, error) {
+	if IsPostgres(database) {
+		return postgres.New(ctx, postgres.Config{DSN: database, NoMigrate: true})
+	}
+	return sqlite.Open(ctx, database)
+}
+
 // Migrate brings the schema of the store database names up to date without
 // keeping it open.
 func Migrate(ctx context.Context, database string) error {

@@ -35,8 +35,14 @@ const (
 	RoleAdmin Role = "admin"
 )
 
-// Roles lists the roles, weakest first.
+// Roles lists the roles of the query API, weakest first.
 var Roles = []Role{RoleAuditor, RoleResponder, RoleAdmin}
+
+// RoleIngest is the role of an OTLP sender's token: it may submit
+// telemetry to the receiver, which records the token's name as the
+// entries' submitter, and nothing else. It is outside the order of Roles:
+// it allows nothing of the query API, and no query API role allows ingest.
+const RoleIngest Role = "ingest"
 
 func (r Role) rank() int {
 	for i, v := range Roles {
@@ -47,12 +53,15 @@ func (r Role) rank() int {
 	return 0
 }
 
-// Valid reports whether r is one of Roles.
-func (r Role) Valid() bool { return r.rank() > 0 }
+// Valid reports whether r is one of Roles or RoleIngest.
+func (r Role) Valid() bool { return r.rank() > 0 || r == RoleIngest }
 
 // Allows reports whether a token of role r may do what needs role need.
-// An invalid role allows nothing.
+// An invalid role allows nothing; RoleIngest allows only itself.
 func (r Role) Allows(need Role) bool {
+	if r == RoleIngest || need == RoleIngest {
+		return r == need
+	}
 	return r.Valid() && need.Valid() && r.rank() >= need.rank()
 }
 
@@ -60,7 +69,7 @@ func (r Role) Allows(need Role) bool {
 func ParseRole(s string) (Role, error) {
 	r := Role(s)
 	if !r.Valid() {
-		return "", fmt.Errorf("%w: role %q: want auditor, responder or admin", ledger.ErrInvalid, s)
+		return "", fmt.Errorf("%w: role %q: want auditor, responder, admin or ingest", ledger.ErrInvalid, s)
 	}
 	return r, nil
 }

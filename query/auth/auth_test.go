@@ -23,13 +23,17 @@ func TestRoles(t *testing.T) {
 		{Role("root"), RoleAuditor, false},
 		{Role(""), RoleAuditor, false},
 		{RoleAdmin, Role("root"), false},
+		{RoleIngest, RoleIngest, true},
+		{RoleIngest, RoleAuditor, false},
+		{RoleAdmin, RoleIngest, false},
+		{RoleAuditor, RoleIngest, false},
 	}
 	for _, tt := range tests {
 		if got := tt.have.Allows(tt.need); got != tt.want {
 			t.Errorf("Role(%q).Allows(%q) = %v, want %v", tt.have, tt.need, got, tt.want)
 		}
 	}
-	for _, s := range []string{"auditor", "responder", "admin"} {
+	for _, s := range []string{"auditor", "responder", "admin", "ingest"} {
 		if r, err := ParseRole(s); err != nil || string(r) != s {
 			t.Errorf("ParseRole(%q) = %q, %v", s, r, err)
 		}

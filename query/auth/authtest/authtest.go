@@ -50,13 +50,14 @@ func testCreateLookupList(t *testing.T, s auth.Store) {
 		token("ci", auth.RoleAuditor, "a", epoch),
 		token("oncall@example.com", auth.RoleResponder, "b", epoch.Add(time.Second)),
 		token("root", auth.RoleAdmin, "c", epoch.Add(2*time.Second)),
+		token("deploy-bot", auth.RoleIngest, "d", epoch.Add(3*time.Second)),
 	}
 	for _, tok := range want {
 		if err := s.CreateToken(ctx, tok); err != nil {
 			t.Fatalf("CreateToken(%s) = %v", tok.Name, err)
 		}
 	}
-	for i, secret := range []string{"a", "b", "c"} {
+	for i, secret := range []string{"a", "b", "c", "d"} {
 		got, err := s.LookupToken(ctx, auth.Hash(secret))
 		if err != nil || !equal(got, want[i]) {
 			t.Errorf("LookupToken(%s) = %+v, %v, want %+v", secret, got, err, want[i])

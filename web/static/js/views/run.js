@@ -182,6 +182,9 @@ export function entryDetail(e, { byIndex, onCause, onEntryPage = false, links } 
       e.start ? h('span', null, fmtTime(e.start)) : null,
       start != null && end != null && e.start !== e.end ? h('span', null, fmtDuration(end - start)) : null,
       e.span_id ? h('span', { class: 'mono', title: 'span ID' }, `span ${e.span_id}`) : null,
+      h('span', { class: e.submitter ? 'mono' : 'muted', title: 'who submitted this entry, as the ledger authenticated it' },
+        e.submitter ? `submitted by ${e.submitter}` : 'unauthenticated submitter'),
+      A(e, 'agentledger.binding') === 'unbound_submitter' ? badge('submitter not bound to this agent', 'danger') : null,
       cause ? h('span', null, 'Caused by ',
         h('a', { href: routes.run(e.trace_id, cause.index), on: { click: (ev) => { if (onCause) { ev.preventDefault(); onCause(cause.index); } } } },
           `${cause.name} (#${cause.index})`), e.caused_via ? h('span', { class: 'muted' }, ` via ${e.caused_via.replace(/_/g, ' ')}`) : null) : null),
@@ -364,6 +367,8 @@ function summaryCard(run) {
   const n = run.foreign_uses || 0;
   return card('Summary', { id: 'summary' },
     facts([
+      ['Submitted by', [...new Set(run.entries.map((e) => e.submitter || 'unauthenticated'))].join(', ')],
+      ['Binding', run.entries.some((e) => A(e, 'agentledger.binding') === 'unbound_submitter') ? badge('entries from a submitter not bound to this agent', 'danger') : ''],
       ['LLM steps', String(steps)],
       ['API calls', String(calls)],
       ['Credentials used', used.map((c) => h('span', { class: 'chip-wrap' }, credentialChip(c.id, { foreign: c.foreign_run }),

@@ -394,13 +394,31 @@ func (r *record) finish() ([]ledger.Entry, error) {
 				return nil, fmt.Errorf("%s: %w", a.Key, err)
 			}
 		}
+		if len(en.e.Name) > maxAttrBytes {
+			return nil, fmt.Errorf("event name is %d bytes, limit %d", len(en.e.Name), maxAttrBytes)
+		}
 		en.e.Content = []ledger.Content{ledger.NewContent(ContentRecord, data)}
 		if err := en.e.Validate(); err != nil {
 			return nil, err
 		}
+		if n := leafSize(&en.e); n > ledger.MaxLeafSize {
+			return nil, fmt.Errorf("entry of %d bytes exceeds the leaf limit of %d bytes", n, ledger.MaxLeafSize)
+		}
 		out = append(out, en.e)
 	}
 	return out, nil
+}
+
+// leafSize is the size of e's leaf as ledger.EncodeLeaf writes it.
+func leafSize(e *ledger.Entry) int {
+	n := 1 + 8*2 + len(e.Kind) + len(e.Source) + len(e.Submitter) + len(e.TraceID) + len(e.SpanID) + len(e.ParentSpanID) + len(e.EventKey) + len(e.Name) + 16 + 2 + 2
+	for _, a := range e.Attrs {
+		n += 4 + len(a.Key) + len(a.Value)
+	}
+	for _, c := range e.Content {
+		n += 2 + len(c.Name) + ledger.CommitmentSize
+	}
+	return n
 }
 
 func checkText(s string) error {

@@ -90,6 +90,7 @@ func TestOpenAPI(t *testing.T) {
 		"ConsistencyProof": ConsistencyProof{}, "CheckpointInfo": CheckpointInfo{}, "CheckpointList": CheckpointList{},
 		"LogInfo": LogInfo{}, "ErasureRequest": ErasureRequest{}, "ErasureResult": ErasureResult{}, "ErasedEntry": ErasedEntry{},
 		"TokenInfo": TokenInfo{}, "TokenList": TokenList{}, "NewTokenRequest": NewTokenRequest{}, "NewToken": NewToken{},
+		"Finding": Finding{}, "FactCheck": FactCheck{}, "CredentialEvidence": CredentialEvidence{}, "FindingsPage": FindingsPage{},
 	}
 	for name := range doc.Comps.Schemas {
 		if _, ok := types[name]; !ok {

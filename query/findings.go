@@ -350,19 +350,19 @@ const (
 )
 
 // accounts reports whether agent call a accounts for provider-seen use u:
-// near in time, and to the same target where both name it.
+// near in time, and to the same target where both name it (the same RPC
+// method, HTTP method and path, and service).
 func accounts(a, u *node) bool {
 	if absDur(a.e.Start.Sub(u.e.Start)) > AccountWindow {
 		return false
 	}
-	ta, tu := target(a), target(u)
-	if ta.Method != "" && tu.Method != "" && !strings.EqualFold(ta.Method, tu.Method) {
-		return false
+	for _, key := range []string{attrRPCMethod, attrHTTPMethod, attrURLPath} {
+		if va, vu := a.attr(key), u.attr(key); va != "" && vu != "" && !strings.EqualFold(va, vu) {
+			return false
+		}
 	}
-	if pa, pu := a.attr(attrURLPath), u.attr(attrURLPath); pa != "" && pu != "" && pa != pu {
-		return false
-	}
-	return ta.ServerAddress == "" || tu.ServerAddress == "" || sameService(ta.ServerAddress, tu.ServerAddress)
+	sa, su := a.attr(ledger.AttrServerAddress), u.attr(ledger.AttrServerAddress)
+	return sa == "" || su == "" || sameService(sa, su)
 }
 
 // sameService reports whether an agent's server address names the service

@@ -79,8 +79,9 @@ const (
 // with a longer one is refused (the ledger truncates nothing).
 const maxAttrBytes = 4096
 
-// ContentRecord names the content that holds a record as it was read,
-// redacted, as JSON with sorted keys.
+// ContentRecord names the content that holds a record: its bytes as read
+// when they hold no secret, else the record with every secret replaced by
+// its fingerprint, re-encoded as JSON with sorted keys.
 const ContentRecord = "record"
 
 // Attribute names the entries carry besides those in ledger/attrs.go:
@@ -259,7 +260,7 @@ func (p *Parser) Parse(data []byte) ([]ledger.Entry, error) {
 	if !ok {
 		return nil, fmt.Errorf("record is %s, want a JSON object", jsonType(v))
 	}
-	rec := &record{p: p, source: string(p.cfg.Format)}
+	rec := &record{p: p, source: string(p.cfg.Format), raw: data}
 	rec.obj = rec.redact("", obj, false).(map[string]any)
 	if err := p.fn(rec); err != nil {
 		return nil, err
@@ -283,9 +284,12 @@ var publicNames = map[string]bool{
 // record is one record being mapped: its redacted object, what redaction
 // found, and the entries built so far.
 type record struct {
-	p        *Parser
-	source   string
-	obj      map[string]any
+	p      *Parser
+	source string
+	raw    []byte
+	obj    map[string]any
+	// changed is true when redaction replaced anything in obj.
+	changed  bool
 	findings []secrets.Finding
 	entries  []*entry
 }
@@ -295,14 +299,18 @@ type record struct {
 func (r *record) redact(name string, v any, public bool) any {
 	switch v := v.(type) {
 	case string:
-		var out string
-		var f []secrets.Finding
+		var (
+			out     string
+			f       []secrets.Finding
+			changed bool
+		)
 		if public {
-			out, f, _ = r.p.r.RedactText(v)
+			out, f, changed = r.p.r.RedactText(v)
 		} else {
-			out, f, _ = r.p.r.RedactAttr(name, v)
+			out, f, changed = r.p.r.RedactAttr(name, v)
 		}
 		r.findings = append(r.findings, f...)
+		r.changed = r.changed || changed
 		return out
 	case map[string]any:
 		var renamed []string
@@ -311,6 +319,7 @@ func (r *record) redact(name string, v any, public bool) any {
 			if nk, f, changed := r.p.r.RedactText(k); changed {
 				r.findings = append(r.findings, f...)
 				renamed = append(renamed, k, nk)
+				r.changed = true
 			}
 		}
 		for i := 0; i < len(renamed); i += 2 {
@@ -374,9 +383,14 @@ func (r *record) finish() ([]ledger.Entry, error) {
 	slices.Sort(fps)
 	fps = slices.Compact(fps)
 	hasCred := slices.ContainsFunc(r.entries, func(en *entry) bool { return en.e.Kind == ledger.KindCredential })
-	data, err := marshal(r.obj)
-	if err != nil {
-		return nil, err
+	// The record as read, unless redaction replaced a secret in it: then
+	// the redacted record, re-encoded.
+	data := r.raw
+	if r.changed {
+		var err error
+		if data, err = marshal(r.obj); err != nil {
+			return nil, err
+		}
 	}
 	out := make([]ledger.Entry, 0, len(r.entries))
 	for _, en := range r.entries {

@@ -104,7 +104,7 @@ func (s *splitter) nextLine() (raw, bool, error) {
 		if d := depth(data); d > s.maxDepth {
 			return raw{line: line, err: fmt.Errorf("%w: depth %d, limit %d", errTooDeep, d, s.maxDepth)}, true, nil
 		}
-		return raw{line: line, data: data}, true, nil
+		return raw{line: line, data: bytes.Clone(data)}, true, nil
 	}
 }
 

@@ -55,7 +55,7 @@ func writeCloudTrailFile(b *testing.B, path string, mib int) int {
 			"userAgent": "aws-sdk-go-v2/1.36.3 os/linux lang/go#1.26 api/s3#1.79.2", "requestID": fmt.Sprintf("%016X", n),
 			"userIdentity": map[string]any{"type": "AssumedRole", "principalId": "AROAQ3EGUSKNEXAMPLE:agent-" + strconv.Itoa(n%16),
 				"arn": "arn:aws:sts::123456789012:assumed-role/analyst/agent-" + strconv.Itoa(n%16), "accountId": "123456789012",
-				"accessKeyId": fmt.Sprintf("ASIAQ3EGUSKN%08d", n%16),
+				"accessKeyId":    fmt.Sprintf("ASIAQ3EGUSKN%08d", n%16),
 				"sessionContext": map[string]any{"attributes": map[string]any{"creationDate": "2026-03-01T09:00:00Z", "mfaAuthenticated": "false"}}},
 			"requestParameters": map[string]any{"bucketName": "analytics-reports", "key": fmt.Sprintf("exports/2026/03/01/part-%08d.parquet", n),
 				"Host": "analytics-reports.s3.us-east-1.amazonaws.com"},

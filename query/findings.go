@@ -546,21 +546,22 @@ func findings(ctx context.Context, f *fetcher, head uint64, kind string, before 
 	cache := make(map[string]*CredentialEvidence)
 	window, scanned := uint64(1024), uint64(0)
 	for hi > 0 && scanned < findingsScan && len(cache) < findingsCredentials {
-		lo := hi - min(window, hi)
-		var cands []uint64
-		for _, ref := range refs {
-			idx, err := f.find(ctx, ref, lo, int(hi-lo))
-			if err != nil {
+		var (
+			lo    uint64
+			cands []uint64
+		)
+		for {
+			lo = hi - min(window, hi)
+			var full bool
+			var err error
+			if cands, full, err = candidatesIn(ctx, f, refs, lo, hi); err != nil {
 				return nil, err
 			}
-			for _, i := range idx {
-				if i < hi {
-					cands = append(cands, i)
-				}
+			if !full || window == 1 {
+				break
 			}
+			window /= 2 // too many candidates in the window: narrow it
 		}
-		slices.Sort(cands)
-		cands = slices.Compact(cands)
 		nodes, err := f.fetch(ctx, cands)
 		if err != nil {
 			return nil, err
@@ -602,6 +603,32 @@ func findings(ctx context.Context, f *fetcher, head uint64, kind string, before 
 		page.NextCursor = encodeCursor(hi)
 	}
 	return page, nil
+}
+
+// maxCandidates bounds the candidates one window of a findings scan reads
+// from the index per ref.
+const maxCandidates = 4096
+
+// candidatesIn returns, ascending, the indices in [lo, hi) of entries that
+// carry any of refs; full is true when a ref has more than maxCandidates
+// there, so that not all were returned.
+func candidatesIn(ctx context.Context, f *fetcher, refs []ledger.Ref, lo, hi uint64) (cands []uint64, full bool, err error) {
+	for _, ref := range refs {
+		idx, err := f.find(ctx, ref, lo, int(min(hi-lo, maxCandidates)))
+		if err != nil {
+			return nil, false, err
+		}
+		if len(idx) == maxCandidates && idx[len(idx)-1] < hi-1 {
+			full = true
+		}
+		for _, i := range idx {
+			if i < hi {
+				cands = append(cands, i)
+			}
+		}
+	}
+	slices.Sort(cands)
+	return slices.Compact(cands), full, nil
 }
 
 // GET /v1/findings?kind=&cursor=&limit=

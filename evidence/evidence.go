@@ -244,7 +244,8 @@ func (p *Parser) Parse(data []byte) ([]ledger.Entry, error) {
 	if len(data) > p.cfg.MaxRecordBytes {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", errTooLarge, len(data), p.cfg.MaxRecordBytes)
 	}
-	if d := depth(data); d > p.cfg.MaxDepth {
+	d, members := shape(data)
+	if d > p.cfg.MaxDepth {
 		return nil, fmt.Errorf("%w: depth %d, limit %d", errTooDeep, d, p.cfg.MaxDepth)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -262,6 +263,9 @@ func (p *Parser) Parse(data []byte) ([]ledger.Entry, error) {
 	}
 	rec := &record{p: p, source: string(p.cfg.Format), raw: data}
 	rec.obj = rec.redact("", obj, false).(map[string]any)
+	// A member the decoder dropped (a duplicate name) was not redacted:
+	// then the raw bytes are not stored.
+	rec.changed = rec.changed || rec.members != members
 	if err := p.fn(rec); err != nil {
 		return nil, err
 	}
@@ -288,8 +292,10 @@ type record struct {
 	source string
 	raw    []byte
 	obj    map[string]any
-	// changed is true when redaction replaced anything in obj.
+	// changed is true when redaction replaced anything in obj; members
+	// counts obj's object members.
 	changed  bool
+	members  int
 	findings []secrets.Finding
 	entries  []*entry
 }
@@ -313,6 +319,7 @@ func (r *record) redact(name string, v any, public bool) any {
 		r.changed = r.changed || changed
 		return out
 	case map[string]any:
+		r.members += len(v)
 		var renamed []string
 		for k, x := range v {
 			v[k] = r.redact(k, x, publicNames[k])

@@ -370,3 +370,17 @@ func TestTruncatedStream(t *testing.T) {
 		t.Fatalf("records = %+v, want one good and one truncated", recs)
 	}
 }
+
+// TestDuplicateMember: a record that names a secret member twice is not
+// kept byte for byte, since the decoder saw (and redacted) only one value.
+func TestDuplicateMember(t *testing.T) {
+	line := `{"type":"response","time":"2026-03-01T10:00:00Z","request":{"id":"d1","client_token_accessor":"acc1","path":"x",` +
+		`"data":{"password":"Zq9vR3tY7uI0oP2sD5fG","password":""}}}`
+	es := entriesOf(readAll(t, newParser(t, FormatVault), []byte(line+"\n")))
+	if len(es) != 1 {
+		t.Fatalf("%d entries, want 1", len(es))
+	}
+	if data := string(es[0].Content[0].Data); strings.Contains(data, "Zq9vR3tY7uI0oP2sD5fG") {
+		t.Errorf("record content %s holds a secret", data)
+	}
+}

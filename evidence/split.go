@@ -283,7 +283,14 @@ func (s *splitter) scalarEnd() {
 
 // depth returns the deepest nesting of objects and arrays in data.
 func depth(data []byte) int {
-	d, maxd := 0, 0
+	d, _ := shape(data)
+	return d
+}
+
+// shape returns the deepest nesting of objects and arrays in JSON data
+// and its number of object members (colons outside strings).
+func shape(data []byte) (maxDepth, members int) {
+	d := 0
 	inStr, esc := false, false
 	for _, b := range data {
 		switch {
@@ -296,10 +303,12 @@ func depth(data []byte) int {
 		case inStr:
 		case b == '{' || b == '[':
 			d++
-			maxd = max(maxd, d)
+			maxDepth = max(maxDepth, d)
 		case b == '}' || b == ']':
 			d--
+		case b == ':':
+			members++
 		}
 	}
-	return maxd
+	return maxDepth, members
 }

@@ -42,7 +42,9 @@ nothing: each entry is keyed by the source's own event ID.
 A record that cannot be read is refused whole and reported with its record
 and line number; the other records are imported. The command exits with
 an error if any record was refused. It works while serve runs on the same
-store.`,
+store, and must use serve's --data-dir: its signer key signs the checkpoint
+that covers the import, and its ledger secret keys the fingerprints, so
+that a responder's lookup of a raw token finds them.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := evidence.ParseFormat(format)

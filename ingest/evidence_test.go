@@ -57,7 +57,7 @@ func TestMapLogsEvidence(t *testing.T) {
 	m := newMapper(t, MappingConfig{}, DefaultLimits())
 	files := map[string]string{"scenario/vault_audit.log": "vault", "scenario/k8s_audit.log": "k8s-audit"}
 	for _, onRecord := range []bool{false, true} {
-		entries, err := MapLogs(filelogLogs(t, onRecord, files), m)
+		entries, err := MapLogs(t.Context(), filelogLogs(t, onRecord, files), m)
 		if err != nil {
 			t.Fatalf("MapLogs: %v", err)
 		}
@@ -77,11 +77,11 @@ func TestMapLogsEvidence(t *testing.T) {
 	rl := bad.ResourceLogs().AppendEmpty()
 	rl.Resource().Attributes().PutStr(AttrEvidenceSource, "vault")
 	rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty().Body().SetStr(`{"type":"response","request":{"id":`)
-	if _, err := MapLogs(bad, m); err == nil || !isPermanent(err) || !strings.Contains(err.Error(), "invalid JSON") {
+	if _, err := MapLogs(t.Context(), bad, m); err == nil || !isPermanent(err) || !strings.Contains(err.Error(), "invalid JSON") {
 		t.Errorf("MapLogs(truncated audit line) = %v, want a permanent invalid JSON error", err)
 	}
 	rl.Resource().Attributes().PutStr(AttrEvidenceSource, "syslog")
-	if _, err := MapLogs(bad, m); err == nil || !strings.Contains(err.Error(), "unknown format") {
+	if _, err := MapLogs(t.Context(), bad, m); err == nil || !strings.Contains(err.Error(), "unknown format") {
 		t.Errorf("MapLogs(unknown evidence.source) = %v, want unknown format", err)
 	}
 }

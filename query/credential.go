@@ -2,14 +2,13 @@ package query
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"slices"
 	"sort"
 	"strings"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/agentledger/agentledger/ingest/secrets"
 	"github.com/agentledger/agentledger/ledger"
 )
 
@@ -341,15 +340,8 @@ func credentialView(ctx context.Context, f *fetcher, rd *render, id string, opt 
 			fps = append(fps, fp)
 		}
 	}
-	var parts []stream
-	if id != "" {
-		parts = append(parts, refs.stream(f, id, opt.cursor))
-	}
-	for _, ref := range refsOf(ledger.RefFingerprint, fps...) {
-		parts = append(parts, &refStream{f: f, ref: ref, from: opt.cursor})
-	}
 	traces := make(map[string]bool)
-	p, err := paginate(ctx, f, newUnion(parts...), opt.limit, func(n *node) verdict {
+	p, err := paginate(ctx, f, usageStream(f, refs, id, fps, opt.cursor), opt.limit, func(n *node) verdict {
 		if n.e.Kind != ledger.KindAPICall {
 			return skip
 		}
@@ -370,12 +362,7 @@ func credentialView(ctx context.Context, f *fetcher, rd *render, id string, opt 
 	}
 
 	issuer := firstIssuing(events)
-	issuingTraces := make(map[string]bool)
-	for _, n := range events {
-		if issuing(n) && n.e.TraceID != "" {
-			issuingTraces[n.e.TraceID] = true
-		}
-	}
+	issuers := issuingRuns(events)
 	load := uniqueTraces(p.nodes)
 	if issuer != nil && issuer.e.TraceID != "" && !slices.Contains(load, issuer.e.TraceID) {
 		load = append(load, issuer.e.TraceID)
@@ -397,7 +384,7 @@ func credentialView(ctx context.Context, f *fetcher, rd *render, id string, opt 
 		}
 		u := Usage{
 			TraceID:     traceID,
-			ForeignRun:  len(issuingTraces) > 0 && !issuingTraces[traceID],
+			ForeignRun:  foreignRun(issuers, traceID),
 			Agent:       r.agent(rd),
 			Attestation: r.attestation(rd),
 			Calls:       []Call{},
@@ -639,27 +626,11 @@ func lookup(ctx context.Context, f *fetcher, rd *render, token, fingerprint stri
 	return res, nil
 }
 
-// maxJWTPayload bounds the JWT payload jwtID decodes.
-const maxJWTPayload = 64 << 10
-
-// jwtID returns the jti claim of a JWS compact serialisation, read without
-// verifying the signature (it names a credential; it proves nothing), or
-// "" if token is not such a JWT.
+// jwtID returns the jti claim of token if it is a JWS (read by the same
+// parser ingest uses to find JWTs), or "".
 func jwtID(token string) string {
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 || len(parts[1]) > maxJWTPayload {
-		return ""
+	if c, ok := secrets.ParseJWT(token); ok {
+		return c.JTI
 	}
-	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
-	if err != nil {
-		return ""
-	}
-	var claims struct {
-		JTI any `json:"jti"`
-	}
-	if json.Unmarshal(payload, &claims) != nil {
-		return ""
-	}
-	s, _ := claims.JTI.(string)
-	return s
+	return ""
 }

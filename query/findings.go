@@ -13,7 +13,7 @@ import (
 	"github.com/agentledger/agentledger/ledger"
 )
 
-// Finding kinds: where the issuer's and the provider's own records and the
+// Finding kinds of the evidence: where the issuer's and the provider's own records and the
 // agents' account of a credential disagree.
 const (
 	// FindingUnaccountedUse is a use the provider saw (CloudTrail,
@@ -65,9 +65,9 @@ const maxReconcileUses = 2000
 // maxIdentityTraces bounds the runs whose identity is read per credential.
 const maxIdentityTraces = 32
 
-// Finding is one disagreement between the two sides of a credential, with
+// EvidenceFinding is one disagreement between the two sides of a credential, with
 // the ledger indices it rests on.
-type Finding struct {
+type EvidenceFinding struct {
 	Kind         string `json:"kind"`
 	CredentialID string `json:"credential_id"`
 	// Index is the entry the finding is about: the use, or the issuance.
@@ -111,7 +111,7 @@ type CredentialEvidence struct {
 	ProviderUses int         `json:"provider_uses"`
 	AgentUses    int         `json:"agent_uses"`
 	// Findings, newest first.
-	Findings []Finding `json:"findings"`
+	Findings []EvidenceFinding `json:"findings"`
 	// Truncated is true when the credential has more entries than were
 	// reconciled.
 	Truncated bool `json:"truncated,omitempty"`
@@ -119,7 +119,7 @@ type CredentialEvidence struct {
 
 // FindingsPage is a page of /v1/findings.
 type FindingsPage struct {
-	Findings []Finding `json:"findings"`
+	Findings []EvidenceFinding `json:"findings"`
 	// NextCursor continues the listing with older findings.
 	NextCursor string `json:"next_cursor,omitempty"`
 }
@@ -140,7 +140,7 @@ func reconcile(ctx context.Context, f *fetcher, id string) (*CredentialEvidence,
 	if err != nil {
 		return nil, err
 	}
-	ev := &CredentialEvidence{IssuerEvents: []uint64{}, AgentEvents: []uint64{}, Agreement: []FactCheck{}, Findings: []Finding{},
+	ev := &CredentialEvidence{IssuerEvents: []uint64{}, AgentEvents: []uint64{}, Agreement: []FactCheck{}, Findings: []EvidenceFinding{},
 		Truncated: cr.truncated || !cr.complete}
 	all := cr.all[:min(len(cr.all), eventScan)]
 	nodes, err := f.fetch(ctx, all)
@@ -218,7 +218,7 @@ func reconcile(ctx context.Context, f *fetcher, id string) (*CredentialEvidence,
 	default:
 		ev.Status = StatusNoIssuance
 	}
-	add := func(fd Finding, on *node, cites ...*node) {
+	add := func(fd EvidenceFinding, on *node, cites ...*node) {
 		fd.CredentialID = id
 		fd.Index = on.index()
 		fd.Source = on.e.Source
@@ -252,16 +252,16 @@ func reconcile(ctx context.Context, f *fetcher, id string) (*CredentialEvidence,
 			for i, d := range differ {
 				names[i] = strings.TrimPrefix(d.Fact, "credential.")
 			}
-			add(Finding{Kind: FindingIssuerDisagreement, Facts: differ,
+			add(EvidenceFinding{Kind: FindingIssuerDisagreement, Facts: differ,
 				Summary: fmt.Sprintf("the issuer's record and the agent's disagree on %s", strings.Join(names, ", "))}, issuerIssue, agentIssue)
 		}
 	}
 	if issuerIssue != nil && agentIssue == nil {
-		add(Finding{Kind: FindingUnreportedIssuance,
+		add(EvidenceFinding{Kind: FindingUnreportedIssuance,
 			Summary: fmt.Sprintf("%s recorded this issuance; no agent reported it", issuerIssue.e.Source)}, issuerIssue)
 	}
 	if issued := cmpOr(issuerIssue, agentIssue); issued != nil && len(uses) == 0 {
-		add(Finding{Kind: FindingIssuedNeverUsed, Summary: "issued and never used, by either side's record"}, issued, issuerIssue, agentIssue)
+		add(EvidenceFinding{Kind: FindingIssuedNeverUsed, Summary: "issued and never used, by either side's record"}, issued, issuerIssue, agentIssue)
 	}
 
 	// Uses: each provider-seen use, with the agent call that accounts for
@@ -284,7 +284,7 @@ func reconcile(ctx context.Context, f *fetcher, id string) (*CredentialEvidence,
 		all2 = append(all2, use{u, best})
 		if best == nil && agentsKnow {
 			t := target(u)
-			add(Finding{Kind: FindingUnaccountedUse, ClientAddress: u.attr(attrClientAddress), UserAgent: u.attr(attrUserAgent), Target: &t,
+			add(EvidenceFinding{Kind: FindingUnaccountedUse, ClientAddress: u.attr(attrClientAddress), UserAgent: u.attr(attrUserAgent), Target: &t,
 				Summary: fmt.Sprintf("%s saw a use from %s that no agent run accounts for", u.e.Source, orUnknown(u.attr(attrClientAddress)))},
 				u, cmpOr(agentIssue, firstOf(agent)))
 		}
@@ -299,11 +299,11 @@ func reconcile(ctx context.Context, f *fetcher, id string) (*CredentialEvidence,
 		at := u.n.e.Start
 		switch {
 		case !expiry.IsZero() && at.After(expiry):
-			add(Finding{Kind: FindingUseOutsideValidity, Reason: "expired", TraceID: traceOf(u.n, u.pair),
+			add(EvidenceFinding{Kind: FindingUseOutsideValidity, Reason: "expired", TraceID: traceOf(u.n, u.pair),
 				Summary: fmt.Sprintf("used %s after it expired at %s", at.Sub(expiry).Round(time.Second), expiry.Format(time.RFC3339))},
 				u.n, expiryFrom, u.pair)
 		case revoke != nil && at.After(revoke.e.Start):
-			add(Finding{Kind: FindingUseOutsideValidity, Reason: "revoked", TraceID: traceOf(u.n, u.pair),
+			add(EvidenceFinding{Kind: FindingUseOutsideValidity, Reason: "revoked", TraceID: traceOf(u.n, u.pair),
 				Summary: fmt.Sprintf("used %s after %s recorded its revocation", at.Sub(revoke.e.Start).Round(time.Second), sideName(revoke))},
 				u.n, revoke, u.pair)
 		}
@@ -323,14 +323,14 @@ func reconcile(ctx context.Context, f *fetcher, id string) (*CredentialEvidence,
 					return nil, err
 				}
 				if who != "" && comparableIdentity(who) && canonicalIdentity(who) != canonicalIdentity(subject) {
-					add(Finding{Kind: FindingSubjectMismatch, TraceID: a.e.TraceID,
+					add(EvidenceFinding{Kind: FindingSubjectMismatch, TraceID: a.e.TraceID,
 						Facts:   []FactCheck{{Fact: ledger.AttrCredentialSubject, Issuer: subject, Agent: who}},
 						Summary: fmt.Sprintf("issued to %s, used by a run attested as %s", subject, who)}, a, issued, from)
 				}
 			}
 		}
 	}
-	slices.SortStableFunc(ev.Findings, func(x, y Finding) int {
+	slices.SortStableFunc(ev.Findings, func(x, y EvidenceFinding) int {
 		switch {
 		case x.Index > y.Index:
 			return -1
@@ -537,7 +537,7 @@ func findingCandidates(kind string) []ledger.Ref {
 // findings about entries below it are listed (0: from the end). The
 // findings about one entry are never split across pages.
 func findings(ctx context.Context, f *fetcher, head uint64, kind string, before uint64, limit int) (*FindingsPage, error) {
-	page := &FindingsPage{Findings: []Finding{}}
+	page := &FindingsPage{Findings: []EvidenceFinding{}}
 	hi := head
 	if before > 0 && before < hi {
 		hi = before

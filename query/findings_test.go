@@ -224,7 +224,7 @@ func TestFindingsScenario(t *testing.T) {
 		t.Errorf("next_cursor %q on the last page", all.NextCursor)
 	}
 	type key struct{ kind, cred string }
-	got := map[key][]Finding{}
+	got := map[key][]EvidenceFinding{}
 	for _, f := range all.Findings {
 		got[key{f.Kind, f.CredentialID}] = append(got[key{f.Kind, f.CredentialID}], f)
 		if len(f.Cites) == 0 || !slices.Contains(f.Cites, f.Index) || !slices.IsSorted(f.Cites) {
@@ -268,7 +268,7 @@ func TestFindingsScenario(t *testing.T) {
 	}
 
 	// Paging one at a time yields the same findings.
-	var paged []Finding
+	var paged []EvidenceFinding
 	cursor := ""
 	for range 20 {
 		var p FindingsPage

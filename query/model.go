@@ -35,6 +35,17 @@ type Entry struct {
 	// Leaf is the exact leaf bytes, base64; only /v1/entries/{index}
 	// returns it.
 	Leaf string `json:"leaf,omitempty"`
+	// DedupKey is the entry's deduplication key, hex (see FORMAT.md); only
+	// /v1/entries/{index} returns it.
+	DedupKey string `json:"dedup_key,omitempty"`
+}
+
+// EntryAnswer is the answer of /v1/entries/{index}: the entry, and what is
+// wrong with it.
+type EntryAnswer struct {
+	Entry
+	// Findings lists what is wrong with the entry.
+	Findings []Finding `json:"findings,omitempty"`
 }
 
 // Content is one piece of an entry's content. SHA-256(salt ‖ data) equals
@@ -46,12 +57,33 @@ type Content struct {
 	// Erased is true when the content was erased; its commitment stays in
 	// the leaf.
 	Erased bool `json:"erased"`
+	// FailsCommitment is true when the stored content does not match its
+	// commitment: it was changed or damaged in the database. It is not
+	// served, and the answer's findings name it.
+	FailsCommitment bool `json:"fails_commitment,omitempty"`
 	// Salt is the commitment's salt, base64, when Data is returned.
 	Salt string `json:"salt,omitempty"`
 	// Data is the content: the bytes as text when Encoding is "utf-8",
 	// base64 when it is "base64".
 	Data     *string `json:"data,omitempty"`
 	Encoding string  `json:"encoding,omitempty"`
+}
+
+// FindingContentFailsCommitment is the code of a finding that stored
+// content does not match its commitment.
+const FindingContentFailsCommitment = "content_fails_commitment"
+
+// Finding is something wrong the server found in the ledger while
+// answering. The answer is served without the part it names, so that the
+// rest stays usable; `agentledger audit` examines the whole ledger.
+type Finding struct {
+	// Code says what is wrong: "content_fails_commitment".
+	Code string `json:"code"`
+	// Entry is the index of the entry it concerns.
+	Entry uint64 `json:"entry"`
+	// Content is the name of the content it concerns, if any.
+	Content string `json:"content,omitempty"`
+	Message string `json:"message"`
 }
 
 // CredentialView answers "credential X leaked: which runs used it, with
@@ -71,6 +103,8 @@ type CredentialView struct {
 	// cursor to read them. A run may continue on the next page.
 	UsagesTruncated bool   `json:"usages_truncated"`
 	NextCursor      string `json:"next_cursor,omitempty"`
+	// Findings lists what is wrong with the entries of the answer.
+	Findings []Finding `json:"findings,omitempty"`
 }
 
 // Credential holds a credential's facts, as its credential events
@@ -246,6 +280,8 @@ type CallRef struct {
 type LookupResult struct {
 	Fingerprint string           `json:"fingerprint"`
 	Credentials []CredentialView `json:"credentials"`
+	// Findings lists what is wrong with the entries of the answer.
+	Findings []Finding `json:"findings,omitempty"`
 }
 
 // RunView is one run as a timeline.
@@ -257,6 +293,58 @@ type RunView struct {
 	Entries    []TimelineEntry `json:"entries"`
 	Truncated  bool            `json:"truncated"`
 	NextCursor string          `json:"next_cursor,omitempty"`
+	// Credentials are the credentials the whole run (not only this page)
+	// used in its API calls or obtained, in order of first appearance,
+	// each linked to the runs that obtained and used it.
+	Credentials []RunCredential `json:"credentials"`
+	// ForeignUses counts the run's API calls made with a credential that
+	// was obtained in another run and not in this one.
+	ForeignUses int `json:"foreign_uses"`
+	// CredentialsTruncated is true when the run has so many API calls,
+	// credential events or credentials that not all were linked.
+	CredentialsTruncated bool `json:"credentials_truncated,omitempty"`
+	// Findings lists what is wrong with the entries of the answer.
+	Findings []Finding `json:"findings,omitempty"`
+}
+
+// RunCredential is a credential a run used or obtained, linked to the
+// other runs that obtained or used it. An API call that names no
+// credential is linked by its fingerprints to the credentials whose
+// events record them, as the credential view does.
+type RunCredential struct {
+	ID string `json:"id"`
+	// Obtained is true when the credential was issued or exchanged in this
+	// run.
+	Obtained bool `json:"obtained"`
+	// ForeignRun is true when the run used the credential and is not one
+	// in which it was issued or exchanged, as in Usage: what a leaked
+	// credential looks like. It is false when no issuance is recorded.
+	ForeignRun bool `json:"foreign_run"`
+	// Calls lists the indices of the run's API calls made with the
+	// credential, in time order.
+	Calls []uint64 `json:"calls"`
+	// MatchedBy says how those calls named the credential:
+	// "credential_id" and/or "fingerprint".
+	MatchedBy []string `json:"matched_by"`
+	// ObtainedIn lists the other runs in which the credential was issued
+	// or exchanged, each with its first issuing event there.
+	ObtainedIn []LinkedRun `json:"obtained_in"`
+	// UsedBy lists, for a credential this run obtained, the other runs
+	// that used it, each with its API calls: where it leaked to.
+	UsedBy []LinkedRun `json:"used_by"`
+	// UsedByTruncated is true when more uses by other runs follow; the
+	// credential view lists them all.
+	UsedByTruncated bool `json:"used_by_truncated,omitempty"`
+}
+
+// LinkedRun is another run linked to a run through a credential: the
+// run that obtained it (with the issuing Event) or a run that used it
+// (with its Calls).
+type LinkedRun struct {
+	TraceID string    `json:"trace_id"`
+	Agent   *RunAgent `json:"agent,omitempty"`
+	Event   *Entry    `json:"event,omitempty"`
+	Calls   []CallRef `json:"calls,omitempty"`
 }
 
 // TimelineEntry is an entry of a run, linked to the LLM step that caused
@@ -272,6 +360,8 @@ type AgentRuns struct {
 	AgentID    string       `json:"agent_id"`
 	Runs       []RunSummary `json:"runs"`
 	NextCursor string       `json:"next_cursor,omitempty"`
+	// Findings lists what is wrong with the entries of the answer.
+	Findings []Finding `json:"findings,omitempty"`
 }
 
 // RunSummary is a run as its agent entry records it.
@@ -284,6 +374,14 @@ type RunSummary struct {
 	End            *time.Time `json:"end,omitempty"`
 	Status         string     `json:"status,omitempty"`
 	Entry          Entry      `json:"entry"`
+	// ForeignUses counts the run's API calls made with a credential that
+	// was obtained in another run and not in this one, as in RunView.
+	ForeignUses int `json:"foreign_uses"`
+	// ForeignCredentials lists those credentials.
+	ForeignCredentials []string `json:"foreign_credentials,omitempty"`
+	// CredentialsTruncated is true when the run has so many API calls or
+	// credentials that not all were linked.
+	CredentialsTruncated bool `json:"credentials_truncated,omitempty"`
 }
 
 // SearchResult is a page of entries matching a search, without content.
@@ -293,6 +391,8 @@ type SearchResult struct {
 	// match, also when a page ends early because MaxScan entries were
 	// examined.
 	NextCursor string `json:"next_cursor,omitempty"`
+	// Findings lists what is wrong with the entries of the answer.
+	Findings []Finding `json:"findings,omitempty"`
 }
 
 // InclusionProof proves that the entry at Index is in the tree of

@@ -133,6 +133,7 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 		PublicTiles: f.publicTiles,
 		UI:          web.FS,
 		Ready:       store.Ready,
+		Observer:    m,
 	})
 	if err != nil {
 		return err

@@ -302,3 +302,40 @@ func TestFindingsScenario(t *testing.T) {
 		t.Errorf("GET /v1/findings as auditor = %d, want 403", r.status)
 	}
 }
+
+func TestSameService(t *testing.T) {
+	for _, tc := range []struct {
+		agent, provider string
+		want            bool
+	}{
+		{"s3.amazonaws.com", "s3.amazonaws.com", true},
+		{"analytics-reports.s3.us-east-1.amazonaws.com", "s3.amazonaws.com", true},
+		{"athena.eu-west-1.amazonaws.com", "athena.amazonaws.com", true},
+		{"dynamodb.eu-west-1.amazonaws.com", "s3.amazonaws.com", false},
+		{"s3.evil.example", "s3.amazonaws.com", false},
+		{"vault.internal", "s3.amazonaws.com", false},
+	} {
+		if got := sameService(tc.agent, tc.provider); got != tc.want {
+			t.Errorf("sameService(%q, %q) = %v, want %v", tc.agent, tc.provider, got, tc.want)
+		}
+	}
+}
+
+func TestCanonicalIdentity(t *testing.T) {
+	for _, tc := range []struct{ a, b string }{
+		{"system:serviceaccount:analytics:report-writer", "spiffe://cluster.local/ns/analytics/sa/report-writer"},
+		{"spiffe://td.example/ns/a/sa/b", "system:serviceaccount:a:b"},
+	} {
+		if canonicalIdentity(tc.a) != canonicalIdentity(tc.b) {
+			t.Errorf("canonicalIdentity(%q) = %q, canonicalIdentity(%q) = %q, want equal", tc.a, canonicalIdentity(tc.a), tc.b, canonicalIdentity(tc.b))
+		}
+	}
+	for _, tc := range []struct{ a, b string }{
+		{"system:serviceaccount:analytics:report-writer", "spiffe://cluster.local/ns/analytics/sa/billing-exporter"},
+		{"spiffe://a.example/agent", "spiffe://b.example/agent"},
+	} {
+		if canonicalIdentity(tc.a) == canonicalIdentity(tc.b) {
+			t.Errorf("canonicalIdentity(%q) = canonicalIdentity(%q), want different", tc.a, tc.b)
+		}
+	}
+}

@@ -62,7 +62,7 @@ func cloudTrail(r *record) error {
 		return rd.err
 	}
 	if major, _, _ := strings.Cut(version, "."); major != "1" {
-		return fmt.Errorf("unknown eventVersion %q: this reader knows CloudTrail record versions 1.x", version)
+		return fmt.Errorf("unknown eventVersion %s: this reader knows CloudTrail record versions 1.x", clip(version))
 	}
 	if err := checkID("eventID", id); err != nil {
 		return err
@@ -120,7 +120,7 @@ func awsTime(s string) (time.Time, error) {
 	}
 	t, err := time.Parse("Jan 2, 2006, 3:04:05 PM", s)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("time %q: want RFC 3339 or \"Jan 2, 2006, 3:04:05 PM\"", s)
+		return time.Time{}, fmt.Errorf("time %s: want RFC 3339 or \"Jan 2, 2006, 3:04:05 PM\"", clip(s))
 	}
 	return t, nil
 }

@@ -63,7 +63,7 @@ func ParseFormat(s string) (Format, error) {
 	for i, f := range Formats {
 		names[i] = string(f)
 	}
-	return "", fmt.Errorf("unknown format %q: want one of %s", s, strings.Join(names, ", "))
+	return "", fmt.Errorf("unknown format %s: want one of %s", clip(s), strings.Join(names, ", "))
 }
 
 // Defaults of Config.
@@ -636,9 +636,18 @@ func timestamp(field, s string) (time.Time, error) {
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("field %s: %w", field, err)
+		return time.Time{}, fmt.Errorf("field %s: %s is not an RFC 3339 time", field, clip(s))
 	}
 	return t.UTC(), nil
+}
+
+// clip quotes a value from a record for an error message, cut to 64
+// bytes: errors are printed and logged, and a record is hostile input.
+func clip(s string) string {
+	if len(s) > 64 {
+		return strconv.Quote(s[:64]) + "…"
+	}
+	return strconv.Quote(s)
 }
 
 // rfc3339 renders t as credential times are written.

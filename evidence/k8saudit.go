@@ -57,10 +57,10 @@ func k8sAudit(r *record) error {
 		return rd.err
 	}
 	if apiVersion != "audit.k8s.io/v1" {
-		return fmt.Errorf("unknown apiVersion %q: this reader knows audit.k8s.io/v1", apiVersion)
+		return fmt.Errorf("unknown apiVersion %s: this reader knows audit.k8s.io/v1", clip(apiVersion))
 	}
 	if kind != "Event" {
-		return fmt.Errorf("kind %q: want Event", kind)
+		return fmt.Errorf("kind %s: want Event", clip(kind))
 	}
 	if err := checkID("auditID", auditID); err != nil {
 		return err

@@ -48,7 +48,7 @@ func vault(r *record) error {
 		return nil
 	case "response":
 	default:
-		return fmt.Errorf("unknown type %q: want request or response", typ)
+		return fmt.Errorf("unknown type %s: want request or response", clip(typ))
 	}
 	if err := checkID("request.id", reqID); err != nil {
 		return err

@@ -164,6 +164,8 @@ func evidenceCases(w *world) []goldenCase {
 	page1.json(w.t, &p)
 	return []goldenCase{
 		get("evidence_credential_sts", "/v1/credentials/"+credSTS+"?content=false"),
+		// The blast radius holds the provider-seen uses too.
+		get("evidence_blast_radius_sts", "/v1/credentials/"+credSTS+"/blast-radius"),
 		get("evidence_credential_vault", "/v1/credentials/"+credVault+"?content=false"),
 		get("evidence_credential_k8s", "/v1/credentials/"+url.PathEscape(credK8s)+"?content=false"),
 		get("evidence_credential_keycloak", "/v1/credentials/"+url.PathEscape(credKC)+"?content=false"),

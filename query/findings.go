@@ -270,10 +270,19 @@ func reconcile(ctx context.Context, f *fetcher, id string) (*CredentialEvidence,
 	type use struct {
 		n, pair *node
 	}
-	var all2 []use
+	var checked []use
+	// The agent calls with a time, in time order: each provider-seen use
+	// looks at those within AccountWindow only.
+	timed := slices.DeleteFunc(slices.Clone(agent), func(a *node) bool { return a.e.Start.IsZero() })
 	for _, u := range provider {
 		var best *node
-		for _, a := range agent {
+		from, _ := slices.BinarySearchFunc(timed, u.e.Start.Add(-AccountWindow), func(a *node, t time.Time) int {
+			return a.e.Start.Compare(t)
+		})
+		for _, a := range timed[from:] {
+			if a.e.Start.After(u.e.Start.Add(AccountWindow)) {
+				break
+			}
 			if !matched[a] && accounts(a, u) && (best == nil || absDur(a.e.Start.Sub(u.e.Start)) < absDur(best.e.Start.Sub(u.e.Start))) {
 				best = a
 			}
@@ -281,7 +290,7 @@ func reconcile(ctx context.Context, f *fetcher, id string) (*CredentialEvidence,
 		if best != nil {
 			matched[best] = true
 		}
-		all2 = append(all2, use{u, best})
+		checked = append(checked, use{u, best})
 		if best == nil && agentsKnow {
 			t := target(u)
 			add(EvidenceFinding{Kind: FindingUnaccountedUse, ClientAddress: u.attr(attrClientAddress), UserAgent: u.attr(attrUserAgent), Target: &t,
@@ -291,11 +300,11 @@ func reconcile(ctx context.Context, f *fetcher, id string) (*CredentialEvidence,
 	}
 	for _, a := range agent {
 		if !matched[a] {
-			all2 = append(all2, use{a, nil})
+			checked = append(checked, use{a, nil})
 		}
 	}
 	expiry, expiryFrom := validUntil(issuerIssue, agentIssue)
-	for _, u := range all2 {
+	for _, u := range checked {
 		at := u.n.e.Start
 		switch {
 		case !expiry.IsZero() && at.After(expiry):

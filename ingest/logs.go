@@ -22,6 +22,8 @@ const operationDetails = "gen_ai.client.inference.operation.details"
 // approval entries, GenAI message and inference events become llm entries
 // (their content behind commitments), other gen_ai.* events span entries.
 // Other log records are not recorded (the receiver still forwards them).
+// A record whose attributes or resource carry evidence.source is a line of
+// an issuer's or provider's audit log, mapped by package evidence.
 // A record without an event name is named by its event.name attribute.
 // Errors are as for Map. A record's event key is a keyed digest of its
 // contents, so a retry yields the same key and two identical records are
@@ -49,6 +51,14 @@ func MapLogs(ctx context.Context, ld plog.Logs, m *Mapper) ([]ledger.Entry, erro
 			for k := range lrs.Len() {
 				if err := ctx.Err(); err != nil {
 					return nil, fmt.Errorf("map log records: %w", err)
+				}
+				if format, ok := evidenceFormat(rl.Resource(), lrs.At(k)); ok {
+					es, err := m.evidenceEntries(format, lrs.At(k))
+					if err != nil {
+						return nil, fmt.Errorf("resource %d scope %d log record %d: %w", i, j, k, err)
+					}
+					entries = append(entries, es...)
+					continue
 				}
 				e, ok, err := m.logRecord(res, sl.Scope(), lrs.At(k))
 				if err != nil {

@@ -18,6 +18,9 @@ const (
 	AttrCredentialParentID    = "credential.parent_id"
 	AttrCredentialOperation   = "credential.operation" // issue, exchange, revoke
 	AttrCredentialFingerprint = "credential.fingerprint"
+	// AttrCredentialRole is the role a credential was issued for: an AWS
+	// role ARN, a Vault auth role.
+	AttrCredentialRole = "credential.role"
 
 	AttrAgentID        = "gen_ai.agent.id"
 	AttrAgentName      = "gen_ai.agent.name"
@@ -39,6 +42,9 @@ const (
 	RefConversation     = "conversation"
 	RefTarget           = "target"
 	RefKind             = "kind"
+	// RefSource indexes the entries whose source is an issuer's or a
+	// provider's audit log (not agent or ledger entries).
+	RefSource = "source"
 )
 
 // MaxRefValue bounds an indexed value; longer values are not indexed.
@@ -55,6 +61,9 @@ func RefsOf(e *Entry) []Ref {
 	}
 	add(RefKind, string(e.Kind))
 	add(RefTrace, e.TraceID)
+	if e.Source != SourceAgent && e.Source != SourceLedger {
+		add(RefSource, e.Source)
+	}
 	for _, a := range e.Attrs {
 		switch a.Key {
 		case AttrCredentialID:

@@ -437,6 +437,11 @@ func credentialView(ctx context.Context, f *fetcher, rd *render, id string, opt 
 		return nil, false, err
 	}
 	v.Lineage.Truncated = parentsCut || childrenCut
+	if id != "" {
+		if v.Evidence, err = reconcile(ctx, f, id); err != nil {
+			return nil, false, err
+		}
+	}
 	found = len(events) > 0 || len(p.nodes) > 0 || len(v.Lineage.Children) > 0 || opt.cursor > 0
 	return v, found, nil
 }

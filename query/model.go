@@ -96,6 +96,9 @@ type CredentialView struct {
 	Issuance  *Issuance `json:"issuance"`
 	Lineage   Lineage   `json:"lineage"`
 	Usages    []Usage   `json:"usages"`
+	// Evidence reconciles the credential's two sides: the issuer's and the
+	// provider's audit logs and the agents' account (see findings.go).
+	Evidence *CredentialEvidence `json:"evidence,omitempty"`
 	// UsagesTruncated is true when more usages follow; pass NextCursor as
 	// cursor to read them. A run may continue on the next page.
 	UsagesTruncated bool   `json:"usages_truncated"`

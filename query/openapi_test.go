@@ -117,6 +117,7 @@ func TestOpenAPI(t *testing.T) {
 		"ConsistencyProof": ConsistencyProof{}, "CheckpointInfo": CheckpointInfo{}, "CheckpointList": CheckpointList{},
 		"LogInfo": LogInfo{}, "ErasureRequest": ErasureRequest{}, "ErasureResult": ErasureResult{}, "ErasedEntry": ErasedEntry{},
 		"Finding": Finding{}, "TokenInfo": TokenInfo{}, "TokenList": TokenList{}, "NewTokenRequest": NewTokenRequest{}, "NewToken": NewToken{},
+		"EvidenceFinding": EvidenceFinding{}, "FactCheck": FactCheck{}, "CredentialEvidence": CredentialEvidence{}, "FindingsPage": FindingsPage{},
 	}
 	for name := range doc.Comps.Schemas {
 		if _, ok := types[name]; !ok {

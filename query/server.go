@@ -100,6 +100,7 @@ func NewServer(cfg Config) (*Server, error) {
 	s.add(http.MethodGet, "/v1/runs/:trace_id", auth.RoleResponder, s.run)
 	s.add(http.MethodGet, "/v1/agents/:agent_id/runs", auth.RoleResponder, s.agentRuns)
 	s.add(http.MethodGet, "/v1/search", auth.RoleResponder, s.search)
+	s.add(http.MethodGet, "/v1/findings", auth.RoleResponder, s.findings)
 
 	s.add(http.MethodPost, "/v1/erasures", auth.RoleAdmin, s.erase)
 	s.add(http.MethodGet, "/v1/tokens", auth.RoleAdmin, s.listTokens)

@@ -59,4 +59,8 @@ func printDemo(w io.Writer, res *demo.Result, uiURL string) {
 	fmt.Fprintf(w, "Open it in the UI:   %s/#/credentials/%s\n", uiURL, url.PathEscape(res.LeakedCredential))
 	fmt.Fprintf(w, "The foreign run:     %s/#/runs/%s\n", uiURL, res.ForeignRun)
 	fmt.Fprintf(w, "Or paste the leaked raw token into the UI's search box; it is looked up by fingerprint:\n  %s\n", res.LeakedToken)
+	if res.LeakedSession != "" {
+		fmt.Fprintf(w, "\nCloudTrail saw the AWS session %s used from %s, and no agent run accounts for it:\n", res.LeakedSession, demo.AttackerIP)
+		fmt.Fprintf(w, "  %s/#/credentials/%s\n", uiURL, url.PathEscape(res.LeakedSession))
+	}
 }

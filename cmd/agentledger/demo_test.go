@@ -75,6 +75,26 @@ func TestDemoAgainstServer(t *testing.T) {
 		t.Errorf("lookup of the raw token found %+v, want only %q", found.Credentials, res.LeakedCredential)
 	}
 
+	// CloudTrail's side of the data-analyst's session: the attacker's uses
+	// are unaccounted, the agent's own are not.
+	var fs query.FindingsPage
+	getJSON(t, base+"/v1/findings?kind=unaccounted_use", token, &fs)
+	attacker := 0
+	for _, f := range fs.Findings {
+		if f.CredentialID != res.LeakedSession || f.ClientAddress != demo.AttackerIP {
+			t.Errorf("unaccounted use %+v: want only the attacker's uses of %s", f, res.LeakedSession)
+		}
+		attacker++
+	}
+	if attacker != 2 {
+		t.Errorf("%d unaccounted uses of the STS session, want the attacker's 2", attacker)
+	}
+	var session query.CredentialView
+	getJSON(t, base+"/v1/credentials/"+url.PathEscape(res.LeakedSession), token, &session)
+	if ev := session.Evidence; ev == nil || ev.Status != query.StatusIssuerConfirmed || ev.ProviderUses != 4 || ev.AgentUses != 2 {
+		t.Errorf("STS session evidence = %+v, want issuer-confirmed with 4 provider and 2 agent uses", ev)
+	}
+
 	c := &verify.Client{BaseURL: base, Token: token, VerifierKey: vkey}
 	rep, err := c.VerifyCredential(t.Context(), res.LeakedCredential, verify.CredentialOptions{Wait: 10 * time.Second, Content: true})
 	if err != nil {

@@ -59,6 +59,7 @@ var publicNames = map[string]bool{
 	"credential_expires_at":  true,
 	"credential_parent_id":   true,
 	"credential_fingerprint": true,
+	"credential_role":        true,
 	"gen_ai_token_type":      true,
 }
 

@@ -1,8 +1,10 @@
 // Package demo sends realistic agent traffic over OTLP: agents that obtain
 // short-lived credentials, reason over several LLM steps, call tools and
 // APIs with those credentials, wait for a human approval, and one credential
-// that leaks and is used from another run. agentledger demo and the
-// end-to-end tests use it.
+// that leaks and is used from another run; and the provider's side of one
+// credential, CloudTrail records sent as OTLP log records, in which an AWS
+// session is used from an attacker's address that no agent run accounts
+// for. agentledger demo and the end-to-end tests use it.
 package demo
 
 import (
@@ -56,6 +58,11 @@ type Result struct {
 	// LegitRun and ForeignRun are the trace IDs of the run that obtained the
 	// leaked credential and of the run that used it after it leaked.
 	LegitRun, ForeignRun string
+	// LeakedSession is the access key ID of the data-analyst's AWS STS
+	// session, which CloudTrail's records (sent as OTLP log records marked
+	// evidence.source=cloudtrail) show used from AttackerIP with no agent
+	// run to account for it: an unaccounted use finding.
+	LeakedSession string
 }
 
 // Send sends the demo traffic and returns once every span was exported.
@@ -79,7 +86,7 @@ func Send(ctx context.Context, cfg Config) (*Result, error) {
 		start = time.Now().Add(-10 * time.Minute)
 	}
 	checked := &checkedExporter{SpanExporter: exp}
-	s := &sender{exp: checked, t: start, res: &Result{Credentials: map[string]string{}}}
+	s := &sender{cfg: cfg, exp: checked, t: start, res: &Result{Credentials: map[string]string{}}}
 	err = s.all(ctx)
 	if err == nil {
 		err = checked.failure()
@@ -135,9 +142,11 @@ func (c *checkedExporter) failure() error {
 }
 
 type sender struct {
-	exp sdktrace.SpanExporter
-	t   time.Time
-	res *Result
+	cfg   Config
+	exp   sdktrace.SpanExporter
+	t     time.Time
+	res   *Result
+	trail *cloudTrail
 }
 
 // agent describes one agent deployment.
@@ -167,7 +176,16 @@ func (s *sender) all(ctx context.Context) error {
 	if err := s.analystRun(ctx); err != nil {
 		return err
 	}
-	return s.foreignRun(ctx, leaked)
+	if err := s.foreignRun(ctx, leaked); err != nil {
+		return err
+	}
+	// The provider's side: what CloudTrail recorded of the data-analyst's
+	// session, including two calls from an attacker a minute later.
+	if err := sendLogs(ctx, s.cfg, "cloudtrail", s.trail.records(s.t.Add(time.Minute))); err != nil {
+		return fmt.Errorf("send CloudTrail records: %w", err)
+	}
+	s.res.LeakedSession = s.trail.keyID
+	return nil
 }
 
 // run is one trace being built.

@@ -3,6 +3,7 @@ package demo
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -115,6 +116,7 @@ func (s *sender) analystRun(ctx context.Context) error {
 	keyID := "ASIA" + fmt.Sprintf("%016X", time.Now().UnixNano())[:16]
 	now := r.t
 	s.res.Credentials["AWS STS session (data-analyst)"] = keyID
+	s.trail = &cloudTrail{callerKey: "AKIA" + strings.ToUpper(randHex(8)), keyID: keyID, issued: now.Add(2 * time.Second)}
 	r.chat(dataAnalyst.model, "Build the weekly revenue report.",
 		"The revenue exports live in S3. I will assume the analyst-readonly role rather than using long-lived keys.",
 		"", [3]string{"call_sts_1", "assume_role", `{"role":"arn:aws:iam::123456789012:role/analyst-readonly","duration":3600}`})
@@ -135,7 +137,9 @@ func (s *sender) analystRun(ctx context.Context) error {
 	r.chat(dataAnalyst.model, "Role assumed.", "Query last week's revenue with Athena, then read the result object.",
 		"", [3]string{"call_q_2", "athena_query", `{"sql":"SELECT day, sum(amount) FROM revenue WHERE week = 47 GROUP BY day"}`})
 	r.tool("call_q_2", "athena_query", `{"sql":"SELECT day, sum(amount) FROM revenue WHERE week = 47 GROUP BY day"}`, `{"rows":7}`, func(ctx context.Context) {
+		s.trail.calls = append(s.trail.calls, awsCall{r.t.Add(20 * time.Millisecond), "athena.amazonaws.com", "StartQueryExecution"})
 		r.call(ctx, "POST", "athena.eu-west-1.amazonaws.com", "/", 200, keyID, "")
+		s.trail.calls = append(s.trail.calls, awsCall{r.t.Add(20 * time.Millisecond), "s3.amazonaws.com", "GetObject"})
 		r.call(ctx, "GET", "acme-analytics.s3.eu-west-1.amazonaws.com", "/results/week47.csv", 200, keyID, "")
 	})
 	r.chat(dataAnalyst.model, "Results ready.", "Summarise the totals.", "Revenue for week 47 was up 4% on week 46.")

@@ -130,6 +130,10 @@ test('search a credential: facts, lineage, foreign usage, blast radius', async (
   // The lineage graph links to the parent and the child credentials.
   assert.ok(await page.locator('#lineage svg a').count() >= 2, 'lineage links');
   assert.ok(await page.locator('#blast-radius tbody tr').count() >= 3, 'blast radius rows');
+  // The issuer's side: no issuer audit log was imported, so the issuance
+  // is the agents' account only.
+  await page.locator('#evidence').waitFor();
+  assert.equal((await page.locator('#evidence-status').textContent()).trim(), 'agent-reported only');
   await shot('04-credential');
   // The foreign run's chain of thought, expanded.
   await foreign.first().locator('.cot-details > summary').click();

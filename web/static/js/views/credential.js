@@ -2,6 +2,7 @@ import { api, ApiError } from '../api.js';
 import { h, s, replace, routes, fmtTime, fmtDuration, fmtRelative, ms, short, badge, kindBadge, card, facts, announce, emptyState, errorBox } from '../dom.js';
 import { renderChainOfThought } from '../content.js';
 import { verifyControl } from '../proof.js';
+import { evidenceBadge, evidenceCard } from './evidence.js';
 import { download, toCSV, credentialRows, CREDENTIAL_COLUMNS, safeFilename } from '../export.js';
 
 const NODE_W = 190;
@@ -298,7 +299,7 @@ export async function credentialView({ segs, signal }) {
       h('div', null,
         h('p', { class: 'eyebrow' }, cred.type ? `Credential · ${cred.type.replace(/_/g, ' ')}` : 'Credential'),
         h('h1', { class: 'page-title mono' }, id),
-        h('div', { class: 'head-badges' }, status(cred),
+        h('div', { class: 'head-badges' }, status(cred), evidenceBadge(view),
           badge(`${calls} API call${calls === 1 ? '' : 's'} in ${view.usages.length} run${view.usages.length === 1 ? '' : 's'}${view.usages_truncated ? '+' : ''}`),
           foreign ? badge(`Used from ${foreign} foreign run${foreign === 1 ? '' : 's'}`, 'danger', { id: 'foreign-alert' }) : null,
           view.matched_by?.length ? badge(`matched by ${view.matched_by.join(', ')}`) : null)),
@@ -343,6 +344,7 @@ export async function credentialView({ segs, signal }) {
             is.step ? [', decided by step ', h('a', { href: routes.run(is.trace_id, is.step.index) }, `${is.step.name} #${is.step.index}`)] : null,
             '.')) : null)),
 
+    evidenceCard(view),
     card('Usage across runs', { id: 'usage' },
       h('p', { class: 'muted' }, `Every API call made with this credential, by run.${foreign ? ' A foreign run is one in which the credential was not obtained: what a leaked credential looks like.' : ''}`),
       timelineBox, usagesBox, more),

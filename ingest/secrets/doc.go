@@ -16,8 +16,8 @@
 //     http.request.header.<name> is judged by <name>: authorization, proxy-authorization,
 //     cookie, set-cookie, x-api-key, *-api-key, *api_key*, *apikey*, *secret*, *token*,
 //     *password*, *passwd*, *private_key*, *privatekey*, *credential*, *passphrase*,
-//     pass, *_pass, pwd, *_pwd, auth, *_auth, session, *_session, *access_key*,
-//     *accesskey*, *account_key*, *accountkey*, *encryption_key*, *signing_key*,
+//     pass, *_pass, pwd, *_pwd, auth, *_auth, session, *_session, *access_key,
+//     *accesskey, *access_key_secret*, *accesskeysecret*, *account_key*, *accountkey*, *encryption_key*, *signing_key*,
 //     *subscription_key* (Ocp-Apim-Subscription-Key), *master_key*, sig (Azure SAS), plus
 //     [Config.ExtraSecretKeys]. Token counts are not secrets: *token* does not match
 //     gen_ai.usage.*, names with a part ending in "tokens", names containing

@@ -32,8 +32,10 @@ var builtinNamePatterns = []string{
 	"*_auth",
 	"session",
 	"*_session",
-	"*access_key*",
-	"*accesskey*",
+	"*access_key", // not *access_key_id, an AWS access key ID, which is no secret
+	"*accesskey",  // not *accesskeyid (CloudTrail's accessKeyId)
+	"*access_key_secret*",
+	"*accesskeysecret*",
 	"*account_key*",
 	"*accountkey*",
 	"*encryption_key*",
@@ -176,7 +178,7 @@ var keyGramList = [...]string{
 	"priv", // *private_key*, *privatekey*
 	"cred", // *credential*
 	"sess", // session, *_session
-	"acce", // *access_key*, *accesskey*
+	"acce", // *access_key, *accesskey, *access_key_secret*, *accesskeysecret*
 	"acco", // *account_key*, *accountkey*
 	"encr", // *encryption_key*
 	"sign", // *signing_key*

@@ -37,6 +37,17 @@ type Config struct {
 	Logger *slog.Logger
 	// Observer, if set, is told of every commit and checkpoint.
 	Observer Observer
+	// Follower, if set, is called by the signer after every checkpoint
+	// interval and after the final checkpoint, to derive state from the
+	// log (the verifiable index, ledger/index).
+	Follower Follower
+}
+
+// Follower derives state from the signed log. Follow brings it up to the
+// latest checkpoint; it must tolerate being called when there is nothing
+// new, and several Followers of one database running at once.
+type Follower interface {
+	Follow(ctx context.Context) error
 }
 
 // Observer is told what the log does, for metrics.
@@ -72,6 +83,7 @@ type Log struct {
 	maxBatch int
 	logger   *slog.Logger
 	observer Observer
+	follower Follower
 
 	reqs chan *request
 
@@ -105,6 +117,7 @@ func Open(store Store, cfg Config) (*Log, error) {
 		maxBatch: cfg.MaxBatch,
 		logger:   cfg.Logger,
 		observer: cfg.Observer,
+		follower: cfg.Follower,
 		reqs:     make(chan *request, 1024),
 		stopSign: make(chan struct{}),
 	}
@@ -378,6 +391,7 @@ func (l *Log) signLoop() {
 			if _, err := l.sign(context.Background(), false); err != nil {
 				l.logger.Error("sign checkpoint", "err", err)
 			}
+			l.follow(context.Background())
 		}
 	}
 }
@@ -444,5 +458,21 @@ func (l *Log) Close(ctx context.Context) error {
 	if _, err := l.sign(ctx, true); err != nil {
 		return fmt.Errorf("final checkpoint: %w", err)
 	}
+	if l.follower != nil {
+		if err := l.follower.Follow(ctx); err != nil {
+			return fmt.Errorf("follow final checkpoint: %w", err)
+		}
+	}
 	return nil
+}
+
+// follow runs the Follower, if any, logging its failure: the log goes on,
+// and the next interval retries.
+func (l *Log) follow(ctx context.Context) {
+	if l.follower == nil {
+		return
+	}
+	if err := l.follower.Follow(ctx); err != nil {
+		l.logger.Error("follow checkpoint", "err", err)
+	}
 }

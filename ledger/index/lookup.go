@@ -122,6 +122,7 @@ func fillList(ctx context.Context, r ledger.Reader, p *Proof, key ledger.Ref, si
 	if since > p.Count {
 		return fmt.Errorf("%w: since %d is beyond the %d indices of %s", ledger.ErrInvalid, since, p.Count, key)
 	}
+	p.Since = since
 	if p.Count == 0 {
 		return nil
 	}
@@ -254,7 +255,7 @@ func (p *Proof) Verify(vkey string, key ledger.Ref, known Known) (*Verified, err
 		return nil, incomplete(got, "")
 	}
 	l.Append(p.Indices...)
-	if l.Root() != listRoot {
+	if p.Count > 0 && l.Root() != listRoot {
 		return nil, incomplete(got, "")
 	}
 	return &Verified{Note: note, List: Known{Count: l.Size(), Root: listRoot}, Indices: p.Indices}, nil

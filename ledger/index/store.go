@@ -2,6 +2,7 @@ package index
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/agentledger/agentledger/ledger"
 )
@@ -80,4 +81,25 @@ type Store interface {
 	// ScanRefs calls fn with every stored reference whose name is an index
 	// key (ledger.IsIndexKey), in no particular order, for audits.
 	ScanRefs(ctx context.Context, fn func(ref ledger.Ref, index uint64) error) error
+}
+
+// EncodeNode returns a node's stored columns: its hash, and for an inner
+// node its children's ids concatenated (nil otherwise).
+func EncodeNode(n Node) (hash, children []byte) {
+	if n.Inner {
+		children = append(append(make([]byte, 0, 2*NodeIDSize), n.Left[:]...), n.Right[:]...)
+	}
+	return n.Hash[:], children
+}
+
+// DecodeNode parses a node's stored columns, as EncodeNode returns them.
+func DecodeNode(id, hash, children []byte) (Node, error) {
+	if len(id) != NodeIDSize || len(hash) != HashSize || (len(children) != 0 && len(children) != 2*NodeIDSize) {
+		return Node{}, fmt.Errorf("%w: map node %x: malformed row", ledger.ErrCorrupt, id)
+	}
+	n := Node{ID: NodeID(id), Hash: [HashSize]byte(hash), Inner: len(children) != 0}
+	if n.Inner {
+		n.Left, n.Right = NodeID(children[:NodeIDSize]), NodeID(children[NodeIDSize:])
+	}
+	return n, nil
 }

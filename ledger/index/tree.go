@@ -237,8 +237,11 @@ func (p pathReader) LoadPath(ctx context.Context, label prefix.Label) ([]*prefix
 	var children []NodeID
 	for at := prefix.RootLabel; ; {
 		n, ok := p.nodes[at]
-		if !ok {
-			return nil, fmt.Errorf("%w: map node %s is missing", ledger.ErrCorrupt, at)
+		if !ok && at == prefix.RootLabel {
+			return nil, fmt.Errorf("%w: the map has no root", ledger.ErrCorrupt)
+		}
+		if !ok { // a child off the path: fetched with the siblings
+			break
 		}
 		if !isInner(n.Label) || !label.HasPrefix(n.Label) {
 			break

@@ -47,6 +47,9 @@ func Run(t *testing.T, newDB func(t *testing.T) DB) {
 		{"Erasure", testErasure},
 		{"AppendOnly", testAppendOnly},
 		{"Reopen", testReopen},
+		{"Index", testIndex},
+		{"IndexConcurrent", testIndexConcurrent},
+		{"IndexAppendOnly", testIndexAppendOnly},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -30,7 +30,7 @@ func IndexKeys(e *Entry) []Ref {
 		add(RefCredentialParent, v)
 	}
 	if v, ok := e.Attr(AttrCredentialFingerprint); ok {
-		for _, f := range strings.Fields(v) {
+		for _, f := range strings.FieldsFunc(v, isASCIISpace) {
 			add(RefFingerprint, f)
 		}
 	}
@@ -57,3 +57,14 @@ func IsIndexKey(name string) bool {
 
 // String returns the ref as the index names it, "<key>:<value>".
 func (r Ref) String() string { return r.Key + ":" + r.Value }
+
+// isASCIISpace reports whether r is ASCII white space, the separator of
+// fingerprints (FORMAT.md): space, tab, newline, carriage return, form feed
+// or vertical tab.
+func isASCIISpace(r rune) bool {
+	switch r {
+	case ' ', '\t', '\n', '\r', '\f', '\v':
+		return true
+	}
+	return false
+}

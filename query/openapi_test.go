@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/agentledger/agentledger/ledger/index"
 )
 
 type openAPIDoc struct {
@@ -90,6 +92,7 @@ func TestOpenAPI(t *testing.T) {
 		"ConsistencyProof": ConsistencyProof{}, "CheckpointInfo": CheckpointInfo{}, "CheckpointList": CheckpointList{},
 		"LogInfo": LogInfo{}, "ErasureRequest": ErasureRequest{}, "ErasureResult": ErasureResult{}, "ErasedEntry": ErasedEntry{},
 		"TokenInfo": TokenInfo{}, "TokenList": TokenList{}, "NewTokenRequest": NewTokenRequest{}, "NewToken": NewToken{},
+		"IndexProof": index.Proof{}, "IndexProofNode": index.ProofNode{},
 	}
 	for name := range doc.Comps.Schemas {
 		if _, ok := types[name]; !ok {

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/agentledger/agentledger/ledger"
+	"github.com/agentledger/agentledger/ledger/index"
 )
 
 // apiServer serves a ledger.Reader the way the query server does, for the
@@ -27,6 +28,8 @@ type apiServer struct {
 	r          ledger.Reader
 	checkpoint []byte
 	token      string
+	// lookup, if set, changes each index answer, to play a lying server.
+	lookup func(*index.Proof)
 }
 
 func newAPIServer(t *testing.T, r ledger.Reader) (*apiServer, string) {
@@ -117,6 +120,21 @@ func (s *apiServer) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 		writeJSON(w, map[string]any{"from": from, "to": to, "hashes": pr})
+	case p == "/v1/index":
+		key, err := index.ParseKey(q.Get("key"))
+		if err != nil {
+			apiError(w, http.StatusBadRequest, "bad_request", err.Error())
+			return
+		}
+		pr, err := index.Lookup(ctx, s.r.(index.LookupReader), key, uintParam("since"))
+		if err != nil {
+			apiError(w, http.StatusNotFound, "not_found", err.Error())
+			return
+		}
+		if s.lookup != nil {
+			s.lookup(pr)
+		}
+		writeJSON(w, pr)
 	case strings.HasPrefix(p, "/v1/credentials/"):
 		id := strings.TrimPrefix(p, "/v1/credentials/")
 		idx, err := s.r.Find(ctx, ledger.Ref{Key: ledger.RefCredential, Value: id}, 0, 1000)

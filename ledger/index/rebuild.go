@@ -108,3 +108,13 @@ func (rb *Rebuild) Keys() [][HashSize]byte {
 	slices.SortFunc(out, func(a, b [HashSize]byte) int { return bytes.Compare(a[:], b[:]) })
 	return out
 }
+
+// Nodes returns the map's nodes as of the last MapRoot, in no particular
+// order, as a store holds them.
+func (rb *Rebuild) Nodes() []Node {
+	out := make([]Node, 0, len(rb.ov.nodes))
+	for _, n := range rb.ov.nodes {
+		out = append(out, fromPrefix(n))
+	}
+	return out
+}

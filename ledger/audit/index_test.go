@@ -48,14 +48,14 @@ func TestIndexTampered(t *testing.T) {
 			want:  []string{`^entry_refs: a row says entry 3 carries agent:ghost, but no entry carries it$`},
 		},
 		{
-			name: "newest index of a key dropped from the stored list",
+			name:  "newest index of a key dropped from the stored list",
 			stmts: []string{`UPDATE index_keys SET size = size - 1 WHERE label = sha256('credential:cred-1'::bytea)`},
-			want: []string{`^index key credential:cred-1: the index holds 39 entries, the leaves give 40 \(the last \d+\)$`},
+			want:  []string{`^index key credential:cred-1: the index holds 39 entries, the leaves give 40 \(the last \d+\)$`},
 		},
 		{
 			name:  "old map root served with the new checkpoint",
 			stmts: []string{`UPDATE index_notes SET note = (SELECT note FROM index_notes ORDER BY size LIMIT 1), map_root = (SELECT map_root FROM index_notes ORDER BY size LIMIT 1) WHERE size = (SELECT max(size) FROM index_notes)`},
-			want: []string{`^index note 301: stored as size 301, tree root .*, map root .*, but the signed note says size 51, .*$`},
+			want:  []string{`^index note 301: stored as size 301, tree root .*, map root .*, but the signed note says size 51, .*$`},
 		},
 		{
 			name:  "a map node rewritten",

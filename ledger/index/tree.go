@@ -171,13 +171,17 @@ func (o *overlay) prefetch(ctx context.Context, labels [][HashSize]byte) error {
 	}
 	for len(active) > 0 {
 		var next []NodeID
+		seen := make(map[prefix.Label]bool)
 		live := active[:0]
 		for _, w := range active {
 			n, ok := o.nodes[w.at]
 			if !ok || !isInner(n.Label) || !w.target.HasPrefix(n.Label) {
 				continue
 			}
-			next = append(next, idOf(n.Left), idOf(n.Right))
+			if !seen[n.Label] { // labels share the top of their paths
+				seen[n.Label] = true
+				next = append(next, idOf(n.Left), idOf(n.Right))
+			}
 			if w.target.SideOf(n.Label) == prefix.Left {
 				w.at = n.Left
 			} else {

@@ -258,7 +258,7 @@ func TestVectorsProofs(t *testing.T) {
 func TestIndependentRecomputation(t *testing.T) {
 	stores := map[string]func(t *testing.T) store{
 		"sqlite":   func(t *testing.T) store { return openSQLite(t) },
-		"postgres": openPostgres,
+		"postgres": func(t *testing.T) store { return openPostgres(t) },
 	}
 	for name, open := range stores {
 		t.Run(name, func(t *testing.T) {
@@ -329,7 +329,7 @@ func openSQLite(t *testing.T) *sqlite.Store {
 	return s
 }
 
-func openPostgres(t *testing.T) store {
+func openPostgres(t testing.TB) store {
 	t.Helper()
 	s, err := postgres.Open(t.Context(), pgtest.NewSchema(t))
 	if err != nil {

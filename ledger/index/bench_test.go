@@ -191,4 +191,3 @@ func BenchmarkLookup(b *testing.B) {
 	b.ReportMetric(float64(len(db)), "hot-delta-bytes")
 	b.ReportMetric(float64(len(fb)), "hot-full-bytes")
 }
-

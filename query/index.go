@@ -48,3 +48,20 @@ func (s *Server) indexLookup(c echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, p)
 }
+
+// GET /v1/index/note : the latest signed index note, as text, for monitors
+// that replay the index.
+func (s *Server) indexNote(c echo.Context) error {
+	ir, ok := s.cfg.Reader.(indexReader)
+	if !ok {
+		return notFound("this ledger has no verifiable index")
+	}
+	n, err := ir.LatestIndexNote(c.Request().Context())
+	if errors.Is(err, ledger.ErrNotFound) {
+		return newError(http.StatusNotFound, CodeNotCheckpointed, "the index has no signed note yet; retry after the next checkpoint")
+	}
+	if err != nil {
+		return fail("index note", err)
+	}
+	return c.Blob(http.StatusOK, "text/plain; charset=utf-8", n.Note)
+}

@@ -27,7 +27,13 @@ func TestIndexLookup(t *testing.T) {
 		if r := w.do("auditor", http.MethodGet, "/v1/index?key=credential:x", nil); r.status != http.StatusNotFound {
 			t.Fatalf("before any index note: status %d, want 404", r.status)
 		}
+		if r := w.do("auditor", http.MethodGet, "/v1/index/note", nil); r.status != http.StatusNotFound {
+			t.Fatalf("index note before any: status %d, want 404", r.status)
+		}
 		note := w.indexed()
+		if r := w.do("auditor", http.MethodGet, "/v1/index/note", nil); r.status != http.StatusOK || string(r.body) != string(note.Note) {
+			t.Fatalf("GET /v1/index/note = %d %q, want the latest note", r.status, r.body)
+		}
 		rb := index.NewRebuild()
 		recs, err := w.store.Records(t.Context(), 0, note.Size)
 		if err != nil {

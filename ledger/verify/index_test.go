@@ -125,3 +125,40 @@ func TestVerifyIndexDelta(t *testing.T) {
 		t.Fatal("delta from a list the client never verified: nil error")
 	}
 }
+
+// TestIndexReplayer replays the index from the entry bundles as the log
+// grows, then catches a note with a wrong map root and one that goes back.
+func TestIndexReplayer(t *testing.T) {
+	t.Parallel()
+	l := audittest.New(t, 300, 70)
+	srv, c := newClient(t, l)
+	r := &verify.IndexReplayer{Client: c}
+	n, err := r.Check(t.Context())
+	if err != nil || n.Size != 301 {
+		t.Fatalf("Check() = %v, %v; want the note of 301", n, err)
+	}
+	old := n.Note
+	l.Append(t, 1, 100, 30, 0)
+	if n, err = r.Check(t.Context()); err != nil || n.Size != 401 {
+		t.Fatalf("Check() after growing = %v, %v; want the note of 401", n, err)
+	}
+
+	signer, err := ledger.NewSigner(l.Keys.Signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, err := index.SignNote(signer, n.Size, n.TreeRoot, index.EmptyMapRoot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.indexNote = forged.Note
+	_, err = r.Check(t.Context())
+	matches(t, err, `^index note for tree size 401: map root .*, but the log signed .* for this size before$`)
+	fresh := &verify.IndexReplayer{Client: c}
+	_, err = fresh.Check(t.Context())
+	matches(t, err, `^index note for tree size 401: map root .*, but the log's entries give .*$`)
+
+	srv.indexNote = old
+	_, err = r.Check(t.Context())
+	matches(t, err, `^index note for tree size 301: the index went back from tree size 401$`)
+}

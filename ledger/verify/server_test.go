@@ -28,8 +28,10 @@ type apiServer struct {
 	r          ledger.Reader
 	checkpoint []byte
 	token      string
-	// lookup, if set, changes each index answer, to play a lying server.
-	lookup func(*index.Proof)
+	// lookup, if set, changes each index answer, and indexNote, if set,
+	// replaces the latest index note, to play a lying server.
+	lookup    func(*index.Proof)
+	indexNote []byte
 }
 
 func newAPIServer(t *testing.T, r ledger.Reader) (*apiServer, string) {
@@ -120,6 +122,17 @@ func (s *apiServer) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 		writeJSON(w, map[string]any{"from": from, "to": to, "hashes": pr})
+	case p == "/v1/index/note":
+		if s.indexNote != nil {
+			w.Write(s.indexNote)
+			return
+		}
+		n, err := s.r.(index.LookupReader).LatestIndexNote(ctx)
+		if err != nil {
+			apiError(w, http.StatusNotFound, "not_found", err.Error())
+			return
+		}
+		w.Write(n.Note)
 	case p == "/v1/index":
 		key, err := index.ParseKey(q.Get("key"))
 		if err != nil {

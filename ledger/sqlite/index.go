@@ -201,18 +201,26 @@ func (s *Store) UpdateIndex(ctx context.Context, fn func(tx index.Tx, size uint6
 	if size.Valid && b.Note.Size <= uint64(size.Int64) || b.Note.Size > math.MaxInt64 {
 		return fmt.Errorf("%w: sqlite: index note of size %d does not advance the index from %d", ledger.ErrInvalid, b.Note.Size, size.Int64)
 	}
+	keyStmt, err := tx.PrepareContext(ctx, `INSERT INTO index_keys (label, size, "range") VALUES (?, ?, ?)
+		ON CONFLICT (label) DO UPDATE SET size = excluded.size, "range" = excluded."range"`)
+	if err != nil {
+		return wrap("update index: prepare", err)
+	}
+	defer keyStmt.Close()
 	for _, k := range b.Keys {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO index_keys (label, size, "range") VALUES (?, ?, ?)
-			ON CONFLICT (label) DO UPDATE SET size = excluded.size, "range" = excluded."range"`,
-			k.Label[:], int64(k.Size), blob(k.Range)); err != nil {
+		if _, err := keyStmt.ExecContext(ctx, k.Label[:], int64(k.Size), blob(k.Range)); err != nil {
 			return wrap("update index: key", err)
 		}
 	}
+	nodeStmt, err := tx.PrepareContext(ctx, `INSERT INTO index_nodes (id, hash, children) VALUES (?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET hash = excluded.hash, children = excluded.children`)
+	if err != nil {
+		return wrap("update index: prepare", err)
+	}
+	defer nodeStmt.Close()
 	for _, n := range b.Nodes {
 		h, children := index.EncodeNode(n)
-		if _, err := tx.ExecContext(ctx, `INSERT INTO index_nodes (id, hash, children) VALUES (?, ?, ?)
-			ON CONFLICT (id) DO UPDATE SET hash = excluded.hash, children = excluded.children`,
-			n.ID[:], h, children); err != nil {
+		if _, err := nodeStmt.ExecContext(ctx, n.ID[:], h, children); err != nil {
 			return wrap("update index: node", err)
 		}
 	}

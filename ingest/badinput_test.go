@@ -64,6 +64,15 @@ func badRequests() []struct {
 		{"attribute over the limit", withValid(func(td ptrace.Traces) {
 			testSpan(td, 99, "big").Attributes().PutStr("app.blob", strings.Repeat("b", 70_000))
 		}), `attribute "app.blob" is 70000 bytes, limit is 65536 (limits.max_attribute_value_bytes)`},
+		{"attributes over the limit", withValid(func(td ptrace.Traces) {
+			raw := make(map[string]any, 5000)
+			for i := range 5000 {
+				raw[fmt.Sprint("app.a", i)] = i
+			}
+			if err := testSpan(td, 99, "wide").Attributes().FromRaw(raw); err != nil {
+				panic(err)
+			}
+		}), "span has 5000 attributes, limit is 4096 (limits.max_attributes_per_span)"},
 		{"zero trace id", withValid(func(td ptrace.Traces) {
 			testSpan(td, 99, "zero").SetTraceID(pcommon.TraceID{})
 		}), "trace_id is all zero"},

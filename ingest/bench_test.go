@@ -431,7 +431,7 @@ func benchRecords(b *testing.B, m *Mapper, n int) []ledger.Record {
 	if err := td.UnmarshalProto(benchRequest(n)); err != nil {
 		b.Fatal(err)
 	}
-	entries, err := Map(td.Traces(), m)
+	entries, err := Map(b.Context(), td.Traces(), m)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -484,7 +484,7 @@ func BenchmarkMap(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := Map(td, m); err != nil {
+		if _, err := Map(b.Context(), td, m); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -219,6 +218,7 @@ func (b *builder) entry(e ledger.Entry) (ledger.Entry, error) {
 			return ledger.Entry{}, err
 		}
 	}
+	e.Source = ledger.SourceAgent
 	e.Attrs = b.attrs
 	e.Content = b.content
 	if err := b.fit(&e); err != nil {
@@ -229,7 +229,7 @@ func (b *builder) entry(e ledger.Entry) (ledger.Entry, error) {
 
 // leafSize is the size of e's leaf as ledger.EncodeLeaf writes it.
 func leafSize(e *ledger.Entry) int {
-	n := 1 + 6*2 + len(e.Kind) + len(e.TraceID) + len(e.SpanID) + len(e.ParentSpanID) + len(e.EventKey) + len(e.Name) + 16 + 2 + 2
+	n := 1 + 8*2 + len(e.Kind) + len(e.Source) + len(e.Submitter) + len(e.TraceID) + len(e.SpanID) + len(e.ParentSpanID) + len(e.EventKey) + len(e.Name) + 16 + 2 + 2
 	for _, a := range e.Attrs {
 		n += 4 + len(a.Key) + len(a.Value)
 	}
@@ -257,37 +257,27 @@ func (b *builder) fit(e *ledger.Entry) error {
 	if !long && size <= ledger.MaxLeafSize {
 		return nil
 	}
+	// n is the leaf's size with the attributes in move moved: each moved
+	// attribute leaves the leaf and adds its name to AttrMovedAttributes;
+	// the first also adds the content's commitment and that attribute.
+	n := size
 	move := make(map[string]bool)
+	moveAttr := func(a ledger.Attr) {
+		if len(move) == 0 {
+			n += 2 + len(ContentAttributes) + ledger.CommitmentSize + 4 + len(AttrMovedAttributes)
+		}
+		move[a.Key] = true
+		n += len(a.Key) + 1 - (4 + len(a.Key) + len(a.Value))
+	}
 	var movable []ledger.Attr
 	for _, a := range e.Attrs {
 		switch {
 		case essential(a.Key):
 		case len(a.Value) > inline:
-			move[a.Key] = true
+			moveAttr(a)
 		default:
 			movable = append(movable, a)
 		}
-	}
-	// overhead is what moving costs in the leaf: the content's commitment
-	// and the list of moved names.
-	overhead := func() int {
-		if len(move) == 0 {
-			return 0
-		}
-		n := 2 + len(ContentAttributes) + ledger.CommitmentSize + 4 + len(AttrMovedAttributes)
-		for k := range move {
-			n += len(k) + 1
-		}
-		return n
-	}
-	current := func() int {
-		n := size + overhead()
-		for _, a := range e.Attrs {
-			if move[a.Key] {
-				n -= 4 + len(a.Key) + len(a.Value)
-			}
-		}
-		return n
 	}
 	slices.SortFunc(movable, func(x, y ledger.Attr) int {
 		if c := len(y.Value) - len(x.Value); c != 0 {
@@ -296,16 +286,16 @@ func (b *builder) fit(e *ledger.Entry) error {
 		return strings.Compare(x.Key, y.Key)
 	})
 	for _, a := range movable {
-		if current() <= ledger.MaxLeafSize {
+		if n <= ledger.MaxLeafSize {
 			break
 		}
-		move[a.Key] = true
+		moveAttr(a)
 	}
-	if n := current(); n > ledger.MaxLeafSize {
-		largest := ""
+	if n > ledger.MaxLeafSize {
+		largest, largestSize := "", 0
 		for _, a := range e.Attrs {
-			if !move[a.Key] && len(a.Key)+len(a.Value) > len(largest) {
-				largest = a.Key
+			if !move[a.Key] && len(a.Key)+len(a.Value) > largestSize {
+				largest, largestSize = a.Key, len(a.Key)+len(a.Value)
 			}
 		}
 		return invalidf("entry of %d bytes exceeds the leaf limit of %d bytes even with long attributes moved to content (largest remaining attribute %q, %d attributes, %d content pieces)",
@@ -341,15 +331,6 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
-}
-
-// rawJSON returns data as a JSON value for marshalJSON: raw if it is valid
-// JSON, else as a string.
-func rawJSON(data string) any {
-	if json.Valid([]byte(data)) {
-		return json.RawMessage(data)
-	}
-	return data
 }
 
 func otelTime(t pcommon.Timestamp) time.Time {

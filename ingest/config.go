@@ -42,6 +42,11 @@ const (
 	// DefaultMaxEventsPerSpan bounds the events of one span. The OTel SDKs
 	// keep 128 by default.
 	DefaultMaxEventsPerSpan = 1024
+	// DefaultMaxAttributesPerSpan bounds the attributes of one span (and of
+	// one log record, span event or resource). The OTel SDKs keep 128 by
+	// default; flattened message attributes (llm.input_messages.N.…) need
+	// more.
+	DefaultMaxAttributesPerSpan = 4096
 	// DefaultMaxAttributeValueBytes bounds one attribute value (a string,
 	// or the JSON encoding of any other value) that is not content.
 	DefaultMaxAttributeValueBytes = 64 << 10
@@ -70,10 +75,11 @@ type Config struct {
 	// collector; empty when agentledger serve hands it an open ledger.
 	Database string `mapstructure:"database"`
 	// SignerKeyFile holds the note signer key that signs checkpoints
-	// ("PRIVATE+KEY+<origin>+…", as agentledger keygen writes).
+	// ("PRIVATE+KEY+<origin>+…", as agentledger keygen writes). Like
+	// SecretFile, it must be accessible to its owner only (mode 0600).
 	SignerKeyFile string `mapstructure:"signer_key_file"`
 	// SecretFile holds the ledger secret, the HMAC key of secret
-	// fingerprints (at least 32 bytes; see ReadSecretFile).
+	// fingerprints (at least 32 bytes, mode 0600; see ReadSecretFile).
 	SecretFile string `mapstructure:"secret_file"`
 	// Redaction configures secret detection.
 	Redaction secrets.Config `mapstructure:"redaction"`
@@ -114,6 +120,9 @@ type Limits struct {
 	MaxLogRecordsPerRequest int `mapstructure:"max_log_records_per_request"`
 	// MaxEventsPerSpan bounds the events of one span.
 	MaxEventsPerSpan int `mapstructure:"max_events_per_span"`
+	// MaxAttributesPerSpan bounds the attributes of one span, and likewise
+	// of one log record, span event or resource.
+	MaxAttributesPerSpan int `mapstructure:"max_attributes_per_span"`
 	// MaxAttributeValueBytes bounds one structural attribute value.
 	MaxAttributeValueBytes int `mapstructure:"max_attribute_value_bytes"`
 	// MaxContentBytes bounds one piece of content.
@@ -133,6 +142,7 @@ func DefaultLimits() Limits {
 		MaxSpansPerRequest:      DefaultMaxSpansPerRequest,
 		MaxLogRecordsPerRequest: DefaultMaxLogRecordsPerRequest,
 		MaxEventsPerSpan:        DefaultMaxEventsPerSpan,
+		MaxAttributesPerSpan:    DefaultMaxAttributesPerSpan,
 		MaxAttributeValueBytes:  DefaultMaxAttributeValueBytes,
 		MaxContentBytes:         DefaultMaxContentBytes,
 		MaxInlineAttributeBytes: DefaultMaxInlineAttributeBytes,
@@ -150,6 +160,7 @@ func (l Limits) withDefaults() Limits {
 	set(&l.MaxSpansPerRequest, d.MaxSpansPerRequest)
 	set(&l.MaxLogRecordsPerRequest, d.MaxLogRecordsPerRequest)
 	set(&l.MaxEventsPerSpan, d.MaxEventsPerSpan)
+	set(&l.MaxAttributesPerSpan, d.MaxAttributesPerSpan)
 	set(&l.MaxAttributeValueBytes, d.MaxAttributeValueBytes)
 	set(&l.MaxContentBytes, d.MaxContentBytes)
 	set(&l.MaxInlineAttributeBytes, d.MaxInlineAttributeBytes)
@@ -166,6 +177,7 @@ func (l *Limits) Validate() error {
 		{"max_spans_per_request", l.MaxSpansPerRequest},
 		{"max_log_records_per_request", l.MaxLogRecordsPerRequest},
 		{"max_events_per_span", l.MaxEventsPerSpan},
+		{"max_attributes_per_span", l.MaxAttributesPerSpan},
 		{"max_attribute_value_bytes", l.MaxAttributeValueBytes},
 		{"max_content_bytes", l.MaxContentBytes},
 		{"max_inline_attribute_bytes", l.MaxInlineAttributeBytes},

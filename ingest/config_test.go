@@ -77,7 +77,7 @@ func TestLoadConfig(t *testing.T) {
 			t.Errorf("http endpoint = %q", got)
 		}
 		want := Limits{
-			MaxSpansPerRequest: 5000, MaxLogRecordsPerRequest: 2000, MaxEventsPerSpan: 256,
+			MaxSpansPerRequest: 5000, MaxLogRecordsPerRequest: 2000, MaxEventsPerSpan: 256, MaxAttributesPerSpan: 512,
 			MaxAttributeValueBytes: 32768, MaxContentBytes: 1 << 20, MaxInlineAttributeBytes: 2048,
 		}
 		if cfg.Limits != want {
@@ -111,6 +111,7 @@ func TestLoadConfig(t *testing.T) {
 		{"invalid_mapping", `target "credential.id" has no source attributes`},
 		{"invalid_limits", "limits.max_spans_per_request: -1 is negative"},
 		{"invalid_limits", "max_inline_attribute_bytes: 60000"},
+		{"invalid_limits", "limits.max_attributes_per_span: -3 is negative"},
 		{"invalid_redaction", "extra_secret_keys[0]"},
 		{"invalid_write_timeout", "write_timeout: -5s is negative"},
 		{"typo", "max_span_per_request"},

@@ -15,17 +15,22 @@
 //
 // Each request is mapped to entries and appended in one ledger.Log.Append
 // call; the request is answered only after that returned. A store failure
-// is answered Unavailable (HTTP 503) and the exporter retries; a retry is
-// recognised by the entries' dedup keys (kind, trace ID, span ID, event
-// key, all derived from the request) and not appended twice. Malformed or
-// over-limit input is answered InvalidArgument (HTTP 400) with a message
-// naming what was wrong, and nothing of that request is written. After the
-// commit the request is forwarded to the pipeline, if any; an error there
-// is returned to the sender, whose retry the ledger deduplicates.
+// is answered Unavailable (HTTP 503) with a generic message (the cause,
+// which names database hosts and users, goes to the log) and the exporter
+// retries; a retry is recognised by the entries' dedup keys (kind, trace
+// ID, span ID, event key, all derived from the request) and not appended
+// twice. Malformed or over-limit input, a body that does not parse and a
+// gRPC message that does not decode included, is answered InvalidArgument
+// (HTTP 400) with a message naming what was wrong, and nothing of that
+// request is written. Every error message sent or logged passes through
+// the secrets.Redactor. After the commit the request is forwarded to the
+// pipeline, if any; an error there is returned to the sender (its status
+// code, a generic message), whose retry the ledger deduplicates.
 //
 // # Mapping
 //
-// [Map] and [MapLogs] are pure functions. Each span becomes one entry, of a
+// [Map] and [MapLogs] are pure functions of the request, which stop when
+// its context ends (the sender hung up). Each span becomes one entry, of a
 // kind chosen in this order: credential (spans named credential.issue,
 // credential.exchange, credential.revoke, or with credential.operation),
 // approval (approval.*), then by profile agent, llm or tool (OpenInference

@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/agentledger/agentledger/ingest/secrets"
 	"github.com/agentledger/agentledger/ledger"
 )
 
@@ -23,12 +24,40 @@ func isPermanent(err error) bool {
 	return errors.Is(err, ledger.ErrInvalid) || errors.Is(err, ledger.ErrTooLarge)
 }
 
-// statusError returns the error a consumer returns for err: InvalidArgument
-// for bad input (HTTP 400, not retried); err itself otherwise, which the
-// OTLP receiver answers with Unavailable (HTTP 503), which exporters retry.
+// unavailableMessage is all a sender learns of a request that could not be
+// committed: the cause (a database error naming hosts, users and
+// databases) goes to the log only.
+const unavailableMessage = "the ledger could not commit the request; retry later"
+
+// forwardFailedMessage is all a sender learns of a request committed to
+// the ledger that the pipeline after the receiver failed on.
+const forwardFailedMessage = "the request was committed to the ledger, but the pipeline after it failed"
+
+// statusError returns the error a consumer returns for err, whose message
+// has been redacted: InvalidArgument with err's message for bad input
+// (HTTP 400, not retried); Unavailable with a generic message otherwise
+// (HTTP 503, retried).
 func statusError(err error) error {
 	if isPermanent(err) {
 		return status.Error(codes.InvalidArgument, err.Error())
 	}
-	return err
+	return status.Error(codes.Unavailable, unavailableMessage)
+}
+
+// redactedError is an error whose message has passed through the secret
+// redactor. It unwraps to the original error, for errors.Is.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// redactError returns err with its message redacted by r, as stored data
+// is: what a sender is told and what is logged must not hold a secret the
+// request carried, not even in the name of an attribute.
+func redactError(r *secrets.Redactor, err error) error {
+	msg, _, _ := r.RedactText(err.Error())
+	return &redactedError{msg: msg, err: err}
 }

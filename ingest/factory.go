@@ -127,11 +127,13 @@ func (f *factory) receiver(ctx context.Context, set receiver.Settings, cfg *Conf
 	oset.ID = component.NewIDWithName(otlpreceiver.NewFactory().Type(), set.ID.String())
 	otlpFactory := otlpreceiver.NewFactory()
 	// Both calls share one server: it is keyed by the *otlpreceiver.Config.
-	tr, err := otlpFactory.CreateTraces(ctx, oset, &cfg.Config, tc)
+	ocfg := withGuard(&cfg.Config)
+	r.guard = newGuard(r, ocfg)
+	tr, err := otlpFactory.CreateTraces(ctx, oset, ocfg, tc)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := otlpFactory.CreateLogs(ctx, oset, &cfg.Config, lc); err != nil {
+	if _, err := otlpFactory.CreateLogs(ctx, oset, ocfg, lc); err != nil {
 		return nil, err
 	}
 	r.otlp = tr

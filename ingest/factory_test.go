@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -105,6 +106,14 @@ func TestFactoryInCollector(t *testing.T) {
 	if committedFirst.Load() != 1 {
 		t.Errorf("the pipeline saw spans before they were committed")
 	}
+	// The guard runs in the collector's servers too, and the user's
+	// configuration is left as it was.
+	if code, st := postRaw(t, "http://"+httpAddr+"/v1/traces", "application/json", []byte("\xff\xfe")); code != http.StatusBadRequest || !strings.Contains(st.GetMessage(), notJSONMessage) {
+		t.Errorf("POST bytes that are not UTF-8 as JSON = %d %q, want 400 %q", code, st.GetMessage(), notJSONMessage)
+	}
+	if mw := cfg.Protocols.HTTP.Get().ServerConfig.Middlewares; len(mw) != 0 {
+		t.Errorf("the user's HTTP configuration has middlewares %v, want none", mw)
+	}
 	if err := tr.Shutdown(context.Background()); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
@@ -163,6 +172,61 @@ func TestFactoryBadLedgerConfig(t *testing.T) {
 	t.Logf("Start: %v", err)
 	if err := tr.Shutdown(context.Background()); err != nil {
 		t.Errorf("Shutdown after a failed Start: %v", err)
+	}
+}
+
+// TestFactoryKeyFilePermissions checks that the collector-hosted receiver
+// refuses a signer key or ledger secret that others can read, as
+// agentledger serve does.
+func TestFactoryKeyFilePermissions(t *testing.T) {
+	skey, _, err := ledger.GenerateKey("collector.agentledger.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name             string
+		keyMode, secMode os.FileMode
+		wantErr          string
+	}{
+		{"signer key 0644", 0o644, 0o600, "signer.key: permissions -rw-r--r-- are too open; want 0600"},
+		{"secret 0640", 0o600, 0o640, "secret: permissions -rw-r----- are too open; want 0600"},
+		{"both 0600", 0o600, 0o600, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			write := func(name, data string, mode os.FileMode) string {
+				p := filepath.Join(dir, name)
+				if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chmod(p, mode); err != nil {
+					t.Fatal(err)
+				}
+				return p
+			}
+			f := NewFactory()
+			cfg := f.CreateDefaultConfig().(*Config)
+			cfg.Protocols.HTTP.GetOrInsertDefault().ServerConfig.NetAddr.Endpoint = freeAddr(t)
+			cfg.Database = filepath.Join(dir, "ledger.db")
+			cfg.SignerKeyFile = write("signer.key", skey+"\n", tt.keyMode)
+			cfg.SecretFile = write("secret", hex.EncodeToString(testKey)+"\n", tt.secMode)
+			tr, err := f.CreateTraces(t.Context(), receivertest.NewNopSettings(f.Type()), cfg, consumertest.NewNop())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				if err := tr.Shutdown(context.Background()); err != nil {
+					t.Errorf("Shutdown: %v", err)
+				}
+			}()
+			err = tr.Start(t.Context(), componenttest.NewNopHost())
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("Start = %v, want success", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("Start = %v, want an error with %q", err, tt.wantErr)
+			}
+		})
 	}
 }
 

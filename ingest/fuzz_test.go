@@ -63,7 +63,7 @@ func FuzzMap(f *testing.F) {
 		if err != nil {
 			return
 		}
-		entries, err := Map(td, m)
+		entries, err := Map(t.Context(), td, m)
 		if err != nil {
 			return
 		}
@@ -95,7 +95,7 @@ func FuzzMapLogs(f *testing.F) {
 		if err != nil {
 			return
 		}
-		entries, err := MapLogs(ld, m)
+		entries, err := MapLogs(t.Context(), ld, m)
 		if err != nil {
 			return
 		}

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"context"
 	"encoding/hex"
 	"fmt"
 	"strconv"
@@ -25,7 +26,7 @@ const operationDetails = "gen_ai.client.inference.operation.details"
 // Errors are as for Map. A record's event key is a keyed digest of its
 // contents, so a retry yields the same key and two identical records are
 // one entry.
-func MapLogs(ld plog.Logs, m *Mapper) ([]ledger.Entry, error) {
+func MapLogs(ctx context.Context, ld plog.Logs, m *Mapper) ([]ledger.Entry, error) {
 	if n := ld.LogRecordCount(); n > m.limits.MaxLogRecordsPerRequest {
 		return nil, invalidf("request holds %d log records, limit is %d (limits.max_log_records_per_request)", n, m.limits.MaxLogRecordsPerRequest)
 	}
@@ -46,6 +47,9 @@ func MapLogs(ld plog.Logs, m *Mapper) ([]ledger.Entry, error) {
 			}
 			lrs := sl.LogRecords()
 			for k := range lrs.Len() {
+				if err := ctx.Err(); err != nil {
+					return nil, fmt.Errorf("map log records: %w", err)
+				}
 				e, ok, err := m.logRecord(res, sl.Scope(), lrs.At(k))
 				if err != nil {
 					return nil, fmt.Errorf("resource %d scope %d log record %d: %w", i, j, k, err)
@@ -106,6 +110,9 @@ func (m *Mapper) logRecord(res *resourceInfo, scope pcommon.InstrumentationScope
 	if kind == "" {
 		return ledger.Entry{}, false, nil
 	}
+	if err := m.checkAttrCount("log record", lr.Attributes().Len()); err != nil {
+		return ledger.Entry{}, false, err
+	}
 	b := m.newBuilder()
 	content, err := m.splitAttributes(lr.Attributes(), b)
 	if err != nil {
@@ -115,6 +122,9 @@ func (m *Mapper) logRecord(res *resourceInfo, scope pcommon.InstrumentationScope
 	if kind == ledger.KindCredential || kind == ledger.KindApproval {
 		// The facts of a credential or approval event may be in its body.
 		if body.Type() == pcommon.ValueTypeMap {
+			if err := m.checkAttrCount("log record body", body.Map().Len()); err != nil {
+				return ledger.Entry{}, false, err
+			}
 			body.Map().Range(func(k string, v pcommon.Value) bool {
 				if err = checkAttrKey(k); err != nil {
 					return false

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -74,9 +75,10 @@ func NewMapper(r *secrets.Redactor, mc MappingConfig, limits Limits) (*Mapper, e
 // and for each resource one attestation entry per trace. Every string has
 // passed through the redactor. It fails, wrapping ledger.ErrInvalid, on
 // malformed or over-limit input, naming what was wrong; then no entry is
-// returned. Mapping the same spans again gives entries with the same dedup
+// returned. It stops, returning ctx's error, when ctx ends (the sender hung
+// up). Mapping the same spans again gives entries with the same dedup
 // keys.
-func Map(td ptrace.Traces, m *Mapper) ([]ledger.Entry, error) {
+func Map(ctx context.Context, td ptrace.Traces, m *Mapper) ([]ledger.Entry, error) {
 	if n := td.SpanCount(); n > m.limits.MaxSpansPerRequest {
 		return nil, invalidf("request holds %d spans, limit is %d (limits.max_spans_per_request)", n, m.limits.MaxSpansPerRequest)
 	}
@@ -98,6 +100,9 @@ func Map(td ptrace.Traces, m *Mapper) ([]ledger.Entry, error) {
 			}
 			spans := ss.Spans()
 			for k := range spans.Len() {
+				if err := ctx.Err(); err != nil {
+					return nil, fmt.Errorf("map spans: %w", err)
+				}
 				sp := spans.At(k)
 				n := len(entries)
 				entries, err = m.span(entries, res, scope, sp)
@@ -139,6 +144,9 @@ type resourceInfo struct {
 }
 
 func (m *Mapper) resource(r pcommon.Resource) (*resourceInfo, error) {
+	if err := m.checkAttrCount("resource", r.Attributes().Len()); err != nil {
+		return nil, err
+	}
 	b := m.newBuilder()
 	var err error
 	r.Attributes().Range(func(k string, v pcommon.Value) bool {
@@ -155,6 +163,15 @@ func (m *Mapper) resource(r pcommon.Resource) (*resourceInfo, error) {
 	info.serviceName, _ = b.get(AttrServiceName)
 	slices.SortFunc(info.attrs, func(x, y ledger.Attr) int { return strings.Compare(x.Key, y.Key) })
 	return info, nil
+}
+
+// checkAttrCount rejects what (a span, a log record, …) if it holds n
+// attributes, more than the limit.
+func (m *Mapper) checkAttrCount(what string, n int) error {
+	if n > m.limits.MaxAttributesPerSpan {
+		return invalidf("%s has %d attributes, limit is %d (limits.max_attributes_per_span)", what, n, m.limits.MaxAttributesPerSpan)
+	}
+	return nil
 }
 
 func checkAttrKey(k string) error {
@@ -237,6 +254,14 @@ func (m *Mapper) span(entries []ledger.Entry, res *resourceInfo, scope pcommon.I
 	}
 	if n := sp.Events().Len(); n > m.limits.MaxEventsPerSpan {
 		return entries, invalidf("span has %d events, limit is %d (limits.max_events_per_span)", n, m.limits.MaxEventsPerSpan)
+	}
+	if err := m.checkAttrCount("span", sp.Attributes().Len()); err != nil {
+		return entries, err
+	}
+	for i := range sp.Events().Len() {
+		if err := m.checkAttrCount(fmt.Sprintf("event %d", i), sp.Events().At(i).Attributes().Len()); err != nil {
+			return entries, err
+		}
 	}
 	kind, op := m.classify(sp)
 	b := m.newBuilder()

@@ -57,7 +57,7 @@ func TestMapKinds(t *testing.T) {
 			if err := sp.Attributes().FromRaw(tt.attrs); err != nil {
 				t.Fatal(err)
 			}
-			entries, err := Map(td, m)
+			entries, err := Map(t.Context(), td, m)
 			if err != nil {
 				t.Fatalf("Map: %v", err)
 			}
@@ -71,6 +71,9 @@ func TestMapKinds(t *testing.T) {
 				if _, err := ledger.EncodeLeaf(&entries[i]); err != nil {
 					t.Errorf("EncodeLeaf(entry %d): %v", i, err)
 				}
+				if got := entries[i].Source; got != ledger.SourceAgent {
+					t.Errorf("entry %d (%s) source = %q, want %q", i, entries[i].Kind, got, ledger.SourceAgent)
+				}
 			}
 		})
 	}
@@ -82,7 +85,7 @@ func TestMapProfilesOff(t *testing.T) {
 	sp := testSpan(td, 1, "chat gpt")
 	sp.Attributes().PutStr("gen_ai.operation.name", "chat")
 	sp.Attributes().PutStr("gen_ai.input.messages", `[{"role":"user"}]`)
-	entries, err := Map(td, m)
+	entries, err := Map(t.Context(), td, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +115,7 @@ func TestMapGenAILLM(t *testing.T) {
 	s := a.PutEmptySlice("gen_ai.response.finish_reasons")
 	s.AppendEmpty().SetStr("tool_calls")
 
-	entries, err := Map(td, m)
+	entries, err := Map(t.Context(), td, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +188,7 @@ func TestMapOpenInferenceMessages(t *testing.T) {
 	a.PutStr("input.value", `{"messages":[]}`)
 	a.PutStr("input.mime_type", "application/json")
 
-	entries, err := Map(td, m)
+	entries, err := Map(t.Context(), td, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +250,7 @@ func TestMapOpenLLMetry(t *testing.T) {
 	tool.Attributes().PutStr("traceloop.entity.input", `{"q":"x"}`)
 	tool.Attributes().PutStr("traceloop.entity.output", `{"hits":3}`)
 
-	entries, err := Map(td, m)
+	entries, err := Map(t.Context(), td, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +294,7 @@ func TestMapAPICallSecrets(t *testing.T) {
 	h.AppendEmpty().SetStr("Bearer " + secretJWT)
 	a.PutStr("db.query.text", "SELECT * FROM users WHERE name = 'alice' AND id = 42")
 
-	entries, err := Map(td, m)
+	entries, err := Map(t.Context(), td, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,7 +361,7 @@ func TestMapCredentialEvents(t *testing.T) {
 	ex.SetName("exception")
 	ex.Attributes().PutStr("exception.message", "boom with "+secretOpenAI)
 
-	entries, err := Map(td, m)
+	entries, err := Map(t.Context(), td, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -401,7 +404,7 @@ func TestMapLargeAttributes(t *testing.T) {
 	for i := range 10 {
 		sp.Attributes().PutStr("app.medium."+string(rune('a'+i)), strings.Repeat("y", 3_000))
 	}
-	entries, err := Map(td, m)
+	entries, err := Map(t.Context(), td, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -423,7 +426,7 @@ func TestMapLargeAttributes(t *testing.T) {
 	for i := range 40 {
 		sp.Attributes().PutStr("app.a"+strings.Repeat("b", i), strings.Repeat("z", 2_000+i))
 	}
-	entries, err = Map(td, m)
+	entries, err = Map(t.Context(), td, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -500,7 +503,7 @@ func TestMapInvalid(t *testing.T) {
 			m := newMapper(t, MappingConfig{}, tt.limit)
 			td := ptrace.NewTraces()
 			tt.build(td)
-			entries, err := Map(td, m)
+			entries, err := Map(t.Context(), td, m)
 			if err == nil {
 				t.Fatalf("Map = %d entries, want an error containing %q", len(entries), tt.want)
 			}
@@ -524,11 +527,11 @@ func TestMapDeterministicKeys(t *testing.T) {
 		testSpan(td, 2, "chat").Attributes().PutStr("gen_ai.operation.name", "chat")
 		return td
 	}
-	a, err := Map(build(), m)
+	a, err := Map(t.Context(), build(), m)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := Map(build(), m)
+	b, err := Map(t.Context(), build(), m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -564,7 +567,7 @@ func TestMapLogs(t *testing.T) {
 		lrs.AppendEmpty().Body().SetStr("plain application log")
 		return ld
 	}
-	entries, err := MapLogs(build(), m)
+	entries, err := MapLogs(t.Context(), build(), m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -581,7 +584,7 @@ func TestMapLogs(t *testing.T) {
 	if entries[1].Kind != ledger.KindLLM || contentMap(&entries[1])[ContentOutputMessages] == "" {
 		t.Errorf("gen_ai.choice entry = %s %v", entries[1].Kind, contentMap(&entries[1]))
 	}
-	again, err := MapLogs(build(), m)
+	again, err := MapLogs(t.Context(), build(), m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -619,7 +622,7 @@ func TestMapSecretsEverywhere(t *testing.T) {
 	ev2.SetName("exception")
 	ev2.Attributes().PutEmptyBytes("exception.blob").FromRaw([]byte(secretJWT))
 
-	entries, err := Map(td, m)
+	entries, err := Map(t.Context(), td, m)
 	if err != nil {
 		t.Fatal(err)
 	}

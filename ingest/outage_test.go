@@ -26,8 +26,10 @@ import (
 type flakyStore struct {
 	ledger.Store
 	afterCommit bool
-	down        atomic.Bool
-	failures    atomic.Int64
+	// cause, if set, is the error an append fails with before the commit.
+	cause    error
+	down     atomic.Bool
+	failures atomic.Int64
 }
 
 func (s *flakyStore) Update(ctx context.Context, keys [][ledger.HashSize]byte, fn ledger.UpdateFunc) error {
@@ -36,6 +38,9 @@ func (s *flakyStore) Update(ctx context.Context, keys [][ledger.HashSize]byte, f
 	}
 	if !s.afterCommit {
 		s.failures.Add(1)
+		if s.cause != nil {
+			return s.cause
+		}
 		return errors.New("flaky store: connection refused")
 	}
 	if err := s.Store.Update(ctx, keys, fn); err != nil {

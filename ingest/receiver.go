@@ -9,10 +9,13 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/receiver"
 	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/agentledger/agentledger/ledger"
 )
@@ -27,7 +30,8 @@ const (
 )
 
 // Observer is told the outcome of every request, for metrics. Its methods
-// are called concurrently and must not block.
+// are called concurrently and must not block. The message of every error
+// they are handed has passed through the secret redactor.
 type Observer interface {
 	// Accepted reports a request of items spans or log records whose
 	// entries were committed (entries of them, counting those a retry had
@@ -53,6 +57,7 @@ type ledgerReceiver struct {
 	remove   func()
 
 	otlp       component.Component
+	guard      *guard          // answers the requests otlp refuses itself
 	nextTraces consumer.Traces // nil: not forwarded
 	nextLogs   consumer.Logs   // nil: not forwarded
 
@@ -102,7 +107,7 @@ func (r *ledgerReceiver) start(ctx context.Context, host component.Host) error {
 	m, err := NewMapper(l.Redactor, r.cfg.MappingConfig, r.cfg.Limits)
 	if err == nil {
 		r.log, r.mapper, r.observer = l.Log, m, l.Observer
-		err = r.otlp.Start(ctx, host)
+		err = r.otlp.Start(ctx, guardHost{Host: host, g: r.guard})
 	}
 	if err != nil {
 		if r.owned != nil {
@@ -134,12 +139,12 @@ func (r *ledgerReceiver) Shutdown(ctx context.Context) error {
 func (r *ledgerReceiver) consumeTraces(ctx context.Context, td ptrace.Traces) error {
 	start := time.Now()
 	n := td.SpanCount()
-	entries, err := Map(td, r.mapper)
+	entries, err := Map(ctx, td, r.mapper)
 	if err == nil {
 		err = r.append(ctx, entries)
 	}
 	if err != nil {
-		return r.failed(SignalTraces, n, err)
+		return r.failed(ctx, SignalTraces, n, err)
 	}
 	if r.observer != nil {
 		r.observer.Accepted(SignalTraces, n, len(entries), time.Since(start))
@@ -147,7 +152,7 @@ func (r *ledgerReceiver) consumeTraces(ctx context.Context, td ptrace.Traces) er
 	if r.nextTraces != nil {
 		// The entries are committed: a retry caused by an error here is
 		// deduplicated by the ledger.
-		return r.nextTraces.ConsumeTraces(ctx, td)
+		return r.forwardFailed(ctx, SignalTraces, n, r.nextTraces.ConsumeTraces(ctx, td))
 	}
 	return nil
 }
@@ -155,18 +160,18 @@ func (r *ledgerReceiver) consumeTraces(ctx context.Context, td ptrace.Traces) er
 func (r *ledgerReceiver) consumeLogs(ctx context.Context, ld plog.Logs) error {
 	start := time.Now()
 	n := ld.LogRecordCount()
-	entries, err := MapLogs(ld, r.mapper)
+	entries, err := MapLogs(ctx, ld, r.mapper)
 	if err == nil {
 		err = r.append(ctx, entries)
 	}
 	if err != nil {
-		return r.failed(SignalLogs, n, err)
+		return r.failed(ctx, SignalLogs, n, err)
 	}
 	if r.observer != nil {
 		r.observer.Accepted(SignalLogs, n, len(entries), time.Since(start))
 	}
 	if r.nextLogs != nil {
-		return r.nextLogs.ConsumeLogs(ctx, ld)
+		return r.forwardFailed(ctx, SignalLogs, n, r.nextLogs.ConsumeLogs(ctx, ld))
 	}
 	return nil
 }
@@ -188,10 +193,13 @@ func (r *ledgerReceiver) append(ctx context.Context, entries []ledger.Entry) err
 	return nil
 }
 
-// failed reports a failed request and returns the error the OTLP receiver
-// answers with: InvalidArgument for bad input, else a plain error
-// (Unavailable), which the sender retries.
-func (r *ledgerReceiver) failed(s Signal, items int, err error) error {
+// failed logs and reports a failed request, its error redacted, and
+// returns the error the OTLP receiver answers with: InvalidArgument naming
+// what was wrong for bad input, else Unavailable with a generic message,
+// which the sender retries.
+func (r *ledgerReceiver) failed(ctx context.Context, s Signal, items int, err error) error {
+	markReported(ctx)
+	err = redactError(r.mapper.redactor, err)
 	if isPermanent(err) {
 		r.set.Logger.Warn("rejected invalid OTLP request", zap.String("signal", string(s)), zap.Int("items", items), zap.Error(err))
 		if r.observer != nil {
@@ -204,4 +212,22 @@ func (r *ledgerReceiver) failed(s Signal, items int, err error) error {
 		}
 	}
 	return statusError(err)
+}
+
+// forwardFailed logs the error of the pipeline after the receiver, if any,
+// redacted, and returns an error of the same status code (so that the
+// sender retries or not as the pipeline asked) with a generic message.
+func (r *ledgerReceiver) forwardFailed(ctx context.Context, s Signal, items int, err error) error {
+	if err == nil {
+		return nil
+	}
+	markReported(ctx)
+	code := codes.Unavailable
+	if st, ok := status.FromError(err); ok {
+		code = st.Code()
+	} else if consumererror.IsPermanent(err) {
+		code = codes.Internal
+	}
+	r.set.Logger.Warn("the pipeline after the ledger failed on a committed request", zap.String("signal", string(s)), zap.Int("items", items), zap.Error(redactError(r.mapper.redactor, err)))
+	return status.Error(code, forwardFailedMessage)
 }

@@ -6,21 +6,22 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"os"
 
 	"github.com/agentledger/agentledger/ingest/secrets"
 	"github.com/agentledger/agentledger/internal/backend"
+	"github.com/agentledger/agentledger/internal/keyfile"
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/ledger/index"
 )
 
 // ReadSecretFile reads the ledger secret, the key of secret fingerprints,
 // from path: the file's content without surrounding white space, decoded
-// if it is all hex digits. It must give at least secrets.MinKeySize bytes.
-// Whoever fingerprints for this ledger (the receiver, agentledger serve, a
-// responder's lookup) must read the key the same way.
+// if it is all hex digits. It must give at least secrets.MinKeySize bytes,
+// and, like every key file, be accessible to its owner only (mode 0600;
+// see keyfile.Read). Whoever fingerprints for this ledger (the receiver,
+// agentledger serve, a responder's lookup) must read the key the same way.
 func ReadSecretFile(path string) ([]byte, error) {
-	raw, err := os.ReadFile(path)
+	raw, err := keyfile.Read(path)
 	if err != nil {
 		return nil, fmt.Errorf("read secret file: %w", err)
 	}
@@ -53,7 +54,7 @@ func openLedger(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *owned
 	if err != nil {
 		return nil, err
 	}
-	skey, err := os.ReadFile(cfg.SignerKeyFile)
+	skey, err := keyfile.Read(cfg.SignerKeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("read signer key file: %w", err)
 	}

@@ -68,12 +68,40 @@ func (c Content) Commitment() [32]byte {
 	return out
 }
 
+// Evidence sources: where an entry's facts came from. The source is in the
+// leaf (version 2), so an answer that weighs an agent's account against an
+// issuer's or a provider's own records is covered by the proof.
+const (
+	// SourceAgent is OTLP telemetry from agent runtimes: the agents' own
+	// account.
+	SourceAgent = "agent"
+	// SourceLedger marks entries the ledger writes itself: access and
+	// erasure entries.
+	SourceLedger = "ledger"
+	// SourceCloudTrail, SourceVault, SourceK8sAudit and SourceKeycloak are
+	// the audit logs of credential issuers and providers.
+	SourceCloudTrail = "cloudtrail"
+	SourceVault      = "vault"
+	SourceK8sAudit   = "k8s-audit"
+	SourceKeycloak   = "keycloak"
+)
+
+// MaxSubmitter bounds the submitter identity a leaf records.
+const MaxSubmitter = 1024
+
 // Entry is one record to append. TraceID and SpanID are lowercase hex
 // strings as OTLP renders them; EventKey distinguishes several entries
 // from one span (span events) and names entries that have no span (such as
 // erasure and access entries).
 type Entry struct {
-	Kind         Kind
+	Kind Kind
+	// Source says where the entry's facts came from (SourceAgent, …); empty
+	// when the writer states none.
+	Source string
+	// Submitter is the authenticated identity that submitted the entry (a
+	// SPIFFE ID, a certificate subject, an ingest token's name); empty when
+	// the submitter was not authenticated.
+	Submitter    string
 	TraceID      string
 	SpanID       string
 	ParentSpanID string

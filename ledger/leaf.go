@@ -13,7 +13,9 @@ import (
 )
 
 // LeafVersion is the version byte that starts every leaf this code writes.
-const LeafVersion = 1
+// DecodeLeaf also reads version 1 leaves, which have no source or
+// submitter, so that a ledger begun by older code stays verifiable.
+const LeafVersion = 2
 
 // MaxLeafSize is the largest leaf the ledger accepts: C2SP tlog-tiles entry
 // bundles prefix each entry with a 16-bit length.
@@ -43,16 +45,24 @@ func EncodeLeaf(e *Entry) ([]byte, error) {
 	for i, c := range e.Content {
 		cs[i] = Commitment{Name: c.Name, Hash: c.Commitment()}
 	}
-	return encode(e, cs)
+	return encode(e, cs, LeafVersion)
 }
 
-// Encode returns the leaf bytes of a decoded leaf: DecodeLeaf and Encode are
-// inverses, since every entry has exactly one encoding.
+// Encode returns the leaf bytes of a decoded leaf, in the version it was
+// decoded from: DecodeLeaf and Encode are inverses, since every entry has
+// exactly one encoding in each version.
 func (d *DecodedLeaf) Encode() ([]byte, error) {
 	e := d.Entry
 	e.Content = nil
 	if err := e.Validate(); err != nil {
 		return nil, err
+	}
+	version := d.Version
+	if version == 0 {
+		version = LeafVersion
+	}
+	if version == 1 && (e.Source != "" || e.Submitter != "") {
+		return nil, errField("source", "a version 1 leaf has no source or submitter")
 	}
 	seen := make(map[string]bool, len(d.Commitments))
 	for _, c := range d.Commitments {
@@ -64,10 +74,10 @@ func (d *DecodedLeaf) Encode() ([]byte, error) {
 			return nil, err
 		}
 	}
-	return encode(&e, d.Commitments)
+	return encode(&e, d.Commitments, version)
 }
 
-func encode(e *Entry, commitments []Commitment) ([]byte, error) {
+func encode(e *Entry, commitments []Commitment, version byte) ([]byte, error) {
 	attrs := append([]Attr(nil), e.Attrs...)
 	sort.Slice(attrs, func(i, j int) bool { return attrs[i].Key < attrs[j].Key })
 	cs := append([]Commitment(nil), commitments...)
@@ -75,8 +85,13 @@ func encode(e *Entry, commitments []Commitment) ([]byte, error) {
 
 	var b bytes.Buffer
 	b.Grow(256)
-	b.WriteByte(LeafVersion)
-	for _, s := range []string{string(e.Kind), e.TraceID, e.SpanID, e.ParentSpanID, e.EventKey, e.Name} {
+	b.WriteByte(version)
+	putString(&b, string(e.Kind))
+	if version >= 2 {
+		putString(&b, e.Source)
+		putString(&b, e.Submitter)
+	}
+	for _, s := range []string{e.TraceID, e.SpanID, e.ParentSpanID, e.EventKey, e.Name} {
 		putString(&b, s)
 	}
 	putTime(&b, e.Start)
@@ -110,24 +125,31 @@ func LeafHash(leaf []byte) [32]byte {
 // DecodedLeaf is a leaf parsed back into its parts. Content appears only as
 // commitments: the leaf never holds content.
 type DecodedLeaf struct {
+	// Version is the leaf's version byte: 1 or 2.
+	Version     byte
 	Entry       Entry // Content is nil
 	Commitments []Commitment
 }
 
 // DecodeLeaf parses leaf bytes strictly: an unknown version, a truncated
-// field, unsorted or duplicate names or trailing bytes are errors wrapping
-// ErrInvalid.
+// field, unsorted, duplicate or empty names or trailing bytes are errors
+// wrapping ErrInvalid. It reads versions 1 and 2.
 func DecodeLeaf(leaf []byte) (*DecodedLeaf, error) {
 	if len(leaf) > MaxLeafSize {
 		return nil, fmt.Errorf("%w: leaf of %d bytes exceeds %d", ErrInvalid, len(leaf), MaxLeafSize)
 	}
 	r := leafReader{b: leaf}
-	if v := r.byte(); r.err == nil && v != LeafVersion {
-		return nil, fmt.Errorf("%w: leaf version %d, want %d", ErrInvalid, v, LeafVersion)
-	}
 	var d DecodedLeaf
+	d.Version = r.byte()
+	if r.err == nil && d.Version != 1 && d.Version != 2 {
+		return nil, fmt.Errorf("%w: leaf version %d, want 1 or 2", ErrInvalid, d.Version)
+	}
 	e := &d.Entry
 	e.Kind = Kind(r.string())
+	if d.Version >= 2 {
+		e.Source = r.string()
+		e.Submitter = r.string()
+	}
 	e.TraceID = r.string()
 	e.SpanID = r.string()
 	e.ParentSpanID = r.string()
@@ -210,6 +232,15 @@ func (e *Entry) validateHeader() error {
 	if !e.Kind.Valid() {
 		return errField("kind", fmt.Sprintf("unknown kind %q", e.Kind))
 	}
+	if e.Source != "" && !isToken(e.Source, 64) {
+		return errField("source", "want 1 to 64 of a-z, 0-9, '.', '_' and '-', starting with a letter or digit")
+	}
+	if len(e.Submitter) > MaxSubmitter {
+		return errField("submitter", fmt.Sprintf("%d bytes exceeds %d", len(e.Submitter), MaxSubmitter))
+	}
+	if err := checkString("submitter", e.Submitter); err != nil {
+		return err
+	}
 	if e.TraceID != "" && !isHex(e.TraceID, 32) {
 		return errField("trace_id", "want 32 lowercase hex digits")
 	}
@@ -245,6 +276,24 @@ func isHex(s string, n int) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// isToken reports whether s is 1 to n bytes of a-z, 0-9, '.', '_' and '-'
+// that start with a letter or digit.
+func isToken(s string, n int) bool {
+	if len(s) == 0 || len(s) > n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+		case i > 0 && (c == '.' || c == '_' || c == '-'):
+		default:
 			return false
 		}
 	}

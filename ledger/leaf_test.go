@@ -1,6 +1,7 @@
 package ledger_test
 
 import (
+	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -15,9 +16,12 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/leaves.json from the vector entries")
 
-// vector is one test vector of testdata/leaves.json.
+// vector is one test vector of testdata/leaves.json. Version 1 vectors
+// are read-only: EncodeLeaf writes version 2, so they are checked by
+// decoding and re-encoding; -update rewrites only version 2 vectors.
 type vector struct {
 	Name     string      `json:"name"`
+	Version  int         `json:"version"`
 	Entry    vectorEntry `json:"entry"`
 	Leaf     string      `json:"leaf_hex"`
 	LeafHash string      `json:"leaf_hash_hex"`
@@ -25,6 +29,8 @@ type vector struct {
 
 type vectorEntry struct {
 	Kind         string            `json:"kind"`
+	Source       string            `json:"source"`
+	Submitter    string            `json:"submitter"`
 	TraceID      string            `json:"trace_id"`
 	SpanID       string            `json:"span_id"`
 	ParentSpanID string            `json:"parent_span_id"`
@@ -41,7 +47,7 @@ type vectorEntry struct {
 
 func (v vectorEntry) entry() ledger.Entry {
 	e := ledger.Entry{
-		Kind: ledger.Kind(v.Kind), TraceID: v.TraceID, SpanID: v.SpanID,
+		Kind: ledger.Kind(v.Kind), Source: v.Source, Submitter: v.Submitter, TraceID: v.TraceID, SpanID: v.SpanID,
 		ParentSpanID: v.ParentSpanID, EventKey: v.EventKey, Name: v.Name,
 	}
 	if v.StartNanos != 0 {
@@ -72,16 +78,41 @@ func TestLeafVectors(t *testing.T) {
 	if err := json.Unmarshal(raw, &vs); err != nil {
 		t.Fatal(err)
 	}
-	if len(vs) < 5 {
-		t.Fatalf("%d vectors, want at least 5", len(vs))
+	if len(vs) < 10 {
+		t.Fatalf("%d vectors, want at least 10", len(vs))
 	}
 	for i := range vs {
 		v := &vs[i]
 		t.Run(v.Name, func(t *testing.T) {
 			e := v.Entry.entry()
-			leaf, err := ledger.EncodeLeaf(&e)
-			if err != nil {
-				t.Fatalf("EncodeLeaf: %v", err)
+			var leaf []byte
+			switch v.Version {
+			case 1:
+				var err error
+				if leaf, err = hex.DecodeString(v.Leaf); err != nil {
+					t.Fatal(err)
+				}
+				d, err := ledger.DecodeLeaf(leaf)
+				if err != nil {
+					t.Fatalf("DecodeLeaf: %v", err)
+				}
+				if d.Version != 1 {
+					t.Fatalf("DecodeLeaf(v1 vector).Version = %d, want 1", d.Version)
+				}
+				again, err := d.Encode()
+				if err != nil {
+					t.Fatalf("Encode: %v", err)
+				}
+				if !bytes.Equal(again, leaf) {
+					t.Errorf("Encode(DecodeLeaf(v1)) = %x, want %x", again, leaf)
+				}
+			case 2:
+				var err error
+				if leaf, err = ledger.EncodeLeaf(&e); err != nil {
+					t.Fatalf("EncodeLeaf: %v", err)
+				}
+			default:
+				t.Fatalf("vector version %d", v.Version)
 			}
 			lh := ledger.LeafHash(leaf)
 			if *update {
@@ -98,7 +129,8 @@ func TestLeafVectors(t *testing.T) {
 			if err != nil {
 				t.Fatalf("DecodeLeaf: %v", err)
 			}
-			if d.Entry.Kind != e.Kind || d.Entry.TraceID != e.TraceID || d.Entry.Name != e.Name ||
+			if d.Entry.Kind != e.Kind || d.Entry.Source != e.Source || d.Entry.Submitter != e.Submitter ||
+				d.Entry.TraceID != e.TraceID || d.Entry.Name != e.Name ||
 				!d.Entry.Start.Equal(e.Start) || len(d.Entry.Attrs) != len(e.Attrs) || len(d.Commitments) != len(e.Content) {
 				t.Errorf("DecodeLeaf(EncodeLeaf(e)) = %+v, want %+v", d.Entry, e)
 			}
@@ -162,6 +194,10 @@ func TestEncodeLeafRejects(t *testing.T) {
 		{"short salt", ledger.Entry{Kind: ledger.KindLLM, Content: []ledger.Content{{Name: "c", Salt: []byte{1}}}}, ledger.ErrInvalid},
 		{"duplicate content", ledger.Entry{Kind: ledger.KindLLM, Content: []ledger.Content{{Name: "c", Salt: salt}, {Name: "c", Salt: salt}}}, ledger.ErrInvalid},
 		{"leaf over 64 KiB", ledger.Entry{Kind: ledger.KindSpan, Attrs: []ledger.Attr{{Key: "a", Value: strings.Repeat("x", 40000)}, {Key: "b", Value: strings.Repeat("y", 40000)}}}, ledger.ErrTooLarge},
+		{"source with capitals", ledger.Entry{Kind: ledger.KindSpan, Source: "CloudTrail"}, ledger.ErrInvalid},
+		{"source with a space", ledger.Entry{Kind: ledger.KindSpan, Source: "k8s audit"}, ledger.ErrInvalid},
+		{"submitter with NUL", ledger.Entry{Kind: ledger.KindSpan, Submitter: "a\x00b"}, ledger.ErrInvalid},
+		{"submitter over 1 KiB", ledger.Entry{Kind: ledger.KindSpan, Submitter: strings.Repeat("s", ledger.MaxSubmitter+1)}, ledger.ErrInvalid},
 		{"value over 64 KiB", ledger.Entry{Kind: ledger.KindSpan, Attrs: []ledger.Attr{{Key: "a", Value: strings.Repeat("x", 70000)}}}, ledger.ErrTooLarge},
 	}
 	for _, tt := range tests {
@@ -175,7 +211,7 @@ func TestEncodeLeafRejects(t *testing.T) {
 }
 
 func TestDecodeLeafRejects(t *testing.T) {
-	e := ledger.Entry{Kind: ledger.KindSpan, Name: "n", Attrs: []ledger.Attr{{Key: "a", Value: "1"}, {Key: "b", Value: "2"}}}
+	e := ledger.Entry{Kind: ledger.KindSpan, Source: ledger.SourceAgent, Name: "n", Attrs: []ledger.Attr{{Key: "a", Value: "1"}, {Key: "b", Value: "2"}}}
 	good, err := ledger.EncodeLeaf(&e)
 	if err != nil {
 		t.Fatal(err)
@@ -186,7 +222,10 @@ func TestDecodeLeafRejects(t *testing.T) {
 		leaf []byte
 	}{
 		{"empty", nil},
-		{"version 2", append([]byte{2}, good[1:]...)},
+		{"version 3", append([]byte{3}, good[1:]...)},
+		{"version 0", append([]byte{0}, good[1:]...)},
+		{"version 1 bytes of a version 2 leaf", append([]byte{1}, good[1:]...)},
+		{"bad source", []byte(strings.Replace(string(good), "\x00\x05agent", "\x00\x05Agent", 1))},
 		{"truncated", good[:len(good)-1]},
 		{"trailing byte", append(append([]byte(nil), good...), 0)},
 		{"unsorted attributes", []byte(swapped)},
@@ -208,6 +247,11 @@ func FuzzDecodeLeaf(f *testing.F) {
 		Content: []ledger.Content{ledger.NewContent("input.messages", []byte("hi"))}}
 	leaf, err := ledger.EncodeLeaf(&e)
 	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(leaf)
+	e.Source, e.Submitter = ledger.SourceAgent, "spiffe://acme.example/ns/prod/sa/bot"
+	if leaf, err = ledger.EncodeLeaf(&e); err != nil {
 		f.Fatal(err)
 	}
 	f.Add(leaf)

@@ -356,6 +356,7 @@ func (l *Log) Erase(ctx context.Context, targets []ContentRef, actor, reason str
 	rand.Read(id)
 	e := Entry{
 		Kind:     KindErasure,
+		Source:   SourceLedger,
 		EventKey: fmt.Sprintf("erasure/%x", id),
 		Name:     "erasure",
 		Start:    time.Now().UTC(),

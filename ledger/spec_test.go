@@ -12,15 +12,20 @@ import (
 
 // specEncode encodes a vector entry following FORMAT.md alone, sharing no
 // code with the ledger package: what an auditor's verifier would do.
-func specEncode(t *testing.T, v vectorEntry) []byte {
+func specEncode(t *testing.T, version int, v vectorEntry) []byte {
 	t.Helper()
 	var b []byte
 	str := func(s string) {
 		b = binary.BigEndian.AppendUint16(b, uint16(len(s)))
 		b = append(b, s...)
 	}
-	b = append(b, 1)
-	for _, s := range []string{v.Kind, v.TraceID, v.SpanID, v.ParentSpanID, v.EventKey, v.Name} {
+	b = append(b, byte(version))
+	str(v.Kind)
+	if version >= 2 {
+		str(v.Source)
+		str(v.Submitter)
+	}
+	for _, s := range []string{v.TraceID, v.SpanID, v.ParentSpanID, v.EventKey, v.Name} {
 		str(s)
 	}
 	b = binary.BigEndian.AppendUint64(b, uint64(v.StartNanos))
@@ -63,7 +68,7 @@ func TestLeafVectorsFollowFormat(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, v := range vs {
-		leaf := specEncode(t, v.Entry)
+		leaf := specEncode(t, v.Version, v.Entry)
 		if got := hex.EncodeToString(leaf); got != v.Leaf {
 			t.Errorf("%s: FORMAT.md encoding = %s, vector says %s", v.Name, got, v.Leaf)
 		}

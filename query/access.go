@@ -42,6 +42,7 @@ func (s *Server) recordAccess(c echo.Context, indices []uint64) error {
 	for _, list := range indexRanges(indices, maxAccessList) {
 		entries = append(entries, ledger.Entry{
 			Kind:     ledger.KindAccess,
+			Source:   ledger.SourceLedger,
 			EventKey: "access/" + newID(16),
 			Name:     "access",
 			Start:    now,

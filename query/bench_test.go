@@ -275,8 +275,8 @@ func benchRun(r, runs, creds int) []ledger.Entry {
 
 // BenchmarkCredentialView seeds an agent-shaped ledger and measures the
 // latency of the credential view (with content, so each appends its
-// access entry), the run view and inclusion proofs, through the HTTP
-// handler, reporting p50 and p99.
+// access entry), the run view, an agent's runs and inclusion proofs,
+// through the HTTP handler, reporting p50 and p99.
 func BenchmarkCredentialView(b *testing.B) {
 	bl := seedBench(b)
 	samples := envInt(envBenchSamples, 500)
@@ -313,6 +313,9 @@ func BenchmarkCredentialView(b *testing.B) {
 	})
 	b.Run("run_view", func(b *testing.B) {
 		measure(b, func() string { return "/v1/runs/" + benchTrace(rng.IntN(bl.runs)) })
+	})
+	b.Run("agent_runs", func(b *testing.B) {
+		measure(b, func() string { return fmt.Sprintf("/v1/agents/agent-%03d/runs", rng.IntN(500)) })
 	})
 	b.Run("inclusion_proof", func(b *testing.B) {
 		measure(b, func() string { return fmt.Sprintf("/v1/proofs/inclusion?index=%d", rng.Uint64N(bl.size)) })

@@ -341,15 +341,8 @@ func credentialView(ctx context.Context, f *fetcher, rd *render, id string, opt 
 			fps = append(fps, fp)
 		}
 	}
-	var parts []stream
-	if id != "" {
-		parts = append(parts, refs.stream(f, id, opt.cursor))
-	}
-	for _, ref := range refsOf(ledger.RefFingerprint, fps...) {
-		parts = append(parts, &refStream{f: f, ref: ref, from: opt.cursor})
-	}
 	traces := make(map[string]bool)
-	p, err := paginate(ctx, f, newUnion(parts...), opt.limit, func(n *node) verdict {
+	p, err := paginate(ctx, f, usageStream(f, refs, id, fps, opt.cursor), opt.limit, func(n *node) verdict {
 		if n.e.Kind != ledger.KindAPICall {
 			return skip
 		}
@@ -370,12 +363,7 @@ func credentialView(ctx context.Context, f *fetcher, rd *render, id string, opt 
 	}
 
 	issuer := firstIssuing(events)
-	issuingTraces := make(map[string]bool)
-	for _, n := range events {
-		if issuing(n) && n.e.TraceID != "" {
-			issuingTraces[n.e.TraceID] = true
-		}
-	}
+	issuers := issuingRuns(events)
 	load := uniqueTraces(p.nodes)
 	if issuer != nil && issuer.e.TraceID != "" && !slices.Contains(load, issuer.e.TraceID) {
 		load = append(load, issuer.e.TraceID)
@@ -397,7 +385,7 @@ func credentialView(ctx context.Context, f *fetcher, rd *render, id string, opt 
 		}
 		u := Usage{
 			TraceID:     traceID,
-			ForeignRun:  len(issuingTraces) > 0 && !issuingTraces[traceID],
+			ForeignRun:  foreignRun(issuers, traceID),
 			Agent:       r.agent(rd),
 			Attestation: r.attestation(rd),
 			Calls:       []Call{},

@@ -42,6 +42,7 @@ func goldenCases(w *world) []goldenCase {
 		get("run_a", "responder", "/v1/runs/"+traceA),
 		get("run_b_content_false", "responder", "/v1/runs/"+traceB+"?content=false"),
 		get("agent_triage_runs", "responder", "/v1/agents/"+agentTriage+"/runs"),
+		get("agent_rogue_runs", "responder", "/v1/agents/"+agentRogue+"/runs"),
 		get("search_credential_c1", "responder", "/v1/search?credential="+credC1),
 		get("search_github_api_calls", "responder", "/v1/search?target=api.github.com&kind=api_call"),
 		get("search_time_window", "responder", "/v1/search?from="+url.QueryEscape("2026-03-01T10:10:00Z")+"&to="+url.QueryEscape("2026-03-01T10:10:05Z")),

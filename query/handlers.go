@@ -132,6 +132,13 @@ func (s *Server) run(c echo.Context) error {
 		}
 		v.Entries = append(v.Entries, te)
 	}
+	var all []*node // the whole run, when this page is all of it
+	if cursor == 0 && !p.more {
+		all = r.nodes
+	}
+	if v.Credentials, v.ForeignUses, v.CredentialsTruncated, err = newLinker(f, rd).runCredentials(ctx, traceID, all); err != nil {
+		return err
+	}
 	return s.reply(c, rd, http.StatusOK, v)
 }
 
@@ -177,6 +184,9 @@ func (s *Server) agentRuns(c echo.Context) error {
 			Status:         n.attr(attrStatusCode),
 			Entry:          rd.entry(n, false),
 		})
+	}
+	if err := newLinker(f, rd).runSummaries(ctx, out.Runs); err != nil {
+		return err
 	}
 	return c.JSON(http.StatusOK, out)
 }

@@ -297,3 +297,37 @@ func uniqueTraces(ns []*node) []string {
 	}
 	return out
 }
+
+// issuingRuns returns the traces in which a credential was issued or
+// exchanged, each with the first issuing event there, from the
+// credential's events in time order.
+func issuingRuns(events []*node) map[string]*node {
+	out := make(map[string]*node)
+	for _, n := range events {
+		if issuing(n) && n.e.TraceID != "" && out[n.e.TraceID] == nil {
+			out[n.e.TraceID] = n
+		}
+	}
+	return out
+}
+
+// foreignRun reports whether run traceID, having used a credential, is
+// foreign to it: not a run in which the credential was issued or
+// exchanged. It is false when no issuance is recorded.
+func foreignRun(issuers map[string]*node, traceID string) bool {
+	return len(issuers) > 0 && issuers[traceID] == nil
+}
+
+// usageStream yields, from index from on, the entries that name
+// credential id (none when id is empty) or carry one of fingerprints: the
+// entries among which its uses are.
+func usageStream(f *fetcher, refs *credentialRefs, id string, fingerprints []string, from uint64) stream {
+	var parts []stream
+	if id != "" {
+		parts = append(parts, refs.stream(f, id, from))
+	}
+	for _, ref := range refsOf(ledger.RefFingerprint, fingerprints...) {
+		parts = append(parts, &refStream{f: f, ref: ref, from: from})
+	}
+	return newUnion(parts...)
+}

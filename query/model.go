@@ -10,9 +10,17 @@ import "time"
 // Entry is one ledger entry: the facts its leaf commits to, and its
 // content where the caller may read it.
 type Entry struct {
-	Index        uint64            `json:"index"`
-	LeafHash     string            `json:"leaf_hash"` // hex, RFC 6962 leaf hash
-	Kind         string            `json:"kind"`
+	Index    uint64 `json:"index"`
+	LeafHash string `json:"leaf_hash"` // hex, RFC 6962 leaf hash
+	Kind     string `json:"kind"`
+	// Source says where the entry's facts came from: "agent" (OTLP from
+	// agent runtimes), "ledger" (access and erasure entries), or an issuer's
+	// or provider's audit log ("cloudtrail", "vault", "k8s-audit",
+	// "keycloak"). Leaves of version 1 state none.
+	Source string `json:"source,omitempty"`
+	// Submitter is the authenticated identity that submitted the entry;
+	// empty when it was not authenticated.
+	Submitter    string            `json:"submitter,omitempty"`
 	TraceID      string            `json:"trace_id,omitempty"`
 	SpanID       string            `json:"span_id,omitempty"`
 	ParentSpanID string            `json:"parent_span_id,omitempty"`
@@ -246,6 +254,56 @@ type RunView struct {
 	Entries    []TimelineEntry `json:"entries"`
 	Truncated  bool            `json:"truncated"`
 	NextCursor string          `json:"next_cursor,omitempty"`
+	// Credentials are the credentials the whole run (not only this page)
+	// used in its API calls or obtained, in order of first appearance,
+	// each linked to the runs that obtained and used it.
+	Credentials []RunCredential `json:"credentials"`
+	// ForeignUses counts the run's API calls made with a credential that
+	// was obtained in another run and not in this one.
+	ForeignUses int `json:"foreign_uses"`
+	// CredentialsTruncated is true when the run has so many API calls,
+	// credential events or credentials that not all were linked.
+	CredentialsTruncated bool `json:"credentials_truncated,omitempty"`
+}
+
+// RunCredential is a credential a run used or obtained, linked to the
+// other runs that obtained or used it. An API call that names no
+// credential is linked by its fingerprints to the credentials whose
+// events record them, as the credential view does.
+type RunCredential struct {
+	ID string `json:"id"`
+	// Obtained is true when the credential was issued or exchanged in this
+	// run.
+	Obtained bool `json:"obtained"`
+	// ForeignRun is true when the run used the credential and is not one
+	// in which it was issued or exchanged, as in Usage: what a leaked
+	// credential looks like. It is false when no issuance is recorded.
+	ForeignRun bool `json:"foreign_run"`
+	// Calls lists the indices of the run's API calls made with the
+	// credential, in time order.
+	Calls []uint64 `json:"calls"`
+	// MatchedBy says how those calls named the credential:
+	// "credential_id" and/or "fingerprint".
+	MatchedBy []string `json:"matched_by"`
+	// ObtainedIn lists the other runs in which the credential was issued
+	// or exchanged, each with its first issuing event there.
+	ObtainedIn []LinkedRun `json:"obtained_in"`
+	// UsedBy lists, for a credential this run obtained, the other runs
+	// that used it, each with its API calls: where it leaked to.
+	UsedBy []LinkedRun `json:"used_by"`
+	// UsedByTruncated is true when more uses by other runs follow; the
+	// credential view lists them all.
+	UsedByTruncated bool `json:"used_by_truncated,omitempty"`
+}
+
+// LinkedRun is another run linked to a run through a credential: the
+// run that obtained it (with the issuing Event) or a run that used it
+// (with its Calls).
+type LinkedRun struct {
+	TraceID string    `json:"trace_id"`
+	Agent   *RunAgent `json:"agent,omitempty"`
+	Event   *Entry    `json:"event,omitempty"`
+	Calls   []CallRef `json:"calls,omitempty"`
 }
 
 // TimelineEntry is an entry of a run, linked to the LLM step that caused
@@ -273,6 +331,14 @@ type RunSummary struct {
 	End            *time.Time `json:"end,omitempty"`
 	Status         string     `json:"status,omitempty"`
 	Entry          Entry      `json:"entry"`
+	// ForeignUses counts the run's API calls made with a credential that
+	// was obtained in another run and not in this one, as in RunView.
+	ForeignUses int `json:"foreign_uses"`
+	// ForeignCredentials lists those credentials.
+	ForeignCredentials []string `json:"foreign_credentials,omitempty"`
+	// CredentialsTruncated is true when the run has so many API calls or
+	// credentials that not all were linked.
+	CredentialsTruncated bool `json:"credentials_truncated,omitempty"`
 }
 
 // SearchResult is a page of entries matching a search, without content.

@@ -87,7 +87,7 @@ func TestOpenAPI(t *testing.T) {
 		"Credential": Credential{}, "Issuance": Issuance{}, "Lineage": Lineage{}, "LineageLink": LineageLink{},
 		"Usage": Usage{}, "RunAgent": RunAgent{}, "Attestation": Attestation{}, "Step": Step{}, "Call": Call{},
 		"Cause": Cause{}, "Target": Target{}, "BlastRadius": BlastRadius{}, "TargetGroup": TargetGroup{}, "CallRef": CallRef{},
-		"LookupRequest": LookupRequest{}, "LookupResult": LookupResult{}, "RunView": RunView{}, "TimelineEntry": TimelineEntry{},
+		"LookupRequest": LookupRequest{}, "LookupResult": LookupResult{}, "RunView": RunView{}, "RunCredential": RunCredential{}, "LinkedRun": LinkedRun{}, "TimelineEntry": TimelineEntry{},
 		"AgentRuns": AgentRuns{}, "RunSummary": RunSummary{}, "SearchResult": SearchResult{}, "InclusionProof": InclusionProof{},
 		"ConsistencyProof": ConsistencyProof{}, "CheckpointInfo": CheckpointInfo{}, "CheckpointList": CheckpointList{},
 		"LogInfo": LogInfo{}, "ErasureRequest": ErasureRequest{}, "ErasureResult": ErasureResult{}, "ErasedEntry": ErasedEntry{},

@@ -44,6 +44,8 @@ func (r *render) entry(n *node, withContent bool) Entry {
 		Index:        n.index(),
 		LeafHash:     hex.EncodeToString(n.rec.LeafHash[:]),
 		Kind:         string(e.Kind),
+		Source:       e.Source,
+		Submitter:    e.Submitter,
 		TraceID:      e.TraceID,
 		SpanID:       e.SpanID,
 		ParentSpanID: e.ParentSpanID,

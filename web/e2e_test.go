@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/agentledger/agentledger/internal/demo"
 )
 
 // chromiumPath is the browser the end-to-end tests drive: Debian's
@@ -272,10 +274,12 @@ func screenshotDir(t *testing.T) string {
 
 // TestBrowserEndToEnd builds agentledger, serves a fresh ledger, loads a
 // realistic agent run (and a foreign run that replays its credential)
-// through OTLP with the OpenTelemetry SDK, erases one piece of content,
-// and drives the UI in headless Chromium with Playwright (web/e2e): sign
-// in, search the credential, open its run, expand a step, verify proofs,
-// and see tampered proofs, checkpoints and content fail.
+// through OTLP with the OpenTelemetry SDK, and the demo's traffic, erases
+// one piece of content, and drives the UI in headless Chromium with
+// Playwright (web/e2e): sign in, search the credential, open its run,
+// expand a step, verify proofs, see tampered proofs, checkpoints and
+// content fail, and see the demo's foreign run linked to the run that
+// obtained its credential, and back.
 func TestBrowserEndToEnd(t *testing.T) {
 	node := requireTools(t, true)
 	ctx := t.Context()
@@ -319,6 +323,20 @@ func TestBrowserEndToEnd(t *testing.T) {
 		})
 	}
 
+	// The demo's traffic too: its foreign run (shadow-runner) uses a
+	// leaked token it never obtained, and names it only by the token.
+	dm, err := demo.Send(ctx, demo.Config{Target: srv.otlpHTTP, HTTP: true})
+	if err != nil {
+		t.Fatalf("send the demo traffic over OTLP: %v", err)
+	}
+	waitFor(t, "the demo's foreign run is linked to the run that obtained its credential", 30*time.Second, func() (bool, error) {
+		var r struct {
+			ForeignUses int `json:"foreign_uses"`
+		}
+		_, err := api.do(ctx, http.MethodGet, "/v1/runs/"+dm.ForeignRun+"?content=false", nil, &r)
+		return err == nil && r.ForeignUses > 0, err
+	})
+
 	// Erase the result of the tool that obtained the credential, as a
 	// responder would erase a secret captured by mistake.
 	var erased uint64
@@ -357,6 +375,9 @@ func TestBrowserEndToEnd(t *testing.T) {
 		"FOREIGN_TRACE_ID="+sc.ForeignTrace,
 		"RAW_TOKEN="+sc.RawToken,
 		fmt.Sprintf("ERASED_INDEX=%d", erased),
+		"DEMO_FOREIGN_TRACE_ID="+dm.ForeignRun,
+		"DEMO_OWNER_TRACE_ID="+dm.LegitRun,
+		"DEMO_CREDENTIAL_ID="+dm.LeakedCredential,
 		"SCREENSHOT_DIR="+shots,
 		"CHROMIUM="+chromiumPath(),
 	)

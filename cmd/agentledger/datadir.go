@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/agentledger/agentledger/internal/keyfile"
 	"github.com/agentledger/agentledger/ledger"
 )
 
@@ -40,7 +41,7 @@ func openNode(dir, logName string, logNameSet bool) (*node, error) {
 	}
 	n := &node{dir: dir}
 	keyPath := filepath.Join(dir, signerKeyFile)
-	skey, err := readSecretFile(keyPath)
+	skey, err := keyfile.Read(keyPath)
 	if errors.Is(err, fs.ErrNotExist) {
 		var k string
 		k, _, err = ledger.GenerateKey(logName)
@@ -63,7 +64,7 @@ func openNode(dir, logName string, logNameSet bool) (*node, error) {
 	}
 
 	secretPath := filepath.Join(dir, secretFile)
-	hexSecret, err := readSecretFile(secretPath)
+	hexSecret, err := keyfile.Read(secretPath)
 	if errors.Is(err, fs.ErrNotExist) {
 		s := make([]byte, secretSize)
 		rand.Read(s)
@@ -79,20 +80,4 @@ func openNode(dir, logName string, logNameSet bool) (*node, error) {
 		return nil, fmt.Errorf("%s: want %d hex-encoded random bytes", secretPath, secretSize)
 	}
 	return n, nil
-}
-
-// readSecretFile reads a key file, refusing one that others can read.
-func readSecretFile(path string) ([]byte, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%s: permissions %v are too open; want 0600 (chmod 600 %s)", path, fi.Mode().Perm(), path)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	return b, nil
 }

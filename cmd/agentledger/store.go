@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"path/filepath"
 	"strings"
 
@@ -48,15 +49,15 @@ func storeTarget(dataDir, databaseURL string) (string, error) {
 	}
 }
 
-// redactURL hides a password in a database URL for messages.
-func redactURL(u string) string {
-	if i := strings.Index(u, "://"); i >= 0 {
-		rest := u[i+3:]
-		if at := strings.LastIndex(rest, "@"); at >= 0 {
-			if c := strings.Index(rest[:at], ":"); c >= 0 {
-				return u[:i+3] + rest[:c] + ":xxxxx" + rest[at:]
-			}
-		}
+// redactURL hides a password in a database URL for messages; a SQLite
+// path is returned as it is.
+func redactURL(s string) string {
+	if !strings.Contains(s, "://") {
+		return s
 	}
-	return u
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(a database URL that does not parse)"
+	}
+	return u.Redacted()
 }

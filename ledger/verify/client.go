@@ -145,6 +145,8 @@ type Entry struct {
 	Index        uint64            `json:"index"`
 	LeafHash     string            `json:"leaf_hash"`
 	Kind         string            `json:"kind"`
+	Source       string            `json:"source"`
+	Submitter    string            `json:"submitter"`
 	TraceID      string            `json:"trace_id"`
 	SpanID       string            `json:"span_id"`
 	ParentSpanID string            `json:"parent_span_id"`

@@ -227,6 +227,8 @@ func compareFacts(obj map[string]json.RawMessage, d *ledger.DecodedLeaf) (int, b
 	le := &d.Entry
 	for _, f := range []struct{ name, got, want string }{
 		{"kind", e.Kind, string(le.Kind)},
+		{"source", e.Source, le.Source},
+		{"submitter", e.Submitter, le.Submitter},
 		{"trace_id", e.TraceID, le.TraceID},
 		{"span_id", e.SpanID, le.SpanID},
 		{"parent_span_id", e.ParentSpanID, le.ParentSpanID},

@@ -12,6 +12,9 @@
 //   FOREIGN_TRACE_ID  the foreign run (optional)
 //   RAW_TOKEN       the credential's raw bearer token (optional)
 //   ERASED_INDEX    an entry whose content was erased (optional)
+//   DEMO_FOREIGN_TRACE_ID  the demo's foreign run (shadow-runner), which used
+//                   DEMO_CREDENTIAL_ID, obtained in DEMO_OWNER_TRACE_ID (optional)
+//   DEMO_OWNER_TRACE_ID, DEMO_CREDENTIAL_ID
 //   SCREENSHOT_DIR  where screenshots go
 //   CHROMIUM        the browser (default /usr/bin/chromium)
 import { test, before, after } from 'node:test';
@@ -33,6 +36,9 @@ const TRACE = env('TRACE_ID');
 const FOREIGN = env('FOREIGN_TRACE_ID', '');
 const RAW = env('RAW_TOKEN', '');
 const ERASED = env('ERASED_INDEX', '');
+const DEMO_FOREIGN = env('DEMO_FOREIGN_TRACE_ID', '');
+const DEMO_OWNER = env('DEMO_OWNER_TRACE_ID', '');
+const DEMO_CRED = env('DEMO_CREDENTIAL_ID', '');
 const SHOTS = env('SCREENSHOT_DIR');
 const CHROMIUM = env('CHROMIUM', '/usr/bin/chromium');
 
@@ -329,6 +335,115 @@ test('export the run as JSON and CSV', async () => {
   assert.equal(JSON.parse(readFileSync(await dl.path(), 'utf8')).trace_id, TRACE);
   const [csv] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export CSV' }).click()]);
   assert.match(readFileSync(await csv.path(), 'utf8'), /^index,leaf_hash,kind,name,/);
+});
+
+const noDemo = !DEMO_FOREIGN && 'DEMO_FOREIGN_TRACE_ID not set';
+
+test('the demo\'s foreign run shows its foreign credential and links to the run that obtained it', { skip: noDemo }, async () => {
+  await page.setViewportSize({ width: 1280, height: 860 });
+  await page.goto(`/#/runs/${DEMO_FOREIGN}`);
+  await page.getByRole('heading', { name: 'shadow-runner', level: 1 }).waitFor();
+  await page.locator('#foreign-alert').filter({ hasText: 'obtained in another run' }).waitFor();
+  // Every API call of the run is tagged with the foreign credential.
+  const calls = page.locator('.wf-row[data-kind="api_call"]');
+  assert.ok(await calls.count() >= 2, 'API call rows');
+  for (const row of await calls.all()) {
+    await row.locator('.chip-foreign').filter({ hasText: DEMO_CRED }).waitFor();
+    await row.locator('.foreign-badge').waitFor();
+  }
+  assert.match(await page.locator('#summary #foreign-uses').innerText(), /^2 calls$/);
+  // A call's detail names the run that obtained its credential.
+  const first = calls.first();
+  await first.locator('.wf-toggle').click();
+  await first.locator(`.cross-facts a[href^="#/runs/${DEMO_OWNER}"]`).filter({ hasText: 'deploy-bot' }).waitFor();
+  const card = page.locator(`#cross-run article[data-link="foreign"][data-credential="${DEMO_CRED}"]`);
+  await card.getByText('Foreign credential').waitFor();
+  const owner = card.locator(`a[href^="#/runs/${DEMO_OWNER}"]`);
+  assert.match(await owner.innerText(), /deploy-bot/);
+  await shot('15-demo-foreign-run');
+  await owner.click();
+  await page.waitForURL(`**/#/runs/${DEMO_OWNER}?entry=*`);
+  await page.getByRole('heading', { name: 'deploy-bot', level: 1 }).waitFor();
+});
+
+test('the run that obtained the credential names the run it leaked to', { skip: noDemo }, async () => {
+  await page.goto(`/#/runs/${DEMO_OWNER}`);
+  await page.getByRole('heading', { name: 'deploy-bot', level: 1 }).waitFor();
+  await page.locator('#leak-alert').waitFor();
+  assert.equal(await page.locator('.wf-row .chip-foreign').count(), 0, 'no foreign use in the owning run');
+  const card = page.locator(`#cross-run article[data-link="leaked"][data-credential="${DEMO_CRED}"]`);
+  await card.getByText('Obtained here').waitFor();
+  assert.match(await card.innerText(), /leaked to shadow-runner/);
+  await page.locator('.wf-row[data-kind="credential"] .leak-badge').waitFor();
+  await shot('16-demo-owner-run');
+  await card.locator(`a[href^="#/runs/${DEMO_FOREIGN}"]`).click();
+  await page.waitForURL(`**/#/runs/${DEMO_FOREIGN}?entry=*`);
+  await page.locator('#foreign-alert').waitFor();
+});
+
+test('the agent\'s run list marks the run with foreign uses', { skip: noDemo }, async () => {
+  await page.goto('/#/');
+  await page.getByLabel('Credential, leaked token, trace or agent').fill('agent-unknown');
+  await page.getByRole('button', { name: 'Search', exact: true }).click();
+  await page.waitForURL('**/#/agents/agent-unknown');
+  const row = page.locator(`tr[data-trace="${DEMO_FOREIGN}"][data-foreign="true"]`);
+  await row.locator('.foreign-badge').filter({ hasText: '2 foreign uses' }).waitFor();
+  await page.goto(`/#/agents/${encodeURIComponent('agent-deploy-7')}`);
+  await page.locator(`tr[data-trace="${DEMO_OWNER}"][data-foreign="false"]`).waitFor();
+});
+
+test('identical attestation entries are shown once, each still verifiable', { skip: noDemo }, async () => {
+  await page.goto(`/#/runs/${DEMO_FOREIGN}`);
+  const att = page.locator('#attestation');
+  await att.locator('.attest').first().waitFor();
+  assert.equal(await att.locator('.attest').count(), 1, 'one block for what ran');
+  const n = Number(await att.locator('.attest').getAttribute('data-entries'));
+  assert.ok(n >= 2, `the block stands for ${n} entries`);
+  await att.locator('.attest-count').filter({ hasText: `${n} entries` }).click();
+  const items = att.locator('.attest-list > li');
+  assert.equal(await items.count(), n);
+  for (const li of await items.all()) {
+    await li.getByRole('button', { name: /Verify entry/ }).click();
+    await li.locator('[data-state="verified"]').waitFor();
+  }
+  await att.scrollIntoViewIfNeeded();
+  await shot('17-demo-attestation', { fullPage: false });
+});
+
+test('status badges and credential chips never clip, at 1024, 1280 and 1440 px', { skip: noDemo }, async () => {
+  for (const w of [1024, 1280, 1440]) {
+    await page.setViewportSize({ width: w, height: 900 });
+    for (const trace of [DEMO_FOREIGN, DEMO_OWNER, TRACE]) {
+      await page.goto(`/#/runs/${trace}`);
+      await page.locator('.wf-row').first().waitFor();
+      await page.waitForLoadState('networkidle');
+      const clipped = await page.evaluate(() => {
+        const out = [];
+        for (const b of document.querySelectorAll('.badge, .chip')) {
+          if (b.scrollWidth > b.clientWidth) out.push(`${b.textContent}: scroll width ${b.scrollWidth} > ${b.clientWidth}`);
+        }
+        // A badge in the timeline must also lie wholly inside its row's
+        // name column, which hides what overflows.
+        for (const label of document.querySelectorAll('.wf-label')) {
+          const box = label.getBoundingClientRect();
+          for (const b of label.querySelectorAll('.badge, .chip')) {
+            const r = b.getBoundingClientRect();
+            if (r.left < box.left - 0.5 || r.right > box.right + 0.5) out.push(`${b.textContent}: ${r.left}–${r.right} outside its column ${box.left}–${box.right}`);
+          }
+          for (const c of [label, ...label.querySelectorAll('.wf-tags')]) {
+            if (c.scrollWidth > c.clientWidth) out.push(`${c.className} of "${label.textContent}": scroll width ${c.scrollWidth} > ${c.clientWidth}`);
+          }
+        }
+        return out;
+      });
+      assert.deepEqual(clipped, [], `run ${trace} at ${w}px`);
+      assert.ok(await page.locator('.wf-row .badge', { hasText: 'error' }).count() >= (trace === DEMO_FOREIGN ? 1 : 0));
+    }
+    await page.goto(`/#/runs/${DEMO_FOREIGN}`);
+    await page.locator('.wf-row').first().waitFor();
+    await shot(`18-demo-foreign-run-${w}`);
+  }
+  await page.setViewportSize({ width: 1280, height: 860 });
 });
 
 test('laptop widths: no horizontal overflow', async () => {

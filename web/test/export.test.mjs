@@ -41,3 +41,15 @@ test('runRows', () => {
   assert.equal(rows[0].content, 'reasoning (erased)');
   assert.equal(toCSV(RUN_COLUMNS, rows).split('\r\n').length, 3);
 });
+
+test('runRows names the foreign credentials of each call', () => {
+  const rows = runRows({
+    entries: [{ index: 4, kind: 'api_call', name: 'GET', attributes: {} }, { index: 5, kind: 'api_call', name: 'POST', attributes: { 'credential.id': 'own' } }],
+    credentials: [
+      { id: 'leaked', foreign_run: true, calls: [4] },
+      { id: 'own', foreign_run: false, calls: [5] },
+    ],
+  });
+  assert.deepEqual(rows.map((r) => r.foreign_credential), ['leaked', '']);
+  assert.match(toCSV(RUN_COLUMNS, rows).split('\r\n')[0], /,credential_id,foreign_credential,/);
+});

@@ -51,7 +51,10 @@ test('parseLeaf reads the FORMAT.md vectors (ledger/testdata/leaves.json)', asyn
     const leaf = hexToBytes(v.leaf_hex);
     if (v.leaf_hash_hex) assert.equal(bytesToHex(await leafHash(leaf)), v.leaf_hash_hex, v.name);
     const p = parseLeaf(leaf);
+    assert.equal(p.version, v.version, v.name);
     assert.equal(p.kind, v.entry.kind, v.name);
+    assert.equal(p.source, v.entry.source, v.name);
+    assert.equal(p.submitter, v.entry.submitter, v.name);
     assert.equal(p.traceId, v.entry.trace_id, v.name);
     assert.equal(p.name, v.entry.name, v.name);
     assert.equal(p.start, BigInt(v.entry.start_unix_nano), v.name);
@@ -70,7 +73,8 @@ test('parseLeaf rejects malformed leaves', () => {
   const good = base64ToBytes(V.entries[1].leaf);
   const cases = {
     empty: new Uint8Array(0),
-    'version 2': Uint8Array.from([2, ...good.slice(1)]),
+    'version 3': Uint8Array.from([3, ...good.slice(1)]),
+    'version 1 bytes of a version 2 leaf': Uint8Array.from([1, ...good.slice(1)]),
     truncated: good.slice(0, good.length - 1),
     trailing: Uint8Array.from([...good, 0]),
   };
@@ -80,6 +84,7 @@ test('parseLeaf rejects malformed leaves', () => {
   // Attributes out of order: swap the kind for one that is unknown.
   const bad = good.slice();
   bad[3] = 'x'.charCodeAt(0); // "llm" → "xlm"
+  assert.equal(good[0], 2, 'the generated vectors are version 2 leaves');
   assert.throws(() => parseLeaf(bad), /unknown kind/);
 });
 

@@ -78,8 +78,16 @@ export const CREDENTIAL_COLUMNS = [
   'call_credential_id', 'matched_by', 'server_address', 'method', 'path', 'status_code', 'cause_step_index', 'tool',
 ];
 
-/** runRows flattens a run view into one row per entry. */
+/**
+ * runRows flattens a run view into one row per entry; foreign_credential
+ * names the credentials an API call used that another run obtained.
+ */
 export function runRows(run) {
+  const foreign = new Map();
+  for (const c of run.credentials || []) {
+    if (!c.foreign_run) continue;
+    for (const i of c.calls) foreign.set(i, [...(foreign.get(i) || []), c.id]);
+  }
   return (run.entries || []).map((e) => ({
     index: e.index,
     leaf_hash: e.leaf_hash,
@@ -91,6 +99,7 @@ export function runRows(run) {
     start: e.start ?? '',
     end: e.end ?? '',
     credential_id: e.attributes?.['credential.id'] ?? '',
+    foreign_credential: (foreign.get(e.index) || []).join(' '),
     server_address: e.attributes?.['server.address'] ?? '',
     status: e.attributes?.['otel.status_code'] ?? '',
     caused_by: e.caused_by ?? '',
@@ -101,7 +110,7 @@ export function runRows(run) {
 
 export const RUN_COLUMNS = [
   'index', 'leaf_hash', 'kind', 'name', 'span_id', 'parent_span_id', 'event_key', 'start', 'end',
-  'credential_id', 'server_address', 'status', 'caused_by', 'content', 'attributes',
+  'credential_id', 'foreign_credential', 'server_address', 'status', 'caused_by', 'content', 'attributes',
 ];
 
 /** download offers text as a file. */

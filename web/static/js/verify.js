@@ -173,7 +173,7 @@ export async function rootFromInclusionProof(index, treeSize, leaf, proof) {
 }
 
 // ---------------------------------------------------------------------------
-// Leaves (ledger/FORMAT.md, version 1).
+// Leaves (ledger/FORMAT.md, versions 1 and 2).
 
 const KINDS = new Set(['agent', 'llm', 'tool', 'api_call', 'credential', 'approval', 'attestation', 'erasure', 'access', 'span']);
 
@@ -199,7 +199,8 @@ function compareBytes(a, b) {
  * are BigInt nanoseconds since the Unix epoch (0n: unknown).
  *
  * @param {Uint8Array} b
- * @returns {{version:number, kind:string, traceId:string, spanId:string,
+ * @returns {{version:number, kind:string, source:string, submitter:string,
+ *   traceId:string, spanId:string,
  *   parentSpanId:string, eventKey:string, name:string, start:bigint,
  *   end:bigint, attributes:Array<[string,string]>,
  *   commitments:Array<{name:string, hash:Uint8Array}>}}
@@ -239,8 +240,10 @@ export function parseLeaf(b) {
   };
   need(1);
   const version = b[off++];
-  if (version !== 1) throw leafError(`version ${version}, want 1`);
+  if (version !== 1 && version !== 2) throw leafError(`version ${version}, want 1 or 2`);
   const kind = str();
+  const source = version >= 2 ? str() : '';
+  const submitter = version >= 2 ? str() : '';
   const traceId = str();
   const spanId = str();
   const parentSpanId = str();
@@ -272,12 +275,14 @@ export function parseLeaf(b) {
   }
   if (off !== b.length) throw leafError(`${b.length - off} trailing bytes`);
   if (!KINDS.has(kind)) throw leafError(`unknown kind "${kind}"`);
+  if (source !== '' && !/^[a-z0-9][a-z0-9._-]{0,63}$/.test(source)) throw leafError(`source "${source}" is not a valid source`);
+  if (enc.encode(submitter).length > 1024) throw leafError('submitter exceeds 1024 bytes');
   if (traceId !== '' && !isLowerHex(traceId, 32)) throw leafError('trace_id: want 32 lowercase hex digits');
   if (spanId !== '' && !isLowerHex(spanId, 16)) throw leafError('span_id: want 16 lowercase hex digits');
   if (parentSpanId !== '' && !isLowerHex(parentSpanId, 16)) {
     throw leafError('parent_span_id: want 16 lowercase hex digits');
   }
-  return { version, kind, traceId, spanId, parentSpanId, eventKey, name, start, end, attributes, commitments };
+  return { version, kind, source, submitter, traceId, spanId, parentSpanId, eventKey, name, start, end, attributes, commitments };
 }
 
 /**
@@ -483,6 +488,8 @@ export function compareEntry(entry, leaf) {
     if ((got ?? '') !== want) diffs.push(`${name}: the answer shows "${got ?? ''}", the leaf holds "${want}"`);
   };
   field('kind', entry.kind, leaf.kind);
+  field('source', entry.source, leaf.source);
+  field('submitter', entry.submitter, leaf.submitter);
   field('trace_id', entry.trace_id, leaf.traceId);
   field('span_id', entry.span_id, leaf.spanId);
   field('parent_span_id', entry.parent_span_id, leaf.parentSpanId);

@@ -1,6 +1,19 @@
 import { api } from '../api.js';
 import { h, replace, routes, fmtTime, fmtDuration, ms, badge, card, emptyState, announce } from '../dom.js';
 
+/**
+ * foreignMarker flags a run that used credentials obtained in another run
+ * (foreign uses), as the run page does.
+ */
+export function foreignMarker(r) {
+  if (r.foreign_uses > 0) {
+    const creds = r.foreign_credentials || [];
+    return h('a', { class: 'badge-link', href: routes.run(r.trace_id), title: `Obtained in another run: ${creds.join(', ')}` },
+      badge(`⚠ ${r.foreign_uses} foreign use${r.foreign_uses === 1 ? '' : 's'}`, 'danger', { class: 'foreign-badge' }));
+  }
+  return h('span', { class: 'muted' }, r.credentials_truncated ? 'not all checked' : 'own only');
+}
+
 /** agentView lists the runs of an agent. */
 export async function agentView({ segs, signal }) {
   const id = segs[1];
@@ -12,13 +25,14 @@ export async function agentView({ segs, signal }) {
   const draw = () => {
     replace(body, runs.map((r) => {
       const d = ms(r.end) != null && ms(r.start) != null ? fmtDuration(ms(r.end) - ms(r.start)) : '—';
-      return h('tr', null,
+      return h('tr', { class: r.foreign_uses > 0 ? 'foreign' : null, dataset: { trace: r.trace_id, foreign: String(r.foreign_uses > 0) } },
         h('td', null, h('a', { class: 'mono', href: routes.run(r.trace_id) }, r.trace_id)),
         h('td', null, r.agent_name || '—'),
         h('td', { class: 'nowrap' }, fmtTime(r.start, { ms: false })),
         h('td', { class: 'num' }, d),
         h('td', null, r.conversation_id ? h('span', { class: 'mono' }, r.conversation_id) : '—'),
-        h('td', null, r.status && r.status !== 'UNSET' ? badge(r.status.toLowerCase(), r.status === 'ERROR' ? 'danger' : 'ok') : '—'));
+        h('td', null, r.status && r.status !== 'UNSET' ? badge(r.status.toLowerCase(), r.status === 'ERROR' ? 'danger' : 'ok') : '—'),
+        h('td', { class: 'foreign-cell' }, foreignMarker(r)));
     }));
     replace(more, page.next_cursor ? h('button', {
       type: 'button', class: 'btn', on: {
@@ -40,8 +54,8 @@ export async function agentView({ segs, signal }) {
       h('h1', { class: 'page-title' }, name || id),
       h('p', { class: 'page-sub mono' }, id))),
     card(`Runs (${runs.length}${page.next_cursor ? '+' : ''})`, { id: 'runs' },
-      runs.length ? h('table', { class: 'table' },
-        h('thead', null, h('tr', null, ['Trace', 'Agent name', 'Started (UTC)', 'Duration', 'Conversation', 'Status'].map((t) => h('th', { scope: 'col' }, t)))),
+      runs.length ? h('table', { class: 'table runs-table' },
+        h('thead', null, h('tr', null, ['Trace', 'Agent name', 'Started (UTC)', 'Duration', 'Conversation', 'Status', 'Credentials'].map((t) => h('th', { scope: 'col' }, t)))),
         body) : emptyState('No run of this agent is in the ledger.'),
       more));
 }

@@ -8,8 +8,39 @@ const A = (e, k) => e.attributes?.[k] ?? '';
 
 /** credentialChip tags an entry with the credential it used or names. */
 export function credentialChip(id, { foreign = false } = {}) {
-  return h('a', { class: ['chip', 'chip-credential', foreign && 'chip-foreign'], href: routes.credential(id), title: `Credential ${id}` },
-    icon('key'), h('span', { class: 'visually-hidden' }, 'credential '), id);
+  return h('a', {
+    class: ['chip', 'chip-credential', foreign && 'chip-foreign'], href: routes.credential(id),
+    title: foreign ? `Credential ${id}, obtained in another run` : `Credential ${id}`,
+  }, icon('key'), h('span', { class: 'visually-hidden' }, foreign ? 'foreign credential ' : 'credential '), id);
+}
+
+/** runName names a linked run by its agent, else by its trace ID. */
+function runName(l) {
+  return l.agent?.name || l.agent?.id || (l.trace_id ? `run ${short(l.trace_id, 8)}` : 'calls outside any run');
+}
+
+/** runLink links a linked run, at entry when given. */
+function runLink(l, entry) {
+  if (!l.trace_id) return h('strong', null, runName(l));
+  return h('a', { class: 'run-link', href: routes.run(l.trace_id, entry), title: l.trace_id },
+    h('strong', null, runName(l)), ' ', h('span', { class: 'mono muted small' }, `(${short(l.trace_id, 8)})`));
+}
+
+/**
+ * credentialLinks indexes the run's credentials (run.credentials): by the
+ * index of each API call made with one, and by ID.
+ */
+export function credentialLinks(run) {
+  const byCall = new Map();
+  const byId = new Map();
+  for (const c of run.credentials || []) {
+    byId.set(c.id, c);
+    for (const i of c.calls) {
+      if (!byCall.has(i)) byCall.set(i, []);
+      byCall.get(i).push(c);
+    }
+  }
+  return { byCall, byId };
 }
 
 /**
@@ -52,10 +83,16 @@ export function layout(entries) {
   return { rows, detached };
 }
 
-function rowTags(e) {
+function rowTags(e, links) {
   const tags = [];
   const cred = A(e, 'credential.id');
-  if (cred) tags.push(credentialChip(cred));
+  const used = links.byCall.get(e.index) || [];
+  for (const c of used) tags.push(credentialChip(c.id, { foreign: c.foreign_run }));
+  if (cred && !used.some((c) => c.id === cred)) tags.push(credentialChip(cred));
+  if (used.some((c) => c.foreign_run)) tags.push(badge('foreign', 'danger', { class: 'foreign-badge', title: 'Made with a credential obtained in another run' }));
+  if (e.kind === 'credential' && links.byId.get(cred)?.used_by?.length) {
+    tags.push(badge('used elsewhere', 'danger', { class: 'leak-badge', title: `Used by ${links.byId.get(cred).used_by.map(runName).join(', ')}` }));
+  }
   if (e.kind === 'approval') {
     const d = A(e, 'approval.decision') || e.name.replace(/^approval\./, '');
     tags.push(badge(d, /deni|reject/i.test(d) ? 'danger' : 'ok', { title: A(e, 'approval.approver') ? `${d} by ${A(e, 'approval.approver')}` : d }));
@@ -65,7 +102,8 @@ function rowTags(e) {
   return tags;
 }
 
-function kindFacts(e) {
+function kindFacts(e, links) {
+  const foreign = (id) => !!links?.byId.get(id)?.foreign_run;
   switch (e.kind) {
     case 'llm':
       return facts([
@@ -81,7 +119,7 @@ function kindFacts(e) {
         ['Request', [A(e, 'http.request.method') || A(e, 'rpc.method') || A(e, 'db.operation.name'), ' ', A(e, 'url.full') || A(e, 'server.address')].join('')],
         ['Target', A(e, 'server.address')],
         ['Status', A(e, 'http.response.status_code') || A(e, 'rpc.grpc.status_code')],
-        ['Credential', A(e, 'credential.id') ? credentialChip(A(e, 'credential.id')) : ''],
+        ['Credential', A(e, 'credential.id') ? credentialChip(A(e, 'credential.id'), { foreign: foreign(A(e, 'credential.id')) }) : ''],
         ['Secret seen', A(e, 'credential.fingerprint') ? h('span', { class: 'mono', title: A(e, 'credential.fingerprint') }, short(A(e, 'credential.fingerprint'), 30)) : ''],
       ]);
     case 'credential':
@@ -115,8 +153,25 @@ export function attributesTable(e) {
       h('tbody', null, keys.map((k) => h('tr', null, h('th', { scope: 'row', class: 'mono' }, k), h('td', { class: 'mono wrap' }, e.attributes[k]))))));
 }
 
+/**
+ * crossRunFacts says, in an entry's detail, which other runs obtained the
+ * credentials an API call used, or used the credential an event obtained.
+ */
+function crossRunFacts(e, links) {
+  if (!links) return null;
+  const foreign = (links.byCall.get(e.index) || []).filter((c) => c.foreign_run);
+  const leaked = e.kind === 'credential' ? links.byId.get(A(e, 'credential.id'))?.used_by || [] : [];
+  if (!foreign.length && !leaked.length) return null;
+  return h('div', { class: 'alert alert-error cross-facts' },
+    foreign.map((c) => h('p', null, h('strong', null, 'Foreign credential: '), credentialChip(c.id, { foreign: true }),
+      c.obtained_in.length ? [' obtained in ', c.obtained_in.map((l) => runLink(l, l.event?.index)).flatMap((x, i) => (i ? [', ', x] : [x])), ', not in this run.']
+        : ' obtained in another run.')),
+    leaked.length ? h('p', null, h('strong', null, 'Used elsewhere: '), 'this credential was used by ',
+      leaked.map((l) => runLink(l, l.calls?.[0]?.index)).flatMap((x, i) => (i ? [', ', x] : [x])), '.') : null);
+}
+
 /** entryDetail renders everything about one entry of a run. */
-export function entryDetail(e, { byIndex, onCause, onEntryPage = false } = {}) {
+export function entryDetail(e, { byIndex, onCause, onEntryPage = false, links } = {}) {
   const start = ms(e.start);
   const end = ms(e.end);
   const cause = e.caused_by != null ? byIndex?.get(e.caused_by) : null;
@@ -130,7 +185,8 @@ export function entryDetail(e, { byIndex, onCause, onEntryPage = false } = {}) {
       cause ? h('span', null, 'Caused by ',
         h('a', { href: routes.run(e.trace_id, cause.index), on: { click: (ev) => { if (onCause) { ev.preventDefault(); onCause(cause.index); } } } },
           `${cause.name} (#${cause.index})`), e.caused_via ? h('span', { class: 'muted' }, ` via ${e.caused_via.replace(/_/g, ' ')}`) : null) : null),
-    kindFacts(e),
+    crossRunFacts(e, links),
+    kindFacts(e, links),
     e.kind === 'llm' ? renderChainOfThought(e) : (e.content || []).map(renderContent),
     attributesTable(e),
     h('div', { class: 'entry-actions' }, v.button,
@@ -161,6 +217,7 @@ function axis(total) {
 /** waterfall renders a run's spans as bars positioned by start and end. */
 export function waterfall(run, { focus } = {}) {
   const { rows, detached } = layout(run.entries);
+  const links = credentialLinks(run);
   const byIndex = new Map(run.entries.map((e) => [e.index, e]));
   const starts = rows.map((r) => ms(r.entry.start)).filter((x) => x != null);
   const ends = rows.map((r) => ms(r.entry.end) ?? ms(r.entry.start)).filter((x) => x != null);
@@ -197,7 +254,7 @@ export function waterfall(run, { focus } = {}) {
       const isOpen = button.getAttribute('aria-expanded') === 'true';
       const next = want ?? !isOpen;
       if (next && !detail) {
-        detail = entryDetail(e, { byIndex, onCause: (i) => expand(i) });
+        detail = entryDetail(e, { byIndex, onCause: (i) => expand(i), links });
         detailBox.append(detail);
       }
       button.setAttribute('aria-expanded', String(next));
@@ -211,7 +268,7 @@ export function waterfall(run, { focus } = {}) {
     const dur = s != null && !point ? fmtDuration(en - s) : s != null ? `+${fmtDuration(s - t0)}` : '';
     const label = trackLabel(e, dur, left, point ? left : left + width);
     const li = h('li', { class: ['wf-row', `row-${e.kind}`], dataset: { index: e.index, kind: e.kind } },
-      h('div', { class: 'wf-label', style: { '--depth': String(depth) } }, button, h('span', { class: 'wf-tags' }, rowTags(e))),
+      h('div', { class: 'wf-label', style: { '--depth': String(depth) } }, button, h('span', { class: 'wf-tags' }, rowTags(e, links))),
       h('div', { class: 'wf-track', 'aria-hidden': 'true' }, bar, label),
       detailBox);
     toggles.push(button);
@@ -239,43 +296,129 @@ export function waterfall(run, { focus } = {}) {
   };
 }
 
+// attestationFacts are the facts an attestation card shows of an entry;
+// entries with the same facts are shown once.
+function attestationFacts(e) {
+  return [
+    ['Service', [A(e, 'service.name'), A(e, 'service.version') ? ` ${A(e, 'service.version')}` : ''].join('')],
+    ['Image', A(e, 'container.image.name') ? [A(e, 'container.image.name'), A(e, 'container.image.tags') ? `:${A(e, 'container.image.tags')}` : ''].join('') : ''],
+    ['Image digest', A(e, 'oci.manifest.digest') || A(e, 'container.image.id')],
+    ['Host', A(e, 'host.name')],
+  ];
+}
+
+/**
+ * attestationGroups groups a run's attestation entries by what they say
+ * ran (service, image, digest, host), in order of first appearance; the
+ * models of a group are those of all its entries.
+ */
+export function attestationGroups(entries) {
+  const groups = new Map();
+  for (const e of entries) {
+    if (e.kind !== 'attestation') continue;
+    const key = JSON.stringify(attestationFacts(e));
+    if (!groups.has(key)) groups.set(key, { facts: attestationFacts(e), models: new Set(), entries: [] });
+    const g = groups.get(key);
+    g.entries.push(e);
+    for (const m of A(e, 'gen_ai.models').split(' ')) if (m) g.models.add(m);
+  }
+  return [...groups.values()];
+}
+
 function attestationCard(run) {
-  const att = run.entries.filter((e) => e.kind === 'attestation');
-  if (!att.length) return null;
+  const groups = attestationGroups(run.entries);
+  if (!groups.length) return null;
   return card('Attestation', { id: 'attestation' },
     h('p', { class: 'muted' }, 'What ran, as its resource attributes recorded it.'),
-    att.map((e) => h('div', { class: 'attest' },
+    groups.map((g) => h('div', { class: 'attest', dataset: { entries: String(g.entries.length) } },
       facts([
-        ['Service', [A(e, 'service.name'), A(e, 'service.version') ? ` ${A(e, 'service.version')}` : ''].join('')],
-        ['Image', A(e, 'container.image.name') ? [A(e, 'container.image.name'), A(e, 'container.image.tags') ? `:${A(e, 'container.image.tags')}` : ''].join('') : ''],
-        ['Image digest', A(e, 'oci.manifest.digest') || A(e, 'container.image.id') ? h('span', { class: 'mono wrap' }, A(e, 'oci.manifest.digest') || A(e, 'container.image.id')) : ''],
-        ['Models', A(e, 'gen_ai.models')],
-        ['Host', A(e, 'host.name')],
+        ...g.facts.map(([k, v]) => [k, v && k === 'Image digest' ? h('span', { class: 'mono wrap' }, v) : v]),
+        ['Models', [...g.models].sort().join(', ')],
       ]),
-      verifyControl(e, { compact: true }).element)));
+      g.entries.length === 1
+        ? verifyControl(g.entries[0], { compact: true }).element
+        : h('details', { class: 'attest-entries' },
+          h('summary', null, badge(`${g.entries.length} entries`, 'neutral', { class: 'attest-count' }), h('span', { class: 'muted small' }, ' record this')),
+          h('ul', { class: 'attest-list' }, g.entries.map((e) => {
+            const v = verifyControl(e, { compact: true });
+            return h('li', { dataset: { index: e.index } },
+              h('div', { class: 'attest-entry' },
+                h('a', { href: routes.entry(e.index) }, `Entry ${e.index}`),
+                e.start ? h('span', { class: 'muted small' }, ` ${fmtTime(e.start, { date: false })}`) : null,
+                A(e, 'gen_ai.models') ? h('span', { class: 'muted small' }, ` · ${A(e, 'gen_ai.models')}`) : null,
+                v.button),
+              v.result);
+          }))))));
 }
 
 function summaryCard(run) {
-  const used = new Map();
   const issued = [];
   const approvals = [];
   for (const e of run.entries) {
-    if (e.kind === 'api_call' && A(e, 'credential.id')) used.set(A(e, 'credential.id'), (used.get(A(e, 'credential.id')) || 0) + 1);
     if (e.kind === 'credential') issued.push(e);
     if (e.kind === 'approval') approvals.push(e);
   }
+  const used = (run.credentials || []).filter((c) => c.calls.length);
   const steps = run.entries.filter((e) => e.kind === 'llm').length;
   const calls = run.entries.filter((e) => e.kind === 'api_call').length;
+  const n = run.foreign_uses || 0;
   return card('Summary', { id: 'summary' },
     facts([
       ['LLM steps', String(steps)],
       ['API calls', String(calls)],
-      ['Credentials used', [...used].map(([id, n]) => h('span', { class: 'chip-wrap' }, credentialChip(id), h('span', { class: 'muted' }, ` ${n} call${n === 1 ? '' : 's'}`)))],
+      ['Credentials used', used.map((c) => h('span', { class: 'chip-wrap' }, credentialChip(c.id, { foreign: c.foreign_run }),
+        h('span', { class: 'muted' }, ` ${c.calls.length} call${c.calls.length === 1 ? '' : 's'}${c.foreign_run ? ', obtained in another run' : ''}`)))],
+      ['Foreign uses', n ? h('span', { class: 'chip-wrap' }, badge(`${n} call${n === 1 ? '' : 's'}`, 'danger', { id: 'foreign-uses' }),
+        h('span', { class: 'muted' }, ' with a credential obtained in another run'))
+        : h('span', { id: 'foreign-uses' }, run.credentials_truncated ? 'none found (not every call was checked)' : 'none')],
       ['Credential events', issued.map((e) => h('span', { class: 'chip-wrap' }, credentialChip(A(e, 'credential.id') || '?'),
         h('span', { class: 'muted' }, ` ${A(e, 'credential.operation') || e.name}${A(e, 'credential.parent_id') ? ` from ${A(e, 'credential.parent_id')}` : ''}`)))],
       ['Approvals', approvals.map((e) => h('span', { class: 'chip-wrap' }, badge(`${A(e, 'approval.decision') || e.name} by ${A(e, 'approval.approver') || '?'}`, 'ok'),
         A(e, 'approval.action') ? h('span', { class: 'muted' }, ` ${A(e, 'approval.action')}`) : null))],
     ]));
+}
+
+/**
+ * crossRunCard shows the credentials that link this run to others: those
+ * it used but another run obtained (foreign), and those it obtained that
+ * other runs used (where they leaked to), in the credential page's terms.
+ */
+function crossRunCard(run) {
+  const foreign = (run.credentials || []).filter((c) => c.foreign_run);
+  const leaked = (run.credentials || []).filter((c) => c.used_by.length);
+  if (!foreign.length && !leaked.length) return null;
+  const calls = (c) => `${c.calls.length} call${c.calls.length === 1 ? '' : 's'}`;
+  return card('Credentials shared with other runs', { id: 'cross-run' },
+    foreign.map((c) => h('article', { class: ['usage', 'usage-foreign', 'cross'], dataset: { credential: c.id, link: 'foreign' }, 'aria-label': `Foreign credential ${c.id}` },
+      h('h3', { class: 'usage-title' }, h('span', { class: 'warn-icon', 'aria-hidden': 'true' }, '⚠ '),
+        h('a', { class: 'mono', href: routes.credential(c.id) }, c.id), badge('Foreign credential', 'danger', { class: 'foreign-badge' })),
+      h('p', null, `This run used it in ${calls(c)} (matched by ${c.matched_by.join(' and ').replace(/_/g, ' ')}) but did not obtain it. `,
+        c.obtained_in.length ? ['Obtained in ', c.obtained_in.map((l) => h('span', { class: 'obtained-in' }, runLink(l, l.event?.index),
+          l.event ? h('span', { class: 'muted' }, ` by ${l.event.name.replace(/^credential\./, '')}, entry ${l.event.index}`) : null))
+          .flatMap((x, i) => (i ? ['; ', x] : [x])), '.'] : null))),
+    leaked.map((c) => h('article', { class: ['usage', 'usage-foreign', 'cross'], dataset: { credential: c.id, link: 'leaked' }, 'aria-label': `Credential ${c.id} used by other runs` },
+      h('h3', { class: 'usage-title' }, h('span', { class: 'warn-icon', 'aria-hidden': 'true' }, '⚠ '),
+        h('a', { class: 'mono', href: routes.credential(c.id) }, c.id), badge('Obtained here', 'ok'), badge('Used elsewhere', 'danger', { class: 'leak-badge' })),
+      h('p', null, 'This run’s credential leaked to ', c.used_by.map((l) => h('span', { class: 'used-by' }, runLink(l, l.calls?.[0]?.index),
+        h('span', { class: 'muted' }, ` ${l.calls.length}${c.used_by_truncated ? '+' : ''} call${l.calls.length === 1 ? '' : 's'}${l.calls.some((k) => Number(k.status_code) >= 400) ? ', some refused' : ''}`)))
+        .flatMap((x, i) => (i ? ['; ', x] : [x])), c.used_by_truncated ? ' and more: see the credential page.' : '.'))));
+}
+
+// headBadges flag, under the run's title, the credentials it shares with
+// other runs.
+function headBadges(run) {
+  const foreign = (run.credentials || []).filter((c) => c.foreign_run).length;
+  const leaked = new Set((run.credentials || []).flatMap((c) => c.used_by.map((l) => l.trace_id))).size;
+  if (!foreign && !leaked) return null;
+  return h('div', { class: 'head-badges' },
+    foreign ? h('a', { href: '#cross-run', class: 'badge-link', on: { click: jump } }, badge(`Used ${foreign} credential${foreign === 1 ? '' : 's'} obtained in another run`, 'danger', { id: 'foreign-alert' })) : null,
+    leaked ? h('a', { href: '#cross-run', class: 'badge-link', on: { click: jump } }, badge(`Credentials obtained here were used by ${leaked} other run${leaked === 1 ? '' : 's'}`, 'danger', { id: 'leak-alert' })) : null);
+}
+
+// jump scrolls to the cross-run card without changing the route.
+function jump(ev) {
+  ev.preventDefault();
+  document.getElementById('cross-run')?.scrollIntoView({ block: 'start' });
 }
 
 /** runView shows one run as a waterfall with its chain of thought. */
@@ -290,6 +433,7 @@ export async function runView({ segs, params, signal }) {
   const more = h('div', { class: 'more' });
   const summaryBox = h('div');
   const attBox = h('div');
+  const crossBox = h('div');
   const t0 = ms(run.start);
   const t1 = ms(run.end);
 
@@ -298,6 +442,7 @@ export async function runView({ segs, params, signal }) {
     replace(wfBox, run.entries.length ? wf.element : emptyState('No entries.'));
     replace(summaryBox, summaryCard(run));
     replace(attBox, attestationCard(run));
+    replace(crossBox, crossRunCard(run));
     replace(more, run.truncated ? h('button', {
       type: 'button', class: 'btn',
       on: {
@@ -327,10 +472,12 @@ export async function runView({ segs, params, signal }) {
           run.agent?.id ? [' · agent ', h('a', { href: routes.agent(run.agent.id) }, run.agent.id)] : null,
           run.agent?.conversation_id ? [' · conversation ', h('span', { class: 'mono' }, run.agent.conversation_id)] : null),
         h('p', { class: 'page-sub' }, fmtTime(run.start), t0 != null && t1 != null ? ` · ${fmtDuration(t1 - t0)}` : '',
-          ` · ${run.entries.length} entries${run.truncated ? '+' : ''}`)),
+          ` · ${run.entries.length} entries${run.truncated ? '+' : ''}`),
+        headBadges(run)),
       h('div', { class: 'page-actions' },
         h('button', { type: 'button', class: 'btn', on: { click: exportJSON } }, 'Export JSON'),
         h('button', { type: 'button', class: 'btn', on: { click: exportCSV } }, 'Export CSV'))),
     h('div', { class: 'run-top' }, summaryBox, attBox),
+    crossBox,
     card('Timeline', { id: 'timeline', actions: h('span', { class: 'muted small' }, 'Select a row to see its chain of thought, content and proof.') }, wfBox, more));
 }

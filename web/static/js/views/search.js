@@ -71,6 +71,13 @@ function lookupResults(res) {
       })));
 }
 
+// foreignRuns flags, in a search result, an agent's runs that used
+// credentials obtained in another run.
+function foreignRuns(runs) {
+  const n = runs.filter((r) => r.foreign_uses > 0).length;
+  return n ? [' ', badge(`${n} run${n === 1 ? '' : 's'} with foreign credential uses`, 'danger', { class: 'foreign-badge' })] : null;
+}
+
 async function find(value, { signal }) {
   const [cred, agent] = await Promise.allSettled([api.probeCredential(value, { signal }), api.agentRuns(value, undefined, { signal })]);
   const ok = (r) => r.status === 'fulfilled';
@@ -83,7 +90,8 @@ async function find(value, { signal }) {
       node: h('div', { class: 'results' }, h('p', null, `"${value}" names both a credential and an agent:`),
         h('ul', { class: 'result-list' },
           h('li', { class: 'result' }, h('a', { href: routes.credential(value) }, 'Credential ', h('span', { class: 'mono' }, value))),
-          h('li', { class: 'result' }, h('a', { href: routes.agent(value) }, 'Agent ', h('span', { class: 'mono' }, value), ` (${agent.value.runs.length} runs)`)))),
+          h('li', { class: 'result' }, h('a', { href: routes.agent(value) }, 'Agent ', h('span', { class: 'mono' }, value), ` (${agent.value.runs.length} runs)`),
+            foreignRuns(agent.value.runs)))),
     };
   }
   if (fatal) throw fatal.reason;

@@ -1,0 +1,324 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"mime"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configmiddleware"
+	"go.opentelemetry.io/collector/extension/extensionmiddleware"
+	"go.opentelemetry.io/collector/receiver/otlpreceiver"
+	spb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/agentledger/agentledger/ledger"
+)
+
+// The embedded OTLP receiver answers some bad requests itself, before they
+// reach the receiver's consumer, and so unlogged, uncounted and with
+// messages that may quote the request: a body that does not parse (HTTP
+// 400), a JSON body that is not UTF-8 (HTTP 500 "failed to marshal error
+// message": the parse error quoting it cannot be encoded), and over gRPC
+// any message that does not parse, too deep nesting included (Internal,
+// from gRPC itself). The guard, a middleware the receiver installs in the
+// OTLP servers as the collector's middleware extensions are, answers
+// these InvalidArgument (HTTP 400) with a redacted message, logs them and
+// reports them to the Observer as rejected.
+
+// guardID is the extension ID under which the receiver hands the guard to
+// the OTLP servers.
+var guardID = component.NewIDWithName(component.MustNewType("agentledger_guard"), "internal")
+
+// notJSONMessage answers a JSON-labelled body whose parse error cannot be
+// encoded: it is not UTF-8 text.
+const notJSONMessage = "the request body is not OTLP/JSON: it is not UTF-8 text (send protobuf as application/x-protobuf)"
+
+// maxErrorBody bounds the error answer of the OTLP receiver the guard
+// holds back to rewrite.
+const maxErrorBody = 64 << 10
+
+// guard is the middleware; see above.
+type guard struct {
+	r *ledgerReceiver
+	// paths maps the OTLP/HTTP paths to their signals.
+	paths map[string]Signal
+	// failed maps a gRPC request message that failed to decode to its
+	// error, from the codec to the interceptor, which runs right after
+	// the decoding, on the same message.
+	failed sync.Map
+}
+
+var (
+	_ extensionmiddleware.HTTPServer = (*guard)(nil)
+	_ extensionmiddleware.GRPCServer = (*guard)(nil)
+)
+
+// withGuard returns a copy of cfg whose protocols use the guard. The copy
+// is what the OTLP receiver is created with; the user's configuration is
+// left as it is.
+func withGuard(cfg *otlpreceiver.Config) *otlpreceiver.Config {
+	c := *cfg // the protocols' configurations are held by value
+	mw := configmiddleware.Config{ID: guardID}
+	if g := c.Protocols.GRPC.Get(); g != nil {
+		g.Middlewares = append(slices.Clone(g.Middlewares), mw)
+	}
+	if h := c.Protocols.HTTP.Get(); h != nil {
+		// Last, so that the guard wraps the OTLP handler only.
+		h.ServerConfig.Middlewares = append(slices.Clone(h.ServerConfig.Middlewares), mw)
+	}
+	return &c
+}
+
+// newGuard returns the guard of r, whose OTLP receiver is configured by
+// cfg.
+func newGuard(r *ledgerReceiver, cfg *otlpreceiver.Config) *guard {
+	g := &guard{r: r, paths: map[string]Signal{}}
+	if h := cfg.Protocols.HTTP.Get(); h != nil {
+		g.paths[string(h.TracesURLPath)] = SignalTraces
+		g.paths[string(h.LogsURLPath)] = SignalLogs
+	}
+	return g
+}
+
+// Start implements component.Component.
+func (*guard) Start(context.Context, component.Host) error { return nil }
+
+// Shutdown implements component.Component.
+func (*guard) Shutdown(context.Context) error { return nil }
+
+// guardHost is the host the OTLP receiver starts with: the collector's,
+// with the guard among its extensions.
+type guardHost struct {
+	component.Host
+	g *guard
+}
+
+func (h guardHost) GetExtensions() map[component.ID]component.Component {
+	ext := map[component.ID]component.Component{}
+	if h.Host != nil {
+		for id, c := range h.Host.GetExtensions() {
+			ext[id] = c
+		}
+	}
+	ext[guardID] = h.g
+	return ext
+}
+
+// GetGRPCServerOptions implements extensionmiddleware.GRPCServer: a codec
+// that hands a message that does not decode to the interceptor, which
+// refuses it with InvalidArgument. The interceptor is the server's outer
+// one (grpc.UnaryInterceptor runs before the chained ones), so it sees
+// every message the codec decoded.
+func (g *guard) GetGRPCServerOptions(context.Context) ([]grpc.ServerOption, error) {
+	delegate := encoding.GetCodecV2("proto")
+	if delegate == nil {
+		return nil, fmt.Errorf("agentledger guard: no gRPC proto codec registered")
+	}
+	return []grpc.ServerOption{
+		grpc.ForceServerCodecV2(guardCodec{delegate: delegate, g: g}),
+		grpc.UnaryInterceptor(g.intercept),
+	}, nil
+}
+
+// otlpRequest is what the OTLP request messages implement.
+type otlpRequest interface {
+	UnmarshalProto([]byte) error
+}
+
+type guardCodec struct {
+	delegate encoding.CodecV2
+	g        *guard
+}
+
+func (c guardCodec) Marshal(v any) (mem.BufferSlice, error) { return c.delegate.Marshal(v) }
+func (c guardCodec) Name() string                           { return c.delegate.Name() }
+
+func (c guardCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	err := c.delegate.Unmarshal(data, v)
+	if _, ok := v.(otlpRequest); err == nil || !ok {
+		return err
+	}
+	c.g.failed.Store(v, err)
+	return nil
+}
+
+func (g *guard) intercept(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	v, ok := g.failed.LoadAndDelete(req)
+	if !ok {
+		return handler(ctx, req)
+	}
+	s := SignalTraces
+	if strings.Contains(info.FullMethod, ".logs.") {
+		s = SignalLogs
+	}
+	return nil, g.r.failed(ctx, s, 0, fmt.Errorf("%w: the request is not an OTLP protobuf message: %w", ledger.ErrInvalid, v.(error)))
+}
+
+// GetHTTPHandler implements extensionmiddleware.HTTPServer.
+func (g *guard) GetHTTPHandler(context.Context) (extensionmiddleware.WrapHTTPHandlerFunc, error) {
+	return func(_ context.Context, next http.Handler) (http.Handler, error) {
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			g.serveHTTP(next, w, req)
+		}), nil
+	}, nil
+}
+
+// reportedKey is the context key of a request's *reported.
+type reportedKey struct{}
+
+// reported records that the consumer logged and reported the request's
+// failure itself.
+type reported struct{ done bool }
+
+// markReported notes in ctx, if it is an HTTP request's, that its failure
+// was logged and reported.
+func markReported(ctx context.Context) {
+	if r, ok := ctx.Value(reportedKey{}).(*reported); ok {
+		r.done = true
+	}
+}
+
+func (g *guard) serveHTTP(next http.Handler, w http.ResponseWriter, req *http.Request) {
+	s, ok := g.paths[req.URL.Path]
+	if !ok {
+		next.ServeHTTP(w, req)
+		return
+	}
+	rep := &reported{}
+	ctx := context.WithValue(req.Context(), reportedKey{}, rep)
+	cw := &captureWriter{w: w}
+	next.ServeHTTP(cw, req.WithContext(ctx))
+	if !cw.capturing {
+		return
+	}
+	body := cw.buf.Bytes()
+	switch {
+	case rep.done:
+		// The consumer's error, already redacted, logged and counted.
+	case cw.code == http.StatusBadRequest:
+		g.refuse(ctx, s, req, cw, parseErrorMessage(cw.Header().Get("Content-Type"), body))
+		return
+	case cw.code == http.StatusInternalServerError && bytes.Contains(body, []byte("failed to marshal error message")):
+		// The parse error quoted the body, which is not UTF-8 text, so
+		// the OTLP receiver could not encode it.
+		g.refuse(ctx, s, req, cw, "")
+		return
+	}
+	cw.release()
+}
+
+// parseErrorMessage returns the message of the OTLP receiver's answer to a
+// body that does not parse: a google.rpc.Status in the encoding ctype
+// names.
+func parseErrorMessage(ctype string, body []byte) string {
+	st := &spb.Status{}
+	switch mt, _, _ := mime.ParseMediaType(ctype); {
+	case mt == "application/x-protobuf" && proto.Unmarshal(body, st) == nil,
+		mt == "application/json" && protojson.Unmarshal(body, st) == nil:
+		return st.GetMessage()
+	}
+	return string(body)
+}
+
+// refuse answers a request whose body does not parse 400 InvalidArgument,
+// in the request's encoding, with a message saying so (detail, if set,
+// being the parse error) that is redacted, logged and reported.
+func (g *guard) refuse(ctx context.Context, s Signal, req *http.Request, cw *captureWriter, detail string) {
+	reqType, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
+	var msg string
+	switch {
+	case reqType == "application/x-protobuf":
+		msg = "the request body is not an OTLP protobuf message"
+	case detail == "":
+		msg = notJSONMessage
+	default:
+		msg = "the request body is not OTLP/JSON"
+	}
+	if detail != "" {
+		msg += ": " + trimQuotedBody(detail)
+	}
+	// failed redacts the message, logs it and reports the request.
+	err := g.r.failed(ctx, s, 0, fmt.Errorf("%w: %s", ledger.ErrInvalid, msg))
+	st := status.Convert(err).Proto()
+	var out []byte
+	if reqType == "application/x-protobuf" {
+		out, _ = proto.Marshal(st)
+		cw.Header().Set("Content-Type", "application/x-protobuf")
+	} else {
+		out, _ = protojson.Marshal(st)
+		cw.Header().Set("Content-Type", "application/json")
+	}
+	cw.Header().Del("Content-Length")
+	cw.w.WriteHeader(http.StatusBadRequest)
+	_, _ = cw.w.Write(out)
+}
+
+// trimQuotedBody cuts from a JSON parse error the pieces of the body it
+// quotes ("…, error found in #10 byte of ...|<body>|..., bigger context
+// ...|<body>|..."), keeping the offset: a quoted piece may hold the part of
+// a secret too short for the redactor to know it.
+func trimQuotedBody(msg string) string {
+	head, tail, ok := strings.Cut(msg, ", error found in #")
+	if !ok {
+		return msg
+	}
+	offset, _, _ := strings.Cut(tail, " ")
+	return head + " (at byte " + offset + ")"
+}
+
+// captureWriter passes a success through and holds back an error answer,
+// for the guard to rewrite or release.
+type captureWriter struct {
+	w         http.ResponseWriter
+	code      int
+	capturing bool
+	wrote     bool
+	buf       bytes.Buffer
+}
+
+func (c *captureWriter) Header() http.Header { return c.w.Header() }
+
+func (c *captureWriter) WriteHeader(code int) {
+	if c.wrote || c.capturing {
+		return
+	}
+	if code < http.StatusBadRequest {
+		c.wrote = true
+		c.w.WriteHeader(code)
+		return
+	}
+	c.code, c.capturing = code, true
+}
+
+func (c *captureWriter) Write(p []byte) (int, error) {
+	if !c.wrote && !c.capturing {
+		c.WriteHeader(http.StatusOK)
+	}
+	if !c.capturing {
+		return c.w.Write(p)
+	}
+	if room := maxErrorBody - c.buf.Len(); room > 0 {
+		c.buf.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (c *captureWriter) Unwrap() http.ResponseWriter { return c.w }
+
+// release writes the held-back error answer as it was.
+func (c *captureWriter) release() {
+	c.w.WriteHeader(c.code)
+	_, _ = c.w.Write(c.buf.Bytes())
+}

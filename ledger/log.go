@@ -37,9 +37,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Observer, if set, is told of every commit and checkpoint.
 	Observer Observer
-	// Follower, if set, is called by the signer after every checkpoint
-	// interval and after the final checkpoint, to derive state from the
-	// log (the verifiable index, ledger/index).
+	// Follower, if set, is called after every checkpoint interval (in a
+	// goroutine of its own, never two calls at once) and after the final
+	// checkpoint, to derive state from the log (the verifiable index,
+	// ledger/index).
 	Follower Follower
 }
 
@@ -84,6 +85,7 @@ type Log struct {
 	logger   *slog.Logger
 	observer Observer
 	follower Follower
+	followCh chan struct{} // wakes followLoop; holds at most one signal
 
 	reqs chan *request
 
@@ -118,6 +120,7 @@ func Open(store Store, cfg Config) (*Log, error) {
 		logger:   cfg.Logger,
 		observer: cfg.Observer,
 		follower: cfg.Follower,
+		followCh: make(chan struct{}, 1),
 		reqs:     make(chan *request, 1024),
 		stopSign: make(chan struct{}),
 	}
@@ -133,6 +136,10 @@ func Open(store Store, cfg Config) (*Log, error) {
 	l.done.Add(2)
 	go l.commitLoop()
 	go l.signLoop()
+	if l.follower != nil {
+		l.done.Add(1)
+		go l.followLoop()
+	}
 	return l, nil
 }
 
@@ -392,7 +399,10 @@ func (l *Log) signLoop() {
 			if _, err := l.sign(context.Background(), false); err != nil {
 				l.logger.Error("sign checkpoint", "err", err)
 			}
-			l.follow(context.Background())
+			select {
+			case l.followCh <- struct{}{}:
+			default: // the follower is still busy; it runs again when done
+			}
 		}
 	}
 }
@@ -467,13 +477,19 @@ func (l *Log) Close(ctx context.Context) error {
 	return nil
 }
 
-// follow runs the Follower, if any, logging its failure: the log goes on,
-// and the next interval retries.
-func (l *Log) follow(ctx context.Context) {
-	if l.follower == nil {
-		return
-	}
-	if err := l.follower.Follow(ctx); err != nil {
-		l.logger.Error("follow checkpoint", "err", err)
+// followLoop runs the Follower after each checkpoint interval, in a
+// goroutine of its own so that a slow Follow never delays a checkpoint. A
+// failure is logged: the log goes on, and the next interval retries.
+func (l *Log) followLoop() {
+	defer l.done.Done()
+	for {
+		select {
+		case <-l.stopSign:
+			return
+		case <-l.followCh:
+			if err := l.follower.Follow(context.Background()); err != nil {
+				l.logger.Error("follow checkpoint", "err", err)
+			}
+		}
 	}
 }

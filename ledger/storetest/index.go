@@ -188,3 +188,40 @@ func testIndexAppendOnly(t *testing.T, db DB) {
 		}
 	}
 }
+
+// testIndexFollows runs the index as production does, as the Log's
+// Follower: entries appended are indexed after the next checkpoints, with
+// no explicit call.
+func testIndexFollows(t *testing.T, db DB) {
+	s := db.Open(t)
+	is := indexStore(t, s)
+	signer, err := ledger.NewSigner(signerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := ledger.Open(s, ledger.Config{Signer: signer, CheckpointInterval: 20 * time.Millisecond, Follower: index.NewIndexer(is, signer)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close(context.Background())
+	r := rand.New(rand.NewPCG(5, 6))
+	for i := range 3 {
+		if _, err := l.Append(t.Context(), indextest.Entries(r, i*50, 50)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		n, err := is.LatestIndexNote(t.Context())
+		if err == nil && n.Size == 150 {
+			break
+		}
+		if err != nil && !errors.Is(err, ledger.ErrNotFound) {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("index note after 30s: size %d (%v), want 150", n.Size, err)
+		}
+		time.Sleep(10 * time.Millisecond) // polling a condition, with a deadline
+	}
+}

@@ -50,6 +50,7 @@ func Run(t *testing.T, newDB func(t *testing.T) DB) {
 		{"Index", testIndex},
 		{"IndexConcurrent", testIndexConcurrent},
 		{"IndexAppendOnly", testIndexAppendOnly},
+		{"IndexFollows", testIndexFollows},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -61,6 +61,8 @@ func (r *IndexReport) diverge(index uint64, format string, args ...any) {
 // signed. The key lists are compared only if no index note is signed while
 // the audit reads them.
 func Index(ctx context.Context, s index.Store, verifierKey string) (*IndexReport, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops readPages if the audit ends early
 	start := time.Now()
 	head, err := s.Head(ctx)
 	if err != nil {
@@ -114,12 +116,11 @@ func Index(ctx context.Context, s index.Store, verifierKey string) (*IndexReport
 	}
 	checkNotes()
 	keysChecked := latest == nil
-	for from := uint64(0); from < head.Size; from += DefaultPageSize {
-		recs, err := s.Records(ctx, from, min(from+DefaultPageSize, head.Size))
-		if err != nil {
-			return nil, fmt.Errorf("audit index: read entries from %d: %w", from, err)
+	for p := range readPages(ctx, s, head.Size) {
+		if p.err != nil {
+			return nil, fmt.Errorf("audit index: %w", p.err)
 		}
-		for _, rec := range recs {
+		for _, rec := range p.recs {
 			if err := rb.AddLeaf(rec.Leaf); err != nil {
 				return nil, fmt.Errorf("audit index: %w", err)
 			}
@@ -142,6 +143,53 @@ func Index(ctx context.Context, s index.Store, verifierKey string) (*IndexReport
 	}
 	rep.Elapsed = time.Since(start)
 	return rep, nil
+}
+
+// recPage is one page of entries as readPages delivers it.
+type recPage struct {
+	recs []ledger.Record
+	err  error
+}
+
+// readPages reads the entries below size in pages, DefaultReaders pages
+// ahead of the caller, in order. The channel closes after the last page or
+// the first error; the caller drains it or ends ctx.
+func readPages(ctx context.Context, r ledger.Reader, size uint64) <-chan recPage {
+	ahead := make(chan chan recPage, DefaultReaders)
+	go func() {
+		defer close(ahead)
+		for from := uint64(0); from < size; from += DefaultPageSize {
+			ch := make(chan recPage, 1)
+			select {
+			case ahead <- ch:
+			case <-ctx.Done():
+				return
+			}
+			go func(from uint64) {
+				recs, err := r.Records(ctx, from, min(from+DefaultPageSize, size))
+				if err != nil {
+					err = fmt.Errorf("read entries from %d: %w", from, err)
+				}
+				ch <- recPage{recs: recs, err: err}
+			}(from)
+		}
+	}()
+	out := make(chan recPage)
+	go func() {
+		defer close(out)
+		for ch := range ahead {
+			p := <-ch
+			select {
+			case out <- p:
+			case <-ctx.Done():
+				return
+			}
+			if p.err != nil {
+				return
+			}
+		}
+	}()
+	return out
 }
 
 func cmpUint(a, b uint64) int {

@@ -1,8 +1,9 @@
 package ledger
 
 // Attribute names with a meaning to the ledger and its queries. Ingest
-// writes them; the query layer links entries by them. The credential facts
-// follow DESIGN.md; the rest are OpenTelemetry semantic convention names.
+// writes them; the query layer links entries by them. The credential and
+// erasure names are agentledger's own, specified in FORMAT.md; the rest are
+// OpenTelemetry semantic convention names.
 const (
 	AttrCredentialID          = "credential.id"
 	AttrCredentialType        = "credential.type"

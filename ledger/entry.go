@@ -11,18 +11,20 @@ import (
 // Kind is the kind of a ledger entry.
 type Kind string
 
-// The entry kinds. DESIGN.md describes what produces each.
+// The entry kinds. Ingest writes the first seven and span, from spans,
+// span and log events, and resources; the ledger itself writes erasure
+// entries, and the query API access entries.
 const (
-	KindAgent       Kind = "agent"
-	KindLLM         Kind = "llm"
-	KindTool        Kind = "tool"
-	KindAPICall     Kind = "api_call"
-	KindCredential  Kind = "credential"
-	KindApproval    Kind = "approval"
-	KindAttestation Kind = "attestation"
-	KindErasure     Kind = "erasure"
-	KindAccess      Kind = "access"
-	KindSpan        Kind = "span"
+	KindAgent       Kind = "agent"       // an agent's run (invoke_agent)
+	KindLLM         Kind = "llm"         // a model call: one reasoning step
+	KindTool        Kind = "tool"        // a tool execution
+	KindAPICall     Kind = "api_call"    // a client call to an API
+	KindCredential  Kind = "credential"  // a credential issued, exchanged or revoked
+	KindApproval    Kind = "approval"    // a human approval (approval.*)
+	KindAttestation Kind = "attestation" // what ran: image, version, models
+	KindErasure     Kind = "erasure"     // content erased, by whom and why
+	KindAccess      Kind = "access"      // content read through the API
+	KindSpan        Kind = "span"        // any other span
 )
 
 // Kinds lists every entry kind in a fixed order.

@@ -160,7 +160,9 @@ func DecodeLeaf(leaf []byte) (*DecodedLeaf, error) {
 	n := r.uint16()
 	for i := 0; i < n && r.err == nil; i++ {
 		k, v := r.string(), r.string()
-		if i > 0 && k <= e.Attrs[i-1].Key {
+		if k == "" {
+			r.fail("empty attribute name")
+		} else if i > 0 && k <= e.Attrs[i-1].Key {
 			r.fail("attributes not in strictly ascending order at %q", k)
 		}
 		e.Attrs = append(e.Attrs, Attr{Key: k, Value: v})
@@ -169,7 +171,9 @@ func DecodeLeaf(leaf []byte) (*DecodedLeaf, error) {
 	for i := 0; i < n && r.err == nil; i++ {
 		c := Commitment{Name: r.string()}
 		copy(c.Hash[:], r.bytes(CommitmentSize))
-		if i > 0 && c.Name <= d.Commitments[i-1].Name {
+		if c.Name == "" {
+			r.fail("empty commitment name")
+		} else if i > 0 && c.Name <= d.Commitments[i-1].Name {
 			r.fail("commitments not in strictly ascending order at %q", c.Name)
 		}
 		d.Commitments = append(d.Commitments, c)

@@ -217,6 +217,17 @@ func TestDecodeLeafRejects(t *testing.T) {
 		t.Fatal(err)
 	}
 	swapped := strings.Replace(string(good), "\x00\x01a\x00\x011\x00\x01b\x00\x012", "\x00\x01b\x00\x012\x00\x01a\x00\x011", 1)
+	// An empty first name sorts before every other, so only an explicit
+	// check refuses it.
+	emptyKey := strings.Replace(string(good), "\x00\x01a\x00\x011", "\x00\x00\x00\x011", 1)
+	withContent := ledger.Entry{Kind: ledger.KindSpan, Name: "n", Content: []ledger.Content{ledger.NewContent("c", []byte("x"))}}
+	cgood, err := ledger.EncodeLeaf(&withContent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The leaf ends with the one commitment: name "c" and its hash.
+	tail := 2 + len("c") + ledger.CommitmentSize
+	emptyName := append(append(append([]byte(nil), cgood[:len(cgood)-tail]...), 0, 0), cgood[len(cgood)-ledger.CommitmentSize:]...)
 	tests := []struct {
 		name string
 		leaf []byte
@@ -229,6 +240,8 @@ func TestDecodeLeafRejects(t *testing.T) {
 		{"truncated", good[:len(good)-1]},
 		{"trailing byte", append(append([]byte(nil), good...), 0)},
 		{"unsorted attributes", []byte(swapped)},
+		{"empty first attribute name", []byte(emptyKey)},
+		{"empty first commitment name", emptyName},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -237,8 +250,8 @@ func TestDecodeLeafRejects(t *testing.T) {
 			}
 		})
 	}
-	if string(good) == swapped {
-		t.Fatal("test bug: swap did not change the leaf")
+	if string(good) == swapped || string(good) == emptyKey {
+		t.Fatal("test bug: a replacement did not change the leaf")
 	}
 }
 

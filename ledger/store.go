@@ -53,8 +53,10 @@ type Ref struct {
 	Value string
 }
 
-// Record is one entry as written to and read from a store. Stores keep
-// times to the microsecond, in UTC.
+// Record is one entry as written to and read from a store. Time, the
+// entry's start time as the stores index it, is kept in UTC to the
+// microsecond by Postgres and to the nanosecond by SQLite; the leaf holds it
+// exactly either way.
 type Record struct {
 	Index    uint64
 	Leaf     []byte

@@ -99,9 +99,12 @@ func (s *Server) erase(c echo.Context) error {
 	res := &ErasureResult{Erased: []ErasedEntry{}}
 	for _, n := range nodes {
 		var names []string
-		for _, have := range n.e.Content {
-			if len(req.ContentNames) == 0 || slices.Contains(req.ContentNames, have.Name) {
-				names = append(names, have.Name)
+		// Content that fails its commitment is stored still, and may be
+		// erased like any other.
+		for _, cm := range n.cms {
+			stored := slices.Contains(n.failing, cm.Name) || slices.ContainsFunc(n.e.Content, func(c ledger.Content) bool { return c.Name == cm.Name })
+			if stored && (len(req.ContentNames) == 0 || slices.Contains(req.ContentNames, cm.Name)) {
+				names = append(names, cm.Name)
 			}
 		}
 		if len(names) == 0 {

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"strings"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 
@@ -22,6 +23,9 @@ type TokenStore = auth.Store
 const (
 	// DefaultMaxBodyBytes bounds a request body.
 	DefaultMaxBodyBytes = 1 << 20
+	// DefaultReadyTimeout bounds the readiness check of /readyz, so that a
+	// hanging database makes the server unready rather than the probe hang.
+	DefaultReadyTimeout = 2 * time.Second
 	// DefaultLimit is the page size of a paginated answer when the caller
 	// gives none.
 	DefaultLimit = 100
@@ -77,8 +81,24 @@ type Config struct {
 	// Ready reports whether the server can answer, for /readyz. Nil means
 	// always ready.
 	Ready func(ctx context.Context) error
+	// ReadyTimeout bounds one call of Ready; when it passes, /readyz
+	// answers 503. Zero means DefaultReadyTimeout.
+	ReadyTimeout time.Duration
 	// MaxBodyBytes bounds request bodies. Zero means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// Observer, if set, is told of what the server finds wrong in the
+	// ledger while answering, for metrics.
+	Observer Observer
+}
+
+// Observer is told of what the server finds wrong in the ledger while
+// answering. Its methods must be safe for concurrent use and return
+// quickly.
+type Observer interface {
+	// ContentFailsCommitment is called for each piece of stored content
+	// that an answer found not to match its commitment, each time an answer
+	// finds it.
+	ContentFailsCommitment(entry uint64, name string)
 }
 
 // Validate checks the configuration.
@@ -95,6 +115,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Fingerprint == nil {
 		errs = append(errs, errors.New("fingerprint function is required"))
+	}
+	if c.ReadyTimeout < 0 {
+		errs = append(errs, fmt.Errorf("ready timeout %v is negative", c.ReadyTimeout))
 	}
 	if c.MaxBodyBytes < 0 {
 		errs = append(errs, fmt.Errorf("max body bytes %d is negative", c.MaxBodyBytes))

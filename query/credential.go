@@ -2,14 +2,13 @@ package query
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"slices"
 	"sort"
 	"strings"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/agentledger/agentledger/ingest/secrets"
 	"github.com/agentledger/agentledger/ledger"
 )
 
@@ -622,27 +621,11 @@ func lookup(ctx context.Context, f *fetcher, rd *render, token, fingerprint stri
 	return res, nil
 }
 
-// maxJWTPayload bounds the JWT payload jwtID decodes.
-const maxJWTPayload = 64 << 10
-
-// jwtID returns the jti claim of a JWS compact serialisation, read without
-// verifying the signature (it names a credential; it proves nothing), or
-// "" if token is not such a JWT.
+// jwtID returns the jti claim of token if it is a JWS (read by the same
+// parser ingest uses to find JWTs), or "".
 func jwtID(token string) string {
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 || len(parts[1]) > maxJWTPayload {
-		return ""
+	if c, ok := secrets.ParseJWT(token); ok {
+		return c.JTI
 	}
-	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
-	if err != nil {
-		return ""
-	}
-	var claims struct {
-		JTI any `json:"jti"`
-	}
-	if json.Unmarshal(payload, &claims) != nil {
-		return ""
-	}
-	s, _ := claims.JTI.(string)
-	return s
+	return ""
 }

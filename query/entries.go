@@ -2,6 +2,7 @@ package query
 
 import (
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"time"
@@ -36,7 +37,8 @@ func (s *Server) entry(c echo.Context) error {
 	rd := newRender(content && mayReadContent(c))
 	e := rd.entry(nodes[0], true)
 	e.Leaf = base64.StdEncoding.EncodeToString(nodes[0].rec.Leaf)
-	return s.reply(c, rd, http.StatusOK, e)
+	e.DedupKey = hex.EncodeToString(nodes[0].rec.DedupKey[:])
+	return s.reply(c, rd, http.StatusOK, EntryAnswer{Entry: e, Findings: rd.findingList()})
 }
 
 // latest returns the latest checkpoint, or a 404 if none was signed.
@@ -106,8 +108,8 @@ func (s *Server) inclusionProof(c echo.Context) error {
 		hashes [][]byte
 	)
 	if !explicit {
-		cp, err := s.latestCovering(c, index)
-		if err != nil {
+		var cp ledger.Checkpoint
+		if cp, err = s.latestCovering(c, index); err != nil {
 			return err
 		}
 		size, note = cp.Size, string(cp.Note)

@@ -67,8 +67,20 @@ type internalError struct {
 func (e *internalError) Error() string { return e.op + ": " + e.err.Error() }
 func (e *internalError) Unwrap() error { return e.err }
 
+// storeError wraps an error of the store other than the ledger's
+// sentinels: the database is down, unreachable or failing. The server logs
+// it and answers 503 with a generic message, which callers retry.
+type storeError struct {
+	op  string
+	err error
+}
+
+func (e *storeError) Error() string { return e.op + ": " + e.err.Error() }
+func (e *storeError) Unwrap() error { return e.err }
+
 // fail wraps err from the ledger or a store while doing op. Errors a caller
-// can act on become apiErrors; the rest stay internal.
+// can act on become apiErrors; a corrupt ledger stays internal; the rest
+// are the store failing to answer.
 func fail(op string, err error) error {
 	var ae *apiError
 	switch {
@@ -78,8 +90,10 @@ func fail(op string, err error) error {
 		return notFound("%s: not found", op)
 	case errors.Is(err, ledger.ErrInvalid):
 		return badRequest("%s: invalid input", op)
+	case errors.Is(err, ledger.ErrCorrupt):
+		return &internalError{op: op, err: err}
 	}
-	return &internalError{op: op, err: err}
+	return &storeError{op: op, err: err}
 }
 
 // envelope returns the status and body to answer err with.
@@ -88,6 +102,7 @@ func envelope(err error, requestID string) (int, ErrorBody) {
 	if errors.As(err, &ae) {
 		return ae.status, ErrorBody{ErrorDetail{Code: ae.code, Message: ae.msg}}
 	}
+	var se *storeError
 	switch {
 	case errors.Is(err, ledger.ErrCorrupt):
 		return http.StatusInternalServerError, ErrorBody{ErrorDetail{Code: CodeCorrupt,
@@ -96,6 +111,9 @@ func envelope(err error, requestID string) (int, ErrorBody) {
 		errors.Is(err, ledger.ErrClosed), errors.Is(err, ledger.ErrConflict):
 		return http.StatusServiceUnavailable, ErrorBody{ErrorDetail{Code: CodeUnavailable,
 			Message: "the ledger is busy or shutting down; retry (request " + requestID + ")"}}
+	case errors.As(err, &se):
+		return http.StatusServiceUnavailable, ErrorBody{ErrorDetail{Code: CodeUnavailable,
+			Message: "the ledger's database is unavailable; retry (request " + requestID + ")"}}
 	}
 	return http.StatusInternalServerError, ErrorBody{ErrorDetail{Code: CodeInternal,
 		Message: "internal error (request " + requestID + ")"}}

@@ -13,11 +13,37 @@ import (
 )
 
 // node is a decoded entry: the record as stored and the entry its leaf
-// encodes, with the content still present.
+// encodes, with the content still present that matches its commitment.
 type node struct {
 	rec *ledger.Record
 	e   *ledger.Entry
 	cms []ledger.Commitment
+	// failing names the stored content that fails its commitment, or has
+	// none; it is left out of e.Content, so that it is never served.
+	failing []string
+}
+
+// decode decodes rec. A leaf that does not match its hash, or does not
+// decode, fails with ErrCorrupt; content that fails its commitment is
+// only set aside in failing, so that one bad piece of content does not
+// take down the answers that hold its entry.
+func decode(rec *ledger.Record) (*node, error) {
+	bare := *rec
+	bare.Content = nil
+	e, cms, err := bare.Decode()
+	if err != nil {
+		return nil, err
+	}
+	n := &node{rec: rec, e: e, cms: cms}
+	for _, c := range rec.Content {
+		i := slices.IndexFunc(cms, func(cm ledger.Commitment) bool { return cm.Name == c.Name })
+		if i < 0 || c.Commitment() != cms[i].Hash {
+			n.failing = append(n.failing, c.Name)
+			continue
+		}
+		e.Content = append(e.Content, c)
+	}
+	return n, nil
 }
 
 func (n *node) index() uint64 { return n.rec.Index }
@@ -81,7 +107,7 @@ func newFetcher(r ledger.Reader) *fetcher {
 
 // fetch returns the entries at indices, in the order given, skipping
 // indices beyond the tree. Each entry's leaf hash and content are checked
-// against its leaf (ledger.Record.Decode).
+// against its leaf (see decode).
 func (f *fetcher) fetch(ctx context.Context, indices []uint64) ([]*node, error) {
 	f.mu.Lock()
 	var missing []uint64
@@ -102,12 +128,11 @@ func (f *fetcher) fetch(ctx context.Context, indices []uint64) ([]*node, error) 
 		}
 		decoded := make([]*node, len(recs))
 		for i := range recs {
-			rec := &recs[i]
-			e, cms, err := rec.Decode()
+			n, err := decode(&recs[i])
 			if err != nil {
 				return nil, &internalError{op: "decode entry", err: err}
 			}
-			decoded[i] = &node{rec: rec, e: e, cms: cms}
+			decoded[i] = n
 		}
 		f.mu.Lock()
 		for _, n := range decoded {

@@ -35,6 +35,7 @@ func (s *Server) credential(c echo.Context) error {
 	if !found {
 		return notFound("no entry names credential %q", id)
 	}
+	v.Findings = rd.findingList()
 	return s.reply(c, rd, http.StatusOK, v)
 }
 
@@ -75,6 +76,7 @@ func (s *Server) lookup(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	res.Findings = rd.findingList()
 	return s.reply(c, rd, http.StatusOK, res)
 }
 
@@ -139,6 +141,7 @@ func (s *Server) run(c echo.Context) error {
 	if v.Credentials, v.ForeignUses, v.CredentialsTruncated, err = newLinker(f, rd).runCredentials(ctx, traceID, all); err != nil {
 		return err
 	}
+	v.Findings = rd.findingList()
 	return s.reply(c, rd, http.StatusOK, v)
 }
 
@@ -188,7 +191,8 @@ func (s *Server) agentRuns(c echo.Context) error {
 	if err := newLinker(f, rd).runSummaries(ctx, out.Runs); err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, out)
+	out.Findings = rd.findingList()
+	return s.reply(c, rd, http.StatusOK, out)
 }
 
 // GET /v1/search?agent=&credential=&target=&kind=&conversation=&from=&to=&cursor=&limit=
@@ -267,9 +271,9 @@ func (s *Server) search(c echo.Context) error {
 		return err
 	}
 	rd := newRender(false)
-	out := &SearchResult{Entries: rd.entries(p.nodes, false)}
+	out := &SearchResult{Entries: rd.entries(p.nodes, false), Findings: rd.findingList()}
 	if p.more {
 		out.NextCursor = encodeCursor(p.next)
 	}
-	return c.JSON(http.StatusOK, out)
+	return s.reply(c, rd, http.StatusOK, out)
 }

@@ -35,6 +35,17 @@ type Entry struct {
 	// Leaf is the exact leaf bytes, base64; only /v1/entries/{index}
 	// returns it.
 	Leaf string `json:"leaf,omitempty"`
+	// DedupKey is the entry's deduplication key, hex (see FORMAT.md); only
+	// /v1/entries/{index} returns it.
+	DedupKey string `json:"dedup_key,omitempty"`
+}
+
+// EntryAnswer is the answer of /v1/entries/{index}: the entry, and what is
+// wrong with it.
+type EntryAnswer struct {
+	Entry
+	// Findings lists what is wrong with the entry.
+	Findings []Finding `json:"findings,omitempty"`
 }
 
 // Content is one piece of an entry's content. SHA-256(salt ‖ data) equals
@@ -46,12 +57,33 @@ type Content struct {
 	// Erased is true when the content was erased; its commitment stays in
 	// the leaf.
 	Erased bool `json:"erased"`
+	// FailsCommitment is true when the stored content does not match its
+	// commitment: it was changed or damaged in the database. It is not
+	// served, and the answer's findings name it.
+	FailsCommitment bool `json:"fails_commitment,omitempty"`
 	// Salt is the commitment's salt, base64, when Data is returned.
 	Salt string `json:"salt,omitempty"`
 	// Data is the content: the bytes as text when Encoding is "utf-8",
 	// base64 when it is "base64".
 	Data     *string `json:"data,omitempty"`
 	Encoding string  `json:"encoding,omitempty"`
+}
+
+// FindingContentFailsCommitment is the code of a finding that stored
+// content does not match its commitment.
+const FindingContentFailsCommitment = "content_fails_commitment"
+
+// Finding is something wrong the server found in the ledger while
+// answering. The answer is served without the part it names, so that the
+// rest stays usable; `agentledger audit` examines the whole ledger.
+type Finding struct {
+	// Code says what is wrong: "content_fails_commitment".
+	Code string `json:"code"`
+	// Entry is the index of the entry it concerns.
+	Entry uint64 `json:"entry"`
+	// Content is the name of the content it concerns, if any.
+	Content string `json:"content,omitempty"`
+	Message string `json:"message"`
 }
 
 // CredentialView answers "credential X leaked: which runs used it, with
@@ -68,6 +100,8 @@ type CredentialView struct {
 	// cursor to read them. A run may continue on the next page.
 	UsagesTruncated bool   `json:"usages_truncated"`
 	NextCursor      string `json:"next_cursor,omitempty"`
+	// Findings lists what is wrong with the entries of the answer.
+	Findings []Finding `json:"findings,omitempty"`
 }
 
 // Credential holds a credential's facts, as its credential events
@@ -243,6 +277,8 @@ type CallRef struct {
 type LookupResult struct {
 	Fingerprint string           `json:"fingerprint"`
 	Credentials []CredentialView `json:"credentials"`
+	// Findings lists what is wrong with the entries of the answer.
+	Findings []Finding `json:"findings,omitempty"`
 }
 
 // RunView is one run as a timeline.
@@ -264,6 +300,8 @@ type RunView struct {
 	// CredentialsTruncated is true when the run has so many API calls,
 	// credential events or credentials that not all were linked.
 	CredentialsTruncated bool `json:"credentials_truncated,omitempty"`
+	// Findings lists what is wrong with the entries of the answer.
+	Findings []Finding `json:"findings,omitempty"`
 }
 
 // RunCredential is a credential a run used or obtained, linked to the
@@ -319,6 +357,8 @@ type AgentRuns struct {
 	AgentID    string       `json:"agent_id"`
 	Runs       []RunSummary `json:"runs"`
 	NextCursor string       `json:"next_cursor,omitempty"`
+	// Findings lists what is wrong with the entries of the answer.
+	Findings []Finding `json:"findings,omitempty"`
 }
 
 // RunSummary is a run as its agent entry records it.
@@ -348,6 +388,8 @@ type SearchResult struct {
 	// match, also when a page ends early because MaxScan entries were
 	// examined.
 	NextCursor string `json:"next_cursor,omitempty"`
+	// Findings lists what is wrong with the entries of the answer.
+	Findings []Finding `json:"findings,omitempty"`
 }
 
 // InclusionProof proves that the entry at Index is in the tree of

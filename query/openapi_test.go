@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -33,6 +34,12 @@ type openSchema struct {
 }
 
 var echoParam = regexp.MustCompile(`:([a-z_]+)`)
+
+// atLeast finds a lower bound a parameter's description states.
+var atLeast = regexp.MustCompile(`\bat least (\d+)\b`)
+
+// storeless are the endpoints that answer without the store.
+var storeless = map[string]bool{"/healthz": true, "/v1/openapi.json": true}
 
 // TestOpenAPI keeps the OpenAPI document true: it lists exactly the routes
 // the server registers, each with the role it needs, and the schemas of
@@ -70,6 +77,26 @@ func TestOpenAPI(t *testing.T) {
 		if role != "open" && (op.Responses["401"] == nil || op.Responses["403"] == nil) {
 			t.Errorf("%s: documents no 401 or 403", key)
 		}
+		if !storeless[p] && op.Responses["503"] == nil {
+			t.Errorf("%s: documents no 503 (the database unavailable)", key)
+		}
+		for _, raw := range op.Params {
+			var prm struct {
+				Name        string `json:"name"`
+				Description string `json:"description"`
+				Schema      struct {
+					Minimum *int `json:"minimum"`
+				} `json:"schema"`
+			}
+			if err := json.Unmarshal(raw, &prm); err != nil {
+				t.Fatalf("%s: parameter: %v", key, err)
+			}
+			if m := atLeast.FindStringSubmatch(prm.Description); m != nil {
+				if prm.Schema.Minimum == nil || strconv.Itoa(*prm.Schema.Minimum) != m[1] {
+					t.Errorf("%s: parameter %s says at least %s, its schema's minimum is %v", key, prm.Name, m[1], prm.Schema.Minimum)
+				}
+			}
+		}
 	}
 	for p, ops := range doc.Paths {
 		for m := range ops {
@@ -83,7 +110,7 @@ func TestOpenAPI(t *testing.T) {
 	}
 
 	types := map[string]any{
-		"Error": ErrorBody{}, "Entry": Entry{}, "Content": Content{}, "CredentialView": CredentialView{},
+		"Error": ErrorBody{}, "Entry": Entry{}, "EntryAnswer": EntryAnswer{}, "Content": Content{}, "CredentialView": CredentialView{},
 		"Credential": Credential{}, "Issuance": Issuance{}, "Lineage": Lineage{}, "LineageLink": LineageLink{},
 		"Usage": Usage{}, "RunAgent": RunAgent{}, "Attestation": Attestation{}, "Step": Step{}, "Call": Call{},
 		"Cause": Cause{}, "Target": Target{}, "BlastRadius": BlastRadius{}, "TargetGroup": TargetGroup{}, "CallRef": CallRef{},
@@ -91,7 +118,7 @@ func TestOpenAPI(t *testing.T) {
 		"AgentRuns": AgentRuns{}, "RunSummary": RunSummary{}, "SearchResult": SearchResult{}, "InclusionProof": InclusionProof{},
 		"ConsistencyProof": ConsistencyProof{}, "CheckpointInfo": CheckpointInfo{}, "CheckpointList": CheckpointList{},
 		"LogInfo": LogInfo{}, "ErasureRequest": ErasureRequest{}, "ErasureResult": ErasureResult{}, "ErasedEntry": ErasedEntry{},
-		"TokenInfo": TokenInfo{}, "TokenList": TokenList{}, "NewTokenRequest": NewTokenRequest{}, "NewToken": NewToken{},
+		"Finding": Finding{}, "TokenInfo": TokenInfo{}, "TokenList": TokenList{}, "NewTokenRequest": NewTokenRequest{}, "NewToken": NewToken{},
 		"IndexProof": index.Proof{}, "IndexProofNode": index.ProofNode{},
 	}
 	for name := range doc.Comps.Schemas {

@@ -1,10 +1,13 @@
 package query
 
 import (
+	"cmp"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"unicode/utf8"
 )
@@ -14,13 +17,50 @@ import (
 // It is safe for concurrent use.
 type render struct {
 	// content is whether the caller may read content and asked for it.
-	content bool
-	mu      sync.Mutex
-	read    map[uint64]bool
+	content  bool
+	mu       sync.Mutex
+	read     map[uint64]bool
+	findings map[findingKey]Finding
+}
+
+type findingKey struct {
+	index uint64
+	name  string
 }
 
 func newRender(content bool) *render {
-	return &render{content: content, read: make(map[uint64]bool)}
+	return &render{content: content, read: make(map[uint64]bool), findings: make(map[findingKey]Finding)}
+}
+
+// findingList returns what the rendered entries raised, by entry and
+// content name.
+func (r *render) findingList() []Finding {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]Finding, 0, len(r.findings))
+	for _, f := range r.findings {
+		out = append(out, f)
+	}
+	slices.SortFunc(out, func(a, b Finding) int {
+		if a.Entry != b.Entry {
+			return cmp.Compare(a.Entry, b.Entry)
+		}
+		return strings.Compare(a.Content, b.Content)
+	})
+	return out
+}
+
+// failingContent records that content name of entry n fails its
+// commitment.
+func (r *render) failingContent(n *node, name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.findings[findingKey{n.index(), name}] = Finding{
+		Code:    FindingContentFailsCommitment,
+		Entry:   n.index(),
+		Content: name,
+		Message: fmt.Sprintf("the stored content %q of entry %d does not match its commitment in the leaf; it is not served; run agentledger audit", name, n.index()),
+	}
 }
 
 // readIndices returns the indices of the entries whose content the answer
@@ -58,8 +98,14 @@ func (r *render) entry(n *node, withContent bool) Entry {
 	for _, a := range e.Attrs {
 		out.Attributes[a.Key] = a.Value
 	}
+	for _, name := range n.failing {
+		r.failingContent(n, name)
+	}
 	for _, cm := range n.cms {
 		c := Content{Name: cm.Name, Commitment: hex.EncodeToString(cm.Hash[:]), Erased: true}
+		if slices.Contains(n.failing, cm.Name) {
+			c.Erased, c.FailsCommitment = false, true
+		}
 		for _, have := range e.Content {
 			if have.Name != cm.Name {
 				continue

@@ -1,6 +1,7 @@
 package query
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
@@ -58,6 +59,9 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.ReadyTimeout == 0 {
+		cfg.ReadyTimeout = DefaultReadyTimeout
 	}
 	s := &Server{cfg: cfg, logger: cfg.Logger, origin: cfg.Origin}
 	if s.logger == nil {
@@ -257,7 +261,7 @@ func (s *Server) authenticate(c echo.Context) (auth.Token, error) {
 		return auth.Token{}, invalid
 	}
 	if err != nil {
-		return auth.Token{}, &internalError{op: "look up token", err: err}
+		return auth.Token{}, fail("look up token", err)
 	}
 	if subtle.ConstantTimeCompare(t.Hash[:], hash[:]) != 1 || !t.Active() {
 		return auth.Token{}, invalid
@@ -277,11 +281,18 @@ func mayReadContent(c echo.Context) bool {
 	return t.Role.Allows(auth.RoleResponder)
 }
 
-// reply sends body. If the answer returns content, an access entry that
-// records the read is appended to the ledger first; if that fails, no
-// content is sent.
+// reply sends body. It logs and reports each finding of the answer. If
+// the answer returns content, an access entry that records the read is
+// appended to the ledger first; if that fails, no content is sent.
 func (s *Server) reply(c echo.Context, rd *render, status int, body any) error {
 	if rd != nil {
+		rid, _ := c.Get(ctxRequestID).(string)
+		for _, f := range rd.findingList() {
+			s.logger.Warn("query: finding", "request_id", rid, "code", f.Code, "entry", f.Entry, "content", f.Content)
+			if s.cfg.Observer != nil && f.Code == FindingContentFailsCommitment {
+				s.cfg.Observer.ContentFailsCommitment(f.Entry, f.Content)
+			}
+		}
 		if idx := rd.readIndices(); len(idx) > 0 {
 			if err := s.recordAccess(c, idx); err != nil {
 				rid, _ := c.Get(ctxRequestID).(string)
@@ -335,7 +346,9 @@ func (s *Server) healthz(c echo.Context) error {
 
 func (s *Server) readyz(c echo.Context) error {
 	if s.cfg.Ready != nil {
-		if err := s.cfg.Ready(c.Request().Context()); err != nil {
+		ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.ReadyTimeout)
+		defer cancel()
+		if err := s.cfg.Ready(ctx); err != nil {
 			s.logger.Warn("query: not ready", "err", err)
 			return newError(http.StatusServiceUnavailable, CodeUnavailable, "not ready")
 		}

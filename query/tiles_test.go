@@ -16,6 +16,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/agentledger/agentledger/ledger"
+	"github.com/agentledger/agentledger/ledger/layout"
 )
 
 // tileReader reads tiles from the server for golang.org/x/mod/sumdb/tlog,
@@ -50,11 +51,9 @@ func (r *tileReader) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
 
 func (r *tileReader) SaveTiles([]tlog.Tile, [][]byte) {}
 
-// c2spPath returns the C2SP tlog-tiles path of a tlog tile, whose own path
-// also names the tile height.
+// c2spPath returns the C2SP tlog-tiles path of a tlog tile.
 func c2spPath(t tlog.Tile) string {
-	p := strings.Replace(t.Path(), "tile/8/", "tile/", 1)
-	return strings.Replace(p, "tile/data/", "tile/entries/", 1)
+	return layout.Tile{Entries: t.L < 0, Level: uint8(max(t.L, 0)), Index: uint64(t.N), Width: t.W}.Path()
 }
 
 // TestTilesInterop grows a tree across tile boundaries and checks the
@@ -201,39 +200,36 @@ func (w *world) doHeader(caller, target, key, value string) *response {
 	return &response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
 }
 
-func TestParseTile(t *testing.T) {
+// TestTileBounds asks for tiles whose index is out of range: they are
+// refused, never served as another tile whose index wrapped.
+func TestTileBounds(t *testing.T) {
+	w := newWorld(t, backends()[0], worldOptions{})
+	w.checkpoint()
 	tests := []struct {
-		path    string
-		l       int
-		n       int64
-		w       int
-		entries bool
-		ok      bool
+		path   string
+		status int
 	}{
-		{"tile/0/000", 0, 0, 256, false, true},
-		{"tile/0/x001/x234/067", 0, 1234067, 256, false, true},
-		{"tile/2/x001/x234/067.p/5", 2, 1234067, 5, false, true},
-		{"tile/63/001.p/255", 63, 1, 255, false, true},
-		{"tile/entries/x001/x234/067", -1, 1234067, 256, true, true},
-		{"tile/entries/000.p/1", -1, 0, 1, true, true},
-		{"tile/64/000", 0, 0, 0, false, false},
-		{"tile/00/000", 0, 0, 0, false, false},
-		{"tile/0/0", 0, 0, 0, false, false},
-		{"tile/0/x000/001", 0, 0, 0, false, false},
-		{"tile/0/001.p/256", 0, 0, 0, false, false},
-		{"tile/0/001.p/0", 0, 0, 0, false, false},
-		{"tile/0/001.p/007", 0, 0, 0, false, false},
-		{"tile/data/000", 0, 0, 0, false, false},
-		{"tile/8/0/000", 0, 0, 0, false, false},
-		{"tile/entries/", 0, 0, 0, false, false},
-		{"tile/0/-01", 0, 0, 0, false, false},
-		{"tiles/0/000", 0, 0, 0, false, false},
+		{"/tile/entries/000.p/1", http.StatusOK},
+		// N = 2^56: N·256 wraps to 0, the first bundle.
+		{"/tile/entries/x072/x057/x594/x037/x927/936.p/1", http.StatusBadRequest},
+		{"/tile/0/x072/x057/x594/x037/x927/936.p/1", http.StatusBadRequest},
+		{"/tile/entries/x999/x999/x999/x999/x999/x999/x999/999.p/1", http.StatusBadRequest},
+		{"/tile/7/001.p/1", http.StatusBadRequest},
+		// In range, but beyond the tree.
+		{"/tile/entries/x036/x028/x797/x018/x963/967.p/1", http.StatusNotFound},
+		{"/tile/0/x036/x028/x797/x018/x963/967.p/1", http.StatusNotFound},
+		{"/tile/7/000.p/1", http.StatusNotFound},
 	}
 	for _, tt := range tests {
-		tile, entries, ok := parseTile(tt.path)
-		if ok != tt.ok || ok && (tile.L != tt.l || tile.N != tt.n || tile.W != tt.w || entries != tt.entries) {
-			t.Errorf("parseTile(%q) = L%d N%d W%d entries %v, %v; want L%d N%d W%d entries %v, %v",
-				tt.path, tile.L, tile.N, tile.W, entries, ok, tt.l, tt.n, tt.w, tt.entries, tt.ok)
+		r := w.do("auditor", http.MethodGet, tt.path, nil)
+		if r.status != tt.status {
+			t.Errorf("GET %s = %d %.200s, want %d", tt.path, r.status, r.body, tt.status)
+		}
+		if cc := r.header.Get("Cache-Control"); tt.status != http.StatusOK && strings.Contains(cc, "immutable") {
+			t.Errorf("GET %s: Cache-Control %q on an error", tt.path, cc)
+		}
+		if tt.status != http.StatusOK {
+			checkEnvelope(t, tt.path, r)
 		}
 	}
 }

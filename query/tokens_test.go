@@ -11,12 +11,14 @@ import (
 )
 
 // TestTokenStores runs the auth.Store conformance suite on both stores,
-// and on Postgres as the agentledger_writer role that serve connects as.
+// and on Postgres as agentledger_admin, the role that writes tokens (the
+// writer role, which serve's ingest path holds, may not: see
+// ledger/postgres TestTokenRoles).
 func TestTokenStores(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		authtest.Run(t, func(t *testing.T) auth.Store { return b.open(t) })
 	})
-	t.Run("postgres_writer_role", func(t *testing.T) {
+	t.Run("postgres_admin_role", func(t *testing.T) {
 		t.Parallel()
 		authtest.Run(t, func(t *testing.T) auth.Store {
 			dsn := pgtest.NewSchema(t)
@@ -27,7 +29,7 @@ func TestTokenStores(t *testing.T) {
 			if strings.Contains(dsn, "://") {
 				sep = "&"
 			}
-			s, err := postgres.New(t.Context(), postgres.Config{DSN: dsn + sep + "role=agentledger_writer", NoMigrate: true})
+			s, err := postgres.New(t.Context(), postgres.Config{DSN: dsn + sep + "role=agentledger_admin", NoMigrate: true})
 			if err != nil {
 				t.Fatal(err)
 			}

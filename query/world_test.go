@@ -5,8 +5,10 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -16,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/agentledger/agentledger/internal/pgtest"
 	"github.com/agentledger/agentledger/ledger"
@@ -33,28 +37,90 @@ type store interface {
 // backend opens a fresh, empty store.
 type backend struct {
 	name string
-	open func(t testing.TB) store
+	// openSQL opens a fresh, empty store and returns a function that runs
+	// SQL statements on its database in one transaction, as an attacker
+	// with the database would: on Postgres as the superuser with every
+	// trigger disabled; on SQLite triggers are dropped by the statements.
+	openSQL func(t testing.TB) (store, func(t testing.TB, stmts ...string))
+}
+
+// open opens a fresh, empty store.
+func (b backend) open(t testing.TB) store {
+	s, _ := b.openSQL(t)
+	return s
 }
 
 func backends() []backend {
 	return []backend{
-		{"sqlite", func(t testing.TB) store {
-			s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "ledger.db"))
+		{"sqlite", func(t testing.TB) (store, func(testing.TB, ...string)) {
+			path := filepath.Join(t.TempDir(), "ledger.db")
+			s, err := sqlite.Open(t.Context(), path)
 			if err != nil {
 				t.Fatalf("sqlite.Open: %v", err)
 			}
 			t.Cleanup(func() { s.Close() })
-			return s
+			return s, func(t testing.TB, stmts ...string) { sqliteExec(t, path, stmts) }
 		}},
-		{"postgres", func(t testing.TB) store {
-			dsn := pgtest.NewSchema(t)
-			s, err := postgres.Open(t.Context(), dsn)
-			if err != nil {
-				t.Fatalf("postgres.Open: %v", err)
+		{"postgres", func(t testing.TB) (store, func(testing.TB, ...string)) {
+			return openPostgres(t, pgtest.NewSchema(t))
+		}},
+	}
+}
+
+// openPostgres opens a store on the schema dsn names.
+func openPostgres(t testing.TB, dsn string) (store, func(testing.TB, ...string)) {
+	s, err := postgres.Open(t.Context(), dsn)
+	if err != nil {
+		t.Fatalf("postgres.Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, func(t testing.TB, stmts ...string) { postgresExec(t, dsn, stmts) }
+}
+
+func sqliteExec(t testing.TB, path string, stmts []string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.WithoutCancel(t.Context())
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	for _, q := range stmts {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func postgresExec(t testing.TB, dsn string, stmts []string) {
+	t.Helper()
+	ctx := context.WithoutCancel(t.Context())
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SET LOCAL session_replication_role = replica"); err != nil {
+			return err
+		}
+		for _, q := range stmts {
+			if _, err := tx.Exec(ctx, q); err != nil {
+				return fmt.Errorf("%s: %w", q, err)
 			}
-			t.Cleanup(func() { s.Close() })
-			return s
-		}},
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -104,6 +170,7 @@ func (b *syncBuffer) String() string {
 type world struct {
 	t      testing.TB
 	store  store
+	tamper func(t testing.TB, stmts ...string) // runs SQL on the store's database, triggers off
 	log    *ledger.Log
 	vkey   string
 	signer *ledger.Signer
@@ -125,7 +192,7 @@ type worldOptions struct {
 
 func newWorld(t testing.TB, b backend, opt worldOptions) *world {
 	t.Helper()
-	st := b.open(t)
+	st, rawSQL := b.openSQL(t)
 	skey, vkey, err := ledger.GenerateKey(testOrigin)
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +206,7 @@ func newWorld(t testing.TB, b backend, opt worldOptions) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { log.Close(t.Context()) })
-	w := &world{t: t, store: st, log: log, vkey: vkey, signer: signer, logs: &syncBuffer{}, tokens: make(map[string]string), idx: make(map[string]uint64)}
+	w := &world{t: t, store: st, tamper: rawSQL, log: log, vkey: vkey, signer: signer, logs: &syncBuffer{}, tokens: make(map[string]string), idx: make(map[string]uint64)}
 	if !opt.noFixture {
 		w.seed()
 	}

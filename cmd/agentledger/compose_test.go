@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/compose-spec/compose-go/v2/cli"
+	"go.yaml.in/yaml/v3"
 )
 
 // TestDockerCompose loads docker-compose.yml with compose-go, the loader and
@@ -59,6 +60,7 @@ func TestDockerCompose(t *testing.T) {
 	if !ok || !strings.Contains(cfg.Content, "endpoint: agentledger:4317") {
 		t.Errorf("the collector's config does not forward OTLP to agentledger")
 	}
+	checkCollectorNames(t, cfg.Content)
 	// Without a password the file must refuse to load rather than run
 	// Postgres with an empty one.
 	opts, err = cli.NewProjectOptions([]string{path}, cli.WithEnv([]string{"POSTGRES_PASSWORD="}), cli.WithName("agentledger"))
@@ -67,5 +69,33 @@ func TestDockerCompose(t *testing.T) {
 	}
 	if _, err := opts.LoadProject(t.Context()); err == nil {
 		t.Errorf("docker-compose.yml loads with no POSTGRES_PASSWORD set")
+	}
+}
+
+// deprecatedComponents are component type names the collector still
+// accepts but warns about, and their current names.
+var deprecatedComponents = map[string]string{
+	"otlp":     "otlp_grpc",
+	"otlphttp": "otlp_http",
+}
+
+// checkCollectorNames fails if the collector config names an exporter by a
+// deprecated alias.
+func checkCollectorNames(t *testing.T, content string) {
+	t.Helper()
+	var cfg struct {
+		Exporters map[string]any `yaml:"exporters"`
+	}
+	if err := yaml.Unmarshal([]byte(content), &cfg); err != nil {
+		t.Fatalf("the collector's config is not YAML: %v", err)
+	}
+	if len(cfg.Exporters) == 0 {
+		t.Fatal("the collector's config has no exporters")
+	}
+	for id := range cfg.Exporters {
+		typ, _, _ := strings.Cut(id, "/")
+		if now, ok := deprecatedComponents[typ]; ok {
+			t.Errorf("exporter %q uses the deprecated type %q; use %q", id, typ, now)
+		}
 	}
 }

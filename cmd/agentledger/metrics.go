@@ -21,6 +21,7 @@ type metrics struct {
 	checkpointSize prometheus.Gauge
 	rejected       *prometheus.CounterVec
 	failed         *prometheus.CounterVec
+	contentFails   prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -60,8 +61,12 @@ func newMetrics() *metrics {
 			Name: "agentledger_failed_requests_total",
 			Help: "OTLP requests whose entries could not be committed (answered retryable), by signal.",
 		}, []string{"signal"}),
+		contentFails: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "agentledger_content_commitment_failures_total",
+			Help: "Pieces of stored content that an API answer found not to match their commitment, counted each time an answer finds one; run agentledger audit.",
+		}),
 	}
-	m.reg.MustRegister(m.appended, m.appendLatency, m.batchSize, m.treeSize, m.checkpointTime, m.checkpointSize, m.rejected, m.failed,
+	m.reg.MustRegister(m.appended, m.appendLatency, m.batchSize, m.treeSize, m.checkpointTime, m.checkpointSize, m.rejected, m.failed, m.contentFails,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -95,4 +100,9 @@ func (m *metrics) Rejected(s ingest.Signal, _ int, _ error) {
 // committed, answered as retryable.
 func (m *metrics) Failed(s ingest.Signal, _ int, _ error) {
 	m.failed.WithLabelValues(string(s)).Inc()
+}
+
+// ContentFailsCommitment implements query.Observer.
+func (m *metrics) ContentFailsCommitment(uint64, string) {
+	m.contentFails.Inc()
 }

@@ -135,6 +135,7 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 		PublicTiles: f.publicTiles,
 		UI:          web.FS,
 		Ready:       store.Ready,
+		Observer:    m,
 	})
 	if err != nil {
 		return err

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"text/tabwriter"
 	"time"
 
+	"github.com/agentledger/agentledger/internal/keyfile"
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/query/auth"
 	"github.com/spf13/cobra"
@@ -23,7 +23,15 @@ func newTokenCmd() *cobra.Command {
 role: auditor (checkpoints, tiles, proofs, entries without content),
 responder (plus the linked views and content) or admin (plus erasure).
 Only the SHA-256 of a token is stored; create prints the token once.
-These commands work while serve runs on the same store.`,
+These commands work while serve runs on the same store.
+
+On Postgres, token rows are written only by the role agentledger_admin
+(which the migration creates), never by agentledger_writer, the role of the
+ingest path: run create and revoke as a login role granted
+agentledger_admin (or the schema's owner); list needs either role. A serve
+whose role is not granted agentledger_admin cannot create the first admin
+token or answer the token API's create and revoke: create tokens with this
+command instead.`,
 	}
 	cmd.AddCommand(newTokenCreateCmd(), newTokenListCmd(), newTokenRevokeCmd())
 	return cmd
@@ -126,10 +134,11 @@ func newTokenRevokeCmd() *cobra.Command {
 
 // firstAdminToken creates an admin token named "admin" and writes it to
 // the data directory (mode 0600) when the store has no token yet. It
-// returns the file's path when the file exists.
+// returns the file's path when the file exists, and refuses the file if
+// group or others may read it, as it refuses the key files.
 func firstAdminToken(ctx context.Context, ts auth.Store, dir string) (string, error) {
 	path := filepath.Join(dir, adminTokenFile)
-	if _, err := os.Stat(path); err == nil {
+	if _, err := keyfile.Read(path); err == nil {
 		return path, nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return "", err
@@ -143,7 +152,7 @@ func firstAdminToken(ctx context.Context, ts auth.Store, dir string) (string, er
 	}
 	secret, _, err := auth.Create(ctx, ts, "admin", auth.RoleAdmin)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("%w (on Postgres, serve's role needs agentledger_admin to create it; or create a token with agentledger token create as such a role)", err)
 	}
 	if err := writeSecretFile(path, []byte(secret+"\n")); err != nil {
 		return "", err

@@ -53,10 +53,15 @@ Online, from a server (--url, with an auditor or responder --token):
                    the content the view returns against its commitments).
   --all            follows the whole log through the tlog-tiles API:
                    recomputes every tile from the entry bundles and checks
-                   the latest checkpoint's root.`,
+                   the latest checkpoint's root. With --content it also
+                   reads the content of every entry that commits to content
+                   (the server records each read) and checks each piece the
+                   token may read against its commitment; content the
+                   server reports erased must be named by an erasure entry
+                   of the checkpoint's tree, which it reports.`,
 		Example: `  agentledger verify --key-file ledger.vkey --checkpoint cp.txt --leaf entry.json --index 41 --proof proof.json
   agentledger verify --key-file ledger.vkey --url https://ledger.example.com --token "$TOKEN" --credential AKIAIOSFODNN7EXAMPLE
-  agentledger verify --key-file ledger.vkey --url https://ledger.example.com --token "$TOKEN" --all`,
+  agentledger verify --key-file ledger.vkey --url https://ledger.example.com --token "$TOKEN" --all --content`,
 		Args: cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) error {
 			f.indexSet = cmd.Flags().Changed("index")
@@ -77,7 +82,7 @@ Online, from a server (--url, with an auditor or responder --token):
 	fl.StringVar(&f.token, "token", "", "bearer token for the server (online)")
 	fl.StringVar(&f.credential, "credential", "", "verify every entry of this credential's view (online)")
 	fl.BoolVar(&f.all, "all", false, "verify the whole log through the tlog-tiles API (online)")
-	fl.BoolVar(&f.content, "content", false, "with --credential: also fetch and check content (the server records the read)")
+	fl.BoolVar(&f.content, "content", false, "with --credential or --all: also fetch and check content (the server records the read)")
 	fl.DurationVar(&f.wait, "wait", 10*time.Second, "with --credential: how long to wait for a checkpoint, and the verifiable index, to cover new entries")
 	return withEnv(cmd)
 }
@@ -250,12 +255,12 @@ func verifyOnline(cmd *cobra.Command, f *verifyFlags, vkey string) error {
 	}
 	if f.all {
 		last := time.Now()
-		rep, err := c.VerifyAll(ctx, func(n uint64) {
+		rep, err := c.VerifyAll(ctx, verify.AllOptions{Content: f.content, Progress: func(n uint64) {
 			if time.Since(last) >= 2*time.Second {
 				last = time.Now()
 				fmt.Fprintf(cmd.ErrOrStderr(), "verify: %d entries read\n", n)
 			}
-		})
+		}})
 		if rep != nil && rep.Checkpoint != nil {
 			printCheckpoint(cmd, "checkpoint", rep.Checkpoint)
 		}
@@ -264,6 +269,13 @@ func verifyOnline(cmd *cobra.Command, f *verifyFlags, vkey string) error {
 		}
 		fmt.Fprintf(out, "log: %d entries read from entry bundles, hashed and decoded; %d tiles recomputed and compared; the root is the checkpoint's\n",
 			rep.Entries, rep.Tiles)
+		if f.content {
+			fmt.Fprintf(out, "log: %d pieces of content match their commitments; %d erased; %d not returned to this token\n",
+				rep.Content, len(rep.Erased), rep.Unread)
+			for _, e := range rep.Erased {
+				fmt.Fprintf(out, "entry %d: content %q erased by erasure entry %d\n", e.Entry, e.Name, e.By)
+			}
+		}
 	}
 	fmt.Fprintln(out, "verified")
 	return nil

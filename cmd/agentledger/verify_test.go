@@ -154,3 +154,77 @@ func TestVerifyCmdOnline(t *testing.T) {
 	}
 	wantMatch(t, "verify error", err.Error(), `^log: tile 1/0 hash 0 \(entries 0–255\): served .*, but the entries give`)
 }
+
+// TestVerifyCmdAllContent checks every piece of content of a log served by
+// the query server against its commitment, and reports the erased piece
+// with the erasure entry that erased it; then it changes or removes a piece
+// of content in the database, past its triggers.
+func TestVerifyCmdAllContent(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		tamper string
+		want   string
+	}{
+		{name: "clean"},
+		{
+			name:   "content changed",
+			tamper: `UPDATE content SET data = convert_to('changed', 'UTF8') WHERE idx = 10 AND name = 'reasoning'`,
+			want:   `^log: entry 10: the server finds that its content "reasoning" does not match its commitment`,
+		},
+		{
+			name:   "content deleted without an erasure",
+			tamper: `DELETE FROM content WHERE idx = 15 AND name = 'reasoning'`,
+			want:   `^log: entry 15: the server reports content "reasoning" erased, but no erasure entry of checkpoint .* names it`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			// 60 entries, every fifth an LLM entry with two pieces of content;
+			// the reasoning of entry 5 is erased by the erasure entry at 40.
+			l := audittest.New(t, 60, 30)
+			if l.Erased != (ledger.ContentRef{Index: 5, Name: "reasoning"}) {
+				t.Fatalf("test bug: the fixture erased %+v", l.Erased)
+			}
+			if tt.tamper != "" {
+				l.Tamper(t, tt.tamper)
+			}
+			url, token := apiServer(t, l)
+			out, _, err := run(t, newVerifyCmd(), "--key", l.Keys.Verifier, "--url", url, "--token", token, "--all", "--content")
+			if tt.want != "" {
+				if err == nil {
+					t.Fatalf("verify --all --content = nil, want an error\n%s", out)
+				}
+				wantMatch(t, "verify error", err.Error(), tt.want)
+				return
+			}
+			if err != nil {
+				t.Fatalf("verify --all --content = %v\n%s", err, out)
+			}
+			for _, want := range []string{
+				`log: 61 entries read from entry bundles`,
+				`log: 23 pieces of content match their commitments; 1 erased; 0 not returned to this token\n`,
+				`entry 5: content "reasoning" erased by erasure entry 40\n`,
+				`verified\n$`,
+			} {
+				wantMatch(t, "verify output", out, want)
+			}
+		})
+	}
+}
+
+// TestVerifyCmdCredentialContentChanged changes content in the database:
+// the server withholds it and says so, and verify --credential --content
+// fails on it rather than skipping it.
+func TestVerifyCmdCredentialContentChanged(t *testing.T) {
+	t.Parallel()
+	l := audittest.New(t, 60, 30)
+	l.Tamper(t, `UPDATE content SET data = convert_to('changed', 'UTF8') WHERE name = 'input.messages'`)
+	url, token := apiServer(t, l)
+	out, _, err := run(t, newVerifyCmd(), "--key", l.Keys.Verifier, "--url", url, "--token", token, "--credential", "cred-1", "--content")
+	if err == nil {
+		t.Fatalf("verify --credential --content of changed content = nil, want an error\n%s", out)
+	}
+	wantMatch(t, "verify error", err.Error(), `content "input.messages" that the server finds does not match its commitment`)
+}

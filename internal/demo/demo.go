@@ -172,13 +172,12 @@ func (s *sender) all(ctx context.Context) error {
 
 // run is one trace being built.
 type run struct {
-	s      *sender
-	tp     *sdktrace.TracerProvider
-	tr     trace.Tracer
-	root   trace.Span
-	ctx    context.Context
-	t      time.Time
-	events int
+	s    *sender
+	tp   *sdktrace.TracerProvider
+	tr   trace.Tracer
+	root trace.Span
+	ctx  context.Context
+	t    time.Time
 }
 
 func (s *sender) newRun(ctx context.Context, a agent, conversation, summary string) *run {

@@ -5,7 +5,11 @@
 // by the migrations embedded in the binary (package migrations); the tables
 // that hold entries, references, tiles and checkpoints reject UPDATE, DELETE
 // and TRUNCATE, and content can be deleted only by a transaction that
-// appends the erasure entry recording it.
+// appends the erasure entry recording it. The database also refuses rows the
+// store could not have written, such as an entry the tree head never counts,
+// and changes of the tree head that do not grow it consistently. The
+// migrations create two roles: agentledger_writer, everything the store's
+// ledger writes need, and agentledger_admin, which alone writes tokens.
 //
 // Write transactions lock the singleton tree head row FOR UPDATE, so every
 // writer of one database, in any number of processes, is serialised by the
@@ -52,6 +56,10 @@ func (c *Config) Validate() error {
 // Store is the Postgres store. It is safe for concurrent use.
 type Store struct {
 	pool *pgxpool.Pool
+
+	vacuums    chan string // erasing transactions, for the vacuumer
+	stop       context.CancelFunc
+	vacuumDone chan struct{}
 }
 
 var _ ledger.Store = (*Store)(nil)
@@ -95,6 +103,9 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
+	vctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	s.vacuums, s.stop, s.vacuumDone = make(chan string, 1), stop, make(chan struct{})
+	go s.vacuumer(vctx)
 	return s, nil
 }
 
@@ -124,8 +135,11 @@ func (s *Store) Ready(ctx context.Context) error {
 	return checkVersion(v, len(ms))
 }
 
-// Close releases the store's connections.
+// Close stops the rewrite of the content table after an erasure, if one
+// runs, and releases the store's connections.
 func (s *Store) Close() error {
+	s.stop()
+	<-s.vacuumDone
 	s.pool.Close()
 	return nil
 }

@@ -3,9 +3,14 @@ package postgres_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -19,6 +24,7 @@ import (
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/ledger/postgres"
 	"github.com/agentledger/agentledger/ledger/storetest"
+	"github.com/agentledger/agentledger/query/auth"
 )
 
 // pgDB is a storetest.DB on a schema of its own.
@@ -402,6 +408,11 @@ func TestWriterRole(t *testing.T) {
 		"content":           {"SELECT", "INSERT", "DELETE"},
 		"tree_head":         {"SELECT", "UPDATE"},
 		"schema_migrations": {"SELECT"},
+		"tokens":            {"SELECT"},
+		"index_head":        {"SELECT", "UPDATE"},
+		"index_notes":       {"SELECT", "INSERT"},
+		"index_keys":        {"SELECT", "INSERT", "UPDATE"},
+		"index_nodes":       {"SELECT", "INSERT", "UPDATE"},
 	}
 	for table, granted := range want {
 		for _, p := range privs {
@@ -452,13 +463,143 @@ func TestWriterRole(t *testing.T) {
 	}
 }
 
+// TestStrayRows checks that the writer role cannot commit a row the store
+// would not have written, one that makes every later append collide with
+// it: an entry the tree head does not count, however the transaction
+// orders its constraints. Appends work on afterwards.
+func TestStrayRows(t *testing.T) {
+	t.Parallel()
+	s, dsn := openStore(t)
+	seed(t, s) // entries 0–2
+	conn := connect(t, asWriter(dsn))
+	const insert = `INSERT INTO entries (idx, leaf, leaf_hash, dedup_key, kind)
+		VALUES (%d, '\x01', sha256('\x01'), sha256('\x%02x'), 'span')`
+	tests := []struct {
+		name     string
+		sql      []string
+		contains string
+	}{
+		{"just past the head", []string{fmt.Sprintf(insert, 3, 3)}, "is not counted by the tree head"},
+		{"checked at once", []string{"SET CONSTRAINTS ALL IMMEDIATE", fmt.Sprintf(insert, 3, 3)}, "is not counted by the tree head"},
+		{"beyond a gap", []string{fmt.Sprintf(insert, 5, 5)}, "do not follow the tree head"},
+		{"head grown over nothing", []string{"UPDATE tree_head SET size = 4"}, "over entries not stored"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tx, err := conn.Begin(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback(context.Background())
+			for _, q := range tt.sql {
+				if _, err = tx.Exec(t.Context(), q); err != nil {
+					break
+				}
+			}
+			if err == nil {
+				err = tx.Commit(t.Context())
+			}
+			var pe *pgconn.PgError
+			if !errors.As(err, &pe) || pe.Code != "42501" || !strings.Contains(pe.Message, tt.contains) {
+				t.Errorf("%v = %v, want refused: %q", tt.sql, err, tt.contains)
+			}
+		})
+	}
+	if n := queryInt(t, conn, `SELECT count(*) FROM entries`); n != 3 {
+		t.Fatalf("entries after refused inserts = %d, want 3", n)
+	}
+	appendRecords(t, s, 2)
+	if n := queryInt(t, conn, `SELECT size FROM tree_head`); n != 5 {
+		t.Fatalf("size after appends = %d, want 5", n)
+	}
+}
+
+// TestTokenRoles checks that token rows are written by agentledger_admin
+// and not by agentledger_writer, the role of the ingest path, and that
+// neither an upsert by the owner changes a token.
+func TestTokenRoles(t *testing.T) {
+	t.Parallel()
+	_, dsn := openStore(t)
+	conn := connect(t, dsn)
+	var login, super bool
+	if err := conn.QueryRow(t.Context(), `SELECT rolcanlogin, rolsuper FROM pg_roles WHERE rolname = 'agentledger_admin'`).
+		Scan(&login, &super); err != nil {
+		t.Fatalf("role agentledger_admin: %v", err)
+	}
+	if login || super {
+		t.Errorf("agentledger_admin login, superuser = %v, %v, want false, false", login, super)
+	}
+	for _, p := range []struct {
+		role, priv string
+		want       bool
+	}{
+		{"agentledger_admin", "SELECT", true},
+		{"agentledger_admin", "INSERT", true},
+		{"agentledger_admin", "DELETE", false},
+		{"agentledger_writer", "SELECT", true},
+		{"agentledger_writer", "INSERT", false},
+		{"agentledger_writer", "UPDATE", false},
+	} {
+		var got bool
+		if err := conn.QueryRow(t.Context(), `SELECT has_table_privilege($1, 'tokens', $2)`, p.role, p.priv).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != p.want {
+			t.Errorf("has_table_privilege(%s, tokens, %s) = %v, want %v", p.role, p.priv, got, p.want)
+		}
+	}
+
+	tok := auth.Token{Hash: sha256.Sum256([]byte("secret")), Name: "minted", Role: auth.RoleAdmin, Created: testTime}
+	ws, err := postgres.New(t.Context(), postgres.Config{DSN: asWriter(dsn), NoMigrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	err = ws.CreateToken(t.Context(), tok)
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "42501" {
+		t.Fatalf("CreateToken as agentledger_writer = %v, want permission denied", err)
+	}
+
+	as, err := postgres.Open(t.Context(), asRole(dsn, "agentledger_admin"))
+	if err != nil {
+		t.Fatalf("Open as agentledger_admin: %v", err)
+	}
+	defer as.Close()
+	tok.Name = "ci"
+	if err := as.CreateToken(t.Context(), tok); err != nil {
+		t.Fatalf("CreateToken as agentledger_admin: %v", err)
+	}
+	if ts, err := as.ListTokens(t.Context()); err != nil || len(ts) != 1 {
+		t.Fatalf("ListTokens as agentledger_admin = %v, %v, want the token", ts, err)
+	}
+	if _, err := ws.RevokeToken(t.Context(), "ci", testTime); err == nil {
+		t.Errorf("RevokeToken as agentledger_writer succeeded, want permission denied")
+	}
+	if _, err := conn.Exec(t.Context(), `INSERT INTO tokens SELECT * FROM tokens WHERE true
+		ON CONFLICT (hash) DO UPDATE SET role = 'auditor'`); err == nil {
+		t.Errorf("upsert of a token succeeded, want refused")
+	}
+	if _, err := as.RevokeToken(t.Context(), "ci", testTime.Add(time.Hour)); err != nil {
+		t.Fatalf("RevokeToken as agentledger_admin: %v", err)
+	}
+	if got, err := ws.LookupToken(t.Context(), tok.Hash); err != nil || got.Role != auth.RoleAdmin || got.Active() {
+		t.Errorf("LookupToken as agentledger_writer = %+v, %v, want the revoked admin token", got, err)
+	}
+}
+
 // asWriter returns dsn with the run-time parameter role set to
 // agentledger_writer, so that its sessions run as that role.
 func asWriter(dsn string) string {
+	return asRole(dsn, "agentledger_writer")
+}
+
+// asRole returns dsn with the run-time parameter role set to role.
+func asRole(dsn, role string) string {
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		return dsn + "&role=agentledger_writer" // pgtest's URLs carry search_path already
+		return dsn + "&role=" + role // pgtest's URLs carry search_path already
 	}
-	return dsn + " role=agentledger_writer"
+	return dsn + " role=" + role
 }
 
 func contains(s []string, x string) bool {
@@ -778,6 +919,10 @@ func TestTilesCorrupt(t *testing.T) {
 	t.Parallel()
 	s, dsn := openStore(t)
 	conn := connect(t, dsn)
+	// The owner goes around the database's checks.
+	if _, err := conn.Exec(t.Context(), `ALTER TABLE tiles DISABLE TRIGGER tiles_covered`); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := conn.Exec(t.Context(), `INSERT INTO tiles (level, idx, start, hashes) VALUES
 		(0, 5, 0, sha256('a')), (0, 5, 2, sha256('b')),
 		(0, 6, 1, sha256('c')),
@@ -796,4 +941,147 @@ func TestTilesCorrupt(t *testing.T) {
 			t.Errorf("Tiles(%v) = %v, want %v", tt.id, err, tt.want)
 		}
 	}
+}
+
+// TestErasureLeavesNoBytes checks that erased content leaves the files of
+// the content table (its heap and TOAST files under the server's data
+// directory) soon after Erase returns, and is not back after a clean
+// shutdown, while content that was not erased is still there. It reads the
+// files, so it needs the server on this machine and a data directory it
+// may read.
+func TestErasureLeavesNoBytes(t *testing.T) {
+	t.Parallel()
+	s, dsn := openStore(t)
+	conn := connect(t, dsn)
+	var dataDir string
+	if err := conn.QueryRow(t.Context(), `SHOW data_directory`).Scan(&dataDir); err != nil {
+		t.Fatalf("SHOW data_directory: %v", err)
+	}
+	files := func() []string {
+		t.Helper()
+		var heap, toast string
+		if err := conn.QueryRow(t.Context(), `SELECT pg_relation_filepath(c.oid), coalesce(pg_relation_filepath(c.reltoastrelid), '')
+			FROM pg_class c WHERE c.oid = 'content'::regclass`).Scan(&heap, &toast); err != nil {
+			t.Fatal(err)
+		}
+		// Dirty pages reach the files at a checkpoint.
+		if _, err := conn.Exec(t.Context(), `CHECKPOINT`); err != nil {
+			t.Fatalf("CHECKPOINT: %v", err)
+		}
+		var paths []string
+		for _, rel := range []string{heap, toast} {
+			if rel != "" {
+				paths = append(paths, filepath.Join(dataDir, rel))
+			}
+		}
+		return paths
+	}
+	contain := func(paths []string, b []byte) bool {
+		t.Helper()
+		for _, p := range paths {
+			segs, _ := filepath.Glob(p + ".*") // 1 GB segments, free space and visibility maps
+			for _, f := range append([]string{p}, segs...) {
+				data, err := os.ReadFile(f)
+				if errors.Is(err, fs.ErrNotExist) {
+					continue
+				}
+				if err != nil {
+					t.Skipf("SKIPPED, NOT PASSED: cannot read the content table's files under the server's data directory %s: %v", dataDir, err)
+				}
+				if bytes.Contains(data, b) {
+					t.Logf("%s holds %q", f, b)
+					return true
+				}
+			}
+		}
+		return false
+	}
+
+	key, _, err := ledger.GenerateKey("example.com/erasure")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ledger.NewSigner(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := ledger.Open(s, ledger.Config{Signer: signer, CheckpointInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	erased, kept, big := marker("erased"), marker("kept"), marker("toasted")
+	var es []ledger.Entry
+	for i := range 20 {
+		data := kept
+		if i == 19 { // the last row written to its page: a plain VACUUM leaves its bytes
+			data = erased
+		}
+		es = append(es, ledger.Entry{
+			Kind: ledger.KindLLM, TraceID: fmt.Sprintf("%032x", 1), SpanID: fmt.Sprintf("%016x", i+1), Name: "chat",
+			Content: []ledger.Content{ledger.NewContent("input.messages", data)},
+		})
+	}
+	// Content too large for a page goes to the TOAST table; random bytes do
+	// not compress, so the marker is there verbatim.
+	noise := make([]byte, 16<<10)
+	rand.Read(noise)
+	es = append(es, ledger.Entry{
+		Kind: ledger.KindLLM, TraceID: fmt.Sprintf("%032x", 1), SpanID: fmt.Sprintf("%016x", 100), Name: "chat",
+		Content: []ledger.Content{ledger.NewContent("output.messages", append(append([]byte{}, big...), noise...))},
+	})
+	idx, err := l.Append(t.Context(), es)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := files()
+	if _, err := os.Stat(old[0]); err != nil {
+		t.Skipf("SKIPPED, NOT PASSED: the content table's heap file is not readable here (is the server on another machine?): %v", err)
+	}
+	for _, m := range [][]byte{erased, big} {
+		if !contain(old, m) {
+			t.Fatalf("%q is not in the content table's files before the erasure: the scan is broken", m)
+		}
+	}
+	if _, err := l.Erase(t.Context(), []ledger.ContentRef{{Index: idx[19]}, {Index: idx[20]}}, "admin:test", "test"); err != nil {
+		t.Fatal(err)
+	}
+	// The store rewrites the table in the background, once the
+	// transactions that may still read the erased rows have ended.
+	gone := func() bool {
+		now := files()
+		for _, m := range [][]byte{erased, big} {
+			if contain(now, m) || contain(old, m) {
+				return false
+			}
+		}
+		return true
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	poll := time.NewTicker(250 * time.Millisecond)
+	defer poll.Stop()
+	for !gone() {
+		if time.Now().After(deadline) {
+			t.Fatalf("erased content is still in the content table's files 2 minutes after Erase returned")
+		}
+		<-poll.C
+	}
+	if err := l.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !gone() {
+		t.Errorf("erased content is in the content table's files after a clean shutdown")
+	}
+	if !contain(files(), kept) {
+		t.Errorf("content that was not erased is not in the content table's files")
+	}
+}
+
+// marker returns unique content to look for in the database's files.
+func marker(what string) []byte {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return []byte(what + " prompt " + hex.EncodeToString(b))
 }

@@ -22,10 +22,14 @@ var (
 
 // Update implements ledger.Store. A transaction that writes entries takes
 // five round trips: BEGIN, the head lock and the dedup probe, pipelined; one
-// COPY each for entries, references and content; the tiles, the head, the
+// COPY each for entries, references and content; the head, the tiles, the
 // checkpoint, the erasure and COMMIT, pipelined.
+//
+// After a transaction that erased content commits, Update has the content
+// table rewritten in the background (see vacuumer).
 func (s *Store) Update(ctx context.Context, keys [][ledger.HashSize]byte, fn ledger.UpdateFunc) error {
-	return s.writeTx(ctx, func(conn *pgx.Conn) error {
+	var erasure string // the erasing transaction's ID
+	err := s.writeTx(ctx, func(conn *pgx.Conn) error {
 		head, existing, err := lockHead(ctx, conn, keys)
 		if err != nil {
 			return err
@@ -40,8 +44,12 @@ func (s *Store) Update(ctx context.Context, keys [][ledger.HashSize]byte, fn led
 		if err := checkBatch(head, b); err != nil {
 			return err
 		}
-		return writeBatch(ctx, conn, head, b)
+		return writeBatch(ctx, conn, head, b, &erasure)
 	})
+	if err == nil && erasure != "" {
+		s.requestVacuum(erasure)
+	}
+	return err
 }
 
 // writeTx runs f on one connection, in a read-committed transaction that f
@@ -219,9 +227,11 @@ func erasureIndex(b *ledger.Batch) int64 {
 }
 
 // writeBatch writes a checked batch and commits: entries, references and
-// content with COPY, then the tiles, the head, the checkpoint, the erasure
-// and COMMIT in one pipeline.
-func writeBatch(ctx context.Context, conn *pgx.Conn, old ledger.TreeHead, b *ledger.Batch) error {
+// content with COPY, then the head, the tiles, the checkpoint, the erasure
+// and COMMIT in one pipeline. The database accepts tiles and a checkpoint
+// only within the head, so the head comes first. A batch that erases
+// content sets *erasure to the ID of its transaction.
+func writeBatch(ctx context.Context, conn *pgx.Conn, old ledger.TreeHead, b *ledger.Batch, erasure *string) error {
 	if len(b.Records) > 0 {
 		if err := copyRecords(ctx, conn, b.Records); err != nil {
 			return err
@@ -230,7 +240,8 @@ func writeBatch(ctx context.Context, conn *pgx.Conn, old ledger.TreeHead, b *led
 
 	type step struct {
 		what string
-		want int64 // rows affected; -1 for any
+		want int64   // rows affected; -1 for any
+		scan *string // where the step's one value goes, if it returns one
 	}
 	var (
 		pb    pgx.Batch
@@ -238,17 +249,7 @@ func writeBatch(ctx context.Context, conn *pgx.Conn, old ledger.TreeHead, b *led
 	)
 	queue := func(what string, want int64, sql string, args ...any) {
 		pb.Queue(sql, args...)
-		steps = append(steps, step{what, want})
-	}
-	if n := len(b.Tiles); n > 0 {
-		levels, idxs, starts := make([]int16, n), make([]int64, n), make([]int16, n)
-		hashes := make([][]byte, n)
-		for i, t := range b.Tiles {
-			levels[i], idxs[i], starts[i], hashes[i] = int16(t.Tile.Level), int64(t.Tile.Index), int16(t.Start), t.Hashes
-		}
-		queue("tiles", int64(n), `INSERT INTO tiles (level, idx, start, hashes)
-			SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::smallint[], $4::bytea[])`,
-			levels, idxs, starts, hashes)
+		steps = append(steps, step{what: what, want: want})
 	}
 	h := &b.Head
 	var cpSize *int64
@@ -259,6 +260,16 @@ func writeBatch(ctx context.Context, conn *pgx.Conn, old ledger.TreeHead, b *led
 		SET size = $1, root = $2, range = $3, checkpoint_size = $4, checkpoint_time = $5
 		WHERE id = 1 AND size = $6`,
 		int64(h.Size), h.Root[:], joinHashes(h.Range), cpSize, toDB(h.CheckpointTime), int64(old.Size))
+	if n := len(b.Tiles); n > 0 {
+		levels, idxs, starts := make([]int16, n), make([]int64, n), make([]int16, n)
+		hashes := make([][]byte, n)
+		for i, t := range b.Tiles {
+			levels[i], idxs[i], starts[i], hashes[i] = int16(t.Tile.Level), int64(t.Tile.Index), int16(t.Start), t.Hashes
+		}
+		queue("tiles", int64(n), `INSERT INTO tiles (level, idx, start, hashes)
+			SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::smallint[], $4::bytea[])`,
+			levels, idxs, starts, hashes)
+	}
 	if cp := b.Checkpoint; cp != nil {
 		queue("checkpoint", 1, `INSERT INTO checkpoints (size, root, note, time) VALUES ($1, $2, $3, $4)`,
 			int64(cp.Size), cp.Root[:], cp.Note, toDB(cp.Time))
@@ -273,12 +284,20 @@ func writeBatch(ctx context.Context, conn *pgx.Conn, old ledger.TreeHead, b *led
 		queue("erased content", -1, `DELETE FROM content c
 			USING unnest($1::bigint[], $2::text[]) AS e(idx, name)
 			WHERE c.idx = e.idx AND (e.name = '' OR c.name = e.name)`, idxs, names)
+		pb.Queue(`SELECT pg_current_xact_id()::xid::text`)
+		steps = append(steps, step{what: "transaction ID", scan: erasure})
 	}
 	queue("commit", -1, `COMMIT`)
 
 	br := conn.SendBatch(ctx, &pb)
 	defer br.Close()
 	for _, st := range steps {
+		if st.scan != nil {
+			if err := br.QueryRow().Scan(st.scan); err != nil {
+				return fmt.Errorf("postgres: write %s: %w", st.what, translate(err))
+			}
+			continue
+		}
 		tag, err := br.Exec()
 		if err != nil {
 			return fmt.Errorf("postgres: write %s: %w", st.what, translate(err))

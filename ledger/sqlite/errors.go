@@ -3,12 +3,17 @@ package sqlite
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/agentledger/agentledger/ledger"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
+
+// conflictPrefix starts the message of a trigger that refuses a row whose
+// key is taken (migrations/sqlite/0003_guards.up.sql).
+const conflictPrefix = "agentledger: conflict:"
 
 // translate maps a driver error to the ledger's sentinel errors, keeping the
 // driver error in the chain. It is the one place that knows SQLite's result
@@ -19,10 +24,12 @@ func translate(err error) error {
 		return err
 	}
 	switch code := se.Code(); {
-	case code == sqlite3.SQLITE_CONSTRAINT_UNIQUE, code == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+	case code == sqlite3.SQLITE_CONSTRAINT_UNIQUE, code == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY,
+		code == sqlite3.SQLITE_CONSTRAINT_TRIGGER && strings.Contains(se.Error(), conflictPrefix):
 		// A dedup key, index, tile segment or checkpoint already taken,
 		// perhaps by a concurrent writer: the caller may retry from the new
-		// head.
+		// head. The insert guards of the append-only tables refuse such a
+		// row before the unique index would.
 		return fmt.Errorf("%w: %w", ledger.ErrConflict, err)
 	case code&0xff == sqlite3.SQLITE_CONSTRAINT:
 		// A CHECK, NOT NULL or foreign key constraint, or an append-only

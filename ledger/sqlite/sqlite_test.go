@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/ledger/storetest"
+	"github.com/agentledger/agentledger/query/auth"
 )
 
 // testDB is one database file for the conformance suite.
@@ -51,10 +53,10 @@ func TestPragmas(t *testing.T) {
 		want  map[string]string
 	}{
 		{"writer", s.w, 1, map[string]string{
-			"journal_mode": "wal", "foreign_keys": "1", "busy_timeout": "10000", "synchronous": "2", "query_only": "0", "wal_autocheckpoint": "10000",
+			"journal_mode": "wal", "foreign_keys": "1", "busy_timeout": "10000", "synchronous": "2", "query_only": "0", "wal_autocheckpoint": "10000", "secure_delete": "1",
 		}},
 		{"readers", s.r, 4, map[string]string{
-			"journal_mode": "wal", "foreign_keys": "1", "busy_timeout": "10000", "synchronous": "2", "query_only": "1", "wal_autocheckpoint": "10000",
+			"journal_mode": "wal", "foreign_keys": "1", "busy_timeout": "10000", "synchronous": "2", "query_only": "1", "wal_autocheckpoint": "10000", "secure_delete": "1",
 		}},
 	}
 	for _, tt := range tests {
@@ -240,8 +242,9 @@ func TestAppendOnlyTriggers(t *testing.T) {
 		{"DELETE FROM content", "content is deleted only by an erasure"},
 		{"DELETE FROM tree_head", "tree_head cannot be deleted"},
 		{"UPDATE tree_head SET size = 1", "tree_head cannot shrink"},
-		{"UPDATE tree_head SET checkpoint_size = NULL", "tree_head cannot shrink"},
-		{"INSERT INTO tiles VALUES (0, 1, 100, zeroblob(32))", "tile segment does not continue its tile"},
+		{"UPDATE tree_head SET checkpoint_size = NULL", "agentledger: tree_head c"},
+		{"INSERT INTO tiles VALUES (0, 1, 10, zeroblob(32))", "tile segment does not continue its tile"},
+		{"INSERT INTO tiles VALUES (0, 1, 44, zeroblob(32))", "tile segment beyond the entries written"},
 	}
 	for _, tt := range tests {
 		_, err := db.ExecContext(t.Context(), tt.stmt)
@@ -318,8 +321,8 @@ func TestErasure(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(t.Context(), "INSERT INTO erasure_guard VALUES (?)", h.Size-1); err != nil {
-		t.Fatal(err)
+	if _, err := tx.ExecContext(t.Context(), "INSERT INTO erasure_guard VALUES (?)", h.Size-1); err == nil || !strings.Contains(err.Error(), "erasure_guard names only an erasure entry being appended") {
+		t.Errorf("INSERT INTO erasure_guard naming a committed erasure = %v, want refused", err)
 	}
 	if _, err := tx.ExecContext(t.Context(), "DELETE FROM content WHERE idx = 2"); err == nil || !strings.Contains(err.Error(), "erasure") {
 		t.Errorf("DELETE FROM content guarded by a committed erasure = %v, want refused", err)
@@ -706,6 +709,7 @@ func TestTilesCorrupt(t *testing.T) {
 	// Someone with the file bypasses the trigger and leaves a gap.
 	for _, q := range []string{
 		"DROP TRIGGER tiles_contiguous",
+		"DROP TRIGGER tiles_covered",
 		"INSERT INTO tiles VALUES (0, 0, 12, zeroblob(32))",
 	} {
 		if _, err := db.ExecContext(t.Context(), q); err != nil {
@@ -732,8 +736,11 @@ func TestHeadCorrupt(t *testing.T) {
 			if tt.name == "range" {
 				appendRecords(t, t.Context(), s, 1)
 			}
-			if _, err := rawDB(t, path).ExecContext(t.Context(), tt.stmt); err != nil {
-				t.Fatal(err)
+			// Someone with the file bypasses the trigger.
+			for _, q := range []string{"DROP TRIGGER tree_head_consistent", tt.stmt} {
+				if _, err := rawDB(t, path).ExecContext(t.Context(), q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
 			}
 			if _, err := s.Head(t.Context()); !errors.Is(err, ledger.ErrCorrupt) {
 				t.Fatalf("Head() after %s = %v, want ErrCorrupt", tt.stmt, err)
@@ -780,4 +787,69 @@ func TestReady(t *testing.T) {
 	if err := s2.Ready(t.Context()); err == nil {
 		t.Fatalf("Ready() after Close = nil, want an error")
 	}
+}
+
+// TestReplaceRefused checks that INSERT OR REPLACE, which deletes the row
+// in its way without firing a DELETE trigger, cannot change a row of any
+// append-only table, nor the tree head, a token or erasure_guard.
+func TestReplaceRefused(t *testing.T) {
+	path := newPath(t)
+	s := openStore(t, t.Context(), path)
+	appendRecords(t, t.Context(), s, 3)
+	err := s.Update(t.Context(), nil, func(h ledger.TreeHead, _ map[[32]byte]uint64) (*ledger.Batch, error) {
+		return checkpointBatch(h), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := auth.Token{Hash: sha256.Sum256([]byte("ci")), Name: "ci", Role: auth.RoleAuditor, Created: time.Unix(1_700_000_000, 0).UTC()}
+	if err := s.CreateToken(t.Context(), tok); err != nil {
+		t.Fatal(err)
+	}
+	before := countRows(t, path)
+	db := rawDB(t, path)
+	for _, stmt := range []string{
+		"INSERT OR REPLACE INTO entries SELECT idx, X'01', leaf_hash, dedup_key, kind, trace_id, time FROM entries WHERE idx = 1",
+		"INSERT OR REPLACE INTO entries SELECT 3, leaf, leaf_hash, dedup_key, kind, trace_id, time FROM entries WHERE idx = 1",
+		"REPLACE INTO entry_refs SELECT key, value, idx FROM entry_refs",
+		"INSERT OR REPLACE INTO content SELECT idx, name, salt, X'00' FROM content WHERE idx = 0",
+		"INSERT OR REPLACE INTO tiles SELECT level, idx, start, zeroblob(length(hashes)) FROM tiles",
+		"INSERT OR REPLACE INTO checkpoints SELECT size, root, X'00', created_at FROM checkpoints",
+		"INSERT OR REPLACE INTO tree_head (id, size, root, \"range\") VALUES (1, 0, zeroblob(32), X'')",
+		"INSERT OR REPLACE INTO tokens SELECT hash, name, 'admin', created_at, revoked_at FROM tokens",
+		"INSERT OR REPLACE INTO tokens SELECT zeroblob(32), name, 'admin', created_at, NULL FROM tokens",
+		"INSERT OR REPLACE INTO erasure_guard VALUES (0)",
+	} {
+		if _, err := db.ExecContext(t.Context(), stmt); err == nil || !strings.Contains(err.Error(), "agentledger: ") {
+			t.Errorf("%s = %v, want refused by a trigger", stmt, err)
+		}
+	}
+	// Within an erasure, its guard row cannot be turned into another.
+	tx, err := db.BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"INSERT INTO entries (idx, leaf, leaf_hash, dedup_key, kind) VALUES (3, X'01', zeroblob(32), zeroblob(32), 'erasure')",
+		"INSERT INTO erasure_guard VALUES (3)",
+	} {
+		if _, err := tx.ExecContext(t.Context(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if _, err := tx.ExecContext(t.Context(), "UPDATE erasure_guard SET idx = 1"); err == nil || !strings.Contains(err.Error(), "agentledger: ") {
+		t.Errorf("UPDATE erasure_guard = %v, want refused by a trigger", err)
+	}
+	tx.Rollback()
+	if after := countRows(t, path); after != before {
+		t.Errorf("rows after refused replaces = %s, want %s", after, before)
+	}
+	got, err := s.LookupToken(t.Context(), tok.Hash)
+	if err != nil || got.Role != auth.RoleAuditor {
+		t.Errorf("token after refused replaces = %+v, %v, want the auditor token", got, err)
+	}
+	if h := checkTree(t, t.Context(), s); h.Size != 3 || h.CheckpointSize != 3 {
+		t.Errorf("head after refused replaces = size %d checkpoint %d, want 3 and 3", h.Size, h.CheckpointSize)
+	}
+	appendRecords(t, t.Context(), s, 2)
 }

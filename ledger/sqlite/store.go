@@ -149,9 +149,10 @@ func createFile(path string) error {
 // in the DSN so that every connection of a pool gets them: WAL, so that
 // readers never block the writer; foreign keys; a busy timeout, so that a
 // writer waits for another process's transaction rather than failing;
-// synchronous FULL, so that a commit is on disk before Update returns; and
-// the checkpoint size. The
-// writer begins every transaction IMMEDIATE, taking the write lock at BEGIN,
+// synchronous FULL, so that a commit is on disk before Update returns;
+// the checkpoint size; and secure_delete, so that SQLite overwrites what a
+// delete removes (erased content) with zeros instead of leaving it in free
+// space of the file. The writer begins every transaction IMMEDIATE, taking the write lock at BEGIN,
 // so that its reads of the tree head are never stale; readers are
 // query_only.
 func dsn(path string, write bool, sync string) string {
@@ -161,6 +162,7 @@ func dsn(path string, write bool, sync string) string {
 		"_pragma=journal_mode(WAL)",
 		"_pragma=synchronous(" + sync + ")",
 		fmt.Sprintf("_pragma=wal_autocheckpoint(%d)", walCheckpointPages),
+		"_pragma=secure_delete(1)",
 	}
 	if write {
 		q = append(q, "_txlock=immediate")

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"math/bits"
 	"strings"
@@ -103,7 +104,28 @@ func (s *Store) Update(ctx context.Context, keys [][ledger.HashSize]byte, fn led
 	if err := tx.Commit(); err != nil {
 		return wrap("update: commit", err)
 	}
+	if len(b.Erase) > 0 {
+		s.flushErasure(context.WithoutCancel(ctx))
+	}
 	return nil
+}
+
+// flushErasure copies the write-ahead log into the database file and
+// truncates it, after an erasure has committed: secure_delete zeroed the
+// erased content in the pages the erasure wrote, but until a checkpoint the
+// database file keeps the old pages, and the log the frames that wrote the
+// content. The erasure has committed, so a failure (a reader of another
+// process holding an old snapshot) is logged, not returned; the next
+// checkpoint finishes the job.
+func (s *Store) flushErasure(ctx context.Context) {
+	var busy, logPages, done int
+	err := s.w.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logPages, &done)
+	if err == nil && busy != 0 {
+		err = fmt.Errorf("%d of %d log pages copied, a reader holds the rest", done, logPages)
+	}
+	if err != nil {
+		slog.Default().Warn("sqlite: erased content stays in the write-ahead log until the next checkpoint", "err", err)
+	}
 }
 
 // lookupKeys returns the index of each of keys that is stored.

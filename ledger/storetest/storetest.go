@@ -46,6 +46,7 @@ func Run(t *testing.T, newDB func(t *testing.T) DB) {
 		{"FailedUpdateWritesNothing", testFailedUpdate},
 		{"Erasure", testErasure},
 		{"AppendOnly", testAppendOnly},
+		{"NoBypass", testNoBypass},
 		{"Reopen", testReopen},
 		{"Index", testIndex},
 		{"IndexConcurrent", testIndexConcurrent},
@@ -819,6 +820,71 @@ func testAppendOnly(t *testing.T, db DB) {
 	}
 	h := head(t, s)
 	checkInclusion(t, s, reference(t, s, h.Size), 0, h.Size)
+}
+
+// testNoBypass checks that the database refuses, from whoever writes to it
+// directly, every row and change the store could not have written: upserts
+// that would change a stored row, a tree head whose root, range or
+// checkpoint time changes without a new entry or checkpoint, or that counts
+// entries not stored, and references, content, tile segments and
+// checkpoints for entries not being appended. Appends work on afterwards.
+func testNoBypass(t *testing.T, db DB) {
+	s := db.Open(t)
+	l := openLog(t, s, time.Hour)
+	e := entry(13, 0)
+	e.Content = []ledger.Content{ledger.NewContent("output.messages", []byte("hello"))}
+	e.Attrs = append(e.Attrs, ledger.Attr{Key: ledger.AttrCredentialID, Value: "c1"})
+	if _, err := l.Append(t.Context(), []ledger.Entry{e, entry(13, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Checkpoint(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	before := head(t, s)
+	for _, stmt := range []string{
+		// Upserts whose conflict would change a stored row.
+		"INSERT INTO entries SELECT * FROM entries WHERE true ON CONFLICT (idx) DO UPDATE SET kind = 'llm'",
+		"INSERT INTO entry_refs SELECT * FROM entry_refs WHERE true ON CONFLICT (key, value, idx) DO UPDATE SET value = 'c2'",
+		"INSERT INTO content SELECT * FROM content WHERE true ON CONFLICT (idx, name) DO UPDATE SET data = excluded.salt",
+		"INSERT INTO tiles SELECT * FROM tiles WHERE true ON CONFLICT (level, idx, start) DO UPDATE SET hashes = excluded.hashes || excluded.hashes",
+		"INSERT INTO checkpoints SELECT * FROM checkpoints WHERE true ON CONFLICT (size) DO UPDATE SET note = excluded.root",
+		"INSERT INTO tree_head SELECT * FROM tree_head WHERE true ON CONFLICT (id) DO UPDATE SET root = (SELECT dedup_key FROM entries WHERE idx = 0)",
+		// A tree head that changes without growing, or grows over nothing.
+		"UPDATE tree_head SET root = (SELECT dedup_key FROM entries WHERE idx = 0)",
+		`UPDATE tree_head SET "range" = (SELECT dedup_key FROM entries WHERE idx = 0)`,
+		"UPDATE tree_head SET size = size + 1",
+		"UPDATE tree_head SET checkpoint_time = NULL",
+		// Rows for an entry stored earlier, or for one still to come.
+		"INSERT INTO entry_refs (key, value, idx) VALUES ('agent', 'stray', 0)",
+		"INSERT INTO entry_refs (key, value, idx) VALUES ('agent', 'stray', 2)",
+		"INSERT INTO content (idx, name, salt, data) SELECT idx, 'stray', salt, data FROM content WHERE idx = 0",
+		"INSERT INTO content (idx, name, salt, data) SELECT 2, name, salt, data FROM content WHERE idx = 0",
+		"INSERT INTO tiles (level, idx, start, hashes) SELECT 0, 0, 2, leaf_hash FROM entries WHERE idx = 0",
+		"INSERT INTO tiles (level, idx, start, hashes) SELECT 0, 1, 0, leaf_hash FROM entries WHERE idx = 0",
+		"INSERT INTO tiles (level, idx, start, hashes) SELECT 1, 0, 0, leaf_hash FROM entries WHERE idx = 0",
+		"INSERT INTO checkpoints (size, root, note) SELECT 3, root, note FROM checkpoints",
+		"INSERT INTO checkpoints (size, root, note) SELECT 1, root, note FROM checkpoints",
+	} {
+		if err := db.Exec(t.Context(), stmt); err == nil {
+			t.Errorf("%s: succeeded, want refused by the database", stmt)
+		}
+	}
+	if after := head(t, s); after.Size != before.Size || after.Root != before.Root ||
+		after.CheckpointSize != before.CheckpointSize || !after.CheckpointTime.Equal(before.CheckpointTime) {
+		t.Fatalf("head after refused writes = %+v, want %+v", after, before)
+	}
+	appendN(t, l, 13, 2, 300)
+	if _, err := l.Checkpoint(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	h := head(t, s)
+	if h.Size != 302 {
+		t.Fatalf("size after refused writes and appends = %d, want 302", h.Size)
+	}
+	ref := reference(t, s, h.Size)
+	for _, i := range []uint64{0, 1, 255, 256, 301} {
+		checkInclusion(t, s, ref, i, h.Size)
+	}
 }
 
 func testReopen(t *testing.T, db DB) {

@@ -20,6 +20,18 @@ var (
 	ranges = &compact.RangeFactory{Hash: hasher.HashChildren}
 )
 
+// AllOptions configures VerifyAll.
+type AllOptions struct {
+	// Progress, if set, is called after each entry bundle with the number
+	// of entries read.
+	Progress func(entries uint64)
+	// Content also reads the content of every entry whose leaf commits to
+	// content, through /v1/entries/{index} (the server records each read
+	// with an access entry), and checks each piece the token may read
+	// against its commitment.
+	Content bool
+}
+
 // AllReport is what VerifyAll checked.
 type AllReport struct {
 	// Checkpoint is the checkpoint the log was verified against.
@@ -28,15 +40,23 @@ type AllReport struct {
 	// tiles compared.
 	Entries uint64
 	Tiles   int
+	// With AllOptions.Content: Content is the number of pieces of content
+	// that match their commitments; Unread the number the server did not
+	// return to this token; Erased the pieces erased, each with the
+	// erasure entry that names it.
+	Content int
+	Unread  int
+	Erased  []ErasedContent
 }
 
 // VerifyAll follows the whole log through the tlog-tiles API as a witness
 // or monitor would: it verifies the latest checkpoint, reads every entry
 // bundle, hashes each entry, checks that each decodes as a leaf, recomputes
 // every tile, compares it with the tile the server serves, and checks that
-// the entries make the checkpoint's root. progress, if set, is called after
-// each bundle with the number of entries read.
-func (c *Client) VerifyAll(ctx context.Context, progress func(entries uint64)) (*AllReport, error) {
+// the entries make the checkpoint's root. With opts.Content it also checks
+// content against its commitments, and that every piece of content the
+// server reports erased is named by an erasure entry of the verified tree.
+func (c *Client) VerifyAll(ctx context.Context, opts AllOptions) (*AllReport, error) {
 	cp, _, err := c.VerifiedCheckpoint(ctx)
 	if err != nil {
 		return nil, err
@@ -90,16 +110,28 @@ func (c *Client) VerifyAll(ctx context.Context, progress func(entries uint64)) (
 	}
 	cr := ranges.NewEmptyRange(0)
 	n := uint64(0)
+	erased := make(erasures)
+	var withContent []entryLeaf
 	for ch := range queue {
 		b := <-ch
 		if b.err != nil {
 			return rep, b.err
 		}
+		withContent = withContent[:0]
 		for i, leaf := range b.leaves {
 			idx := n*ledger.TileWidth + uint64(i)
 			lh := ledger.LeafHash(leaf)
-			if _, err := ledger.DecodeLeaf(leaf); err != nil {
+			d, err := ledger.DecodeLeaf(leaf)
+			if err != nil {
 				return rep, fmt.Errorf("entry %d: leaf does not decode: %w", idx, err)
+			}
+			if opts.Content && d.Entry.Kind == ledger.KindErasure {
+				if err := erased.add(idx, d); err != nil {
+					return rep, err
+				}
+			}
+			if opts.Content && len(d.Commitments) > 0 {
+				withContent = append(withContent, entryLeaf{index: idx, leaf: leaf, d: d})
 			}
 			if served := b.tile[i*ledger.HashSize : (i+1)*ledger.HashSize]; !bytes.Equal(served, lh[:]) {
 				return rep, fmt.Errorf("tile 0/%d hash %d (entry %d): served %s, but entry bundle %d's entry %d hashes to %s",
@@ -113,10 +145,21 @@ func (c *Client) VerifyAll(ctx context.Context, progress func(entries uint64)) (
 			}
 			rep.Entries++
 		}
+		if len(withContent) > 0 {
+			cc, err := c.checkContents(ctx, withContent)
+			if err != nil {
+				return rep, err
+			}
+			rep.Content += cc.checked
+			rep.Unread += cc.unread
+			for _, r := range cc.erased {
+				rep.Erased = append(rep.Erased, ErasedContent{Entry: r.index, Name: r.name})
+			}
+		}
 		rep.Tiles++
 		n++
-		if progress != nil {
-			progress(rep.Entries)
+		if opts.Progress != nil {
+			opts.Progress(rep.Entries)
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -142,6 +185,14 @@ func (c *Client) VerifyAll(ctx context.Context, progress func(entries uint64)) (
 	}
 	if root != cp.Root {
 		return rep, fmt.Errorf("the log's %d entries make root %s, but checkpoint %s says %s", size, b64(root[:]), describe(cp), b64(cp.Root[:]))
+	}
+	for i, e := range rep.Erased {
+		by, ok := erased.by(e.Entry, e.Name)
+		if !ok {
+			return rep, fmt.Errorf("entry %d: the server reports content %q erased, but no erasure entry of checkpoint %s names it (if it was erased since, verify again after the next checkpoint)",
+				e.Entry, e.Name, describe(cp))
+		}
+		rep.Erased[i].By = by
 	}
 	return rep, nil
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/agentledger/agentledger/ledger"
+	"github.com/agentledger/agentledger/ledger/layout"
 )
 
 // Limits on what the client reads.
@@ -167,13 +168,28 @@ type Content struct {
 	Salt       []byte  `json:"salt"`
 	Data       *string `json:"data"`
 	Encoding   string  `json:"encoding"`
+	// FailsCommitment is the server's own finding that the content it
+	// stores does not match its commitment.
+	FailsCommitment bool `json:"fails_commitment"`
 }
 
 // Entry fetches entry index with its leaf, without content. It does not
 // verify it.
 func (c *Client) Entry(ctx context.Context, index uint64) (*Entry, error) {
+	return c.entry(ctx, index, false)
+}
+
+// EntryContent fetches entry index with its leaf and the content the token
+// may read; the server records the read in the ledger. It does not verify
+// it.
+func (c *Client) EntryContent(ctx context.Context, index uint64) (*Entry, error) {
+	return c.entry(ctx, index, true)
+}
+
+func (c *Client) entry(ctx context.Context, index uint64, content bool) (*Entry, error) {
 	var e Entry
-	if err := c.getJSON(ctx, "v1/entries/"+strconv.FormatUint(index, 10)+"?content=false", &e); err != nil {
+	path := "v1/entries/" + strconv.FormatUint(index, 10) + "?content=" + strconv.FormatBool(content)
+	if err := c.getJSON(ctx, path, &e); err != nil {
 		return nil, err
 	}
 	if e.Index != index {
@@ -249,43 +265,13 @@ func (c *Client) Credential(ctx context.Context, id, cursor string, content bool
 	return b, nil
 }
 
-// TilePath returns the C2SP tlog-tiles path of a tile of the given width
-// (1–256): "tile/<L>/<N>", with ".p/<W>" for a partial tile.
-func TilePath(level uint8, index uint64, width int) string {
-	return "tile/" + strconv.Itoa(int(level)) + "/" + indexPath(index) + partial(width)
-}
-
-// EntriesPath returns the C2SP tlog-tiles path of an entry bundle of the
-// given width: "tile/entries/<N>", with ".p/<W>" for a partial bundle.
-func EntriesPath(index uint64, width int) string {
-	return "tile/entries/" + indexPath(index) + partial(width)
-}
-
-func partial(width int) string {
-	if width == ledger.TileWidth {
-		return ""
-	}
-	return ".p/" + strconv.Itoa(width)
-}
-
-// indexPath encodes a tile index as C2SP tlog-tiles path elements: groups
-// of three digits, all but the last prefixed with "x" (1234067 is
-// "x001/x234/067").
-func indexPath(n uint64) string {
-	s := fmt.Sprintf("%03d", n%1000)
-	for n >= 1000 {
-		n /= 1000
-		s = fmt.Sprintf("x%03d/", n%1000) + s
-	}
-	return s
-}
-
 // Tile fetches the hashes of a tile of the given width: width·32 bytes.
 func (c *Client) Tile(ctx context.Context, level uint8, index uint64, width int) ([]byte, error) {
-	if width < 1 || width > ledger.TileWidth {
-		return nil, fmt.Errorf("tile width %d", width)
+	t := layout.Tile{Level: level, Index: index, Width: width}
+	if err := t.Valid(); err != nil {
+		return nil, err
 	}
-	b, err := c.get(ctx, TilePath(level, index, width), ledger.TileWidth*ledger.HashSize)
+	b, err := c.get(ctx, t.Path(), ledger.TileWidth*ledger.HashSize)
 	if err != nil {
 		return nil, err
 	}
@@ -298,10 +284,11 @@ func (c *Client) Tile(ctx context.Context, level uint8, index uint64, width int)
 // EntryBundle fetches the entry bundle index of the given width and
 // returns its entries, the leaves index·256 … index·256+width-1.
 func (c *Client) EntryBundle(ctx context.Context, index uint64, width int) ([][]byte, error) {
-	if width < 1 || width > ledger.TileWidth {
-		return nil, fmt.Errorf("entry bundle width %d", width)
+	t := layout.Tile{Entries: true, Index: index, Width: width}
+	if err := t.Valid(); err != nil {
+		return nil, fmt.Errorf("entry bundle: %w", err)
 	}
-	b, err := c.get(ctx, EntriesPath(index, width), maxBundle)
+	b, err := c.get(ctx, t.Path(), maxBundle)
 	if err != nil {
 		return nil, err
 	}

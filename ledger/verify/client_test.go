@@ -3,6 +3,7 @@ package verify_test
 import (
 	"errors"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -62,7 +63,7 @@ func TestVerifyAll(t *testing.T) {
 			}
 			_, c := newClient(t, l)
 			var progress uint64
-			rep, err := c.VerifyAll(t.Context(), func(n uint64) { progress = n })
+			rep, err := c.VerifyAll(t.Context(), verify.AllOptions{Progress: func(n uint64) { progress = n }})
 			matches(t, err, tt.want)
 			if err == nil && (rep.Entries != uint64(tt.n+1) || progress != rep.Entries || rep.Checkpoint.Size != uint64(tt.n+1)) {
 				t.Errorf("VerifyAll() = %d entries (progress %d) of checkpoint %d, want %d", rep.Entries, progress, rep.Checkpoint.Size, tt.n+1)
@@ -81,7 +82,7 @@ func TestVerifyAllRoot(t *testing.T) {
 		`UPDATE tiles SET hashes = overlay(hashes placing (SELECT sha256('\x00'::bytea || leaf) FROM entries WHERE idx = 31) from 1 + (31 - start)*32 for 32)
 			WHERE level = 0 AND idx = 0 AND start <= 31 AND start + length(hashes)/32 > 31`)
 	_, c := newClient(t, l)
-	_, err := c.VerifyAll(t.Context(), nil)
+	_, err := c.VerifyAll(t.Context(), verify.AllOptions{})
 	matches(t, err, `^the log's 41 entries make root .*, but checkpoint example.com/audittest@41 \(root .*\) says`)
 }
 
@@ -210,4 +211,23 @@ func TestMonitor(t *testing.T) {
 	if state2, _ := verify.LoadState(m.StatePath); string(state2) != string(state) {
 		t.Errorf("state after a fork = %q, want it unchanged (%q)", state2, state)
 	}
+}
+
+// TestVerifyAllContent checks content against a server that serves what
+// its database holds without checking it, as a lying server would.
+func TestVerifyAllContent(t *testing.T) {
+	t.Parallel()
+	l := audittest.New(t, 60, 30)
+	_, c := newClient(t, l)
+	rep, err := c.VerifyAll(t.Context(), verify.AllOptions{Content: true})
+	if err != nil {
+		t.Fatalf("VerifyAll(content) = %v", err)
+	}
+	want := []verify.ErasedContent{{Entry: 5, Name: "reasoning", By: 40}}
+	if rep.Content != 23 || rep.Unread != 0 || !slices.Equal(rep.Erased, want) {
+		t.Errorf("VerifyAll(content) = %d checked, %d unread, erased %+v; want 23, 0, %+v", rep.Content, rep.Unread, rep.Erased, want)
+	}
+	l.Tamper(t, `UPDATE content SET data = convert_to('changed', 'UTF8') WHERE idx = 10 AND name = 'reasoning'`)
+	_, err = c.VerifyAll(t.Context(), verify.AllOptions{Content: true})
+	matches(t, err, `^entry 10: content "reasoning" does not match its commitment`)
 }

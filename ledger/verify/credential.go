@@ -272,6 +272,9 @@ func compareFacts(obj map[string]json.RawMessage, d *ledger.DecodedLeaf) (int, b
 			if ct.Commitment != hex.EncodeToString(cm.Hash[:]) {
 				return 0, true, fmt.Errorf("content %q has commitment %s, but its leaf commits to %x", ct.Name, ct.Commitment, cm.Hash)
 			}
+			if ct.FailsCommitment {
+				return 0, true, fmt.Errorf("content %q that the server finds does not match its commitment %x", ct.Name, cm.Hash)
+			}
 			if ct.Data == nil {
 				continue
 			}

@@ -13,10 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/mod/sumdb/tlog"
-
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/ledger/index"
+	"github.com/agentledger/agentledger/ledger/layout"
 )
 
 // apiServer serves a ledger.Reader the way the query server does, for the
@@ -67,20 +66,15 @@ func (s *apiServer) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		}
 		w.Write(cp.Note)
 	case strings.HasPrefix(p, "/tile/"):
-		rest := strings.TrimPrefix(p, "/tile/")
-		entries := strings.HasPrefix(rest, "entries/")
-		if entries {
-			rest = "data/" + strings.TrimPrefix(rest, "entries/")
-		}
-		t, err := tlog.ParseTilePath("tile/8/" + rest)
+		t, err := layout.Parse(strings.TrimPrefix(p, "/"))
 		if err != nil {
 			apiError(w, http.StatusBadRequest, "bad_request", err.Error())
 			return
 		}
-		if entries {
-			start := uint64(t.N) * ledger.TileWidth
-			recs, err := s.r.Records(ctx, start, start+uint64(t.W))
-			if err != nil || len(recs) != t.W {
+		if t.Entries {
+			start, end := t.EntryRange()
+			recs, err := s.r.Records(ctx, start, end)
+			if err != nil || len(recs) != t.Width {
 				apiError(w, http.StatusNotFound, "not_found", fmt.Sprintf("bundle: %d records, %v", len(recs), err))
 				return
 			}
@@ -92,7 +86,7 @@ func (s *apiServer) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			w.Write(body)
 			return
 		}
-		b, err := ledger.TileHashes(ctx, s.r, ledger.TileID{Level: uint8(t.L), Index: uint64(t.N)}, t.W)
+		b, err := ledger.TileHashes(ctx, s.r, ledger.TileID{Level: t.Level, Index: t.Index}, t.Width)
 		if err != nil {
 			apiError(w, http.StatusNotFound, "not_found", err.Error())
 			return

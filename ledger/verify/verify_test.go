@@ -359,24 +359,6 @@ func TestParseLeaf(t *testing.T) {
 	}
 }
 
-func TestPaths(t *testing.T) {
-	tests := []struct {
-		got, want string
-	}{
-		{verify.TilePath(0, 0, 256), "tile/0/000"},
-		{verify.TilePath(1, 1234067, 256), "tile/1/x001/x234/067"},
-		{verify.TilePath(2, 999, 7), "tile/2/999.p/7"},
-		{verify.TilePath(0, 1000, 256), "tile/0/x001/000"},
-		{verify.EntriesPath(5, 256), "tile/entries/005"},
-		{verify.EntriesPath(1000000, 1), "tile/entries/x001/x000/000.p/1"},
-	}
-	for _, tt := range tests {
-		if tt.got != tt.want {
-			t.Errorf("path = %q, want %q", tt.got, tt.want)
-		}
-	}
-}
-
 func TestSaveState(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state")
 	if got, err := verify.LoadState(path); got != nil || err != nil {

@@ -135,7 +135,7 @@ func ValidName(name string) error {
 		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
 		case c == '.', c == '_', c == '-', c == '@', c == ':':
 		default:
-			return fmt.Errorf("%w: token name %q: want letters, digits and . _ - @ :", ledger.ErrInvalid, name)
+			return fmt.Errorf("%w: token name %q: want only letters, digits and the characters .:@_-", ledger.ErrInvalid, name)
 		}
 	}
 	return nil

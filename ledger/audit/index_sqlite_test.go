@@ -65,6 +65,7 @@ func TestIndexSQLite(t *testing.T) {
 	defer db.Close()
 	for _, q := range []string{
 		`DROP TRIGGER entry_refs_no_delete`,
+		`DROP TRIGGER entry_refs_insert_guard`,
 		`DELETE FROM entry_refs WHERE key = 'credential' AND value = 'cred-1' AND idx = 7`,
 		`INSERT INTO entry_refs (key, value, idx) VALUES ('credential', 'cred-2', 0)`,
 		`UPDATE index_keys SET size = size - 1 WHERE label = (SELECT label FROM index_keys ORDER BY label LIMIT 1)`,

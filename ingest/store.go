@@ -11,6 +11,7 @@ import (
 	"github.com/agentledger/agentledger/internal/backend"
 	"github.com/agentledger/agentledger/internal/keyfile"
 	"github.com/agentledger/agentledger/ledger"
+	"github.com/agentledger/agentledger/ledger/index"
 )
 
 // ReadSecretFile reads the ledger secret, the key of secret fingerprints,
@@ -65,7 +66,7 @@ func openLedger(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *owned
 	if err != nil {
 		return nil, fmt.Errorf("open ledger store: %w", err)
 	}
-	log, err := ledger.Open(store, ledger.Config{Signer: signer, Logger: logger})
+	log, err := ledger.Open(store, ledger.Config{Signer: signer, Logger: logger, Follower: index.NewIndexer(store, signer)})
 	if err != nil {
 		store.Close()
 		return nil, err

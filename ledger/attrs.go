@@ -1,7 +1,5 @@
 package ledger
 
-import "strings"
-
 // Attribute names with a meaning to the ledger and its queries. Ingest
 // writes them; the query layer links entries by them. The credential and
 // erasure names are agentledger's own, specified in FORMAT.md; the rest are
@@ -50,41 +48,20 @@ const (
 // MaxRefValue bounds an indexed value; longer values are not indexed.
 const MaxRefValue = 512
 
-// RefsOf returns the facts of e that the stores index. Fingerprint
-// attributes may hold several space-separated fingerprints.
+// RefsOf returns the facts of e that the stores index: the keys of the
+// verifiable index (IndexKeys), then its kind, its conversation and, for
+// entries from an issuer's or provider's audit log, its source: plain
+// lookup refs outside the index.
 func RefsOf(e *Entry) []Ref {
-	refs := make([]Ref, 0, 4)
-	add := func(key, value string) {
-		if value != "" && len(value) <= MaxRefValue {
-			refs = append(refs, Ref{Key: key, Value: value})
-		}
-	}
-	add(RefKind, string(e.Kind))
-	add(RefTrace, e.TraceID)
+	refs := IndexKeys(e)
+	conversation, _ := e.Attr(AttrConversationID)
+	plain := []Ref{{RefKind, string(e.Kind)}, {RefConversation, conversation}}
 	if e.Source != SourceAgent && e.Source != SourceLedger {
-		add(RefSource, e.Source)
+		plain = append(plain, Ref{RefSource, e.Source})
 	}
-	for _, a := range e.Attrs {
-		switch a.Key {
-		case AttrCredentialID:
-			add(RefCredential, a.Value)
-		case AttrCredentialParentID:
-			add(RefCredentialParent, a.Value)
-		case AttrCredentialFingerprint:
-			for _, f := range strings.Fields(a.Value) {
-				add(RefFingerprint, f)
-			}
-		case AttrAgentID:
-			add(RefAgent, a.Value)
-		case AttrConversationID:
-			add(RefConversation, a.Value)
-		case AttrServerAddress:
-			add(RefTarget, a.Value)
-		}
-	}
-	if _, ok := e.Attr(AttrAgentID); !ok {
-		if name, ok := e.Attr(AttrAgentName); ok {
-			add(RefAgent, name)
+	for _, r := range plain {
+		if r.Value != "" && len(r.Value) <= MaxRefValue {
+			refs = append(refs, r)
 		}
 	}
 	return refs

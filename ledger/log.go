@@ -37,6 +37,18 @@ type Config struct {
 	Logger *slog.Logger
 	// Observer, if set, is told of every commit and checkpoint.
 	Observer Observer
+	// Follower, if set, is called after every checkpoint interval (in a
+	// goroutine of its own, never two calls at once) and after the final
+	// checkpoint, to derive state from the log (the verifiable index,
+	// ledger/index).
+	Follower Follower
+}
+
+// Follower derives state from the signed log. Follow brings it up to the
+// latest checkpoint; it must tolerate being called when there is nothing
+// new, and several Followers of one database running at once.
+type Follower interface {
+	Follow(ctx context.Context) error
 }
 
 // Observer is told what the log does, for metrics.
@@ -72,6 +84,8 @@ type Log struct {
 	maxBatch int
 	logger   *slog.Logger
 	observer Observer
+	follower Follower
+	followCh chan struct{} // wakes followLoop; holds at most one signal
 
 	reqs chan *request
 
@@ -105,6 +119,8 @@ func Open(store Store, cfg Config) (*Log, error) {
 		maxBatch: cfg.MaxBatch,
 		logger:   cfg.Logger,
 		observer: cfg.Observer,
+		follower: cfg.Follower,
+		followCh: make(chan struct{}, 1),
 		reqs:     make(chan *request, 1024),
 		stopSign: make(chan struct{}),
 	}
@@ -120,6 +136,10 @@ func Open(store Store, cfg Config) (*Log, error) {
 	l.done.Add(2)
 	go l.commitLoop()
 	go l.signLoop()
+	if l.follower != nil {
+		l.done.Add(1)
+		go l.followLoop()
+	}
 	return l, nil
 }
 
@@ -379,6 +399,10 @@ func (l *Log) signLoop() {
 			if _, err := l.sign(context.Background(), false); err != nil {
 				l.logger.Error("sign checkpoint", "err", err)
 			}
+			select {
+			case l.followCh <- struct{}{}:
+			default: // the follower is still busy; it runs again when done
+			}
 		}
 	}
 }
@@ -445,5 +469,27 @@ func (l *Log) Close(ctx context.Context) error {
 	if _, err := l.sign(ctx, true); err != nil {
 		return fmt.Errorf("final checkpoint: %w", err)
 	}
+	if l.follower != nil {
+		if err := l.follower.Follow(ctx); err != nil {
+			return fmt.Errorf("follow final checkpoint: %w", err)
+		}
+	}
 	return nil
+}
+
+// followLoop runs the Follower after each checkpoint interval, in a
+// goroutine of its own so that a slow Follow never delays a checkpoint. A
+// failure is logged: the log goes on, and the next interval retries.
+func (l *Log) followLoop() {
+	defer l.done.Done()
+	for {
+		select {
+		case <-l.stopSign:
+			return
+		case <-l.followCh:
+			if err := l.follower.Follow(context.Background()); err != nil {
+				l.logger.Error("follow checkpoint", "err", err)
+			}
+		}
+	}
 }

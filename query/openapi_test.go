@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/agentledger/agentledger/ledger/index"
 )
 
 type openAPIDoc struct {
@@ -118,6 +120,7 @@ func TestOpenAPI(t *testing.T) {
 		"LogInfo": LogInfo{}, "ErasureRequest": ErasureRequest{}, "ErasureResult": ErasureResult{}, "ErasedEntry": ErasedEntry{},
 		"Finding": Finding{}, "TokenInfo": TokenInfo{}, "TokenList": TokenList{}, "NewTokenRequest": NewTokenRequest{}, "NewToken": NewToken{},
 		"EvidenceFinding": EvidenceFinding{}, "FactCheck": FactCheck{}, "CredentialEvidence": CredentialEvidence{}, "FindingsPage": FindingsPage{},
+		"IndexProof": index.Proof{}, "IndexProofNode": index.ProofNode{},
 	}
 	for name := range doc.Comps.Schemas {
 		if _, ok := types[name]; !ok {

@@ -93,6 +93,8 @@ func NewServer(cfg Config) (*Server, error) {
 	s.add(http.MethodGet, "/v1/proofs/inclusion", auth.RoleAuditor, s.inclusionProof)
 	s.add(http.MethodGet, "/v1/proofs/consistency", auth.RoleAuditor, s.consistencyProof)
 	s.add(http.MethodGet, "/v1/entries/:index", auth.RoleAuditor, s.entry)
+	s.add(http.MethodGet, "/v1/index", auth.RoleAuditor, s.indexLookup)
+	s.add(http.MethodGet, "/v1/index/note", auth.RoleAuditor, s.indexNote)
 
 	s.add(http.MethodGet, "/v1/credentials/:id", auth.RoleResponder, s.credential)
 	s.add(http.MethodGet, "/v1/credentials/:id/blast-radius", auth.RoleResponder, s.blastRadius)

@@ -173,6 +173,7 @@ type world struct {
 	tamper func(t testing.TB, stmts ...string) // runs SQL on the store's database, triggers off
 	log    *ledger.Log
 	vkey   string
+	signer *ledger.Signer
 	srv    *Server
 	logs   *syncBuffer
 	tokens map[string]string // caller → token: auditor, responder, admin, revoked
@@ -207,7 +208,7 @@ func newWorld(t testing.TB, b backend, opt worldOptions) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { log.Close(t.Context()) })
-	w := &world{t: t, store: st, tamper: rawSQL, log: log, vkey: vkey, logs: &syncBuffer{}, tokens: make(map[string]string), idx: make(map[string]uint64)}
+	w := &world{t: t, store: st, tamper: rawSQL, log: log, vkey: vkey, signer: signer, logs: &syncBuffer{}, tokens: make(map[string]string), idx: make(map[string]uint64)}
 	if !opt.noFixture {
 		w.seed()
 	}

@@ -54,7 +54,8 @@ func TestAuditCmd(t *testing.T) {
 	if err != nil {
 		t.Fatalf("audit (clean) = %v\n%s", err, out)
 	}
-	for _, want := range []string{`tree head: size 301, root `, `entries checked: 301 `, `checkpoints verified \(signed by example.com/audittest, root at their size\): 6`, `(?m)^OK: `} {
+	for _, want := range []string{`tree head: size 301, root `, `entries checked: 301 `, `checkpoints verified \(signed by example.com/audittest, root at their size\): 6`, `(?m)^OK: `,
+		`index: 6 notes verified`, `index: \d+ key lists and the map compared at size 301; \d+ entry_refs rows checked`, `(?m)^OK: the verifiable index`} {
 		wantMatch(t, "audit output", out, want)
 	}
 	if out, _, err = run(t, newAuditCmd(), "--database", l.DSN, "--key-file", keyFile, "--quiet"); err != nil {
@@ -82,6 +83,15 @@ func TestAuditCmd(t *testing.T) {
 			wantMatch(t, "audit error", err.Error(), tt.want)
 		})
 	}
+
+	// Hide one use of a credential from entry_refs: the index audit names it.
+	l.Tamper(t, `DELETE FROM entry_refs WHERE key = 'credential' AND value = 'cred-1' AND idx = 7`)
+	out, _, err = run(t, newAuditCmd(), "--database", l.DSN, "--key", l.Keys.Verifier, "--quiet")
+	if err == nil {
+		t.Fatalf("audit (entry_refs row deleted) = nil, want an error\n%s", out)
+	}
+	wantMatch(t, "audit error", err.Error(), `^audit found 1 divergence\(s\) of the verifiable index; the first: entry_refs: entry 7 carries credential:cred-1, but no entry_refs row says so$`)
+	wantMatch(t, "audit output", out, `(?m)^DIVERGENCE at entry 7: entry_refs: entry 7 carries credential:cred-1, but no entry_refs row says so$`)
 
 	l.Tamper(t, `UPDATE entries SET leaf = set_byte(leaf, 20, get_byte(leaf, 20) # 1) WHERE idx = 31`)
 	out, _, err = run(t, newAuditCmd(), "--database", l.DSN, "--key", l.Keys.Verifier, "--quiet")

@@ -26,6 +26,7 @@ func newMonitorCmd() *cobra.Command {
 		interval  time.Duration
 		once      bool
 		logFormat string
+		withIndex bool
 	)
 	cmd := &cobra.Command{
 		Use:   "monitor",
@@ -46,7 +47,14 @@ logged and retried at the next poll (with --once they fail the command).
 To have the log cosigned by standard C2SP tlog-witness witnesses as well,
 see the "Witnessing" section of the ledger/verify package documentation:
 a witness is given the log's origin and verifier key and fed from
-<url>/checkpoint and the <url>/tile/ API.`,
+<url>/checkpoint and the <url>/tile/ API.
+
+With --index, monitor also replays the verifiable index from the entry
+bundles (kept in memory, so the first poll reads the whole log) and checks
+each index note the server signs: its tree root must be that of the served
+entries and its map root the one they give, and it must never go back. A
+wrong note is logged at ERROR as INDEX MISBEHAVIOR, with the signed note as
+evidence, and monitor exits non-zero.`,
 		Example: `  agentledger monitor --url https://ledger.example.com --token "$AUDITOR_TOKEN" --key-file ledger.vkey --state ledger.state`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -68,7 +76,11 @@ a witness is given the log's origin and verifier key and fed from
 				Client:    &verify.Client{BaseURL: url, Token: token, VerifierKey: vkey},
 				StatePath: state,
 			}
-			return runMonitor(cmd.Context(), m, slog.New(h), interval, once)
+			var ix *verify.IndexReplayer
+			if withIndex {
+				ix = &verify.IndexReplayer{Client: m.Client}
+			}
+			return runMonitor(cmd.Context(), m, ix, slog.New(h), interval, once)
 		},
 	}
 	kf.register(cmd)
@@ -78,12 +90,13 @@ a witness is given the log's origin and verifier key and fed from
 	cmd.Flags().DurationVar(&interval, "interval", defaultMonitorInterval, "how often to poll")
 	cmd.Flags().BoolVar(&once, "once", false, "poll once and exit")
 	cmd.Flags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	cmd.Flags().BoolVar(&withIndex, "index", false, "also replay the verifiable index and check every index note")
 	return withEnv(cmd)
 }
 
 // runMonitor polls until ctx ends, a misbehavior is found, or, with once,
-// after one poll.
-func runMonitor(ctx context.Context, m *verify.Monitor, logger *slog.Logger, interval time.Duration, once bool) error {
+// after one poll. With ix, each poll also checks the latest index note.
+func runMonitor(ctx context.Context, m *verify.Monitor, ix *verify.IndexReplayer, logger *slog.Logger, interval time.Duration, once bool) error {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -112,6 +125,14 @@ func runMonitor(ctx context.Context, m *verify.Monitor, logger *slog.Logger, int
 		default:
 			logger.Debug("checkpoint unchanged", "checkpoint", cpString(adv.New))
 		}
+		if err == nil && ix != nil {
+			if err := checkIndex(ctx, ix, logger); err != nil {
+				var im *verify.IndexMisbehavior
+				if errors.As(err, &im) || once {
+					return err
+				}
+			}
+		}
 		if once {
 			return nil
 		}
@@ -121,6 +142,23 @@ func runMonitor(ctx context.Context, m *verify.Monitor, logger *slog.Logger, int
 		case <-t.C:
 		}
 	}
+}
+
+// checkIndex replays the index up to the latest index note and logs the
+// outcome; a wrong note is logged as loudly as a fork.
+func checkIndex(ctx context.Context, ix *verify.IndexReplayer, logger *slog.Logger) error {
+	n, err := ix.Check(ctx)
+	var im *verify.IndexMisbehavior
+	switch {
+	case errors.As(err, &im):
+		logger.Error("INDEX MISBEHAVIOR: the log signed an index note its own entries contradict",
+			"detail", im.Error(), "index_note", string(im.Note.Note))
+	case err != nil:
+		logger.Warn("index check failed", "err", err)
+	default:
+		logger.Info("index note matches the log's entries", "size", n.Size, "map_root", base64.StdEncoding.EncodeToString(n.MapRoot[:]))
+	}
+	return err
 }
 
 func cpString(cp *ledger.VerifiedCheckpoint) string {

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 
+	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/ledger/audit/audittest"
+	"github.com/agentledger/agentledger/ledger/index"
 	"github.com/agentledger/agentledger/ledger/verify"
 )
 
@@ -28,6 +31,27 @@ func TestMonitorCmd(t *testing.T) {
 		t.Fatalf("monitor (grown) = %v\n%s", err, logs)
 	}
 	wantMatch(t, "monitor log", logs, `checkpoint consistent" old="example.com/audittest@121 root=\S+" new="example.com/audittest@221 root=`)
+
+	// Replay the index, then serve a note with a wrong map root.
+	if _, logs, err = run(t, newMonitorCmd(), append(args, "--index")...); err != nil {
+		t.Fatalf("monitor --index = %v\n%s", err, logs)
+	}
+	wantMatch(t, "monitor log", logs, `index note matches the log's entries" size=221 map_root=`)
+	signer, err := ledger.NewSigner(l.Keys.Signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := l.Checkpoint(t, 221)
+	forged, err := index.SignNote(signer, cp.Size, cp.Root, index.EmptyMapRoot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Tamper(t, fmt.Sprintf(`UPDATE index_notes SET note = decode('%x', 'hex') WHERE size = 221`, forged.Note))
+	_, logs, err = run(t, newMonitorCmd(), append(args, "--index")...)
+	if err == nil {
+		t.Fatalf("monitor --index with a wrong map root = nil, want an error\n%s", logs)
+	}
+	wantMatch(t, "monitor log", logs, `level=ERROR msg="INDEX MISBEHAVIOR: the log signed an index note its own entries contradict" detail="index note for tree size 221: map root \S+, but the log's entries give \S+" index_note="agentledger-index/v1\\n`)
 
 	l.Truncate(t, 100)
 	l.Append(t, 2, 200, 50, 0)

@@ -20,6 +20,7 @@ import (
 	"github.com/agentledger/agentledger/internal/certfile"
 	"github.com/agentledger/agentledger/internal/demo"
 	"github.com/agentledger/agentledger/ledger"
+	"github.com/agentledger/agentledger/ledger/index"
 	"github.com/agentledger/agentledger/query"
 	"github.com/agentledger/agentledger/web"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -161,6 +162,7 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 		CheckpointInterval: f.checkpointInterval,
 		Logger:             logger,
 		Observer:           m,
+		Follower:           index.NewIndexer(store, n.signer),
 	})
 	if err != nil {
 		return err

@@ -83,7 +83,7 @@ Online, from a server (--url, with an auditor or responder --token):
 	fl.StringVar(&f.credential, "credential", "", "verify every entry of this credential's view (online)")
 	fl.BoolVar(&f.all, "all", false, "verify the whole log through the tlog-tiles API (online)")
 	fl.BoolVar(&f.content, "content", false, "with --credential or --all: also fetch and check content (the server records the read)")
-	fl.DurationVar(&f.wait, "wait", 10*time.Second, "with --credential: how long to wait for a checkpoint that covers new entries")
+	fl.DurationVar(&f.wait, "wait", 10*time.Second, "with --credential: how long to wait for a checkpoint, and the verifiable index, to cover new entries")
 	return withEnv(cmd)
 }
 
@@ -250,6 +250,8 @@ func verifyOnline(cmd *cobra.Command, f *verifyFlags, vkey string) error {
 			f.credential, len(rep.Entries), rep.Pages, joinIndices(rep.Entries))
 		fmt.Fprintf(out, "credential %q: facts of %d entry objects match their leaves; %d pieces of content match their commitments\n",
 			f.credential, rep.Facts, rep.Content)
+		fmt.Fprintf(out, "credential %q: the view is %s: the signed index lists %d entries for it\n",
+			f.credential, rep.Complete, rep.Complete.Indexed[ledger.Ref{Key: ledger.RefCredential, Value: f.credential}.String()])
 	}
 	if f.all {
 		last := time.Now()

@@ -118,6 +118,7 @@ func TestVerifyCmdOnline(t *testing.T) {
 	for _, want := range []string{
 		`checkpoint: log example.com/audittest, tree size 601, root .*: signature valid`,
 		`credential "cred-1": \d+ entries verified \(leaf, leaf hash, inclusion proof\) from \d+ page\(s\) of its view`,
+		`credential "cred-1": the view is complete as of checkpoint 601 \(credential:cred-1\): the signed index lists \d+ entries for it`,
 		`log: 601 entries read from entry bundles, hashed and decoded; \d+ tiles recomputed and compared; the root is the checkpoint's`,
 		`verified\n$`,
 	} {
@@ -133,6 +134,14 @@ func TestVerifyCmdOnline(t *testing.T) {
 		t.Fatal("verify --all with a wrong token = nil, want an error")
 	}
 	wantMatch(t, "verify error", err.Error(), `401`)
+
+	// Hide one use of the credential from the view: the index catches it.
+	l.Tamper(t, `DELETE FROM entry_refs WHERE key = 'credential' AND value = 'cred-1' AND idx = 7`)
+	_, _, err = run(t, newVerifyCmd(), "--key", l.Keys.Verifier, "--url", url, "--token", token, "--credential", "cred-1")
+	if err == nil {
+		t.Fatal("verify --credential with a hidden use = nil, want an error")
+	}
+	wantMatch(t, "verify error", err.Error(), `index key credential:cred-1 is incomplete as of checkpoint 601: the signed index holds \d+ entries, the answer \d+ \(1 missing\)`)
 
 	// Change a leaf and its tile hash: the checkpoint's root catches it.
 	l.Tamper(t, `UPDATE entries SET leaf = overlay(leaf placing '9'::bytea from position('step 31'::bytea in leaf) + 6 for 1) WHERE idx = 31`,

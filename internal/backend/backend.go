@@ -9,15 +9,17 @@ import (
 	"strings"
 
 	"github.com/agentledger/agentledger/ledger"
+	"github.com/agentledger/agentledger/ledger/index"
 	"github.com/agentledger/agentledger/ledger/postgres"
 	"github.com/agentledger/agentledger/ledger/sqlite"
 	"github.com/agentledger/agentledger/query/auth"
 )
 
-// Store is what both backends provide: the ledger, the query API's tokens,
-// and a readiness check (reachable, schema current).
+// Store is what both backends provide: the ledger, its verifiable index,
+// the query API's tokens, and a readiness check (reachable, schema current).
 type Store interface {
 	ledger.Store
+	index.Store
 	auth.Store
 	Ready(ctx context.Context) error
 }

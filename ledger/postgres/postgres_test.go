@@ -409,6 +409,10 @@ func TestWriterRole(t *testing.T) {
 		"tree_head":         {"SELECT", "UPDATE"},
 		"schema_migrations": {"SELECT"},
 		"tokens":            {"SELECT"},
+		"index_head":        {"SELECT", "UPDATE"},
+		"index_notes":       {"SELECT", "INSERT"},
+		"index_keys":        {"SELECT", "INSERT", "UPDATE"},
+		"index_nodes":       {"SELECT", "INSERT", "UPDATE"},
 	}
 	for table, granted := range want {
 		for _, p := range privs {

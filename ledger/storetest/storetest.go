@@ -48,6 +48,10 @@ func Run(t *testing.T, newDB func(t *testing.T) DB) {
 		{"AppendOnly", testAppendOnly},
 		{"NoBypass", testNoBypass},
 		{"Reopen", testReopen},
+		{"Index", testIndex},
+		{"IndexConcurrent", testIndexConcurrent},
+		{"IndexAppendOnly", testIndexAppendOnly},
+		{"IndexFollows", testIndexFollows},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

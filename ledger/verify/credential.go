@@ -33,6 +33,9 @@ type CredentialReport struct {
 	Content int
 	// Pages is the number of pages of the view read.
 	Pages int
+	// Complete is what the verifiable index proved about the view: that it
+	// reports every entry carrying the credential ID as of an index note.
+	Complete *Completeness
 }
 
 // CredentialOptions tune VerifyCredential.
@@ -147,6 +150,14 @@ func (c *Client) VerifyCredential(ctx context.Context, id string, opts Credentia
 			rep.Content += n
 		}
 		rep.Entries = append(rep.Entries, idx)
+	}
+	comp, err := c.checkComplete(ctx, cp, []ledger.Ref{{Key: ledger.RefCredential, Value: id}}, byIndex, opts.Wait)
+	if err != nil {
+		return rep, err
+	}
+	rep.Complete = comp
+	if !comp.Complete() {
+		return rep, fmt.Errorf("credential %q: the view is %s", id, comp)
 	}
 	return rep, nil
 }

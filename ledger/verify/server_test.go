@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/agentledger/agentledger/ledger"
+	"github.com/agentledger/agentledger/ledger/index"
 	"github.com/agentledger/agentledger/ledger/layout"
 )
 
@@ -26,6 +27,10 @@ type apiServer struct {
 	r          ledger.Reader
 	checkpoint []byte
 	token      string
+	// lookup, if set, changes each index answer, and indexNote, if set,
+	// replaces the latest index note, to play a lying server.
+	lookup    func(*index.Proof)
+	indexNote []byte
 }
 
 func newAPIServer(t *testing.T, r ledger.Reader) (*apiServer, string) {
@@ -111,6 +116,32 @@ func (s *apiServer) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 		writeJSON(w, map[string]any{"from": from, "to": to, "hashes": pr})
+	case p == "/v1/index/note":
+		if s.indexNote != nil {
+			w.Write(s.indexNote)
+			return
+		}
+		n, err := s.r.(index.LookupReader).LatestIndexNote(ctx)
+		if err != nil {
+			apiError(w, http.StatusNotFound, "not_found", err.Error())
+			return
+		}
+		w.Write(n.Note)
+	case p == "/v1/index":
+		key, err := index.ParseKey(q.Get("key"))
+		if err != nil {
+			apiError(w, http.StatusBadRequest, "bad_request", err.Error())
+			return
+		}
+		pr, err := index.Lookup(ctx, s.r.(index.LookupReader), key, uintParam("since"))
+		if err != nil {
+			apiError(w, http.StatusNotFound, "not_found", err.Error())
+			return
+		}
+		if s.lookup != nil {
+			s.lookup(pr)
+		}
+		writeJSON(w, pr)
 	case strings.HasPrefix(p, "/v1/credentials/"):
 		id := strings.TrimPrefix(p, "/v1/credentials/")
 		idx, err := s.r.Find(ctx, ledger.Ref{Key: ledger.RefCredential, Value: id}, 0, 1000)

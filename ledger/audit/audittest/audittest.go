@@ -14,6 +14,7 @@ import (
 
 	"github.com/agentledger/agentledger/internal/pgtest"
 	"github.com/agentledger/agentledger/ledger"
+	"github.com/agentledger/agentledger/ledger/index"
 	"github.com/agentledger/agentledger/ledger/postgres"
 )
 
@@ -93,8 +94,8 @@ func Entry(gen, i int) ledger.Entry {
 }
 
 // Append appends n entries of generation gen with a Log on the store,
-// signing a checkpoint after every `every` entries and when it closes the
-// log. If eraseAt > 0 it erases entry 5's reasoning once eraseAt entries of
+// signing a checkpoint (and indexing it) after every `every` entries and
+// when it closes the log. If eraseAt > 0 it erases entry 5's reasoning once eraseAt entries of
 // this call are appended.
 func (l *Ledger) Append(t testing.TB, gen, n, every, eraseAt int) {
 	t.Helper()
@@ -103,7 +104,8 @@ func (l *Ledger) Append(t testing.TB, gen, n, every, eraseAt int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lg, err := ledger.Open(l.Store, ledger.Config{Signer: signer, CheckpointInterval: time.Hour})
+	x := index.NewIndexer(l.Store, signer)
+	lg, err := ledger.Open(l.Store, ledger.Config{Signer: signer, CheckpointInterval: time.Hour, Follower: x})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,6 +131,9 @@ func (l *Ledger) Append(t testing.TB, gen, n, every, eraseAt int) {
 		if i%every == 0 {
 			if _, err := lg.Checkpoint(ctx); err != nil {
 				t.Fatalf("checkpoint: %v", err)
+			}
+			if _, err := x.Update(ctx); err != nil {
+				t.Fatalf("index: %v", err)
 			}
 		}
 	}

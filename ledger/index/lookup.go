@@ -1,0 +1,262 @@
+package index
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"filippo.io/torchwood/prefix"
+
+	"github.com/agentledger/agentledger/ledger"
+)
+
+// Proof is the answer to a lookup of one key: the key's list at the size of
+// the latest index note, from position Since on, and what proves it
+// complete. It is the JSON the query API serves.
+type Proof struct {
+	// Key is the key looked up, "<name>:<value>".
+	Key string `json:"key"`
+	// Note is the signed index note the answer is for.
+	Note string `json:"note"`
+	// Size is the tree size the note commits to.
+	Size uint64 `json:"size"`
+	// Count and ListRoot are the key's list as the map holds it: its
+	// number of indices and RFC 6962 root. Count is zero, and ListRoot
+	// empty, for a key no entry carries.
+	Count    uint64 `json:"count"`
+	ListRoot []byte `json:"list_root,omitempty"`
+	// Since is the position in the list the answer starts at; Range is the
+	// compact range of the list's first Since elements, so that a client
+	// that knows the list's root at Since can check the answer extends it.
+	Since uint64   `json:"since"`
+	Range [][]byte `json:"range"`
+	// Indices are the list's elements from position Since on.
+	Indices []uint64 `json:"indices"`
+	// Found says whether the map holds the key; MapProof is its membership
+	// or non-membership proof against the note's map root.
+	Found    bool        `json:"found"`
+	MapProof []ProofNode `json:"map_proof"`
+}
+
+// ProofNode is one node of a map proof: its label (Bits bits of Label) and
+// hash.
+type ProofNode struct {
+	Bits  uint32 `json:"bits"`
+	Label []byte `json:"label"`
+	Hash  []byte `json:"hash"`
+}
+
+// LookupReader is what Lookup reads.
+type LookupReader interface {
+	ledger.Reader
+	Reader
+}
+
+// lookupAttempts bounds how often Lookup retries when the index advanced
+// while it read.
+const lookupAttempts = 5
+
+// Lookup answers key from the latest index note, listing the key's indices
+// from position since on. The list is read from the stores' references
+// (Find): the proof lets the client check that it is the list the index
+// committed to. It fails with ledger.ErrNotFound if the index has no note
+// yet and ledger.ErrInvalid if since is beyond the list.
+func Lookup(ctx context.Context, r LookupReader, key ledger.Ref, since uint64) (*Proof, error) {
+	for range lookupAttempts {
+		p, note, err := lookupOnce(ctx, r, key)
+		if err != nil {
+			return nil, err
+		}
+		again, err := r.LatestIndexNote(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("index: lookup: read latest note: %w", err)
+		}
+		if again.Size != note.Size {
+			continue // the index advanced while the proof was read
+		}
+		if err := fillList(ctx, r, p, key, note.Size, since); err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
+	return nil, fmt.Errorf("index: lookup %s: the index kept advancing: %w", key, ledger.ErrConflict)
+}
+
+func lookupOnce(ctx context.Context, r LookupReader, key ledger.Ref) (*Proof, Note, error) {
+	note, err := r.LatestIndexNote(ctx)
+	if err != nil {
+		return nil, Note{}, fmt.Errorf("index: lookup: read latest note: %w", err)
+	}
+	label := Label(key)
+	states, err := r.IndexKeys(ctx, [][HashSize]byte{label})
+	if err != nil {
+		return nil, Note{}, fmt.Errorf("index: lookup %s: %w", key, err)
+	}
+	st, hasState := states[label]
+	tree := prefix.NewTree(hashFunc, pathReader{newOverlay(r.IndexNodes)})
+	found, proof, err := tree.Lookup(ctx, label)
+	if err != nil {
+		return nil, Note{}, fmt.Errorf("index: lookup %s: %w", key, err)
+	}
+	if found != hasState {
+		return nil, Note{}, fmt.Errorf("%w: index key %s: in the map %v, stored state %v", ledger.ErrCorrupt, key, found, hasState)
+	}
+	p := &Proof{Key: key.String(), Note: string(note.Note), Size: note.Size, Found: found, Range: [][]byte{}, Indices: []uint64{}}
+	for _, n := range proof {
+		p.MapProof = append(p.MapProof, ProofNode{Bits: n.Label.BitLen(), Label: bytes.Clone(n.Label.Bytes()), Hash: bytes.Clone(n.Hash[:])})
+	}
+	if found {
+		l, err := ListFromRange(st.Size, st.Range)
+		if err != nil {
+			return nil, Note{}, fmt.Errorf("index key %s: %w", key, err)
+		}
+		root := l.Root()
+		p.Count, p.ListRoot = l.Size(), root[:]
+	}
+	return p, note, nil
+}
+
+// fillList reads the key's indices below size and fills in the answer's
+// range and indices from since on.
+func fillList(ctx context.Context, r ledger.Reader, p *Proof, key ledger.Ref, size, since uint64) error {
+	if since > p.Count {
+		return fmt.Errorf("%w: since %d is beyond the %d indices of %s", ledger.ErrInvalid, since, p.Count, key)
+	}
+	p.Since = since
+	if p.Count == 0 {
+		return nil
+	}
+	all, err := r.Find(ctx, key, 0, int(p.Count))
+	if err != nil {
+		return fmt.Errorf("index: lookup %s: %w", key, err)
+	}
+	for len(all) > 0 && all[len(all)-1] >= size {
+		all = all[:len(all)-1]
+	}
+	head := all[:min(uint64(len(all)), since)]
+	l := NewList()
+	l.Append(head...)
+	p.Range = l.cr.Hashes()
+	if p.Range == nil {
+		p.Range = [][]byte{}
+	}
+	p.Indices = append(p.Indices, all[len(head):]...)
+	return nil
+}
+
+// Known is what a client already verified of a key's list: its count and
+// root. The zero Known is the empty list.
+type Known struct {
+	Count uint64
+	Root  [HashSize]byte
+}
+
+// Verified is a lookup answer that Verify accepted.
+type Verified struct {
+	// Note is the verified index note.
+	Note Note
+	// List is the key's list as the answer completes it.
+	List Known
+	// Indices are the indices the answer adds to what the client knew.
+	Indices []uint64
+}
+
+// IncompleteError reports an answer whose list is not the one the signed
+// index holds for the key.
+type IncompleteError struct {
+	Key string
+	// Size is the tree size of the index note.
+	Size uint64
+	// Want is the number of indices the signed index holds; Got the number
+	// the answer gives.
+	Want, Got uint64
+	Reason    string
+}
+
+func (e *IncompleteError) Error() string {
+	if e.Want != e.Got {
+		return fmt.Sprintf("index key %s is incomplete as of checkpoint %d: the signed index holds %d entries, the answer %d (%d missing)%s",
+			e.Key, e.Size, e.Want, e.Got, int64(e.Want)-int64(e.Got), e.Reason)
+	}
+	return fmt.Sprintf("index key %s as of checkpoint %d: the answer's %d entries are not those the signed index holds%s", e.Key, e.Size, e.Got, e.Reason)
+}
+
+// Verify checks an answer for key against the log key vkey, given what the
+// client already knows of the key's list. It checks the note's signature,
+// that the map holds the count and root the answer claims (or, for a count
+// of zero, that it holds no such key), that the range matches known and
+// that the indices, ascending and below the note's size, extend it to that
+// count and root. The caller checks the note's tree size and root against
+// a checkpoint it verified.
+func (p *Proof) Verify(vkey string, key ledger.Ref, known Known) (*Verified, error) {
+	if p.Key != key.String() {
+		return nil, fmt.Errorf("index answer is for key %q, want %q", p.Key, key)
+	}
+	note, err := OpenNote([]byte(p.Note), vkey)
+	if err != nil {
+		return nil, err
+	}
+	if p.Size != note.Size {
+		return nil, fmt.Errorf("index answer: size %d but the note's is %d", p.Size, note.Size)
+	}
+	label := Label(key)
+	mp := make([]prefix.ProofNode, len(p.MapProof))
+	for i, n := range p.MapProof {
+		if len(n.Label) != HashSize || len(n.Hash) != HashSize {
+			return nil, fmt.Errorf("index answer: map proof node %d is malformed", i)
+		}
+		l, err := prefix.NewLabel(n.Bits, n.Label)
+		if err != nil {
+			return nil, fmt.Errorf("index answer: map proof node %d: %w", i, err)
+		}
+		mp[i] = prefix.ProofNode{Label: l, Hash: [HashSize]byte(n.Hash)}
+	}
+	var listRoot [HashSize]byte
+	if p.Count == 0 {
+		if err := prefix.VerifyNonMembershipProof(hashFunc, label, mp, note.MapRoot); err != nil {
+			return nil, fmt.Errorf("index key %s: the answer says no entry carries it, but the map does not prove it: %w", key, err)
+		}
+	} else {
+		if len(p.ListRoot) != HashSize {
+			return nil, fmt.Errorf("index answer: list root of %d bytes", len(p.ListRoot))
+		}
+		listRoot = [HashSize]byte(p.ListRoot)
+		if err := prefix.VerifyMembershipProof(hashFunc, label, Value(p.Count, listRoot), mp, note.MapRoot); err != nil {
+			return nil, fmt.Errorf("index key %s: the signed map does not hold %d entries with list root %x: %w", key, p.Count, listRoot[:6], err)
+		}
+	}
+	incomplete := func(got uint64, reason string) error {
+		return &IncompleteError{Key: key.String(), Size: note.Size, Want: p.Count, Got: got, Reason: reason}
+	}
+	if p.Since != known.Count {
+		return nil, fmt.Errorf("index answer starts at %d, the client knows %d", p.Since, known.Count)
+	}
+	if known.Count > p.Count {
+		return nil, incomplete(known.Count, ": the list shrank since the client's last look")
+	}
+	cr, err := ranges.NewRange(0, p.Since, p.Range)
+	if err != nil {
+		return nil, fmt.Errorf("index answer: range: %w", err)
+	}
+	l := &List{cr: cr}
+	if p.Since > 0 && l.Root() != known.Root {
+		return nil, incomplete(p.Since, ": its range does not match the list the client verified before")
+	}
+	got := p.Since + uint64(len(p.Indices))
+	for i, idx := range p.Indices {
+		if idx >= note.Size {
+			return nil, incomplete(got, fmt.Sprintf(": entry %d is beyond the indexed size", idx))
+		}
+		if i > 0 && idx <= p.Indices[i-1] {
+			return nil, incomplete(got, ": its indices are not ascending")
+		}
+	}
+	if got != p.Count {
+		return nil, incomplete(got, "")
+	}
+	l.Append(p.Indices...)
+	if p.Count > 0 && l.Root() != listRoot {
+		return nil, incomplete(got, "")
+	}
+	return &Verified{Note: note, List: Known{Count: l.Size(), Root: listRoot}, Indices: p.Indices}, nil
+}

@@ -1,0 +1,105 @@
+package index
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/agentledger/agentledger/ledger"
+)
+
+// NodeIDSize is the size of a NodeID.
+const NodeIDSize = 2 + HashSize
+
+// NodeID names a node of the map: its label's bit length as a 16-bit
+// big-endian number, then the label's 32 bytes (bits beyond the length are
+// zero; the empty node is length 0 with every byte 0x01).
+type NodeID [NodeIDSize]byte
+
+// Node is a stored node of the map. Inner nodes (the root and the nodes
+// between it and the leaves) name their two children.
+type Node struct {
+	ID          NodeID
+	Hash        [HashSize]byte
+	Inner       bool
+	Left, Right NodeID
+}
+
+// KeyState is the stored state of one key: the size and compact range of
+// its list.
+type KeyState struct {
+	Label [HashSize]byte
+	Size  uint64
+	// Range is the compact range covering the list, its hashes concatenated.
+	Range []byte
+}
+
+// Batch is what one index transaction writes: the changed key states and
+// map nodes (replacing those stored) and the new note, appended.
+type Batch struct {
+	Keys  []KeyState
+	Nodes []Node
+	Note  Note
+}
+
+// Reader is the read side of an index store.
+type Reader interface {
+	// LatestIndexNote returns the index note of the largest size, or
+	// ledger.ErrNotFound if the index is empty.
+	LatestIndexNote(ctx context.Context) (Note, error)
+	// IndexNotes returns up to limit index notes of size greater than or
+	// equal to from, in ascending size order.
+	IndexNotes(ctx context.Context, from uint64, limit int) ([]Note, error)
+	// IndexKeys returns the stored state of each of labels that has one.
+	IndexKeys(ctx context.Context, labels [][HashSize]byte) (map[[HashSize]byte]KeyState, error)
+	// IndexKeysFrom returns up to limit key states of label greater than or
+	// equal to from, in ascending label order.
+	IndexKeysFrom(ctx context.Context, from [HashSize]byte, limit int) ([]KeyState, error)
+	// IndexNodes returns the stored nodes among ids.
+	IndexNodes(ctx context.Context, ids []NodeID) (map[NodeID]Node, error)
+}
+
+// Tx is an index write transaction, as UpdateIndex passes it to its
+// function.
+type Tx interface {
+	// IndexKeys and IndexNodes read as Reader's do, inside the transaction.
+	IndexKeys(ctx context.Context, labels [][HashSize]byte) (map[[HashSize]byte]KeyState, error)
+	IndexNodes(ctx context.Context, ids []NodeID) (map[NodeID]Node, error)
+}
+
+// Store is what the index needs of a database, beside the ledger's own
+// reads. Both ledger stores implement it and pass ledger/storetest.
+type Store interface {
+	ledger.Reader
+	Reader
+	// UpdateIndex runs one index write transaction. It locks the index
+	// head, so that index writers of one database are serialised by the
+	// database, and calls fn with the size the index covers (zero, with
+	// indexed false, before the first note); if fn returns a batch it is
+	// written and committed: the note must be of a larger size than the
+	// locked one. Entries are not locked: appends go on meanwhile.
+	UpdateIndex(ctx context.Context, fn func(tx Tx, size uint64, indexed bool) (*Batch, error)) error
+	// ScanRefs calls fn with every stored reference whose name is an index
+	// key (ledger.IsIndexKey), in no particular order, for audits.
+	ScanRefs(ctx context.Context, fn func(ref ledger.Ref, index uint64) error) error
+}
+
+// EncodeNode returns a node's stored columns: its hash, and for an inner
+// node its children's ids concatenated (nil otherwise).
+func EncodeNode(n Node) (hash, children []byte) {
+	if n.Inner {
+		children = append(append(make([]byte, 0, 2*NodeIDSize), n.Left[:]...), n.Right[:]...)
+	}
+	return n.Hash[:], children
+}
+
+// DecodeNode parses a node's stored columns, as EncodeNode returns them.
+func DecodeNode(id, hash, children []byte) (Node, error) {
+	if len(id) != NodeIDSize || len(hash) != HashSize || (len(children) != 0 && len(children) != 2*NodeIDSize) {
+		return Node{}, fmt.Errorf("%w: map node %x: malformed row", ledger.ErrCorrupt, id)
+	}
+	n := Node{ID: NodeID(id), Hash: [HashSize]byte(hash), Inner: len(children) != 0}
+	if n.Inner {
+		n.Left, n.Right = NodeID(children[:NodeIDSize]), NodeID(children[NodeIDSize:])
+	}
+	return n, nil
+}

@@ -1,0 +1,231 @@
+package index
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"filippo.io/torchwood/prefix"
+
+	"github.com/agentledger/agentledger/ledger"
+)
+
+// DefaultMaxStep is how many entries one index transaction covers at most,
+// unless the next checkpoint is further: each transaction indexes up to a
+// checkpoint.
+const DefaultMaxStep = 1 << 16
+
+// recordPage is how many entries one Records call reads.
+const recordPage = 4096
+
+// Indexer maintains the index of a store: after each checkpoint it indexes
+// the entries the index does not cover yet and signs a note for the
+// checkpoint's size. Several Indexers, in one process or many, may run on
+// one database; the database serialises them. It implements
+// ledger.Follower.
+type Indexer struct {
+	store   Store
+	signer  *ledger.Signer
+	maxStep uint64
+	now     func() time.Time
+}
+
+// NewIndexer returns an Indexer of store that signs notes with signer, the
+// log's checkpoint signer.
+func NewIndexer(store Store, signer *ledger.Signer) *Indexer {
+	return &Indexer{store: store, signer: signer, maxStep: DefaultMaxStep, now: time.Now}
+}
+
+// Follow implements ledger.Follower: it brings the index up to the latest
+// checkpoint.
+func (x *Indexer) Follow(ctx context.Context) error {
+	_, err := x.Update(ctx)
+	return err
+}
+
+// Update indexes the entries up to the latest checkpoint, one transaction
+// per step, and returns the latest note. With no checkpoint yet it does
+// nothing and returns ledger.ErrNotFound.
+func (x *Indexer) Update(ctx context.Context) (Note, error) {
+	for {
+		note, done, err := x.step(ctx)
+		if err != nil || done {
+			return note, err
+		}
+	}
+}
+
+// step indexes up to one checkpoint. It reports done when the index
+// already covers the latest checkpoint.
+func (x *Indexer) step(ctx context.Context) (Note, bool, error) {
+	latest, err := x.store.LatestIndexNote(ctx)
+	indexed := err == nil
+	if err != nil && !errors.Is(err, ledger.ErrNotFound) {
+		return Note{}, false, fmt.Errorf("index: read latest note: %w", err)
+	}
+	cp, err := x.store.LatestCheckpoint(ctx)
+	if err != nil {
+		return latest, false, fmt.Errorf("index: read latest checkpoint: %w", err)
+	}
+	from := latest.Size
+	if indexed && cp.Size <= from {
+		return latest, true, nil
+	}
+	if cp.Size-from > x.maxStep {
+		if cp, err = x.nextCheckpoint(ctx, from, indexed); err != nil {
+			return latest, false, err
+		}
+	}
+	lists, err := x.read(ctx, from, cp.Size)
+	if err != nil {
+		return latest, false, err
+	}
+	var note Note
+	conflict := false
+	err = x.store.UpdateIndex(ctx, func(tx Tx, size uint64, ok bool) (*Batch, error) {
+		if size != from || ok != indexed {
+			conflict = true // another indexer got there first
+			return nil, nil
+		}
+		b, err := x.apply(ctx, tx, lists, cp)
+		if err != nil {
+			return nil, err
+		}
+		note = b.Note
+		return b, nil
+	})
+	if err != nil {
+		return latest, false, fmt.Errorf("index: index entries [%d, %d): %w", from, cp.Size, err)
+	}
+	if conflict {
+		return latest, false, nil
+	}
+	return note, false, nil
+}
+
+// nextCheckpoint returns the checkpoint of the largest size at most
+// maxStep entries beyond from, or else the first one beyond from.
+func (x *Indexer) nextCheckpoint(ctx context.Context, from uint64, indexed bool) (ledger.Checkpoint, error) {
+	start := from + 1
+	if !indexed {
+		start = from
+	}
+	cps, err := x.store.Checkpoints(ctx, start, 1024)
+	if err != nil {
+		return ledger.Checkpoint{}, fmt.Errorf("index: read checkpoints from %d: %w", start, err)
+	}
+	if len(cps) == 0 {
+		return ledger.Checkpoint{}, fmt.Errorf("%w: index: no checkpoint of size %d or more", ledger.ErrCorrupt, start)
+	}
+	best := cps[0]
+	for _, c := range cps[1:] {
+		if c.Size-from <= x.maxStep {
+			best = c
+		}
+	}
+	return best, nil
+}
+
+// keyList is what one step adds to one key's list.
+type keyList struct {
+	label   [HashSize]byte
+	key     ledger.Ref
+	indices []uint64
+}
+
+// read reads the leaves [from, to) and returns, for each key they carry,
+// the new indices, in label order.
+func (x *Indexer) read(ctx context.Context, from, to uint64) ([]*keyList, error) {
+	byLabel := make(map[[HashSize]byte]*keyList)
+	if err := eachKey(ctx, x.store, from, to, func(key ledger.Ref, label [HashSize]byte, index uint64) {
+		kl := byLabel[label]
+		if kl == nil {
+			kl = &keyList{label: label, key: key}
+			byLabel[label] = kl
+		}
+		kl.indices = append(kl.indices, index)
+	}); err != nil {
+		return nil, err
+	}
+	out := make([]*keyList, 0, len(byLabel))
+	for _, kl := range byLabel {
+		out = append(out, kl)
+	}
+	slices.SortFunc(out, func(a, b *keyList) int { return bytes.Compare(a.label[:], b.label[:]) })
+	return out, nil
+}
+
+// eachKey calls fn, in index order, with each key of each leaf in [from,
+// to), derived from the leaf bytes alone.
+func eachKey(ctx context.Context, r ledger.Reader, from, to uint64, fn func(key ledger.Ref, label [HashSize]byte, index uint64)) error {
+	for start := from; start < to; start += recordPage {
+		end := min(start+recordPage, to)
+		recs, err := r.Records(ctx, start, end)
+		if err != nil {
+			return fmt.Errorf("read entries [%d, %d): %w", start, end, err)
+		}
+		if uint64(len(recs)) != end-start {
+			return fmt.Errorf("%w: read entries [%d, %d): got %d", ledger.ErrCorrupt, start, end, len(recs))
+		}
+		for i := range recs {
+			idx := start + uint64(i)
+			if recs[i].Index != idx || ledger.LeafHash(recs[i].Leaf) != recs[i].LeafHash {
+				return fmt.Errorf("%w: entry %d: stored leaf does not match its leaf hash", ledger.ErrCorrupt, idx)
+			}
+			d, err := ledger.DecodeLeaf(recs[i].Leaf)
+			if err != nil {
+				return fmt.Errorf("entry %d: %w", idx, err)
+			}
+			for _, k := range ledger.IndexKeys(&d.Entry) {
+				fn(k, Label(k), idx)
+			}
+		}
+	}
+	return nil
+}
+
+// apply computes, inside the index transaction, the new key states and map
+// nodes and signs the note for cp.
+func (x *Indexer) apply(ctx context.Context, tx Tx, lists []*keyList, cp ledger.Checkpoint) (*Batch, error) {
+	labels := make([][HashSize]byte, len(lists))
+	for i, kl := range lists {
+		labels[i] = kl.label
+	}
+	states, err := tx.IndexKeys(ctx, labels)
+	if err != nil {
+		return nil, fmt.Errorf("read key states: %w", err)
+	}
+	ov := newOverlay(tx.IndexNodes)
+	if err := ov.prefetch(ctx, labels); err != nil {
+		return nil, err
+	}
+	tree := prefix.NewTree(hashFunc, ov)
+	b := &Batch{Keys: make([]KeyState, 0, len(lists))}
+	for _, kl := range lists {
+		l := NewList()
+		if st, ok := states[kl.label]; ok {
+			if l, err = ListFromRange(st.Size, st.Range); err != nil {
+				return nil, fmt.Errorf("key %s: %w", kl.key, err)
+			}
+		}
+		l.Append(kl.indices...)
+		b.Keys = append(b.Keys, KeyState{Label: kl.label, Size: l.Size(), Range: l.Range()})
+		if err := tree.Insert(ctx, kl.label, l.Value()); err != nil {
+			return nil, fmt.Errorf("key %s: insert into map: %w", kl.key, err)
+		}
+	}
+	root, err := tree.RootHash(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b.Nodes = ov.changed()
+	b.Note, err = SignNote(x.signer, cp.Size, cp.Root, root)
+	if err != nil {
+		return nil, err
+	}
+	b.Note.Time = x.now().UTC()
+	return b, nil
+}

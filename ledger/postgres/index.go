@@ -1,0 +1,235 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/agentledger/agentledger/ledger"
+	"github.com/agentledger/agentledger/ledger/index"
+)
+
+var _ index.Store = (*Store)(nil)
+
+// queryer is what the index readers need of a pool or a connection.
+type queryer interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+const selectIndexNotes = `SELECT size, tree_root, map_root, note, time FROM index_notes `
+
+// LatestIndexNote implements index.Reader.
+func (s *Store) LatestIndexNote(ctx context.Context) (index.Note, error) {
+	ns, err := readIndexNotes(ctx, s.pool, `ORDER BY size DESC LIMIT 1`)
+	if err != nil {
+		return index.Note{}, err
+	}
+	if len(ns) == 0 {
+		return index.Note{}, fmt.Errorf("postgres: latest index note: %w", ledger.ErrNotFound)
+	}
+	return ns[0], nil
+}
+
+// IndexNotes implements index.Reader.
+func (s *Store) IndexNotes(ctx context.Context, from uint64, limit int) ([]index.Note, error) {
+	if limit <= 0 || from > math.MaxInt64 {
+		return nil, nil
+	}
+	return readIndexNotes(ctx, s.pool, `WHERE size >= $1 ORDER BY size LIMIT $2`, int64(from), limit)
+}
+
+func readIndexNotes(ctx context.Context, q queryer, where string, args ...any) ([]index.Note, error) {
+	rows, _ := q.Query(ctx, selectIndexNotes+where, args...)
+	ns, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (index.Note, error) {
+		var (
+			n           index.Note
+			size        int64
+			tree, mroot []byte
+			t           *time.Time
+		)
+		if err := row.Scan(&size, &tree, &mroot, &n.Note, &t); err != nil {
+			return n, err
+		}
+		if len(tree) != ledger.HashSize || len(mroot) != ledger.HashSize {
+			return n, fmt.Errorf("%w: index note of size %d: malformed roots", ledger.ErrCorrupt, size)
+		}
+		n.Size, n.Time = uint64(size), fromDB(t)
+		n.TreeRoot, n.MapRoot = [ledger.HashSize]byte(tree), [ledger.HashSize]byte(mroot)
+		return n, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: read index notes: %w", translate(err))
+	}
+	return ns, nil
+}
+
+// IndexKeys implements index.Reader.
+func (s *Store) IndexKeys(ctx context.Context, labels [][ledger.HashSize]byte) (map[[ledger.HashSize]byte]index.KeyState, error) {
+	return readIndexKeys(ctx, s.pool, labels)
+}
+
+func readIndexKeys(ctx context.Context, q queryer, labels [][ledger.HashSize]byte) (map[[ledger.HashSize]byte]index.KeyState, error) {
+	lb := make([][]byte, len(labels))
+	for i := range labels {
+		lb[i] = labels[i][:]
+	}
+	ks, err := scanIndexKeys(ctx, q, `WHERE label = ANY($1)`, lb)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[[ledger.HashSize]byte]index.KeyState, len(ks))
+	for _, k := range ks {
+		out[k.Label] = k
+	}
+	return out, nil
+}
+
+// IndexKeysFrom implements index.Reader.
+func (s *Store) IndexKeysFrom(ctx context.Context, from [ledger.HashSize]byte, limit int) ([]index.KeyState, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	return scanIndexKeys(ctx, s.pool, `WHERE label >= $1 ORDER BY label LIMIT $2`, from[:], limit)
+}
+
+func scanIndexKeys(ctx context.Context, q queryer, where string, args ...any) ([]index.KeyState, error) {
+	rows, _ := q.Query(ctx, `SELECT label, size, range FROM index_keys `+where, args...)
+	ks, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (index.KeyState, error) {
+		var (
+			k     index.KeyState
+			label []byte
+			size  int64
+		)
+		if err := row.Scan(&label, &size, &k.Range); err != nil {
+			return k, err
+		}
+		if len(label) != ledger.HashSize {
+			return k, fmt.Errorf("%w: index key label of %d bytes", ledger.ErrCorrupt, len(label))
+		}
+		k.Label, k.Size = [ledger.HashSize]byte(label), uint64(size)
+		return k, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: read index keys: %w", translate(err))
+	}
+	return ks, nil
+}
+
+// IndexNodes implements index.Reader.
+func (s *Store) IndexNodes(ctx context.Context, ids []index.NodeID) (map[index.NodeID]index.Node, error) {
+	return readIndexNodes(ctx, s.pool, ids)
+}
+
+func readIndexNodes(ctx context.Context, q queryer, ids []index.NodeID) (map[index.NodeID]index.Node, error) {
+	b := make([][]byte, len(ids))
+	for i := range ids {
+		b[i] = ids[i][:]
+	}
+	rows, _ := q.Query(ctx, `SELECT id, hash, children FROM index_nodes WHERE id = ANY($1)`, b)
+	ns, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (index.Node, error) {
+		var id, h, children []byte
+		if err := row.Scan(&id, &h, &children); err != nil {
+			return index.Node{}, err
+		}
+		return index.DecodeNode(id, h, children)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: read index nodes: %w", translate(err))
+	}
+	out := make(map[index.NodeID]index.Node, len(ns))
+	for _, n := range ns {
+		out[n.ID] = n
+	}
+	return out, nil
+}
+
+// indexTx is an index.Tx on the connection of an index transaction.
+type indexTx struct{ conn *pgx.Conn }
+
+func (t indexTx) IndexKeys(ctx context.Context, labels [][ledger.HashSize]byte) (map[[ledger.HashSize]byte]index.KeyState, error) {
+	return readIndexKeys(ctx, t.conn, labels)
+}
+
+func (t indexTx) IndexNodes(ctx context.Context, ids []index.NodeID) (map[index.NodeID]index.Node, error) {
+	return readIndexNodes(ctx, t.conn, ids)
+}
+
+// UpdateIndex implements index.Store. It locks the index head row, not the
+// tree head: appends go on while the index is updated. The batch is written
+// in one pipeline: the key states and map nodes as upserts of arrays, the
+// note, the head and COMMIT.
+func (s *Store) UpdateIndex(ctx context.Context, fn func(tx index.Tx, size uint64, indexed bool) (*index.Batch, error)) error {
+	return s.writeTx(ctx, func(conn *pgx.Conn) error {
+		if _, err := conn.Exec(ctx, `BEGIN ISOLATION LEVEL READ COMMITTED`); err != nil {
+			return fmt.Errorf("postgres: update index: begin: %w", translate(err))
+		}
+		var size *int64
+		if err := conn.QueryRow(ctx, `SELECT size FROM index_head WHERE id = 1 FOR UPDATE`).Scan(&size); err != nil {
+			return fmt.Errorf("postgres: update index: lock head: %w", translate(err))
+		}
+		var cur uint64
+		if size != nil {
+			cur = uint64(*size)
+		}
+		b, err := fn(indexTx{conn}, cur, size != nil)
+		if err != nil || b == nil {
+			return err
+		}
+		if size != nil && b.Note.Size <= cur || b.Note.Size > math.MaxInt64 {
+			return fmt.Errorf("%w: postgres: index note of size %d does not advance the index from %d", ledger.ErrInvalid, b.Note.Size, cur)
+		}
+		labels, sizes, rngs := make([][]byte, len(b.Keys)), make([]int64, len(b.Keys)), make([][]byte, len(b.Keys))
+		for i, k := range b.Keys {
+			labels[i], sizes[i], rngs[i] = k.Label[:], int64(k.Size), k.Range
+			if rngs[i] == nil {
+				rngs[i] = []byte{}
+			}
+		}
+		ids, hashes, children := make([][]byte, len(b.Nodes)), make([][]byte, len(b.Nodes)), make([][]byte, len(b.Nodes))
+		for i, n := range b.Nodes {
+			ids[i] = n.ID[:]
+			hashes[i], children[i] = index.EncodeNode(n)
+		}
+		var batch pgx.Batch
+		batch.Queue(`INSERT INTO index_keys (label, size, range)
+			SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::bytea[])
+			ON CONFLICT (label) DO UPDATE SET size = excluded.size, range = excluded.range`, labels, sizes, rngs)
+		batch.Queue(`INSERT INTO index_nodes (id, hash, children)
+			SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[])
+			ON CONFLICT (id) DO UPDATE SET hash = excluded.hash, children = excluded.children`, ids, hashes, children)
+		batch.Queue(`INSERT INTO index_notes (size, tree_root, map_root, note, time) VALUES ($1, $2, $3, $4, $5)`,
+			int64(b.Note.Size), b.Note.TreeRoot[:], b.Note.MapRoot[:], b.Note.Note, toDB(b.Note.Time))
+		batch.Queue(`UPDATE index_head SET size = $1 WHERE id = 1`, int64(b.Note.Size))
+		batch.Queue(`COMMIT`)
+		if err := conn.SendBatch(ctx, &batch).Close(); err != nil {
+			return fmt.Errorf("postgres: update index: write: %w", translate(err))
+		}
+		return nil
+	})
+}
+
+// ScanRefs implements index.Store.
+func (s *Store) ScanRefs(ctx context.Context, fn func(ref ledger.Ref, idx uint64) error) error {
+	rows, _ := s.pool.Query(ctx, `SELECT key, value, idx FROM entry_refs WHERE key = ANY($1)`,
+		[]string{ledger.RefTrace, ledger.RefCredential, ledger.RefCredentialParent, ledger.RefFingerprint, ledger.RefAgent, ledger.RefTarget})
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			r   ledger.Ref
+			idx int64
+		)
+		if err := rows.Scan(&r.Key, &r.Value, &idx); err != nil {
+			return fmt.Errorf("postgres: scan refs: %w", translate(err))
+		}
+		if err := fn(r, uint64(idx)); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("postgres: scan refs: %w", translate(err))
+	}
+	return nil
+}

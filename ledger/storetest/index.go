@@ -1,0 +1,227 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/agentledger/agentledger/ledger"
+	"github.com/agentledger/agentledger/ledger/index"
+	"github.com/agentledger/agentledger/ledger/index/indextest"
+)
+
+// indexStore asserts that s has the optional index capability: both
+// stores must.
+func indexStore(t *testing.T, s ledger.Store) index.Store {
+	t.Helper()
+	is, ok := s.(index.Store)
+	if !ok {
+		t.Fatalf("%T does not implement index.Store", s)
+	}
+	return is
+}
+
+func newIndexer(t *testing.T, s index.Store) *index.Indexer {
+	t.Helper()
+	signer, err := ledger.NewSigner(signerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return index.NewIndexer(s, signer)
+}
+
+// rebuild recomputes the index of the first size entries from the leaves.
+func rebuild(t *testing.T, r ledger.Reader, size uint64) *index.Rebuild {
+	t.Helper()
+	rb := index.NewRebuild()
+	recs, err := r.Records(t.Context(), 0, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range recs {
+		if err := rb.AddLeaf(rec.Leaf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return rb
+}
+
+// testIndex grows a random ledger in rounds, indexes each checkpoint and
+// checks the signed map root against a rebuild from the leaves, and every
+// key's lookup, in full and as a delta from the previous round.
+func testIndex(t *testing.T, db DB) {
+	s := db.Open(t)
+	is := indexStore(t, s)
+	l := openLog(t, s, time.Hour)
+	x := newIndexer(t, is)
+	if _, err := is.LatestIndexNote(t.Context()); !errors.Is(err, ledger.ErrNotFound) {
+		t.Fatalf("LatestIndexNote of an empty index: error = %v, want ErrNotFound", err)
+	}
+	if _, err := x.Update(t.Context()); !errors.Is(err, ledger.ErrNotFound) {
+		t.Fatalf("Update before any checkpoint: error = %v, want ErrNotFound", err)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	known := make(map[string]index.Known)
+	first := 0
+	for round, n := range []int{0, 300, 1, 700} {
+		if _, err := l.Append(t.Context(), indextest.Entries(r, first, n)); err != nil {
+			t.Fatal(err)
+		}
+		first += n
+		cp, err := l.Checkpoint(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		note, err := x.Update(t.Context())
+		if err != nil {
+			t.Fatalf("round %d: Update: %v", round, err)
+		}
+		if note.Size != cp.Size || note.TreeRoot != cp.Root {
+			t.Fatalf("round %d: note for size %d root %x, want the checkpoint's %d %x", round, note.Size, note.TreeRoot, cp.Size, cp.Root)
+		}
+		if _, err := index.OpenNote(note.Note, verifierKey); err != nil {
+			t.Fatalf("round %d: OpenNote: %v", round, err)
+		}
+		rb := rebuild(t, s, cp.Size)
+		if got, want := note.MapRoot, rb.MapRoot(); got != want {
+			t.Fatalf("round %d: signed map root %x, rebuilt from the leaves %x", round, got, want)
+		}
+		for _, label := range rb.Keys() {
+			k := rb.Key(label)
+			for _, since := range []index.Known{{}, known[k.Key.String()]} {
+				p, err := index.Lookup(t.Context(), is, k.Key, since.Count)
+				if err != nil {
+					t.Fatalf("round %d: Lookup(%s, %d): %v", round, k.Key, since.Count, err)
+				}
+				v, err := p.Verify(verifierKey, k.Key, since)
+				if err != nil {
+					t.Fatalf("round %d: Verify(%s, since %d): %v", round, k.Key, since.Count, err)
+				}
+				if v.List.Count != uint64(len(k.Indices)) || len(v.Indices) != len(k.Indices[since.Count:]) {
+					t.Fatalf("round %d: %s: verified %d (+%d), want %d", round, k.Key, v.List.Count, len(v.Indices), len(k.Indices))
+				}
+				for i, idx := range v.Indices {
+					if idx != k.Indices[since.Count+uint64(i)] {
+						t.Fatalf("round %d: %s: index %d = %d, want %d", round, k.Key, i, idx, k.Indices[since.Count+uint64(i)])
+					}
+				}
+				known[k.Key.String()] = v.List
+			}
+		}
+		absent := ledger.Ref{Key: ledger.RefCredential, Value: "never-used"}
+		p, err := index.Lookup(t.Context(), is, absent, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Verify(verifierKey, absent, index.Known{}); err != nil || p.Found {
+			t.Fatalf("round %d: absent key: found %v, Verify: %v", round, p.Found, err)
+		}
+	}
+}
+
+// testIndexConcurrent runs indexers on two store handles at once: the
+// database serialises them, each note advances the index, and the result
+// is the rebuilt index.
+func testIndexConcurrent(t *testing.T, db DB) {
+	s := db.Open(t)
+	l := openLog(t, s, time.Hour)
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := range 4 {
+		if _, err := l.Append(t.Context(), indextest.Entries(r, i*100, 100)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Checkpoint(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range errs {
+		is := indexStore(t, db.Open(t))
+		x := newIndexer(t, is)
+		wg.Go(func() { _, errs[i] = x.Update(context.Background()) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("indexer %d: %v", i, err)
+		}
+	}
+	is := indexStore(t, s)
+	notes, err := is.IndexNotes(t.Context(), 0, 100)
+	if err != nil || len(notes) == 0 {
+		t.Fatalf("IndexNotes = %d notes, %v", len(notes), err)
+	}
+	last := notes[len(notes)-1]
+	if last.Size != 400 {
+		t.Fatalf("latest note of size %d, want 400", last.Size)
+	}
+	if got, want := last.MapRoot, rebuild(t, s, 400).MapRoot(); got != want {
+		t.Fatalf("map root %x after concurrent indexers, rebuilt %x", got, want)
+	}
+}
+
+// testIndexAppendOnly checks that the database refuses to change or delete
+// index notes or shrink the index head.
+func testIndexAppendOnly(t *testing.T, db DB) {
+	s := db.Open(t)
+	l := openLog(t, s, time.Hour)
+	appendN(t, l, 13, 0, 10)
+	if _, err := l.Checkpoint(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newIndexer(t, indexStore(t, s)).Update(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{
+		"UPDATE index_notes SET size = 1",
+		"DELETE FROM index_notes",
+		"UPDATE index_head SET size = 0",
+		"UPDATE index_head SET size = NULL",
+		"DELETE FROM index_head",
+	} {
+		if err := db.Exec(t.Context(), stmt); err == nil {
+			t.Errorf("%s: succeeded, want refused by the database", stmt)
+		}
+	}
+}
+
+// testIndexFollows runs the index as production does, as the Log's
+// Follower: entries appended are indexed after the next checkpoints, with
+// no explicit call.
+func testIndexFollows(t *testing.T, db DB) {
+	s := db.Open(t)
+	is := indexStore(t, s)
+	signer, err := ledger.NewSigner(signerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := ledger.Open(s, ledger.Config{Signer: signer, CheckpointInterval: 20 * time.Millisecond, Follower: index.NewIndexer(is, signer)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close(context.Background())
+	r := rand.New(rand.NewPCG(5, 6))
+	for i := range 3 {
+		if _, err := l.Append(t.Context(), indextest.Entries(r, i*50, 50)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		n, err := is.LatestIndexNote(t.Context())
+		if err == nil && n.Size == 150 {
+			break
+		}
+		if err != nil && !errors.Is(err, ledger.ErrNotFound) {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("index note after 30s: size %d (%v), want 150", n.Size, err)
+		}
+		time.Sleep(10 * time.Millisecond) // polling a condition, with a deadline
+	}
+}

@@ -59,6 +59,12 @@ const (
 // to account for the use.
 const AccountWindow = 2 * time.Minute
 
+// ExpirySkew is how far apart the issuer's and an agent's record of a
+// credential's expiry may be and still agree: issuers round expiries to
+// the second (CloudTrail's "expiration" has no fraction), and the agent
+// computes its own from the issuance time its clock saw.
+const ExpirySkew = 5 * time.Second
+
 // maxReconcileUses bounds the uses of one credential that are reconciled.
 const maxReconcileUses = 2000
 
@@ -398,7 +404,7 @@ func sameFact(fact, a, b string) bool {
 		ta, ea := time.Parse(time.RFC3339Nano, a)
 		tb, eb := time.Parse(time.RFC3339Nano, b)
 		if ea == nil && eb == nil {
-			return ta.Equal(tb)
+			return absDur(ta.Sub(tb)) <= ExpirySkew
 		}
 	case ledger.AttrCredentialScope:
 		fa, fb := strings.Fields(a), strings.Fields(b)

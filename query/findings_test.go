@@ -169,6 +169,9 @@ func evidenceCases(w *world) []goldenCase {
 		get("evidence_credential_vault", "/v1/credentials/"+credVault+"?content=false"),
 		get("evidence_credential_k8s", "/v1/credentials/"+url.PathEscape(credK8s)+"?content=false"),
 		get("evidence_credential_keycloak", "/v1/credentials/"+url.PathEscape(credKC)+"?content=false"),
+		// The run views carry the evidence of the credentials the runs used.
+		get("evidence_run_analyst", "/v1/runs/"+traceD+"?content=false"),
+		get("evidence_run_report_writer", "/v1/runs/"+traceE+"?content=false"),
 		get("evidence_findings", "/v1/findings"),
 		get("evidence_findings_unaccounted_use", "/v1/findings?kind=unaccounted_use"),
 		get("evidence_findings_page1", "/v1/findings?limit=1"),
@@ -338,6 +341,72 @@ func TestCanonicalIdentity(t *testing.T) {
 	} {
 		if canonicalIdentity(tc.a) == canonicalIdentity(tc.b) {
 			t.Errorf("canonicalIdentity(%q) = canonicalIdentity(%q), want different", tc.a, tc.b)
+		}
+	}
+}
+
+// TestRunViewEvidence checks that the run view reports, for each
+// credential the run used, the findings the credential view reports: the
+// responder who arrives at a run sees them too.
+func TestRunViewEvidence(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		w := newWorld(t, b, worldOptions{noFixture: true})
+		w.seedEvidence()
+		for _, tc := range []struct {
+			trace, cred string
+			kinds       []string
+		}{
+			{traceD, credSTS, []string{FindingUnaccountedUse}},
+			{traceD, credVault, []string{FindingUseOutsideValidity}},
+			{traceE, credK8s, []string{FindingSubjectMismatch, FindingUnreportedIssuance}},
+		} {
+			r := w.do("responder", http.MethodGet, "/v1/runs/"+tc.trace+"?content=false", nil)
+			if r.status != http.StatusOK {
+				t.Fatalf("GET /v1/runs/%s = %d, want 200\n%s", tc.trace, r.status, r.body)
+			}
+			var v RunView
+			r.json(t, &v)
+			i := slices.IndexFunc(v.Credentials, func(c RunCredential) bool { return c.ID == tc.cred })
+			if i < 0 {
+				t.Fatalf("run %s: credential %s not in its credentials %+v", tc.trace, tc.cred, v.Credentials)
+			}
+			ev := v.Credentials[i].Evidence
+			if ev == nil {
+				t.Fatalf("run %s: credential %s has no evidence", tc.trace, tc.cred)
+			}
+			var kinds []string
+			for _, f := range ev.Findings {
+				if !slices.Contains(kinds, f.Kind) {
+					kinds = append(kinds, f.Kind)
+				}
+			}
+			slices.Sort(kinds)
+			want := slices.Sorted(slices.Values(tc.kinds))
+			if !slices.Equal(kinds, want) {
+				t.Errorf("run %s credential %s: finding kinds %v, want %v", tc.trace, tc.cred, kinds, want)
+			}
+		}
+	})
+}
+
+func TestSameFact(t *testing.T) {
+	for _, tc := range []struct {
+		fact, a, b string
+		want       bool
+	}{
+		{ledger.AttrCredentialExpiresAt, "2026-12-06T07:00:00Z", "2026-12-06T07:00:00Z", true},
+		{ledger.AttrCredentialExpiresAt, "2026-12-06T07:00:00Z", "2026-12-06T07:00:01.400Z", true},
+		{ledger.AttrCredentialExpiresAt, "2026-12-06T08:00:00+01:00", "2026-12-06T07:00:04Z", true},
+		{ledger.AttrCredentialExpiresAt, "2026-12-06T07:00:00Z", "2026-12-06T07:00:06Z", false},
+		{ledger.AttrCredentialExpiresAt, "2026-12-06T07:00:00Z", "2026-12-06T08:00:00Z", false},
+		{ledger.AttrCredentialExpiresAt, "soon", "soon", true},
+		{ledger.AttrCredentialScope, "read write", "write read", true},
+		{ledger.AttrCredentialScope, "read", "read write", false},
+		{ledger.AttrCredentialSubject, "a", "a", true},
+		{ledger.AttrCredentialSubject, "a", "b", false},
+	} {
+		if got := sameFact(tc.fact, tc.a, tc.b); got != tc.want {
+			t.Errorf("sameFact(%s, %q, %q) = %v, want %v", tc.fact, tc.a, tc.b, got, tc.want)
 		}
 	}
 }

@@ -335,6 +335,10 @@ type RunCredential struct {
 	// UsedByTruncated is true when more uses by other runs follow; the
 	// credential view lists them all.
 	UsedByTruncated bool `json:"used_by_truncated,omitempty"`
+	// Evidence reconciles the credential's issuer and provider audit logs
+	// with the agents' account, as the credential view does: its status
+	// and findings.
+	Evidence *CredentialEvidence `json:"evidence,omitempty"`
 }
 
 // LinkedRun is another run linked to a run through a credential: the

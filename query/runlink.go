@@ -323,7 +323,12 @@ func (l *linker) runCredentials(ctx context.Context, traceID string, all []*node
 	}
 	if err := parallel(ctx, len(out), func(ctx context.Context, i int) (err error) {
 		if out[i].Obtained {
-			out[i].UsedBy, out[i].UsedByTruncated, err = l.usedBy(ctx, traceID, creds[i])
+			if out[i].UsedBy, out[i].UsedByTruncated, err = l.usedBy(ctx, traceID, creds[i]); err != nil {
+				return err
+			}
+		}
+		if out[i].ID != "" {
+			out[i].Evidence, err = reconcile(ctx, l.f, out[i].ID)
 		}
 		return err
 	}); err != nil {

@@ -364,6 +364,16 @@ func TestBrowserEndToEnd(t *testing.T) {
 		return err == nil && info.Checkpoint != nil && info.Checkpoint.Size >= info.TreeSize, err
 	})
 
+	analyst := ""
+	for _, r := range dm.Runs {
+		if r.Agent == "data-analyst" {
+			analyst = r.TraceID
+		}
+	}
+	if analyst == "" || dm.LeakedSession == "" {
+		t.Fatalf("the demo sent no data-analyst run with an STS session: %+v", dm)
+	}
+
 	shots := screenshotDir(t)
 	t.Logf("screenshots: %s", shots)
 	runNode(t, node, "e2e/",
@@ -378,6 +388,8 @@ func TestBrowserEndToEnd(t *testing.T) {
 		"DEMO_FOREIGN_TRACE_ID="+dm.ForeignRun,
 		"DEMO_OWNER_TRACE_ID="+dm.LegitRun,
 		"DEMO_CREDENTIAL_ID="+dm.LeakedCredential,
+		"DEMO_ANALYST_TRACE_ID="+analyst,
+		"DEMO_SESSION_ID="+dm.LeakedSession,
 		"SCREENSHOT_DIR="+shots,
 		"CHROMIUM="+chromiumPath(),
 	)

@@ -15,6 +15,8 @@
 //   DEMO_FOREIGN_TRACE_ID  the demo's foreign run (shadow-runner), which used
 //                   DEMO_CREDENTIAL_ID, obtained in DEMO_OWNER_TRACE_ID (optional)
 //   DEMO_OWNER_TRACE_ID, DEMO_CREDENTIAL_ID
+//   DEMO_ANALYST_TRACE_ID  the demo's data-analyst run, whose STS session
+//                   DEMO_SESSION_ID CloudTrail shows used from the attacker's IP
 //   SCREENSHOT_DIR  where screenshots go
 //   CHROMIUM        the browser (default /usr/bin/chromium)
 import { test, before, after } from 'node:test';
@@ -353,6 +355,8 @@ test('export the run as JSON and CSV', async () => {
 });
 
 const noDemo = !DEMO_FOREIGN && 'DEMO_FOREIGN_TRACE_ID not set';
+const DEMO_ANALYST = env('DEMO_ANALYST_TRACE_ID', '');
+const DEMO_SESSION = env('DEMO_SESSION_ID', '');
 
 test('the demo\'s foreign run shows its foreign credential and links to the run that obtained it', { skip: noDemo }, async () => {
   await page.setViewportSize({ width: 1280, height: 860 });
@@ -394,6 +398,19 @@ test('the run that obtained the credential names the run it leaked to', { skip: 
   await card.locator(`a[href^="#/runs/${DEMO_FOREIGN}"]`).click();
   await page.waitForURL(`**/#/runs/${DEMO_FOREIGN}?entry=*`);
   await page.locator('#foreign-alert').waitFor();
+});
+
+test('the run page shows the issuer and provider evidence of the credentials it used', { skip: !DEMO_ANALYST && 'DEMO_ANALYST_TRACE_ID not set' }, async () => {
+  await page.setViewportSize({ width: 1280, height: 860 });
+  await page.goto(`/#/runs/${DEMO_ANALYST}`);
+  await page.getByRole('heading', { name: 'data-analyst', level: 1 }).waitFor();
+  const card = page.locator(`#run-evidence article[data-credential="${DEMO_SESSION}"]`);
+  await card.waitFor();
+  assert.equal((await card.locator('.evidence-status').textContent()).trim(), 'issuer-confirmed');
+  const unaccounted = card.locator('.finding[data-kind="unaccounted_use"]');
+  assert.equal(await unaccounted.count(), 2, 'two uses CloudTrail saw that no agent run accounts for');
+  assert.match(await unaccounted.first().innerText(), /203\.0\.113\.66/);
+  await shot('17-demo-analyst-run-evidence');
 });
 
 test('the agent\'s run list marks the run with foreign uses', { skip: noDemo }, async () => {

@@ -3,6 +3,7 @@ import { h, replace, routes, fmtTime, fmtDuration, ms, short, badge, kindBadge, 
 import { renderChainOfThought, renderContent } from '../content.js';
 import { verifyControl } from '../proof.js';
 import { download, toCSV, runRows, RUN_COLUMNS, safeFilename } from '../export.js';
+import { runEvidenceCard } from './evidence.js';
 
 const A = (e, k) => e.attributes?.[k] ?? '';
 
@@ -439,6 +440,7 @@ export async function runView({ segs, params, signal }) {
   const summaryBox = h('div');
   const attBox = h('div');
   const crossBox = h('div');
+  const evidenceBox = h('div');
   const t0 = ms(run.start);
   const t1 = ms(run.end);
 
@@ -448,6 +450,7 @@ export async function runView({ segs, params, signal }) {
     replace(summaryBox, summaryCard(run));
     replace(attBox, attestationCard(run));
     replace(crossBox, crossRunCard(run));
+    replace(evidenceBox, runEvidenceCard(run));
     replace(more, run.truncated ? h('button', {
       type: 'button', class: 'btn',
       on: {
@@ -484,5 +487,6 @@ export async function runView({ segs, params, signal }) {
         h('button', { type: 'button', class: 'btn', on: { click: exportCSV } }, 'Export CSV'))),
     h('div', { class: 'run-top' }, summaryBox, attBox),
     crossBox,
+    evidenceBox,
     card('Timeline', { id: 'timeline', actions: h('span', { class: 'muted small' }, 'Select a row to see its chain of thought, content and proof.') }, wfBox, more));
 }

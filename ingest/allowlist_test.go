@@ -2,6 +2,9 @@ package ingest
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -72,5 +75,47 @@ func TestLeafAllowList(t *testing.T) {
 				t.Errorf("attributes = %v", all)
 			}
 		})
+	}
+}
+
+// TestLeafAllowListDocumented checks that ledger/FORMAT.md lists exactly
+// the allow-list: every name of its table in "Attributes kept in the leaf"
+// is on it, and every name on it is in the table.
+func TestLeafAllowListDocumented(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "ledger", "FORMAT.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, ok := strings.Cut(string(b), "### Attributes kept in the leaf\n")
+	if !ok {
+		t.Fatal("FORMAT.md lacks the section Attributes kept in the leaf")
+	}
+	sec, _, _ = strings.Cut(sec, "\n## ")
+	name := regexp.MustCompile("`([a-z0-9_.]+(?:\\.\\*)?)`")
+	documented := map[string]bool{}
+	for _, line := range strings.Split(sec, "\n") {
+		if !strings.HasPrefix(line, "| ") || strings.HasPrefix(line, "| group") {
+			continue
+		}
+		for _, m := range name.FindAllStringSubmatch(line, -1) {
+			documented[m[1]] = true
+		}
+	}
+	want := map[string]bool{}
+	for k := range leafAttributes {
+		want[k] = true
+	}
+	for _, p := range leafPrefixes {
+		want[p+"*"] = true
+	}
+	for k := range want {
+		if !documented[k] {
+			t.Errorf("%s is on the allow-list but not in FORMAT.md", k)
+		}
+	}
+	for k := range documented {
+		if !want[k] {
+			t.Errorf("FORMAT.md lists %s, which is not on the allow-list", k)
+		}
 	}
 }

@@ -29,8 +29,9 @@ const (
 	// AttrLinks lists the span's links as space-separated
 	// "<trace id>/<span id>".
 	AttrLinks = "agentledger.links"
-	// AttrMovedAttributes lists, space-separated, the attributes too long
-	// for the leaf that were moved into the entry's ContentAttributes.
+	// AttrMovedAttributes lists, space-separated and sorted, the names of
+	// the attributes moved into the entry's ContentAttributes: those off
+	// the structural allow-list and those too long for the leaf.
 	AttrMovedAttributes = "agentledger.moved_attributes"
 	// AttrEventName is the event name of a log record.
 	AttrEventName = "event.name"
@@ -63,22 +64,12 @@ const (
 	ContentDBQuery            = "db.query"
 	ContentEvents             = "events"
 	ContentBody               = "body"
-	// ContentAttributes holds, as a JSON object, the attribute values too
-	// long for the leaf (see Limits.MaxInlineAttributeBytes).
+	// ContentAttributes holds, as a JSON object, the attribute values not
+	// kept in the leaf: those off the structural allow-list (see
+	// leafAttributes) and those too long for the leaf (see
+	// Limits.MaxInlineAttributeBytes).
 	ContentAttributes = "attributes"
 )
-
-// essential reports whether the attribute named key must stay in the leaf:
-// the facts queries find and link entries by.
-func essential(key string) bool {
-	switch key {
-	case ledger.AttrAgentID, ledger.AttrAgentName, ledger.AttrConversationID, ledger.AttrServerAddress,
-		AttrToolCallID, AttrToolCallIDs, AttrToolName, AttrServiceName, AttrSpanKind, AttrStatusCode,
-		AttrMovedAttributes:
-		return true
-	}
-	return strings.HasPrefix(key, "credential.")
-}
 
 // builder collects the attributes and content of one entry.
 type builder struct {
@@ -239,22 +230,24 @@ func leafSize(e *ledger.Entry) int {
 	return n
 }
 
-// fit moves attribute values too long for the leaf into the content
-// ContentAttributes: first every movable value longer than
-// MaxInlineAttributeBytes, then, while the leaf exceeds ledger.MaxLeafSize,
-// the longest remaining ones. Nothing is truncated: an entry that cannot be
-// made to fit is rejected, naming its largest attribute.
+// fit moves into the content ContentAttributes every attribute value the
+// leaf may not hold: first every value whose name is off the structural
+// allow-list (Mapper.leaf), so that it can be erased, then every movable
+// value longer than MaxInlineAttributeBytes, then, while the leaf exceeds
+// ledger.MaxLeafSize, the longest remaining ones. Nothing is truncated: an
+// entry that cannot be made to fit is rejected, naming its largest
+// attribute.
 func (b *builder) fit(e *ledger.Entry) error {
 	size := leafSize(e)
 	inline := b.m.limits.MaxInlineAttributeBytes
-	long := false
+	must := false
 	for _, a := range e.Attrs {
-		if len(a.Value) > inline && !essential(a.Key) {
-			long = true
+		if !essential(a.Key) && (len(a.Value) > inline || !b.m.leaf.keeps(a.Key)) {
+			must = true
 			break
 		}
 	}
-	if !long && size <= ledger.MaxLeafSize {
+	if !must && size <= ledger.MaxLeafSize {
 		return nil
 	}
 	// n is the leaf's size with the attributes in move moved: each moved
@@ -273,7 +266,7 @@ func (b *builder) fit(e *ledger.Entry) error {
 	for _, a := range e.Attrs {
 		switch {
 		case essential(a.Key):
-		case len(a.Value) > inline:
+		case len(a.Value) > inline || !b.m.leaf.keeps(a.Key):
 			moveAttr(a)
 		default:
 			movable = append(movable, a)
@@ -302,7 +295,7 @@ func (b *builder) fit(e *ledger.Entry) error {
 			n, ledger.MaxLeafSize, largest, len(e.Attrs)-len(move), len(e.Content))
 	}
 	if b.names[ContentAttributes] {
-		return invalidf("entry needs content %q for its long attributes, but has content of that name", ContentAttributes)
+		return invalidf("entry needs content %q for the attributes it moves out of the leaf, but has content of that name", ContentAttributes)
 	}
 	moved := make(map[string]string, len(move))
 	kept := make([]ledger.Attr, 0, len(e.Attrs)-len(move)+1)
@@ -315,7 +308,7 @@ func (b *builder) fit(e *ledger.Entry) error {
 	}
 	data := marshalJSON(moved)
 	if len(data) > b.m.limits.MaxContentBytes {
-		return invalidf("the long attributes of an entry are %d bytes together, limit is %d (limits.max_content_bytes)", len(data), b.m.limits.MaxContentBytes)
+		return invalidf("the attributes moved out of an entry's leaf are %d bytes together, limit is %d (limits.max_content_bytes)", len(data), b.m.limits.MaxContentBytes)
 	}
 	kept = append(kept, ledger.Attr{Key: AttrMovedAttributes, Value: strings.Join(sortedKeys(moved), " ")})
 	e.Attrs = kept

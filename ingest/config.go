@@ -121,6 +121,12 @@ type MappingConfig struct {
 	// only when the span lacks the target. For example
 	// credential.id: [aws.access_key.id, vault.accessor].
 	AttributeMappings map[string][]string `mapstructure:"attribute_mappings"`
+	// LeafAttributes extends the structural allow-list: the attribute
+	// names whose values stay in the leaf, readable by every auditor and
+	// never erasable. Every other attribute value is erasable content (the
+	// entry's "attributes"). A name ending in "*" is a prefix ("myapp.*").
+	// List only IDs, names, enums and codes, never free text.
+	LeafAttributes []string `mapstructure:"leaf_attributes"`
 }
 
 // Limits bound the input of one request. An input over a limit is rejected
@@ -140,8 +146,9 @@ type Limits struct {
 	MaxAttributeValueBytes int `mapstructure:"max_attribute_value_bytes"`
 	// MaxContentBytes bounds one piece of content.
 	MaxContentBytes int `mapstructure:"max_content_bytes"`
-	// MaxInlineAttributeBytes is the longest attribute value kept in the
-	// leaf. A longer value, and if the leaf would still exceed
+	// MaxInlineAttributeBytes is the longest value of an allow-listed
+	// attribute (see MappingConfig.LeafAttributes) kept in the leaf. A
+	// longer value, and if the leaf would still exceed
 	// ledger.MaxLeafSize the next longest ones, move into the entry's
 	// "attributes" content (behind its commitment, never truncated), and
 	// the leaf lists their names in agentledger.moved_attributes. The
@@ -243,6 +250,24 @@ func (m *MappingConfig) validate() error {
 			}
 			dup[s] = true
 		}
+	}
+	listed := map[string]bool{}
+	for i, name := range m.LeafAttributes {
+		prefix, wild := strings.CutSuffix(name, "*")
+		switch err := checkAttrName(prefix); {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("leaf_attributes[%d]: %q: %w", i, name, err))
+		case strings.Contains(prefix, "*"):
+			errs = append(errs, fmt.Errorf("leaf_attributes[%d]: %q: a \"*\" may only end a name", i, name))
+		case wild && !strings.HasSuffix(prefix, "."):
+			errs = append(errs, fmt.Errorf("leaf_attributes[%d]: %q: a prefix must end in \".*\"", i, name))
+		case strings.HasPrefix(prefix, "agentledger."):
+			errs = append(errs, fmt.Errorf("leaf_attributes[%d]: %q: names under agentledger. are the receiver's own", i, name))
+		}
+		if listed[name] {
+			errs = append(errs, fmt.Errorf("leaf_attributes[%d]: %q listed twice", i, name))
+		}
+		listed[name] = true
 	}
 	return errors.Join(errs...)
 }

@@ -89,6 +89,9 @@ func TestLoadConfig(t *testing.T) {
 		if got := cfg.AttributeMappings["credential.id"]; !reflect.DeepEqual(got, []string{"aws.access_key.id", "vault.accessor"}) {
 			t.Errorf("attribute_mappings[credential.id] = %v", got)
 		}
+		if !reflect.DeepEqual(cfg.LeafAttributes, []string{"app.tenant_id", "app.ids.*"}) {
+			t.Errorf("leaf_attributes = %v", cfg.LeafAttributes)
+		}
 		if got := cfg.Redaction.ExtraSecretKeys; len(got) != 2 {
 			t.Errorf("redaction.extra_secret_keys = %v", got)
 		}
@@ -115,6 +118,11 @@ func TestLoadConfig(t *testing.T) {
 		{"invalid_no_keys", "signer_key_file: must be set"},
 		{"invalid_profile", `unknown profile "langfuse"`},
 		{"invalid_mapping", `target "credential.id" has no source attributes`},
+		{"invalid_leaf_attributes", `leaf_attributes[0]: "*": empty name`},
+		{"invalid_leaf_attributes", `leaf_attributes[1]: "app.*.id": a "*" may only end a name`},
+		{"invalid_leaf_attributes", `leaf_attributes[2]: "app*": a prefix must end in ".*"`},
+		{"invalid_leaf_attributes", `leaf_attributes[3]: "agentledger.binding": names under agentledger. are the receiver's own`},
+		{"invalid_leaf_attributes", `leaf_attributes[5]: "app.tenant_id" listed twice`},
 		{"invalid_limits", "limits.max_spans_per_request: -1 is negative"},
 		{"invalid_limits", "max_inline_attribute_bytes: 60000"},
 		{"invalid_limits", "limits.max_attributes_per_span: -3 is negative"},

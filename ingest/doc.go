@@ -65,14 +65,23 @@
 // credential.subject, credential.audience, credential.expires_at and
 // credential.actor when the span lacks them.
 //
+// # Attributes kept in the leaf
+//
+// A leaf is never erased, so only the values of attributes on a structural
+// allow-list (allowlist.go, documented in ledger/FORMAT.md: IDs, names,
+// enums, times, counts, status codes, everything the queries read) stay in
+// it; a receiver's leaf_attributes adds names. Every other attribute value
+// moves into the entry's "attributes" content (a JSON object, behind a
+// commitment), so that a secret the scanner missed can be erased later,
+// and agentledger.moved_attributes lists the moved names.
+//
 // # Large values
 //
 // A leaf must stay under ledger.MaxLeafSize (64 KiB) and values are never
 // truncated. An attribute value over limits.max_attribute_value_bytes is
-// rejected, naming it. Attribute values longer than
+// rejected, naming it. Allow-listed attribute values longer than
 // limits.max_inline_attribute_bytes, and if the leaf is still too large
-// the next longest, move into the entry's "attributes" content (a JSON
-// object, behind a commitment) and agentledger.moved_attributes lists their
-// names; the attributes queries look entries up by never move. An entry
-// that cannot be made to fit is rejected.
+// the next longest, move into the "attributes" content too; the attributes
+// queries look entries up by never move. An entry that cannot be made to
+// fit is rejected.
 package ingest

@@ -85,6 +85,26 @@ func attrMap(e *ledger.Entry) map[string]string {
 	return m
 }
 
+// allAttrs returns e's attributes: those in its leaf and those moved into
+// its content ContentAttributes.
+func allAttrs(t testing.TB, e *ledger.Entry) map[string]string {
+	t.Helper()
+	m := attrMap(e)
+	if data, ok := contentMap(e)[ContentAttributes]; ok {
+		var moved map[string]string
+		if err := json.Unmarshal([]byte(data), &moved); err != nil {
+			t.Fatalf("content %s: %v", ContentAttributes, err)
+		}
+		for k, v := range moved {
+			if _, ok := m[k]; ok {
+				t.Errorf("attribute %s both in the leaf and moved", k)
+			}
+			m[k] = v
+		}
+	}
+	return m
+}
+
 func contentMap(e *ledger.Entry) map[string]string {
 	m := make(map[string]string, len(e.Content))
 	for _, c := range e.Content {

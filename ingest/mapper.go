@@ -30,6 +30,7 @@ type Mapper struct {
 	exact         map[string]contentRule
 	prefixes      []prefixRule
 	limits        Limits
+	leaf          leafList // the attributes whose values stay in the leaf
 }
 
 // NewMapper returns a Mapper that redacts with r. A nil Profiles means every
@@ -48,7 +49,7 @@ func NewMapper(r *secrets.Redactor, mc MappingConfig, limits Limits) (*Mapper, e
 	if profiles == nil {
 		profiles = Profiles
 	}
-	m := &Mapper{redactor: r, limits: limits.withDefaults()}
+	m := &Mapper{redactor: r, limits: limits.withDefaults(), leaf: newLeafList(mc.LeafAttributes)}
 	for _, target := range sortedKeys(mc.AttributeMappings) {
 		m.rules = append(m.rules, copyRule{target: target, sources: mc.AttributeMappings[target]})
 	}

@@ -92,8 +92,11 @@ func TestMapProfilesOff(t *testing.T) {
 	if got := entries[0].Kind; got != ledger.KindSpan {
 		t.Errorf("kind with no profiles = %s, want span", got)
 	}
-	if got := attrMap(&entries[0])["gen_ai.input.messages"]; got != `[{"role":"user"}]` {
+	if got := allAttrs(t, &entries[0])["gen_ai.input.messages"]; got != `[{"role":"user"}]` {
 		t.Errorf("gen_ai.input.messages with no profiles = %q, want it kept as an attribute", got)
+	}
+	if _, ok := attrMap(&entries[0])["gen_ai.input.messages"]; ok {
+		t.Errorf("gen_ai.input.messages, off the allow-list, is in the leaf")
 	}
 }
 
@@ -193,7 +196,7 @@ func TestMapOpenInferenceMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := entries[0]
-	got := attrMap(&e)
+	got := allAttrs(t, &e)
 	for k, v := range map[string]string{
 		"gen_ai.tool.call.ids":      "call_w1",
 		"gen_ai.request.model":      "gpt-4o",
@@ -302,7 +305,7 @@ func TestMapAPICallSecrets(t *testing.T) {
 	if e.Kind != ledger.KindAPICall {
 		t.Fatalf("kind = %s", e.Kind)
 	}
-	got := attrMap(&e)
+	got := allAttrs(t, &e)
 	jwtFP := r.Fingerprint(secretJWT)
 	wantURL := "https://bob:" + r.Fingerprint("hunter2hunter2") + "@payments.example.com/v1/refunds?order=42&access_token=" + r.Fingerprint("abc123def456") + "&X-Amz-Signature=" + r.Fingerprint("deadbeef")
 	for k, v := range map[string]string{
@@ -371,7 +374,7 @@ func TestMapCredentialEvents(t *testing.T) {
 	if entries[0].Kind != ledger.KindAgent || entries[1].Kind != ledger.KindCredential || entries[2].Kind != ledger.KindApproval {
 		t.Fatalf("kinds = %s %s %s", entries[0].Kind, entries[1].Kind, entries[2].Kind)
 	}
-	cred := attrMap(&entries[1])
+	cred := allAttrs(t, &entries[1])
 	r := newRedactor(t)
 	for k, v := range map[string]string{
 		"credential.operation":   "exchange",
@@ -396,7 +399,8 @@ func TestMapCredentialEvents(t *testing.T) {
 }
 
 func TestMapLargeAttributes(t *testing.T) {
-	m := newMapper(t, MappingConfig{}, Limits{})
+	// The app.* attributes are allow-listed: what moves, moves for its size.
+	m := newMapper(t, MappingConfig{LeafAttributes: []string{"app.*"}}, Limits{})
 	td := ptrace.NewTraces()
 	sp := testSpan(td, 8, "work")
 	big := strings.Repeat("x", 10_000)

@@ -5,7 +5,22 @@ import { verifyControl } from '../proof.js';
 import { download, toCSV, runRows, RUN_COLUMNS, safeFilename } from '../export.js';
 import { runEvidenceCard } from './evidence.js';
 
-const A = (e, k) => e.attributes?.[k] ?? '';
+const movedCache = new WeakMap();
+
+/** moved returns the attribute values ingest kept out of e's leaf: its
+ * content "attributes" (a JSON object), when the answer holds it. */
+function moved(e) {
+  if (!movedCache.has(e)) {
+    const c = (e.content || []).find((x) => x.name === 'attributes' && typeof x.data === 'string' && x.encoding !== 'base64');
+    let m = {};
+    try { m = c ? JSON.parse(c.data) : {}; } catch { m = {}; }
+    movedCache.set(e, m && typeof m === 'object' ? m : {});
+  }
+  return movedCache.get(e);
+}
+
+/** A returns attribute k of e, from its leaf or else its moved attributes. */
+const A = (e, k) => e.attributes?.[k] ?? (typeof moved(e)[k] === 'string' ? moved(e)[k] : '');
 
 /** credentialChip tags an entry with the credential it used or names. */
 export function credentialChip(id, { foreign = false } = {}) {

@@ -87,6 +87,11 @@ type Config struct {
 	// Ready reports whether the server can answer, for /readyz. Nil means
 	// always ready.
 	Ready func(ctx context.Context) error
+	// Degraded, if set, names what works only in part, for /readyz: the
+	// witnesses whose latest cosigning failed. The server still answers
+	// 200, with status "degraded": appends and reads go on, and a load
+	// balancer must not take the node out for a witness's outage.
+	Degraded func() []string
 	// ReadyTimeout bounds one call of Ready; when it passes, /readyz
 	// answers 503. Zero means DefaultReadyTimeout.
 	ReadyTimeout time.Duration

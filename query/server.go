@@ -354,5 +354,10 @@ func (s *Server) readyz(c echo.Context) error {
 			return newError(http.StatusServiceUnavailable, CodeUnavailable, "not ready")
 		}
 	}
+	if s.cfg.Degraded != nil {
+		if d := s.cfg.Degraded(); len(d) > 0 {
+			return c.JSON(http.StatusOK, map[string]any{"status": "degraded", "witnesses_not_cosigning": d})
+		}
+	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 }

@@ -51,6 +51,8 @@ type serveFlags struct {
 	bindingPolicy     string
 	noMigrate         bool
 	otlpHTTPMaxConns  int
+
+	witness serveWitnessFlags
 }
 
 func newServeCmd() *cobra.Command {
@@ -112,6 +114,8 @@ in flight, signs a final checkpoint and exits 0. A second signal exits at once.`
 	fl.DurationVar(&f.otlpHTTPTimeouts.ReadHeader, "otlp-http-read-header-timeout", ingest.DefaultHTTPReadHeaderTimeout, "OTLP/HTTP: close a connection whose request headers take longer")
 	fl.DurationVar(&f.otlpHTTPTimeouts.Read, "otlp-http-read-timeout", ingest.DefaultHTTPReadTimeout, "OTLP/HTTP: close a connection whose whole request takes longer to read")
 	fl.DurationVar(&f.otlpHTTPTimeouts.Idle, "otlp-http-idle-timeout", ingest.DefaultHTTPIdleTimeout, "OTLP/HTTP: close a keep-alive connection idle this long")
+	// Witnesses (C2SP tlog-witness), cmd/agentledger/witness.go.
+	f.witness.register(cmd)
 	return withEnv(cmd)
 }
 
@@ -157,12 +161,21 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	defer store.Close()
 
 	m := newMetrics()
+	sub, err := f.witness.submitter(store, m.reg, logger)
+	if err != nil {
+		return err
+	}
+	var published func(ledger.Checkpoint)
+	if sub != nil {
+		published = func(ledger.Checkpoint) { sub.Notify() }
+	}
 	l, err := ledger.Open(store, ledger.Config{
 		Signer:             n.signer,
 		CheckpointInterval: f.checkpointInterval,
 		Logger:             logger,
 		Observer:           m,
 		Follower:           index.NewIndexer(store, n.signer),
+		Published:          published,
 	})
 	if err != nil {
 		return err
@@ -174,6 +187,18 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 		l.Close(context.Background())
 		return err
 	}
+	var degraded func() []string
+	if sub != nil {
+		stopSubmitter := runSubmitter(sub)
+		defer func() {
+			stopSubmitter()
+			// Submit the final checkpoint once more, within the shutdown.
+			sctx, cancel := context.WithTimeout(context.Background(), f.witness.timeout)
+			defer cancel()
+			sub.Submit(sctx)
+		}()
+		degraded = sub.Degraded
+	}
 	redactor, err := secrets.NewRedactor(n.secret, secrets.Config{})
 	if err != nil {
 		return err
@@ -184,7 +209,7 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 		return fmt.Errorf("first admin token: %w", err)
 	}
 	qs, err := query.NewServer(query.Config{
-		Reader:        store,
+		Reader:        servedReader(store),
 		Log:           l,
 		Tokens:        store,
 		Fingerprint:   redactor.Fingerprint,
@@ -194,6 +219,7 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 		PublicTiles:   f.publicTiles,
 		UI:            web.FS,
 		Ready:         store.Ready,
+		Degraded:      degraded,
 		Observer:      m,
 	})
 	if err != nil {

@@ -165,13 +165,14 @@ func TestLitewitnessInterop(t *testing.T) {
 
 	// torchwood's client follows our log through the tlog-tiles API.
 	srv, err := query.NewServer(query.Config{
-		Reader:      store,
-		Log:         l,
-		Tokens:      store,
-		Fingerprint: func(string) string { return "hmac-sha256:" + strings.Repeat("0", 64) },
-		VerifierKey: keys.Verifier,
-		PublicTiles: true,
-		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Reader:        store,
+		Log:           l,
+		Tokens:        store,
+		Fingerprint:   func(string) string { return "hmac-sha256:" + strings.Repeat("0", 64) },
+		VerifierKey:   keys.Verifier,
+		PublicTiles:   true,
+		PublicEntries: true,
+		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)

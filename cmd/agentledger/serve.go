@@ -38,7 +38,7 @@ type serveFlags struct {
 	logLevel           string
 	shutdownTimeout    time.Duration
 	demo               bool
-	publicTiles        bool
+	publicTiles        string
 
 	otlpTLSCertFile   string
 	otlpTLSKeyFile    string
@@ -99,7 +99,8 @@ in flight, signs a final checkpoint and exits 0. A second signal exits at once.`
 	fl.StringVar(&f.logName, "log-name", defaultLogName, "the log's name, the origin line of its checkpoints; fixed when the signer key is created")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a clean shutdown may take before it gives up")
-	fl.BoolVar(&f.publicTiles, "public-tiles", false, "serve the tlog-tiles API (/tile/…) without a token, for witnesses and monitors")
+	fl.StringVar(&f.publicTiles, "public-tiles", "none", "serve tlog-tiles without a token: hashes (the Merkle tiles, what witnesses and monitors need; the bare flag) or all (the entry bundles too, which name agents, credential IDs and token names); none needs an auditor token")
+	fl.Lookup("public-tiles").NoOptDefVal = "hashes"
 	fl.BoolVar(&f.demo, "demo", false, "once started, send the demo agent traffic to this server (see agentledger demo)")
 	fl.StringVar(&f.otlpTLSCertFile, "otlp-tls-cert-file", "", "PEM certificate (chain) of the OTLP listeners; with --otlp-tls-key-file enables TLS")
 	fl.StringVar(&f.otlpTLSKeyFile, "otlp-tls-key-file", "", "PEM private key of --otlp-tls-cert-file")
@@ -140,6 +141,10 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	}
 	if f.tlsReloadInterval <= 0 {
 		return fmt.Errorf("--tls-reload-interval %v: want a positive duration", f.tlsReloadInterval)
+	}
+	publicTiles, publicEntries, err := parsePublicTiles(f.publicTiles)
+	if err != nil {
+		return err
 	}
 	exposed, err := ingestExposure(f, tlsFiles)
 	if err != nil {
@@ -216,7 +221,8 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 		LookupSecrets: redactor.LookupSecrets,
 		VerifierKey:   n.signer.VerifierKey(),
 		Logger:        logger,
-		PublicTiles:   f.publicTiles,
+		PublicTiles:   publicTiles,
+		PublicEntries: publicEntries,
 		UI:            web.FS,
 		Ready:         store.Ready,
 		Degraded:      degraded,

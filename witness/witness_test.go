@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -28,8 +29,8 @@ type testStore interface {
 	witness.CosignatureStore
 }
 
-var backends = map[string]func(t *testing.T) testStore{
-	"sqlite": func(t *testing.T) testStore {
+var backends = map[string]func(t testing.TB) testStore{
+	"sqlite": func(t testing.TB) testStore {
 		s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "ledger.db"))
 		if err != nil {
 			t.Fatal(err)
@@ -37,7 +38,7 @@ var backends = map[string]func(t *testing.T) testStore{
 		t.Cleanup(func() { s.Close() })
 		return s
 	},
-	"postgres": func(t *testing.T) testStore {
+	"postgres": func(t testing.TB) testStore {
 		s, err := postgres.Open(t.Context(), pgtest.NewSchema(t))
 		if err != nil {
 			t.Fatal(err)
@@ -57,7 +58,7 @@ type testWitness struct {
 	w     witness.Witness
 }
 
-func newTestWitness(t *testing.T, name string, logKeys ...string) *testWitness {
+func newTestWitness(t testing.TB, name string, logKeys ...string) *testWitness {
 	t.Helper()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -68,7 +69,7 @@ func newTestWitness(t *testing.T, name string, logKeys ...string) *testWitness {
 		t.Fatal(err)
 	}
 	tw := &testWitness{state: filepath.Join(t.TempDir(), "state.json")}
-	tw.srv, err = witness.NewServer(witness.ServerConfig{Signer: signer, Logs: logKeys, StateFile: tw.state})
+	tw.srv, err = witness.NewServer(witness.ServerConfig{Signer: signer, Logs: logKeys, StateFile: tw.state, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,8 @@ func requestFor(t *testing.T, w *world, r route, caller string) (target string, 
 	switch r.method + " " + r.path {
 	case "GET /tile/*":
 		return "/tile/0/000.p/1", nil
+	case "GET /tile/entries/*":
+		return "/tile/entries/000.p/1", nil
 	case "GET /v1/index":
 		w.indexed()
 		return "/v1/index?key=credential:" + credC1, nil

@@ -143,10 +143,10 @@ func NewSubmitter(cfg SubmitterConfig) (*Submitter, error) {
 		if w.v == nil {
 			return nil, fmt.Errorf("witness submitter: witness %s was not made by NewWitness", w.URL)
 		}
-		if seen[w.Key] {
-			return nil, fmt.Errorf("witness submitter: witness key %s given twice", w.Key)
+		if seen[w.Name()] {
+			return nil, fmt.Errorf("witness submitter: two witness keys named %s (cosignature lines are told apart by name)", w.Name())
 		}
-		seen[w.Key] = true
+		seen[w.Name()] = true
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = DefaultTimeout

@@ -17,6 +17,8 @@ func requestFor(t *testing.T, w *world, r route, caller string) (target string, 
 	switch r.method + " " + r.path {
 	case "GET /tile/*":
 		return "/tile/0/000.p/1", nil
+	case "GET /tile/entries/*":
+		return "/tile/entries/000.p/1", nil
 	case "GET /v1/index":
 		w.indexed()
 		return "/v1/index?key=credential:" + credC1, nil
@@ -98,16 +100,46 @@ func TestAuthorisation(t *testing.T) {
 	})
 }
 
-// TestPublicTiles checks that the tiles are open when configured so, and
-// nothing else is.
+// TestPublicTiles checks that the hash tiles are open when configured so,
+// the entry bundles (which name agents, credentials and token names) only
+// when configured so as well, and nothing else is.
 func TestPublicTiles(t *testing.T) {
 	b := backends()[0]
-	w := newWorld(t, b, worldOptions{publicTiles: true})
-	if got := w.do("none", http.MethodGet, "/tile/0/000.p/1", nil); got.status != http.StatusOK || got.header.Get("Cache-Control") != tileCacheControlPublic {
-		t.Errorf("GET /tile/0/000.p/1 without a token = %d, Cache-Control %q, want 200, %q", got.status, got.header.Get("Cache-Control"), tileCacheControlPublic)
-	}
-	if got := w.do("none", http.MethodGet, "/v1/checkpoint", nil); got.status != http.StatusUnauthorized {
-		t.Errorf("GET /v1/checkpoint without a token = %d, want 401", got.status)
+	for _, tc := range []struct {
+		name          string
+		opts          worldOptions
+		tiles, bundle int
+	}{
+		{"private", worldOptions{}, http.StatusUnauthorized, http.StatusUnauthorized},
+		{"hashes", worldOptions{publicTiles: true}, http.StatusOK, http.StatusUnauthorized},
+		{"all", worldOptions{publicTiles: true, publicEntries: true}, http.StatusOK, http.StatusOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t, b, tc.opts)
+			got := w.do("none", http.MethodGet, "/tile/0/000.p/1", nil)
+			if got.status != tc.tiles {
+				t.Errorf("GET /tile/0/000.p/1 without a token = %d, want %d", got.status, tc.tiles)
+			}
+			if tc.tiles == http.StatusOK && got.header.Get("Cache-Control") != tileCacheControlPublic {
+				t.Errorf("GET /tile/0/000.p/1: Cache-Control %q, want %q", got.header.Get("Cache-Control"), tileCacheControlPublic)
+			}
+			if got := w.do("none", http.MethodGet, "/tile/entries/000.p/1", nil); got.status != tc.bundle {
+				t.Errorf("GET /tile/entries/000.p/1 without a token = %d, want %d", got.status, tc.bundle)
+			}
+			// Other spellings of a bundle's path never reach it through the
+			// hash tiles' route.
+			for _, path := range []string{"/tile//entries/000.p/1", "/tile/./entries/000.p/1", "/tile/%65ntries/000.p/1"} {
+				if got := w.do("none", http.MethodGet, path, nil); got.status == http.StatusOK {
+					t.Errorf("GET %s without a token = 200, want a refusal", path)
+				}
+			}
+			if got := w.do("auditor", http.MethodGet, "/tile/entries/000.p/1", nil); got.status != http.StatusOK {
+				t.Errorf("GET /tile/entries/000.p/1 as auditor = %d, want 200", got.status)
+			}
+			if got := w.do("none", http.MethodGet, "/v1/checkpoint", nil); got.status != http.StatusUnauthorized {
+				t.Errorf("GET /v1/checkpoint without a token = %d, want 401", got.status)
+			}
+		})
 	}
 }
 

@@ -78,15 +78,25 @@ type Config struct {
 	// Logger receives one line per request and the details of internal
 	// errors. Nil means slog.Default().
 	Logger *slog.Logger
-	// PublicTiles serves the tlog-tiles API (/tile/...) without a token;
-	// otherwise it needs the auditor role.
+	// PublicTiles serves the Merkle tree tiles (/tile/<L>/...) without a
+	// token, as witnesses and monitors need; otherwise they need the
+	// auditor role.
 	PublicTiles bool
+	// PublicEntries also serves the entry bundles (/tile/entries/...)
+	// without a token. They hold the leaves, which name agents, credential
+	// IDs and the token names of access entries. It needs PublicTiles.
+	PublicEntries bool
 	// UI, if set, is served at / with index.html as the fallback for any
 	// path that is not a file, for a single-page application.
 	UI fs.FS
 	// Ready reports whether the server can answer, for /readyz. Nil means
 	// always ready.
 	Ready func(ctx context.Context) error
+	// Degraded, if set, names what works only in part, for /readyz: the
+	// witnesses whose latest cosigning failed. The server still answers
+	// 200, with status "degraded": appends and reads go on, and a load
+	// balancer must not take the node out for a witness's outage.
+	Degraded func() []string
 	// ReadyTimeout bounds one call of Ready; when it passes, /readyz
 	// answers 503. Zero means DefaultReadyTimeout.
 	ReadyTimeout time.Duration
@@ -124,6 +134,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ReadyTimeout < 0 {
 		errs = append(errs, fmt.Errorf("ready timeout %v is negative", c.ReadyTimeout))
+	}
+	if c.PublicEntries && !c.PublicTiles {
+		errs = append(errs, errors.New("public entries need public tiles"))
 	}
 	if c.MaxBodyBytes < 0 {
 		errs = append(errs, fmt.Errorf("max body bytes %d is negative", c.MaxBodyBytes))

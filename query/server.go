@@ -81,10 +81,14 @@ func NewServer(cfg Config) (*Server, error) {
 	s.add(http.MethodGet, "/readyz", open, s.readyz)
 	s.add(http.MethodGet, "/checkpoint", open, s.checkpointNote)
 	s.add(http.MethodGet, "/v1/openapi.json", open, s.openAPI)
-	tiles := auth.RoleAuditor
+	tiles, entries := auth.RoleAuditor, auth.RoleAuditor
 	if cfg.PublicTiles {
 		tiles = open
 	}
+	if cfg.PublicEntries {
+		entries = open
+	}
+	s.add(http.MethodGet, "/tile/entries/*", entries, s.tile)
 	s.add(http.MethodGet, "/tile/*", tiles, s.tile)
 
 	s.add(http.MethodGet, "/v1/log", auth.RoleAuditor, s.logInfo)
@@ -352,6 +356,11 @@ func (s *Server) readyz(c echo.Context) error {
 		if err := s.cfg.Ready(ctx); err != nil {
 			s.logger.Warn("query: not ready", "err", err)
 			return newError(http.StatusServiceUnavailable, CodeUnavailable, "not ready")
+		}
+	}
+	if s.cfg.Degraded != nil {
+		if d := s.cfg.Degraded(); len(d) > 0 {
+			return c.JSON(http.StatusOK, map[string]any{"status": "degraded", "witnesses_not_cosigning": d})
 		}
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})

@@ -31,6 +31,10 @@ func (s *Server) tile(c echo.Context) error {
 	if err != nil {
 		return badRequest("%v", err)
 	}
+	if t.Entries != (c.Path() == "/tile/entries/*") {
+		// An entry bundle only through its own route, whose role guards it.
+		return notFound("no tile %s on this route", t.Path())
+	}
 	ctx := c.Request().Context()
 	var body []byte
 	if t.Entries {
@@ -60,7 +64,7 @@ func (s *Server) tile(c echo.Context) error {
 		}
 	}
 	cc := tileCacheControlPrivate
-	if s.cfg.PublicTiles {
+	if (t.Entries && s.cfg.PublicEntries) || (!t.Entries && s.cfg.PublicTiles) {
 		cc = tileCacheControlPublic
 	}
 	h := c.Response().Header()

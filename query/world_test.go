@@ -184,7 +184,8 @@ type world struct {
 var callers = []string{"none", "revoked", "auditor", "responder", "admin"}
 
 type worldOptions struct {
-	publicTiles bool
+	publicTiles   bool
+	publicEntries bool
 	reader      func(ledger.Reader) ledger.Reader
 	ready       func() error
 	noFixture   bool
@@ -240,6 +241,7 @@ func newWorld(t testing.TB, b backend, opt worldOptions) *world {
 		LookupSecrets: opt.lookupSecrets,
 		Logger:        slog.New(slog.NewJSONHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		PublicTiles:   opt.publicTiles,
+		PublicEntries: opt.publicEntries,
 	}
 	if opt.ready != nil {
 		cfg.Ready = func(context.Context) error { return opt.ready() }

@@ -59,3 +59,18 @@ func ingestAuthSummary(f serveFlags, t ingest.TLSFiles) string {
 	}
 	return "loopback only, unauthenticated (set --otlp-tls-cert-file and --otlp-tls-key-file to listen beyond loopback)"
 }
+
+// parsePublicTiles parses --public-tiles: none, hashes (the Merkle tiles)
+// or all (the entry bundles too). true and false, its values when it was
+// a boolean, mean hashes and none.
+func parsePublicTiles(v string) (tiles, entries bool, err error) {
+	switch v {
+	case "none", "false", "":
+		return false, false, nil
+	case "hashes", "true":
+		return true, false, nil
+	case "all":
+		return true, true, nil
+	}
+	return false, false, fmt.Errorf("--public-tiles %q: want none, hashes or all", v)
+}

@@ -27,6 +27,7 @@ func newMonitorCmd() *cobra.Command {
 		once      bool
 		logFormat string
 		withIndex bool
+		wp        witnessPolicyFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "monitor",
@@ -44,10 +45,13 @@ proof of the misbehaviour anyone can check with the log's key, and monitor
 exits non-zero. The state keeps the old checkpoint. Errors fetching are
 logged and retried at the next poll (with --once they fail the command).
 
-To have the log cosigned by standard C2SP tlog-witness witnesses as well,
-see the "Witnessing" section of the ledger/verify package documentation:
-a witness is given the log's origin and verifier key and fed from
-<url>/checkpoint and the <url>/tile/ API.
+With --witness KEY (repeatable) and --min-witnesses N, a checkpoint also
+needs N valid cosignatures (c2sp.org/tlog-cosignature) of those witnesses,
+which serve --witness collects and /checkpoint serves appended to the note.
+A checkpoint without them (a log that hid it from its witnesses, or a
+rewrite re-signed with the log's own key) is logged at ERROR as
+UNWITNESSED CHECKPOINT and not accepted into --state; with --once monitor
+exits non-zero.
 
 With --index, monitor also replays the verifiable index from the entry
 bundles (kept in memory, so the first poll reads the whole log) and checks
@@ -72,9 +76,16 @@ evidence, and monitor exits non-zero.`,
 			if logFormat == "json" {
 				h = slog.NewJSONHandler(cmd.ErrOrStderr(), nil)
 			}
+			policy, err := wp.policy()
+			if err != nil {
+				return err
+			}
 			m := &verify.Monitor{
 				Client:    &verify.Client{BaseURL: url, Token: token, VerifierKey: vkey},
 				StatePath: state,
+			}
+			if policy != nil {
+				m.Client.Policy = policy
 			}
 			var ix *verify.IndexReplayer
 			if withIndex {
@@ -84,6 +95,7 @@ evidence, and monitor exits non-zero.`,
 		},
 	}
 	kf.register(cmd)
+	wp.register(cmd)
 	cmd.Flags().StringVar(&url, "url", "", "the agentledger server's base URL")
 	cmd.Flags().StringVar(&token, "token", "", "bearer token with the auditor role, for consistency proofs")
 	cmd.Flags().StringVar(&state, "state", "", "file that keeps the last accepted checkpoint")
@@ -102,6 +114,7 @@ func runMonitor(ctx context.Context, m *verify.Monitor, ix *verify.IndexReplayer
 	for {
 		adv, err := m.Poll(ctx)
 		var mb *verify.Misbehavior
+		var uw *verify.UnwitnessedError
 		switch {
 		case errors.As(err, &mb):
 			logger.Error("LOG MISBEHAVIOR: "+mb.Kind+": the log signed two checkpoints that cannot both be true",
@@ -113,6 +126,12 @@ func runMonitor(ctx context.Context, m *verify.Monitor, ix *verify.IndexReplayer
 			return mb
 		case ctx.Err() != nil:
 			return nil
+		case errors.As(err, &uw):
+			logger.Error("UNWITNESSED CHECKPOINT: signed by the log's key but without the cosignatures the witness policy asks for; not accepted",
+				"detail", uw.Err.Error(), "checkpoint", string(uw.Note))
+			if once {
+				return err
+			}
 		case err != nil:
 			logger.Warn("poll failed", "err", err)
 			if once {

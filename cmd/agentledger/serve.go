@@ -38,7 +38,7 @@ type serveFlags struct {
 	logLevel           string
 	shutdownTimeout    time.Duration
 	demo               bool
-	publicTiles        bool
+	publicTiles        string
 
 	otlpTLSCertFile   string
 	otlpTLSKeyFile    string
@@ -51,6 +51,8 @@ type serveFlags struct {
 	bindingPolicy     string
 	noMigrate         bool
 	otlpHTTPMaxConns  int
+
+	witness serveWitnessFlags
 }
 
 func newServeCmd() *cobra.Command {
@@ -97,7 +99,8 @@ in flight, signs a final checkpoint and exits 0. A second signal exits at once.`
 	fl.StringVar(&f.logName, "log-name", defaultLogName, "the log's name, the origin line of its checkpoints; fixed when the signer key is created")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a clean shutdown may take before it gives up")
-	fl.BoolVar(&f.publicTiles, "public-tiles", false, "serve the tlog-tiles API (/tile/…) without a token, for witnesses and monitors")
+	fl.StringVar(&f.publicTiles, "public-tiles", "none", "serve tlog-tiles without a token: hashes (the Merkle tiles, what witnesses and monitors need; the bare flag) or all (the entry bundles too, which name agents, credential IDs and token names); none needs an auditor token")
+	fl.Lookup("public-tiles").NoOptDefVal = "hashes"
 	fl.BoolVar(&f.demo, "demo", false, "once started, send the demo agent traffic to this server (see agentledger demo)")
 	fl.StringVar(&f.otlpTLSCertFile, "otlp-tls-cert-file", "", "PEM certificate (chain) of the OTLP listeners; with --otlp-tls-key-file enables TLS")
 	fl.StringVar(&f.otlpTLSKeyFile, "otlp-tls-key-file", "", "PEM private key of --otlp-tls-cert-file")
@@ -112,6 +115,8 @@ in flight, signs a final checkpoint and exits 0. A second signal exits at once.`
 	fl.DurationVar(&f.otlpHTTPTimeouts.ReadHeader, "otlp-http-read-header-timeout", ingest.DefaultHTTPReadHeaderTimeout, "OTLP/HTTP: close a connection whose request headers take longer")
 	fl.DurationVar(&f.otlpHTTPTimeouts.Read, "otlp-http-read-timeout", ingest.DefaultHTTPReadTimeout, "OTLP/HTTP: close a connection whose whole request takes longer to read")
 	fl.DurationVar(&f.otlpHTTPTimeouts.Idle, "otlp-http-idle-timeout", ingest.DefaultHTTPIdleTimeout, "OTLP/HTTP: close a keep-alive connection idle this long")
+	// Witnesses (C2SP tlog-witness), cmd/agentledger/witness.go.
+	f.witness.register(cmd)
 	return withEnv(cmd)
 }
 
@@ -137,6 +142,10 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	if f.tlsReloadInterval <= 0 {
 		return fmt.Errorf("--tls-reload-interval %v: want a positive duration", f.tlsReloadInterval)
 	}
+	publicTiles, publicEntries, err := parsePublicTiles(f.publicTiles)
+	if err != nil {
+		return err
+	}
 	exposed, err := ingestExposure(f, tlsFiles)
 	if err != nil {
 		return err
@@ -157,12 +166,21 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	defer store.Close()
 
 	m := newMetrics()
+	sub, err := f.witness.submitter(store, m.reg, logger)
+	if err != nil {
+		return err
+	}
+	var published func(ledger.Checkpoint)
+	if sub != nil {
+		published = func(ledger.Checkpoint) { sub.Notify() }
+	}
 	l, err := ledger.Open(store, ledger.Config{
 		Signer:             n.signer,
 		CheckpointInterval: f.checkpointInterval,
 		Logger:             logger,
 		Observer:           m,
 		Follower:           index.NewIndexer(store, n.signer),
+		Published:          published,
 	})
 	if err != nil {
 		return err
@@ -174,6 +192,18 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 		l.Close(context.Background())
 		return err
 	}
+	var degraded func() []string
+	if sub != nil {
+		stopSubmitter := runSubmitter(sub)
+		defer func() {
+			stopSubmitter()
+			// Submit the final checkpoint once more, within the shutdown.
+			sctx, cancel := context.WithTimeout(context.Background(), f.witness.timeout)
+			defer cancel()
+			sub.Submit(sctx)
+		}()
+		degraded = sub.Degraded
+	}
 	redactor, err := secrets.NewRedactor(n.secret, secrets.Config{})
 	if err != nil {
 		return err
@@ -184,16 +214,18 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 		return fmt.Errorf("first admin token: %w", err)
 	}
 	qs, err := query.NewServer(query.Config{
-		Reader:        store,
+		Reader:        servedReader(store),
 		Log:           l,
 		Tokens:        store,
 		Fingerprint:   redactor.Fingerprint,
 		LookupSecrets: redactor.LookupSecrets,
 		VerifierKey:   n.signer.VerifierKey(),
 		Logger:        logger,
-		PublicTiles:   f.publicTiles,
+		PublicTiles:   publicTiles,
+		PublicEntries: publicEntries,
 		UI:            web.FS,
 		Ready:         store.Ready,
+		Degraded:      degraded,
 		Observer:      m,
 	})
 	if err != nil {

@@ -13,10 +13,12 @@ import (
 
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/ledger/verify"
+	"github.com/agentledger/agentledger/witness"
 )
 
 type verifyFlags struct {
 	keyFlags
+	witnesses witnessPolicyFlags
 	// Offline.
 	checkpoint, oldCheckpoint, leaf, proof string
 	index                                  uint64
@@ -25,6 +27,7 @@ type verifyFlags struct {
 	url, token, credential string
 	all, content           bool
 	wait                   time.Duration
+	policy                 *witness.Policy
 }
 
 func newVerifyCmd() *cobra.Command {
@@ -58,7 +61,13 @@ Online, from a server (--url, with an auditor or responder --token):
                    (the server records each read) and checks each piece the
                    token may read against its commitment; content the
                    server reports erased must be named by an erasure entry
-                   of the checkpoint's tree, which it reports.`,
+                   of the checkpoint's tree, which it reports.
+
+Witnesses: with --witness KEY (repeatable) and --min-witnesses N (default:
+all the keys given), the checkpoint (--checkpoint, or the server's latest)
+must also carry N valid cosignatures (c2sp.org/tlog-cosignature) of those
+witnesses, else verify fails: a log rewritten and re-signed with its own key
+has none.`,
 		Example: `  agentledger verify --key-file ledger.vkey --checkpoint cp.txt --leaf entry.json --index 41 --proof proof.json
   agentledger verify --key-file ledger.vkey --url https://ledger.example.com --token "$TOKEN" --credential AKIAIOSFODNN7EXAMPLE
   agentledger verify --key-file ledger.vkey --url https://ledger.example.com --token "$TOKEN" --all --content`,
@@ -73,6 +82,7 @@ Online, from a server (--url, with an auditor or responder --token):
 	}
 	fl := cmd.Flags()
 	f.keyFlags.register(cmd)
+	f.witnesses.register(cmd)
 	fl.StringVar(&f.checkpoint, "checkpoint", "", "signed checkpoint note file (offline)")
 	fl.StringVar(&f.oldCheckpoint, "old-checkpoint", "", "older signed checkpoint note file, for a consistency proof (offline)")
 	fl.StringVar(&f.leaf, "leaf", "", "leaf file: raw leaf bytes or the JSON of /v1/entries/{index} (offline)")
@@ -92,7 +102,26 @@ func runVerify(cmd *cobra.Command, f *verifyFlags) error {
 	if err != nil {
 		return err
 	}
+	policy, err := f.witnesses.policy()
+	if err != nil {
+		return err
+	}
 	online := f.url != ""
+	if policy != nil && !online && f.checkpoint != "" {
+		if f.checkpoint == "-" {
+			return errors.New("--witness: give --checkpoint as a file, not standard input")
+		}
+		b, err := readInput(cmd, f.checkpoint)
+		if err != nil {
+			return err
+		}
+		names, err := policy.Check(b)
+		if err != nil {
+			return fmt.Errorf("--checkpoint: %w", err)
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "checkpoint cosigned by %d witnesses: %s\n", len(names), strings.Join(names, ", "))
+	}
+	f.policy = policy
 	offline := f.checkpoint != "" || f.oldCheckpoint != "" || f.leaf != "" || f.proof != "" || f.indexSet
 	switch {
 	case online && offline:
@@ -238,6 +267,9 @@ func verifyOnline(cmd *cobra.Command, f *verifyFlags, vkey string) error {
 	ctx := cmd.Context()
 	out := cmd.OutOrStdout()
 	c := &verify.Client{BaseURL: f.url, Token: f.token, VerifierKey: vkey}
+	if f.policy != nil {
+		c.Policy = f.policy
+	}
 	if f.credential != "" {
 		rep, err := c.VerifyCredential(ctx, f.credential, verify.CredentialOptions{Wait: f.wait, Content: f.content})
 		if rep != nil && rep.Checkpoint != nil {

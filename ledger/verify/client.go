@@ -48,7 +48,43 @@ type Client struct {
 	// VerifierKey ("<name>+<hash>+<key>") verifies checkpoints. The
 	// verifying methods need it.
 	VerifierKey string
+	// Policy, if set, is asked of every checkpoint the verifying methods
+	// fetch: enough valid witness cosignatures (witness.Policy).
+	Policy Policy
 }
+
+// Policy decides whether a signed checkpoint note carries the witness
+// cosignatures a verifier asks for; witness.Policy implements it.
+type Policy interface {
+	// Check returns the names of the witnesses that validly cosigned note,
+	// or an error when they are too few or a cosignature is invalid.
+	Check(note []byte) ([]string, error)
+}
+
+// checkPolicy applies c.Policy, if any, to a checkpoint note.
+func (c *Client) checkPolicy(note []byte) error {
+	if c.Policy == nil {
+		return nil
+	}
+	if _, err := c.Policy.Check(note); err != nil {
+		return &UnwitnessedError{Note: note, Err: err}
+	}
+	return nil
+}
+
+// UnwitnessedError is a checkpoint, signed by the log's key, that lacks the
+// witness cosignatures the policy asks for: a log that did not show it to
+// its witnesses, or a rewrite re-signed with the log's own key.
+type UnwitnessedError struct {
+	Note []byte
+	Err  error
+}
+
+func (e *UnwitnessedError) Error() string {
+	return "checkpoint refused by the witness policy: " + e.Err.Error()
+}
+
+func (e *UnwitnessedError) Unwrap() error { return e.Err }
 
 // HTTPError is an answer with a status other than 200.
 type HTTPError struct {
@@ -135,6 +171,9 @@ func (c *Client) VerifiedCheckpoint(ctx context.Context) (*ledger.VerifiedCheckp
 	}
 	cp, err := Checkpoint(note, c.VerifierKey)
 	if err != nil {
+		return nil, nil, fmt.Errorf("%s/checkpoint: %w", strings.TrimRight(c.BaseURL, "/"), err)
+	}
+	if err := c.checkPolicy(note); err != nil {
 		return nil, nil, fmt.Errorf("%s/checkpoint: %w", strings.TrimRight(c.BaseURL, "/"), err)
 	}
 	return cp, note, nil

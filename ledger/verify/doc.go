@@ -25,26 +25,16 @@
 //
 // Checkpoints are C2SP tlog-checkpoint signed notes (Ed25519, origin line =
 // key name), and the log serves C2SP tlog-tiles, so standard witnesses can
-// cosign it. A witness that speaks C2SP tlog-witness (POST /add-checkpoint
-// with "old <size>", a consistency proof and the new checkpoint) is fed by a
-// feeder that follows the log; to point one at agentledger:
-//
-//  1. Give the witness the log's origin and verifier key: `agentledger
-//     keygen` prints the key, and /v1/log serves both. The witness verifies
-//     the log's signature with it and keeps the latest size it cosigned per
-//     origin.
-//  2. Point the feeder (for example the transparency-dev witness's
-//     tlog-tiles feeder, or a litewitness/bastion setup) at the server's base
-//     URL: it polls <url>/checkpoint and builds the consistency proof from
-//     <url>/tile/<L>/<N> itself, as tlog-tiles clients do. Serve the tiles
-//     without a token (the query server's public tiles setting) or give the
-//     feeder an auditor token; /checkpoint is always public.
-//  3. The witness answers with a cosignature line (cosignature/v1) for the
-//     checkpoint. Clients that append it to the note keep verifying it with
-//     this package and `agentledger verify`: unknown signatures are ignored,
-//     as C2SP requires. Requiring a quorum of witness cosignatures is what
-//     defeats a split view for clients that do not monitor the log
-//     themselves.
+// cosign them. `agentledger serve --witness URL,KEY` submits each new
+// checkpoint to C2SP tlog-witness witnesses itself (package witness) and
+// serves the cosignature lines appended to the note; `agentledger witness`
+// is such a witness. Unknown signatures are ignored when a checkpoint is
+// opened, as C2SP requires; Client.Policy (witness.Policy, `--witness KEY
+// --min-witnesses N`) refuses a checkpoint without enough valid
+// cosignatures, which is what defeats a split view, or a rewrite re-signed
+// with the log's own key, for clients that do not monitor the log
+// themselves. A witness fed by a feeder instead needs /checkpoint and the
+// hash tiles /tile/<L>/<N> (serve --public-tiles), never the entry bundles.
 //
 // `agentledger monitor` is the log's own lightweight watcher: it needs only
 // /checkpoint and /v1/proofs/consistency (auditor token) and stores the last

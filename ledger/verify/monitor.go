@@ -118,6 +118,11 @@ func (m *Monitor) Poll(ctx context.Context) (*Advance, error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, err := Checkpoint(newNote, m.Client.VerifierKey); err == nil {
+		if err := m.Client.checkPolicy(newNote); err != nil {
+			return nil, err
+		}
+	}
 	var (
 		old   *ledger.VerifiedCheckpoint
 		proof [][]byte

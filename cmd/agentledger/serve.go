@@ -21,6 +21,7 @@ import (
 	"github.com/agentledger/agentledger/internal/demo"
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/ledger/index"
+	"github.com/agentledger/agentledger/policy"
 	"github.com/agentledger/agentledger/query"
 	"github.com/agentledger/agentledger/web"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -80,6 +81,12 @@ without a restart. Without TLS, OTLP listens on loopback addresses only and
 accepts unauthenticated senders (their entries have no submitter); a
 non-loopback OTLP address without TLS needs --insecure-ingest, and then
 anyone who reaches the port can write in any agent's name.
+
+Open Policy Agent's decision logs are received on the query API at
+POST /v1/opa/logs: in OPA's configuration, a service whose url is the API's
+URL and /v1/opa, with an ingest token as credentials.bearer.token, and
+decision_logs.service naming it. Each decision becomes an entry of source
+opa named policy.decision.
 
 SIGINT or SIGTERM stops it cleanly: it stops accepting, finishes the appends
 in flight, signs a final checkpoint and exits 0. A second signal exits at once.`,
@@ -214,8 +221,14 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 		httpLn = tls.NewListener(httpLn, &tls.Config{GetCertificate: certs.GetCertificate, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}})
 		apiScheme = "https"
 	}
+	opaLogs, err := policy.NewDecisionLogs(policy.DecisionLogsConfig{Log: l, Tokens: store, Redactor: redactor, Logger: logger})
+	if err != nil {
+		httpLn.Close()
+		return err
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	mux.Handle("POST "+policy.DecisionLogsPath, opaLogs)
 	mux.Handle("/", qs.Handler())
 	httpSrv := &http.Server{
 		Handler:           mux,

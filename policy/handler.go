@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/agentledger/agentledger/ingest"
 	"github.com/agentledger/agentledger/ingest/secrets"
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/query/auth"
@@ -80,6 +79,11 @@ func NewDecisionLogs(cfg DecisionLogsConfig) (*DecisionLogs, error) {
 	return &DecisionLogs{cfg: cfg}, nil
 }
 
+// submitterToken prefixes an ingest token's name in a submitter, as
+// ingest.SubmitterToken does for OTLP senders (the package does not import
+// ingest, so that it builds without the collector).
+const submitterToken = "token:"
+
 // errTooLarge marks a body over a limit.
 var errTooLarge = errors.New("too large")
 
@@ -111,7 +115,7 @@ func (d *DecisionLogs) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for i := range entries {
-		entries[i].Submitter = ingest.SubmitterToken + name
+		entries[i].Submitter = submitterToken + name
 	}
 	if len(entries) > 0 {
 		if _, err := d.cfg.Log.Append(r.Context(), entries); err != nil {

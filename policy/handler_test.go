@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentledger/agentledger/ingest"
 	"github.com/agentledger/agentledger/internal/pgtest"
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/ledger/postgres"
@@ -237,5 +238,11 @@ func TestDecisionLogsMethod(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusMethodNotAllowed || !strings.Contains(resp.Header.Get("Allow"), "POST") {
 		t.Errorf("GET = %d, Allow %q", resp.StatusCode, resp.Header.Get("Allow"))
+	}
+}
+
+func TestSubmitterTokenMatchesIngest(t *testing.T) {
+	if submitterToken != ingest.SubmitterToken {
+		t.Errorf("submitterToken = %q, ingest.SubmitterToken = %q", submitterToken, ingest.SubmitterToken)
 	}
 }

@@ -112,7 +112,9 @@ func parseEvent(r *secrets.Redactor, raw json.RawMessage) (ledger.Entry, error) 
 	if err != nil {
 		return ledger.Entry{}, err
 	}
-	path := ev.Path
+	// OPA's server logs data.http.authz.allow as http/authz/allow, its SDK
+	// as the caller wrote it, often /http/authz/allow.
+	path := strings.TrimPrefix(ev.Path, "/")
 	if path == "" {
 		path = ev.Query
 	}

@@ -50,6 +50,7 @@ type serveFlags struct {
 	insecureIngest    bool
 	otlpHTTPTimeouts  ingest.HTTPTimeouts
 	bindingPolicy     string
+	approvalSigners   string
 	noMigrate         bool
 	otlpHTTPMaxConns  int
 }
@@ -115,6 +116,7 @@ in flight, signs a final checkpoint and exits 0. A second signal exits at once.`
 	fl.BoolVar(&f.insecureIngest, "insecure-ingest", false, "accept unauthenticated OTLP senders on non-loopback addresses (anyone who reaches the port can write in any agent's name)")
 	fl.BoolVar(&f.noMigrate, "no-migrate", false, "do not migrate the Postgres schema at start, only check it is current: for a database role without DDL privileges, such as a member of agentledger_writer (run agentledger migrate as the schema owner first)")
 	fl.StringVar(&f.bindingPolicy, "binding-policy", "", "YAML or JSON file saying which submitters may write which service.name and gen_ai.agent.id values (see README, Binding policy)")
+	fl.StringVar(&f.approvalSigners, "approval-signers", "", "allowed-signers file (ssh-keygen format) of the approvers' keys: each approval's SSH signature (namespace agentledger-approval) is verified and the result recorded in its leaf")
 	fl.IntVar(&f.otlpHTTPMaxConns, "otlp-http-max-connections", 1024, "OTLP/HTTP: most connections open at a time; more wait unaccepted, so that slow senders cannot exhaust file descriptors (0: no limit)")
 	fl.DurationVar(&f.otlpHTTPTimeouts.ReadHeader, "otlp-http-read-header-timeout", ingest.DefaultHTTPReadHeaderTimeout, "OTLP/HTTP: close a connection whose request headers take longer")
 	fl.DurationVar(&f.otlpHTTPTimeouts.Read, "otlp-http-read-timeout", ingest.DefaultHTTPReadTimeout, "OTLP/HTTP: close a connection whose whole request takes longer to read")
@@ -242,18 +244,19 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	go func() { httpErr <- httpSrv.Serve(httpLn) }()
 
 	rcv, err := ingest.Start(ctx, ingest.ServerConfig{
-		GRPCAddr:           f.otlpGRPCAddr,
-		HTTPAddr:           f.otlpHTTPAddr,
-		HTTPTimeouts:       f.otlpHTTPTimeouts,
-		HTTPMaxConnections: f.otlpHTTPMaxConns,
-		TLS:                tlsFiles,
-		Tokens:             store,
-		RequireSubmitter:   !f.insecureIngest && !loopbackOnly(f),
-		BindingPolicyFile:  f.bindingPolicy,
-		Log:                l,
-		Redactor:           redactor,
-		Logger:             logger,
-		Observer:           m,
+		GRPCAddr:            f.otlpGRPCAddr,
+		HTTPAddr:            f.otlpHTTPAddr,
+		HTTPTimeouts:        f.otlpHTTPTimeouts,
+		HTTPMaxConnections:  f.otlpHTTPMaxConns,
+		TLS:                 tlsFiles,
+		Tokens:              store,
+		RequireSubmitter:    !f.insecureIngest && !loopbackOnly(f),
+		BindingPolicyFile:   f.bindingPolicy,
+		ApprovalSignersFile: f.approvalSigners,
+		Log:                 l,
+		Redactor:            redactor,
+		Logger:              logger,
+		Observer:            m,
 	})
 	if err != nil {
 		httpSrv.Close()

@@ -21,6 +21,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/agentledger/agentledger/approval"
 	"github.com/agentledger/agentledger/internal/pgtest"
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/ledger/postgres"
@@ -190,6 +191,8 @@ type worldOptions struct {
 	noFixture   bool
 	// lookupSecrets is Config.LookupSecrets.
 	lookupSecrets func(string) []string
+	// approvalGate is Config.ApprovalGate.
+	approvalGate *approval.Gate
 }
 
 func newWorld(t testing.TB, b backend, opt worldOptions) *world {
@@ -240,6 +243,7 @@ func newWorld(t testing.TB, b backend, opt worldOptions) *world {
 		LookupSecrets: opt.lookupSecrets,
 		Logger:        slog.New(slog.NewJSONHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		PublicTiles:   opt.publicTiles,
+		ApprovalGate:  opt.approvalGate,
 	}
 	if opt.ready != nil {
 		cfg.Ready = func(context.Context) error { return opt.ready() }

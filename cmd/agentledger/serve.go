@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/agentledger/agentledger/approval"
 	"github.com/agentledger/agentledger/ingest"
 	"github.com/agentledger/agentledger/ingest/secrets"
 	"github.com/agentledger/agentledger/internal/certfile"
@@ -51,6 +52,7 @@ type serveFlags struct {
 	otlpHTTPTimeouts  ingest.HTTPTimeouts
 	bindingPolicy     string
 	approvalSigners   string
+	approvalRequired  []string
 	noMigrate         bool
 	otlpHTTPMaxConns  int
 }
@@ -116,6 +118,7 @@ in flight, signs a final checkpoint and exits 0. A second signal exits at once.`
 	fl.BoolVar(&f.insecureIngest, "insecure-ingest", false, "accept unauthenticated OTLP senders on non-loopback addresses (anyone who reaches the port can write in any agent's name)")
 	fl.BoolVar(&f.noMigrate, "no-migrate", false, "do not migrate the Postgres schema at start, only check it is current: for a database role without DDL privileges, such as a member of agentledger_writer (run agentledger migrate as the schema owner first)")
 	fl.StringVar(&f.bindingPolicy, "binding-policy", "", "YAML or JSON file saying which submitters may write which service.name and gen_ai.agent.id values (see README, Binding policy)")
+	fl.StringSliceVar(&f.approvalRequired, "approval-required", nil, "actions that require a signed approval, as patterns of \"<METHOD> <path>\" or RPC methods (\"POST /v1/payments*\"); a call of one without a verified approval is the finding approval_missing")
 	fl.StringVar(&f.approvalSigners, "approval-signers", "", "allowed-signers file (ssh-keygen format) of the approvers' keys: each approval's SSH signature (namespace agentledger-approval) is verified and the result recorded in its leaf")
 	fl.IntVar(&f.otlpHTTPMaxConns, "otlp-http-max-connections", 1024, "OTLP/HTTP: most connections open at a time; more wait unaccepted, so that slow senders cannot exhaust file descriptors (0: no limit)")
 	fl.DurationVar(&f.otlpHTTPTimeouts.ReadHeader, "otlp-http-read-header-timeout", ingest.DefaultHTTPReadHeaderTimeout, "OTLP/HTTP: close a connection whose request headers take longer")
@@ -192,7 +195,12 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	if err != nil {
 		return fmt.Errorf("first admin token: %w", err)
 	}
+	gate, err := approval.NewGate(f.approvalRequired)
+	if err != nil {
+		return err
+	}
 	qs, err := query.NewServer(query.Config{
+		ApprovalGate:  gate,
 		Reader:        store,
 		Log:           l,
 		Tokens:        store,

@@ -55,12 +55,18 @@ var leafAttributes = map[string]bool{
 	AttrToolName:                           true,
 	"gen_ai.tool.type":                     true,
 
-	// Approvals: the decision, not the request.
-	"approval.decision":  true,
-	"approval.approver":  true,
-	"approval.action":    true,
-	"approval.granted":   true,
-	"approval.signature": true,
+	// Approvals: the decision and the fields of the statement its
+	// signature covers (approval/), which the receiver verifies and the
+	// credential view checks calls against.
+	"approval.decision":   true,
+	"approval.approver":   true,
+	"approval.action":     true,
+	"approval.granted":    true,
+	"approval.signature":  true,
+	"approval.target":     true,
+	"approval.credential": true,
+	"approval.expires_at": true,
+	"approval.run":        true,
 
 	// The receiver's span facts (otel.status_description is free text and
 	// is not here).
@@ -137,9 +143,10 @@ var leafAttributes = map[string]bool{
 }
 
 // leafPrefixes are the name prefixes whose attributes stay in the leaf:
-// the receiver's own (clients cannot send agentledger.*) and the agent's
-// identity.
-var leafPrefixes = []string{"agentledger.", "gen_ai.agent."}
+// the receiver's own (clients cannot send agentledger.*), the agent's
+// identity, and a policy engine's decision (policy/, which the credential
+// view links to the calls it allowed).
+var leafPrefixes = []string{"agentledger.", "gen_ai.agent.", "policy."}
 
 // essential reports whether the attribute named key must stay in the leaf
 // whatever its size: the facts queries find and link entries by.

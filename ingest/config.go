@@ -103,6 +103,11 @@ type Config struct {
 	// submitters may write which service.name and gen_ai.agent.id values
 	// (see BindingPolicy).
 	BindingPolicyFile string `mapstructure:"binding_policy_file"`
+	// ApprovalSignersFile, if set, names an allowed-signers file
+	// (ssh-keygen's format): every approval entry's signature is verified
+	// against it and the result recorded in the leaf
+	// (agentledger.approval.*).
+	ApprovalSignersFile string `mapstructure:"approval_signers_file"`
 
 	// embedded is set for a config created by a factory that holds an open
 	// ledger (NewFactoryWithLedger): the store keys must then be empty.

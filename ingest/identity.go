@@ -221,6 +221,9 @@ func (r *ledgerReceiver) attribute(entries []ledger.Entry, submitter string) err
 	for i := range entries {
 		entries[i].Submitter = submitter
 	}
+	if r.approvers != nil {
+		verifyApprovals(r.approvers, entries)
+	}
 	if r.binding == nil {
 		return nil
 	}

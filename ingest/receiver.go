@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/agentledger/agentledger/approval"
 	"github.com/agentledger/agentledger/ledger"
 )
 
@@ -68,6 +69,8 @@ type ledgerReceiver struct {
 	owned    *ownedLedger
 	auth     Authentication
 	binding  *BindingPolicy // nil: no binding policy
+	// approvers verifies approval signatures; nil: not verified.
+	approvers *approval.AllowedSigners
 
 	startOnce sync.Once
 	startErr  error
@@ -112,6 +115,9 @@ func (r *ledgerReceiver) start(ctx context.Context, host component.Host) error {
 		r.auth = newAuthentication(r.cfg, l.Tokens)
 		if r.cfg.BindingPolicyFile != "" {
 			r.binding, err = LoadBindingPolicy(r.cfg.BindingPolicyFile)
+		}
+		if err == nil && r.cfg.ApprovalSignersFile != "" {
+			r.approvers, err = LoadApprovalSigners(r.cfg.ApprovalSignersFile)
 		}
 	}
 	if err == nil {

@@ -51,6 +51,9 @@ type ServerConfig struct {
 	RequireSubmitter bool
 	// BindingPolicyFile, if set, names the binding policy file.
 	BindingPolicyFile string
+	// ApprovalSignersFile, if set, names the approvers' allowed-signers
+	// file.
+	ApprovalSignersFile string
 
 	// Log is the open ledger to append to. Required. Shutdown does not
 	// close it.
@@ -134,6 +137,7 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	c.IngestTokens = cfg.Tokens != nil
 	c.RequireSubmitter = cfg.RequireSubmitter
 	c.BindingPolicyFile = cfg.BindingPolicyFile
+	c.ApprovalSignersFile = cfg.ApprovalSignersFile
 	c.MappingConfig = cfg.Mapping
 	if c.Profiles == nil {
 		c.Profiles = append([]string(nil), Profiles...)

@@ -86,6 +86,9 @@ const (
 	SourceVault      = "vault"
 	SourceK8sAudit   = "k8s-audit"
 	SourceKeycloak   = "keycloak"
+	// SourceOPA is Open Policy Agent's decision logs: the policy engine's
+	// own record of each decision.
+	SourceOPA = "opa"
 )
 
 // MaxSubmitter bounds the submitter identity a leaf records.

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/agentledger/agentledger/approval"
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/query/auth"
 )
@@ -51,6 +52,10 @@ const (
 
 // Config configures a Server.
 type Config struct {
+	// ApprovalGate, if set, names the actions that require a signed
+	// approval: a call of one without a verified approval has the finding
+	// approval_missing in the credential view.
+	ApprovalGate *approval.Gate
 	// Reader is the ledger the server reads. Required.
 	Reader ledger.Reader
 	// Log appends the access entries that record reads of content, and

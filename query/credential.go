@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/agentledger/agentledger/approval"
 	"github.com/agentledger/agentledger/ingest/secrets"
 	"github.com/agentledger/agentledger/ledger"
 )
@@ -299,6 +300,8 @@ type viewOptions struct {
 	// fingerprints are fingerprints of the credential's raw token known
 	// besides those its events record (a lookup's).
 	fingerprints []string
+	// gate names the actions that require a signed approval.
+	gate *approval.Gate
 }
 
 // credentialView builds the view of credential id. With an empty id it
@@ -416,6 +419,7 @@ func credentialView(ctx context.Context, f *fetcher, rd *render, id string, opt 
 				steps[step] = true
 				causes[step] = append(causes[step], n.index())
 			}
+			call.Policy, call.Approval = governance(r, n, opt.gate)
 			u.Calls = append(u.Calls, call)
 		}
 		ordered := make([]*node, 0, len(steps))
@@ -568,7 +572,7 @@ const maxLookupEntries = 1000
 
 // lookup answers a raw-token lookup: the credentials whose entries carry
 // the token's fingerprint, and the credential its JWT ID names.
-func lookup(ctx context.Context, f *fetcher, rd *render, token, fingerprint string) (*LookupResult, error) {
+func lookup(ctx context.Context, f *fetcher, rd *render, token, fingerprint string, gate *approval.Gate) (*LookupResult, error) {
 	res := &LookupResult{Fingerprint: fingerprint, Credentials: []CredentialView{}}
 	type match struct {
 		id string
@@ -616,7 +620,7 @@ func lookup(ctx context.Context, f *fetcher, rd *render, token, fingerprint stri
 		matches = append(matches, match{id: "", by: []string{matchedByFingerprint}})
 	}
 	for _, m := range matches[:min(len(matches), maxLookupCredentials)] {
-		v, _, err := credentialView(ctx, f, rd, m.id, viewOptions{limit: DefaultLimit, fingerprints: []string{fingerprint}})
+		v, _, err := credentialView(ctx, f, rd, m.id, viewOptions{limit: DefaultLimit, fingerprints: []string{fingerprint}, gate: gate})
 		if err != nil {
 			return nil, err
 		}

@@ -29,7 +29,7 @@ func (s *Server) credential(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	rd := newRender(content && mayReadContent(c))
-	v, found, err := credentialView(ctx, newFetcher(s.cfg.Reader), rd, id, viewOptions{cursor: cursor, limit: limit})
+	v, found, err := credentialView(ctx, newFetcher(s.cfg.Reader), rd, id, viewOptions{cursor: cursor, limit: limit, gate: s.cfg.ApprovalGate})
 	if err != nil {
 		return err
 	}
@@ -83,7 +83,7 @@ func (s *Server) lookup(c echo.Context) error {
 	}
 	var res *LookupResult
 	for _, tok := range tokens {
-		r, err := lookup(c.Request().Context(), newFetcher(s.cfg.Reader), rd, tok, s.cfg.Fingerprint(tok))
+		r, err := lookup(c.Request().Context(), newFetcher(s.cfg.Reader), rd, tok, s.cfg.Fingerprint(tok), s.cfg.ApprovalGate)
 		if err != nil {
 			return err
 		}

@@ -221,6 +221,11 @@ type Call struct {
 	// Cause is the step whose decision led to the call, when the span
 	// ancestry or a tool-call ID links one.
 	Cause *Cause `json:"cause"`
+	// Policy lists the policy decisions the run records for the call
+	// (query/policy.go).
+	Policy []PolicyDecision `json:"policy,omitempty"`
+	// Approval is the approval that gated the call, and its check.
+	Approval *ApprovalCheck `json:"approval,omitempty"`
 }
 
 // Cause links a call or event to the LLM step that caused it.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/agentledger/agentledger/approval"
 	"github.com/agentledger/agentledger/internal/pgtest"
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/ledger/postgres"
@@ -186,11 +187,13 @@ var callers = []string{"none", "revoked", "auditor", "responder", "admin"}
 type worldOptions struct {
 	publicTiles   bool
 	publicEntries bool
-	reader      func(ledger.Reader) ledger.Reader
-	ready       func() error
-	noFixture   bool
+	reader        func(ledger.Reader) ledger.Reader
+	ready         func() error
+	noFixture     bool
 	// lookupSecrets is Config.LookupSecrets.
 	lookupSecrets func(string) []string
+	// approvalGate is Config.ApprovalGate.
+	approvalGate *approval.Gate
 }
 
 func newWorld(t testing.TB, b backend, opt worldOptions) *world {
@@ -242,6 +245,7 @@ func newWorld(t testing.TB, b backend, opt worldOptions) *world {
 		Logger:        slog.New(slog.NewJSONHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		PublicTiles:   opt.publicTiles,
 		PublicEntries: opt.publicEntries,
+		ApprovalGate:  opt.approvalGate,
 	}
 	if opt.ready != nil {
 		cfg.Ready = func(context.Context) error { return opt.ready() }

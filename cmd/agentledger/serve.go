@@ -15,12 +15,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/agentledger/agentledger/approval"
 	"github.com/agentledger/agentledger/ingest"
 	"github.com/agentledger/agentledger/ingest/secrets"
 	"github.com/agentledger/agentledger/internal/certfile"
 	"github.com/agentledger/agentledger/internal/demo"
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/ledger/index"
+	"github.com/agentledger/agentledger/policy"
 	"github.com/agentledger/agentledger/query"
 	"github.com/agentledger/agentledger/web"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -49,6 +51,8 @@ type serveFlags struct {
 	insecureIngest    bool
 	otlpHTTPTimeouts  ingest.HTTPTimeouts
 	bindingPolicy     string
+	approvalSigners   string
+	approvalRequired  []string
 	noMigrate         bool
 	otlpHTTPMaxConns  int
 
@@ -83,6 +87,12 @@ accepts unauthenticated senders (their entries have no submitter); a
 non-loopback OTLP address without TLS needs --insecure-ingest, and then
 anyone who reaches the port can write in any agent's name.
 
+Open Policy Agent's decision logs are received on the query API at
+POST /v1/opa/logs: in OPA's configuration, a service whose url is the API's
+URL and /v1/opa, with an ingest token as credentials.bearer.token, and
+decision_logs.service naming it. Each decision becomes an entry of source
+opa named policy.decision.
+
 SIGINT or SIGTERM stops it cleanly: it stops accepting, finishes the appends
 in flight, signs a final checkpoint and exits 0. A second signal exits at once.`,
 		Args: cobra.NoArgs,
@@ -111,6 +121,8 @@ in flight, signs a final checkpoint and exits 0. A second signal exits at once.`
 	fl.BoolVar(&f.insecureIngest, "insecure-ingest", false, "accept unauthenticated OTLP senders on non-loopback addresses (anyone who reaches the port can write in any agent's name)")
 	fl.BoolVar(&f.noMigrate, "no-migrate", false, "do not migrate the Postgres schema at start, only check it is current: for a database role without DDL privileges, such as a member of agentledger_writer (run agentledger migrate as the schema owner first)")
 	fl.StringVar(&f.bindingPolicy, "binding-policy", "", "YAML or JSON file saying which submitters may write which service.name and gen_ai.agent.id values (see README, Binding policy)")
+	fl.StringSliceVar(&f.approvalRequired, "approval-required", nil, "actions that require a signed approval, as patterns of \"<METHOD> <path>\" or RPC methods (\"POST /v1/payments*\"); a call of one without a verified approval is the finding approval_missing")
+	fl.StringVar(&f.approvalSigners, "approval-signers", "", "allowed-signers file (ssh-keygen format) of the approvers' keys: each approval's SSH signature (namespace agentledger-approval) is verified and the result recorded in its leaf")
 	fl.IntVar(&f.otlpHTTPMaxConns, "otlp-http-max-connections", 1024, "OTLP/HTTP: most connections open at a time; more wait unaccepted, so that slow senders cannot exhaust file descriptors (0: no limit)")
 	fl.DurationVar(&f.otlpHTTPTimeouts.ReadHeader, "otlp-http-read-header-timeout", ingest.DefaultHTTPReadHeaderTimeout, "OTLP/HTTP: close a connection whose request headers take longer")
 	fl.DurationVar(&f.otlpHTTPTimeouts.Read, "otlp-http-read-timeout", ingest.DefaultHTTPReadTimeout, "OTLP/HTTP: close a connection whose whole request takes longer to read")
@@ -213,7 +225,12 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	if err != nil {
 		return fmt.Errorf("first admin token: %w", err)
 	}
+	gate, err := approval.NewGate(f.approvalRequired)
+	if err != nil {
+		return err
+	}
 	qs, err := query.NewServer(query.Config{
+		ApprovalGate:  gate,
 		Reader:        servedReader(store),
 		Log:           l,
 		Tokens:        store,
@@ -246,8 +263,14 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 		httpLn = tls.NewListener(httpLn, &tls.Config{GetCertificate: certs.GetCertificate, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}})
 		apiScheme = "https"
 	}
+	opaLogs, err := policy.NewDecisionLogs(policy.DecisionLogsConfig{Log: l, Tokens: store, Redactor: redactor, Logger: logger})
+	if err != nil {
+		httpLn.Close()
+		return err
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	mux.Handle("POST "+policy.DecisionLogsPath, opaLogs)
 	mux.Handle("/", qs.Handler())
 	httpSrv := &http.Server{
 		Handler:           mux,
@@ -261,18 +284,19 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	go func() { httpErr <- httpSrv.Serve(httpLn) }()
 
 	rcv, err := ingest.Start(ctx, ingest.ServerConfig{
-		GRPCAddr:           f.otlpGRPCAddr,
-		HTTPAddr:           f.otlpHTTPAddr,
-		HTTPTimeouts:       f.otlpHTTPTimeouts,
-		HTTPMaxConnections: f.otlpHTTPMaxConns,
-		TLS:                tlsFiles,
-		Tokens:             store,
-		RequireSubmitter:   !f.insecureIngest && !loopbackOnly(f),
-		BindingPolicyFile:  f.bindingPolicy,
-		Log:                l,
-		Redactor:           redactor,
-		Logger:             logger,
-		Observer:           m,
+		GRPCAddr:            f.otlpGRPCAddr,
+		HTTPAddr:            f.otlpHTTPAddr,
+		HTTPTimeouts:        f.otlpHTTPTimeouts,
+		HTTPMaxConnections:  f.otlpHTTPMaxConns,
+		TLS:                 tlsFiles,
+		Tokens:              store,
+		RequireSubmitter:    !f.insecureIngest && !loopbackOnly(f),
+		BindingPolicyFile:   f.bindingPolicy,
+		ApprovalSignersFile: f.approvalSigners,
+		Log:                 l,
+		Redactor:            redactor,
+		Logger:              logger,
+		Observer:            m,
 	})
 	if err != nil {
 		httpSrv.Close()

@@ -1,0 +1,64 @@
+package ingest
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/agentledger/agentledger/approval"
+	"github.com/agentledger/agentledger/ledger"
+)
+
+// LoadApprovalSigners reads an allowed-signers file (ssh-keygen's
+// format) of the keys approvers sign approvals with.
+func LoadApprovalSigners(p string) (*approval.AllowedSigners, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("approval signers: %w", err)
+	}
+	defer f.Close()
+	s, err := approval.ParseAllowedSigners(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	return s, nil
+}
+
+// verifyApprovals verifies the signature of every approval entry against
+// signers and records the result in the entry's receiver-set attributes
+// (approval.AttrVerified, AttrStatus, AttrKey, AttrSigner), so that it is
+// in the leaf. The statement is read from the entry's approval.*
+// attributes; an approval whose statement cannot be read is malformed.
+// Whether the action performed later matches is a question for the query
+// side, which sees both.
+func verifyApprovals(signers *approval.AllowedSigners, entries []ledger.Entry) {
+	for i := range entries {
+		e := &entries[i]
+		if e.Kind != ledger.KindApproval {
+			continue
+		}
+		get := func(k string) string { v, _ := e.Attr(k); return v }
+		st := approval.Statement{
+			Approver: get(approval.AttrApprover), Action: get(approval.AttrAction), Target: get(approval.AttrTarget),
+			Credential: get(approval.AttrCredential), Run: get(approval.AttrRun),
+		}
+		var res approval.Result
+		if exp, err := time.Parse(time.RFC3339, get(approval.AttrExpiresAt)); err != nil && get(approval.AttrSignature) != "" {
+			res = approval.Result{Status: approval.StatusMalformed}
+		} else {
+			st.Expires = exp
+			res = signers.Verify(st, get(approval.AttrSignature), e.Start, time.Time{})
+		}
+		verified := "false"
+		if res.Verified() {
+			verified = "true"
+		}
+		e.Attrs = append(e.Attrs, ledger.Attr{Key: approval.AttrVerified, Value: verified}, ledger.Attr{Key: approval.AttrStatus, Value: res.Status})
+		if res.Key != "" {
+			e.Attrs = append(e.Attrs, ledger.Attr{Key: approval.AttrKey, Value: res.Key})
+		}
+		if res.Signer != "" {
+			e.Attrs = append(e.Attrs, ledger.Attr{Key: approval.AttrSigner, Value: res.Signer})
+		}
+	}
+}

@@ -120,7 +120,7 @@ func TestOpenAPI(t *testing.T) {
 		"LogInfo": LogInfo{}, "ErasureRequest": ErasureRequest{}, "ErasureResult": ErasureResult{}, "ErasedEntry": ErasedEntry{},
 		"Finding": Finding{}, "TokenInfo": TokenInfo{}, "TokenList": TokenList{}, "NewTokenRequest": NewTokenRequest{}, "NewToken": NewToken{},
 		"EvidenceFinding": EvidenceFinding{}, "FactCheck": FactCheck{}, "CredentialEvidence": CredentialEvidence{}, "FindingsPage": FindingsPage{},
-		"IndexProof": index.Proof{}, "IndexProofNode": index.ProofNode{},
+		"IndexProof": index.Proof{}, "IndexProofNode": index.ProofNode{}, "Completeness": Completeness{},
 	}
 	for name := range doc.Comps.Schemas {
 		if _, ok := types[name]; !ok {

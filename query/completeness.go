@@ -44,10 +44,6 @@ const (
 	maxSinceParams = MaxCompletenessKeys
 )
 
-// completenessAttempts bounds how often a block is read again when the
-// index advanced between two of its keys.
-const completenessAttempts = 5
-
 // sinceParams parses the since parameters of a request, each
 // "<count>:<key>": the client verified the key's first count indices and
 // asks only for the rest.
@@ -123,49 +119,49 @@ func (s *Server) completeness(c echo.Context, keys keySet) (*Completeness, error
 	return b, nil
 }
 
-// buildCompleteness looks up every key at one index note, reading again
-// when the index advanced in between.
+// buildCompleteness looks up every key at one index note.
 func buildCompleteness(ctx context.Context, r indexReader, keys []ledger.Ref, since map[string]uint64) (*Completeness, error) {
-	for range completenessAttempts {
-		b := &Completeness{Keys: make([]index.Proof, 0, len(keys)), Unindexed: []uint64{}}
-		same := true
-		for i, k := range keys {
-			p, err := index.Lookup(ctx, r, k, since[k.String()])
-			if err != nil {
-				return nil, err
-			}
-			if i > 0 && p.Size != b.Size {
-				same = false
-				break
-			}
-			b.Size = p.Size
-			b.Keys = append(b.Keys, *p)
-		}
-		if !same {
-			continue
-		}
-		if len(keys) == 0 {
-			n, err := r.LatestIndexNote(ctx)
-			if err != nil {
-				return nil, err
-			}
-			b.Size = n.Size
-		}
-		cp, err := r.Checkpoint(ctx, b.Size)
+	from := make([]uint64, len(keys))
+	for i, k := range keys {
+		from[i] = since[k.String()]
+	}
+	b := &Completeness{Keys: make([]index.Proof, 0, len(keys)), Unindexed: []uint64{}}
+	ps, err := index.LookupKeys(ctx, r, keys, from)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range ps {
+		b.Keys = append(b.Keys, *p)
+	}
+	if len(ps) > 0 {
+		b.Size = ps[0].Size
+	} else {
+		n, err := r.LatestIndexNote(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("checkpoint %d of the index note: %w", b.Size, err)
-		}
-		b.Checkpoint = string(cp.Note)
-		if err := b.unindexed(ctx, r, keys); err != nil {
 			return nil, err
 		}
-		return b, nil
+		b.Size = n.Size
 	}
-	return nil, fmt.Errorf("completeness: the index kept advancing: %w", ledger.ErrConflict)
+	cp, err := r.Checkpoint(ctx, b.Size)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %d of the index note: %w", b.Size, err)
+	}
+	b.Checkpoint = string(cp.Note)
+	if err := b.unindexed(ctx, r, keys); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // unindexed fills in the entries of keys at or beyond the block's size.
 func (b *Completeness) unindexed(ctx context.Context, r ledger.Reader, keys []ledger.Ref) error {
+	head, err := r.Head(ctx)
+	if err != nil {
+		return fmt.Errorf("entries beyond the index: %w", err)
+	}
+	if head.Size <= b.Size {
+		return nil
+	}
 	for _, k := range keys {
 		idx, err := r.Find(ctx, k, b.Size, MaxUnindexed+1)
 		if err != nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/agentledger/agentledger/internal/pgtest"
 	"github.com/agentledger/agentledger/ledger"
+	"github.com/agentledger/agentledger/ledger/index"
 	"github.com/agentledger/agentledger/ledger/postgres"
 	"github.com/agentledger/agentledger/ledger/sqlite"
 	"github.com/agentledger/agentledger/query/auth"
@@ -58,7 +59,10 @@ const (
 )
 
 type benchLedger struct {
-	srv         *Server
+	srv *Server
+	// plain is srv without the verifiable index: its answers carry no
+	// completeness block.
+	plain       *Server
 	token       string
 	runs        int
 	credentials int
@@ -98,7 +102,7 @@ func seedBench(b *testing.B) *benchLedger {
 				b.Fatal(err)
 			}
 			defer conn.Close(b.Context())
-			if _, err := conn.Exec(b.Context(), `ANALYZE entries, entry_refs, content, tiles, checkpoints`); err != nil {
+			if _, err := conn.Exec(b.Context(), `ANALYZE entries, entry_refs, content, tiles, checkpoints, index_keys, index_nodes, index_notes`); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -125,9 +129,6 @@ func seedBench(b *testing.B) *benchLedger {
 	}
 	if head.Size == 0 {
 		seed(b, log, bl)
-		if analyze != nil {
-			analyze()
-		}
 	} else if head.Size < uint64(bl.runs*benchRunEntries) {
 		b.Fatalf("%s holds %d entries, fewer than %d and not none: use an empty database", envBenchDSN, head.Size, bl.runs*benchRunEntries)
 	}
@@ -136,6 +137,14 @@ func seedBench(b *testing.B) *benchLedger {
 		b.Fatal(err)
 	}
 	bl.size = cp.Size
+	start := time.Now()
+	if _, err := index.NewIndexer(st.(index.Store), signer).Update(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("indexed %d entries in %v", cp.Size, time.Since(start).Round(time.Millisecond))
+	if analyze != nil && head.Size == 0 {
+		analyze()
+	}
 	name := "bench-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	secret, _, err := auth.Create(b.Context(), st, name, auth.RoleResponder)
 	if err != nil {
@@ -143,6 +152,11 @@ func seedBench(b *testing.B) *benchLedger {
 	}
 	bl.token = secret
 	bl.srv, err = NewServer(Config{Reader: st, Log: log, Tokens: st, Fingerprint: fingerprint, VerifierKey: vkey,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	bl.plain, err = NewServer(Config{Reader: struct{ ledger.Reader }{st}, Log: log, Tokens: st, Fingerprint: fingerprint, VerifierKey: vkey,
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
@@ -281,7 +295,7 @@ func BenchmarkCredentialView(b *testing.B) {
 	bl := seedBench(b)
 	samples := envInt(envBenchSamples, 500)
 	rng := rand.New(rand.NewPCG(1, 2))
-	measure := func(b *testing.B, target func() string) {
+	measure := func(b *testing.B, srv *Server, target func() string) {
 		var lat []time.Duration
 		b.ResetTimer()
 		for range b.N {
@@ -290,7 +304,7 @@ func BenchmarkCredentialView(b *testing.B) {
 				req.Header.Set("Authorization", "Bearer "+bl.token)
 				rec := httptest.NewRecorder()
 				start := time.Now()
-				bl.srv.Handler().ServeHTTP(rec, req)
+				srv.Handler().ServeHTTP(rec, req)
 				lat = append(lat, time.Since(start))
 				if rec.Code != http.StatusOK {
 					b.Fatalf("GET %s = %d %s", req.URL, rec.Code, rec.Body.Bytes())
@@ -306,18 +320,21 @@ func BenchmarkCredentialView(b *testing.B) {
 		b.ReportMetric(float64(bl.size), "entries")
 	}
 	b.Run("credential_view", func(b *testing.B) {
-		measure(b, func() string { return "/v1/credentials/" + benchCred(rng.IntN(bl.credentials)) })
+		measure(b, bl.srv, func() string { return "/v1/credentials/" + benchCred(rng.IntN(bl.credentials)) })
 	})
 	b.Run("credential_view_no_content", func(b *testing.B) {
-		measure(b, func() string { return "/v1/credentials/" + benchCred(rng.IntN(bl.credentials)) + "?content=false" })
+		measure(b, bl.srv, func() string { return "/v1/credentials/" + benchCred(rng.IntN(bl.credentials)) + "?content=false" })
+	})
+	b.Run("credential_view_no_content_without_completeness", func(b *testing.B) {
+		measure(b, bl.plain, func() string { return "/v1/credentials/" + benchCred(rng.IntN(bl.credentials)) + "?content=false" })
 	})
 	b.Run("run_view", func(b *testing.B) {
-		measure(b, func() string { return "/v1/runs/" + benchTrace(rng.IntN(bl.runs)) })
+		measure(b, bl.srv, func() string { return "/v1/runs/" + benchTrace(rng.IntN(bl.runs)) })
 	})
 	b.Run("agent_runs", func(b *testing.B) {
-		measure(b, func() string { return fmt.Sprintf("/v1/agents/agent-%03d/runs", rng.IntN(500)) })
+		measure(b, bl.srv, func() string { return fmt.Sprintf("/v1/agents/agent-%03d/runs", rng.IntN(500)) })
 	})
 	b.Run("inclusion_proof", func(b *testing.B) {
-		measure(b, func() string { return fmt.Sprintf("/v1/proofs/inclusion?index=%d", rng.Uint64N(bl.size)) })
+		measure(b, bl.srv, func() string { return fmt.Sprintf("/v1/proofs/inclusion?index=%d", rng.Uint64N(bl.size)) })
 	})
 }

@@ -476,6 +476,7 @@ func blastRadius(ctx context.Context, f *fetcher, rd *render, id string) (*Blast
 	for _, k := range kids {
 		b.Credentials = append(b.Credentials, k.ID)
 	}
+	b.keys.add(ledger.RefCredentialParent, id)
 	type call struct {
 		n    *node
 		cred string
@@ -494,7 +495,10 @@ func blastRadius(ctx context.Context, f *fetcher, rd *render, id string) (*Blast
 		}
 		anyEvents = anyEvents || len(cr.events) > 0
 		parts := []stream{cr.stream(f, cid, 0)}
-		for _, ref := range refsOf(ledger.RefFingerprint, facts(rd, cid, cr.events).Fingerprints...) {
+		fps := facts(rd, cid, cr.events).Fingerprints
+		b.keys.add(ledger.RefCredential, cid)
+		b.keys.add(ledger.RefFingerprint, fps...)
+		for _, ref := range refsOf(ledger.RefFingerprint, fps...) {
 			parts = append(parts, &refStream{f: f, ref: ref})
 		}
 		p, err := paginate(ctx, f, newUnion(parts...), MaxBlastCalls-len(calls), func(n *node) verdict {

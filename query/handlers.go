@@ -37,6 +37,11 @@ func (s *Server) credential(c echo.Context) error {
 		return notFound("no entry names credential %q", id)
 	}
 	v.Findings = rd.findingList()
+	var keys keySet
+	keys.credential(v)
+	if v.Completeness, err = s.completeness(c, keys); err != nil {
+		return err
+	}
 	return s.reply(c, rd, http.StatusOK, v)
 }
 
@@ -52,6 +57,9 @@ func (s *Server) blastRadius(c echo.Context) error {
 	}
 	if !found {
 		return notFound("no entry names credential %q", id)
+	}
+	if b.Completeness, err = s.completeness(c, b.keys); err != nil {
+		return err
 	}
 	return c.JSON(http.StatusOK, b)
 }
@@ -99,6 +107,16 @@ func (s *Server) lookup(c echo.Context) error {
 		}
 	}
 	res.Findings = rd.findingList()
+	var keys keySet
+	for _, tok := range tokens {
+		keys.add(ledger.RefFingerprint, s.cfg.Fingerprint(tok))
+	}
+	for i := range res.Credentials {
+		keys.credential(&res.Credentials[i])
+	}
+	if res.Completeness, err = s.completeness(c, keys); err != nil {
+		return err
+	}
 	return s.reply(c, rd, http.StatusOK, res)
 }
 
@@ -164,6 +182,9 @@ func (s *Server) run(c echo.Context) error {
 		return err
 	}
 	v.Findings = rd.findingList()
+	if v.Completeness, err = s.completeness(c, keySet{st.ref}); err != nil {
+		return err
+	}
 	return s.reply(c, rd, http.StatusOK, v)
 }
 
@@ -214,6 +235,9 @@ func (s *Server) agentRuns(c echo.Context) error {
 		return err
 	}
 	out.Findings = rd.findingList()
+	if out.Completeness, err = s.completeness(c, keySet{st.ref}); err != nil {
+		return err
+	}
 	return s.reply(c, rd, http.StatusOK, out)
 }
 

@@ -105,6 +105,9 @@ type CredentialView struct {
 	NextCursor      string `json:"next_cursor,omitempty"`
 	// Findings lists what is wrong with the entries of the answer.
 	Findings []Finding `json:"findings,omitempty"`
+	// Completeness proves the answer lists every entry of the index keys
+	// it used, as of an index note; absent before the first index note.
+	Completeness *Completeness `json:"completeness,omitempty"`
 }
 
 // Credential holds a credential's facts, as its credential events
@@ -254,6 +257,11 @@ type BlastRadius struct {
 	Targets     []TargetGroup `json:"targets"`
 	Calls       int           `json:"calls"`
 	Truncated   bool          `json:"truncated"`
+	// Completeness proves the answer lists every entry of the index keys
+	// it used, as of an index note; absent before the first index note.
+	Completeness *Completeness `json:"completeness,omitempty"`
+	// keys are the index keys the answer was built from.
+	keys keySet
 }
 
 // TargetGroup is the calls to one target (address, method, path).
@@ -287,6 +295,9 @@ type LookupResult struct {
 	Credentials []CredentialView `json:"credentials"`
 	// Findings lists what is wrong with the entries of the answer.
 	Findings []Finding `json:"findings,omitempty"`
+	// Completeness proves the answer lists every entry of the index keys
+	// it used, as of an index note; absent before the first index note.
+	Completeness *Completeness `json:"completeness,omitempty"`
 }
 
 // RunView is one run as a timeline.
@@ -310,6 +321,9 @@ type RunView struct {
 	CredentialsTruncated bool `json:"credentials_truncated,omitempty"`
 	// Findings lists what is wrong with the entries of the answer.
 	Findings []Finding `json:"findings,omitempty"`
+	// Completeness proves the answer lists every entry of the index keys
+	// it used, as of an index note; absent before the first index note.
+	Completeness *Completeness `json:"completeness,omitempty"`
 }
 
 // RunCredential is a credential a run used or obtained, linked to the
@@ -371,6 +385,9 @@ type AgentRuns struct {
 	NextCursor string       `json:"next_cursor,omitempty"`
 	// Findings lists what is wrong with the entries of the answer.
 	Findings []Finding `json:"findings,omitempty"`
+	// Completeness proves the answer lists every entry of the index keys
+	// it used, as of an index note; absent before the first index note.
+	Completeness *Completeness `json:"completeness,omitempty"`
 }
 
 // RunSummary is a run as its agent entry records it.

@@ -121,6 +121,7 @@ func TestOpenAPI(t *testing.T) {
 		"Finding": Finding{}, "TokenInfo": TokenInfo{}, "TokenList": TokenList{}, "NewTokenRequest": NewTokenRequest{}, "NewToken": NewToken{},
 		"EvidenceFinding": EvidenceFinding{}, "FactCheck": FactCheck{}, "CredentialEvidence": CredentialEvidence{}, "FindingsPage": FindingsPage{},
 		"IndexProof": index.Proof{}, "IndexProofNode": index.ProofNode{}, "PolicyDecision": PolicyDecision{}, "ApprovalCheck": ApprovalCheck{},
+		"Completeness": Completeness{},
 	}
 	for name := range doc.Comps.Schemas {
 		if _, ok := types[name]; !ok {

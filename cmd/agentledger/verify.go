@@ -284,6 +284,9 @@ func verifyOnline(cmd *cobra.Command, f *verifyFlags, vkey string) error {
 			f.credential, rep.Facts, rep.Content)
 		fmt.Fprintf(out, "credential %q: the view is %s: the signed index lists %d entries for it\n",
 			f.credential, rep.Complete, rep.Complete.Indexed[ledger.Ref{Key: ledger.RefCredential, Value: f.credential}.String()])
+		if u := rep.Complete.Unindexed; len(u) > 0 {
+			fmt.Fprintf(out, "credential %q: %d entries of the view are newer than the index, not yet covered: %s\n", f.credential, len(u), joinIndices(u))
+		}
 	}
 	if f.all {
 		last := time.Now()

@@ -118,7 +118,7 @@ func TestVerifyCmdOnline(t *testing.T) {
 	for _, want := range []string{
 		`checkpoint: log example.com/audittest, tree size 601, root .*: signature valid`,
 		`credential "cred-1": \d+ entries verified \(leaf, leaf hash, inclusion proof\) from \d+ page\(s\) of its view`,
-		`credential "cred-1": the view is complete as of checkpoint 601 \(credential:cred-1\): the signed index lists \d+ entries for it`,
+		`credential "cred-1": the view is complete as of checkpoint 601 \(credential:cred-1, credential_parent:cred-1\): the signed index lists \d+ entries for it`,
 		`log: 601 entries read from entry bundles, hashed and decoded; \d+ tiles recomputed and compared; the root is the checkpoint's`,
 		`verified\n$`,
 	} {

@@ -62,8 +62,23 @@ const lookupAttempts = 5
 // committed to. It fails with ledger.ErrNotFound if the index has no note
 // yet and ledger.ErrInvalid if since is beyond the list.
 func Lookup(ctx context.Context, r LookupReader, key ledger.Ref, since uint64) (*Proof, error) {
+	ps, err := LookupKeys(ctx, r, []ledger.Ref{key}, []uint64{since})
+	if err != nil {
+		return nil, err
+	}
+	return ps[0], nil
+}
+
+// LookupKeys answers each of keys as Lookup does, all from the same index
+// note, keys[i] from position since[i] on. It reads the map once for all
+// keys: the store calls do not grow with the number of keys but for each
+// key's list.
+func LookupKeys(ctx context.Context, r LookupReader, keys []ledger.Ref, since []uint64) ([]*Proof, error) {
+	if len(since) != len(keys) {
+		return nil, fmt.Errorf("index: lookup of %d keys with %d since positions", len(keys), len(since))
+	}
 	for range lookupAttempts {
-		p, note, err := lookupOnce(ctx, r, key)
+		ps, note, err := lookupOnce(ctx, r, keys)
 		if err != nil {
 			return nil, err
 		}
@@ -72,48 +87,68 @@ func Lookup(ctx context.Context, r LookupReader, key ledger.Ref, since uint64) (
 			return nil, fmt.Errorf("index: lookup: read latest note: %w", err)
 		}
 		if again.Size != note.Size {
-			continue // the index advanced while the proof was read
+			continue // the index advanced while the proofs were read
 		}
-		if err := fillList(ctx, r, p, key, note.Size, since); err != nil {
-			return nil, err
+		for i, p := range ps {
+			if err := fillList(ctx, r, p, keys[i], note.Size, since[i]); err != nil {
+				return nil, err
+			}
 		}
-		return p, nil
+		return ps, nil
 	}
-	return nil, fmt.Errorf("index: lookup %s: the index kept advancing: %w", key, ledger.ErrConflict)
+	return nil, fmt.Errorf("index: lookup of %d keys: the index kept advancing: %w", len(keys), ledger.ErrConflict)
 }
 
-func lookupOnce(ctx context.Context, r LookupReader, key ledger.Ref) (*Proof, Note, error) {
+func lookupOnce(ctx context.Context, r LookupReader, keys []ledger.Ref) ([]*Proof, Note, error) {
 	note, err := r.LatestIndexNote(ctx)
 	if err != nil {
 		return nil, Note{}, fmt.Errorf("index: lookup: read latest note: %w", err)
 	}
-	label := Label(key)
-	states, err := r.IndexKeys(ctx, [][HashSize]byte{label})
-	if err != nil {
-		return nil, Note{}, fmt.Errorf("index: lookup %s: %w", key, err)
-	}
-	st, hasState := states[label]
-	tree := prefix.NewTree(hashFunc, pathReader{newOverlay(r.IndexNodes)})
-	found, proof, err := tree.Lookup(ctx, label)
-	if err != nil {
-		return nil, Note{}, fmt.Errorf("index: lookup %s: %w", key, err)
-	}
-	if found != hasState {
-		return nil, Note{}, fmt.Errorf("%w: index key %s: in the map %v, stored state %v", ledger.ErrCorrupt, key, found, hasState)
-	}
-	p := &Proof{Key: key.String(), Note: string(note.Note), Size: note.Size, Found: found, Range: [][]byte{}, Indices: []uint64{}}
-	for _, n := range proof {
-		p.MapProof = append(p.MapProof, ProofNode{Bits: n.Label.BitLen(), Label: bytes.Clone(n.Label.Bytes()), Hash: bytes.Clone(n.Hash[:])})
-	}
-	if found {
-		l, err := ListFromRange(st.Size, st.Range)
-		if err != nil {
-			return nil, Note{}, fmt.Errorf("index key %s: %w", key, err)
+	labels := make([][HashSize]byte, len(keys))
+	leaves := make([]prefix.Label, len(keys))
+	for i, k := range keys {
+		labels[i] = Label(k)
+		if leaves[i], err = prefix.NewLabel(8*HashSize, labels[i][:]); err != nil {
+			return nil, Note{}, fmt.Errorf("index: lookup %s: %w", k, err)
 		}
-		root := l.Root()
-		p.Count, p.ListRoot = l.Size(), root[:]
 	}
-	return p, note, nil
+	states, err := r.IndexKeys(ctx, labels)
+	if err != nil {
+		return nil, Note{}, fmt.Errorf("index: lookup: %w", err)
+	}
+	pr := pathReader{newOverlay(r.IndexNodes)}
+	if len(keys) > 0 {
+		if err := pr.loadPaths(ctx, leaves); err != nil {
+			return nil, Note{}, fmt.Errorf("index: lookup: %w", err)
+		}
+	}
+	tree := prefix.NewTree(hashFunc, pr)
+	out := make([]*Proof, len(keys))
+	for i, key := range keys {
+		label := labels[i]
+		st, hasState := states[label]
+		found, proof, err := tree.Lookup(ctx, label)
+		if err != nil {
+			return nil, Note{}, fmt.Errorf("index: lookup %s: %w", key, err)
+		}
+		if found != hasState {
+			return nil, Note{}, fmt.Errorf("%w: index key %s: in the map %v, stored state %v", ledger.ErrCorrupt, key, found, hasState)
+		}
+		p := &Proof{Key: key.String(), Note: string(note.Note), Size: note.Size, Found: found, Range: [][]byte{}, Indices: []uint64{}}
+		for _, n := range proof {
+			p.MapProof = append(p.MapProof, ProofNode{Bits: n.Label.BitLen(), Label: bytes.Clone(n.Label.Bytes()), Hash: bytes.Clone(n.Hash[:])})
+		}
+		if found {
+			l, err := ListFromRange(st.Size, st.Range)
+			if err != nil {
+				return nil, Note{}, fmt.Errorf("index key %s: %w", key, err)
+			}
+			root := l.Root()
+			p.Count, p.ListRoot = l.Size(), root[:]
+		}
+		out[i] = p
+	}
+	return out, note, nil
 }
 
 // fillList reads the key's indices below size and fills in the answer's

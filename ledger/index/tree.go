@@ -80,21 +80,26 @@ type overlay struct {
 	load  nodeLoader
 	nodes map[prefix.Label]*prefix.Node
 	dirty map[prefix.Label]bool
+	// absent are the labels the store was asked for and does not hold.
+	absent map[prefix.Label]bool
 }
 
 func newOverlay(load nodeLoader) *overlay {
-	return &overlay{load: load, nodes: make(map[prefix.Label]*prefix.Node), dirty: make(map[prefix.Label]bool)}
+	return &overlay{load: load, nodes: make(map[prefix.Label]*prefix.Node), dirty: make(map[prefix.Label]bool),
+		absent: make(map[prefix.Label]bool)}
 }
 
 // fetch loads the nodes of ids that are not cached, in one call.
 func (o *overlay) fetch(ctx context.Context, ids []NodeID) error {
 	var want []NodeID
+	asked := make(map[prefix.Label]bool)
 	for _, id := range ids {
 		l, err := labelOf(id)
 		if err != nil {
 			return err
 		}
-		if _, ok := o.nodes[l]; !ok {
+		if _, ok := o.nodes[l]; !ok && !o.absent[l] && !asked[l] {
+			asked[l] = true
 			want = append(want, id)
 		}
 	}
@@ -114,6 +119,11 @@ func (o *overlay) fetch(ctx context.Context, ids []NodeID) error {
 			return err
 		}
 		o.nodes[pn.Label] = pn
+	}
+	for l := range asked {
+		if _, ok := o.nodes[l]; !ok {
+			o.absent[l] = true
+		}
 	}
 	return nil
 }
@@ -221,43 +231,73 @@ func prefixIDs(l [HashSize]byte) []NodeID {
 	return ids
 }
 
-// pathReader is a read-only prefix.Storage for one lookup: it reads the
-// path to a label and the path's siblings in two store calls.
+// pathReader is a read-only prefix.Storage for lookups: it reads the paths
+// to labels and the paths' siblings, usually in two store calls for any
+// number of labels.
 type pathReader struct {
 	*overlay
+}
+
+// guessDepth is the label length down to which loadPaths first reads the
+// nodes on the paths: a map of n random labels has inner nodes of about
+// 2·log2(n) bits at most, so one store call usually reads a whole path.
+const guessDepth = 48
+
+// loadPaths reads the paths to labels and the paths' siblings: first the
+// nodes whose labels are prefixes of labels down to guessDepth bits, and
+// the leaves, in one store call for all labels; then, level by level, the
+// children of the path nodes read, usually in one more call.
+func (p pathReader) loadPaths(ctx context.Context, labels []prefix.Label) error {
+	ids := make([]NodeID, 0, (guessDepth+2)*len(labels))
+	for _, label := range labels {
+		if !label.IsLeaf() {
+			return errors.New("index: load path: not a leaf label")
+		}
+		var l [HashSize]byte
+		copy(l[:], label.Bytes())
+		all := prefixIDs(l)
+		ids = append(ids, all[:guessDepth+1]...)
+		ids = append(ids, all[len(all)-1])
+	}
+	if err := p.fetch(ctx, ids); err != nil {
+		return err
+	}
+	for {
+		var want []NodeID
+		for _, label := range labels {
+			for at := prefix.RootLabel; ; {
+				n, ok := p.nodes[at]
+				if !ok && at == prefix.RootLabel {
+					return fmt.Errorf("%w: the map has no root", ledger.ErrCorrupt)
+				}
+				if !ok || !isInner(n.Label) || !label.HasPrefix(n.Label) {
+					break // off the path, or not read yet: the next round reads it
+				}
+				for _, c := range []prefix.Label{n.Left, n.Right} {
+					if _, ok := p.nodes[c]; !ok && !p.absent[c] {
+						want = append(want, idOf(c))
+					}
+				}
+				if label.SideOf(n.Label) == prefix.Left {
+					at = n.Left
+				} else {
+					at = n.Right
+				}
+			}
+		}
+		if len(want) == 0 {
+			return nil
+		}
+		if err := p.fetch(ctx, want); err != nil {
+			return err
+		}
+	}
 }
 
 // LoadPath implements the optional prefix.Storage method that Tree.Lookup
 // uses, with the semantics of torchwood's own loadPath.
 func (p pathReader) LoadPath(ctx context.Context, label prefix.Label) ([]*prefix.Node, error) {
-	if !label.IsLeaf() {
-		return nil, errors.New("index: load path: not a leaf label")
-	}
-	var l [HashSize]byte
-	copy(l[:], label.Bytes())
-	if err := p.fetch(ctx, prefixIDs(l)); err != nil {
-		return nil, err
-	}
-	var children []NodeID
-	for at := prefix.RootLabel; ; {
-		n, ok := p.nodes[at]
-		if !ok && at == prefix.RootLabel {
-			return nil, fmt.Errorf("%w: the map has no root", ledger.ErrCorrupt)
-		}
-		if !ok { // a child off the path: fetched with the siblings
-			break
-		}
-		if !isInner(n.Label) || !label.HasPrefix(n.Label) {
-			break
-		}
-		children = append(children, idOf(n.Left), idOf(n.Right))
-		if label.SideOf(n.Label) == prefix.Left {
-			at = n.Left
-		} else {
-			at = n.Right
-		}
-	}
-	if err := p.fetch(ctx, children); err != nil {
+	if err := p.loadPaths(ctx, []prefix.Label{label}); err != nil {
 		return nil, err
 	}
 	var path []*prefix.Node
@@ -291,16 +331,14 @@ func (p pathReader) Store(context.Context, ...*prefix.Node) error {
 }
 
 // Load implements prefix.Storage. Tree.Lookup first loads the leaf itself:
-// that call reads the whole path to it, so that LoadPath then reads only
-// the siblings.
+// that call reads the whole path to it and its siblings (loadPaths), so
+// that LoadPath then reads nothing more.
 func (p pathReader) Load(ctx context.Context, l prefix.Label) (*prefix.Node, error) {
 	if n, ok := p.nodes[l]; ok {
 		return n, nil
 	}
 	if l.IsLeaf() {
-		var b [HashSize]byte
-		copy(b[:], l.Bytes())
-		if err := p.fetch(ctx, prefixIDs(b)); err != nil {
+		if err := p.loadPaths(ctx, []prefix.Label{l}); err != nil {
 			return nil, err
 		}
 		if n, ok := p.nodes[l]; ok {

@@ -65,10 +65,39 @@ type reported struct {
 // commitments) with its leaf, and any content it returns with the
 // commitment. An entry newer than the latest checkpoint is waited for, up
 // to opts.Wait.
+//
+// It then checks the view's own completeness block: that it proves, as of
+// the checkpoint the entries were verified against, the credential ID and
+// each fingerprint the view names, and that the view reports every entry
+// the credential ID's list holds and every API call or credential event of
+// each fingerprint's list. If the block's index note is older than that
+// checkpoint, the view is read again, up to opts.Wait.
 func (c *Client) VerifyCredential(ctx context.Context, id string, opts CredentialOptions) (*CredentialReport, error) {
+	deadline := time.Now().Add(opts.Wait)
+	for {
+		rep, err := c.verifyCredential(ctx, id, opts, deadline)
+		if !errors.Is(err, errIndexBehind) || time.Now().After(deadline) {
+			if errors.Is(err, errIndexBehind) {
+				err = fmt.Errorf("credential %q: %w; verify again after the next checkpoint", id, err)
+			}
+			return rep, err
+		}
+		select {
+		case <-ctx.Done():
+			return rep, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (c *Client) verifyCredential(ctx context.Context, id string, opts CredentialOptions, deadline time.Time) (*CredentialReport, error) {
 	rep := &CredentialReport{}
 	byIndex := make(map[uint64][]reported)
 	cursor := ""
+	var (
+		block *Block
+		need  = []ledger.Ref{{Key: ledger.RefCredential, Value: id}}
+	)
 	for {
 		view, err := c.Credential(ctx, id, cursor, opts.Content)
 		if err != nil {
@@ -79,10 +108,20 @@ func (c *Client) VerifyCredential(ctx context.Context, id string, opts Credentia
 			return rep, fmt.Errorf("credential view: %w", err)
 		}
 		var page struct {
-			Truncated  bool   `json:"usages_truncated"`
-			NextCursor string `json:"next_cursor"`
+			Truncated    bool   `json:"usages_truncated"`
+			NextCursor   string `json:"next_cursor"`
+			Completeness *Block `json:"completeness"`
+			Credential   struct {
+				Fingerprints []string `json:"fingerprints"`
+			} `json:"credential"`
 		}
 		_ = json.Unmarshal(view, &page)
+		if rep.Pages == 1 {
+			block = page.Completeness
+			for _, fp := range page.Credential.Fingerprints {
+				need = append(need, ledger.Ref{Key: ledger.RefFingerprint, Value: fp})
+			}
+		}
 		if !page.Truncated || page.NextCursor == "" || page.NextCursor == cursor {
 			break
 		}
@@ -100,7 +139,6 @@ func (c *Client) VerifyCredential(ctx context.Context, id string, opts Credentia
 	if err != nil {
 		return rep, err
 	}
-	deadline := time.Now().Add(opts.Wait)
 	for last := indices[len(indices)-1]; last >= cp.Size; {
 		if time.Now().After(deadline) {
 			return rep, fmt.Errorf("entry %d is newer than the latest checkpoint (size %d); verify again once a checkpoint covers it", last, cp.Size)
@@ -151,7 +189,15 @@ func (c *Client) VerifyCredential(ctx context.Context, id string, opts Credentia
 		}
 		rep.Entries = append(rep.Entries, idx)
 	}
-	comp, err := c.checkComplete(ctx, cp, []ledger.Ref{{Key: ledger.RefCredential, Value: id}}, byIndex, opts.Wait)
+	comp, err := c.checkComplete(ctx, cp, block, need, byIndex, func(k ledger.Ref, idx uint64) (bool, error) {
+		if k.Key == ledger.RefCredential {
+			return true, nil // the view reports every entry that names the credential
+		}
+		// A fingerprint is also carried by the steps and tools whose text
+		// held the secret; the view reports its API calls and events.
+		kind, err := c.verifiedKind(ctx, cp, idx)
+		return kind == ledger.KindAPICall || kind == ledger.KindCredential, err
+	})
 	if err != nil {
 		return rep, err
 	}
@@ -160,6 +206,27 @@ func (c *Client) VerifyCredential(ctx context.Context, id string, opts Credentia
 		return rep, fmt.Errorf("credential %q: the view is %s", id, comp)
 	}
 	return rep, nil
+}
+
+// verifiedKind fetches entry idx and proves it in checkpoint cp, and
+// returns its kind.
+func (c *Client) verifiedKind(ctx context.Context, cp *ledger.VerifiedCheckpoint, idx uint64) (ledger.Kind, error) {
+	e, err := c.Entry(ctx, idx)
+	if err != nil {
+		return "", err
+	}
+	p, err := c.InclusionProof(ctx, idx, cp.Size)
+	if err != nil {
+		return "", err
+	}
+	if err := inclusion(cp, e.Leaf, idx, p); err != nil {
+		return "", err
+	}
+	d, err := ledger.DecodeLeaf(e.Leaf)
+	if err != nil {
+		return "", fmt.Errorf("entry %d: leaf does not decode: %w", idx, err)
+	}
+	return d.Entry.Kind, nil
 }
 
 // collect walks a JSON document and records every object that carries an

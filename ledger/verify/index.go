@@ -2,11 +2,11 @@ package verify
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/ledger/index"
@@ -37,30 +37,47 @@ func (c *Client) VerifyIndex(ctx context.Context, cp *ledger.VerifiedCheckpoint,
 	if err != nil {
 		return nil, err
 	}
-	n := v.Note
+	if err := c.noteInLog(ctx, cp, v.Note); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// noteInLog checks that the tree an index note commits to is the log's:
+// the checkpoint cp's tree, or a prefix or an extension of it.
+func (c *Client) noteInLog(ctx context.Context, cp *ledger.VerifiedCheckpoint, n index.Note) error {
 	switch {
 	case n.Size == cp.Size:
 		if n.TreeRoot != cp.Root {
-			return nil, fmt.Errorf("the index note for tree size %d has root %x, the checkpoint %x", n.Size, n.TreeRoot, cp.Root)
+			return fmt.Errorf("the index note for tree size %d has root %x, the checkpoint %x", n.Size, n.TreeRoot, cp.Root)
 		}
 	case n.Size < cp.Size:
 		proof, err := c.ConsistencyProof(ctx, n.Size, cp.Size)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if err := ledger.VerifyConsistency(n.Size, cp.Size, n.TreeRoot[:], cp.Root[:], proof); err != nil {
-			return nil, fmt.Errorf("the index note's tree (size %d) is not a prefix of checkpoint %d: %v", n.Size, cp.Size, err)
+			return fmt.Errorf("the index note's tree (size %d) is not a prefix of checkpoint %d: %v", n.Size, cp.Size, err)
 		}
 	default:
 		proof, err := c.ConsistencyProof(ctx, cp.Size, n.Size)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if err := ledger.VerifyConsistency(cp.Size, n.Size, cp.Root[:], n.TreeRoot[:], proof); err != nil {
-			return nil, fmt.Errorf("checkpoint %d is not a prefix of the index note's tree (size %d): %v", cp.Size, n.Size, err)
+			return fmt.Errorf("checkpoint %d is not a prefix of the index note's tree (size %d): %v", cp.Size, n.Size, err)
 		}
 	}
-	return v, nil
+	return nil
+}
+
+// Block is an answer's completeness block (query.Completeness), as the
+// client reads it.
+type Block struct {
+	Size       uint64        `json:"size"`
+	Checkpoint string        `json:"checkpoint"`
+	Keys       []index.Proof `json:"keys"`
+	Unindexed  []uint64      `json:"unindexed"`
 }
 
 // Completeness is what the verifiable index proved about an answer: for
@@ -77,6 +94,9 @@ type Completeness struct {
 	// Missing is, per key, the entries the signed index lists for it that
 	// the answer does not report.
 	Missing map[string][]uint64
+	// Unindexed are the entries the answer reports at or beyond Size:
+	// newer than the index, so not covered by its proofs.
+	Unindexed []uint64
 }
 
 // Complete reports whether the answer reports every entry the index lists.
@@ -95,43 +115,86 @@ func (c *Completeness) String() string {
 	return fmt.Sprintf("incomplete as of checkpoint %d: the answer omits %s", c.Size, strings.Join(parts, "; "))
 }
 
-// checkComplete verifies the index's list of each key and compares it with
-// the entries an answer reported.
-// The index must cover cp, the checkpoint the answer's entries were
-// verified against: it lags by at most one checkpoint interval, so
-// checkComplete waits for it up to wait. An index that stays behind is an
-// error, since an entry hidden beyond its size would go unnoticed.
-func (c *Client) checkComplete(ctx context.Context, cp *ledger.VerifiedCheckpoint, keys []ledger.Ref, reported map[uint64][]reported, wait time.Duration) (*Completeness, error) {
-	out := &Completeness{Indexed: make(map[string]int), Missing: make(map[string][]uint64)}
-	deadline := time.Now().Add(wait)
-	for i, k := range keys {
-		v, err := c.VerifyIndex(ctx, cp, k, index.Known{})
-		for err == nil && v.Note.Size < cp.Size {
-			if time.Now().After(deadline) {
-				return nil, fmt.Errorf("completeness of %s: the index covers the first %d entries, checkpoint %d more; verify again after the next checkpoint", k, v.Note.Size, cp.Size)
-			}
-			select {
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			case <-time.After(time.Second):
-			}
-			v, err = c.VerifyIndex(ctx, cp, k, index.Known{})
+// errIndexBehind says an answer's block is for an index note older than the
+// checkpoint its entries were verified against.
+var errIndexBehind = errors.New("the index is behind the checkpoint")
+
+// checkComplete verifies an answer's own completeness block against the
+// checkpoint cp its entries were verified against, and compares each key's
+// list with the entries the answer reported. Every key of need must be in
+// the block: an answer that leaves out a key it used is not proved
+// complete. The block's note must cover cp (the index lags by at most one
+// checkpoint interval): if it does not, checkComplete returns
+// errIndexBehind and the caller reads the answer again. unreported, for a
+// listed entry the answer does not report, says whether that is an
+// omission; nil means always.
+func (c *Client) checkComplete(ctx context.Context, cp *ledger.VerifiedCheckpoint, b *Block, need []ledger.Ref, reported map[uint64][]reported,
+	unreported func(key ledger.Ref, idx uint64) (bool, error)) (*Completeness, error) {
+	if b == nil {
+		return nil, errors.New("the answer carries no completeness block: the server has no index, or no index note yet")
+	}
+	out := &Completeness{Size: b.Size, Indexed: make(map[string]int), Missing: make(map[string][]uint64)}
+	byKey := make(map[string]*index.Proof, len(b.Keys))
+	for i := range b.Keys {
+		byKey[b.Keys[i].Key] = &b.Keys[i]
+	}
+	for _, k := range need {
+		if byKey[k.String()] == nil {
+			return nil, fmt.Errorf("completeness: the answer used index key %s but its block does not prove it", k)
 		}
+	}
+	bcp, err := ledger.OpenCheckpoint([]byte(b.Checkpoint), c.VerifierKey)
+	if err != nil {
+		return nil, fmt.Errorf("completeness: the block's checkpoint: %w", err)
+	}
+	if bcp.Size != b.Size {
+		return nil, fmt.Errorf("completeness: the block is for tree size %d, its checkpoint for %d", b.Size, bcp.Size)
+	}
+	for i := range b.Keys {
+		p := &b.Keys[i]
+		k, err := index.ParseKey(p.Key)
+		if err != nil {
+			return nil, fmt.Errorf("completeness: the block names key %q: %w", p.Key, err)
+		}
+		v, err := p.Verify(c.VerifierKey, k, index.Known{})
 		if err != nil {
 			return nil, fmt.Errorf("completeness of %s: %w", k, err)
 		}
-		if i > 0 && v.Note.Size != out.Size {
-			return nil, fmt.Errorf("completeness: the index advanced from %d to %d while it was read; verify again", out.Size, v.Note.Size)
+		n := v.Note
+		if n.Size != b.Size || n.TreeRoot != bcp.Root {
+			return nil, fmt.Errorf("completeness of %s: its index note is for tree size %d, the block's checkpoint %d with another root", k, n.Size, bcp.Size)
 		}
-		out.Size = v.Note.Size
+		if i == 0 {
+			if err := c.noteInLog(ctx, cp, n); err != nil {
+				return nil, fmt.Errorf("completeness: %w", err)
+			}
+			if n.Size < cp.Size {
+				return nil, fmt.Errorf("completeness: the index covers the first %d entries, checkpoint %d more: %w", n.Size, cp.Size, errIndexBehind)
+			}
+		}
 		out.Keys = append(out.Keys, k.String())
 		out.Indexed[k.String()] = len(v.Indices)
 		for _, idx := range v.Indices {
-			if _, ok := reported[idx]; !ok {
+			if _, ok := reported[idx]; ok {
+				continue
+			}
+			omitted := true
+			if unreported != nil {
+				if omitted, err = unreported(k, idx); err != nil {
+					return nil, fmt.Errorf("completeness of %s: %w", k, err)
+				}
+			}
+			if omitted {
 				out.Missing[k.String()] = append(out.Missing[k.String()], idx)
 			}
 		}
 	}
+	for idx := range reported {
+		if idx >= b.Size {
+			out.Unindexed = append(out.Unindexed, idx)
+		}
+	}
+	slices.Sort(out.Unindexed)
 	slices.Sort(out.Keys)
 	return out, nil
 }

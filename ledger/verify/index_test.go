@@ -38,8 +38,32 @@ func TestVerifyCredentialIncomplete(t *testing.T) {
 		name   string
 		tamper string
 		lookup func(*index.Proof)
+		block  func(*verify.Block)
+		hide   uint64
 		want   string
 	}{
+		{
+			name: "view that leaves out an entry its block lists",
+			hide: 7,
+			want: `^credential "cred-1": the view is incomplete as of checkpoint 301: the answer omits credential:cred-1: entries \[7\]$`,
+		},
+		{
+			name:  "answer without a completeness block",
+			block: func(b *verify.Block) { *b = verify.Block{} },
+			want:  `^completeness: the answer used index key credential:cred-1 but its block does not prove it$`,
+		},
+		{
+			name:  "block that leaves out the credential's key",
+			block: func(b *verify.Block) { b.Keys = b.Keys[:0] },
+			want:  `^completeness: the answer used index key credential:cred-1 but its block does not prove it$`,
+		},
+		{
+			name: "block with the checkpoint of another size",
+			block: func(b *verify.Block) {
+				b.Size--
+			},
+			want: `^completeness: the block is for tree size 300, its checkpoint for 301$`,
+		},
 		{
 			name:   "entry_refs row of a run deleted",
 			tamper: `DELETE FROM entry_refs WHERE key = 'credential' AND value = 'cred-1' AND idx = 7`,
@@ -89,7 +113,10 @@ func TestVerifyCredentialIncomplete(t *testing.T) {
 				l.Tamper(t, tt.tamper)
 			}
 			srv, c := newClient(t, l)
-			srv.lookup = tt.lookup
+			srv.lookup, srv.block = tt.lookup, tt.block
+			if tt.hide != 0 {
+				srv.hide = map[uint64]bool{tt.hide: true}
+			}
 			_, err := c.VerifyCredential(t.Context(), "cred-1", verify.CredentialOptions{})
 			matches(t, err, tt.want)
 		})

@@ -16,6 +16,7 @@ import (
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/ledger/index"
 	"github.com/agentledger/agentledger/ledger/layout"
+	"github.com/agentledger/agentledger/ledger/verify"
 )
 
 // apiServer serves a ledger.Reader the way the query server does, for the
@@ -31,6 +32,11 @@ type apiServer struct {
 	// replaces the latest index note, to play a lying server.
 	lookup    func(*index.Proof)
 	indexNote []byte
+	// block, if set, changes the completeness block of each credential
+	// view.
+	block func(*verify.Block)
+	// hide are entries the credential view leaves out.
+	hide map[uint64]bool
 }
 
 func newAPIServer(t *testing.T, r ledger.Reader) (*apiServer, string) {
@@ -156,6 +162,9 @@ func (s *apiServer) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		}
 		var events, calls []any
 		for i := range recs {
+			if s.hide[recs[i].Index] {
+				continue
+			}
 			e := s.entry(&recs[i], q.Get("content") == "true")
 			if recs[i].Kind == ledger.KindCredential {
 				events = append(events, e)
@@ -163,13 +172,43 @@ func (s *apiServer) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 				calls = append(calls, map[string]any{"entry": e, "credential_id": id})
 			}
 		}
-		writeJSON(w, map[string]any{
+		view := map[string]any{
 			"credential": map[string]any{"id": id, "events": events},
 			"usages":     []any{map[string]any{"calls": calls, "steps": []any{}}},
-		})
+		}
+		if b := s.completeness(req, ledger.Ref{Key: ledger.RefCredential, Value: id}); b != nil {
+			view["completeness"] = b
+		}
+		writeJSON(w, view)
 	default:
 		apiError(w, http.StatusNotFound, "not_found", "no route")
 	}
+}
+
+// completeness builds the block of a view that used key, as the query
+// server does, or nil before the first index note.
+func (s *apiServer) completeness(req *http.Request, key ledger.Ref) *verify.Block {
+	ctx := req.Context()
+	ps, err := index.LookupKeys(ctx, s.r.(index.LookupReader), []ledger.Ref{key}, []uint64{0})
+	if err != nil {
+		return nil
+	}
+	cp, err := s.r.Checkpoint(ctx, ps[0].Size)
+	if err != nil {
+		s.t.Errorf("test server: checkpoint %d: %v", ps[0].Size, err)
+		return nil
+	}
+	b := &verify.Block{Size: ps[0].Size, Checkpoint: string(cp.Note), Unindexed: []uint64{}}
+	for _, p := range ps {
+		if s.lookup != nil {
+			s.lookup(p)
+		}
+		b.Keys = append(b.Keys, *p)
+	}
+	if s.block != nil {
+		s.block(b)
+	}
+	return b
 }
 
 // entry renders a record as the query API's Entry.

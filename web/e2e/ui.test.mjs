@@ -152,6 +152,13 @@ test('verify a credential event and an API call from the credential page', async
   await page.locator('#facts [data-state="verified"]').waitFor();
 });
 
+test('the credential view is proved complete in the browser', async () => {
+  const panel = page.locator('#completeness');
+  await panel.and(page.locator(':not([data-state="pending"])')).waitFor();
+  assert.equal(await panel.getAttribute('data-state'), 'complete', await panel.textContent());
+  assert.match(await panel.textContent(), /Complete as of checkpoint \d+/);
+});
+
 test('export the credential view as JSON and CSV', async () => {
   const [dl] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export JSON' }).click()]);
   assert.match(dl.suggestedFilename(), /^credential-.*\.json$/);

@@ -3,6 +3,7 @@ import { h, s, replace, routes, fmtTime, fmtDuration, fmtRelative, ms, short, ba
 import { renderChainOfThought } from '../content.js';
 import { verifyControl } from '../proof.js';
 import { evidenceBadge, evidenceCard } from './evidence.js';
+import { completenessPanel } from './complete.js';
 import { download, toCSV, credentialRows, CREDENTIAL_COLUMNS, safeFilename } from '../export.js';
 
 const NODE_W = 190;
@@ -364,6 +365,7 @@ export async function credentialView({ segs, signal }) {
     evidenceCard(view),
     card('Usage across runs', { id: 'usage' },
       h('p', { class: 'muted' }, `Every API call made with this credential, by run.${foreign ? ' A foreign run is one in which the credential was not obtained: what a leaked credential looks like.' : ''}`),
+      completenessPanel(view, [`credential:${id}`], [`credential:${id}`], { partial: view.usages_truncated }),
       timelineBox, usagesBox, more),
     blastBox);
 }

@@ -26,6 +26,8 @@ const (
 	AttrScopeVersion = "otel.scope.version"
 	// AttrServiceName is the resource's service.name.
 	AttrServiceName = "service.name"
+	// AttrServiceNamespace is the resource's service.namespace.
+	AttrServiceNamespace = "service.namespace"
 	// AttrLinks lists the span's links as space-separated
 	// "<trace id>/<span id>".
 	AttrLinks = "agentledger.links"
@@ -69,12 +71,16 @@ const (
 )
 
 // essential reports whether the attribute named key must stay in the leaf:
-// the facts queries find and link entries by.
+// the facts queries find and link entries by, the agent's identity among
+// them (gen_ai.agent.*, OpenInference's agent.name and graph.node.name,
+// OpenLLMetry's traceloop.workflow.name and traceloop.entity.name, the
+// service's name and namespace).
 func essential(key string) bool {
 	switch key {
 	case ledger.AttrAgentID, ledger.AttrAgentName, ledger.AttrConversationID, ledger.AttrServerAddress,
-		AttrToolCallID, AttrToolCallIDs, AttrToolName, AttrServiceName, AttrSpanKind, AttrStatusCode,
-		AttrMovedAttributes:
+		AttrToolCallID, AttrToolCallIDs, AttrToolName, AttrServiceName, AttrServiceNamespace, AttrSpanKind, AttrStatusCode,
+		AttrMovedAttributes,
+		"agent.name", "graph.node.name", "traceloop.workflow.name", "traceloop.entity.name":
 		return true
 	}
 	return strings.HasPrefix(key, "credential.")

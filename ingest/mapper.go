@@ -138,9 +138,10 @@ func checkScope(scope pcommon.InstrumentationScope) error {
 
 // resourceInfo is what every entry of one resource shares.
 type resourceInfo struct {
-	serviceName string
-	attrs       []ledger.Attr // redacted, sorted by key
-	findings    []secrets.Finding
+	serviceName      string
+	serviceNamespace string
+	attrs            []ledger.Attr // redacted, sorted by key
+	findings         []secrets.Finding
 }
 
 func (m *Mapper) resource(r pcommon.Resource) (*resourceInfo, error) {
@@ -161,6 +162,7 @@ func (m *Mapper) resource(r pcommon.Resource) (*resourceInfo, error) {
 	}
 	info := &resourceInfo{attrs: b.attrs, findings: b.sc.findings}
 	info.serviceName, _ = b.get(AttrServiceName)
+	info.serviceNamespace, _ = b.get(AttrServiceNamespace)
 	slices.SortFunc(info.attrs, func(x, y ledger.Attr) int { return strings.Compare(x.Key, y.Key) })
 	return info, nil
 }
@@ -478,7 +480,7 @@ func (b *builder) attribute(k string, v pcommon.Value) error {
 }
 
 // common adds what every entry of a span carries besides its own
-// attributes: the service name, the credential operation, and the copied
+// attributes: the service name and namespace, the credential operation, and the copied
 // attributes of the mappings and profiles.
 func (b *builder) common(res *resourceInfo, kind ledger.Kind, op string) {
 	if op != "" {
@@ -500,6 +502,9 @@ func (b *builder) common(res *resourceInfo, kind ledger.Kind, op string) {
 	}
 	if res.serviceName != "" {
 		b.set(AttrServiceName, res.serviceName)
+	}
+	if res.serviceNamespace != "" {
+		b.set(AttrServiceNamespace, res.serviceNamespace)
 	}
 }
 

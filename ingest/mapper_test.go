@@ -442,6 +442,43 @@ func TestMapLargeAttributes(t *testing.T) {
 	}
 }
 
+// TestMapAgentIdentityInLeaf checks that every entry carries the
+// resource's service.name and service.namespace, and that the attributes
+// an agent is known by stay in the leaf however long they are, so that
+// the agent of an entry is a function of its leaf.
+func TestMapAgentIdentityInLeaf(t *testing.T) {
+	m := newMapper(t, MappingConfig{}, Limits{})
+	td := ptrace.NewTraces()
+	sp := testSpan(td, 8, "chat gpt-4o")
+	td.ResourceSpans().At(0).Resource().Attributes().PutStr("service.namespace", "payments")
+	long := strings.Repeat("n", 5_000) // over the default max_inline_attribute_bytes
+	for _, k := range []string{"agent.name", "graph.node.name", "traceloop.workflow.name", "traceloop.entity.name"} {
+		sp.Attributes().PutStr(k, k+long)
+	}
+	sp.Attributes().PutStr("app.other", long)
+	entries, err := Map(t.Context(), td, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		got := attrMap(&e)
+		if got[AttrServiceName] != "billing-agent" || got[AttrServiceNamespace] != "payments" {
+			t.Errorf("%s entry: service.name %q, service.namespace %q; want billing-agent, payments", e.Kind, got[AttrServiceName], got[AttrServiceNamespace])
+		}
+		if e.Kind == ledger.KindAttestation {
+			continue
+		}
+		for _, k := range []string{"agent.name", "graph.node.name", "traceloop.workflow.name", "traceloop.entity.name"} {
+			if got[k] != k+long {
+				t.Errorf("%s left the leaf (moved: %q)", k, got[AttrMovedAttributes])
+			}
+		}
+		if got[AttrMovedAttributes] != "app.other" {
+			t.Errorf("%s = %q, want app.other", AttrMovedAttributes, got[AttrMovedAttributes])
+		}
+	}
+}
+
 func TestMapInvalid(t *testing.T) {
 	tests := []struct {
 		name  string

@@ -140,6 +140,13 @@ var leafAttributes = map[string]bool{
 	"client.address":      true,
 	"user_agent.original": true,
 	AttrEvidenceSource:    true,
+
+	// The agent's identity as OpenInference and OpenLLMetry name it
+	// (ledger.Agent reads them when gen_ai.agent.* is absent).
+	"agent.name":              true,
+	"graph.node.name":         true,
+	"traceloop.workflow.name": true,
+	"traceloop.entity.name":   true,
 }
 
 // leafPrefixes are the name prefixes whose attributes stay in the leaf:
@@ -149,12 +156,16 @@ var leafAttributes = map[string]bool{
 var leafPrefixes = []string{"agentledger.", "gen_ai.agent.", "policy."}
 
 // essential reports whether the attribute named key must stay in the leaf
-// whatever its size: the facts queries find and link entries by.
+// whatever its size: the facts queries find and link entries by, the
+// agent's identity among them (gen_ai.agent.*, OpenInference's agent.name
+// and graph.node.name, OpenLLMetry's traceloop.workflow.name and
+// traceloop.entity.name, the service's name and namespace).
 func essential(key string) bool {
 	switch key {
 	case ledger.AttrAgentID, ledger.AttrAgentName, ledger.AttrConversationID, ledger.AttrServerAddress,
-		AttrToolCallID, AttrToolCallIDs, AttrToolName, AttrServiceName, AttrSpanKind, AttrStatusCode,
-		AttrMovedAttributes:
+		AttrToolCallID, AttrToolCallIDs, AttrToolName, AttrServiceName, AttrServiceNamespace, AttrSpanKind, AttrStatusCode,
+		AttrMovedAttributes,
+		"agent.name", "graph.node.name", "traceloop.workflow.name", "traceloop.entity.name":
 		return true
 	}
 	return strings.HasPrefix(key, "credential.") && leafAttributes[key]

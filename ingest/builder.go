@@ -26,6 +26,8 @@ const (
 	AttrScopeVersion = "otel.scope.version"
 	// AttrServiceName is the resource's service.name.
 	AttrServiceName = "service.name"
+	// AttrServiceNamespace is the resource's service.namespace.
+	AttrServiceNamespace = "service.namespace"
 	// AttrLinks lists the span's links as space-separated
 	// "<trace id>/<span id>".
 	AttrLinks = "agentledger.links"

@@ -11,7 +11,6 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
 
-	"github.com/agentledger/agentledger/ingest/secrets"
 	"github.com/agentledger/agentledger/ledger"
 )
 
@@ -70,19 +69,12 @@ const (
 type Config struct {
 	otlpreceiver.Config `mapstructure:",squash"`
 
-	// Database is the ledger store: a postgres:// (or postgresql://) URL or
-	// the path of a SQLite file. Required when the receiver runs in a
-	// collector; empty when agentledger serve hands it an open ledger.
-	Database string `mapstructure:"database"`
-	// SignerKeyFile holds the note signer key that signs checkpoints
-	// ("PRIVATE+KEY+<origin>+…", as agentledger keygen writes). Like
-	// SecretFile, it must be accessible to its owner only (mode 0600).
-	SignerKeyFile string `mapstructure:"signer_key_file"`
-	// SecretFile holds the ledger secret, the HMAC key of secret
-	// fingerprints (at least 32 bytes, mode 0600; see ReadSecretFile).
-	SecretFile string `mapstructure:"secret_file"`
-	// Redaction configures secret detection.
-	Redaction secrets.Config `mapstructure:"redaction"`
+	// Ledger is the ID of the agentledger extension (package ledgerext)
+	// that holds the ledger this receiver writes to; receivers that name
+	// the same extension share its log and signer. Required when the
+	// receiver runs in a collector; empty when agentledger serve hands it
+	// an open ledger.
+	Ledger component.ID `mapstructure:"ledger"`
 
 	MappingConfig `mapstructure:",squash"`
 
@@ -110,7 +102,7 @@ type Config struct {
 	ApprovalSignersFile string `mapstructure:"approval_signers_file"`
 
 	// embedded is set for a config created by a factory that holds an open
-	// ledger (NewFactoryWithLedger): the store keys must then be empty.
+	// ledger (NewFactoryWithLedger): Ledger must then be empty.
 	embedded bool
 }
 
@@ -294,22 +286,11 @@ func checkAttrName(name string) error {
 // collector calls too.
 func (c *Config) Validate() error {
 	errs := []error{c.MappingConfig.validate()}
-	if c.embedded {
-		for key, v := range map[string]string{"database": c.Database, "signer_key_file": c.SignerKeyFile, "secret_file": c.SecretFile} {
-			if v != "" {
-				errs = append(errs, fmt.Errorf("%s: must be empty: the receiver writes to the ledger agentledger serve opened", key))
-			}
-		}
-	} else {
-		if c.Database == "" {
-			errs = append(errs, errors.New("database: must be set (a postgres:// URL or a SQLite file path)"))
-		}
-		if c.SignerKeyFile == "" {
-			errs = append(errs, errors.New("signer_key_file: must be set"))
-		}
-		if c.SecretFile == "" {
-			errs = append(errs, errors.New("secret_file: must be set"))
-		}
+	switch {
+	case c.embedded && c.Ledger != (component.ID{}):
+		errs = append(errs, errors.New("ledger: must be empty: the receiver writes to the ledger agentledger serve opened"))
+	case !c.embedded && c.Ledger == (component.ID{}):
+		errs = append(errs, errors.New("ledger: must name the agentledger extension that holds the ledger"))
 	}
 	if c.WriteTimeout < 0 {
 		errs = append(errs, fmt.Errorf("write_timeout: %v is negative", c.WriteTimeout))
@@ -320,5 +301,5 @@ func (c *Config) Validate() error {
 // validateAll runs every Validate of c, as the collector does when it loads
 // a configuration.
 func (c *Config) validateAll() error {
-	return errors.Join(c.Protocols.Validate(), c.Redaction.Validate(), c.Limits.Validate(), c.Validate())
+	return errors.Join(c.Protocols.Validate(), c.Limits.Validate(), c.Validate())
 }

@@ -3,10 +3,12 @@ package ingest
 import (
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
@@ -58,7 +60,7 @@ func TestLoadConfig(t *testing.T) {
 		if !cfg.Protocols.GRPC.HasValue() || cfg.Protocols.HTTP.HasValue() {
 			t.Errorf("protocols: grpc %v, http %v; want grpc only", cfg.Protocols.GRPC.HasValue(), cfg.Protocols.HTTP.HasValue())
 		}
-		if cfg.Database != "/var/lib/agentledger/ledger.db" || cfg.WriteTimeout != DefaultWriteTimeout || cfg.Limits != DefaultLimits() {
+		if cfg.Ledger != component.MustNewID("agentledger") || cfg.WriteTimeout != DefaultWriteTimeout || cfg.Limits != DefaultLimits() {
 			t.Errorf("default config = %+v", cfg)
 		}
 	})
@@ -92,14 +94,11 @@ func TestLoadConfig(t *testing.T) {
 		if !reflect.DeepEqual(cfg.LeafAttributes, []string{"app.tenant_id", "app.ids.*"}) {
 			t.Errorf("leaf_attributes = %v", cfg.LeafAttributes)
 		}
-		if got := cfg.Redaction.ExtraSecretKeys; len(got) != 2 {
-			t.Errorf("redaction.extra_secret_keys = %v", got)
-		}
 		if cfg.WriteTimeout != 10*time.Second {
 			t.Errorf("write_timeout = %v", cfg.WriteTimeout)
 		}
-		if !strings.HasPrefix(cfg.Database, "postgres://") {
-			t.Errorf("database = %q", cfg.Database)
+		if want := component.MustNewIDWithName("agentledger", "main"); cfg.Ledger != want {
+			t.Errorf("ledger = %v, want %v", cfg.Ledger, want)
 		}
 		if !cfg.RequireSubmitter || !cfg.IngestTokens || cfg.BindingPolicyFile != "/etc/agentledger/binding.yaml" {
 			t.Errorf("require_submitter %v, ingest_tokens %v, binding_policy_file %q", cfg.RequireSubmitter, cfg.IngestTokens, cfg.BindingPolicyFile)
@@ -114,8 +113,7 @@ func TestLoadConfig(t *testing.T) {
 		want string
 	}{
 		{"invalid_no_protocol", "must specify at least one protocol"},
-		{"invalid_no_database", "database: must be set"},
-		{"invalid_no_keys", "signer_key_file: must be set"},
+		{"invalid_no_ledger", "ledger: must name the agentledger extension"},
 		{"invalid_profile", `unknown profile "langfuse"`},
 		{"invalid_mapping", `target "credential.id" has no source attributes`},
 		{"invalid_leaf_attributes", `leaf_attributes[0]: "*": empty name`},
@@ -126,10 +124,9 @@ func TestLoadConfig(t *testing.T) {
 		{"invalid_limits", "limits.max_spans_per_request: -1 is negative"},
 		{"invalid_limits", "max_inline_attribute_bytes: 60000"},
 		{"invalid_limits", "limits.max_attributes_per_span: -3 is negative"},
-		{"invalid_redaction", "extra_secret_keys[0]"},
 		{"invalid_write_timeout", "write_timeout: -5s is negative"},
 		{"typo", "max_span_per_request"},
-		{"typo_top", "databse"},
+		{"typo_top", "ledgr"},
 	}
 	for _, tt := range invalid {
 		t.Run(tt.file, func(t *testing.T) {
@@ -146,16 +143,17 @@ func TestEmbeddedConfigRejectsStore(t *testing.T) {
 	cfg := f.CreateDefaultConfig().(*Config)
 	cfg.Protocols.HTTP.GetOrInsertDefault()
 	if err := confmap.Validate(cfg); err != nil {
-		t.Errorf("embedded config without a database: %v", err)
+		t.Errorf("embedded config without a ledger: %v", err)
 	}
-	cfg.Database = "ledger.db"
-	if err := confmap.Validate(cfg); err == nil || !strings.Contains(err.Error(), "database: must be empty") {
-		t.Errorf("embedded config with a database: error %v, want database: must be empty", err)
+	cfg.Ledger = component.MustNewID("agentledger")
+	if err := confmap.Validate(cfg); err == nil || !strings.Contains(err.Error(), "ledger: must be empty") {
+		t.Errorf("embedded config naming a ledger: error %v, want ledger: must be empty", err)
 	}
 }
 
 // TestExampleCollectorConfig checks that the receiver section of
-// example-collector.yaml loads and validates.
+// example-collector.yaml loads and validates, and names the extension the
+// service starts (whose section ledgerext's tests load).
 func TestExampleCollectorConfig(t *testing.T) {
 	cm, err := confmaptest.LoadConf("example-collector.yaml")
 	if err != nil {
@@ -171,6 +169,20 @@ func TestExampleCollectorConfig(t *testing.T) {
 	}
 	if err := confmap.Validate(cfg); err != nil {
 		t.Fatalf("Validate: %v", err)
+	}
+	var exts []component.ID
+	svc, err := cm.Sub("service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Unmarshal(&struct {
+		Extensions *[]component.ID `mapstructure:"extensions"`
+		Pipelines  any             `mapstructure:"pipelines"`
+	}{Extensions: &exts}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(exts, cfg.Ledger) {
+		t.Errorf("the receiver names extension %v, the service starts %v", cfg.Ledger, exts)
 	}
 	if cfg.Limits != DefaultLimits() {
 		t.Errorf("example limits = %+v, want the defaults %+v", cfg.Limits, DefaultLimits())

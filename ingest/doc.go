@@ -7,9 +7,12 @@
 // In a collector, [NewFactory] is the "agentledger" receiver (see
 // builder-config.yaml and example-collector.yaml): it embeds the standard
 // OTLP receiver (gRPC, and HTTP with protobuf or JSON, gzip or zstd) and
-// opens the ledger its configuration names (database, signer_key_file,
-// secret_file). agentledger serve, which holds an open ledger, calls
-// [Start] instead: the same receiver, started in process.
+// writes to the ledger of the agentledger extension its configuration
+// names (ledger: the extension's ID; package ledgerext), which owns the
+// store, the log with its signing loop, and the secret redactor, so that
+// every receiver naming it shares one log. This package does not link the
+// store drivers; ledgerext does. agentledger serve, which holds an open
+// ledger, calls [Start] instead: the same receiver, started in process.
 //
 // # Acknowledgement
 //

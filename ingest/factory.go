@@ -34,10 +34,19 @@ type Ledger struct {
 	Tokens auth.Store
 }
 
+// LedgerProvider is what the receiver needs of the extension its
+// configuration names (ledger): the open ledger, which the extension owns
+// and closes. Package ledgerext provides it.
+type LedgerProvider interface {
+	// Ledger returns the open ledger; ok is false when it is not open.
+	Ledger() (l Ledger, ok bool)
+}
+
 // NewFactory returns the factory of the agentledger receiver, for a
-// collector (an OCB build or otelcol.Factories). Each receiver opens the
-// ledger its configuration names (database, signer_key_file, secret_file)
-// when it starts and closes it when it shuts down.
+// collector (an OCB build or otelcol.Factories). Each receiver writes to
+// the ledger of the agentledger extension (ledgerext) its configuration
+// names, which the collector starts before and shuts down after the
+// receivers.
 func NewFactory() receiver.Factory {
 	return newFactory(nil)
 }

@@ -2,15 +2,14 @@ package ingest
 
 import (
 	"context"
-	"encoding/hex"
+	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
@@ -18,49 +17,56 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/agentledger/agentledger/ledger"
-	"github.com/agentledger/agentledger/ledger/sqlite"
 )
 
-// TestFactoryInCollector runs the receiver as a collector does: it opens
-// the ledger its configuration names, shares one server between a traces
-// and a logs pipeline, forwards each request to the pipeline only after
-// committing it, and closes the ledger (with a final checkpoint) on
-// shutdown.
+// ledgerHost is a collector host whose extensions include one that holds
+// an open ledger, as ledgerext does.
+type ledgerHost struct {
+	component.Host
+	exts map[component.ID]component.Component
+}
+
+func (h ledgerHost) GetExtensions() map[component.ID]component.Component { return h.exts }
+
+// ledgerHolder is an extension that holds an open ledger.
+type ledgerHolder struct {
+	component.StartFunc
+	component.ShutdownFunc
+	l Ledger
+}
+
+func (h *ledgerHolder) Ledger() (Ledger, bool) { return h.l, h.l.Log != nil }
+
+var ledgerExtID = component.MustNewID("agentledger")
+
+// TestFactoryInCollector runs the receiver as a collector does: it writes
+// to the ledger of the extension its configuration names, shares one
+// server between a traces and a logs pipeline, and forwards each request
+// to the pipeline only after committing it. A second receiver that names
+// the same extension writes to the same log.
 func TestFactoryInCollector(t *testing.T) {
-	dir := t.TempDir()
-	skey, _, err := ledger.GenerateKey("collector.agentledger.example")
-	if err != nil {
-		t.Fatal(err)
-	}
-	write := func(name, data string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	dbPath := filepath.Join(dir, "ledger.db")
-	httpAddr := freeAddr(t)
+	tl := newSQLiteLedger(t, nil)
+	host := ledgerHost{Host: componenttest.NewNopHost(), exts: map[component.ID]component.Component{
+		ledgerExtID: &ledgerHolder{l: Ledger{Log: tl.log, Redactor: newRedactor(t)}},
+	}}
+	httpAddr, httpAddr2 := freeAddr(t), freeAddr(t)
 
 	f := NewFactory()
 	cfg := f.CreateDefaultConfig().(*Config)
 	cfg.Protocols.HTTP.GetOrInsertDefault().ServerConfig.NetAddr.Endpoint = httpAddr
-	cfg.Database = dbPath
-	cfg.SignerKeyFile = write("signer.key", skey+"\n")
-	cfg.SecretFile = write("secret", hex.EncodeToString(testKey)+"\n")
+	cfg.Ledger = ledgerExtID
+	cfg2 := f.CreateDefaultConfig().(*Config)
+	cfg2.Protocols.HTTP.GetOrInsertDefault().ServerConfig.NetAddr.Endpoint = httpAddr2
+	cfg2.Ledger = ledgerExtID
 
 	// The pipeline's consumer checks that the spans it is handed are
 	// already committed.
 	var committedFirst, forwarded atomic.Int64
 	next, err := consumer.NewTraces(func(ctx context.Context, td ptrace.Traces) error {
-		s, err := sqlite.Open(ctx, dbPath)
-		if err != nil {
-			return err
-		}
-		defer s.Close()
-		if h, err := s.Head(ctx); err == nil && h.Size >= uint64(td.SpanCount()) {
+		if h, err := tl.store.Head(ctx); err == nil && h.Size >= uint64(td.SpanCount()) {
 			committedFirst.Add(1)
 		}
 		forwarded.Add(int64(td.SpanCount()))
@@ -82,26 +88,35 @@ func TestFactoryInCollector(t *testing.T) {
 	if tr != lr {
 		t.Errorf("traces and logs receivers of one config differ; they must share one server")
 	}
-	if err := tr.Start(t.Context(), componenttest.NewNopHost()); err != nil {
-		t.Fatalf("Start: %v", err)
+	set2 := receivertest.NewNopSettings(f.Type())
+	set2.ID = component.MustNewIDWithName(TypeName, "second")
+	tr2, err := f.CreateTraces(t.Context(), set2, cfg2, consumertest.NewNop())
+	if err != nil {
+		t.Fatalf("CreateTraces (second): %v", err)
 	}
-	if err := lr.Start(t.Context(), componenttest.NewNopHost()); err != nil {
-		t.Fatalf("second Start: %v", err)
+	for i, r := range []component.Component{tr, lr, tr2} {
+		if err := r.Start(t.Context(), host); err != nil {
+			t.Fatalf("Start %d: %v", i, err)
+		}
 	}
 
-	exp, err := otlptracehttp.New(t.Context(), otlptracehttp.WithEndpoint(httpAddr), otlptracehttp.WithInsecure(), otlptracehttp.WithRetry(fastRetry.http))
-	if err != nil {
-		t.Fatal(err)
+	var spans []sdktrace.ReadOnlySpan
+	for i, addr := range []string{httpAddr, httpAddr2} {
+		exp, err := otlptracehttp.New(t.Context(), otlptracehttp.WithEndpoint(addr), otlptracehttp.WithInsecure(), otlptracehttp.WithRetry(fastRetry.http))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer exp.Shutdown(context.Background())
+		tp, rec := recorder(fmt.Sprintf("collector-agent-%d", i))
+		genaiRun(t.Context(), tp.Tracer("agent"))
+		ended := rec.Ended()
+		if err := exp.ExportSpans(t.Context(), ended); err != nil {
+			t.Fatalf("ExportSpans: %v", err)
+		}
+		spans = append(spans, ended...)
 	}
-	defer exp.Shutdown(context.Background())
-	tp, rec := recorder("collector-agent")
-	genaiRun(t.Context(), tp.Tracer("agent"))
-	spans := rec.Ended()
-	if err := exp.ExportSpans(t.Context(), spans); err != nil {
-		t.Fatalf("ExportSpans: %v", err)
-	}
-	if got := forwarded.Load(); got != int64(len(spans)) {
-		t.Errorf("forwarded %d spans, want %d", got, len(spans))
+	if got, want := forwarded.Load(), int64(len(spans)/2); got != want {
+		t.Errorf("forwarded %d spans, want %d", got, want)
 	}
 	if committedFirst.Load() != 1 {
 		t.Errorf("the pipeline saw spans before they were committed")
@@ -114,117 +129,65 @@ func TestFactoryInCollector(t *testing.T) {
 	if mw := cfg.Protocols.HTTP.Get().ServerConfig.Middlewares; len(mw) != 0 {
 		t.Errorf("the user's HTTP configuration has middlewares %v, want none", mw)
 	}
-	if err := tr.Shutdown(context.Background()); err != nil {
-		t.Fatalf("Shutdown: %v", err)
+	for i, r := range []component.Component{tr, lr, tr2} {
+		if err := r.Shutdown(context.Background()); err != nil {
+			t.Fatalf("Shutdown %d: %v", i, err)
+		}
 	}
-	if err := lr.Shutdown(context.Background()); err != nil {
-		t.Fatalf("second Shutdown: %v", err)
-	}
-
-	s, err := sqlite.Open(context.Background(), dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	h, err := s.Head(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if h.Size != uint64(len(spans)+1) {
-		t.Errorf("tree size = %d, want %d spans + 1 attestation", h.Size, len(spans))
-	}
-	cp, err := s.LatestCheckpoint(context.Background())
-	if err != nil || cp.Size != h.Size {
-		t.Errorf("latest checkpoint = size %d, %v; want a final checkpoint of size %d", cp.Size, err, h.Size)
+	// Both receivers wrote to the one log: every span, and one
+	// attestation per resource.
+	if n := len(tl.entries(t)); n != len(spans)+2 {
+		t.Errorf("ledger holds %d entries, want %d spans + 2 attestations", n, len(spans))
 	}
 
 	// The configuration can be started again after shutdown.
-	tr2, err := f.CreateTraces(t.Context(), set, cfg, next)
+	tr3, err := f.CreateTraces(t.Context(), set, cfg, next)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tr2.Start(t.Context(), componenttest.NewNopHost()); err != nil {
+	if err := tr3.Start(t.Context(), host); err != nil {
 		t.Fatalf("restart: %v", err)
 	}
-	if err := tr2.Shutdown(context.Background()); err != nil {
+	if err := tr3.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func TestFactoryBadLedgerConfig(t *testing.T) {
-	f := NewFactory()
-	cfg := f.CreateDefaultConfig().(*Config)
-	cfg.Protocols.HTTP.GetOrInsertDefault().ServerConfig.NetAddr.Endpoint = freeAddr(t)
-	cfg.Database = filepath.Join(t.TempDir(), "ledger.db")
-	cfg.SignerKeyFile = filepath.Join(t.TempDir(), "missing.key")
-	cfg.SecretFile = filepath.Join(t.TempDir(), "secret")
-	if err := os.WriteFile(cfg.SecretFile, []byte("too short"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	tr, err := f.CreateTraces(t.Context(), receivertest.NewNopSettings(f.Type()), cfg, consumertest.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = tr.Start(t.Context(), componenttest.NewNopHost())
-	if err == nil {
-		t.Fatal("Start with a short secret succeeded")
-	}
-	t.Logf("Start: %v", err)
-	if err := tr.Shutdown(context.Background()); err != nil {
-		t.Errorf("Shutdown after a failed Start: %v", err)
-	}
-}
-
-// TestFactoryKeyFilePermissions checks that the collector-hosted receiver
-// refuses a signer key or ledger secret that others can read, as
-// agentledger serve does.
-func TestFactoryKeyFilePermissions(t *testing.T) {
-	skey, _, err := ledger.GenerateKey("collector.agentledger.example")
-	if err != nil {
-		t.Fatal(err)
-	}
+// TestFactoryMissingLedger checks that a receiver refuses to start when
+// the extension its configuration names is absent, is not an agentledger
+// extension, or has no open ledger.
+func TestFactoryMissingLedger(t *testing.T) {
+	other := component.MustNewID("other")
+	closed := component.MustNewIDWithName("agentledger", "closed")
+	host := ledgerHost{Host: componenttest.NewNopHost(), exts: map[component.ID]component.Component{
+		other: &struct {
+			component.StartFunc
+			component.ShutdownFunc
+		}{},
+		closed: &ledgerHolder{},
+	}}
 	for _, tt := range []struct {
-		name             string
-		keyMode, secMode os.FileMode
-		wantErr          string
+		id   component.ID
+		want string
 	}{
-		{"signer key 0644", 0o644, 0o600, "signer.key: permissions -rw-r--r-- are too open; want 0600"},
-		{"secret 0640", 0o600, 0o640, "secret: permissions -rw-r----- are too open; want 0600"},
-		{"both 0600", 0o600, 0o600, ""},
+		{ledgerExtID, `extension "agentledger" is not among the collector's extensions`},
+		{other, `extension "other" is not an agentledger extension`},
+		{closed, `extension "agentledger/closed" has no open ledger`},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			write := func(name, data string, mode os.FileMode) string {
-				p := filepath.Join(dir, name)
-				if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.Chmod(p, mode); err != nil {
-					t.Fatal(err)
-				}
-				return p
-			}
+		t.Run(tt.id.String(), func(t *testing.T) {
 			f := NewFactory()
 			cfg := f.CreateDefaultConfig().(*Config)
 			cfg.Protocols.HTTP.GetOrInsertDefault().ServerConfig.NetAddr.Endpoint = freeAddr(t)
-			cfg.Database = filepath.Join(dir, "ledger.db")
-			cfg.SignerKeyFile = write("signer.key", skey+"\n", tt.keyMode)
-			cfg.SecretFile = write("secret", hex.EncodeToString(testKey)+"\n", tt.secMode)
+			cfg.Ledger = tt.id
 			tr, err := f.CreateTraces(t.Context(), receivertest.NewNopSettings(f.Type()), cfg, consumertest.NewNop())
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer func() {
-				if err := tr.Shutdown(context.Background()); err != nil {
-					t.Errorf("Shutdown: %v", err)
-				}
-			}()
-			err = tr.Start(t.Context(), componenttest.NewNopHost())
-			switch {
-			case tt.wantErr == "" && err != nil:
-				t.Fatalf("Start = %v, want success", err)
-			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
-				t.Fatalf("Start = %v, want an error with %q", err, tt.wantErr)
+			if err := tr.Start(t.Context(), host); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Start = %v, want an error with %q", err, tt.want)
+			}
+			if err := tr.Shutdown(context.Background()); err != nil {
+				t.Errorf("Shutdown after a failed Start: %v", err)
 			}
 		})
 	}

@@ -72,8 +72,9 @@ func slogAttrs(fields []zapcore.Field) []slog.Attr {
 	return attrs
 }
 
-// slogLogger returns a slog logger that writes to l.
-func slogLogger(l *zap.Logger) *slog.Logger {
+// SlogLogger returns a slog logger that writes to l, for the ledger.Log
+// a collector component opens.
+func SlogLogger(l *zap.Logger) *slog.Logger {
 	return slog.New(&zapHandler{l: l})
 }
 

@@ -139,9 +139,10 @@ func checkScope(scope pcommon.InstrumentationScope) error {
 
 // resourceInfo is what every entry of one resource shares.
 type resourceInfo struct {
-	serviceName string
-	attrs       []ledger.Attr // redacted, sorted by key
-	findings    []secrets.Finding
+	serviceName      string
+	serviceNamespace string
+	attrs            []ledger.Attr // redacted, sorted by key
+	findings         []secrets.Finding
 }
 
 func (m *Mapper) resource(r pcommon.Resource) (*resourceInfo, error) {
@@ -162,6 +163,7 @@ func (m *Mapper) resource(r pcommon.Resource) (*resourceInfo, error) {
 	}
 	info := &resourceInfo{attrs: b.attrs, findings: b.sc.findings}
 	info.serviceName, _ = b.get(AttrServiceName)
+	info.serviceNamespace, _ = b.get(AttrServiceNamespace)
 	slices.SortFunc(info.attrs, func(x, y ledger.Attr) int { return strings.Compare(x.Key, y.Key) })
 	return info, nil
 }
@@ -479,7 +481,7 @@ func (b *builder) attribute(k string, v pcommon.Value) error {
 }
 
 // common adds what every entry of a span carries besides its own
-// attributes: the service name, the credential operation, and the copied
+// attributes: the service name and namespace, the credential operation, and the copied
 // attributes of the mappings and profiles.
 func (b *builder) common(res *resourceInfo, kind ledger.Kind, op string) {
 	if op != "" {
@@ -501,6 +503,9 @@ func (b *builder) common(res *resourceInfo, kind ledger.Kind, op string) {
 	}
 	if res.serviceName != "" {
 		b.set(AttrServiceName, res.serviceName)
+	}
+	if res.serviceNamespace != "" {
+		b.set(AttrServiceNamespace, res.serviceNamespace)
 	}
 }
 

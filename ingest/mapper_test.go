@@ -446,6 +446,99 @@ func TestMapLargeAttributes(t *testing.T) {
 	}
 }
 
+// TestMapAgentIdentityInLeaf checks that every entry carries the
+// resource's service.name and service.namespace, and that the attributes
+// an agent is known by stay in the leaf however long they are, so that
+// the agent of an entry is a function of its leaf.
+func TestMapAgentIdentityInLeaf(t *testing.T) {
+	m := newMapper(t, MappingConfig{}, Limits{})
+	td := ptrace.NewTraces()
+	sp := testSpan(td, 8, "chat gpt-4o")
+	td.ResourceSpans().At(0).Resource().Attributes().PutStr("service.namespace", "payments")
+	long := strings.Repeat("n", 5_000) // over the default max_inline_attribute_bytes
+	for _, k := range []string{"agent.name", "graph.node.name", "traceloop.workflow.name", "traceloop.entity.name"} {
+		sp.Attributes().PutStr(k, k+long)
+	}
+	sp.Attributes().PutStr("app.other", long)
+	entries, err := Map(t.Context(), td, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		got := attrMap(&e)
+		if got[AttrServiceName] != "billing-agent" || got[AttrServiceNamespace] != "payments" {
+			t.Errorf("%s entry: service.name %q, service.namespace %q; want billing-agent, payments", e.Kind, got[AttrServiceName], got[AttrServiceNamespace])
+		}
+		if e.Kind == ledger.KindAttestation {
+			continue
+		}
+		for _, k := range []string{"agent.name", "graph.node.name", "traceloop.workflow.name", "traceloop.entity.name"} {
+			if got[k] != k+long {
+				t.Errorf("%s left the leaf (moved: %q)", k, got[AttrMovedAttributes])
+			}
+		}
+		if got[AttrMovedAttributes] != "app.other" {
+			t.Errorf("%s = %q, want app.other", AttrMovedAttributes, got[AttrMovedAttributes])
+		}
+	}
+}
+
+// TestMapLLMOnlyAgent checks that the LLM-client spans of the
+// OpenInference and OpenLLMetry OpenAI instrumentations, with no agent
+// span, name an agent (ledger.Agent): the service, or OpenLLMetry's
+// workflow; and that one agent, "planner", has one key whichever
+// instrumentation recorded it.
+func TestMapLLMOnlyAgent(t *testing.T) {
+	m := newMapper(t, MappingConfig{}, Limits{})
+	llm := func(service string, attrs map[string]string) ledger.Entry {
+		t.Helper()
+		td := ptrace.NewTraces()
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", service)
+		rs.ScopeSpans().AppendEmpty()
+		sp := rs.ScopeSpans().At(0).Spans().AppendEmpty()
+		sp.SetTraceID(pcommon.TraceID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16})
+		sp.SetSpanID(pcommon.SpanID{0xb, 1})
+		sp.SetName("ChatCompletion")
+		sp.SetKind(ptrace.SpanKindClient)
+		for k, v := range attrs {
+			sp.Attributes().PutStr(k, v)
+		}
+		entries, err := Map(t.Context(), td, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if e.Kind == ledger.KindLLM {
+				return e
+			}
+		}
+		t.Fatalf("no llm entry among %d", len(entries))
+		return ledger.Entry{}
+	}
+	for _, tt := range []struct {
+		name         string
+		e            ledger.Entry
+		wantKey, src string
+	}{
+		{"openinference", llm("planner", map[string]string{"openinference.span.kind": "LLM", "llm.model_name": "gpt-4o", "llm.provider": "openai"}),
+			"planner", ledger.AttrServiceName},
+		{"openllmetry", llm("planner", map[string]string{"llm.request.type": "chat", "gen_ai.system": "openai", "gen_ai.request.model": "gpt-4o"}),
+			"planner", ledger.AttrServiceName},
+		{"openllmetry workflow", llm("worker-7", map[string]string{"llm.request.type": "chat", "gen_ai.system": "openai", "traceloop.workflow.name": "planner"}),
+			"planner", ledger.AttrTraceloopWorkflowName},
+		{"genai", llm("worker-7", map[string]string{"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.agent.name": "planner"}),
+			"planner", ledger.AttrAgentName},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			key, src := ledger.Agent(&tt.e)
+			if key != tt.wantKey || src != tt.src {
+				t.Errorf("agent = %q from %q, want %q from %q", key, src, tt.wantKey, tt.src)
+			}
+		})
+	}
+}
+
 func TestMapInvalid(t *testing.T) {
 	tests := []struct {
 		name  string

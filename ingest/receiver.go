@@ -66,7 +66,6 @@ type ledgerReceiver struct {
 	log      *ledger.Log
 	mapper   *Mapper
 	observer Observer
-	owned    *ownedLedger
 	auth     Authentication
 	binding  *BindingPolicy // nil: no binding policy
 	// approvers verifies approval signatures; nil: not verified.
@@ -83,8 +82,8 @@ var (
 	_ receiver.Logs   = (*ledgerReceiver)(nil)
 )
 
-// Start opens the ledger (unless one was handed to the factory) and starts
-// the OTLP servers. It runs once for all the pipelines that share the
+// Start finds the ledger (the one handed to the factory, else that of the
+// extension the configuration names) and starts the OTLP servers. It runs once for all the pipelines that share the
 // receiver.
 func (r *ledgerReceiver) Start(ctx context.Context, host component.Host) error {
 	r.startOnce.Do(func() { r.startErr = r.start(ctx, host) })
@@ -95,19 +94,9 @@ func (r *ledgerReceiver) start(ctx context.Context, host component.Host) error {
 	if err := r.cfg.validateAll(); err != nil {
 		return fmt.Errorf("agentledger receiver: %w", err)
 	}
-	var l Ledger
-	if r.injected != nil {
-		l = *r.injected
-		if l.Log == nil || l.Redactor == nil {
-			return errors.New("agentledger receiver: the ledger handed to the factory lacks a log or a redactor")
-		}
-	} else {
-		owned, err := openLedger(ctx, r.cfg, slogLogger(r.set.Logger))
-		if err != nil {
-			return fmt.Errorf("agentledger receiver: %w", err)
-		}
-		r.owned = owned
-		l = Ledger{Log: owned.log, Redactor: owned.redactor, Tokens: owned.store}
+	l, err := r.ledger(host)
+	if err != nil {
+		return fmt.Errorf("agentledger receiver: %w", err)
 	}
 	m, err := NewMapper(l.Redactor, r.cfg.MappingConfig, r.cfg.Limits)
 	if err == nil {
@@ -124,24 +113,43 @@ func (r *ledgerReceiver) start(ctx context.Context, host component.Host) error {
 		err = r.otlp.Start(ctx, identityHost{Host: guardHost{Host: host, g: r.guard}})
 	}
 	if err != nil {
-		if r.owned != nil {
-			err = errors.Join(err, r.owned.close(ctx))
-			r.owned = nil
-		}
 		return fmt.Errorf("agentledger receiver: %w", err)
 	}
 	return nil
 }
 
+// ledger returns the ledger handed to the factory, else that of the
+// extension the configuration names, which the collector started before
+// the receivers.
+func (r *ledgerReceiver) ledger(host component.Host) (Ledger, error) {
+	l, ok := Ledger{}, false
+	if r.injected != nil {
+		l, ok = *r.injected, true
+	} else {
+		ext, found := host.GetExtensions()[r.cfg.Ledger]
+		if !found {
+			return Ledger{}, fmt.Errorf("ledger: extension %q is not among the collector's extensions (service::extensions)", r.cfg.Ledger)
+		}
+		p, isProvider := ext.(LedgerProvider)
+		if !isProvider {
+			return Ledger{}, fmt.Errorf("ledger: extension %q is not an agentledger extension", r.cfg.Ledger)
+		}
+		if l, ok = p.Ledger(); !ok {
+			return Ledger{}, fmt.Errorf("ledger: extension %q has no open ledger", r.cfg.Ledger)
+		}
+	}
+	if l.Log == nil || l.Redactor == nil {
+		return Ledger{}, errors.New("the ledger lacks a log or a redactor")
+	}
+	return l, nil
+}
+
 // Shutdown stops accepting requests, waits for those in flight (each until
-// its commit), and closes the ledger if the receiver opened it.
+// its commit). The ledger stays open: its owner closes it.
 func (r *ledgerReceiver) Shutdown(ctx context.Context) error {
 	r.stopOnce.Do(func() {
 		if r.otlp != nil {
 			r.stopErr = r.otlp.Shutdown(ctx)
-		}
-		if r.owned != nil {
-			r.stopErr = errors.Join(r.stopErr, r.owned.close(ctx))
 		}
 		if r.remove != nil {
 			r.remove()

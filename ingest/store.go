@@ -2,16 +2,11 @@ package ingest
 
 import (
 	"bytes"
-	"context"
 	"encoding/hex"
 	"fmt"
-	"log/slog"
 
 	"github.com/agentledger/agentledger/ingest/secrets"
-	"github.com/agentledger/agentledger/internal/backend"
 	"github.com/agentledger/agentledger/internal/keyfile"
-	"github.com/agentledger/agentledger/ledger"
-	"github.com/agentledger/agentledger/ledger/index"
 )
 
 // ReadSecretFile reads the ledger secret, the key of secret fingerprints,
@@ -33,53 +28,4 @@ func ReadSecretFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("secret file %s: %d bytes of key, want at least %d", path, len(key), secrets.MinKeySize)
 	}
 	return key, nil
-}
-
-// ownedLedger is a ledger the receiver opened from its configuration and
-// closes on shutdown.
-type ownedLedger struct {
-	store    backend.Store
-	log      *ledger.Log
-	redactor *secrets.Redactor
-}
-
-// openLedger opens the store, the log and the redactor a collector-hosted
-// receiver's configuration names.
-func openLedger(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *ownedLedger, err error) {
-	key, err := ReadSecretFile(cfg.SecretFile)
-	if err != nil {
-		return nil, err
-	}
-	redactor, err := secrets.NewRedactor(key, cfg.Redaction)
-	if err != nil {
-		return nil, err
-	}
-	skey, err := keyfile.Read(cfg.SignerKeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("read signer key file: %w", err)
-	}
-	signer, err := ledger.NewSigner(string(skey))
-	if err != nil {
-		return nil, fmt.Errorf("signer key file %s: %w", cfg.SignerKeyFile, err)
-	}
-	store, err := backend.Open(ctx, cfg.Database)
-	if err != nil {
-		return nil, fmt.Errorf("open ledger store: %w", err)
-	}
-	log, err := ledger.Open(store, ledger.Config{Signer: signer, Logger: logger, Follower: index.NewIndexer(store, signer)})
-	if err != nil {
-		store.Close()
-		return nil, err
-	}
-	return &ownedLedger{store: store, log: log, redactor: redactor}, nil
-}
-
-// close closes the log (committing what it accepted and signing a final
-// checkpoint) and then the store.
-func (o *ownedLedger) close(ctx context.Context) error {
-	err := o.log.Close(ctx)
-	if cerr := o.store.Close(); cerr != nil && err == nil {
-		err = cerr
-	}
-	return err
 }

@@ -220,10 +220,13 @@ func (s *Server) agentRuns(c echo.Context) error {
 		out.NextCursor = encodeCursor(p.next)
 	}
 	for _, n := range p.nodes {
+		key, src := ledger.Agent(n.e)
 		out.Runs = append(out.Runs, RunSummary{
 			TraceID:        n.e.TraceID,
 			AgentID:        n.attr(ledger.AttrAgentID),
 			AgentName:      n.attr(ledger.AttrAgentName),
+			AgentKey:       key,
+			AgentSource:    src,
 			ConversationID: n.attr(ledger.AttrConversationID),
 			Start:          timePtr(n.e.Start),
 			End:            timePtr(n.e.End),

@@ -214,8 +214,9 @@ func (r *run) chain(n *node) []*node {
 	return out
 }
 
-// agent returns the run's agent: its agent entry, or the agent attributes
-// of any entry when the agent entry is missing.
+// agent returns the run's agent: its agent entry, or when the agent entry
+// is missing the first entry that names an agent (ledger.Agent), which for
+// a run of LLM-client spans alone is their service.
 func (r *run) agent(rd *render) *RunAgent {
 	var from *node
 	for _, n := range r.nodes {
@@ -226,18 +227,27 @@ func (r *run) agent(rd *render) *RunAgent {
 	}
 	if from == nil {
 		for _, n := range r.nodes {
-			if n.attr(ledger.AttrAgentID) != "" || n.attr(ledger.AttrAgentName) != "" {
-				return &RunAgent{ID: n.attr(ledger.AttrAgentID), Name: n.attr(ledger.AttrAgentName),
-					ConversationID: n.attr(ledger.AttrConversationID)}
+			if key, _ := ledger.Agent(n.e); key != "" {
+				a := runAgent(n)
+				return &a
 			}
 		}
 		return nil
 	}
-	return &RunAgent{
-		ID:             from.attr(ledger.AttrAgentID),
-		Name:           from.attr(ledger.AttrAgentName),
-		ConversationID: from.attr(ledger.AttrConversationID),
-		Entry:          rd.entryPtr(from, false),
+	a := runAgent(from)
+	a.Entry = rd.entryPtr(from, false)
+	return &a
+}
+
+// runAgent returns the agent facts of n.
+func runAgent(n *node) RunAgent {
+	key, src := ledger.Agent(n.e)
+	return RunAgent{
+		ID:             n.attr(ledger.AttrAgentID),
+		Name:           n.attr(ledger.AttrAgentName),
+		Key:            key,
+		Source:         src,
+		ConversationID: n.attr(ledger.AttrConversationID),
 	}
 }
 

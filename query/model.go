@@ -185,8 +185,14 @@ type Usage struct {
 
 // RunAgent is the agent of a run, from its agent entry.
 type RunAgent struct {
-	ID             string `json:"id,omitempty"`
-	Name           string `json:"name,omitempty"`
+	ID   string `json:"id,omitempty"`
+	Name string `json:"name,omitempty"`
+	// Key is the name the agent is known by (ledger.Agent: gen_ai.agent.id,
+	// else gen_ai.agent.name, else agent.name, else
+	// traceloop.workflow.name, else the service), and Source the attribute
+	// it came from.
+	Key            string `json:"key,omitempty"`
+	Source         string `json:"source,omitempty"`
 	ConversationID string `json:"conversation_id,omitempty"`
 	Entry          *Entry `json:"entry,omitempty"`
 }
@@ -392,9 +398,13 @@ type AgentRuns struct {
 
 // RunSummary is a run as its agent entry records it.
 type RunSummary struct {
-	TraceID        string     `json:"trace_id"`
-	AgentID        string     `json:"agent_id,omitempty"`
-	AgentName      string     `json:"agent_name,omitempty"`
+	TraceID   string `json:"trace_id"`
+	AgentID   string `json:"agent_id,omitempty"`
+	AgentName string `json:"agent_name,omitempty"`
+	// AgentKey and AgentSource are the name the run's agent is known by
+	// and the attribute it came from, as in RunAgent.
+	AgentKey       string     `json:"agent_key,omitempty"`
+	AgentSource    string     `json:"agent_source,omitempty"`
 	ConversationID string     `json:"conversation_id,omitempty"`
 	Start          *time.Time `json:"start,omitempty"`
 	End            *time.Time `json:"end,omitempty"`

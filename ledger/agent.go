@@ -1,0 +1,39 @@
+package ledger
+
+// Attributes an agent is known by besides gen_ai.agent.id and
+// gen_ai.agent.name, in the order Agent tries them.
+const (
+	// AttrOpenInferenceAgentName is OpenInference's agent.name.
+	AttrOpenInferenceAgentName = "agent.name"
+	// AttrTraceloopWorkflowName is OpenLLMetry's traceloop.workflow.name,
+	// which its SDK sets on every span of a workflow, LLM calls included.
+	AttrTraceloopWorkflowName = "traceloop.workflow.name"
+	// AttrServiceName and AttrServiceNamespace are the resource's
+	// service.name and service.namespace, which ingest copies onto every
+	// entry.
+	AttrServiceName      = "service.name"
+	AttrServiceNamespace = "service.namespace"
+)
+
+// Agent returns the name the agent of e is known by and the attribute it
+// came from (ledger/FORMAT.md, "Attributes"): gen_ai.agent.id, else
+// gen_ai.agent.name, else OpenInference's agent.name, else OpenLLMetry's
+// traceloop.workflow.name, else the service: "<service.namespace>/<service.name>",
+// or service.name alone when the namespace is absent (source
+// "service.name"). Both are empty when e names no agent. It is a function
+// of the leaf alone.
+func Agent(e *Entry) (name, source string) {
+	for _, k := range []string{AttrAgentID, AttrAgentName, AttrOpenInferenceAgentName, AttrTraceloopWorkflowName} {
+		if v, ok := e.Attr(k); ok && v != "" {
+			return v, k
+		}
+	}
+	svc, ok := e.Attr(AttrServiceName)
+	if !ok || svc == "" {
+		return "", ""
+	}
+	if ns, ok := e.Attr(AttrServiceNamespace); ok && ns != "" {
+		return ns + "/" + svc, AttrServiceName
+	}
+	return svc, AttrServiceName
+}

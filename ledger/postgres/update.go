@@ -78,7 +78,7 @@ const selectHead = `SELECT size, root, range, checkpoint_size, checkpoint_time F
 // the indices of the stored dedup keys among keys, in one round trip. The
 // probe runs after the lock is granted, so under read committed it sees
 // every entry committed by the writer this one waited for.
-func lockHead(ctx context.Context, conn *pgx.Conn, keys [][ledger.HashSize]byte) (ledger.TreeHead, map[[ledger.HashSize]byte]uint64, error) {
+func lockHead(ctx context.Context, conn *pgx.Conn, keys [][ledger.HashSize]byte) (ledger.TreeHead, map[[ledger.HashSize]byte]ledger.Existing, error) {
 	var b pgx.Batch
 	b.Queue(`BEGIN ISOLATION LEVEL READ COMMITTED`)
 	b.Queue(selectHead + ` FOR UPDATE`)
@@ -87,7 +87,7 @@ func lockHead(ctx context.Context, conn *pgx.Conn, keys [][ledger.HashSize]byte)
 		for i := range keys {
 			kb[i] = keys[i][:]
 		}
-		b.Queue(`SELECT dedup_key, idx FROM entries WHERE dedup_key = ANY($1)`, kb)
+		b.Queue(`SELECT dedup_key, idx, leaf FROM entries WHERE dedup_key = ANY($1)`, kb)
 	}
 	br := conn.SendBatch(ctx, &b)
 	defer br.Close()
@@ -98,16 +98,16 @@ func lockHead(ctx context.Context, conn *pgx.Conn, keys [][ledger.HashSize]byte)
 	if err != nil {
 		return ledger.TreeHead{}, nil, fmt.Errorf("postgres: lock tree head: %w", err)
 	}
-	existing := make(map[[ledger.HashSize]byte]uint64)
+	existing := make(map[[ledger.HashSize]byte]ledger.Existing)
 	if len(keys) > 0 {
 		rows, _ := br.Query()
 		defer rows.Close()
 		for rows.Next() {
 			var (
-				k   []byte
-				idx int64
+				k, leaf []byte
+				idx     int64
 			)
-			if err := rows.Scan(&k, &idx); err != nil {
+			if err := rows.Scan(&k, &idx, &leaf); err != nil {
 				return ledger.TreeHead{}, nil, fmt.Errorf("postgres: read dedup keys: %w", translate(err))
 			}
 			var key [ledger.HashSize]byte
@@ -115,7 +115,7 @@ func lockHead(ctx context.Context, conn *pgx.Conn, keys [][ledger.HashSize]byte)
 				return ledger.TreeHead{}, nil, fmt.Errorf("postgres: %w: entry %d: dedup key of %d bytes", ledger.ErrCorrupt, idx, len(k))
 			}
 			copy(key[:], k)
-			existing[key] = uint64(idx)
+			existing[key] = ledger.Existing{Index: uint64(idx), Leaf: leaf}
 		}
 		if err := rows.Err(); err != nil {
 			return ledger.TreeHead{}, nil, fmt.Errorf("postgres: read dedup keys: %w", translate(err))

@@ -128,9 +128,9 @@ func (s *Store) flushErasure(ctx context.Context) {
 	}
 }
 
-// lookupKeys returns the index of each of keys that is stored.
-func lookupKeys(ctx context.Context, tx *sql.Tx, keys [][ledger.HashSize]byte) (map[[ledger.HashSize]byte]uint64, error) {
-	existing := make(map[[ledger.HashSize]byte]uint64)
+// lookupKeys returns the index and leaf of each of keys that is stored.
+func lookupKeys(ctx context.Context, tx *sql.Tx, keys [][ledger.HashSize]byte) (map[[ledger.HashSize]byte]ledger.Existing, error) {
+	existing := make(map[[ledger.HashSize]byte]ledger.Existing)
 	for len(keys) > 0 {
 		chunk := keys[:min(len(keys), keysPerQuery)]
 		keys = keys[len(chunk):]
@@ -138,15 +138,15 @@ func lookupKeys(ctx context.Context, tx *sql.Tx, keys [][ledger.HashSize]byte) (
 		for i := range chunk {
 			args[i] = chunk[i][:]
 		}
-		q := `SELECT dedup_key, idx FROM entries WHERE dedup_key IN (?` + strings.Repeat(", ?", len(chunk)-1) + `)`
+		q := `SELECT dedup_key, idx, leaf FROM entries WHERE dedup_key IN (?` + strings.Repeat(", ?", len(chunk)-1) + `)`
 		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
 			return nil, wrap("look up dedup keys", err)
 		}
 		for rows.Next() {
-			var key []byte
+			var key, leaf []byte
 			var idx int64
-			if err := rows.Scan(&key, &idx); err != nil {
+			if err := rows.Scan(&key, &idx, &leaf); err != nil {
 				rows.Close()
 				return nil, wrap("look up dedup keys", err)
 			}
@@ -155,7 +155,7 @@ func lookupKeys(ctx context.Context, tx *sql.Tx, keys [][ledger.HashSize]byte) (
 				rows.Close()
 				return nil, err
 			}
-			existing[k] = uint64(idx)
+			existing[k] = ledger.Existing{Index: uint64(idx), Leaf: leaf}
 		}
 		if err := rows.Close(); err != nil {
 			return nil, wrap("look up dedup keys", err)

@@ -48,6 +48,7 @@ func Run(t *testing.T, newDB func(t *testing.T) DB) {
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"CancelledContexts", testCancelled},
 		{"FailedUpdateWritesNothing", testFailedUpdate},
+		{"InvalidBatch", testInvalidBatch},
 		{"Erasure", testErasure},
 		{"AppendOnly", testAppendOnly},
 		{"NoBypass", testNoBypass},
@@ -673,12 +674,10 @@ func oneRecordBatch(t *testing.T, h ledger.TreeHead) *ledger.Batch {
 		t.Fatal(err)
 	}
 	lh := ledger.LeafHash(leaf)
-	next := h
-	next.Size++
-	next.Root = lh
+	next, tiles := grown(t, h, lh)
 	return &ledger.Batch{
 		Records: []ledger.Record{{Index: h.Size, Leaf: leaf, LeafHash: lh, DedupKey: e.DedupKey(), Kind: e.Kind, TraceID: e.TraceID, Time: e.Start}},
-		Tiles:   []ledger.TileSegment{{Tile: ledger.TileID{Index: h.Size / ledger.TileWidth}, Start: int(h.Size % ledger.TileWidth), Hashes: lh[:]}},
+		Tiles:   tiles,
 		Head:    next,
 	}
 }
@@ -713,9 +712,8 @@ func testFailedUpdate(t *testing.T, db DB) {
 	dup := recs[0]
 	dup.Index = before.Size
 	err = s.Update(t.Context(), nil, func(h ledger.TreeHead, _ map[[32]byte]ledger.Existing) (*ledger.Batch, error) {
-		next := h
-		next.Size++
-		return &ledger.Batch{Records: []ledger.Record{dup}, Head: next}, nil
+		next, tiles := grown(t, h, dup.LeafHash)
+		return &ledger.Batch{Records: []ledger.Record{dup}, Tiles: tiles, Head: next}, nil
 	})
 	if !errors.Is(err, ledger.ErrConflict) {
 		t.Fatalf("Update with a duplicate dedup key: error = %v, want ErrConflict", err)

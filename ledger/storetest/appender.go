@@ -160,11 +160,11 @@ func holdHead(t *testing.T, s ledger.Store) (release func()) {
 // ones commit once it answers.
 func testPushback(t *testing.T, db DB) {
 	s := db.Open(t)
-	l := openLogConfig(t, s, ledger.Config{MaxPending: 1})
+	l := openLogConfig(t, s, ledger.Config{MaxPending: 1, MaxBatch: 1})
 	release := holdHead(t, s)
-	// At most one request is committing (with at most one more it took
-	// from the queue into its batch) and one waits in the queue: of six,
-	// at least three are pushed back while the head is held.
+	// At most one request is committing (batches of one entry) and one
+	// waits in the queue: of six, at least four are pushed back while the
+	// head is held, and they are the first to return.
 	const n = 6
 	errs := make(chan error, n)
 	for i := range n {
@@ -173,14 +173,14 @@ func testPushback(t *testing.T, db DB) {
 			errs <- err
 		}()
 	}
-	for range 3 {
+	for range 4 {
 		if err := <-errs; !errors.Is(err, ledger.ErrPushback) {
 			t.Fatalf("Append while the head is held = %v, want ErrPushback", err)
 		}
 	}
 	release()
 	var ok uint64
-	for range n - 3 {
+	for range n - 4 {
 		switch err := <-errs; {
 		case err == nil:
 			ok++

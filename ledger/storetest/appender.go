@@ -26,13 +26,19 @@ func (c *counter) DuplicateMismatch(m ledger.Mismatch) {
 	c.mismatches = append(c.mismatches, m)
 }
 
+// openLogConfig opens a log on s with cfg, its signer set and its
+// checkpoint interval an hour unless cfg sets one, closed at the end of the
+// test.
 func openLogConfig(t *testing.T, s ledger.Store, cfg ledger.Config) *ledger.Log {
 	t.Helper()
 	signer, err := ledger.NewSigner(signerKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Signer, cfg.CheckpointInterval = signer, time.Hour
+	cfg.Signer = signer
+	if cfg.CheckpointInterval == 0 {
+		cfg.CheckpointInterval = time.Hour
+	}
 	l, err := ledger.Open(s, cfg)
 	if err != nil {
 		t.Fatal(err)

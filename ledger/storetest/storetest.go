@@ -78,20 +78,7 @@ var signerKey, verifierKey = func() (string, string) {
 
 func openLog(t *testing.T, s ledger.Store, interval time.Duration) *ledger.Log {
 	t.Helper()
-	signer, err := ledger.NewSigner(signerKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := ledger.Open(s, ledger.Config{Signer: signer, CheckpointInterval: interval})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Close(context.Background()); err != nil && !errors.Is(err, ledger.ErrClosed) {
-			t.Errorf("close log: %v", err)
-		}
-	})
-	return l
+	return openLogConfig(t, s, ledger.Config{CheckpointInterval: interval})
 }
 
 // entry returns a small span entry for trace n, span m.

@@ -13,7 +13,7 @@ const ImportBatch = 1000
 
 // Appender appends entries to the ledger; *ledger.Log is one.
 type Appender interface {
-	Append(ctx context.Context, entries []ledger.Entry) ([]uint64, error)
+	Append(ctx context.Context, entries []ledger.Entry) ([]ledger.Index, error)
 }
 
 // Stats counts what Import did.

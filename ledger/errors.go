@@ -18,6 +18,10 @@ var (
 	// ErrTooLarge means an entry's leaf would exceed MaxLeafSize. It is
 	// permanent.
 	ErrTooLarge = errors.New("entry too large")
+	// ErrPushback means the appender's queue is full: the entries were not
+	// appended. The caller retries later (OTLP answers Unavailable, HTTP
+	// 503).
+	ErrPushback = errors.New("ledger busy: too many appends queued")
 	// ErrClosed means the appender was closed.
 	ErrClosed = errors.New("ledger closed")
 	// ErrCorrupt means the stored state contradicts itself (a tree head whose

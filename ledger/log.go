@@ -1,11 +1,16 @@
 package ledger
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +26,26 @@ const (
 	// grow up to it under load: everything that arrives while a transaction
 	// commits goes into the next one.
 	DefaultMaxBatch = 4096
+	// DefaultMaxPending is how many Append calls wait for a transaction at
+	// most; one more is refused with ErrPushback.
+	DefaultMaxPending = 1024
+	// DefaultCommitTimeout bounds one commit transaction, and one
+	// checkpoint signing.
+	DefaultCommitTimeout = 30 * time.Second
+)
+
+// DuplicateMismatchName is the name of the entry the ledger appends when an
+// entry arrives again under a stored entry's dedup key (the same trace,
+// span and event) with a different leaf: a re-delivery with changed
+// attributes, or an agent reusing span IDs. The ledger keeps the stored
+// entry; the finding records the other one's leaf hash.
+const DuplicateMismatchName = "agentledger.duplicate_mismatch"
+
+// Attributes of a duplicate-mismatch finding.
+const (
+	AttrDupIndex         = "agentledger.duplicate.index"
+	AttrDupStoredLeaf    = "agentledger.duplicate.stored_leaf_hash"
+	AttrDupDeliveredLeaf = "agentledger.duplicate.delivered_leaf_hash"
 )
 
 // Config configures a Log.
@@ -33,6 +58,13 @@ type Config struct {
 	// MaxBatch is the most entries per transaction. Zero means
 	// DefaultMaxBatch.
 	MaxBatch int
+	// MaxPending is how many Append calls may wait for a transaction;
+	// beyond it Append fails with ErrPushback. Zero means DefaultMaxPending.
+	MaxPending int
+	// CommitTimeout bounds each transaction the log runs on its own (a
+	// commit of queued appends, a checkpoint). Zero means
+	// DefaultCommitTimeout.
+	CommitTimeout time.Duration
 	// Logger receives the log's own messages. Nil means slog.Default().
 	Logger *slog.Logger
 	// Observer, if set, is told of every commit and checkpoint.
@@ -62,6 +94,28 @@ type Observer interface {
 	Committed(n int, d time.Duration, head TreeHead)
 	// Signed reports a new checkpoint.
 	Signed(cp Checkpoint)
+	// DuplicateMismatch reports an entry that arrived under a stored
+	// entry's dedup key with a different leaf (see DuplicateMismatchName).
+	DuplicateMismatch(m Mismatch)
+}
+
+// Index is the outcome of appending one entry: its index in the tree, and
+// whether an entry with its dedup key was already there (IsDup), in which
+// case Index is the stored entry's. LeafDiffers reports a duplicate whose
+// leaf records other facts than the stored one (see sameFacts); the stored
+// entry stays, and the log appends a DuplicateMismatchName finding.
+type Index struct {
+	Index       uint64
+	IsDup       bool
+	LeafDiffers bool
+}
+
+// Mismatch is a duplicate whose leaf differs from the stored entry's.
+type Mismatch struct {
+	Index     uint64 // the stored entry's
+	TraceID   string
+	Stored    [HashSize]byte // the stored entry's leaf hash
+	Delivered [HashSize]byte // the refused entry's leaf hash
 }
 
 // Validate checks the configuration.
@@ -75,6 +129,12 @@ func (c *Config) Validate() error {
 	if c.MaxBatch < 0 {
 		return fmt.Errorf("ledger config: max batch %d is negative", c.MaxBatch)
 	}
+	if c.MaxPending < 0 {
+		return fmt.Errorf("ledger config: max pending %d is negative", c.MaxPending)
+	}
+	if c.CommitTimeout < 0 {
+		return fmt.Errorf("ledger config: commit timeout %v is negative", c.CommitTimeout)
+	}
 	return nil
 }
 
@@ -86,6 +146,7 @@ type Log struct {
 	signer   *Signer
 	interval time.Duration
 	maxBatch int
+	timeout  time.Duration
 	logger   *slog.Logger
 	observer Observer
 	follower Follower
@@ -93,6 +154,10 @@ type Log struct {
 	followCh chan struct{} // wakes followLoop; holds at most one signal
 
 	reqs chan *request
+	// base is the context of the work the log does on its own: commits,
+	// checkpoints and follows. Close cancels it when its own context ends.
+	base   context.Context
+	cancel context.CancelFunc
 
 	mu       sync.Mutex // guards closed and senders
 	closed   bool
@@ -108,7 +173,7 @@ type request struct {
 }
 
 type result struct {
-	indices []uint64
+	indices []Index
 	err     error
 }
 
@@ -127,8 +192,13 @@ func Open(store Store, cfg Config) (*Log, error) {
 		follower: cfg.Follower,
 		publish:  cfg.Published,
 		followCh: make(chan struct{}, 1),
-		reqs:     make(chan *request, 1024),
+		timeout:  cfg.CommitTimeout,
+		reqs:     make(chan *request, cmp.Or(cfg.MaxPending, DefaultMaxPending)),
 		stopSign: make(chan struct{}),
+	}
+	l.base, l.cancel = context.WithCancel(context.Background())
+	if l.timeout == 0 {
+		l.timeout = DefaultCommitTimeout
 	}
 	if l.interval == 0 {
 		l.interval = DefaultCheckpointInterval
@@ -163,11 +233,12 @@ func NewContent(name string, data []byte) Content {
 // Append appends entries and returns their indices once one transaction
 // holding all of them has committed. An entry that was appended before
 // (the same DedupKey) is not appended again: its existing index is
-// returned. A malformed entry fails the whole call with ErrInvalid or
-// ErrTooLarge before anything is written. If ctx ends before the entries'
-// transaction starts they are not appended; if it ends later they may be,
-// and a retry finds them.
-func (l *Log) Append(ctx context.Context, entries []Entry) ([]uint64, error) {
+// returned, marked IsDup, and LeafDiffers if its leaf differs from the
+// stored one. A malformed entry fails the whole call with ErrInvalid or
+// ErrTooLarge before anything is written; a full queue fails it with
+// ErrPushback. If ctx ends before the entries' transaction starts they are
+// not appended; if it ends later they may be, and a retry finds them.
+func (l *Log) Append(ctx context.Context, entries []Entry) ([]Index, error) {
 	if len(entries) == 0 {
 		return nil, nil
 	}
@@ -200,11 +271,14 @@ func (l *Log) send(ctx context.Context, req *request) error {
 	l.senders.Add(1)
 	l.mu.Unlock()
 	defer l.senders.Done()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("append: %w", context.Cause(ctx))
+	}
 	select {
 	case l.reqs <- req:
 		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("append: %w", context.Cause(ctx))
+	default:
+		return fmt.Errorf("append: %w", ErrPushback)
 	}
 }
 
@@ -267,9 +341,14 @@ func (l *Log) commit(reqs []*request) {
 		recs = append(recs, r.records...)
 	}
 	start := time.Now()
-	indices, head, added, err := l.appendRecords(context.Background(), recs, nil)
+	ctx, cancel := context.WithTimeout(l.base, l.timeout)
+	defer cancel()
+	indices, head, added, mismatches, err := l.appendRecords(ctx, recs, nil)
 	if err == nil && l.observer != nil {
 		l.observer.Committed(added, time.Since(start), head)
+	}
+	if err == nil {
+		l.recordMismatches(ctx, mismatches)
 	}
 	off := 0
 	for _, r := range live {
@@ -284,41 +363,48 @@ func (l *Log) commit(reqs []*request) {
 
 // appendRecords writes recs (and erases the content erase names) in one
 // transaction, retrying a few times on ErrConflict. It returns the index of
-// each record, the new head and how many records were new.
-func (l *Log) appendRecords(ctx context.Context, recs []Record, erase []ContentRef) ([]uint64, TreeHead, int, error) {
+// each record, the new head, how many records were new, and the duplicates
+// whose leaf differs from the stored (or earlier in recs) one.
+func (l *Log) appendRecords(ctx context.Context, recs []Record, erase []ContentRef) ([]Index, TreeHead, int, []Mismatch, error) {
 	keys := make([][HashSize]byte, len(recs))
 	for i := range recs {
 		keys[i] = recs[i].DedupKey
 	}
 	var (
-		indices []uint64
-		head    TreeHead
-		added   int
-		err     error
+		indices    []Index
+		head       TreeHead
+		added      int
+		mismatches []Mismatch
+		err        error
 	)
 	for attempt := 0; attempt < 3; attempt++ {
-		err = l.store.Update(ctx, keys, func(h TreeHead, existing map[[HashSize]byte]uint64) (*Batch, error) {
+		err = l.store.Update(ctx, keys, func(h TreeHead, existing map[[HashSize]byte]Existing) (*Batch, error) {
 			for _, ref := range erase {
 				if ref.Index >= h.Size {
 					return nil, fmt.Errorf("%w: erase entry %d: tree size is %d", ErrInvalid, ref.Index, h.Size)
 				}
 			}
-			indices = make([]uint64, len(recs))
-			fresh := make(map[[HashSize]byte]uint64)
+			indices = make([]Index, len(recs))
+			mismatches = nil
+			fresh := make(map[[HashSize]byte]Existing)
 			var newRecs []Record
 			var leaves [][HashSize]byte
 			for i := range recs {
-				if idx, ok := existing[recs[i].DedupKey]; ok {
-					indices[i] = idx
-					continue
+				old, ok := existing[recs[i].DedupKey]
+				if !ok {
+					old, ok = fresh[recs[i].DedupKey]
 				}
-				if idx, ok := fresh[recs[i].DedupKey]; ok {
-					indices[i] = idx
+				if ok {
+					differs := !sameFacts(old.Leaf, recs[i].Leaf)
+					indices[i] = Index{Index: old.Index, IsDup: true, LeafDiffers: differs}
+					if differs {
+						mismatches = append(mismatches, Mismatch{Index: old.Index, TraceID: recs[i].TraceID, Stored: LeafHash(old.Leaf), Delivered: recs[i].LeafHash})
+					}
 					continue
 				}
 				idx := h.Size + uint64(len(newRecs))
-				fresh[recs[i].DedupKey] = idx
-				indices[i] = idx
+				fresh[recs[i].DedupKey] = Existing{Index: idx, Leaf: recs[i].Leaf}
+				indices[i] = Index{Index: idx}
 				rec := recs[i]
 				rec.Index = idx
 				newRecs = append(newRecs, rec)
@@ -341,9 +427,90 @@ func (l *Log) appendRecords(ctx context.Context, recs []Record, erase []ContentR
 		}
 	}
 	if err != nil {
-		return nil, TreeHead{}, 0, fmt.Errorf("append batch: %w", err)
+		return nil, TreeHead{}, 0, nil, fmt.Errorf("append batch: %w", err)
 	}
-	return indices, head, added, nil
+	return indices, head, added, mismatches, nil
+}
+
+// sameFacts reports whether two leaves of one dedup key record the same
+// facts: all fields equal, and content of the same names. Content
+// commitments are salted afresh on each delivery, so a retried delivery of
+// an entry with content has another leaf although nothing changed; a
+// change of content alone is therefore not seen. Leaves of different
+// format versions are not compared.
+func sameFacts(stored, delivered []byte) bool {
+	if bytes.Equal(stored, delivered) {
+		return true
+	}
+	a, err := DecodeLeaf(stored)
+	if err != nil {
+		return false
+	}
+	b, err := DecodeLeaf(delivered)
+	if err != nil {
+		return false
+	}
+	if a.Version != b.Version {
+		return true
+	}
+	return reflect.DeepEqual(a.Entry, b.Entry) && slices.EqualFunc(a.Commitments, b.Commitments, func(x, y Commitment) bool { return x.Name == y.Name })
+}
+
+// recordMismatches logs and reports each mismatch, and appends a finding
+// entry for it (see DuplicateMismatchName), so that answers about the
+// stored entry's trace show it. The finding's event key names both leaf
+// hashes: the same mismatch delivered again adds no second finding. The
+// entries that caused them have committed, so a failure is logged, not
+// returned.
+func (l *Log) recordMismatches(ctx context.Context, ms []Mismatch) {
+	if len(ms) == 0 {
+		return
+	}
+	recs := make([]Record, 0, len(ms))
+	for _, m := range ms {
+		l.logger.Warn("an entry arrived again with a different leaf; the stored entry stays",
+			"index", m.Index, "trace_id", m.TraceID,
+			"stored_leaf_hash", hex.EncodeToString(m.Stored[:]), "delivered_leaf_hash", hex.EncodeToString(m.Delivered[:]))
+		if l.observer != nil {
+			l.observer.DuplicateMismatch(m)
+		}
+		e := mismatchEntry(m)
+		rec, err := prepare(&e)
+		if err != nil {
+			l.logger.Error("duplicate mismatch finding", "index", m.Index, "err", err)
+			continue
+		}
+		recs = append(recs, rec)
+	}
+	if len(recs) == 0 {
+		return
+	}
+	_, head, added, _, err := l.appendRecords(ctx, recs, nil)
+	if err != nil {
+		l.logger.Error("append duplicate mismatch findings", "err", err)
+		return
+	}
+	if l.observer != nil {
+		l.observer.Committed(added, 0, head)
+	}
+}
+
+// mismatchEntry returns the finding entry that records m.
+func mismatchEntry(m Mismatch) Entry {
+	stored, delivered := hex.EncodeToString(m.Stored[:]), hex.EncodeToString(m.Delivered[:])
+	return Entry{
+		Kind:     KindSpan,
+		Source:   SourceLedger,
+		TraceID:  m.TraceID,
+		EventKey: "duplicate_mismatch/" + stored + "/" + delivered,
+		Name:     DuplicateMismatchName,
+		Start:    time.Now().UTC(),
+		Attrs: []Attr{
+			{Key: AttrDupIndex, Value: strconv.FormatUint(m.Index, 10)},
+			{Key: AttrDupStoredLeaf, Value: stored},
+			{Key: AttrDupDeliveredLeaf, Value: delivered},
+		},
+	}
 }
 
 // Erase deletes content and appends, in the same transaction, an erasure
@@ -383,14 +550,14 @@ func (l *Log) Erase(ctx context.Context, targets []ContentRef, actor, reason str
 	if err != nil {
 		return 0, fmt.Errorf("erasure entry: %w", err)
 	}
-	indices, head, added, err := l.appendRecords(ctx, []Record{rec}, targets)
+	indices, head, added, _, err := l.appendRecords(ctx, []Record{rec}, targets)
 	if err != nil {
 		return 0, fmt.Errorf("erase: %w", err)
 	}
 	if l.observer != nil {
 		l.observer.Committed(added, 0, head)
 	}
-	return indices[0], nil
+	return indices[0].Index, nil
 }
 
 func (l *Log) signLoop() {
@@ -402,9 +569,11 @@ func (l *Log) signLoop() {
 		case <-l.stopSign:
 			return
 		case <-t.C:
-			if _, err := l.sign(context.Background(), false); err != nil {
+			ctx, cancel := context.WithTimeout(l.base, l.timeout)
+			if _, err := l.sign(ctx, false); err != nil {
 				l.logger.Error("sign checkpoint", "err", err)
 			}
+			cancel()
 			select {
 			case l.followCh <- struct{}{}:
 			default: // the follower is still busy; it runs again when done
@@ -423,7 +592,7 @@ func (l *Log) Checkpoint(ctx context.Context) (Checkpoint, error) {
 // since the latest checkpoint (and, unless force, the interval has passed).
 func (l *Log) sign(ctx context.Context, force bool) (Checkpoint, error) {
 	var cp *Checkpoint
-	err := l.store.Update(ctx, nil, func(h TreeHead, _ map[[HashSize]byte]uint64) (*Batch, error) {
+	err := l.store.Update(ctx, nil, func(h TreeHead, _ map[[HashSize]byte]Existing) (*Batch, error) {
 		cp = nil
 		if h.Checkpointed && h.CheckpointSize == h.Size {
 			return nil, nil
@@ -466,7 +635,9 @@ func (l *Log) sign(ctx context.Context, force bool) (Checkpoint, error) {
 
 // Close stops accepting appends, commits those already accepted, signs a
 // final checkpoint and stops the log's goroutines. It does not close the
-// store.
+// store. If ctx ends first, Close cancels the transactions under way (the
+// appends waiting for them fail) and returns ctx's error without waiting
+// for a database that does not answer.
 func (l *Log) Close(ctx context.Context) error {
 	l.mu.Lock()
 	if l.closed {
@@ -475,10 +646,21 @@ func (l *Log) Close(ctx context.Context) error {
 	}
 	l.closed = true
 	l.mu.Unlock()
-	l.senders.Wait()
-	close(l.reqs)
-	close(l.stopSign)
-	l.done.Wait()
+	defer l.cancel()
+	stopped := make(chan struct{})
+	go func() {
+		l.senders.Wait()
+		close(l.reqs)
+		close(l.stopSign)
+		l.done.Wait()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-ctx.Done():
+		l.cancel()
+		return fmt.Errorf("close: %w", context.Cause(ctx))
+	}
 	if _, err := l.sign(ctx, true); err != nil {
 		return fmt.Errorf("final checkpoint: %w", err)
 	}
@@ -500,7 +682,7 @@ func (l *Log) followLoop() {
 		case <-l.stopSign:
 			return
 		case <-l.followCh:
-			if err := l.follower.Follow(context.Background()); err != nil {
+			if err := l.follower.Follow(l.base); err != nil {
 				l.logger.Error("follow checkpoint", "err", err)
 			}
 		}

@@ -103,10 +103,18 @@ type Batch struct {
 	Erase []ContentRef
 }
 
+// Existing is what a store knows of an entry by its dedup key: its index and
+// its leaf, so that a re-delivery whose facts differ can be told apart from
+// a retry.
+type Existing struct {
+	Index uint64
+	Leaf  []byte
+}
+
 // UpdateFunc computes the batch a write transaction commits from the locked
-// tree head and the indices of the dedup keys already stored. Returning a
-// nil batch commits nothing.
-type UpdateFunc func(head TreeHead, existing map[[HashSize]byte]uint64) (*Batch, error)
+// tree head and the entries already stored under the dedup keys. Returning
+// a nil batch commits nothing.
+type UpdateFunc func(head TreeHead, existing map[[HashSize]byte]Existing) (*Batch, error)
 
 // Store is what the ledger needs of a database. Postgres and SQLite
 // implement it; both pass the conformance suite in ledger/storetest.

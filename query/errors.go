@@ -108,7 +108,7 @@ func envelope(err error, requestID string) (int, ErrorBody) {
 		return http.StatusInternalServerError, ErrorBody{ErrorDetail{Code: CodeCorrupt,
 			Message: "the ledger's stored state fails verification; run agentledger audit (request " + requestID + ")"}}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
-		errors.Is(err, ledger.ErrClosed), errors.Is(err, ledger.ErrConflict):
+		errors.Is(err, ledger.ErrClosed), errors.Is(err, ledger.ErrConflict), errors.Is(err, ledger.ErrPushback):
 		return http.StatusServiceUnavailable, ErrorBody{ErrorDetail{Code: CodeUnavailable,
 			Message: "the ledger is busy or shutting down; retry (request " + requestID + ")"}}
 	case errors.As(err, &se):

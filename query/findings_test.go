@@ -117,7 +117,7 @@ func (w *world) seedEvidence() {
 		w.t.Fatal(err)
 	}
 	for i, f := range append(runD(), runE()...) {
-		w.idx[f.name] = idx[i]
+		w.idx[f.name] = idx[i].Index
 	}
 	r, err := secrets.NewRedactor(bytes.Repeat([]byte("s"), 32), secrets.Config{})
 	if err != nil {

@@ -295,10 +295,10 @@ func (w *world) seed() {
 			w.t.Fatalf("append %d: %v", i, err)
 		}
 		for j, f := range batch {
-			if old, ok := w.idx[f.name]; ok && old != idx[j] {
-				w.t.Fatalf("retried delivery of %s appended again at %d (first at %d)", f.name, idx[j], old)
+			if old, ok := w.idx[f.name]; ok && old != idx[j].Index {
+				w.t.Fatalf("retried delivery of %s appended again at %d (first at %d)", f.name, idx[j].Index, old)
 			}
-			w.idx[f.name] = idx[j]
+			w.idx[f.name] = idx[j].Index
 		}
 	}
 	if _, err := w.log.Erase(w.t.Context(), []ledger.ContentRef{{Index: w.idx["a.s2"], Name: "reasoning"}},

@@ -73,11 +73,18 @@ type Content struct {
 // content does not match its commitment.
 const FindingContentFailsCommitment = "content_fails_commitment"
 
+// FindingDuplicateMismatch is the code of a finding that an entry arrived
+// again under a stored entry's trace, span and event with a different
+// leaf: the ledger kept the stored entry and recorded the other's leaf hash
+// in an agentledger.duplicate_mismatch entry.
+const FindingDuplicateMismatch = "duplicate_mismatch"
+
 // Finding is something wrong the server found in the ledger while
 // answering. The answer is served without the part it names, so that the
 // rest stays usable; `agentledger audit` examines the whole ledger.
 type Finding struct {
-	// Code says what is wrong: "content_fails_commitment".
+	// Code says what is wrong: "content_fails_commitment" or
+	// "duplicate_mismatch".
 	Code string `json:"code"`
 	// Entry is the index of the entry it concerns.
 	Entry uint64 `json:"entry"`

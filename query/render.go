@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/agentledger/agentledger/ledger"
 )
 
 // render turns decoded entries into answers, and remembers which entries'
@@ -63,6 +66,25 @@ func (r *render) failingContent(n *node, name string) {
 	}
 }
 
+// duplicateMismatch records the finding that n, an
+// agentledger.duplicate_mismatch entry, reports: the entry it names arrived
+// again with a different leaf.
+func (r *render) duplicateMismatch(n *node) {
+	stored, _ := n.e.Attr(ledger.AttrDupIndex)
+	delivered, _ := n.e.Attr(ledger.AttrDupDeliveredLeaf)
+	idx, err := strconv.ParseUint(stored, 10, 64)
+	if err != nil {
+		idx = n.index()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.findings[findingKey{n.index(), ledger.DuplicateMismatchName}] = Finding{
+		Code:    FindingDuplicateMismatch,
+		Entry:   idx,
+		Message: fmt.Sprintf("entry %d arrived again with a different leaf (leaf hash %s), as entry %d records; the ledger kept the first", idx, delivered, n.index()),
+	}
+}
+
 // readIndices returns the indices of the entries whose content the answer
 // returns, ascending.
 func (r *render) readIndices() []uint64 {
@@ -100,6 +122,9 @@ func (r *render) entry(n *node, withContent bool) Entry {
 	}
 	for _, name := range n.failing {
 		r.failingContent(n, name)
+	}
+	if e.Source == ledger.SourceLedger && e.Name == ledger.DuplicateMismatchName {
+		r.duplicateMismatch(n)
 	}
 	for _, cm := range n.cms {
 		c := Content{Name: cm.Name, Commitment: hex.EncodeToString(cm.Hash[:]), Erased: true}

@@ -22,6 +22,7 @@ type metrics struct {
 	rejected       *prometheus.CounterVec
 	failed         *prometheus.CounterVec
 	contentFails   prometheus.Counter
+	dupMismatches  prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -65,8 +66,12 @@ func newMetrics() *metrics {
 			Name: "agentledger_content_commitment_failures_total",
 			Help: "Pieces of stored content that an API answer found not to match their commitment, counted each time an answer finds one; run agentledger audit.",
 		}),
+		dupMismatches: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "agentledger_duplicate_mismatches_total",
+			Help: "Entries that arrived again under a stored entry's trace, span and event with a different leaf (changed attributes, or reused span IDs); the stored entry stays and an agentledger.duplicate_mismatch entry records each.",
+		}),
 	}
-	m.reg.MustRegister(m.appended, m.appendLatency, m.batchSize, m.treeSize, m.checkpointTime, m.checkpointSize, m.rejected, m.failed, m.contentFails,
+	m.reg.MustRegister(m.dupMismatches, m.appended, m.appendLatency, m.batchSize, m.treeSize, m.checkpointTime, m.checkpointSize, m.rejected, m.failed, m.contentFails,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -85,6 +90,11 @@ func (m *metrics) Committed(n int, d time.Duration, head ledger.TreeHead) {
 func (m *metrics) Signed(cp ledger.Checkpoint) {
 	m.checkpointTime.Set(float64(cp.Time.UnixNano()) / 1e9)
 	m.checkpointSize.Set(float64(cp.Size))
+}
+
+// DuplicateMismatch implements ledger.Observer.
+func (m *metrics) DuplicateMismatch(ledger.Mismatch) {
+	m.dupMismatches.Inc()
 }
 
 // Accepted implements ingest.Observer.

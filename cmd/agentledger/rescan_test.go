@@ -48,7 +48,7 @@ func TestRescanCmd(t *testing.T) {
 		t.Fatalf("rescan = %v\n%s", err, out)
 	}
 	fp := secrets.Fingerprint(n.secret, token)
-	wantMatch(t, "rescan output", out, fmt.Sprintf(`entry %d content "output": 1 secret\(s\), rules digitalocean: %s`, idx[0], fp))
+	wantMatch(t, "rescan output", out, fmt.Sprintf(`entry %d content "output": 1 secret\(s\), rules digitalocean: %s`, idx[0].Index, fp))
 	wantMatch(t, "rescan output", out, `content scanned: 2; with secrets the current rules find: 1`)
 	if strings.Contains(out, token) {
 		t.Errorf("rescan printed the secret:\n%s", out)

@@ -132,7 +132,7 @@ func BenchmarkUpdate(b *testing.B) {
 					keys[i] = recs[i].DedupKey
 				}
 				start := time.Now()
-				err := s.Update(b.Context(), keys, func(h ledger.TreeHead, _ map[[ledger.HashSize]byte]uint64) (*ledger.Batch, error) {
+				err := s.Update(b.Context(), keys, func(h ledger.TreeHead, _ map[[ledger.HashSize]byte]ledger.Existing) (*ledger.Batch, error) {
 					return grow(h, recs), nil
 				})
 				if err != nil {

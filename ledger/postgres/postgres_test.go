@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -138,7 +139,10 @@ func grow(h ledger.TreeHead, recs []ledger.Record) *ledger.Batch {
 	next := h
 	next.Size += uint64(len(recs))
 	next.Root = sha256.Sum256(fmt.Appendf(nil, "root %d", next.Size))
-	next.Range = [][]byte{next.Root[:], h.Root[:]}
+	next.Range = nil // a range of the shape of the size: Batch.Check asks no more
+	for range bits.OnesCount64(next.Size) {
+		next.Range = append(next.Range, next.Root[:])
+	}
 	var tiles []ledger.TileSegment
 	for i, r := range recs {
 		tile := ledger.TileID{Index: r.Index / ledger.TileWidth}
@@ -161,7 +165,7 @@ func withCheckpoint(b *ledger.Batch, t time.Time) *ledger.Batch {
 // update runs one Update whose batch mk makes from the locked head.
 func update(t *testing.T, s ledger.Store, mk func(h ledger.TreeHead) *ledger.Batch) {
 	t.Helper()
-	err := s.Update(t.Context(), nil, func(h ledger.TreeHead, _ map[[ledger.HashSize]byte]uint64) (*ledger.Batch, error) {
+	err := s.Update(t.Context(), nil, func(h ledger.TreeHead, _ map[[ledger.HashSize]byte]ledger.Existing) (*ledger.Batch, error) {
 		return mk(h), nil
 	})
 	if err != nil {
@@ -635,66 +639,66 @@ func TestUpdateFailureWritesNothing(t *testing.T) {
 		fn   ledger.UpdateFunc
 		want error
 	}{
-		{"fn fails", func(h ledger.TreeHead, _ map[[32]byte]uint64) (*ledger.Batch, error) {
+		{"fn fails", func(h ledger.TreeHead, _ map[[32]byte]ledger.Existing) (*ledger.Batch, error) {
 			return nil, boom
 		}, boom},
-		{"fn fails after making a batch", func(h ledger.TreeHead, _ map[[32]byte]uint64) (*ledger.Batch, error) {
+		{"fn fails after making a batch", func(h ledger.TreeHead, _ map[[32]byte]ledger.Existing) (*ledger.Batch, error) {
 			return grow(h, records(h.Size, 2)), boom
 		}, boom},
-		{"database refuses a late statement", func(h ledger.TreeHead, _ map[[32]byte]uint64) (*ledger.Batch, error) {
+		{"database refuses a late statement", func(h ledger.TreeHead, _ map[[32]byte]ledger.Existing) (*ledger.Batch, error) {
 			b := grow(h, records(h.Size, 2))
 			b.Tiles = append(b.Tiles, ledger.TileSegment{Tile: ledger.TileID{}, Start: 0, Hashes: make([]byte, 32)}) // stored already
 			return b, nil
 		}, ledger.ErrConflict},
-		{"duplicate dedup key", func(h ledger.TreeHead, _ map[[32]byte]uint64) (*ledger.Batch, error) {
+		{"duplicate dedup key", func(h ledger.TreeHead, _ map[[32]byte]ledger.Existing) (*ledger.Batch, error) {
 			rec := record(0, ledger.KindSpan)
 			rec.Index = h.Size
 			return grow(h, []ledger.Record{rec}), nil
 		}, ledger.ErrConflict},
-		{"duplicate checkpoint", func(h ledger.TreeHead, _ map[[32]byte]uint64) (*ledger.Batch, error) {
+		{"duplicate checkpoint", func(h ledger.TreeHead, _ map[[32]byte]ledger.Existing) (*ledger.Batch, error) {
 			b := withCheckpoint(grow(h, records(h.Size, 1)), testTime)
 			b.Checkpoint.Size, b.Head.CheckpointSize = 3, 3
 			return b, nil
 		}, ledger.ErrConflict},
-		{"gap in indices", func(h ledger.TreeHead, _ map[[32]byte]uint64) (*ledger.Batch, error) {
+		{"gap in indices", func(h ledger.TreeHead, _ map[[32]byte]ledger.Existing) (*ledger.Batch, error) {
 			return grow(h, records(h.Size+1, 1)), nil
 		}, ledger.ErrInvalid},
-		{"head size does not count the records", func(h ledger.TreeHead, _ map[[32]byte]uint64) (*ledger.Batch, error) {
+		{"head size does not count the records", func(h ledger.TreeHead, _ map[[32]byte]ledger.Existing) (*ledger.Batch, error) {
 			b := grow(h, records(h.Size, 2))
 			b.Head.Size--
 			return b, nil
 		}, ledger.ErrInvalid},
-		{"short range hash", func(h ledger.TreeHead, _ map[[32]byte]uint64) (*ledger.Batch, error) {
+		{"short range hash", func(h ledger.TreeHead, _ map[[32]byte]ledger.Existing) (*ledger.Batch, error) {
 			b := grow(h, records(h.Size, 1))
 			b.Head.Range = [][]byte{{1, 2, 3}}
 			return b, nil
 		}, ledger.ErrInvalid},
-		{"tile segment past the tile's end", func(h ledger.TreeHead, _ map[[32]byte]uint64) (*ledger.Batch, error) {
+		{"tile segment past the tile's end", func(h ledger.TreeHead, _ map[[32]byte]ledger.Existing) (*ledger.Batch, error) {
 			b := grow(h, records(h.Size, 1))
 			b.Tiles = append(b.Tiles, ledger.TileSegment{Tile: ledger.TileID{Level: 1}, Start: 255, Hashes: make([]byte, 64)})
 			return b, nil
 		}, ledger.ErrInvalid},
-		{"short salt", func(h ledger.TreeHead, _ map[[32]byte]uint64) (*ledger.Batch, error) {
+		{"short salt", func(h ledger.TreeHead, _ map[[32]byte]ledger.Existing) (*ledger.Batch, error) {
 			b := grow(h, records(h.Size, 1))
 			b.Records[0].Content = []ledger.Content{{Name: "x", Salt: []byte{1}}}
 			return b, nil
 		}, ledger.ErrInvalid},
-		{"checkpoint the head does not record", func(h ledger.TreeHead, _ map[[32]byte]uint64) (*ledger.Batch, error) {
+		{"checkpoint the head does not record", func(h ledger.TreeHead, _ map[[32]byte]ledger.Existing) (*ledger.Batch, error) {
 			b := withCheckpoint(grow(h, records(h.Size, 1)), testTime)
 			b.Head.CheckpointSize = 3
 			return b, nil
 		}, ledger.ErrInvalid},
-		{"checkpoint beyond the head", func(h ledger.TreeHead, _ map[[32]byte]uint64) (*ledger.Batch, error) {
+		{"checkpoint beyond the head", func(h ledger.TreeHead, _ map[[32]byte]ledger.Existing) (*ledger.Batch, error) {
 			b := withCheckpoint(grow(h, records(h.Size, 1)), testTime)
 			b.Checkpoint.Size, b.Head.CheckpointSize = 99, 99
 			return b, nil
 		}, ledger.ErrInvalid},
-		{"head forgets the latest checkpoint", func(h ledger.TreeHead, _ map[[32]byte]uint64) (*ledger.Batch, error) {
+		{"head forgets the latest checkpoint", func(h ledger.TreeHead, _ map[[32]byte]ledger.Existing) (*ledger.Batch, error) {
 			b := grow(h, records(h.Size, 1))
 			b.Head.Checkpointed, b.Head.CheckpointSize, b.Head.CheckpointTime = false, 0, time.Time{}
 			return b, nil
 		}, ledger.ErrInvalid},
-		{"erasure without an erasure entry", func(h ledger.TreeHead, _ map[[32]byte]uint64) (*ledger.Batch, error) {
+		{"erasure without an erasure entry", func(h ledger.TreeHead, _ map[[32]byte]ledger.Existing) (*ledger.Batch, error) {
 			b := grow(h, records(h.Size, 1))
 			b.Erase = []ledger.ContentRef{{Index: 0}}
 			return b, nil
@@ -722,7 +726,7 @@ func TestUpdateCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	called := false
-	err := s.Update(ctx, nil, func(h ledger.TreeHead, _ map[[32]byte]uint64) (*ledger.Batch, error) {
+	err := s.Update(ctx, nil, func(h ledger.TreeHead, _ map[[32]byte]ledger.Existing) (*ledger.Batch, error) {
 		called = true
 		return grow(h, records(h.Size, 1)), nil
 	})
@@ -731,7 +735,7 @@ func TestUpdateCancelled(t *testing.T) {
 	}
 
 	ctx, cancel = context.WithCancel(t.Context())
-	err = s.Update(ctx, nil, func(h ledger.TreeHead, _ map[[32]byte]uint64) (*ledger.Batch, error) {
+	err = s.Update(ctx, nil, func(h ledger.TreeHead, _ map[[32]byte]ledger.Existing) (*ledger.Batch, error) {
 		cancel()
 		return withCheckpoint(grow(h, records(h.Size, 5)), testTime.Add(time.Hour)), nil
 	})
@@ -747,7 +751,7 @@ func TestUpdateCancelled(t *testing.T) {
 	const n = 5000
 	for _, d := range []time.Duration{time.Millisecond, 5 * time.Millisecond, 20 * time.Millisecond, 50 * time.Millisecond} {
 		ctx, cancel := context.WithTimeout(t.Context(), d)
-		err := s.Update(ctx, nil, func(h ledger.TreeHead, _ map[[32]byte]uint64) (*ledger.Batch, error) {
+		err := s.Update(ctx, nil, func(h ledger.TreeHead, _ map[[32]byte]ledger.Existing) (*ledger.Batch, error) {
 			return grow(h, records(h.Size, n)), nil
 		})
 		cancel()
@@ -904,12 +908,15 @@ func TestDedupProbe(t *testing.T) {
 	appendRecords(t, s, 4)
 	stored := records(0, 4)
 	keys := [][ledger.HashSize]byte{stored[3].DedupKey, {1, 2, 3}, stored[1].DedupKey}
-	var got map[[ledger.HashSize]byte]uint64
-	err := s.Update(t.Context(), keys, func(h ledger.TreeHead, existing map[[ledger.HashSize]byte]uint64) (*ledger.Batch, error) {
+	var got map[[ledger.HashSize]byte]ledger.Existing
+	err := s.Update(t.Context(), keys, func(h ledger.TreeHead, existing map[[ledger.HashSize]byte]ledger.Existing) (*ledger.Batch, error) {
 		got = existing
 		return nil, nil
 	})
-	want := map[[ledger.HashSize]byte]uint64{stored[3].DedupKey: 3, stored[1].DedupKey: 1}
+	want := map[[ledger.HashSize]byte]ledger.Existing{
+		stored[3].DedupKey: {Index: 3, Leaf: stored[3].Leaf},
+		stored[1].DedupKey: {Index: 1, Leaf: stored[1].Leaf},
+	}
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("Update(keys) existing = %v, %v, want %v", got, err, want)
 	}
@@ -1042,7 +1049,7 @@ func TestErasureLeavesNoBytes(t *testing.T) {
 			t.Fatalf("%q is not in the content table's files before the erasure: the scan is broken", m)
 		}
 	}
-	if _, err := l.Erase(t.Context(), []ledger.ContentRef{{Index: idx[19]}, {Index: idx[20]}}, "admin:test", "test"); err != nil {
+	if _, err := l.Erase(t.Context(), []ledger.ContentRef{{Index: idx[19].Index}, {Index: idx[20].Index}}, "admin:test", "test"); err != nil {
 		t.Fatal(err)
 	}
 	// The store rewrites the table in the background, once the

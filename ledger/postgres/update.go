@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"math"
 	"slices"
 	"strconv"
 	"time"
@@ -41,8 +40,8 @@ func (s *Store) Update(ctx context.Context, keys [][ledger.HashSize]byte, fn led
 		if b == nil {
 			return nil
 		}
-		if err := checkBatch(head, b); err != nil {
-			return err
+		if err := b.Check(head); err != nil {
+			return fmt.Errorf("postgres: %w", err)
 		}
 		return writeBatch(ctx, conn, head, b, &erasure)
 	})
@@ -78,7 +77,7 @@ const selectHead = `SELECT size, root, range, checkpoint_size, checkpoint_time F
 // the indices of the stored dedup keys among keys, in one round trip. The
 // probe runs after the lock is granted, so under read committed it sees
 // every entry committed by the writer this one waited for.
-func lockHead(ctx context.Context, conn *pgx.Conn, keys [][ledger.HashSize]byte) (ledger.TreeHead, map[[ledger.HashSize]byte]uint64, error) {
+func lockHead(ctx context.Context, conn *pgx.Conn, keys [][ledger.HashSize]byte) (ledger.TreeHead, map[[ledger.HashSize]byte]ledger.Existing, error) {
 	var b pgx.Batch
 	b.Queue(`BEGIN ISOLATION LEVEL READ COMMITTED`)
 	b.Queue(selectHead + ` FOR UPDATE`)
@@ -87,7 +86,7 @@ func lockHead(ctx context.Context, conn *pgx.Conn, keys [][ledger.HashSize]byte)
 		for i := range keys {
 			kb[i] = keys[i][:]
 		}
-		b.Queue(`SELECT dedup_key, idx FROM entries WHERE dedup_key = ANY($1)`, kb)
+		b.Queue(`SELECT dedup_key, idx, leaf FROM entries WHERE dedup_key = ANY($1)`, kb)
 	}
 	br := conn.SendBatch(ctx, &b)
 	defer br.Close()
@@ -98,16 +97,16 @@ func lockHead(ctx context.Context, conn *pgx.Conn, keys [][ledger.HashSize]byte)
 	if err != nil {
 		return ledger.TreeHead{}, nil, fmt.Errorf("postgres: lock tree head: %w", err)
 	}
-	existing := make(map[[ledger.HashSize]byte]uint64)
+	existing := make(map[[ledger.HashSize]byte]ledger.Existing)
 	if len(keys) > 0 {
 		rows, _ := br.Query()
 		defer rows.Close()
 		for rows.Next() {
 			var (
-				k   []byte
-				idx int64
+				k, leaf []byte
+				idx     int64
 			)
-			if err := rows.Scan(&k, &idx); err != nil {
+			if err := rows.Scan(&k, &idx, &leaf); err != nil {
 				return ledger.TreeHead{}, nil, fmt.Errorf("postgres: read dedup keys: %w", translate(err))
 			}
 			var key [ledger.HashSize]byte
@@ -115,7 +114,7 @@ func lockHead(ctx context.Context, conn *pgx.Conn, keys [][ledger.HashSize]byte)
 				return ledger.TreeHead{}, nil, fmt.Errorf("postgres: %w: entry %d: dedup key of %d bytes", ledger.ErrCorrupt, idx, len(k))
 			}
 			copy(key[:], k)
-			existing[key] = uint64(idx)
+			existing[key] = ledger.Existing{Index: uint64(idx), Leaf: leaf}
 		}
 		if err := rows.Err(); err != nil {
 			return ledger.TreeHead{}, nil, fmt.Errorf("postgres: read dedup keys: %w", translate(err))
@@ -151,79 +150,6 @@ func scanHead(row pgx.Row) (ledger.TreeHead, error) {
 	}
 	h.CheckpointTime = fromDB(cpTime)
 	return h, nil
-}
-
-// checkBatch checks that b can follow head: records numbered on from the
-// head's size, a new head that counts them, well-formed tiles, a checkpoint
-// the new head records, and an erasure entry for any erasure. A violation
-// wraps ErrInvalid: it is the caller's bug, and retrying cannot help.
-func checkBatch(head ledger.TreeHead, b *ledger.Batch) error {
-	invalid := func(format string, args ...any) error {
-		return fmt.Errorf("postgres: batch: %w: %s", ledger.ErrInvalid, fmt.Sprintf(format, args...))
-	}
-	for i := range b.Records {
-		r := &b.Records[i]
-		if want := head.Size + uint64(i); r.Index != want {
-			return invalid("record %d has index %d, want %d", i, r.Index, want)
-		}
-		if len(r.Leaf) == 0 || r.Kind == "" {
-			return invalid("record %d has an empty leaf or kind", r.Index)
-		}
-		for _, c := range r.Content {
-			if c.Name == "" || len(c.Salt) != ledger.SaltSize {
-				return invalid("record %d: content %q has an empty name or a salt of %d bytes", r.Index, c.Name, len(c.Salt))
-			}
-		}
-	}
-	if want := head.Size + uint64(len(b.Records)); b.Head.Size != want {
-		return invalid("new head has size %d, want %d", b.Head.Size, want)
-	}
-	if b.Head.Size > math.MaxInt64 {
-		return invalid("tree size %d is too large", b.Head.Size)
-	}
-	for _, h := range b.Head.Range {
-		if len(h) != ledger.HashSize {
-			return invalid("new head has a range hash of %d bytes", len(h))
-		}
-	}
-	for _, t := range b.Tiles {
-		n := len(t.Hashes) / ledger.HashSize
-		if t.Start < 0 || n == 0 || len(t.Hashes)%ledger.HashSize != 0 || t.Start+n > ledger.TileWidth || t.Tile.Index > math.MaxInt64 {
-			return invalid("tile %d/%d: segment of %d bytes at %d", t.Tile.Level, t.Tile.Index, len(t.Hashes), t.Start)
-		}
-	}
-	if cp := b.Checkpoint; cp != nil {
-		if cp.Size > b.Head.Size || cp.Size == b.Head.Size && cp.Root != b.Head.Root {
-			return invalid("checkpoint of size %d does not match the new head of size %d", cp.Size, b.Head.Size)
-		}
-		if !b.Head.Checkpointed || b.Head.CheckpointSize != cp.Size || !b.Head.CheckpointTime.Equal(cp.Time) {
-			return invalid("new head does not record the checkpoint of size %d", cp.Size)
-		}
-	} else if b.Head.Checkpointed != head.Checkpointed || b.Head.CheckpointSize != head.CheckpointSize ||
-		!b.Head.CheckpointTime.Equal(head.CheckpointTime) {
-		return invalid("new head changes the latest checkpoint without storing one")
-	}
-	if len(b.Erase) > 0 {
-		if erasureIndex(b) < 0 {
-			return invalid("erasure without an erasure entry")
-		}
-		for _, e := range b.Erase {
-			if e.Index > math.MaxInt64 {
-				return invalid("erase entry %d", e.Index)
-			}
-		}
-	}
-	return nil
-}
-
-// erasureIndex returns the index of the last erasure entry of b, or -1.
-func erasureIndex(b *ledger.Batch) int64 {
-	for i := len(b.Records) - 1; i >= 0; i-- {
-		if b.Records[i].Kind == ledger.KindErasure {
-			return int64(b.Records[i].Index)
-		}
-	}
-	return -1
 }
 
 // writeBatch writes a checked batch and commits: entries, references and
@@ -280,7 +206,7 @@ func writeBatch(ctx context.Context, conn *pgx.Conn, old ledger.TreeHead, b *led
 			idxs[i], names[i] = int64(e.Index), e.Name
 		}
 		queue("erasure", -1, `SELECT set_config('agentledger.erasure', $1, true)`,
-			strconv.FormatInt(erasureIndex(b), 10))
+			strconv.FormatInt(b.ErasureIndex(), 10))
 		queue("erased content", -1, `DELETE FROM content c
 			USING unnest($1::bigint[], $2::text[]) AS e(idx, name)
 			WHERE c.idx = e.idx AND (e.name = '' OR c.name = e.name)`, idxs, names)

@@ -45,7 +45,7 @@ func BenchmarkUpdate(b *testing.B) {
 				recs := make([]ledger.Record, batch)
 				keys := make([][32]byte, batch)
 				var seq uint64
-				fn := func(h ledger.TreeHead, existing map[[32]byte]uint64) (*ledger.Batch, error) {
+				fn := func(h ledger.TreeHead, existing map[[32]byte]ledger.Existing) (*ledger.Batch, error) {
 					if len(existing) != 0 {
 						return nil, fmt.Errorf("%d keys exist", len(existing))
 					}

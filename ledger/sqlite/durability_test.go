@@ -34,7 +34,7 @@ func TestHelperProcess(t *testing.T) {
 	for i := 0; ; i++ {
 		n := sizes[i%len(sizes)]
 		var recs []ledger.Record
-		err := s.Update(ctx, nil, func(h ledger.TreeHead, _ map[[32]byte]uint64) (*ledger.Batch, error) {
+		err := s.Update(ctx, nil, func(h ledger.TreeHead, _ map[[32]byte]ledger.Existing) (*ledger.Batch, error) {
 			recs = make([]ledger.Record, n)
 			for i := range recs {
 				recs[i] = testRecord(t, h.Size+uint64(i))

@@ -52,7 +52,7 @@ func TestErasureLeavesNoBytes(t *testing.T) {
 	if !filesContain(t, path, erased) {
 		t.Fatalf("the content to erase is not in the files before the erasure: the scan is broken")
 	}
-	if _, err := l.Erase(t.Context(), []ledger.ContentRef{{Index: idx[19]}}, "admin:test", "test"); err != nil {
+	if _, err := l.Erase(t.Context(), []ledger.ContentRef{{Index: idx[19].Index}}, "admin:test", "test"); err != nil {
 		t.Fatal(err)
 	}
 	if filesContain(t, path, erased) {

@@ -139,7 +139,7 @@ func grow(head ledger.TreeHead, recs []ledger.Record) (*ledger.Batch, error) {
 func appendRecords(t testing.TB, ctx context.Context, s ledger.Store, n int) []ledger.Record {
 	t.Helper()
 	var out []ledger.Record
-	err := s.Update(ctx, nil, func(head ledger.TreeHead, _ map[[32]byte]uint64) (*ledger.Batch, error) {
+	err := s.Update(ctx, nil, func(head ledger.TreeHead, _ map[[32]byte]ledger.Existing) (*ledger.Batch, error) {
 		recs := make([]ledger.Record, n)
 		for i := range recs {
 			recs[i] = testRecord(t, head.Size+uint64(i))

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -98,7 +99,7 @@ func TestWriteLockAtBegin(t *testing.T) {
 	}
 	defer other.Close()
 	var inside error
-	err = s.Update(t.Context(), nil, func(ledger.TreeHead, map[[32]byte]uint64) (*ledger.Batch, error) {
+	err = s.Update(t.Context(), nil, func(ledger.TreeHead, map[[32]byte]ledger.Existing) (*ledger.Batch, error) {
 		tx, err := other.BeginTx(t.Context(), nil)
 		if err == nil {
 			tx.Rollback()
@@ -219,7 +220,7 @@ func TestAppendOnlyTriggers(t *testing.T) {
 	path := newPath(t)
 	s := openStore(t, t.Context(), path)
 	appendRecords(t, t.Context(), s, 300)
-	err := s.Update(t.Context(), nil, func(h ledger.TreeHead, _ map[[32]byte]uint64) (*ledger.Batch, error) {
+	err := s.Update(t.Context(), nil, func(h ledger.TreeHead, _ map[[32]byte]ledger.Existing) (*ledger.Batch, error) {
 		return checkpointBatch(h), nil
 	})
 	if err != nil {
@@ -269,7 +270,7 @@ func TestErasure(t *testing.T) {
 	recs := appendRecords(t, t.Context(), s, 3)
 	erasure := func(t *testing.T, erase []ledger.ContentRef) error {
 		t.Helper()
-		return s.Update(t.Context(), nil, func(h ledger.TreeHead, _ map[[32]byte]uint64) (*ledger.Batch, error) {
+		return s.Update(t.Context(), nil, func(h ledger.TreeHead, _ map[[32]byte]ledger.Existing) (*ledger.Batch, error) {
 			rec := testRecord(t, 1000+h.Size)
 			rec.Kind, rec.Content = ledger.KindErasure, nil
 			b, err := grow(h, []ledger.Record{rec})
@@ -281,7 +282,7 @@ func TestErasure(t *testing.T) {
 		})
 	}
 	// Without an erasure entry the store refuses, and so does the database.
-	err := s.Update(t.Context(), nil, func(h ledger.TreeHead, _ map[[32]byte]uint64) (*ledger.Batch, error) {
+	err := s.Update(t.Context(), nil, func(h ledger.TreeHead, _ map[[32]byte]ledger.Existing) (*ledger.Batch, error) {
 		return &ledger.Batch{Head: h, Erase: []ledger.ContentRef{{Index: 0}}}, nil
 	})
 	if !errors.Is(err, ledger.ErrInvalid) {
@@ -414,13 +415,13 @@ func TestUpdateWritesNothingOnError(t *testing.T) {
 			path := newPath(t)
 			s := openStore(t, t.Context(), path)
 			appendRecords(t, t.Context(), s, 3)
-			if err := s.Update(t.Context(), nil, func(h ledger.TreeHead, _ map[[32]byte]uint64) (*ledger.Batch, error) {
+			if err := s.Update(t.Context(), nil, func(h ledger.TreeHead, _ map[[32]byte]ledger.Existing) (*ledger.Batch, error) {
 				return checkpointBatch(h), nil
 			}); err != nil {
 				t.Fatal(err)
 			}
 			before := countRows(t, path)
-			err := s.Update(t.Context(), nil, func(h ledger.TreeHead, _ map[[32]byte]uint64) (*ledger.Batch, error) {
+			err := s.Update(t.Context(), nil, func(h ledger.TreeHead, _ map[[32]byte]ledger.Existing) (*ledger.Batch, error) {
 				return tt.fn(t, h)
 			})
 			if !errors.Is(err, tt.want) {
@@ -477,7 +478,7 @@ func TestUpdateCancelled(t *testing.T) {
 			}
 			defer cancel()
 			called := false
-			err := s.Update(ctx, nil, func(h ledger.TreeHead, _ map[[32]byte]uint64) (*ledger.Batch, error) {
+			err := s.Update(ctx, nil, func(h ledger.TreeHead, _ map[[32]byte]ledger.Existing) (*ledger.Batch, error) {
 				called = true
 				recs := make([]ledger.Record, 500)
 				for i := range recs {
@@ -528,7 +529,7 @@ func TestRoundTrip(t *testing.T) {
 	// Content is read back in name order.
 	empty.Content = append([]ledger.Content{{Name: "empty", Salt: make([]byte, 32)}}, empty.Content...)
 	empty.Refs = append(empty.Refs, empty.Refs...) // duplicate refs are indexed once
-	err := s.Update(ctx, nil, func(h ledger.TreeHead, _ map[[32]byte]uint64) (*ledger.Batch, error) {
+	err := s.Update(ctx, nil, func(h ledger.TreeHead, _ map[[32]byte]ledger.Existing) (*ledger.Batch, error) {
 		b, err := grow(h, []ledger.Record{bare, empty})
 		if err != nil {
 			return nil, err
@@ -633,7 +634,7 @@ func TestRoundTrip(t *testing.T) {
 
 	// Checkpoints of sizes 302 and, after more appends, 310.
 	appendRecords(t, ctx, s, 8)
-	if err := s.Update(ctx, nil, func(h ledger.TreeHead, _ map[[32]byte]uint64) (*ledger.Batch, error) {
+	if err := s.Update(ctx, nil, func(h ledger.TreeHead, _ map[[32]byte]ledger.Existing) (*ledger.Batch, error) {
 		return checkpointBatch(h), nil
 	}); err != nil {
 		t.Fatal(err)
@@ -756,8 +757,8 @@ func TestLookupKeysChunked(t *testing.T) {
 	for i := range recs {
 		keys = append(keys, recs[i].DedupKey, [32]byte{byte(i), byte(i >> 8), 0xff})
 	}
-	var existing map[[32]byte]uint64
-	err := s.Update(t.Context(), keys, func(_ ledger.TreeHead, e map[[32]byte]uint64) (*ledger.Batch, error) {
+	var existing map[[32]byte]ledger.Existing
+	err := s.Update(t.Context(), keys, func(_ ledger.TreeHead, e map[[32]byte]ledger.Existing) (*ledger.Batch, error) {
 		existing = e
 		return nil, nil
 	})
@@ -768,8 +769,9 @@ func TestLookupKeysChunked(t *testing.T) {
 		t.Fatalf("existing = %d keys, want %d", len(existing), len(recs))
 	}
 	for i := range recs {
-		if got, ok := existing[recs[i].DedupKey]; !ok || got != uint64(i) {
-			t.Fatalf("existing[key of %d] = %d, %v, want %d", i, got, ok, i)
+		want := ledger.Existing{Index: uint64(i), Leaf: recs[i].Leaf}
+		if got, ok := existing[recs[i].DedupKey]; !ok || !reflect.DeepEqual(got, want) {
+			t.Fatalf("existing[key of %d] = %+v, %v, want %+v", i, got, ok, want)
 		}
 	}
 }
@@ -796,7 +798,7 @@ func TestReplaceRefused(t *testing.T) {
 	path := newPath(t)
 	s := openStore(t, t.Context(), path)
 	appendRecords(t, t.Context(), s, 3)
-	err := s.Update(t.Context(), nil, func(h ledger.TreeHead, _ map[[32]byte]uint64) (*ledger.Batch, error) {
+	err := s.Update(t.Context(), nil, func(h ledger.TreeHead, _ map[[32]byte]ledger.Existing) (*ledger.Batch, error) {
 		return checkpointBatch(h), nil
 	})
 	if err != nil {

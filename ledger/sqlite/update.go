@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
-	"math/bits"
 	"strings"
 	"time"
 
@@ -95,8 +93,8 @@ func (s *Store) Update(ctx context.Context, keys [][ledger.HashSize]byte, fn led
 	if b == nil {
 		return nil
 	}
-	if err := checkBatch(head, b); err != nil {
-		return err
+	if err := b.Check(head); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
 	}
 	if err := s.write(ctx, tx, head, b); err != nil {
 		return err
@@ -128,9 +126,9 @@ func (s *Store) flushErasure(ctx context.Context) {
 	}
 }
 
-// lookupKeys returns the index of each of keys that is stored.
-func lookupKeys(ctx context.Context, tx *sql.Tx, keys [][ledger.HashSize]byte) (map[[ledger.HashSize]byte]uint64, error) {
-	existing := make(map[[ledger.HashSize]byte]uint64)
+// lookupKeys returns the index and leaf of each of keys that is stored.
+func lookupKeys(ctx context.Context, tx *sql.Tx, keys [][ledger.HashSize]byte) (map[[ledger.HashSize]byte]ledger.Existing, error) {
+	existing := make(map[[ledger.HashSize]byte]ledger.Existing)
 	for len(keys) > 0 {
 		chunk := keys[:min(len(keys), keysPerQuery)]
 		keys = keys[len(chunk):]
@@ -138,15 +136,15 @@ func lookupKeys(ctx context.Context, tx *sql.Tx, keys [][ledger.HashSize]byte) (
 		for i := range chunk {
 			args[i] = chunk[i][:]
 		}
-		q := `SELECT dedup_key, idx FROM entries WHERE dedup_key IN (?` + strings.Repeat(", ?", len(chunk)-1) + `)`
+		q := `SELECT dedup_key, idx, leaf FROM entries WHERE dedup_key IN (?` + strings.Repeat(", ?", len(chunk)-1) + `)`
 		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
 			return nil, wrap("look up dedup keys", err)
 		}
 		for rows.Next() {
-			var key []byte
+			var key, leaf []byte
 			var idx int64
-			if err := rows.Scan(&key, &idx); err != nil {
+			if err := rows.Scan(&key, &idx, &leaf); err != nil {
 				rows.Close()
 				return nil, wrap("look up dedup keys", err)
 			}
@@ -155,7 +153,7 @@ func lookupKeys(ctx context.Context, tx *sql.Tx, keys [][ledger.HashSize]byte) (
 				rows.Close()
 				return nil, err
 			}
-			existing[k] = uint64(idx)
+			existing[k] = ledger.Existing{Index: uint64(idx), Leaf: leaf}
 		}
 		if err := rows.Close(); err != nil {
 			return nil, wrap("look up dedup keys", err)
@@ -165,80 +163,6 @@ func lookupKeys(ctx context.Context, tx *sql.Tx, keys [][ledger.HashSize]byte) (
 		}
 	}
 	return existing, nil
-}
-
-// checkBatch checks the invariants of a batch against the head it was
-// computed from: records numbered on from the head, a new head that counts
-// them, a checkpoint the head records, and an erasure entry for content to
-// erase. A violation is a bug in the caller and wraps ledger.ErrInvalid.
-func checkBatch(head ledger.TreeHead, b *ledger.Batch) error {
-	for i := range b.Records {
-		if want := head.Size + uint64(i); b.Records[i].Index != want {
-			return invalid("record %d has index %d, want %d", i, b.Records[i].Index, want)
-		}
-	}
-	h := b.Head
-	if want := head.Size + uint64(len(b.Records)); h.Size != want {
-		return invalid("new head size %d, want %d (head %d + %d records)", h.Size, want, head.Size, len(b.Records))
-	}
-	if h.Size > math.MaxInt64 {
-		return invalid("tree size %d exceeds %d", h.Size, int64(math.MaxInt64))
-	}
-	if h.Checkpointed && h.CheckpointSize > h.Size {
-		return invalid("head checkpoint size %d exceeds tree size %d", h.CheckpointSize, h.Size)
-	}
-	if cp := b.Checkpoint; cp != nil {
-		if cp.Size > h.Size {
-			return invalid("checkpoint size %d exceeds tree size %d", cp.Size, h.Size)
-		}
-		if !h.Checkpointed || h.CheckpointSize != cp.Size {
-			return invalid("new head does not record the checkpoint of size %d as the latest", cp.Size)
-		}
-	}
-	if len(b.Erase) > 0 {
-		if erasureIndex(b.Records) < 0 {
-			return invalid("content to erase but no erasure entry")
-		}
-		for _, e := range b.Erase {
-			if e.Index >= head.Size {
-				return invalid("erase content of entry %d: tree size is %d", e.Index, head.Size)
-			}
-		}
-	}
-	return nil
-}
-
-// checkHead checks the new head of a batch against the head it was computed
-// from: a compact range of the shape of its size, and the same root if the
-// size is the same. Update checks it after writing the records, so that a
-// record the database refuses is reported as such.
-func checkHead(head ledger.TreeHead, h ledger.TreeHead) error {
-	if h.Size == head.Size && h.Root != head.Root {
-		return invalid("new head changes the root of tree size %d", h.Size)
-	}
-	if want := bits.OnesCount64(h.Size); len(h.Range) != want {
-		return invalid("compact range of tree size %d has %d hashes, want %d", h.Size, len(h.Range), want)
-	}
-	for i, r := range h.Range {
-		if len(r) != ledger.HashSize {
-			return invalid("compact range hash %d has %d bytes, want %d", i, len(r), ledger.HashSize)
-		}
-	}
-	return nil
-}
-
-func invalid(format string, args ...any) error {
-	return fmt.Errorf("%w: sqlite: batch: %s", ledger.ErrInvalid, fmt.Sprintf(format, args...))
-}
-
-// erasureIndex returns the index of the first erasure record, or -1.
-func erasureIndex(recs []ledger.Record) int64 {
-	for i := range recs {
-		if recs[i].Kind == ledger.KindErasure {
-			return int64(recs[i].Index)
-		}
-	}
-	return -1
 }
 
 // write writes a checked batch in tx, the head last: the content delete
@@ -285,7 +209,7 @@ func (s *Store) write(ctx context.Context, tx *sql.Tx, head ledger.TreeHead, b *
 		}
 	}
 	if len(b.Erase) > 0 {
-		if err := exec("erase: guard", s.st.guard, erasureIndex(b.Records)); err != nil {
+		if err := exec("erase: guard", s.st.guard, b.ErasureIndex()); err != nil {
 			return err
 		}
 		for _, e := range b.Erase {
@@ -304,9 +228,6 @@ func (s *Store) write(ctx context.Context, tx *sql.Tx, head ledger.TreeHead, b *
 		}
 	}
 	h := b.Head
-	if err := checkHead(head, h); err != nil {
-		return err
-	}
 	var cpSize, cpTime any
 	if h.Checkpointed {
 		cpSize, cpTime = int64(h.CheckpointSize), nanos(h.CheckpointTime)

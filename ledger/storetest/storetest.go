@@ -36,6 +36,10 @@ func Run(t *testing.T, newDB func(t *testing.T) DB) {
 	}{
 		{"EmptyTree", testEmptyTree},
 		{"AppendAndDedup", testAppendAndDedup},
+		{"DuplicateMismatch", testDuplicateMismatch},
+		{"Pushback", testPushback},
+		{"CommitTimeout", testCommitTimeout},
+		{"CloseBounded", testCloseBounded},
 		{"RecordsAndFind", testRecordsAndFind},
 		{"InvalidEntryWritesNothing", testInvalidEntry},
 		{"InclusionAcrossTileBoundaries", testInclusion},
@@ -44,6 +48,7 @@ func Run(t *testing.T, newDB func(t *testing.T) DB) {
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"CancelledContexts", testCancelled},
 		{"FailedUpdateWritesNothing", testFailedUpdate},
+		{"InvalidBatch", testInvalidBatch},
 		{"Erasure", testErasure},
 		{"AppendOnly", testAppendOnly},
 		{"NoBypass", testNoBypass},
@@ -73,20 +78,7 @@ var signerKey, verifierKey = func() (string, string) {
 
 func openLog(t *testing.T, s ledger.Store, interval time.Duration) *ledger.Log {
 	t.Helper()
-	signer, err := ledger.NewSigner(signerKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := ledger.Open(s, ledger.Config{Signer: signer, CheckpointInterval: interval})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Close(context.Background()); err != nil && !errors.Is(err, ledger.ErrClosed) {
-			t.Errorf("close log: %v", err)
-		}
-	})
-	return l
+	return openLogConfig(t, s, ledger.Config{CheckpointInterval: interval})
 }
 
 // entry returns a small span entry for trace n, span m.
@@ -200,8 +192,8 @@ func testAppendAndDedup(t *testing.T, db DB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(got) != "[0 1 2]" {
-		t.Fatalf("Append = %v, want [0 1 2]", got)
+	if fmt.Sprint(got) != "[{0 false false} {1 false false} {2 false false}]" {
+		t.Fatalf("Append = %v, want indices 0 1 2, none a duplicate", got)
 	}
 	// A retried delivery, mixed with new entries and a duplicate within the call.
 	again := []ledger.Entry{entry(1, 3), entry(1, 1), entry(1, 3), entry(1, 0)}
@@ -209,8 +201,8 @@ func testAppendAndDedup(t *testing.T, db DB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(got) != "[3 1 3 0]" {
-		t.Fatalf("Append(retry) = %v, want [3 1 3 0]", got)
+	if fmt.Sprint(got) != "[{3 false false} {1 true false} {3 true false} {0 true false}]" {
+		t.Fatalf("Append(retry) = %v, want 3 1 3 0, the last three duplicates of the same leaf", got)
 	}
 	// Same trace and span but another kind is another entry.
 	other := entry(1, 0)
@@ -219,7 +211,7 @@ func testAppendAndDedup(t *testing.T, db DB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(got) != "[4]" {
+	if fmt.Sprint(got) != "[{4 false false}]" {
 		t.Fatalf("Append(other kind) = %v, want [4]", got)
 	}
 	if h := head(t, s); h.Size != 5 {
@@ -235,7 +227,7 @@ func testAppendAndDedup(t *testing.T, db DB) {
 				t.Error(err)
 				return
 			}
-			idx[i] = r[0]
+			idx[i] = r[0].Index
 		})
 	}
 	wg.Wait()
@@ -276,10 +268,11 @@ func testRecordsAndFind(t *testing.T, db DB) {
 			{Key: ledger.AttrCredentialFingerprint, Value: "hmac-sha256:aa hmac-sha256:bb"},
 		},
 	}
-	idx, err := l.Append(t.Context(), []ledger.Entry{entry(8, 0), cred, call})
+	ix, err := l.Append(t.Context(), []ledger.Entry{entry(8, 0), cred, call})
 	if err != nil {
 		t.Fatal(err)
 	}
+	idx := indices(ix)
 	tests := []struct {
 		ref  ledger.Ref
 		from uint64
@@ -564,7 +557,7 @@ func testConcurrentWriters(t *testing.T, db DB) {
 						return
 					}
 					mu.Lock()
-					for k, x := range idx {
+					for k, x := range indices(idx) {
 						key := fmt.Sprintf("%d/%d/%d", w, c, i+k)
 						if prev, dup := seen[x]; dup {
 							t.Errorf("index %d given to %s and %s", x, prev, key)
@@ -647,7 +640,7 @@ func testCancelled(t *testing.T, db DB) {
 	}
 	// A transaction whose context ends inside it writes nothing.
 	ctx, cancel := context.WithCancel(t.Context())
-	err := s.Update(ctx, nil, func(h ledger.TreeHead, _ map[[32]byte]uint64) (*ledger.Batch, error) {
+	err := s.Update(ctx, nil, func(h ledger.TreeHead, _ map[[32]byte]ledger.Existing) (*ledger.Batch, error) {
 		cancel()
 		return oneRecordBatch(t, h), nil
 	})
@@ -668,12 +661,10 @@ func oneRecordBatch(t *testing.T, h ledger.TreeHead) *ledger.Batch {
 		t.Fatal(err)
 	}
 	lh := ledger.LeafHash(leaf)
-	next := h
-	next.Size++
-	next.Root = lh
+	next, tiles := grown(t, h, lh)
 	return &ledger.Batch{
 		Records: []ledger.Record{{Index: h.Size, Leaf: leaf, LeafHash: lh, DedupKey: e.DedupKey(), Kind: e.Kind, TraceID: e.TraceID, Time: e.Start}},
-		Tiles:   []ledger.TileSegment{{Tile: ledger.TileID{Index: h.Size / ledger.TileWidth}, Start: int(h.Size % ledger.TileWidth), Hashes: lh[:]}},
+		Tiles:   tiles,
 		Head:    next,
 	}
 }
@@ -684,7 +675,7 @@ func testFailedUpdate(t *testing.T, db DB) {
 	appendN(t, l, 7, 0, 3)
 	before := head(t, s)
 	boom := errors.New("boom")
-	err := s.Update(t.Context(), nil, func(h ledger.TreeHead, _ map[[32]byte]uint64) (*ledger.Batch, error) {
+	err := s.Update(t.Context(), nil, func(h ledger.TreeHead, _ map[[32]byte]ledger.Existing) (*ledger.Batch, error) {
 		return nil, boom
 	})
 	if !errors.Is(err, boom) {
@@ -692,13 +683,13 @@ func testFailedUpdate(t *testing.T, db DB) {
 	}
 	// A batch that breaks the store's invariants is refused whole.
 	rec := ledger.Record{Index: before.Size + 5, Leaf: []byte{1}, LeafHash: ledger.LeafHash([]byte{1}), Kind: ledger.KindSpan}
-	err = s.Update(t.Context(), nil, func(h ledger.TreeHead, _ map[[32]byte]uint64) (*ledger.Batch, error) {
+	err = s.Update(t.Context(), nil, func(h ledger.TreeHead, _ map[[32]byte]ledger.Existing) (*ledger.Batch, error) {
 		next := h
 		next.Size++
 		return &ledger.Batch{Records: []ledger.Record{rec}, Head: next}, nil
 	})
-	if err == nil {
-		t.Fatalf("Update with a gap in the indices succeeded")
+	if !errors.Is(err, ledger.ErrInvalid) {
+		t.Fatalf("Update with a gap in the indices: error = %v, want ErrInvalid", err)
 	}
 	// A duplicate dedup key is refused by the database itself.
 	recs, err := s.Records(t.Context(), 0, 1)
@@ -707,10 +698,9 @@ func testFailedUpdate(t *testing.T, db DB) {
 	}
 	dup := recs[0]
 	dup.Index = before.Size
-	err = s.Update(t.Context(), nil, func(h ledger.TreeHead, _ map[[32]byte]uint64) (*ledger.Batch, error) {
-		next := h
-		next.Size++
-		return &ledger.Batch{Records: []ledger.Record{dup}, Head: next}, nil
+	err = s.Update(t.Context(), nil, func(h ledger.TreeHead, _ map[[32]byte]ledger.Existing) (*ledger.Batch, error) {
+		next, tiles := grown(t, h, dup.LeafHash)
+		return &ledger.Batch{Records: []ledger.Record{dup}, Tiles: tiles, Head: next}, nil
 	})
 	if !errors.Is(err, ledger.ErrConflict) {
 		t.Fatalf("Update with a duplicate dedup key: error = %v, want ErrConflict", err)
@@ -730,10 +720,11 @@ func testErasure(t *testing.T, db DB) {
 		ledger.NewContent("input.messages", []byte(`[{"role":"user","content":"my SSN is 078-05-1120"}]`)),
 		ledger.NewContent("reasoning", []byte("the user shared an SSN")),
 	}
-	idx, err := l.Append(t.Context(), []ledger.Entry{e, entry(10, 1)})
+	ix, err := l.Append(t.Context(), []ledger.Entry{e, entry(10, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	idx := indices(ix)
 	before, err := s.RecordsAt(t.Context(), idx[:1])
 	if err != nil || len(before) != 1 || len(before[0].Content) != 2 {
 		t.Fatalf("RecordsAt before erasure = %v, %v, want one record with 2 contents", before, err)
@@ -909,4 +900,13 @@ func testReopen(t *testing.T, db DB) {
 	if string(ref.Hash()) != string(h.Root[:]) {
 		t.Fatalf("head root %x, reference %x", h.Root, ref.Hash())
 	}
+}
+
+// indices returns the index of each of ix.
+func indices(ix []ledger.Index) []uint64 {
+	out := make([]uint64, len(ix))
+	for i, x := range ix {
+		out[i] = x.Index
+	}
+	return out
 }

@@ -1,0 +1,245 @@
+package storetest
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/agentledger/agentledger/ledger"
+)
+
+// counter is a ledger.Observer that counts duplicate mismatches.
+type counter struct {
+	mu         sync.Mutex
+	mismatches []ledger.Mismatch
+}
+
+func (c *counter) Committed(int, time.Duration, ledger.TreeHead) {}
+func (c *counter) Signed(ledger.Checkpoint)                      {}
+func (c *counter) DuplicateMismatch(m ledger.Mismatch) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.mismatches = append(c.mismatches, m)
+}
+
+// openLogConfig opens a log on s with cfg, its signer set and its
+// checkpoint interval an hour unless cfg sets one, closed at the end of the
+// test.
+func openLogConfig(t *testing.T, s ledger.Store, cfg ledger.Config) *ledger.Log {
+	t.Helper()
+	signer, err := ledger.NewSigner(signerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Signer = signer
+	if cfg.CheckpointInterval == 0 {
+		cfg.CheckpointInterval = time.Hour
+	}
+	l, err := ledger.Open(s, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := l.Close(context.Background()); err != nil && !errors.Is(err, ledger.ErrClosed) {
+			t.Errorf("close log: %v", err)
+		}
+	})
+	return l
+}
+
+// testDuplicateMismatch: an entry delivered again with a different leaf is
+// reported, counted and recorded in a finding entry, once per mismatch; the
+// stored entry stays.
+func testDuplicateMismatch(t *testing.T, db DB) {
+	s := db.Open(t)
+	obs := &counter{}
+	l := openLogConfig(t, s, ledger.Config{Observer: obs})
+	if _, err := l.Append(t.Context(), []ledger.Entry{entry(1, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	changed := entry(1, 0)
+	changed.Attrs = []ledger.Attr{{Key: "n", Value: "changed"}}
+	for range 2 {
+		got, err := l.Append(t.Context(), []ledger.Entry{changed, entry(1, 0)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []ledger.Index{{Index: 0, IsDup: true, LeafDiffers: true}, {Index: 0, IsDup: true}}
+		if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+			t.Fatalf("Append(changed, same) = %+v, want %+v", got, want)
+		}
+	}
+	// The entry and one finding, whichever of the two deliveries wrote it.
+	if h := head(t, s); h.Size != 2 {
+		t.Fatalf("tree size = %d, want 2 (the entry and one finding)", h.Size)
+	}
+	// A retry of an entry with content has a new salt, so another leaf, but
+	// the same facts: a duplicate, not a mismatch.
+	withContent := entry(1, 1)
+	withContent.Content = []ledger.Content{ledger.NewContent("output", []byte("result"))}
+	if _, err := l.Append(t.Context(), []ledger.Entry{withContent}); err != nil {
+		t.Fatal(err)
+	}
+	withContent.Content = []ledger.Content{ledger.NewContent("output", []byte("result"))}
+	got, err := l.Append(t.Context(), []ledger.Entry{withContent})
+	if want := (ledger.Index{Index: 2, IsDup: true}); err != nil || len(got) != 1 || got[0] != want {
+		t.Fatalf("Append(retry with content) = %+v, %v, want [%+v]", got, err, want)
+	}
+	if h := head(t, s); h.Size != 3 {
+		t.Fatalf("tree size = %d, want 3", h.Size)
+	}
+	recs, err := s.Records(t.Context(), 0, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, delivered := ledger.LeafHash(mustLeaf(t, entry(1, 0))), ledger.LeafHash(mustLeaf(t, changed))
+	if recs[0].LeafHash != stored {
+		t.Fatalf("stored entry's leaf hash = %x, want the first delivery's %x", recs[0].LeafHash, stored)
+	}
+	d, err := ledger.DecodeLeaf(recs[1].Leaf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := d.Entry
+	if f.Name != ledger.DuplicateMismatchName || f.Source != ledger.SourceLedger || f.TraceID != entry(1, 0).TraceID {
+		t.Fatalf("finding = name %q source %q trace %q, want %q, %q, %q", f.Name, f.Source, f.TraceID, ledger.DuplicateMismatchName, ledger.SourceLedger, entry(1, 0).TraceID)
+	}
+	for key, want := range map[string]string{
+		ledger.AttrDupIndex:         strconv.Itoa(0),
+		ledger.AttrDupStoredLeaf:    hex.EncodeToString(stored[:]),
+		ledger.AttrDupDeliveredLeaf: hex.EncodeToString(delivered[:]),
+	} {
+		if got, _ := f.Attr(key); got != want {
+			t.Errorf("finding attribute %s = %q, want %q", key, got, want)
+		}
+	}
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	wantM := ledger.Mismatch{Index: 0, TraceID: entry(1, 0).TraceID, Stored: stored, Delivered: delivered}
+	if len(obs.mismatches) != 2 || obs.mismatches[0] != wantM || obs.mismatches[1] != wantM {
+		t.Errorf("observed mismatches = %+v, want %+v twice (once per delivery)", obs.mismatches, wantM)
+	}
+}
+
+func mustLeaf(t *testing.T, e ledger.Entry) []byte {
+	t.Helper()
+	leaf, err := ledger.EncodeLeaf(&e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return leaf
+}
+
+// holdHead runs a write transaction on s that holds the tree head until the
+// returned function is called, as another writer, or a database that does
+// not answer, would.
+func holdHead(t *testing.T, s ledger.Store) (release func()) {
+	t.Helper()
+	entered, hold, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		done <- s.Update(context.Background(), nil, func(ledger.TreeHead, map[[32]byte]ledger.Existing) (*ledger.Batch, error) {
+			close(entered)
+			<-hold
+			return nil, nil
+		})
+	}()
+	<-entered
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			close(hold)
+			if err := <-done; err != nil {
+				t.Errorf("holding update: %v", err)
+			}
+		})
+	}
+	t.Cleanup(release)
+	return release
+}
+
+// testPushback: while the database is busy, appends beyond the queue are
+// refused with ErrPushback at once instead of waiting, and the accepted
+// ones commit once it answers.
+func testPushback(t *testing.T, db DB) {
+	s := db.Open(t)
+	l := openLogConfig(t, s, ledger.Config{MaxPending: 1, MaxBatch: 1})
+	release := holdHead(t, s)
+	// At most one request is committing (batches of one entry) and one
+	// waits in the queue: of six, at least four are pushed back while the
+	// head is held, and they are the first to return.
+	const n = 6
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			_, err := l.Append(t.Context(), []ledger.Entry{entry(3, i)})
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; !errors.Is(err, ledger.ErrPushback) {
+			t.Fatalf("Append while the head is held = %v, want ErrPushback", err)
+		}
+	}
+	release()
+	var ok uint64
+	for range n - 4 {
+		switch err := <-errs; {
+		case err == nil:
+			ok++
+		case !errors.Is(err, ledger.ErrPushback):
+			t.Fatalf("Append = %v, want nil or ErrPushback", err)
+		}
+	}
+	if h := head(t, s); h.Size != ok {
+		t.Fatalf("tree size = %d, want %d (the appends that succeeded)", h.Size, ok)
+	}
+}
+
+// testCommitTimeout: a commit that the database does not answer within
+// CommitTimeout fails, and writes nothing.
+func testCommitTimeout(t *testing.T, db DB) {
+	s := db.Open(t)
+	l := openLogConfig(t, s, ledger.Config{CommitTimeout: 50 * time.Millisecond})
+	release := holdHead(t, s)
+	if _, err := l.Append(t.Context(), []ledger.Entry{entry(4, 0)}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Append while the head is held = %v, want DeadlineExceeded", err)
+	}
+	release()
+	if h := head(t, s); h.Size != 0 {
+		t.Fatalf("tree size = %d, want 0", h.Size)
+	}
+}
+
+// testCloseBounded: Close returns when its context ends although the
+// database does not answer, and the append waiting for it fails.
+func testCloseBounded(t *testing.T, db DB) {
+	s := db.Open(t)
+	l := openLogConfig(t, s, ledger.Config{})
+	release := holdHead(t, s)
+	appendErr := make(chan error, 1)
+	go func() {
+		_, err := l.Append(t.Context(), []ledger.Entry{entry(5, 0)})
+		appendErr <- err
+	}()
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	if err := l.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Close while the head is held = %v, want DeadlineExceeded", err)
+	}
+	select {
+	case err := <-appendErr:
+		if err == nil {
+			t.Fatalf("Append during a Close that gave up succeeded")
+		}
+	case <-t.Context().Done():
+		t.Fatalf("Append still waiting after Close returned")
+	}
+	release()
+	if h := head(t, s); h.Size != 0 {
+		t.Fatalf("tree size = %d, want 0", h.Size)
+	}
+}

@@ -31,7 +31,7 @@ const DecisionLogsPath = "/v1/opa/logs"
 
 // Appender appends entries to the ledger; *ledger.Log is one.
 type Appender interface {
-	Append(ctx context.Context, entries []ledger.Entry) ([]uint64, error)
+	Append(ctx context.Context, entries []ledger.Entry) ([]ledger.Index, error)
 }
 
 // DecisionLogsConfig configures DecisionLogs.

@@ -133,8 +133,8 @@ func TestCompletenessBlocks(t *testing.T) {
 		}
 		var late answerWithCompleteness
 		w.get("responder", "/v1/credentials/"+credC1, &late)
-		if late.Completeness == nil || late.Completeness.Size != note.Size || !slices.Contains(late.Completeness.Unindexed, idx[0]) {
-			t.Fatalf("after an append beyond the index: block %+v, want size %d and unindexed %d", late.Completeness, note.Size, idx[0])
+		if late.Completeness == nil || late.Completeness.Size != note.Size || !slices.Contains(late.Completeness.Unindexed, idx[0].Index) {
+			t.Fatalf("after an append beyond the index: block %+v, want size %d and unindexed %d", late.Completeness, note.Size, idx[0].Index)
 		}
 		note2 := w.indexed()
 		w.get("responder", "/v1/credentials/"+credC1, &late)

@@ -74,7 +74,7 @@ func (w *world) seedPolicy() {
 		w.t.Fatal(err)
 	}
 	for i, f := range fs {
-		w.idx[f.name] = idx[i]
+		w.idx[f.name] = idx[i].Index
 	}
 	w.checkpoint()
 }

@@ -72,9 +72,9 @@ func benchLatency(b *testing.B, witnesses int) {
 		}
 		start := time.Now()
 		deadline := start.Add(30 * time.Second)
-		for !covered(ctx, b, store, idx[0], witnesses) {
+		for !covered(ctx, b, store, idx[0].Index, witnesses) {
 			if time.Now().After(deadline) {
-				b.Fatalf("entry %d not covered within 30s", idx[0])
+				b.Fatalf("entry %d not covered within 30s", idx[0].Index)
 			}
 			time.Sleep(2 * time.Millisecond)
 		}

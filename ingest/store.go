@@ -66,7 +66,7 @@ func openLedger(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *owned
 	if err != nil {
 		return nil, fmt.Errorf("open ledger store: %w", err)
 	}
-	log, err := ledger.Open(store, ledger.Config{Signer: signer, Logger: logger, Follower: index.NewIndexer(store, signer)})
+	log, err := ledger.OpenBound(ctx, store, ledger.Config{Signer: signer, Logger: logger, Follower: index.NewIndexer(store, signer)})
 	if err != nil {
 		store.Close()
 		return nil, err

@@ -157,7 +157,7 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	defer store.Close()
 
 	m := newMetrics()
-	l, err := ledger.Open(store, ledger.Config{
+	l, err := ledger.OpenBound(ctx, store, ledger.Config{
 		Signer:             n.signer,
 		CheckpointInterval: f.checkpointInterval,
 		Logger:             logger,

@@ -14,16 +14,19 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/agentledger/agentledger/ledger/audit"
+	"github.com/agentledger/agentledger/ledger/verify"
 )
 
 // keyFlags are the flags that give the log's verifier key.
 type keyFlags struct {
 	key, keyFile string
+	rotations    []string
 }
 
 func (f *keyFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.key, "key", "", "the log's verifier key, <name>+<hash>+<key> as keygen prints it")
 	cmd.Flags().StringVar(&f.keyFile, "key-file", "", "file holding the log's verifier key")
+	cmd.Flags().StringArrayVar(&f.rotations, "rotation", nil, "key rotation bundle (agentledger rotate-key writes it), in order: trust the new key it introduces, signed by the key before it; repeatable")
 }
 
 // verifierKey returns the verifier key from --key or --key-file, checked.
@@ -47,6 +50,17 @@ func (f *keyFlags) verifierKey() (string, error) {
 	}
 	if _, err := note.NewVerifier(k); err != nil {
 		return "", fmt.Errorf("verifier key: %w", err)
+	}
+	for _, path := range f.rotations {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("--rotation: %w", err)
+		}
+		r, err := verify.Rotation(b, k)
+		if err != nil {
+			return "", fmt.Errorf("--rotation %s: %w", path, err)
+		}
+		k = r.NewKey
 	}
 	return k, nil
 }

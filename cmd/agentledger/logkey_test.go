@@ -1,10 +1,17 @@
 package main
 
 import (
+	"io"
+	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/agentledger/agentledger/ledger"
 
 	"github.com/agentledger/agentledger/internal/pgtest"
 )
@@ -66,4 +73,100 @@ func wantBothKeys(t *testing.T, out, firstKey string) string {
 	}
 	t.Fatalf("refusal does not name the signer's own key:\n%s", out)
 	return ""
+}
+
+// TestRotateKey: rotate-key appends the old key's statement introducing
+// the new key and records the new key; serve then starts with the new key
+// and not the old; verify accepts a new-key checkpoint only with the
+// rotation bundle beside the old pinned key, and refuses a forged bundle.
+func TestRotateKey(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir)
+	oldKey := s.verifierKey(t)
+	sendSpans(t, s.otlpHTTP, 3)
+	if err := s.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("serve exit: %v", err)
+	}
+	oldSkey, err := os.ReadFile(filepath.Join(dir, signerKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	work := t.TempDir()
+	newKeyFile, bundle := filepath.Join(work, "new.key"), filepath.Join(work, "rotation.json")
+	out, err := exec.Command(binary, "keygen", "--out", newKeyFile).CombinedOutput()
+	if err != nil {
+		t.Fatalf("keygen: %v\n%s", err, out)
+	}
+	newKey := strings.TrimSpace(string(out))
+	out, err = exec.Command(binary, "rotate-key", "--data-dir", dir, "--new-key", newKeyFile, "--out", bundle).CombinedOutput()
+	if err != nil {
+		t.Fatalf("rotate-key: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "verifier key: "+newKey) {
+		t.Fatalf("rotate-key output does not name the new key %s:\n%s", newKey, out)
+	}
+
+	s = startServer(t, dir)
+	if got := s.verifierKey(t); got != newKey {
+		t.Fatalf("serve after the rotation signs with %s, want %s", got, newKey)
+	}
+	sendSpans(t, s.otlpHTTP, 2)
+	cp := fetchCheckpoint(t, s, newKey)
+	if err := s.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("serve exit: %v", err)
+	}
+	cpFile := writeFile(t, work, "cp.txt", cp)
+
+	if out, err := exec.Command(binary, "verify", "--key", oldKey, "--checkpoint", cpFile).CombinedOutput(); err == nil {
+		t.Fatalf("verify accepted a new-key checkpoint with only the old key pinned:\n%s", out)
+	}
+	if out, err := exec.Command(binary, "verify", "--key", oldKey, "--rotation", bundle, "--checkpoint", cpFile).CombinedOutput(); err != nil {
+		t.Fatalf("verify with the rotation bundle: %v\n%s", err, out)
+	}
+	// A bundle made by whoever holds only the new key: its statement is not
+	// signed by the old key.
+	forged, err := os.ReadFile(bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forgedFile := writeFile(t, work, "forged.json", []byte(strings.Replace(string(forged), `"index": `, `"index": 1`, 1)))
+	if out, err := exec.Command(binary, "verify", "--key", oldKey, "--rotation", forgedFile, "--checkpoint", cpFile).CombinedOutput(); err == nil {
+		t.Fatalf("verify accepted a tampered rotation bundle:\n%s", out)
+	}
+
+	// The old key is refused now, in a data directory of its own.
+	stale := t.TempDir()
+	if err := os.WriteFile(filepath.Join(stale, signerKeyFile), oldSkey, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(filepath.Join(dir, sqliteFile), filepath.Join(stale, sqliteFile)); err != nil {
+		t.Fatal(err)
+	}
+	out, err = exec.Command(binary, "serve", "--data-dir", stale,
+		"--http-addr", freeAddr(t), "--otlp-http-addr", freeAddr(t), "--otlp-grpc-addr", freeAddr(t)).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), newKey) || !strings.Contains(string(out), oldKey) {
+		t.Fatalf("serve with the rotated-out key: %v\n%s", err, out)
+	}
+}
+
+// fetchCheckpoint returns the server's latest checkpoint, waiting until it
+// verifies with vkey.
+func fetchCheckpoint(t *testing.T, s *server, vkey string) []byte {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + s.httpAddr + "/checkpoint")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if _, err := ledger.OpenCheckpoint(b, vkey); err == nil {
+				return b
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no checkpoint signed by %s within 10s", vkey)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

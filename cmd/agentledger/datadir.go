@@ -50,7 +50,7 @@ func openNodeWith(dir, logName string, logNameSet bool, signerSpec string) (*nod
 	keyPath := filepath.Join(dir, signerKeyFile)
 	if signerSpec != "" {
 		var err error
-		if n.signer, err = openSignerBackend(signerSpec); err != nil {
+		if n.signer, err = openSignerBackend(signerSpec, logName); err != nil {
 			return nil, err
 		}
 		keyPath = signerSpec

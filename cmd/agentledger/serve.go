@@ -96,7 +96,7 @@ in flight, signs a final checkpoint and exits 0. A second signal exits at once.`
 	fl.StringVar(&f.httpAddr, "http-addr", "127.0.0.1:8080", "query API, UI, health and metrics listen address")
 	fl.DurationVar(&f.checkpointInterval, "checkpoint-interval", ledger.DefaultCheckpointInterval, "sign a checkpoint at most this often while the tree grows")
 	fl.StringVar(&f.logName, "log-name", defaultLogName, "the log's name, the origin line of its checkpoints; fixed when the signer key is created")
-	fl.StringVar(&f.signer, "signer", "", "checkpoint signer: unix:PATH for a signer process (agentledger signer) that holds the key; empty for the data directory's signer.key")
+	fl.StringVar(&f.signer, "signer", "", "checkpoint signer: unix:PATH for a signer process (agentledger signer) that holds the key, or a PKCS#11 URI pkcs11:token=T;object=K?module-path=M for an Ed25519 key in a token (PIN in $AGENTLEDGER_PKCS11_PIN; the key is named by --log-name); empty for the data directory's signer.key")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a clean shutdown may take before it gives up")
 	fl.BoolVar(&f.publicTiles, "public-tiles", false, "serve the tlog-tiles API (/tile/…) without a token, for witnesses and monitors")

@@ -18,12 +18,29 @@ import (
 	"github.com/agentledger/agentledger/ledger/signer"
 )
 
+// pkcs11PINEnv holds the PKCS#11 user PIN: never a flag, which would show
+// in process lists.
+const pkcs11PINEnv = "AGENTLEDGER_PKCS11_PIN"
+
 // openSignerBackend opens the signer backend spec names: "unix:PATH", a
-// signer process listening on a Unix socket.
-func openSignerBackend(spec string) (*ledger.Signer, error) {
+// signer process listening on a Unix socket, or a PKCS#11 URI, a key in a
+// token, for the log named logName.
+func openSignerBackend(spec, logName string) (*ledger.Signer, error) {
+	if strings.HasPrefix(spec, "pkcs11:") {
+		cfg, err := signer.ParsePKCS11URI(spec)
+		if err != nil {
+			return nil, fmt.Errorf("--signer: %w", err)
+		}
+		cfg.PIN, cfg.Origin = os.Getenv(pkcs11PINEnv), logName
+		p, err := signer.OpenPKCS11(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("--signer: %w", err)
+		}
+		return ledger.NewSignerFrom(p, p.VerifierKey())
+	}
 	path, ok := strings.CutPrefix(spec, "unix:")
 	if !ok || path == "" {
-		return nil, fmt.Errorf("--signer %q: want unix:PATH (a signer process), or nothing for the data directory's key file", spec)
+		return nil, fmt.Errorf("--signer %q: want unix:PATH (a signer process), a pkcs11: URI, or nothing for the data directory's key file", spec)
 	}
 	r, err := signer.Dial(path)
 	if err != nil {

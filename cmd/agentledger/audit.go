@@ -14,41 +14,68 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/agentledger/agentledger/ledger/audit"
+	"github.com/agentledger/agentledger/ledger/verify"
 )
 
 // keyFlags are the flags that give the log's verifier key.
 type keyFlags struct {
 	key, keyFile string
+	rotations    []string
 }
 
 func (f *keyFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.key, "key", "", "the log's verifier key, <name>+<hash>+<key> as keygen prints it")
 	cmd.Flags().StringVar(&f.keyFile, "key-file", "", "file holding the log's verifier key")
+	cmd.Flags().StringArrayVar(&f.rotations, "rotation", nil, "key rotation bundle (agentledger rotate-key writes it), in order: trust the new key it introduces, signed by the key before it; repeatable")
 }
 
-// verifierKey returns the verifier key from --key or --key-file, checked.
+// verifierKey returns the log's current verifier key: the key from --key or
+// --key-file, checked, or the last one the --rotation bundles introduce.
 func (f *keyFlags) verifierKey() (string, error) {
+	keys, err := f.verifierKeys()
+	if err != nil {
+		return "", err
+	}
+	return keys[len(keys)-1], nil
+}
+
+// verifierKeys returns the pinned key followed by each key the --rotation
+// bundles introduce, in order.
+func (f *keyFlags) verifierKeys() ([]string, error) {
 	k := f.key
 	switch {
 	case f.key != "" && f.keyFile != "":
-		return "", errors.New("give --key or --key-file, not both")
+		return nil, errors.New("give --key or --key-file, not both")
 	case f.keyFile != "":
 		b, err := os.ReadFile(f.keyFile)
 		if err != nil {
-			return "", fmt.Errorf("--key-file: %w", err)
+			return nil, fmt.Errorf("--key-file: %w", err)
 		}
 		k = string(b)
 	case f.key == "":
-		return "", errors.New("the log's verifier key is required (--key or --key-file): pin the key you trust, never take it from the server")
+		return nil, errors.New("the log's verifier key is required (--key or --key-file): pin the key you trust, never take it from the server")
 	}
 	k = strings.TrimSpace(k)
 	if strings.HasPrefix(k, "PRIVATE+KEY+") {
-		return "", errors.New("that is the log's signer key; give its verifier key (keygen prints it)")
+		return nil, errors.New("that is the log's signer key; give its verifier key (keygen prints it)")
 	}
 	if _, err := note.NewVerifier(k); err != nil {
-		return "", fmt.Errorf("verifier key: %w", err)
+		return nil, fmt.Errorf("verifier key: %w", err)
 	}
-	return k, nil
+	keys := []string{k}
+	for _, path := range f.rotations {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("--rotation: %w", err)
+		}
+		r, err := verify.Rotation(b, k)
+		if err != nil {
+			return nil, fmt.Errorf("--rotation %s: %w", path, err)
+		}
+		k = r.NewKey
+		keys = append(keys, k)
+	}
+	return keys, nil
 }
 
 func newAuditCmd() *cobra.Command {

@@ -36,28 +36,26 @@ type node struct {
 // keys (file mode 0600) on first start. logName names a new log; an existing
 // key must be for the same name when logNameSet.
 func openNode(dir, logName string, logNameSet bool) (*node, error) {
+	return openNodeWith(dir, logName, logNameSet, "")
+}
+
+// openNodeWith is openNode with the signer backend spec: empty for the
+// data directory's key file, or "unix:PATH" for a signer process (see
+// agentledger signer), whose key never enters this process.
+func openNodeWith(dir, logName string, logNameSet bool, signerSpec string) (*node, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
 	n := &node{dir: dir}
 	keyPath := filepath.Join(dir, signerKeyFile)
-	skey, err := keyfile.Read(keyPath)
-	if errors.Is(err, fs.ErrNotExist) {
-		var k string
-		k, _, err = ledger.GenerateKey(logName)
-		if err != nil {
+	if signerSpec != "" {
+		var err error
+		if n.signer, err = openSignerBackend(signerSpec, logName); err != nil {
 			return nil, err
 		}
-		if err := writeSecretFile(keyPath, []byte(k+"\n")); err != nil {
-			return nil, err
-		}
-		skey = []byte(k)
-	} else if err != nil {
+		keyPath = signerSpec
+	} else if err := n.loadKeyFile(keyPath, logName); err != nil {
 		return nil, err
-	}
-	n.signer, err = ledger.NewSigner(string(skey))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", keyPath, err)
 	}
 	if logNameSet && n.signer.Origin() != logName {
 		return nil, fmt.Errorf("%s signs for log %q but --log-name is %q: a log keeps its name for life", keyPath, n.signer.Origin(), logName)
@@ -80,4 +78,28 @@ func openNode(dir, logName string, logNameSet bool) (*node, error) {
 		return nil, fmt.Errorf("%s: want %d hex-encoded random bytes", secretPath, secretSize)
 	}
 	return n, nil
+}
+
+// loadKeyFile loads the signer key file at keyPath, creating it for a new
+// log named logName if it does not exist.
+func (n *node) loadKeyFile(keyPath, logName string) error {
+	skey, err := keyfile.Read(keyPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		var k string
+		k, _, err = ledger.GenerateKey(logName)
+		if err != nil {
+			return err
+		}
+		if err := writeSecretFile(keyPath, []byte(k+"\n")); err != nil {
+			return err
+		}
+		skey = []byte(k)
+	} else if err != nil {
+		return err
+	}
+	n.signer, err = ledger.NewSigner(string(skey))
+	if err != nil {
+		return fmt.Errorf("%s: %w", keyPath, err)
+	}
+	return nil
 }

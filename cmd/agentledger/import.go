@@ -86,7 +86,7 @@ that a responder's lookup of a raw token finds them.`,
 			if err != nil {
 				return err
 			}
-			l, err := ledger.Open(store, ledger.Config{Signer: n.signer, Logger: slog.New(slog.DiscardHandler)})
+			l, err := ledger.OpenBound(ctx, store, ledger.Config{Signer: n.signer, Logger: slog.New(slog.DiscardHandler)})
 			if err != nil {
 				return err
 			}

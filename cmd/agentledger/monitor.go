@@ -62,10 +62,11 @@ evidence, and monitor exits non-zero.`,
 		Example: `  agentledger monitor --url https://ledger.example.com --token "$AUDITOR_TOKEN" --key-file ledger.vkey --state ledger.state`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			vkey, err := kf.verifierKey()
+			keys, err := kf.verifierKeys()
 			if err != nil {
 				return err
 			}
+			vkey := keys[len(keys)-1]
 			if url == "" || state == "" {
 				return errors.New("--url and --state are required")
 			}
@@ -83,6 +84,7 @@ evidence, and monitor exits non-zero.`,
 			m := &verify.Monitor{
 				Client:    &verify.Client{BaseURL: url, Token: token, VerifierKey: vkey},
 				StatePath: state,
+				OldKeys:   keys[:len(keys)-1],
 			}
 			if policy != nil {
 				m.Client.Policy = policy

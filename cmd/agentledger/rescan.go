@@ -153,8 +153,8 @@ func rescan(ctx context.Context, store ledger.Reader, red *secrets.Redactor, pag
 }
 
 // eraseFound erases refs with one erasure entry and signs a checkpoint that covers it.
-func eraseFound(ctx context.Context, store ledger.Store, signer *ledger.Signer, refs []ledger.ContentRef, actor, reason string, out io.Writer) error {
-	l, err := ledger.Open(store, ledger.Config{Signer: signer, Logger: slog.New(slog.DiscardHandler)})
+func eraseFound(ctx context.Context, store ledger.KeyedStore, signer *ledger.Signer, refs []ledger.ContentRef, actor, reason string, out io.Writer) error {
+	l, err := ledger.OpenBound(ctx, store, ledger.Config{Signer: signer, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return err
 	}

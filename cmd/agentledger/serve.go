@@ -37,6 +37,7 @@ type serveFlags struct {
 	httpAddr           string
 	checkpointInterval time.Duration
 	logName            string
+	signer             string
 	logLevel           string
 	shutdownTimeout    time.Duration
 	demo               bool
@@ -107,6 +108,7 @@ in flight, signs a final checkpoint and exits 0. A second signal exits at once.`
 	fl.StringVar(&f.httpAddr, "http-addr", "127.0.0.1:8080", "query API, UI, health and metrics listen address")
 	fl.DurationVar(&f.checkpointInterval, "checkpoint-interval", ledger.DefaultCheckpointInterval, "sign a checkpoint at most this often while the tree grows")
 	fl.StringVar(&f.logName, "log-name", defaultLogName, "the log's name, the origin line of its checkpoints; fixed when the signer key is created")
+	fl.StringVar(&f.signer, "signer", "", "checkpoint signer: unix:PATH for a signer process (agentledger signer) that holds the key, or a PKCS#11 URI pkcs11:token=T;object=K?module-path=M for an Ed25519 key in a token (PIN in $AGENTLEDGER_PKCS11_PIN; the key is named by --log-name); empty for the data directory's signer.key")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a clean shutdown may take before it gives up")
 	fl.StringVar(&f.publicTiles, "public-tiles", "none", "serve tlog-tiles without a token: hashes (the Merkle tiles, what witnesses and monitors need; the bare flag) or all (the entry bundles too, which name agents, credential IDs and token names); none needs an auditor token")
@@ -167,7 +169,7 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 			"otlp_grpc_addr", f.otlpGRPCAddr, "otlp_http_addr", f.otlpHTTPAddr)
 	}
 
-	n, err := openNode(f.store.dataDir, f.logName, cmd.Flags().Changed("log-name"))
+	n, err := openNodeWith(f.store.dataDir, f.logName, cmd.Flags().Changed("log-name"), f.signer)
 	if err != nil {
 		return err
 	}
@@ -186,7 +188,7 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	if sub != nil {
 		published = func(ledger.Checkpoint) { sub.Notify() }
 	}
-	l, err := ledger.Open(store, ledger.Config{
+	l, err := ledger.OpenBound(ctx, store, ledger.Config{
 		Signer:             n.signer,
 		CheckpointInterval: f.checkpointInterval,
 		Logger:             logger,

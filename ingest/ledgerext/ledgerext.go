@@ -136,7 +136,7 @@ func (e *ledgerExtension) Start(ctx context.Context, _ component.Host) error {
 	if err != nil {
 		return fmt.Errorf("agentledger extension: open ledger store: %w", err)
 	}
-	log, err := ledger.Open(store, ledger.Config{Signer: signer, Logger: ingest.SlogLogger(e.set.Logger), Follower: index.NewIndexer(store, signer)})
+	log, err := ledger.OpenBound(ctx, store, ledger.Config{Signer: signer, Logger: ingest.SlogLogger(e.set.Logger), Follower: index.NewIndexer(store, signer)})
 	if err != nil {
 		store.Close()
 		return fmt.Errorf("agentledger extension: %w", err)

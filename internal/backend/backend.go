@@ -19,6 +19,7 @@ import (
 // the query API's tokens, and a readiness check (reachable, schema current).
 type Store interface {
 	ledger.Store
+	ledger.KeyStore
 	index.Store
 	auth.Store
 	Ready(ctx context.Context) error

@@ -52,8 +52,9 @@ func (m *Misbehavior) Error() string {
 // verified with vkey. proof is the consistency proof from the old tree to
 // the new one; it is needed only when the new tree is larger. It returns
 // the new checkpoint, or a *Misbehavior for a rollback or a fork, or
-// another error when a note does not verify.
-func CheckAdvance(oldNote, newNote []byte, vkey string, proof [][]byte) (*ledger.VerifiedCheckpoint, error) {
+// another error when a note does not verify. oldKeys are keys the log had
+// before a rotation to vkey: oldNote may be signed by one of them.
+func CheckAdvance(oldNote, newNote []byte, vkey string, proof [][]byte, oldKeys ...string) (*ledger.VerifiedCheckpoint, error) {
 	cur, err := Checkpoint(newNote, vkey)
 	if err != nil {
 		return nil, fmt.Errorf("new %w", err)
@@ -61,7 +62,7 @@ func CheckAdvance(oldNote, newNote []byte, vkey string, proof [][]byte) (*ledger
 	if oldNote == nil {
 		return cur, nil
 	}
-	old, err := Checkpoint(oldNote, vkey)
+	old, err := checkpointByAny(oldNote, vkey, oldKeys)
 	if err != nil {
 		return nil, fmt.Errorf("stored %w", err)
 	}
@@ -104,6 +105,21 @@ type Monitor struct {
 	Client *Client
 	// StatePath is the file that holds the last accepted checkpoint note.
 	StatePath string
+	// OldKeys are the log's keys before a rotation to the client's key
+	// (verified rotations: see Rotation); the stored checkpoint may be
+	// signed by one of them.
+	OldKeys []string
+}
+
+// checkpointByAny verifies note with vkey, or else with one of oldKeys.
+func checkpointByAny(note []byte, vkey string, oldKeys []string) (*ledger.VerifiedCheckpoint, error) {
+	cp, err := Checkpoint(note, vkey)
+	for i := len(oldKeys) - 1; err != nil && i >= 0; i-- {
+		if c, oerr := Checkpoint(note, oldKeys[i]); oerr == nil {
+			return c, nil
+		}
+	}
+	return cp, err
 }
 
 // Poll fetches the latest checkpoint and checks it against the stored one.
@@ -128,7 +144,7 @@ func (m *Monitor) Poll(ctx context.Context) (*Advance, error) {
 		proof [][]byte
 	)
 	if oldNote != nil {
-		if old, err = Checkpoint(oldNote, m.Client.VerifierKey); err != nil {
+		if old, err = checkpointByAny(oldNote, m.Client.VerifierKey, m.OldKeys); err != nil {
 			return nil, fmt.Errorf("state %s: %w", m.StatePath, err)
 		}
 		cur, err := Checkpoint(newNote, m.Client.VerifierKey)
@@ -141,7 +157,7 @@ func (m *Monitor) Poll(ctx context.Context) (*Advance, error) {
 			}
 		}
 	}
-	cur, err := CheckAdvance(oldNote, newNote, m.Client.VerifierKey, proof)
+	cur, err := CheckAdvance(oldNote, newNote, m.Client.VerifierKey, proof, m.OldKeys...)
 	if err != nil {
 		return nil, err
 	}

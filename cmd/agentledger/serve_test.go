@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -64,11 +66,49 @@ type server struct {
 
 func startServer(t *testing.T, dataDir string, extra ...string) *server {
 	t.Helper()
+	// freeAddr's ports are free when it returns, not when serve binds them:
+	// a parallel test may take one first. serve then exits at once, naming
+	// the address, and is started again on other ports.
+	for attempt := 1; ; attempt++ {
+		s, stderr, err := tryStartServer(t, dataDir, extra...)
+		if err == nil {
+			return s
+		}
+		if attempt == 3 || !strings.Contains(stderr.String(), "address already in use") {
+			t.Fatalf("serve did not become ready: %v\n%s", err, stderr.String())
+		}
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a writer and a reader in two
+// goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// tryStartServer starts serve and waits until it is ready, or until it
+// exits, or for 30 s. It returns what serve wrote to standard error too.
+func tryStartServer(t *testing.T, dataDir string, extra ...string) (*server, *lockedBuffer, error) {
+	t.Helper()
 	s := &server{httpAddr: freeAddr(t), otlpHTTP: freeAddr(t), stdout: make(chan string, 100), exited: make(chan error, 1)}
 	args := append([]string{"serve", "--data-dir", dataDir, "--http-addr", s.httpAddr,
 		"--otlp-http-addr", s.otlpHTTP, "--otlp-grpc-addr", freeAddr(t), "--checkpoint-interval", "100ms"}, extra...)
+	stderr := &lockedBuffer{}
 	s.cmd = exec.Command(binary, args...)
-	s.cmd.Stderr = os.Stderr
+	s.cmd.Stderr = io.MultiWriter(os.Stderr, stderr)
 	out, err := s.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -76,6 +116,7 @@ func startServer(t *testing.T, dataDir string, extra ...string) *server {
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	done := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
@@ -83,6 +124,7 @@ func startServer(t *testing.T, dataDir string, extra ...string) *server {
 		}
 		close(s.stdout)
 		s.exited <- s.cmd.Wait()
+		close(done)
 	}()
 	t.Cleanup(func() {
 		if s.cmd.ProcessState == nil {
@@ -96,11 +138,16 @@ func startServer(t *testing.T, dataDir string, extra ...string) *server {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return s
+				return s, stderr, nil
 			}
 		}
+		select {
+		case <-done:
+			return nil, stderr, fmt.Errorf("serve exited before it was ready: %v", <-s.exited)
+		default:
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("server not ready within 30s: %v", err)
+			return nil, stderr, fmt.Errorf("not ready within 30s: %v", err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -3,39 +3,20 @@
 package signer_test
 
 import (
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/ledger/signer"
+	"github.com/agentledger/agentledger/ledger/signer/signertest"
 )
-
-const softHSM = "/usr/lib/softhsm/libsofthsm2.so"
 
 // TestPKCS11SoftHSM: an Ed25519 key generated inside SoftHSM signs
 // checkpoints through CKM_EDDSA; they verify with sumdb/note.
 func TestPKCS11SoftHSM(t *testing.T) {
-	if _, err := os.Stat(softHSM); err != nil {
-		t.Skipf("SKIPPED, NOT PASSED: SoftHSM is not installed (%v): apt-get install softhsm2", err)
-	}
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "softhsm2.conf")
-	if err := os.MkdirAll(filepath.Join(dir, "tokens"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(conf, []byte("directories.tokendir = "+filepath.Join(dir, "tokens")+"\nobjectstore.backend = file\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("SOFTHSM2_CONF", conf)
-	if out, err := exec.Command("softhsm2-util", "--init-token", "--free", "--label", "agentledger",
-		"--pin", "1234", "--so-pin", "5678").CombinedOutput(); err != nil {
-		t.Fatalf("softhsm2-util --init-token: %v\n%s", err, out)
-	}
-	cfg := signer.PKCS11Config{Module: softHSM, Token: "agentledger", Object: "ledger", PIN: "1234", Origin: "example.com/log"}
+	module := signertest.SoftHSMToken(t, "agentledger", "1234")
+	cfg := signer.PKCS11Config{Module: module, Token: "agentledger", Object: "ledger", PIN: "1234", Origin: "example.com/log"}
 	if err := signer.GeneratePKCS11Key(cfg); err != nil {
 		t.Fatal(err)
 	}

@@ -199,8 +199,15 @@ func checkGolden(t *testing.T, w *world, b backend, tc goldenCase) {
 		t.Errorf("%s %s = %d, want 200\n%s", tc.method, tc.target, r.status, r.body)
 		return
 	}
-	got := normalise(t, r.body)
-	path := filepath.Join("testdata", "golden", tc.name+".json")
+	matchGolden(t, b, tc.name, r.body)
+}
+
+// matchGolden compares an answer's body with testdata/golden/<name>.json,
+// or rewrites the file (from the SQLite run) with -update.
+func matchGolden(t *testing.T, b backend, name string, body []byte) {
+	t.Helper()
+	got := normalise(t, body)
+	path := filepath.Join("testdata", "golden", name+".json")
 	if *update {
 		if b.name == "sqlite" {
 			if err := os.WriteFile(path, got, 0o644); err != nil {
@@ -211,10 +218,10 @@ func checkGolden(t *testing.T, w *world, b backend, tc goldenCase) {
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("%v (run go test -run TestGoldenEvidence -update)", err)
+		t.Fatalf("%v (run the test again with -update)", err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("%s %s: answer differs from %s\n%s", tc.method, tc.target, path, diffLines(string(want), string(got)))
+		t.Errorf("answer differs from %s\n%s", path, diffLines(string(want), string(got)))
 	}
 }
 

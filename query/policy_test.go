@@ -1,10 +1,7 @@
 package query
 
 import (
-	"bytes"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 
@@ -119,22 +116,6 @@ func TestGovernance(t *testing.T) {
 		if a := transfer.Approval; a == nil || a.Index != nil || !slices.Equal(a.Findings, []string{approval.FindingMissing}) {
 			t.Errorf("transfer's approval %+v", transfer.Approval)
 		}
-		got := normalise(t, r.body)
-		path := filepath.Join("testdata", "golden", "policy_credential_pay.json")
-		if *update {
-			if b.name == "sqlite" {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			return
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run go test -run TestGovernance -update)", err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("answer differs from %s\n%s", path, diffLines(string(want), string(got)))
-		}
+		matchGolden(t, b, "policy_credential_pay", r.body)
 	})
 }

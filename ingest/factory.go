@@ -12,7 +12,7 @@ import (
 
 	"github.com/agentledger/agentledger/ingest/secrets"
 	"github.com/agentledger/agentledger/ledger"
-	"github.com/agentledger/agentledger/query/auth"
+	"github.com/agentledger/agentledger/auth"
 )
 
 // TypeName is the receiver's component type in collector configurations.

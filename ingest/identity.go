@@ -18,7 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/agentledger/agentledger/ledger"
-	"github.com/agentledger/agentledger/query/auth"
+	"github.com/agentledger/agentledger/auth"
 )
 
 // Prefixes of a submitter identity (see "### Submitter" in

@@ -21,7 +21,7 @@ import (
 
 	"github.com/agentledger/agentledger/internal/devcert"
 	"github.com/agentledger/agentledger/ledger"
-	"github.com/agentledger/agentledger/query/auth"
+	"github.com/agentledger/agentledger/auth"
 )
 
 // pki is a test CA with a server certificate for 127.0.0.1, written to

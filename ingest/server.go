@@ -16,7 +16,7 @@ import (
 
 	"github.com/agentledger/agentledger/ingest/secrets"
 	"github.com/agentledger/agentledger/ledger"
-	"github.com/agentledger/agentledger/query/auth"
+	"github.com/agentledger/agentledger/auth"
 )
 
 // ServerConfig configures an in-process OTLP receiver for agentledger

@@ -13,7 +13,7 @@ import (
 
 	"github.com/agentledger/agentledger/ingest/secrets"
 	"github.com/agentledger/agentledger/ledger"
-	"github.com/agentledger/agentledger/query/auth"
+	"github.com/agentledger/agentledger/auth"
 )
 
 // Defaults of DecisionLogsConfig.

@@ -17,7 +17,7 @@ import (
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/ledger/postgres"
 	"github.com/agentledger/agentledger/ledger/sqlite"
-	"github.com/agentledger/agentledger/query/auth"
+	"github.com/agentledger/agentledger/auth"
 )
 
 // store is what the tests need of a backend: the ledger and the tokens.

@@ -22,7 +22,7 @@ import (
 	"github.com/agentledger/agentledger/ledger/index"
 	"github.com/agentledger/agentledger/ledger/postgres"
 	"github.com/agentledger/agentledger/ledger/sqlite"
-	"github.com/agentledger/agentledger/query/auth"
+	"github.com/agentledger/agentledger/auth"
 )
 
 // Benchmark sizes, from the environment so that `make bench` measures the

@@ -13,7 +13,7 @@ import (
 
 	"github.com/agentledger/agentledger/approval"
 	"github.com/agentledger/agentledger/ledger"
-	"github.com/agentledger/agentledger/query/auth"
+	"github.com/agentledger/agentledger/auth"
 )
 
 // TokenStore keeps the server's bearer tokens; the Postgres and SQLite

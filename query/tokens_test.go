@@ -6,8 +6,8 @@ import (
 
 	"github.com/agentledger/agentledger/internal/pgtest"
 	"github.com/agentledger/agentledger/ledger/postgres"
-	"github.com/agentledger/agentledger/query/auth"
-	"github.com/agentledger/agentledger/query/auth/authtest"
+	"github.com/agentledger/agentledger/auth"
+	"github.com/agentledger/agentledger/auth/authtest"
 )
 
 // TestTokenStores runs the auth.Store conformance suite on both stores,

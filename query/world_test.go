@@ -26,7 +26,7 @@ import (
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/ledger/postgres"
 	"github.com/agentledger/agentledger/ledger/sqlite"
-	"github.com/agentledger/agentledger/query/auth"
+	"github.com/agentledger/agentledger/auth"
 )
 
 // store is what a test backend provides: the ledger and the tokens.

@@ -19,7 +19,7 @@ import (
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/ledger/audit/audittest"
 	"github.com/agentledger/agentledger/query"
-	"github.com/agentledger/agentledger/query/auth"
+	"github.com/agentledger/agentledger/auth"
 )
 
 // run executes a command with args in-process and returns its standard

@@ -11,7 +11,7 @@ import (
 
 	"github.com/agentledger/agentledger/internal/keyfile"
 	"github.com/agentledger/agentledger/ledger"
-	"github.com/agentledger/agentledger/query/auth"
+	"github.com/agentledger/agentledger/auth"
 	"github.com/spf13/cobra"
 )
 

@@ -12,7 +12,7 @@ import (
 	"github.com/agentledger/agentledger/ledger/index"
 	"github.com/agentledger/agentledger/ledger/postgres"
 	"github.com/agentledger/agentledger/ledger/sqlite"
-	"github.com/agentledger/agentledger/query/auth"
+	"github.com/agentledger/agentledger/auth"
 )
 
 // Store is what both backends provide: the ledger, its verifiable index,

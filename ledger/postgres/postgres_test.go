@@ -25,7 +25,7 @@ import (
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/ledger/postgres"
 	"github.com/agentledger/agentledger/ledger/storetest"
-	"github.com/agentledger/agentledger/query/auth"
+	"github.com/agentledger/agentledger/auth"
 )
 
 // pgDB is a storetest.DB on a schema of its own.

@@ -20,7 +20,7 @@ import (
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/ledger/sqlite"
 	"github.com/agentledger/agentledger/policy"
-	"github.com/agentledger/agentledger/query/auth"
+	"github.com/agentledger/agentledger/auth"
 )
 
 const authzRego = `package http.authz

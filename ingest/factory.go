@@ -10,9 +10,9 @@ import (
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
 
+	"github.com/agentledger/agentledger/auth"
 	"github.com/agentledger/agentledger/ingest/secrets"
 	"github.com/agentledger/agentledger/ledger"
-	"github.com/agentledger/agentledger/auth"
 )
 
 // TypeName is the receiver's component type in collector configurations.

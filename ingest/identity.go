@@ -17,8 +17,8 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
-	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/auth"
+	"github.com/agentledger/agentledger/ledger"
 )
 
 // Prefixes of a submitter identity (see "### Submitter" in

@@ -19,9 +19,9 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/agentledger/agentledger/auth"
 	"github.com/agentledger/agentledger/internal/devcert"
 	"github.com/agentledger/agentledger/ledger"
-	"github.com/agentledger/agentledger/auth"
 )
 
 // pki is a test CA with a server certificate for 127.0.0.1, written to

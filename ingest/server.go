@@ -14,9 +14,9 @@ import (
 	noopmetric "go.opentelemetry.io/otel/metric/noop"
 	nooptrace "go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/agentledger/agentledger/auth"
 	"github.com/agentledger/agentledger/ingest/secrets"
 	"github.com/agentledger/agentledger/ledger"
-	"github.com/agentledger/agentledger/auth"
 )
 
 // ServerConfig configures an in-process OTLP receiver for agentledger

@@ -11,9 +11,9 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/agentledger/agentledger/auth"
 	"github.com/agentledger/agentledger/ingest/secrets"
 	"github.com/agentledger/agentledger/ledger"
-	"github.com/agentledger/agentledger/auth"
 )
 
 // Defaults of DecisionLogsConfig.

@@ -12,12 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentledger/agentledger/auth"
 	"github.com/agentledger/agentledger/ingest"
 	"github.com/agentledger/agentledger/internal/pgtest"
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/ledger/postgres"
 	"github.com/agentledger/agentledger/ledger/sqlite"
-	"github.com/agentledger/agentledger/auth"
 )
 
 // store is what the tests need of a backend: the ledger and the tokens.

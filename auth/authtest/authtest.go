@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/auth"
+	"github.com/agentledger/agentledger/ledger"
 )
 
 // Run runs the suite. newStore returns a fresh store with no tokens.

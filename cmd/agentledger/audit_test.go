@@ -16,10 +16,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/agentledger/agentledger/auth"
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/ledger/audit/audittest"
 	"github.com/agentledger/agentledger/query"
-	"github.com/agentledger/agentledger/auth"
 )
 
 // run executes a command with args in-process and returns its standard

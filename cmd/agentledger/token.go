@@ -9,9 +9,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/agentledger/agentledger/auth"
 	"github.com/agentledger/agentledger/internal/keyfile"
 	"github.com/agentledger/agentledger/ledger"
-	"github.com/agentledger/agentledger/auth"
 	"github.com/spf13/cobra"
 )
 

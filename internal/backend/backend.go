@@ -8,11 +8,11 @@ import (
 	"context"
 	"strings"
 
+	"github.com/agentledger/agentledger/auth"
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/ledger/index"
 	"github.com/agentledger/agentledger/ledger/postgres"
 	"github.com/agentledger/agentledger/ledger/sqlite"
-	"github.com/agentledger/agentledger/auth"
 )
 
 // Store is what both backends provide: the ledger, its verifiable index,

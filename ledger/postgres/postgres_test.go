@@ -21,11 +21,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/agentledger/agentledger/auth"
 	"github.com/agentledger/agentledger/internal/pgtest"
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/ledger/postgres"
 	"github.com/agentledger/agentledger/ledger/storetest"
-	"github.com/agentledger/agentledger/auth"
 )
 
 // pgDB is a storetest.DB on a schema of its own.

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentledger/agentledger/auth"
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/ledger/storetest"
-	"github.com/agentledger/agentledger/auth"
 )
 
 // testDB is one database file for the conformance suite.

@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/auth"
+	"github.com/agentledger/agentledger/ledger"
 )
 
 var _ auth.Store = (*Store)(nil)

@@ -16,11 +16,11 @@ import (
 	"github.com/open-policy-agent/opa/v1/bundle"
 	"github.com/open-policy-agent/opa/v1/sdk"
 
+	"github.com/agentledger/agentledger/auth"
 	"github.com/agentledger/agentledger/ingest/secrets"
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/ledger/sqlite"
 	"github.com/agentledger/agentledger/policy"
-	"github.com/agentledger/agentledger/auth"
 )
 
 const authzRego = `package http.authz

@@ -17,12 +17,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/agentledger/agentledger/auth"
 	"github.com/agentledger/agentledger/internal/pgtest"
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/ledger/index"
 	"github.com/agentledger/agentledger/ledger/postgres"
 	"github.com/agentledger/agentledger/ledger/sqlite"
-	"github.com/agentledger/agentledger/auth"
 )
 
 // Benchmark sizes, from the environment so that `make bench` measures the

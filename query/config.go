@@ -12,8 +12,8 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/agentledger/agentledger/approval"
-	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/auth"
+	"github.com/agentledger/agentledger/ledger"
 )
 
 // TokenStore keeps the server's bearer tokens; the Postgres and SQLite

@@ -18,8 +18,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/auth"
+	"github.com/agentledger/agentledger/ledger"
 )
 
 // Server is the query API. Its Handler serves every endpoint; the OpenAPI

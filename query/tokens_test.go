@@ -4,10 +4,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/agentledger/agentledger/internal/pgtest"
-	"github.com/agentledger/agentledger/ledger/postgres"
 	"github.com/agentledger/agentledger/auth"
 	"github.com/agentledger/agentledger/auth/authtest"
+	"github.com/agentledger/agentledger/internal/pgtest"
+	"github.com/agentledger/agentledger/ledger/postgres"
 )
 
 // TestTokenStores runs the auth.Store conformance suite on both stores,

@@ -138,5 +138,6 @@ var prefixTable = func() []PrefixRule {
 	add("shippo", cHex, 40, 40, "shippo_live_", "shippo_test_")
 	add("sourcegraph", cWord, 40, 0, "sgp_")
 	add("hubspot", cDashed, 36, 0, "pat-na1-", "pat-eu1-")
+	add("harness", cDotted, 68, 68, "pat.", "sat.")
 	return t
 }()

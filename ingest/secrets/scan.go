@@ -298,7 +298,7 @@ var startPairs = func() (t pairSet) {
 	for _, b := range []byte("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_") {
 		set('|', b) // app-id|app-secret
 	}
-	set(',', '"')  // "key","value"
+	set(',', '"') // "key","value"
 	set(',', ' ')
 	set(',', '\'')
 	for _, rules := range prefixRules {

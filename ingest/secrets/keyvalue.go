@@ -690,7 +690,7 @@ func (sc *scanner) secretValue(val value, sep byte, rule string) int {
 	} else if val.scheme == "basic" && isBasicCredential(tok) {
 		f.Kind, f.Rule = KindBearer, "basic"
 	} else if !secretShaped(tok, val.quote == 0, val.scheme != "" || sep == '=') || !shapeOK(rule, tok) ||
-		rule == credentialPattern && !tokenShaped(tok) {
+		(rule == credentialPattern || rule == credsPattern) && !tokenShaped(tok) {
 		// In text, a *credential* name holds a credential's ID or file as often as the
 		// credential (--credential jti-7f3a); an attribute of that name is secret whole.
 		return -1

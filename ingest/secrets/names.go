@@ -23,6 +23,7 @@ var builtinNamePatterns = []string{
 	"*private_key*",
 	"*privatekey*",
 	credentialPattern,
+	credsPattern,
 	"*passphrase*",
 	"pass",
 	"*_pass",
@@ -160,8 +161,12 @@ func randomLetters(v string) bool {
 	return upper && lower && (odd >= 2 || 5*vowels < len(v))
 }
 
-// credentialPattern is the built-in pattern whose values in text must be token-shaped.
-const credentialPattern = "*credential*"
+// credentialPattern and credsPattern are the built-in patterns whose values in text must
+// be token-shaped.
+const (
+	credentialPattern = "*credential*"
+	credsPattern      = "*creds"
+)
 
 // tokenPattern is the built-in pattern that token counts are excepted from.
 const tokenPattern = "*token*"

@@ -293,6 +293,7 @@ var startPairs = func() (t pairSet) {
 	set('%', '3')  // key%3Dvalue, key%3A+value: key=value URL-encoded
 	set('-', 'u')  // curl -u user:password
 	set('Q', '~')  // an Azure AD client secret, ...8Q~...
+	set(':', 'A')  // bot-id:A…, a Telegram bot token
 	set('%', '7')  // %7C, an encoded '|' of an app token
 	set('.', 'a')  // .atlasv1. of a Terraform Cloud token
 	for _, b := range []byte("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_") {
@@ -390,6 +391,12 @@ func (sc *scanner) scanRange(from, to int) int {
 			}
 			continue
 		}
+		if s[i] == ':' && s[i+1] == 'A' {
+			if end := sc.botToken(i); end > i {
+				i = end - 1
+			}
+			continue
+		}
 		if s[i] == ':' || s[i] == '=' || s[i] == ',' {
 			if end := sc.keyValue(i); end > i {
 				i = end - 1
@@ -483,6 +490,25 @@ func (sc *scanner) appToken(i int) int {
 		return -1
 	}
 	sc.replace(d, end, Finding{Kind: KindPrefixedToken, Rule: "facebook_app_token"}, s[d:i]+"|"+s[v:end])
+	return end
+}
+
+// botToken redacts a Telegram bot token, bot-id:secret, whose ':' is s[i]: 5 to 16
+// digits, ':', 'A' and 34 of [A-Za-z0-9_-]. It returns the index after the token, or -1.
+func (sc *scanner) botToken(i int) int {
+	s := sc.s
+	d := i
+	for d > sc.last && i-d <= 16 && '0' <= s[d-1] && s[d-1] <= '9' {
+		d--
+	}
+	if n := i - d; n < 5 || n > 16 || d > 0 && byteClass[s[d-1]]&bAlnum != 0 && !escapedBefore(s, d) {
+		return -1
+	}
+	end := spanMax(s, i+2, bB64URL, 35)
+	if end-(i+2) != 34 || end < len(s) && byteClass[s[end]]&bB64URL != 0 {
+		return -1
+	}
+	sc.replace(d, end, Finding{Kind: KindPrefixedToken, Rule: "telegram_bot_token"}, s[d:end])
 	return end
 }
 

@@ -144,4 +144,5 @@ export const SECRET_PREFIXES = [
   { prefix: "pat-eu1-", rule: "hubspot", body: "A-Za-z0-9-", min: 36 },
   { prefix: "pat.", rule: "harness", body: "A-Za-z0-9._-", min: 68 },
   { prefix: "sat.", rule: "harness", body: "A-Za-z0-9._-", min: 68 },
+  { prefix: "ZXlK", rule: "jwt_base64", body: "A-Za-z0-9+/_=-", min: 40 },
 ];

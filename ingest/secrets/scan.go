@@ -394,8 +394,8 @@ func (sc *scanner) scanRange(from, to int) int {
 		if s[i] == ':' && s[i+1] == 'A' {
 			if end := sc.botToken(i); end > i {
 				i = end - 1
+				continue
 			}
-			continue
 		}
 		if s[i] == ':' || s[i] == '=' || s[i] == ',' {
 			if end := sc.keyValue(i); end > i {

@@ -242,6 +242,9 @@ type Call struct {
 	Policy []PolicyDecision `json:"policy,omitempty"`
 	// Approval is the approval that gated the call, and its check.
 	Approval *ApprovalCheck `json:"approval,omitempty"`
+	// Attestation checks what the call's run attested against the run
+	// that obtained the credential and the allow-list (query/policy.go).
+	Attestation *AttestationCheck `json:"attestation,omitempty"`
 }
 
 // Cause links a call or event to the LLM step that caused it.
@@ -332,6 +335,10 @@ type RunView struct {
 	// CredentialsTruncated is true when the run has so many API calls,
 	// credential events or credentials that not all were linked.
 	CredentialsTruncated bool `json:"credentials_truncated,omitempty"`
+	// Governance is, for each API call on this page, the policy decisions
+	// that allowed it, the approval that gated it and the attestation
+	// check (query/policy.go).
+	Governance []CallGovernance `json:"governance"`
 	// Findings lists what is wrong with the entries of the answer.
 	Findings []Finding `json:"findings,omitempty"`
 	// Completeness proves the answer lists every entry of the index keys

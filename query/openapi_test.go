@@ -121,7 +121,8 @@ func TestOpenAPI(t *testing.T) {
 		"Finding": Finding{}, "TokenInfo": TokenInfo{}, "TokenList": TokenList{}, "NewTokenRequest": NewTokenRequest{}, "NewToken": NewToken{},
 		"EvidenceFinding": EvidenceFinding{}, "FactCheck": FactCheck{}, "CredentialEvidence": CredentialEvidence{}, "FindingsPage": FindingsPage{},
 		"IndexProof": index.Proof{}, "IndexProofNode": index.ProofNode{}, "PolicyDecision": PolicyDecision{}, "ApprovalCheck": ApprovalCheck{},
-		"Completeness": Completeness{},
+		"Completeness": Completeness{}, "AttestationCheck": AttestationCheck{}, "AttestationMismatch": AttestationMismatch{},
+		"CallGovernance": CallGovernance{},
 	}
 	for name := range doc.Comps.Schemas {
 		if _, ok := types[name]; !ok {

@@ -54,6 +54,7 @@ type serveFlags struct {
 	bindingPolicy     string
 	approvalSigners   string
 	approvalRequired  []string
+	attestationAllow  string
 	noMigrate         bool
 	otlpHTTPMaxConns  int
 
@@ -125,6 +126,7 @@ in flight, signs a final checkpoint and exits 0. A second signal exits at once.`
 	fl.StringVar(&f.bindingPolicy, "binding-policy", "", "YAML or JSON file saying which submitters may write which service.name and gen_ai.agent.id values (see README, Binding policy)")
 	fl.StringSliceVar(&f.approvalRequired, "approval-required", nil, "actions that require a signed approval, as patterns of \"<METHOD> <path>\" or RPC methods (\"POST /v1/payments*\"); a call of one without a verified approval is the finding approval_missing")
 	fl.StringVar(&f.approvalSigners, "approval-signers", "", "allowed-signers file (ssh-keygen format) of the approvers' keys: each approval's SSH signature (namespace agentledger-approval) is verified and the result recorded in its leaf")
+	fl.StringVar(&f.attestationAllow, "attestation-allow", "", "YAML or JSON file of the image digests and models runs may attest (images: [...], models: [...]); a run that used a credential and attests another is the finding attestation_mismatch")
 	fl.IntVar(&f.otlpHTTPMaxConns, "otlp-http-max-connections", 1024, "OTLP/HTTP: most connections open at a time; more wait unaccepted, so that slow senders cannot exhaust file descriptors (0: no limit)")
 	fl.DurationVar(&f.otlpHTTPTimeouts.ReadHeader, "otlp-http-read-header-timeout", ingest.DefaultHTTPReadHeaderTimeout, "OTLP/HTTP: close a connection whose request headers take longer")
 	fl.DurationVar(&f.otlpHTTPTimeouts.Read, "otlp-http-read-timeout", ingest.DefaultHTTPReadTimeout, "OTLP/HTTP: close a connection whose whole request takes longer to read")
@@ -231,21 +233,28 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	if err != nil {
 		return err
 	}
+	var allow *policy.AttestationAllow
+	if f.attestationAllow != "" {
+		if allow, err = policy.LoadAttestationAllow(f.attestationAllow); err != nil {
+			return err
+		}
+	}
 	qs, err := query.NewServer(query.Config{
-		ApprovalGate:  gate,
-		Reader:        servedReader(store),
-		Log:           l,
-		Tokens:        store,
-		Fingerprint:   redactor.Fingerprint,
-		LookupSecrets: redactor.LookupSecrets,
-		VerifierKey:   n.signer.VerifierKey(),
-		Logger:        logger,
-		PublicTiles:   publicTiles,
-		PublicEntries: publicEntries,
-		UI:            web.FS,
-		Ready:         store.Ready,
-		Degraded:      degraded,
-		Observer:      m,
+		ApprovalGate:     gate,
+		AttestationAllow: allow,
+		Reader:           servedReader(store),
+		Log:              l,
+		Tokens:           store,
+		Fingerprint:      redactor.Fingerprint,
+		LookupSecrets:    redactor.LookupSecrets,
+		VerifierKey:      n.signer.VerifierKey(),
+		Logger:           logger,
+		PublicTiles:      publicTiles,
+		PublicEntries:    publicEntries,
+		UI:               web.FS,
+		Ready:            store.Ready,
+		Degraded:         degraded,
+		Observer:         m,
 	})
 	if err != nil {
 		return err

@@ -168,3 +168,23 @@ func thumbprint(k jose.JSONWebKey) string {
 	}
 	return "urn:ietf:params:oauth:jwk-thumbprint:sha-256:" + base64.RawURLEncoding.EncodeToString(tp)
 }
+
+// StatementJWS returns the payload of sig when it is a compact JWS, with
+// an allowed algorithm, whose payload is an approval statement (it starts
+// with the statement's header line), unverified. Ingest uses it to tell an
+// approval's JWS, which is no secret and must reach the verifier intact,
+// from a JWT credential, whose payload is JSON claims.
+func StatementJWS(sig string) ([]byte, bool) {
+	if !IsJWS(sig) || len(sig) > MaxSignatureBytes {
+		return nil, false
+	}
+	obj, err := jose.ParseSignedCompact(strings.TrimSpace(sig), JWSAlgorithms)
+	if err != nil || len(obj.Signatures) != 1 {
+		return nil, false
+	}
+	payload := obj.UnsafePayloadWithoutVerification()
+	if !bytes.HasPrefix(payload, []byte(statementHeader+"\n")) {
+		return nil, false
+	}
+	return payload, true
+}

@@ -141,6 +141,19 @@ func TestVerifyJWS(t *testing.T) {
 			}
 		})
 	}
+	// Ingest passes a statement's JWS unredacted, never a JWT of claims.
+	if p, ok := StatementJWS(es); !ok || string(p) != string(msg) {
+		t.Errorf("StatementJWS(approval) = %q, %v", p, ok)
+	}
+	for name, sig := range map[string]string{
+		"a JWT of claims": jwsSign(t, jose.ES256, k.ec, "alice@example.com", []byte(`{"sub":"agent","exp":1893456000}`)),
+		"HS256":           hs,
+		"alg none":        none,
+	} {
+		if _, ok := StatementJWS(sig); ok {
+			t.Errorf("StatementJWS(%s) = true", name)
+		}
+	}
 	// The verifier chooses the format by the signature's form.
 	v := &Verifier{}
 	if res := v.Verify(st, es, at, time.Time{}); res.Status != StatusUnknownKey {

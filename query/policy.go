@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/approval"
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/policy"
@@ -26,96 +27,6 @@ const (
 	FindingAttestationMismatch = "attestation_mismatch"
 )
 
-// PolicyDecision is a policy engine's decision that an API call's run
-// records for the call: an OPA decision made with the call's trace
-// context, or a span or log record with policy.* attributes.
-type PolicyDecision struct {
-	// Index is the decision's entry.
-	Index    uint64 `json:"index"`
-	Source   string `json:"source,omitempty"`
-	Engine   string `json:"engine,omitempty"`
-	Decision string `json:"decision"`
-	PolicyID string `json:"policy_id,omitempty"`
-	Reason   string `json:"reason,omitempty"`
-	// LinkedBy is how the decision was tied to the call: "trace" or
-	// "request" (subject, method, path and time; see policy.Link).
-	LinkedBy string `json:"linked_by"`
-}
-
-// ApprovalCheck is the approval that gated an API call and what it says
-// of it (approval.CheckCall).
-type ApprovalCheck struct {
-	// Index is the approval's entry; absent when the call had none.
-	Index *uint64 `json:"index,omitempty"`
-	// Verified is the receiver's verification of the approval's signature,
-	// from its leaf (agentledger.approval.verified).
-	Verified bool `json:"verified"`
-	// Status is agentledger.approval.status; empty when the approval was
-	// not verified at receipt.
-	Status string `json:"status,omitempty"`
-	Key    string `json:"key,omitempty"`
-	Signer string `json:"signer,omitempty"`
-	// Approver is who the approval names (approval.approver).
-	Approver string `json:"approver,omitempty"`
-	// Mismatches are the fields in which the call differs from what was
-	// approved: action, target, credential, run, expired.
-	Mismatches []string `json:"mismatches,omitempty"`
-	// Findings are approval_mismatch, approval_expired,
-	// approval_unverified and approval_missing.
-	Findings []string `json:"findings,omitempty"`
-}
-
-// Statuses of an AttestationCheck.
-const (
-	AttestationStatusConsistent = "consistent"
-	AttestationStatusMismatch   = "mismatch"
-	// AttestationStatusUnattested: the run attests no image and no model.
-	AttestationStatusUnattested = "unattested"
-)
-
-// AttestationCheck compares what the run of an API call attested (image
-// digests and models) with what the run that obtained the credential
-// attested and with the configured allow-list.
-type AttestationCheck struct {
-	Status string   `json:"status"`
-	Images []string `json:"images"`
-	Models []string `json:"models"`
-	// IssuingRun is the run that obtained the credential, when it is
-	// another run and the comparison was made with it.
-	IssuingRun string `json:"issuing_run,omitempty"`
-	// AllowList is true when the configured allow-list was applied.
-	AllowList  bool                  `json:"allow_list,omitempty"`
-	Mismatches []AttestationMismatch `json:"mismatches,omitempty"`
-	// Cites are the attestation and LLM entries of both runs the check
-	// rests on, ascending.
-	Cites    []uint64 `json:"cites"`
-	Findings []string `json:"findings,omitempty"`
-}
-
-// AttestationMismatch is one image or model a run attested that the other
-// side does not.
-type AttestationMismatch struct {
-	// Fact is "image" or "model".
-	Fact  string `json:"fact"`
-	Value string `json:"value"`
-	// Against is "issuing_run" or "allow_list".
-	Against string `json:"against"`
-	// Expected is what the issuing run attested, or the allow-list's
-	// entries.
-	Expected []string `json:"expected"`
-}
-
-// CallGovernance is, for one API call of a run view, what the credential
-// view shows per call: the policy decisions that allowed it, the approval
-// that gated it and the attestation check.
-type CallGovernance struct {
-	Index        uint64            `json:"index"`
-	CredentialID string            `json:"credential_id,omitempty"`
-	Policy       []PolicyDecision  `json:"policy,omitempty"`
-	Approval     *ApprovalCheck    `json:"approval,omitempty"`
-	Attestation  *AttestationCheck `json:"attestation,omitempty"`
-}
-
 // governor holds what the governance checks read from the config.
 type governor struct {
 	gate  *approval.Gate
@@ -125,9 +36,9 @@ type governor struct {
 // governed is the governance of one API call, with the entries it rests
 // on.
 type governed struct {
-	decisions     []PolicyDecision
+	decisions     []api.PolicyDecision
 	decisionNodes []*node
-	approval      *ApprovalCheck
+	approval      *api.ApprovalCheck
 	approvalNode  *node
 }
 
@@ -156,7 +67,7 @@ func governance(r *run, n *node, gate *approval.Gate, untraced []*node) governed
 	)
 	link := func(d *node) {
 		if by := policy.Link(n.e, d.e, policy.DefaultLinkWindow); by != "" {
-			out.decisions = append(out.decisions, PolicyDecision{
+			out.decisions = append(out.decisions, api.PolicyDecision{
 				Index: d.index(), Source: d.e.Source, Engine: d.attr(policy.AttrEngine), Decision: d.attr(policy.AttrDecision),
 				PolicyID: d.attr(policy.AttrID), Reason: d.attr(policy.AttrReason), LinkedBy: by,
 			})
@@ -180,7 +91,7 @@ func governance(r *run, n *node, gate *approval.Gate, untraced []*node) governed
 	if c.Approval == nil && len(c.Findings) == 0 {
 		return out
 	}
-	out.approval = &ApprovalCheck{Index: c.Approval, Status: c.Status, Mismatches: c.Mismatches, Findings: c.Findings}
+	out.approval = &api.ApprovalCheck{Index: c.Approval, Status: c.Status, Mismatches: c.Mismatches, Findings: c.Findings}
 	if c.Approval != nil {
 		for _, a := range r.nodes {
 			if a.index() == *c.Approval {
@@ -233,7 +144,7 @@ func attested(r *run) (images, models []string, from []*node) {
 // attestation checks what run r attests against issuing, the run that
 // obtained the credential (nil when unknown, or when it is r), and the
 // allow-list. It is nil when there is nothing to compare.
-func (g governor) attestation(r, issuing *run) *AttestationCheck {
+func (g governor) attestation(r, issuing *run) *api.AttestationCheck {
 	if issuing == r {
 		issuing = nil
 	}
@@ -243,7 +154,7 @@ func (g governor) attestation(r, issuing *run) *AttestationCheck {
 	if len(images) == 0 && len(models) == 0 && !compare && g.allow == nil {
 		return nil
 	}
-	c := &AttestationCheck{Status: AttestationStatusConsistent, Images: orEmpty(images), Models: orEmpty(models), AllowList: g.allow != nil, Cites: []uint64{}}
+	c := &api.AttestationCheck{Status: api.AttestationStatusConsistent, Images: orEmpty(images), Models: orEmpty(models), AllowList: g.allow != nil, Cites: []uint64{}}
 	if compare {
 		c.IssuingRun = issuing.traceID
 	}
@@ -253,7 +164,7 @@ func (g governor) attestation(r, issuing *run) *AttestationCheck {
 	slices.Sort(c.Cites)
 	c.Cites = slices.Compact(c.Cites)
 	mismatch := func(fact, v, against string, expected []string) {
-		c.Mismatches = append(c.Mismatches, AttestationMismatch{Fact: fact, Value: v, Against: against, Expected: orEmpty(expected)})
+		c.Mismatches = append(c.Mismatches, api.AttestationMismatch{Fact: fact, Value: v, Against: against, Expected: orEmpty(expected)})
 	}
 	for _, im := range images {
 		if len(wantImages) > 0 && !slices.ContainsFunc(wantImages, func(w string) bool { return policy.Digest(w) == policy.Digest(im) }) {
@@ -273,9 +184,9 @@ func (g governor) attestation(r, issuing *run) *AttestationCheck {
 	}
 	switch {
 	case len(c.Mismatches) > 0:
-		c.Status, c.Findings = AttestationStatusMismatch, []string{FindingAttestationMismatch}
+		c.Status, c.Findings = api.AttestationStatusMismatch, []string{FindingAttestationMismatch}
 	case len(images) == 0 && len(models) == 0:
-		c.Status = AttestationStatusUnattested
+		c.Status = api.AttestationStatusUnattested
 	}
 	return c
 }
@@ -338,7 +249,7 @@ func issuingRun(events []*node) string {
 // differs from issuer's run (the trace that obtained the credential) or
 // the allow-list. Only the first maxIdentityTraces runs are examined.
 func (g governor) governanceFindings(ctx context.Context, f *fetcher, uses []*node, issuer string,
-	add func(EvidenceFinding, *node, ...*node)) error {
+	add func(api.EvidenceFinding, *node, ...*node)) error {
 	var traces []string
 	for _, trace := range uniqueTraces(uses) {
 		if trace != "" && len(traces) < maxIdentityTraces {
@@ -362,7 +273,7 @@ func (g governor) governanceFindings(ctx context.Context, f *fetcher, uses []*no
 		if r == nil {
 			r = newRun(trace, nil)
 		}
-		var att *AttestationCheck
+		var att *api.AttestationCheck
 		if trace != "" {
 			att = g.attestation(r, runs[issuer])
 		}
@@ -373,7 +284,7 @@ func (g governor) governanceFindings(ctx context.Context, f *fetcher, uses []*no
 			gv := governance(r, u, g.gate, untraced)
 			if a := gv.approval; a != nil {
 				for _, kind := range a.Findings {
-					add(EvidenceFinding{Kind: kind, TraceID: trace, Summary: approvalSummary(kind, a)}, u, gv.approvalNode)
+					add(api.EvidenceFinding{Kind: kind, TraceID: trace, Summary: approvalSummary(kind, a)}, u, gv.approvalNode)
 				}
 			}
 			if gv.denied() {
@@ -381,11 +292,11 @@ func (g governor) governanceFindings(ctx context.Context, f *fetcher, uses []*no
 				for _, d := range gv.decisions {
 					ds = append(ds, d.Decision)
 				}
-				add(EvidenceFinding{Kind: FindingPolicyDenied, TraceID: trace,
+				add(api.EvidenceFinding{Kind: FindingPolicyDenied, TraceID: trace,
 					Summary: fmt.Sprintf("called although the policy decided %s", strings.Join(ds, ", "))}, u, gv.decisionNodes...)
 			}
 			if att != nil && len(att.Findings) > 0 {
-				fd := EvidenceFinding{Kind: FindingAttestationMismatch, TraceID: trace, Summary: attestationSummary(att)}
+				fd := api.EvidenceFinding{Kind: FindingAttestationMismatch, TraceID: trace, Summary: attestationSummary(att)}
 				var cites []*node
 				for _, n := range slices.Concat(r.nodes, runs[issuer].nodesOrNil()) {
 					if slices.Contains(att.Cites, n.index()) {
@@ -408,7 +319,7 @@ func (r *run) nodesOrNil() []*node {
 	return r.nodes
 }
 
-func approvalSummary(kind string, a *ApprovalCheck) string {
+func approvalSummary(kind string, a *api.ApprovalCheck) string {
 	switch kind {
 	case approval.FindingMismatch:
 		return "the approval was for another " + strings.Join(slices.DeleteFunc(slices.Clone(a.Mismatches), func(m string) bool { return m == "expired" }), ", ")
@@ -432,7 +343,7 @@ func orUnknownStatus(s string) string {
 	return s
 }
 
-func attestationSummary(c *AttestationCheck) string {
+func attestationSummary(c *api.AttestationCheck) string {
 	var parts []string
 	for _, m := range c.Mismatches {
 		against := "the issuing run"
@@ -452,14 +363,14 @@ func (s *Server) governor() governor {
 // runGovernance returns the governance of each API call among nodes, the
 // entries of run r on a page of its view; creds are the run's
 // credentials, linked to the runs that obtained them.
-func (g governor) runGovernance(ctx context.Context, f *fetcher, r *run, nodes []*node, creds []RunCredential) ([]CallGovernance, error) {
+func (g governor) runGovernance(ctx context.Context, f *fetcher, r *run, nodes []*node, creds []api.RunCredential) ([]api.CallGovernance, error) {
 	var calls []*node
 	for _, n := range nodes {
 		if n.e.Kind == ledger.KindAPICall {
 			calls = append(calls, n)
 		}
 	}
-	out := make([]CallGovernance, 0, len(calls))
+	out := make([]api.CallGovernance, 0, len(calls))
 	if len(calls) == 0 {
 		return out, nil
 	}
@@ -486,7 +397,7 @@ func (g governor) runGovernance(ctx context.Context, f *fetcher, r *run, nodes [
 	}
 	for _, n := range calls {
 		gv := governance(r, n, g.gate, untraced)
-		cg := CallGovernance{Index: n.index(), CredentialID: n.attr(ledger.AttrCredentialID), Policy: gv.decisions, Approval: gv.approval}
+		cg := api.CallGovernance{Index: n.index(), CredentialID: n.attr(ledger.AttrCredentialID), Policy: gv.decisions, Approval: gv.approval}
 		if cg.CredentialID == "" {
 			// A call linked by fingerprint: the credential whose calls list it.
 			for _, c := range creds {

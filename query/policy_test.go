@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/approval"
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/policy"
@@ -131,17 +132,17 @@ func TestGovernance(t *testing.T) {
 		if r.status != http.StatusOK {
 			t.Fatalf("credential view = %d: %s", r.status, r.body)
 		}
-		var v CredentialView
+		var v api.CredentialView
 		r.json(t, &v)
 		if len(v.Usages) != 1 || len(v.Usages[0].Calls) != 6 {
 			t.Fatalf("usages %+v", v.Usages)
 		}
-		byIndex := make(map[uint64]Call)
+		byIndex := make(map[uint64]api.Call)
 		for _, c := range v.Usages[0].Calls {
 			byIndex[c.Entry.Index] = c
 		}
-		call := func(name string) Call { return byIndex[w.idx[name]] }
-		checkCalls(t, w, func(name string) ([]PolicyDecision, *ApprovalCheck, *AttestationCheck) {
+		call := func(name string) api.Call { return byIndex[w.idx[name]] }
+		checkCalls(t, w, func(name string) ([]api.PolicyDecision, *api.ApprovalCheck, *api.AttestationCheck) {
 			c := call(name)
 			return c.Policy, c.Approval, c.Attestation
 		})
@@ -152,7 +153,7 @@ func TestGovernance(t *testing.T) {
 
 // checkCalls states what the governance of run P's calls must be, so
 // that an -update cannot silently accept a wrong answer.
-func checkCalls(t *testing.T, w *world, get func(name string) ([]PolicyDecision, *ApprovalCheck, *AttestationCheck)) {
+func checkCalls(t *testing.T, w *world, get func(name string) ([]api.PolicyDecision, *api.ApprovalCheck, *api.AttestationCheck)) {
 	t.Helper()
 	pay, payApproval, payAtt := get("p.pay")
 	if len(pay) != 1 || pay[0].Index != w.idx["p.opa"] || pay[0].Decision != "allow" || pay[0].LinkedBy != policy.LinkTrace {
@@ -161,7 +162,7 @@ func checkCalls(t *testing.T, w *world, get func(name string) ([]PolicyDecision,
 	if a := payApproval; a == nil || a.Index == nil || *a.Index != w.idx["p.approve_pay"] || !a.Verified || a.Signer != "alice@example.com" || len(a.Findings) != 0 {
 		t.Errorf("payment's approval %+v", payApproval)
 	}
-	if a := payAtt; a == nil || a.Status != AttestationStatusMismatch || !a.AllowList || len(a.Mismatches) != 2 ||
+	if a := payAtt; a == nil || a.Status != api.AttestationStatusMismatch || !a.AllowList || len(a.Mismatches) != 2 ||
 		a.Mismatches[0].Value != "sha256:pay-image-2" || a.Mismatches[1].Value != "gpt-4o-mini" || a.Mismatches[0].Against != "allow_list" {
 		t.Errorf("payment's attestation %+v", payAtt)
 	}
@@ -196,7 +197,7 @@ func checkCalls(t *testing.T, w *world, get func(name string) ([]PolicyDecision,
 }
 
 // checkEvidence states the governance findings of cred-pay-0042.
-func checkEvidence(t *testing.T, w *world, ev *CredentialEvidence) {
+func checkEvidence(t *testing.T, w *world, ev *api.CredentialEvidence) {
 	t.Helper()
 	if ev == nil {
 		t.Fatal("no evidence")
@@ -230,16 +231,16 @@ func TestGovernanceRunView(t *testing.T) {
 		if r.status != http.StatusOK {
 			t.Fatalf("run view = %d: %s", r.status, r.body)
 		}
-		var v RunView
+		var v api.RunView
 		r.json(t, &v)
 		if len(v.Governance) != 6 {
 			t.Fatalf("governance of %d calls, want 6: %+v", len(v.Governance), v.Governance)
 		}
-		byIndex := make(map[uint64]CallGovernance)
+		byIndex := make(map[uint64]api.CallGovernance)
 		for _, g := range v.Governance {
 			byIndex[g.Index] = g
 		}
-		checkCalls(t, w, func(name string) ([]PolicyDecision, *ApprovalCheck, *AttestationCheck) {
+		checkCalls(t, w, func(name string) ([]api.PolicyDecision, *api.ApprovalCheck, *api.AttestationCheck) {
 			g := byIndex[w.idx[name]]
 			return g.Policy, g.Approval, g.Attestation
 		})
@@ -264,7 +265,7 @@ func TestGovernanceFindings(t *testing.T) {
 			if r.status != http.StatusOK {
 				t.Fatalf("findings?kind=%s = %d: %s", kind, r.status, r.body)
 			}
-			var p FindingsPage
+			var p api.FindingsPage
 			r.json(t, &p)
 			var got, wantIdx []uint64
 			for _, f := range p.Findings {
@@ -288,7 +289,7 @@ func TestGovernanceFindings(t *testing.T) {
 // attestation_mismatch against the issuing run, with no allow-list.
 func TestAttestationIssuingRun(t *testing.T) {
 	w := newWorld(t, backends()[0], worldOptions{})
-	var p FindingsPage
+	var p api.FindingsPage
 	w.get("responder", "/v1/findings?kind="+FindingAttestationMismatch, &p)
 	if len(p.Findings) != 1 {
 		t.Fatalf("attestation findings %+v, want 1", p.Findings)
@@ -297,7 +298,7 @@ func TestAttestationIssuingRun(t *testing.T) {
 	if f.CredentialID != "cred-sts-1942" || f.TraceID != traceB {
 		t.Errorf("finding %+v, want cred-sts-1942 in run %s", f, traceB)
 	}
-	var v CredentialView
+	var v api.CredentialView
 	w.get("responder", "/v1/credentials/cred-sts-1942?content=false", &v)
 	for _, u := range v.Usages {
 		for _, c := range u.Calls {
@@ -305,10 +306,10 @@ func TestAttestationIssuingRun(t *testing.T) {
 			switch {
 			case a == nil:
 				t.Errorf("call %d has no attestation check", c.Entry.Index)
-			case u.TraceID == traceB && (a.Status != AttestationStatusMismatch || a.IssuingRun != traceA || a.AllowList ||
+			case u.TraceID == traceB && (a.Status != api.AttestationStatusMismatch || a.IssuingRun != traceA || a.AllowList ||
 				len(a.Mismatches) != 2 || a.Mismatches[0].Against != "issuing_run"):
 				t.Errorf("run B's call %d: attestation %+v", c.Entry.Index, a)
-			case u.TraceID == traceA && (a.Status != AttestationStatusConsistent || a.IssuingRun != ""):
+			case u.TraceID == traceA && (a.Status != api.AttestationStatusConsistent || a.IssuingRun != ""):
 				t.Errorf("run A's call %d: attestation %+v", c.Entry.Index, a)
 			}
 		}

@@ -52,7 +52,7 @@ func authorize(t *testing.T, ps *cedar.PolicySet, method, path string) []attribu
 		Resource:  cedar.NewEntityUID("Api", "api.bank.example"),
 		Context:   cedar.NewRecord(cedar.RecordMap{"business_hours": cedar.True}),
 	}
-	decision, diag := ps.IsAuthorized(cedar.EntityMap{}, req)
+	decision, diag := cedar.Authorize(ps, cedar.EntityMap{}, req)
 	var ids, reasons []string
 	for _, r := range diag.Reasons {
 		ids = append(ids, string(r.PolicyID))

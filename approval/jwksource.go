@@ -44,8 +44,8 @@ type JWKSSource struct {
 type JWKSOptions struct {
 	Refresh time.Duration
 	Timeout time.Duration
-	// Client fetches the URL; nil: a client with Timeout. Tests give one
-	// that trusts their server.
+	// Client fetches the URL (its redirects are limited to https); nil:
+	// the default transport. Tests give one that trusts their server.
 	Client *http.Client
 	// OnError is told of a failed refresh (the last keys stay in use);
 	// nil: not told.
@@ -77,14 +77,19 @@ func NewJWKSSource(ctx context.Context, loc string, opt JWKSOptions) (*JWKSSourc
 	if u.Scheme != "https" {
 		return nil, fmt.Errorf("approval jwks: %s: want an https URL", loc)
 	}
-	s.url, s.client = u.String(), opt.Client
-	if s.client == nil {
-		timeout := opt.Timeout
-		if timeout <= 0 {
-			timeout = DefaultJWKSTimeout
-		}
-		s.client = &http.Client{Timeout: timeout}
+	timeout := opt.Timeout
+	if timeout <= 0 {
+		timeout = DefaultJWKSTimeout
 	}
+	client := http.Client{Timeout: timeout}
+	if opt.Client != nil {
+		client = *opt.Client
+		if client.Timeout <= 0 {
+			client.Timeout = timeout
+		}
+	}
+	client.CheckRedirect = httpsOnly
+	s.url, s.client = u.String(), &client
 	if err := s.fetch(ctx); err != nil {
 		return nil, err
 	}
@@ -164,5 +169,16 @@ func (s *JWKSSource) fetch(ctx context.Context) error {
 	s.mu.Lock()
 	s.keys, s.fetched = keys, time.Now()
 	s.mu.Unlock()
+	return nil
+}
+
+// httpsOnly refuses a redirect away from https, and long redirect chains.
+func httpsOnly(req *http.Request, via []*http.Request) error {
+	if req.URL.Scheme != "https" {
+		return fmt.Errorf("redirect to %s: want https", req.URL.Redacted())
+	}
+	if len(via) >= 5 {
+		return errors.New("over 5 redirects")
+	}
 	return nil
 }

@@ -215,6 +215,10 @@ func TestJWKSURL(t *testing.T) {
 		fails bool
 	)
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/redirect" {
+			http.Redirect(w, r, "http://"+r.Host+"/jwks.json", http.StatusFound)
+			return
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		if fails {
@@ -230,6 +234,9 @@ func TestJWKSURL(t *testing.T) {
 	}
 	if _, err := NewJWKSSource(t.Context(), srv.URL, JWKSOptions{}); err == nil {
 		t.Error("a JWKS server whose certificate is not trusted was accepted")
+	}
+	if _, err := NewJWKSSource(t.Context(), srv.URL+"/redirect", JWKSOptions{Client: srv.Client()}); err == nil || !strings.Contains(err.Error(), "want https") {
+		t.Errorf("a redirect to http was followed: %v", err)
 	}
 	src, err := NewJWKSSource(t.Context(), srv.URL, JWKSOptions{Client: srv.Client(), Refresh: 20 * time.Millisecond})
 	if err != nil {

@@ -406,6 +406,10 @@ func credentialView(ctx context.Context, f *fetcher, rd *render, id string, opt 
 			Attestation: r.attestation(rd),
 			Calls:       []api.Call{},
 		}
+		var att *api.AttestationCheck // the run's, for each of its calls
+		if traceID != "" {
+			att = opt.gov.attestation(r, issuingRunOf)
+		}
 		steps := make(map[*node]bool)
 		causes := make(map[*node][]uint64)
 		for _, n := range calls {
@@ -434,10 +438,7 @@ func credentialView(ctx context.Context, f *fetcher, rd *render, id string, opt 
 				causes[step] = append(causes[step], n.index())
 			}
 			gv := governance(r, n, opt.gov.gate, untraced)
-			call.Policy, call.Approval = gv.decisions, gv.approval
-			if traceID != "" {
-				call.Attestation = opt.gov.attestation(r, issuingRunOf)
-			}
+			call.Policy, call.Approval, call.Attestation = gv.decisions, gv.approval, att
 			u.Calls = append(u.Calls, call)
 		}
 		ordered := make([]*node, 0, len(steps))

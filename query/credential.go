@@ -9,7 +9,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/agentledger/agentledger/api"
-	"github.com/agentledger/agentledger/approval"
 	"github.com/agentledger/agentledger/ingest/secrets"
 	"github.com/agentledger/agentledger/ledger"
 )
@@ -301,8 +300,8 @@ type viewOptions struct {
 	// fingerprints are fingerprints of the credential's raw token known
 	// besides those its events record (a lookup's).
 	fingerprints []string
-	// gate names the actions that require a signed approval.
-	gate *approval.Gate
+	// gov holds the approval gate and the attestation allow-list.
+	gov governor
 }
 
 // credentialView builds the view of credential id. With an empty id it
@@ -381,6 +380,20 @@ func credentialView(ctx context.Context, f *fetcher, rd *render, id string, opt 
 
 	calls := slices.Clone(p.nodes)
 	sortNodes(calls)
+	untraced, err := untracedDecisions(ctx, f, calls)
+	if err != nil {
+		return nil, false, err
+	}
+	var issuingRunOf *run
+	if t := issuingRun(events); t != "" {
+		if issuingRunOf = runs[t]; issuingRunOf == nil {
+			more, err := loadRuns(ctx, f, []string{t})
+			if err != nil {
+				return nil, false, err
+			}
+			issuingRunOf = more[t]
+		}
+	}
 	for _, traceID := range uniqueTraces(calls) {
 		r := runs[traceID]
 		if r == nil {
@@ -392,6 +405,10 @@ func credentialView(ctx context.Context, f *fetcher, rd *render, id string, opt 
 			Agent:       r.agent(rd),
 			Attestation: r.attestation(rd),
 			Calls:       []api.Call{},
+		}
+		var att *api.AttestationCheck // the run's, for each of its calls
+		if traceID != "" {
+			att = opt.gov.attestation(r, issuingRunOf)
 		}
 		steps := make(map[*node]bool)
 		causes := make(map[*node][]uint64)
@@ -420,7 +437,8 @@ func credentialView(ctx context.Context, f *fetcher, rd *render, id string, opt 
 				steps[step] = true
 				causes[step] = append(causes[step], n.index())
 			}
-			call.Policy, call.Approval = governance(r, n, opt.gate)
+			gv := governance(r, n, opt.gov.gate, untraced)
+			call.Policy, call.Approval, call.Attestation = gv.decisions, gv.approval, att
 			u.Calls = append(u.Calls, call)
 		}
 		ordered := make([]*node, 0, len(steps))
@@ -443,7 +461,7 @@ func credentialView(ctx context.Context, f *fetcher, rd *render, id string, opt 
 	}
 	v.Lineage.Truncated = parentsCut || childrenCut
 	if id != "" {
-		if v.Evidence, err = reconcile(ctx, f, id); err != nil {
+		if v.Evidence, err = reconcile(ctx, f, id, opt.gov); err != nil {
 			return nil, false, err
 		}
 	}
@@ -578,7 +596,7 @@ const maxLookupEntries = 1000
 
 // lookup answers a raw-token lookup: the credentials whose entries carry
 // the token's fingerprint, and the credential its JWT ID names.
-func lookup(ctx context.Context, f *fetcher, rd *render, token, fingerprint string, gate *approval.Gate) (*api.LookupResult, error) {
+func lookup(ctx context.Context, f *fetcher, rd *render, token, fingerprint string, gov governor) (*api.LookupResult, error) {
 	res := &api.LookupResult{Fingerprint: fingerprint, Credentials: []api.CredentialView{}}
 	type match struct {
 		id string
@@ -626,7 +644,7 @@ func lookup(ctx context.Context, f *fetcher, rd *render, token, fingerprint stri
 		matches = append(matches, match{id: "", by: []string{matchedByFingerprint}})
 	}
 	for _, m := range matches[:min(len(matches), maxLookupCredentials)] {
-		v, _, err := credentialView(ctx, f, rd, m.id, viewOptions{limit: DefaultLimit, fingerprints: []string{fingerprint}, gate: gate})
+		v, _, err := credentialView(ctx, f, rd, m.id, viewOptions{limit: DefaultLimit, fingerprints: []string{fingerprint}, gov: gov})
 		if err != nil {
 			return nil, err
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/agentledger/agentledger/api"
+	"github.com/agentledger/agentledger/approval"
 	"github.com/agentledger/agentledger/ledger"
 )
 
@@ -40,9 +41,12 @@ const (
 	FindingIssuedNeverUsed = "issued_never_used"
 )
 
-// FindingKinds lists every finding kind.
+// FindingKinds lists every finding kind: the evidence's, then those of
+// governance (query/policy.go).
 var FindingKinds = []string{FindingUnaccountedUse, FindingUseOutsideValidity, FindingSubjectMismatch,
-	FindingUnreportedIssuance, FindingIssuerDisagreement, FindingIssuedNeverUsed}
+	FindingUnreportedIssuance, FindingIssuerDisagreement, FindingIssuedNeverUsed,
+	approval.FindingMismatch, approval.FindingExpired, approval.FindingUnverified, approval.FindingMissing,
+	FindingPolicyDenied, FindingAttestationMismatch}
 
 // Issuance statuses of a credential.
 const (
@@ -83,7 +87,7 @@ func fromEvidence(n *node) bool {
 }
 
 // reconcile builds the evidence of credential id.
-func reconcile(ctx context.Context, f *fetcher, id string) (*api.CredentialEvidence, error) {
+func reconcile(ctx context.Context, f *fetcher, id string, g governor) (*api.CredentialEvidence, error) {
 	cr, err := credentialEvents(ctx, f, id)
 	if err != nil {
 		return nil, err
@@ -287,6 +291,10 @@ func reconcile(ctx context.Context, f *fetcher, id string) (*api.CredentialEvide
 			}
 		}
 	}
+	// The approvals, policy decisions and attestations of the agent runs.
+	if err := g.governanceFindings(ctx, f, agent, issuingRun(cr.events), add); err != nil {
+		return nil, err
+	}
 	slices.SortStableFunc(ev.Findings, func(x, y api.EvidenceFinding) int {
 		switch {
 		case x.Index > y.Index:
@@ -485,6 +493,9 @@ func findingCandidates(kind string) []ledger.Ref {
 		return sources(ledger.SourceCloudTrail, ledger.SourceVault, ledger.SourceK8sAudit, ledger.SourceKeycloak)
 	case FindingIssuedNeverUsed:
 		return refsOf(ledger.RefKind, string(ledger.KindCredential))
+	case approval.FindingMismatch, approval.FindingExpired, approval.FindingUnverified, approval.FindingMissing,
+		FindingPolicyDenied, FindingAttestationMismatch:
+		return refsOf(ledger.RefKind, string(ledger.KindAPICall))
 	}
 	return refsOf(ledger.RefKind, string(ledger.KindCredential), string(ledger.KindAPICall))
 }
@@ -493,7 +504,7 @@ func findingCandidates(kind string) []ledger.Ref {
 // by the index of the entry each is about; before is the cursor: only
 // findings about entries below it are listed (0: from the end). The
 // findings about one entry are never split across pages.
-func findings(ctx context.Context, f *fetcher, head uint64, kind string, before uint64, limit int) (*api.FindingsPage, error) {
+func findings(ctx context.Context, f *fetcher, g governor, head uint64, kind string, before uint64, limit int) (*api.FindingsPage, error) {
 	page := &api.FindingsPage{Findings: []api.EvidenceFinding{}}
 	hi := head
 	if before > 0 && before < hi {
@@ -535,7 +546,7 @@ func findings(ctx context.Context, f *fetcher, head uint64, kind string, before 
 					page.NextCursor = encodeCursor(n.index() + 1)
 					return page, nil
 				}
-				if ev, err = reconcile(ctx, f, id); err != nil {
+				if ev, err = reconcile(ctx, f, id, g); err != nil {
 					return nil, err
 				}
 				cache[id] = ev
@@ -607,7 +618,7 @@ func (s *Server) findings(c echo.Context) error {
 	if err != nil {
 		return fail("read tree head", err)
 	}
-	p, err := findings(ctx, newFetcher(s.cfg.Reader), head.Size, kind, cursor, limit)
+	p, err := findings(ctx, newFetcher(s.cfg.Reader), s.governor(), head.Size, kind, cursor, limit)
 	if err != nil {
 		return err
 	}

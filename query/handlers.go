@@ -30,7 +30,7 @@ func (s *Server) credential(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	rd := newRender(content && mayReadContent(c))
-	v, found, err := credentialView(ctx, newFetcher(s.cfg.Reader), rd, id, viewOptions{cursor: cursor, limit: limit, gate: s.cfg.ApprovalGate})
+	v, found, err := credentialView(ctx, newFetcher(s.cfg.Reader), rd, id, viewOptions{cursor: cursor, limit: limit, gov: s.governor()})
 	if err != nil {
 		return err
 	}
@@ -92,7 +92,7 @@ func (s *Server) lookup(c echo.Context) error {
 	}
 	var res *api.LookupResult
 	for _, tok := range tokens {
-		r, err := lookup(c.Request().Context(), newFetcher(s.cfg.Reader), rd, tok, s.cfg.Fingerprint(tok), s.cfg.ApprovalGate)
+		r, err := lookup(c.Request().Context(), newFetcher(s.cfg.Reader), rd, tok, s.cfg.Fingerprint(tok), s.governor())
 		if err != nil {
 			return err
 		}
@@ -179,7 +179,20 @@ func (s *Server) run(c echo.Context) error {
 	if cursor == 0 && !p.more {
 		all = r.nodes
 	}
-	if v.Credentials, v.ForeignUses, v.CredentialsTruncated, err = newLinker(f, rd).runCredentials(ctx, traceID, all); err != nil {
+	l := newLinker(f, rd)
+	l.gov = s.governor()
+	if v.Credentials, v.ForeignUses, v.CredentialsTruncated, err = l.runCredentials(ctx, traceID, all); err != nil {
+		return err
+	}
+	whole := r // the run's approvals and decisions may be on other pages
+	if all == nil {
+		runs, err := loadRuns(ctx, f, []string{traceID})
+		if err != nil {
+			return err
+		}
+		whole = runs[traceID]
+	}
+	if v.Governance, err = l.gov.runGovernance(ctx, f, whole, r.nodes, v.Credentials); err != nil {
 		return err
 	}
 	v.Findings = rd.findingList()

@@ -17,9 +17,10 @@ import (
 // credential events before the search goes on through the index alone.
 const eventScan = 4096
 
-// maxEventFinds bounds the index lookups spent finding the events of a
-// credential named by more than eventScan entries.
-const maxEventFinds = 64
+// maxEventScan bounds the entries of a credential named by more than
+// eventScan entries that are examined, through the index alone, for its
+// credential events.
+const maxEventScan = 1 << 14
 
 // maxSteps bounds the LLM steps one usage reports.
 const maxSteps = 200
@@ -40,43 +41,88 @@ type credentialRefs struct {
 // credentialEvents finds the credential entries (issue, exchange, revoke)
 // of credential id, in time order.
 func credentialEvents(ctx context.Context, f *fetcher, id string) (*credentialRefs, error) {
-	ref := ledger.Ref{Key: ledger.RefCredential, Value: id}
-	idx, err := f.find(ctx, ref, 0, eventScan+1)
+	crs, err := credentialEventsAll(ctx, f, []string{id})
 	if err != nil {
 		return nil, err
 	}
-	cr := &credentialRefs{all: idx, complete: len(idx) <= eventScan}
-	nodes, err := f.fetch(ctx, idx[:min(len(idx), eventScan)])
+	return crs[0], nil
+}
+
+// credentialEventsAll is credentialEvents for each of ids, in order: the
+// credentials not looked up before in this request are looked up with one
+// FindMany and one read of their entries, however many there are.
+func credentialEventsAll(ctx context.Context, f *fetcher, ids []string) ([]*credentialRefs, error) {
+	out := make([]*credentialRefs, len(ids))
+	var ask []string
+	f.mu.Lock()
+	for i, id := range ids {
+		if out[i] = f.creds[id]; out[i] == nil && !slices.Contains(ask, id) {
+			ask = append(ask, id)
+		}
+	}
+	f.mu.Unlock()
+	if len(ask) == 0 {
+		return out, nil
+	}
+	qs := make([]ledger.FindQuery, len(ask))
+	for i, id := range ask {
+		qs[i] = ledger.FindQuery{Ref: ledger.Ref{Key: ledger.RefCredential, Value: id}, Limit: eventScan + 1}
+	}
+	found, err := f.findMany(ctx, qs)
 	if err != nil {
 		return nil, err
 	}
-	isEvent := func(n *node) bool {
-		return n.e.Kind == ledger.KindCredential && n.attr(ledger.AttrCredentialID) == id
-	}
-	for _, n := range nodes {
-		if isEvent(n) {
-			cr.events = append(cr.events, n)
+	// Past eventScan entries, the index alone finds the events.
+	var read []uint64
+	var beyond []ledger.FindQuery
+	crs := make([]*credentialRefs, len(ask))
+	for i, fd := range found {
+		idx := fd.Indices
+		crs[i] = &credentialRefs{all: idx, complete: len(idx) <= eventScan}
+		read = append(read, idx[:min(len(idx), eventScan)]...)
+		if !crs[i].complete {
+			beyond = append(beyond, ledger.FindQuery{Ref: qs[i].Ref, Kinds: []ledger.Kind{ledger.KindCredential}, From: idx[eventScan], Limit: maxEventScan})
 		}
 	}
-	if !cr.complete {
-		more, complete, err := leapfrog(ctx, f, ref, ledger.Ref{Key: ledger.RefKind, Value: string(ledger.KindCredential)},
-			idx[eventScan], maxEventFinds)
+	more, err := f.findMany(ctx, beyond)
+	if err != nil {
+		return nil, err
+	}
+	for _, fd := range more {
+		read = append(read, fd.Indices...)
+	}
+	if _, err := f.fetch(ctx, read); err != nil {
+		return nil, err
+	}
+	j := 0
+	for i, id := range ask {
+		cr := crs[i]
+		idx := cr.all[:min(len(cr.all), eventScan)]
+		if !cr.complete {
+			idx = append(slices.Clone(idx), more[j].Indices...)
+			cr.truncated = more[j].More
+			j++
+		}
+		nodes, err := f.fetch(ctx, idx)
 		if err != nil {
 			return nil, err
 		}
-		ns, err := f.fetch(ctx, more)
-		if err != nil {
-			return nil, err
-		}
-		for _, n := range ns {
-			if isEvent(n) {
+		for _, n := range nodes {
+			if n.e.Kind == ledger.KindCredential && n.attr(ledger.AttrCredentialID) == id {
 				cr.events = append(cr.events, n)
 			}
 		}
-		cr.truncated = !complete
+		sortNodes(cr.events)
 	}
-	sortNodes(cr.events)
-	return cr, nil
+	f.mu.Lock()
+	for i, id := range ask {
+		f.creds[id] = crs[i]
+	}
+	for i, id := range ids {
+		out[i] = f.creds[id]
+	}
+	f.mu.Unlock()
+	return out, nil
 }
 
 // stream returns the indices ≥ from of the entries that name the
@@ -99,67 +145,6 @@ func (s *sliceStream) next(context.Context) (uint64, bool, error) {
 	i := s.idx[0]
 	s.idx = s.idx[1:]
 	return i, true, nil
-}
-
-// seeker finds the least index ≥ v of the entries that carry a ref,
-// reading the index in batches.
-type seeker struct {
-	f       *fetcher
-	ref     ledger.Ref
-	buf     []uint64 // every index in [bufFrom, last of buf] that carries ref
-	bufFrom uint64
-	done    bool // buf holds every index ≥ bufFrom
-	finds   *int
-}
-
-func (s *seeker) seek(ctx context.Context, v uint64) (uint64, bool, error) {
-	if len(s.buf) > 0 && v >= s.bufFrom && (v <= s.buf[len(s.buf)-1] || s.done) {
-		i, _ := slices.BinarySearch(s.buf, v)
-		if i < len(s.buf) {
-			return s.buf[i], true, nil
-		}
-		return 0, false, nil
-	}
-	if s.done && len(s.buf) == 0 && v >= s.bufFrom {
-		return 0, false, nil
-	}
-	*s.finds++
-	idx, err := s.f.find(ctx, s.ref, v, streamBatch)
-	if err != nil {
-		return 0, false, err
-	}
-	s.buf, s.bufFrom, s.done = idx, v, len(idx) < streamBatch
-	if len(idx) == 0 {
-		return 0, false, nil
-	}
-	return idx[0], true, nil
-}
-
-// leapfrog returns the indices ≥ from of entries that carry both a and b,
-// spending at most maxFinds index lookups; complete is false when it ran
-// out of them first.
-func leapfrog(ctx context.Context, f *fetcher, a, b ledger.Ref, from uint64, maxFinds int) (out []uint64, complete bool, err error) {
-	finds := 0
-	sa := &seeker{f: f, ref: a, finds: &finds}
-	sb := &seeker{f: f, ref: b, finds: &finds}
-	x := from
-	for finds < maxFinds {
-		ia, ok, err := sa.seek(ctx, x)
-		if err != nil || !ok {
-			return out, true, err
-		}
-		ib, ok, err := sb.seek(ctx, ia)
-		if err != nil || !ok {
-			return out, true, err
-		}
-		if ia == ib {
-			out = append(out, ia)
-			x = ia + 1
-		} else {
-			x = ib
-		}
-	}
-	return out, false, nil
 }
 
 // operation returns a credential event's operation: issue, exchange or
@@ -321,6 +306,14 @@ func credentialView(ctx context.Context, f *fetcher, rd *render, id string, opt 
 		events = refs.events
 		v.Credential = facts(rd, id, events)
 		v.Credential.EventsTruncated = refs.truncated
+		// What the lineage and the evidence look up first, at once.
+		qs := append(evidenceQueries(refs), ledger.FindQuery{Ref: ledger.Ref{Key: ledger.RefCredentialParent, Value: id}, Limit: MaxLineage + 1})
+		if p := v.Credential.ParentID; p != "" && p != id {
+			qs = append(qs, ledger.FindQuery{Ref: ledger.Ref{Key: ledger.RefCredential, Value: p}, Limit: eventScan + 1})
+		}
+		if _, err := f.findMany(ctx, qs); err != nil {
+			return nil, false, err
+		}
 	}
 	// The lineage is read while the usages are.
 	var parentsCut, childrenCut bool

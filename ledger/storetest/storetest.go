@@ -42,6 +42,7 @@ func Run(t *testing.T, newDB func(t *testing.T) DB) {
 		{"CloseBounded", testCloseBounded},
 		{"RecordsAndFind", testRecordsAndFind},
 		{"FindMany", testFindMany},
+		{"AppendNow", testAppendNow},
 		{"InvalidEntryWritesNothing", testInvalidEntry},
 		{"InclusionAcrossTileBoundaries", testInclusion},
 		{"Consistency", testConsistency},
@@ -417,6 +418,97 @@ func testFindMany(t *testing.T, db DB) {
 		if _, _, err := r.Decode(); err != nil {
 			t.Errorf("entry %d: %v", r.Index, err)
 		}
+	}
+}
+
+// testAppendNow: entries appended with AppendNow while group commits run
+// are committed, readable as soon as it returns, and take their place in
+// one consistent tree; a duplicate is found; a closed log refuses.
+func testAppendNow(t *testing.T, db DB) {
+	s := db.Open(t)
+	l := openLog(t, s, time.Hour)
+	const writers, batches, batch, nows = 3, 4, 100, 12
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		seen = make(map[uint64]bool)
+	)
+	keep := func(ix []ledger.Index) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, i := range ix {
+			if seen[i.Index] {
+				return fmt.Errorf("index %d given twice", i.Index)
+			}
+			seen[i.Index] = true
+		}
+		return nil
+	}
+	errs := make(chan error, writers*batches+nows)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range batches {
+				es := make([]ledger.Entry, batch)
+				for i := range es {
+					es[i] = entry(10+w, b*batch+i)
+				}
+				ix, err := l.Append(t.Context(), es)
+				if err == nil {
+					err = keep(ix)
+				}
+				errs <- err
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := range nows {
+			e := entry(20, i)
+			ix, err := l.AppendNow(t.Context(), []ledger.Entry{e})
+			if err == nil {
+				err = keep(ix)
+			}
+			if err == nil {
+				var recs []ledger.Record
+				recs, err = s.RecordsAt(t.Context(), []uint64{ix[0].Index})
+				if err == nil && (len(recs) != 1 || recs[0].TraceID != e.TraceID || ix[0].IsDup) {
+					err = fmt.Errorf("AppendNow of entry %d returned index %+v, which reads as %d records", i, ix[0], len(recs))
+				}
+			}
+			errs <- err
+		}
+	}()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	total := writers*batches*batch + nows
+	h := head(t, s)
+	if h.Size != uint64(total) || len(seen) != total {
+		t.Fatalf("tree size %d, %d distinct indices; want %d", h.Size, len(seen), total)
+	}
+	ref := reference(t, s, h.Size)
+	for _, i := range []uint64{0, h.Size / 2, h.Size - 1} {
+		checkInclusion(t, s, ref, i, h.Size)
+	}
+	again, err := l.AppendNow(t.Context(), []ledger.Entry{entry(20, 0)})
+	if err != nil || len(again) != 1 || !again[0].IsDup {
+		t.Fatalf("AppendNow of an appended entry = %+v, %v; want a duplicate", again, err)
+	}
+	if ix, err := l.AppendNow(t.Context(), nil); err != nil || ix != nil {
+		t.Errorf("AppendNow(nil) = %v, %v; want nothing", ix, err)
+	}
+	if err := l.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.AppendNow(t.Context(), []ledger.Entry{entry(20, 99)}); !errors.Is(err, ledger.ErrClosed) {
+		t.Errorf("AppendNow after Close = %v, want ErrClosed", err)
 	}
 }
 

@@ -13,13 +13,13 @@ import (
 	"github.com/agentledger/agentledger/ledger"
 )
 
-// eventScan is how many of a credential's entries are read to find its
-// credential events before the search goes on through the index alone.
+// eventScan is how many indices of a credential's entries are listed at
+// most: the usages and the evidence of a credential named by no more read
+// them from that list, others through the index.
 const eventScan = 4096
 
-// maxEventScan bounds the entries of a credential named by more than
-// eventScan entries that are examined, through the index alone, for its
-// credential events.
+// maxEventScan bounds the entries of a credential that are examined,
+// through the index alone, for its credential events.
 const maxEventScan = 1 << 14
 
 // maxSteps bounds the LLM steps one usage reports.
@@ -48,6 +48,13 @@ func credentialEvents(ctx context.Context, f *fetcher, id string) (*credentialRe
 	return crs[0], nil
 }
 
+// credentialQueries are the two lookups credentialEventsAll makes of
+// credential id, in order.
+func credentialQueries(id string) []ledger.FindQuery {
+	ref := ledger.Ref{Key: ledger.RefCredential, Value: id}
+	return []ledger.FindQuery{{Ref: ref, Limit: eventScan + 1}, {Ref: ref, Kinds: []ledger.Kind{ledger.KindCredential}, Limit: maxEventScan}}
+}
+
 // credentialEventsAll is credentialEvents for each of ids, in order: the
 // credentials not looked up before in this request are looked up with one
 // FindMany and one read of their entries, however many there are.
@@ -64,46 +71,28 @@ func credentialEventsAll(ctx context.Context, f *fetcher, ids []string) ([]*cred
 	if len(ask) == 0 {
 		return out, nil
 	}
-	qs := make([]ledger.FindQuery, len(ask))
-	for i, id := range ask {
-		qs[i] = ledger.FindQuery{Ref: ledger.Ref{Key: ledger.RefCredential, Value: id}, Limit: eventScan + 1}
+	// For each credential, the entries that name it (their indices only),
+	// and its credential events, found through the index alone.
+	qs := make([]ledger.FindQuery, 0, 2*len(ask))
+	for _, id := range ask {
+		qs = append(qs, credentialQueries(id)...)
 	}
 	found, err := f.findMany(ctx, qs)
 	if err != nil {
 		return nil, err
 	}
-	// Past eventScan entries, the index alone finds the events.
 	var read []uint64
-	var beyond []ledger.FindQuery
-	crs := make([]*credentialRefs, len(ask))
-	for i, fd := range found {
-		idx := fd.Indices
-		crs[i] = &credentialRefs{all: idx, complete: len(idx) <= eventScan}
-		read = append(read, idx[:min(len(idx), eventScan)]...)
-		if !crs[i].complete {
-			beyond = append(beyond, ledger.FindQuery{Ref: qs[i].Ref, Kinds: []ledger.Kind{ledger.KindCredential}, From: idx[eventScan], Limit: maxEventScan})
-		}
-	}
-	more, err := f.findMany(ctx, beyond)
-	if err != nil {
-		return nil, err
-	}
-	for _, fd := range more {
-		read = append(read, fd.Indices...)
+	for i := range ask {
+		read = append(read, found[2*i+1].Indices...)
 	}
 	if _, err := f.fetch(ctx, read); err != nil {
 		return nil, err
 	}
-	j := 0
+	crs := make([]*credentialRefs, len(ask))
 	for i, id := range ask {
-		cr := crs[i]
-		idx := cr.all[:min(len(cr.all), eventScan)]
-		if !cr.complete {
-			idx = append(slices.Clone(idx), more[j].Indices...)
-			cr.truncated = more[j].More
-			j++
-		}
-		nodes, err := f.fetch(ctx, idx)
+		all, events := found[2*i].Indices, found[2*i+1]
+		cr := &credentialRefs{all: all, complete: len(all) <= eventScan, truncated: events.More}
+		nodes, err := f.fetch(ctx, events.Indices)
 		if err != nil {
 			return nil, err
 		}
@@ -113,6 +102,7 @@ func credentialEventsAll(ctx context.Context, f *fetcher, ids []string) ([]*cred
 			}
 		}
 		sortNodes(cr.events)
+		crs[i] = cr
 	}
 	f.mu.Lock()
 	for i, id := range ask {
@@ -309,7 +299,7 @@ func credentialView(ctx context.Context, f *fetcher, rd *render, id string, opt 
 		// What the lineage and the evidence look up first, at once.
 		qs := append(evidenceQueries(refs), ledger.FindQuery{Ref: ledger.Ref{Key: ledger.RefCredentialParent, Value: id}, Limit: MaxLineage + 1})
 		if p := v.Credential.ParentID; p != "" && p != id {
-			qs = append(qs, ledger.FindQuery{Ref: ledger.Ref{Key: ledger.RefCredential, Value: p}, Limit: eventScan + 1})
+			qs = append(qs, credentialQueries(p)...)
 		}
 		if _, err := f.findMany(ctx, qs); err != nil {
 			return nil, false, err

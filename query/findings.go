@@ -157,8 +157,8 @@ func evidenceQueries(cr *credentialRefs) []ledger.FindQuery {
 }
 
 // prefetchEvidence reads at once what reconcile reads of each of ids but
-// the runs' attestations: their events, and their fingerprints' entries,
-// with one FindMany and one read for each.
+// the runs' attestations: their events, their entries, and their
+// fingerprints' entries.
 func prefetchEvidence(ctx context.Context, f *fetcher, ids []string) error {
 	crs, err := credentialEventsAll(ctx, f, ids)
 	if err != nil {
@@ -173,6 +173,9 @@ func prefetchEvidence(ctx context.Context, f *fetcher, ids []string) error {
 		return err
 	}
 	var idx []uint64
+	for _, cr := range crs {
+		idx = append(idx, cr.all[:min(len(cr.all), eventScan)]...)
+	}
 	for _, fd := range found {
 		idx = append(idx, fd.Indices...)
 	}

@@ -266,20 +266,37 @@ type stream interface {
 // streamBatch is how many indices a refStream asks a Find for at once.
 const streamBatch = 256
 
+// kindBatch is how many entries a refStream with kinds examines per
+// lookup, through the index alone.
+const kindBatch = 4096
+
 // refStream yields the indices of the entries that carry ref, from a
-// starting index on.
+// starting index on; with kinds, only those of the entries of those kinds,
+// in lookups of kindBatch entries examined, none after MaxScan entries
+// were.
 type refStream struct {
-	f    *fetcher
-	ref  ledger.Ref
-	from uint64
-	buf  []uint64
-	done bool
+	f     *fetcher
+	ref   ledger.Ref
+	kinds []ledger.Kind
+	from  uint64
+	buf   []uint64
+	done  bool
+	// examined counts the entries a stream with kinds examined; cut is
+	// true when it stopped after MaxScan of them, before from.
+	examined int
+	cut      bool
 }
 
 func (s *refStream) next(ctx context.Context) (uint64, bool, error) {
-	if len(s.buf) == 0 {
+	for len(s.buf) == 0 {
 		if s.done {
 			return 0, false, nil
+		}
+		if len(s.kinds) > 0 {
+			if err := s.findKinds(ctx); err != nil {
+				return 0, false, err
+			}
+			continue
 		}
 		idx, err := s.f.find(ctx, s.ref, s.from, streamBatch)
 		if err != nil {
@@ -294,6 +311,33 @@ func (s *refStream) next(ctx context.Context) (uint64, bool, error) {
 	i := s.buf[0]
 	s.buf = s.buf[1:]
 	return i, true, nil
+}
+
+// findKinds reads the next batch of a stream with kinds.
+func (s *refStream) findKinds(ctx context.Context) error {
+	if s.examined >= MaxScan {
+		s.done, s.cut = true, true
+		return nil
+	}
+	found, err := s.f.findMany(ctx, []ledger.FindQuery{{Ref: s.ref, Kinds: s.kinds, From: s.from, Limit: kindBatch}})
+	if err != nil {
+		return err
+	}
+	fd := found[0]
+	s.buf, s.done, s.examined = fd.Indices, !fd.More, s.examined+kindBatch
+	if fd.More {
+		s.from = fd.Next
+	}
+	return nil
+}
+
+// resumeAt reports where a listing of st continues when st stopped before
+// its end (a refStream with kinds that examined MaxScan entries).
+func resumeAt(st stream) (uint64, bool) {
+	if s, ok := st.(*refStream); ok && s.cut {
+		return s.from, true
+	}
+	return 0, false
 }
 
 // unionStream yields every index any of its streams yields, once.
@@ -388,6 +432,7 @@ func paginate(ctx context.Context, f *fetcher, st stream, limit int, accept func
 			scanned++
 		}
 		if len(pending) == 0 {
+			p.next, p.more = resumeAt(st)
 			return p, nil
 		}
 		nodes, err := f.fetch(ctx, pending)
@@ -412,8 +457,12 @@ func paginate(ctx context.Context, f *fetcher, st stream, limit int, accept func
 		}
 		if len(p.nodes) == limit || scanned >= MaxScan {
 			i, ok, err := st.next(ctx)
-			if err != nil || !ok {
+			if err != nil {
 				return p, err
+			}
+			if !ok {
+				p.next, p.more = resumeAt(st)
+				return p, nil
 			}
 			p.next, p.more = i, true
 			return p, nil

@@ -134,3 +134,50 @@ func TestPaginateScanLimit(t *testing.T) {
 		t.Errorf("second page = %d nodes, more %v, %v; want entry %d and the end", len(p.nodes), p.more, err, MaxScan+200)
 	}
 }
+
+// TestPaginateKindsScanLimit checks a listing of a ref's entries of one
+// kind: pages of the limit with a cursor at the next entry of the kind,
+// and a stop with a cursor after MaxScan entries examined.
+func TestPaginateKindsScanLimit(t *testing.T) {
+	ref := ledger.Ref{Key: "k", Value: "v"}
+	n := MaxScan + kindBatch + 300
+	entries := make([]ledger.Entry, n)
+	want := []int{3, 7, 8, 50, MaxScan + kindBatch + 200}
+	for i := range entries {
+		entries[i] = ledger.Entry{Kind: ledger.KindSpan, TraceID: traceA, SpanID: span(traceA, i+1), Name: "s"}
+		if slices.Contains(want, i) {
+			entries[i].Kind = ledger.KindAgent
+		}
+	}
+	mr := newMemReader(t, entries)
+	for i := range uint64(n) {
+		mr.refs[ref] = append(mr.refs[ref], i)
+	}
+	agents := func(n *node) verdict {
+		if n.e.Kind == ledger.KindAgent {
+			return take
+		}
+		return skip
+	}
+	var got []uint64
+	var cursors []uint64
+	cursor := uint64(0)
+	for page := 0; page < 10; page++ {
+		f := newFetcher(mr)
+		p, err := paginate(t.Context(), f, &refStream{f: f, ref: ref, kinds: []ledger.Kind{ledger.KindAgent}, from: cursor}, 2, agents)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range p.nodes {
+			got = append(got, n.index())
+		}
+		if !p.more {
+			break
+		}
+		cursor = p.next
+		cursors = append(cursors, cursor)
+	}
+	if fmt.Sprint(got) != "[3 7 8 50 14296]" || fmt.Sprint(cursors) != "[8 12296]" {
+		t.Errorf("pages = %v with cursors %v; want [3 7 8 50 14296] with cursors [8 12296]", got, cursors)
+	}
+}

@@ -219,7 +219,7 @@ func (s *Server) agentRuns(c echo.Context) error {
 	ctx := c.Request().Context()
 	f := newFetcher(s.cfg.Reader)
 	rd := newRender(false)
-	st := &refStream{f: f, ref: ledger.Ref{Key: ledger.RefAgent, Value: id}, from: cursor}
+	st := &refStream{f: f, ref: ledger.Ref{Key: ledger.RefAgent, Value: id}, kinds: []ledger.Kind{ledger.KindAgent}, from: cursor}
 	p, err := paginate(ctx, f, st, limit, func(n *node) verdict {
 		if n.e.Kind == ledger.KindAgent {
 			return take

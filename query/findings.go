@@ -594,11 +594,7 @@ func (s *Server) findings(c echo.Context) error {
 	if kind != "" && !slices.Contains(FindingKinds, kind) {
 		return badRequest("kind must be one of %s", strings.Join(FindingKinds, ", "))
 	}
-	cursor, err := queryCursor(c)
-	if err != nil {
-		return err
-	}
-	limit, err := queryLimit(c)
+	l, err := queryListing(c)
 	if err != nil {
 		return err
 	}
@@ -607,7 +603,7 @@ func (s *Server) findings(c echo.Context) error {
 	if err != nil {
 		return fail("read tree head", err)
 	}
-	p, err := findings(ctx, newFetcher(s.cfg.Reader), head.Size, kind, cursor, limit)
+	p, err := findings(ctx, newFetcher(s.cfg.Reader), head.Size, kind, l.cursor, l.limit)
 	if err != nil {
 		return err
 	}

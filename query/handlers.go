@@ -16,21 +16,12 @@ func (s *Server) credential(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	cursor, err := queryCursor(c)
-	if err != nil {
-		return err
-	}
-	limit, err := queryLimit(c)
-	if err != nil {
-		return err
-	}
-	content, err := queryBool(c, "content", true)
+	l, rd, err := queryView(c)
 	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
-	rd := newRender(content && mayReadContent(c))
-	v, found, err := credentialView(ctx, newFetcher(s.cfg.Reader), rd, id, viewOptions{cursor: cursor, limit: limit, gate: s.cfg.ApprovalGate})
+	v, found, err := credentialView(ctx, newFetcher(s.cfg.Reader), rd, id, viewOptions{cursor: l.cursor, limit: l.limit, gate: s.cfg.ApprovalGate})
 	if err != nil {
 		return err
 	}
@@ -81,11 +72,11 @@ func (s *Server) lookup(c echo.Context) error {
 	if req.Token == "" {
 		return badRequest(`token is required`)
 	}
-	content, err := queryBool(c, "content", true)
+	content, err := queryContent(c)
 	if err != nil {
 		return err
 	}
-	rd := newRender(content && mayReadContent(c))
+	rd := newRender(content)
 	tokens := []string{req.Token}
 	if s.cfg.LookupSecrets != nil {
 		tokens = s.cfg.LookupSecrets(req.Token)
@@ -131,27 +122,18 @@ func (s *Server) run(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	cursor, err := queryCursor(c)
-	if err != nil {
-		return err
-	}
-	limit, err := queryLimit(c)
-	if err != nil {
-		return err
-	}
-	content, err := queryBool(c, "content", true)
+	l, rd, err := queryView(c)
 	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
 	f := newFetcher(s.cfg.Reader)
-	rd := newRender(content && mayReadContent(c))
-	st := &refStream{f: f, ref: ledger.Ref{Key: ledger.RefTrace, Value: traceID}, from: cursor}
-	p, err := paginate(ctx, f, st, limit, func(*node) verdict { return take })
+	st := &refStream{f: f, ref: ledger.Ref{Key: ledger.RefTrace, Value: traceID}, from: l.cursor}
+	p, err := paginate(ctx, f, st, l.limit, func(*node) verdict { return take })
 	if err != nil {
 		return err
 	}
-	if len(p.nodes) == 0 && cursor == 0 {
+	if len(p.nodes) == 0 && l.cursor == 0 {
 		return notFound("no entry of run %s", traceID)
 	}
 	r := newRun(traceID, p.nodes)
@@ -176,7 +158,7 @@ func (s *Server) run(c echo.Context) error {
 		v.Entries = append(v.Entries, te)
 	}
 	var all []*node // the whole run, when this page is all of it
-	if cursor == 0 && !p.more {
+	if l.cursor == 0 && !p.more {
 		all = r.nodes
 	}
 	if v.Credentials, v.ForeignUses, v.CredentialsTruncated, err = newLinker(f, rd).runCredentials(ctx, traceID, all); err != nil {
@@ -195,19 +177,15 @@ func (s *Server) agentRuns(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	cursor, err := queryCursor(c)
-	if err != nil {
-		return err
-	}
-	limit, err := queryLimit(c)
+	l, err := queryListing(c)
 	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
 	f := newFetcher(s.cfg.Reader)
 	rd := newRender(false)
-	st := &refStream{f: f, ref: ledger.Ref{Key: ledger.RefAgent, Value: id}, from: cursor}
-	p, err := paginate(ctx, f, st, limit, func(n *node) verdict {
+	st := &refStream{f: f, ref: ledger.Ref{Key: ledger.RefAgent, Value: id}, from: l.cursor}
+	p, err := paginate(ctx, f, st, l.limit, func(n *node) verdict {
 		if n.e.Kind == ledger.KindAgent {
 			return take
 		}
@@ -282,11 +260,7 @@ func (s *Server) search(c echo.Context) error {
 	if !from.IsZero() && !to.IsZero() && !from.Before(to) {
 		return badRequest("from must be before to")
 	}
-	cursor, err := queryCursor(c)
-	if err != nil {
-		return err
-	}
-	limit, err := queryLimit(c)
+	l, err := queryListing(c)
 	if err != nil {
 		return err
 	}
@@ -294,15 +268,15 @@ func (s *Server) search(c echo.Context) error {
 	f := newFetcher(s.cfg.Reader)
 	var st stream
 	if len(refs) > 0 {
-		st = &refStream{f: f, ref: refs[0], from: cursor}
+		st = &refStream{f: f, ref: refs[0], from: l.cursor}
 	} else {
 		head, err := s.cfg.Reader.Head(ctx)
 		if err != nil {
 			return fail("read tree head", err)
 		}
-		st = &rangeStream{from: cursor, end: head.Size}
+		st = &rangeStream{from: l.cursor, end: head.Size}
 	}
-	p, err := paginate(ctx, f, st, limit, func(n *node) verdict {
+	p, err := paginate(ctx, f, st, l.limit, func(n *node) verdict {
 		for _, ref := range refs[min(1, len(refs)):] {
 			if !n.hasRef(ref) {
 				return skip

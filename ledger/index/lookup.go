@@ -46,10 +46,18 @@ type ProofNode struct {
 	Hash  []byte `json:"hash"`
 }
 
-// LookupReader is what Lookup reads.
+// LookupReader is what Lookup reads: the latest index note and the map's
+// keys and nodes, and the key's list from the ledger's references.
 type LookupReader interface {
-	ledger.Reader
-	Reader
+	LatestIndexNote(ctx context.Context) (Note, error)
+	IndexKeys(ctx context.Context, labels [][HashSize]byte) (map[[HashSize]byte]KeyState, error)
+	IndexNodes(ctx context.Context, ids []NodeID) (map[NodeID]Node, error)
+	finder
+}
+
+// finder finds the entries that carry a reference (ledger.Reader.Find).
+type finder interface {
+	Find(ctx context.Context, ref ledger.Ref, from uint64, limit int) ([]uint64, error)
 }
 
 // lookupAttempts bounds how often Lookup retries when the index advanced
@@ -153,7 +161,7 @@ func lookupOnce(ctx context.Context, r LookupReader, keys []ledger.Ref) ([]*Proo
 
 // fillList reads the key's indices below size and fills in the answer's
 // range and indices from since on.
-func fillList(ctx context.Context, r ledger.Reader, p *Proof, key ledger.Ref, size, since uint64) error {
+func fillList(ctx context.Context, r finder, p *Proof, key ledger.Ref, size, since uint64) error {
 	if since > p.Count {
 		return fmt.Errorf("%w: since %d is beyond the %d indices of %s", ledger.ErrInvalid, since, p.Count, key)
 	}

@@ -158,9 +158,14 @@ func (x *Indexer) read(ctx context.Context, from, to uint64) ([]*keyList, error)
 	return out, nil
 }
 
+// recordReader reads entries by index range (ledger.Reader.Records).
+type recordReader interface {
+	Records(ctx context.Context, start, end uint64) ([]ledger.Record, error)
+}
+
 // eachKey calls fn, in index order, with each key of each leaf in [from,
 // to), derived from the leaf bytes alone.
-func eachKey(ctx context.Context, r ledger.Reader, from, to uint64, fn func(key ledger.Ref, label [HashSize]byte, index uint64)) error {
+func eachKey(ctx context.Context, r recordReader, from, to uint64, fn func(key ledger.Ref, label [HashSize]byte, index uint64)) error {
 	for start := from; start < to; start += recordPage {
 		end := min(start+recordPage, to)
 		recs, err := r.Records(ctx, start, end)

@@ -1,6 +1,7 @@
 package query
 
 import (
+	"context"
 	"net/http"
 	"slices"
 
@@ -184,8 +185,19 @@ func (s *Server) agentRuns(c echo.Context) error {
 	ctx := c.Request().Context()
 	f := newFetcher(s.cfg.Reader)
 	rd := newRender(false)
-	st := &refStream{f: f, ref: ledger.Ref{Key: ledger.RefAgent, Value: id}, from: l.cursor}
-	p, err := paginate(ctx, f, st, l.limit, func(n *node) verdict {
+	names, err := agentNames(ctx, f, id)
+	if err != nil {
+		return err
+	}
+	var (
+		keys  keySet
+		parts []stream
+	)
+	for _, ref := range refsOf(ledger.RefAgent, names...) {
+		keys = append(keys, ref)
+		parts = append(parts, &refStream{f: f, ref: ref, from: l.cursor})
+	}
+	p, err := paginate(ctx, f, newUnion(parts...), l.limit, func(n *node) verdict {
 		if n.e.Kind == ledger.KindAgent {
 			return take
 		}
@@ -217,10 +229,46 @@ func (s *Server) agentRuns(c echo.Context) error {
 		return err
 	}
 	out.Findings = rd.findingList()
-	if out.Completeness, err = s.completeness(c, keySet{st.ref}); err != nil {
+	if out.Completeness, err = s.completeness(c, keys); err != nil {
 		return err
 	}
 	return s.reply(c, rd, http.StatusOK, out)
+}
+
+const (
+	// maxAgentNames bounds the names of one agent that an agent-runs
+	// answer looks up.
+	maxAgentNames = 16
+	// maxAliasScan bounds the entries read to find an agent's other names.
+	maxAliasScan = 256
+)
+
+// agentNames returns id and the other names that the agent entries filed
+// under id give their agent (ledger.AgentNames), id first: an agent
+// reported with gen_ai.agent.id and gen_ai.agent.name in one run, and with
+// the name alone in another, is found by either. The first maxAliasScan
+// entries filed under id are read for names.
+func agentNames(ctx context.Context, f *fetcher, id string) ([]string, error) {
+	names := []string{id}
+	idx, err := f.r.Find(ctx, ledger.Ref{Key: ledger.RefAgent, Value: id}, 0, maxAliasScan)
+	if err != nil {
+		return nil, fail("find agent entries", err)
+	}
+	nodes, err := f.fetch(ctx, idx)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range nodes {
+		if n.e.Kind != ledger.KindAgent {
+			continue
+		}
+		for _, name := range ledger.AgentNames(n.e) {
+			if len(names) < maxAgentNames && len(name) <= ledger.MaxRefValue && !slices.Contains(names, name) {
+				names = append(names, name)
+			}
+		}
+	}
+	return names, nil
 }
 
 // GET /v1/search?agent=&credential=&target=&kind=&conversation=&from=&to=&cursor=&limit=

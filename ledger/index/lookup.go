@@ -68,7 +68,8 @@ const lookupAttempts = 5
 // from position since on. The list is read from the stores' references
 // (Find): the proof lets the client check that it is the list the index
 // committed to. It fails with ledger.ErrNotFound if the index has no note
-// yet and ledger.ErrInvalid if since is beyond the list.
+// yet (or only one of another index version, ErrIndexVersion) and
+// ledger.ErrInvalid if since is beyond the list.
 func Lookup(ctx context.Context, r LookupReader, key ledger.Ref, since uint64) (*Proof, error) {
 	ps, err := LookupKeys(ctx, r, []ledger.Ref{key}, []uint64{since})
 	if err != nil {
@@ -111,6 +112,11 @@ func lookupOnce(ctx context.Context, r LookupReader, keys []ledger.Ref) ([]*Proo
 	note, err := r.LatestIndexNote(ctx)
 	if err != nil {
 		return nil, Note{}, fmt.Errorf("index: lookup: read latest note: %w", err)
+	}
+	if err := checkVersion(note); err != nil {
+		// Served as no index note at all: a client cannot check a note of
+		// another version against this key function.
+		return nil, Note{}, fmt.Errorf("%w: %w", ledger.ErrNotFound, err)
 	}
 	labels := make([][HashSize]byte, len(keys))
 	leaves := make([]prefix.Label, len(keys))

@@ -70,6 +70,11 @@ func (x *Indexer) step(ctx context.Context) (Note, bool, error) {
 	if err != nil {
 		return latest, false, fmt.Errorf("index: read latest checkpoint: %w", err)
 	}
+	if indexed {
+		if err := checkVersion(latest); err != nil {
+			return latest, false, err
+		}
+	}
 	from := latest.Size
 	if indexed && cp.Size <= from {
 		return latest, true, nil

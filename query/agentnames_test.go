@@ -74,11 +74,7 @@ func TestAgentRunsUnderAnyName(t *testing.T) {
 			var keys []string
 			for _, p := range c.Keys {
 				keys = append(keys, p.Key)
-				k, err := index.ParseKey(p.Key)
-				if err != nil {
-					t.Fatal(err)
-				}
-				v, err := p.Verify(w.vkey, k, index.Known{})
+				_, v, err := w.verifyKey(t, &p)
 				if err != nil {
 					t.Errorf("%s: %s: %v", tt.name, p.Key, err)
 					continue
@@ -94,4 +90,16 @@ func TestAgentRunsUnderAnyName(t *testing.T) {
 			}
 		}
 	})
+}
+
+// verifyKey parses the key of a completeness block's proof p and verifies
+// the proof with the world's verifier key, as a client does.
+func (w *world) verifyKey(t *testing.T, p *index.Proof) (ledger.Ref, *index.Verified, error) {
+	t.Helper()
+	k, err := index.ParseKey(p.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := p.Verify(w.vkey, k, index.Known{})
+	return k, v, err
 }

@@ -95,7 +95,7 @@ const fetchBatch = 1000
 // read, so that an answer never reads an entry twice. It is safe for
 // concurrent use.
 type fetcher struct {
-	r     ledger.Reader
+	r     entryReader
 	mu    sync.Mutex
 	cache map[uint64]*node
 	// found keeps the answers of FindMany lookups, by findKey.
@@ -104,7 +104,15 @@ type fetcher struct {
 	creds map[string]*credentialRefs
 }
 
-func newFetcher(r ledger.Reader) *fetcher {
+// entryReader is what a fetcher reads: entries by index, and the indices
+// of the entries that carry a reference, one lookup or several at once.
+type entryReader interface {
+	RecordsAt(ctx context.Context, indices []uint64) ([]ledger.Record, error)
+	Find(ctx context.Context, ref ledger.Ref, from uint64, limit int) ([]uint64, error)
+	FindMany(ctx context.Context, qs []ledger.FindQuery) ([]ledger.Found, error)
+}
+
+func newFetcher(r entryReader) *fetcher {
 	return &fetcher{r: r, cache: make(map[uint64]*node), found: make(map[string]cachedFind), creds: make(map[string]*credentialRefs)}
 }
 

@@ -671,11 +671,7 @@ func (s *Server) findings(c echo.Context) error {
 	if kind != "" && !slices.Contains(FindingKinds, kind) {
 		return badRequest("kind must be one of %s", strings.Join(FindingKinds, ", "))
 	}
-	cursor, err := queryCursor(c)
-	if err != nil {
-		return err
-	}
-	limit, err := queryLimit(c)
+	l, err := queryListing(c)
 	if err != nil {
 		return err
 	}
@@ -684,7 +680,7 @@ func (s *Server) findings(c echo.Context) error {
 	if err != nil {
 		return fail("read tree head", err)
 	}
-	p, err := findings(ctx, newFetcher(s.cfg.Reader), s.governor(), head.Size, kind, cursor, limit)
+	p, err := findings(ctx, newFetcher(s.cfg.Reader), s.governor(), head.Size, kind, l.cursor, l.limit)
 	if err != nil {
 		return err
 	}

@@ -59,6 +59,7 @@ func Run(t *testing.T, newDB func(t *testing.T) DB) {
 		{"IndexConcurrent", testIndexConcurrent},
 		{"IndexAppendOnly", testIndexAppendOnly},
 		{"IndexFollows", testIndexFollows},
+		{"IndexOldVersion", testIndexOldVersion},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -132,18 +132,16 @@ the tree as it was when it started.`,
 					}
 				}
 			}
+			opts.Index = true
 			rep, err := audit.Run(ctx, store, vkey, opts)
 			if err != nil {
 				return err
 			}
 			printAudit(cmd, rep, vkey)
-			if !rep.OK() {
+			if rep.Divergence != nil {
 				return fmt.Errorf("audit found a divergence: %s", rep.Divergence)
 			}
-			irep, err := audit.Index(ctx, store, vkey)
-			if err != nil {
-				return err
-			}
+			irep := rep.Index
 			printIndexAudit(cmd, irep)
 			if !irep.OK() {
 				return fmt.Errorf("audit found %d divergence(s) of the verifiable index; the first: %s", len(irep.Divergences)+irep.More, irep.Divergences[0])
@@ -175,7 +173,7 @@ func printAudit(cmd *cobra.Command, rep *audit.Report, vkey string) {
 	}
 	fmt.Fprintln(out)
 	fmt.Fprintf(out, "took %v (%.0f entries/s)\n", rep.Elapsed.Round(time.Millisecond), rep.Rate())
-	if rep.OK() {
+	if rep.Divergence == nil {
 		fmt.Fprintln(out, "OK: the stored ledger is the tree every checkpoint signed")
 	} else {
 		fmt.Fprintf(out, "DIVERGENCE at entry %d: %s\n", rep.Divergence.Index, rep.Divergence)

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"slices"
 
 	"github.com/agentledger/agentledger/ledger"
@@ -33,21 +34,26 @@ type Rebuild struct {
 
 // RebuiltKey is one key of a rebuilt index and its list.
 type RebuiltKey struct {
-	Key     ledger.Ref
-	Label   [HashSize]byte
+	// Key is the key, unless the rebuild was restored (RestoreRebuild)
+	// from states, which name keys by label only.
+	Key   ledger.Ref
+	Label [HashSize]byte
+	// Indices are the indices added to the list by this rebuild: all of
+	// them, unless it was restored from states.
 	Indices []uint64
+	size    uint64
 	// rng is the compact range of the list, its hashes left to right.
 	rng     [][HashSize]byte
 	pending bool
 	// mark, markSize and markRng: the list as of the last Mark, saved the
 	// first time the list grows after it.
 	mark     uint64
-	markSize int
+	markSize uint64
 	markRng  [][HashSize]byte
 }
 
 // Size returns the number of indices in the key's list.
-func (k *RebuiltKey) Size() uint64 { return uint64(len(k.Indices)) }
+func (k *RebuiltKey) Size() uint64 { return k.size }
 
 // Range returns the concatenated hashes of the list's compact range.
 func (k *RebuiltKey) Range() []byte { return concat(k.rng) }
@@ -59,7 +65,7 @@ func (k *RebuiltKey) Root() [HashSize]byte { return rangeRoot(k.rng) }
 // rb (zero for a key added since).
 func (k *RebuiltKey) MarkedSize(rb *Rebuild) uint64 {
 	if k.mark == rb.mark {
-		return uint64(k.markSize)
+		return k.markSize
 	}
 	return k.Size()
 }
@@ -114,7 +120,8 @@ func ListLeaf(index uint64) [HashSize]byte {
 // push appends a leaf hash to the key's list, merging the perfect subtrees
 // it completes.
 func (k *RebuiltKey) push(index uint64, leaf [HashSize]byte) {
-	size := len(k.Indices)
+	size := k.size
+	k.size++
 	k.Indices = append(k.Indices, index)
 	h := leaf
 	for s := size; s&1 == 1; s >>= 1 {
@@ -167,7 +174,7 @@ func (rb *Rebuild) AddKeys(keys []ledger.Ref, labels [][HashSize]byte) {
 				rb.keys[labels[i]] = rk
 			}
 			if rk.mark != rb.mark {
-				rk.mark, rk.markSize, rk.markRng = rb.mark, len(rk.Indices), slices.Clone(rk.rng)
+				rk.mark, rk.markSize, rk.markRng = rb.mark, rk.size, slices.Clone(rk.rng)
 			}
 			rk.push(rb.size, leaf)
 			if !rk.pending {
@@ -214,3 +221,41 @@ func (rb *Rebuild) Keys() [][HashSize]byte {
 // Nodes returns the map's nodes as of the last MapRoot, in no particular
 // order, as a store holds them.
 func (rb *Rebuild) Nodes() []Node { return rb.m.nodes() }
+
+// States returns the state of every key's list, its label, size and
+// compact range, in ascending label order: what RestoreRebuild needs to
+// continue the rebuild (a monitor keeps it between runs).
+func (rb *Rebuild) States() []KeyState {
+	out := make([]KeyState, 0, len(rb.keys))
+	for _, l := range rb.Keys() {
+		k := rb.keys[l]
+		out = append(out, KeyState{Label: l, Size: k.size, Range: k.Range()})
+	}
+	return out
+}
+
+// RestoreRebuild returns the rebuild of the first size entries whose keys'
+// lists are states, as States returned them, so that adding the entries
+// from index size on continues it. The restored keys have no Key and no
+// Indices. It fails with ledger.ErrCorrupt if a state is malformed.
+func RestoreRebuild(size uint64, states []KeyState) (*Rebuild, error) {
+	rb := NewRebuild()
+	rb.size = size
+	for _, st := range states {
+		if st.Size == 0 || st.Size > size || len(st.Range) != bits.OnesCount64(st.Size)*HashSize {
+			return nil, fmt.Errorf("%w: key state %x: %d entries with a range of %d bytes", ledger.ErrCorrupt, st.Label, st.Size, len(st.Range))
+		}
+		if rb.keys[st.Label] != nil {
+			return nil, fmt.Errorf("%w: key state %x given twice", ledger.ErrCorrupt, st.Label)
+		}
+		k := &RebuiltKey{Label: st.Label, size: st.Size, rng: make([][HashSize]byte, len(st.Range)/HashSize)}
+		for i := range k.rng {
+			copy(k.rng[i][:], st.Range[i*HashSize:])
+		}
+		rb.keys[st.Label] = k
+		k.pending = true
+		rb.pending = append(rb.pending, k)
+	}
+	rb.MapRoot()
+	return rb, nil
+}

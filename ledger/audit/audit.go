@@ -577,9 +577,9 @@ type checker struct {
 	// labels are allocated from.
 	index  bool
 	labels [][index.HashSize]byte
-	h     hash.Hash
-	buf   [1 + 2*ledger.HashSize]byte
-	level [ledger.TileWidth][ledger.HashSize]byte
+	h      hash.Hash
+	buf    [1 + 2*ledger.HashSize]byte
+	level  [ledger.TileWidth][ledger.HashSize]byte
 }
 
 // check checks one entry: its leaf hash, its leaf against its columns, its

@@ -43,6 +43,10 @@ func (s *Store) IndexNotes(ctx context.Context, from uint64, limit int) ([]index
 
 func readIndexNotes(ctx context.Context, q queryer, where string, args ...any) ([]index.Note, error) {
 	rows, _ := q.Query(ctx, selectIndexNotes+where, args...)
+	return collectIndexNotes(rows)
+}
+
+func collectIndexNotes(rows pgx.Rows) ([]index.Note, error) {
 	ns, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (index.Note, error) {
 		var (
 			n           index.Note
@@ -97,6 +101,10 @@ func (s *Store) IndexKeysFrom(ctx context.Context, from [ledger.HashSize]byte, l
 
 func scanIndexKeys(ctx context.Context, q queryer, where string, args ...any) ([]index.KeyState, error) {
 	rows, _ := q.Query(ctx, `SELECT label, size, range FROM index_keys `+where, args...)
+	return collectIndexKeys(rows)
+}
+
+func collectIndexKeys(rows pgx.Rows) ([]index.KeyState, error) {
 	ks, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (index.KeyState, error) {
 		var (
 			k     index.KeyState
@@ -129,6 +137,10 @@ func readIndexNodes(ctx context.Context, q queryer, ids []index.NodeID) (map[ind
 		b[i] = ids[i][:]
 	}
 	rows, _ := q.Query(ctx, `SELECT id, hash, children FROM index_nodes WHERE id = ANY($1)`, b)
+	return collectIndexNodes(rows)
+}
+
+func collectIndexNodes(rows pgx.Rows) (map[index.NodeID]index.Node, error) {
 	ns, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (index.Node, error) {
 		var id, h, children []byte
 		if err := row.Scan(&id, &h, &children); err != nil {
@@ -232,4 +244,95 @@ func (s *Store) ScanRefs(ctx context.Context, fn func(ref ledger.Ref, idx uint64
 		return fmt.Errorf("postgres: scan refs: %w", translate(err))
 	}
 	return nil
+}
+
+var _ index.SnapshotReader = (*Store)(nil)
+
+// IndexSnapshot implements index.SnapshotReader: one pipeline of reads
+// (one round trip) between two reads of the latest note. Index writes
+// commit a new note each, so equal notes at both ends mean every read in
+// between saw the index as of that note; otherwise it reads again, a few
+// times, then fails with ledger.ErrConflict.
+func (s *Store) IndexSnapshot(ctx context.Context, keys []ledger.Ref, labels [][ledger.HashSize]byte, ids []index.NodeID) (*index.Snapshot, error) {
+	lb := make([][]byte, len(labels))
+	for i := range labels {
+		lb[i] = labels[i][:]
+	}
+	nb := make([][]byte, len(ids))
+	for i := range ids {
+		nb[i] = ids[i][:]
+	}
+	names, values := make([]string, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		names[i], values[i] = k.Key, k.Value
+	}
+	for range 5 {
+		snap, same, err := s.indexSnapshot(ctx, keys, lb, nb, names, values)
+		if err != nil || same {
+			return snap, err
+		}
+	}
+	return nil, fmt.Errorf("postgres: index snapshot: the index kept advancing: %w", ledger.ErrConflict)
+}
+
+func (s *Store) indexSnapshot(ctx context.Context, keys []ledger.Ref, lb, nb [][]byte, names, values []string) (*index.Snapshot, bool, error) {
+	var batch pgx.Batch
+	var notes [2][]index.Note
+	readNotes := func(i int) func(pgx.Rows) error {
+		return func(rows pgx.Rows) error {
+			ns, err := collectIndexNotes(rows)
+			notes[i] = ns
+			return err
+		}
+	}
+	snap := &index.Snapshot{Lists: make([][]uint64, len(keys))}
+	batch.Queue(selectIndexNotes + `ORDER BY size DESC LIMIT 1`).Query(readNotes(0))
+	batch.Queue(`SELECT label, size, range FROM index_keys WHERE label = ANY($1)`, lb).Query(func(rows pgx.Rows) error {
+		ks, err := collectIndexKeys(rows)
+		snap.Keys = make(map[[ledger.HashSize]byte]index.KeyState, len(ks))
+		for _, k := range ks {
+			snap.Keys[k.Label] = k
+		}
+		return err
+	})
+	batch.Queue(`WITH p AS (SELECT id, hash, children FROM index_nodes WHERE id = ANY($1))
+		SELECT id, hash, children FROM p
+		UNION
+		SELECT c.id, c.hash, c.children FROM p
+		CROSS JOIN LATERAL (VALUES (substring(p.children FROM 1 FOR $2)), (substring(p.children FROM $2 + 1 FOR $2))) AS k(id)
+		JOIN index_nodes c ON c.id = k.id
+		WHERE p.children IS NOT NULL`, nb, index.NodeIDSize).Query(func(rows pgx.Rows) error {
+		ns, err := collectIndexNodes(rows)
+		snap.Nodes = ns
+		return err
+	})
+	batch.Queue(`SELECT k.i, r.idx FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(key, value, i)
+		JOIN entry_refs r ON r.key = k.key AND r.value = k.value
+		WHERE r.idx < coalesce((SELECT max(size) FROM index_notes), 0)
+		ORDER BY k.i, r.idx`, names, values).Query(func(rows pgx.Rows) error {
+		defer rows.Close()
+		for rows.Next() {
+			var i, idx int64
+			if err := rows.Scan(&i, &idx); err != nil {
+				return err
+			}
+			if i < 1 || int(i) > len(keys) {
+				return fmt.Errorf("key ordinal %d of %d", i, len(keys))
+			}
+			snap.Lists[i-1] = append(snap.Lists[i-1], uint64(idx))
+		}
+		return rows.Err()
+	})
+	batch.Queue(selectIndexNotes + `ORDER BY size DESC LIMIT 1`).Query(readNotes(1))
+	if err := s.pool.SendBatch(ctx, &batch).Close(); err != nil {
+		return nil, false, fmt.Errorf("postgres: index snapshot: %w", translate(err))
+	}
+	if len(notes[0]) == 0 {
+		return nil, false, fmt.Errorf("postgres: index snapshot: %w", ledger.ErrNotFound)
+	}
+	if len(notes[1]) == 0 || notes[1][0].Size != notes[0][0].Size {
+		return nil, false, nil
+	}
+	snap.Note = notes[0][0]
+	return snap, true, nil
 }

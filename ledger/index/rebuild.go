@@ -195,7 +195,9 @@ func (rb *Rebuild) Mark() { rb.mark++ }
 // MapRoot returns the map root of the entries added so far.
 func (rb *Rebuild) MapRoot() [HashSize]byte {
 	for _, k := range rb.pending {
-		rb.m.insert(k.Label, Value(k.Size(), k.Root()))
+		if err := rb.m.insert(k.Label, Value(k.Size(), k.Root())); err != nil {
+			panic(fmt.Sprintf("index: rebuild: %v", err)) // in memory, every node is loaded
+		}
 		k.pending = false
 	}
 	rb.pending = rb.pending[:0]

@@ -295,34 +295,32 @@ func (s *Store) indexSnapshot(ctx context.Context, keys []ledger.Ref, lb, nb [][
 		}
 		return err
 	})
-	batch.Queue(`WITH p AS (SELECT id, hash, children FROM index_nodes WHERE id = ANY($1))
-		SELECT id, hash, children FROM p
-		UNION
-		SELECT c.id, c.hash, c.children FROM p
-		CROSS JOIN LATERAL (VALUES (substring(p.children FROM 1 FOR $2)), (substring(p.children FROM $2 + 1 FOR $2))) AS k(id)
-		JOIN index_nodes c ON c.id = k.id
-		WHERE p.children IS NOT NULL`, nb, index.NodeIDSize).Query(func(rows pgx.Rows) error {
+	snap.Nodes = make(map[index.NodeID]index.Node)
+	readNodes := func(rows pgx.Rows) error {
 		ns, err := collectIndexNodes(rows)
-		snap.Nodes = ns
-		return err
-	})
-	batch.Queue(`SELECT k.i, r.idx FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(key, value, i)
-		JOIN entry_refs r ON r.key = k.key AND r.value = k.value
-		WHERE r.idx < coalesce((SELECT max(size) FROM index_notes), 0)
-		ORDER BY k.i, r.idx`, names, values).Query(func(rows pgx.Rows) error {
-		defer rows.Close()
-		for rows.Next() {
-			var i, idx int64
-			if err := rows.Scan(&i, &idx); err != nil {
-				return err
-			}
-			if i < 1 || int(i) > len(keys) {
-				return fmt.Errorf("key ordinal %d of %d", i, len(keys))
-			}
-			snap.Lists[i-1] = append(snap.Lists[i-1], uint64(idx))
+		for id, n := range ns {
+			snap.Nodes[id] = n
 		}
-		return rows.Err()
-	})
+		return err
+	}
+	batch.Queue(`SELECT id, hash, children FROM index_nodes WHERE id = ANY($1)`, nb).Query(readNodes)
+	batch.Queue(`SELECT c.id, c.hash, c.children FROM index_nodes p
+		JOIN index_nodes c ON c.id = substring(p.children FROM 1 FOR 34) WHERE p.id = ANY($1)
+		UNION ALL
+		SELECT c.id, c.hash, c.children FROM index_nodes p
+		JOIN index_nodes c ON c.id = substring(p.children FROM 35 FOR 34) WHERE p.id = ANY($1)`, nb).Query(readNodes)
+	for i := range keys {
+		batch.Queue(`SELECT idx FROM entry_refs WHERE key = $1 AND value = $2
+			AND idx < (SELECT coalesce(max(size), 0) FROM index_notes) ORDER BY idx`, names[i], values[i]).Query(func(rows pgx.Rows) error {
+			idx, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (uint64, error) {
+				var v int64
+				err := row.Scan(&v)
+				return uint64(v), err
+			})
+			snap.Lists[i] = idx
+			return err
+		})
+	}
 	batch.Queue(selectIndexNotes + `ORDER BY size DESC LIMIT 1`).Query(readNotes(1))
 	if err := s.pool.SendBatch(ctx, &batch).Close(); err != nil {
 		return nil, false, fmt.Errorf("postgres: index snapshot: %w", translate(err))

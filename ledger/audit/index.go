@@ -3,6 +3,8 @@ package audit
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -125,11 +127,21 @@ type refRows struct {
 }
 
 // storedRefs are the entry_refs rows of index keys below the audited size,
-// by label, and how many.
+// by label, and how many. From a store that digests them
+// (index.RefDigester), digests holds each key's count and digest instead,
+// and only the rows of keys whose digest differs are read.
 type storedRefs struct {
-	rows map[[index.HashSize]byte]*refRows
-	n    uint64
-	err  error
+	rows    map[[index.HashSize]byte]*refRows
+	digests map[[index.HashSize]byte]*refDigest
+	n       uint64
+	err     error
+}
+
+// refDigest is what index.RefDigester says of one key's rows.
+type refDigest struct {
+	ref    ledger.Ref
+	count  uint64
+	digest [index.HashSize]byte
 }
 
 // startIndex verifies the index notes of size at most size and starts
@@ -201,6 +213,18 @@ func readStoredKeys(ctx context.Context, s index.Store) storedKeys {
 // readRefs reads the entry_refs rows of index keys below size.
 func readRefs(ctx context.Context, s index.Store, size uint64) storedRefs {
 	out := storedRefs{rows: make(map[[index.HashSize]byte]*refRows)}
+	if d, ok := s.(index.RefDigester); ok {
+		out.digests = make(map[[index.HashSize]byte]*refDigest)
+		out.err = d.RefDigests(ctx, size, func(ref ledger.Ref, count uint64, digest [index.HashSize]byte) error {
+			out.n += count
+			out.digests[index.Label(ref)] = &refDigest{ref: ref, count: count, digest: digest}
+			return nil
+		})
+		if out.err != nil {
+			out.err = fmt.Errorf("audit index: read entry_refs digests: %w", out.err)
+		}
+		return out
+	}
 	out.err = s.ScanRefs(ctx, func(ref ledger.Ref, idx uint64) error {
 		if idx >= size {
 			return nil // appended while the audit ran
@@ -256,7 +280,7 @@ func (ia *indexAudit) finish(ctx context.Context) (*IndexReport, error) {
 			return nil, err
 		}
 	}
-	if err := ia.compareRefs(); err != nil {
+	if err := ia.compareRefs(ctx); err != nil {
 		return nil, err
 	}
 	ia.rep.Elapsed = time.Since(ia.start)
@@ -433,13 +457,18 @@ func increment(b *[index.HashSize]byte) bool {
 
 // compareRefs checks every entry_refs row of an index key below the
 // audited size against the rebuilt lists, in order of the keys' labels.
-func (ia *indexAudit) compareRefs() error {
+func (ia *indexAudit) compareRefs(ctx context.Context) error {
 	refs := <-ia.refs
 	if refs.err != nil {
 		return refs.err
 	}
 	ia.rep.Refs = refs.n
 	rb := ia.rb
+	if refs.digests != nil {
+		if err := ia.refRows(ctx, &refs); err != nil {
+			return err
+		}
+	}
 	// Rows that say too much come first, then entries without their row;
 	// each in entry order.
 	var extra, missing []*Divergence
@@ -449,6 +478,8 @@ func (ia *indexAudit) compareRefs() error {
 		if r := refs.rows[l]; r != nil {
 			rows = r.idx
 			slices.Sort(rows)
+		} else if d := refs.digests[l]; d != nil {
+			continue // the digest matches: the rows are the list
 		}
 		want := k.Indices
 		i, j := 0, 0
@@ -486,6 +517,51 @@ func (ia *indexAudit) compareRefs() error {
 		})
 		for _, d := range ds {
 			ia.rep.diverge(d.Index, "%s", d.Message)
+		}
+	}
+	return nil
+}
+
+// refRows reads the rows of the keys whose digest differs from the rebuilt
+// list's, and of the keys no entry carries, into refs.rows; the keys whose
+// digest matches keep only their digest.
+func (ia *indexAudit) refRows(ctx context.Context, refs *storedRefs) error {
+	read := func(d *refDigest, want int) error {
+		idx, err := ia.s.Find(ctx, d.ref, 0, want)
+		if err != nil {
+			return fmt.Errorf("audit index: read entry_refs of %s: %w", d.ref, err)
+		}
+		for len(idx) > 0 && idx[len(idx)-1] >= ia.size {
+			idx = idx[:len(idx)-1] // appended while the audit ran
+		}
+		refs.rows[index.Label(d.ref)] = &refRows{ref: d.ref, idx: idx}
+		return nil
+	}
+	h := sha256.New()
+	var b [8]byte
+	for _, l := range ia.rb.Keys() {
+		k := ia.rb.Key(l)
+		d := refs.digests[l]
+		if d == nil {
+			continue // no row: every entry of the key is missing its row
+		}
+		h.Reset()
+		for _, i := range k.Indices {
+			binary.BigEndian.PutUint64(b[:], i)
+			h.Write(b[:])
+		}
+		if d.count == uint64(len(k.Indices)) && [index.HashSize]byte(h.Sum(nil)) == d.digest {
+			continue
+		}
+		if err := read(d, int(d.count)+len(k.Indices)+1); err != nil {
+			return err
+		}
+	}
+	for l, d := range refs.digests {
+		if ia.rb.Key(l) == nil {
+			if err := read(d, int(d.count)+1); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

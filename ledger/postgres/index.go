@@ -334,3 +334,37 @@ func (s *Store) indexSnapshot(ctx context.Context, keys []ledger.Ref, lb, nb [][
 	snap.Note = notes[0][0]
 	return snap, true, nil
 }
+
+var _ index.RefDigester = (*Store)(nil)
+
+// RefDigests implements index.RefDigester: Postgres groups the rows and
+// hashes each key's indices.
+func (s *Store) RefDigests(ctx context.Context, size uint64, fn func(ref ledger.Ref, count uint64, digest [ledger.HashSize]byte) error) error {
+	if size > math.MaxInt64 {
+		size = math.MaxInt64
+	}
+	rows, _ := s.pool.Query(ctx, `SELECT key, value, count(*), sha256(string_agg(int8send(idx), ''::bytea ORDER BY idx))
+		FROM entry_refs WHERE key = ANY($1) AND idx < $2 GROUP BY key, value`,
+		[]string{ledger.RefTrace, ledger.RefCredential, ledger.RefCredentialParent, ledger.RefFingerprint, ledger.RefAgent, ledger.RefTarget}, int64(size))
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			r      ledger.Ref
+			n      int64
+			digest []byte
+		)
+		if err := rows.Scan(&r.Key, &r.Value, &n, &digest); err != nil {
+			return fmt.Errorf("postgres: ref digests: %w", translate(err))
+		}
+		if len(digest) != ledger.HashSize {
+			return fmt.Errorf("%w: postgres: ref digest of %d bytes", ledger.ErrCorrupt, len(digest))
+		}
+		if err := fn(r, uint64(n), [ledger.HashSize]byte(digest)); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("postgres: ref digests: %w", translate(err))
+	}
+	return nil
+}

@@ -94,9 +94,9 @@ leaf decodes and agrees with its stored columns, stored content matches the
 leaf's commitments (and content that is gone was erased by an erasure
 entry), the tiles hold the tree the leaves make, the tree head is that
 tree's, and every stored checkpoint is signed by --key and commits to that
-tree at its size, with sizes that never go down. It then rebuilds the
-verifiable index from the leaves and compares it with every signed index
-note, the stored key lists and map nodes, and every entry_refs row.
+tree at its size, with sizes that never go down. In the same pass over the
+leaves it rebuilds the verifiable index and compares it with every signed
+index note, the stored key lists and map nodes, and every entry_refs row.
 
 It prints what it checked and exits 0 when everything matches; otherwise it
 names the first divergence (the entry, tile or checkpoint, and what

@@ -8,18 +8,19 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/agentledger/agentledger/approval"
+	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/ingest/secrets"
 	"github.com/agentledger/agentledger/ledger"
 )
 
-// eventScan is how many of a credential's entries are read to find its
-// credential events before the search goes on through the index alone.
+// eventScan is how many indices of a credential's entries are listed at
+// most: the usages and the evidence of a credential named by no more read
+// them from that list, others through the index.
 const eventScan = 4096
 
-// maxEventFinds bounds the index lookups spent finding the events of a
-// credential named by more than eventScan entries.
-const maxEventFinds = 64
+// maxEventScan bounds the entries of a credential that are examined,
+// through the index alone, for its credential events.
+const maxEventScan = 1 << 14
 
 // maxSteps bounds the LLM steps one usage reports.
 const maxSteps = 200
@@ -40,43 +41,78 @@ type credentialRefs struct {
 // credentialEvents finds the credential entries (issue, exchange, revoke)
 // of credential id, in time order.
 func credentialEvents(ctx context.Context, f *fetcher, id string) (*credentialRefs, error) {
+	crs, err := credentialEventsAll(ctx, f, []string{id})
+	if err != nil {
+		return nil, err
+	}
+	return crs[0], nil
+}
+
+// credentialQueries are the two lookups credentialEventsAll makes of
+// credential id, in order.
+func credentialQueries(id string) []ledger.FindQuery {
 	ref := ledger.Ref{Key: ledger.RefCredential, Value: id}
-	idx, err := f.find(ctx, ref, 0, eventScan+1)
+	return []ledger.FindQuery{{Ref: ref, Limit: eventScan + 1}, {Ref: ref, Kinds: []ledger.Kind{ledger.KindCredential}, Limit: maxEventScan}}
+}
+
+// credentialEventsAll is credentialEvents for each of ids, in order: the
+// credentials not looked up before in this request are looked up with one
+// FindMany and one read of their entries, however many there are.
+func credentialEventsAll(ctx context.Context, f *fetcher, ids []string) ([]*credentialRefs, error) {
+	out := make([]*credentialRefs, len(ids))
+	var ask []string
+	f.mu.Lock()
+	for i, id := range ids {
+		if out[i] = f.creds[id]; out[i] == nil && !slices.Contains(ask, id) {
+			ask = append(ask, id)
+		}
+	}
+	f.mu.Unlock()
+	if len(ask) == 0 {
+		return out, nil
+	}
+	// For each credential, the entries that name it (their indices only),
+	// and its credential events, found through the index alone.
+	qs := make([]ledger.FindQuery, 0, 2*len(ask))
+	for _, id := range ask {
+		qs = append(qs, credentialQueries(id)...)
+	}
+	found, err := f.findMany(ctx, qs)
 	if err != nil {
 		return nil, err
 	}
-	cr := &credentialRefs{all: idx, complete: len(idx) <= eventScan}
-	nodes, err := f.fetch(ctx, idx[:min(len(idx), eventScan)])
-	if err != nil {
+	var read []uint64
+	for i := range ask {
+		read = append(read, found[2*i+1].Indices...)
+	}
+	if _, err := f.fetch(ctx, read); err != nil {
 		return nil, err
 	}
-	isEvent := func(n *node) bool {
-		return n.e.Kind == ledger.KindCredential && n.attr(ledger.AttrCredentialID) == id
-	}
-	for _, n := range nodes {
-		if isEvent(n) {
-			cr.events = append(cr.events, n)
-		}
-	}
-	if !cr.complete {
-		more, complete, err := leapfrog(ctx, f, ref, ledger.Ref{Key: ledger.RefKind, Value: string(ledger.KindCredential)},
-			idx[eventScan], maxEventFinds)
+	crs := make([]*credentialRefs, len(ask))
+	for i, id := range ask {
+		all, events := found[2*i].Indices, found[2*i+1]
+		cr := &credentialRefs{all: all, complete: len(all) <= eventScan, truncated: events.More}
+		nodes, err := f.fetch(ctx, events.Indices)
 		if err != nil {
 			return nil, err
 		}
-		ns, err := f.fetch(ctx, more)
-		if err != nil {
-			return nil, err
-		}
-		for _, n := range ns {
-			if isEvent(n) {
+		for _, n := range nodes {
+			if n.e.Kind == ledger.KindCredential && n.attr(ledger.AttrCredentialID) == id {
 				cr.events = append(cr.events, n)
 			}
 		}
-		cr.truncated = !complete
+		sortNodes(cr.events)
+		crs[i] = cr
 	}
-	sortNodes(cr.events)
-	return cr, nil
+	f.mu.Lock()
+	for i, id := range ask {
+		f.creds[id] = crs[i]
+	}
+	for i, id := range ids {
+		out[i] = f.creds[id]
+	}
+	f.mu.Unlock()
+	return out, nil
 }
 
 // stream returns the indices ≥ from of the entries that name the
@@ -101,67 +137,6 @@ func (s *sliceStream) next(context.Context) (uint64, bool, error) {
 	return i, true, nil
 }
 
-// seeker finds the least index ≥ v of the entries that carry a ref,
-// reading the index in batches.
-type seeker struct {
-	f       *fetcher
-	ref     ledger.Ref
-	buf     []uint64 // every index in [bufFrom, last of buf] that carries ref
-	bufFrom uint64
-	done    bool // buf holds every index ≥ bufFrom
-	finds   *int
-}
-
-func (s *seeker) seek(ctx context.Context, v uint64) (uint64, bool, error) {
-	if len(s.buf) > 0 && v >= s.bufFrom && (v <= s.buf[len(s.buf)-1] || s.done) {
-		i, _ := slices.BinarySearch(s.buf, v)
-		if i < len(s.buf) {
-			return s.buf[i], true, nil
-		}
-		return 0, false, nil
-	}
-	if s.done && len(s.buf) == 0 && v >= s.bufFrom {
-		return 0, false, nil
-	}
-	*s.finds++
-	idx, err := s.f.find(ctx, s.ref, v, streamBatch)
-	if err != nil {
-		return 0, false, err
-	}
-	s.buf, s.bufFrom, s.done = idx, v, len(idx) < streamBatch
-	if len(idx) == 0 {
-		return 0, false, nil
-	}
-	return idx[0], true, nil
-}
-
-// leapfrog returns the indices ≥ from of entries that carry both a and b,
-// spending at most maxFinds index lookups; complete is false when it ran
-// out of them first.
-func leapfrog(ctx context.Context, f *fetcher, a, b ledger.Ref, from uint64, maxFinds int) (out []uint64, complete bool, err error) {
-	finds := 0
-	sa := &seeker{f: f, ref: a, finds: &finds}
-	sb := &seeker{f: f, ref: b, finds: &finds}
-	x := from
-	for finds < maxFinds {
-		ia, ok, err := sa.seek(ctx, x)
-		if err != nil || !ok {
-			return out, true, err
-		}
-		ib, ok, err := sb.seek(ctx, ia)
-		if err != nil || !ok {
-			return out, true, err
-		}
-		if ia == ib {
-			out = append(out, ia)
-			x = ia + 1
-		} else {
-			x = ib
-		}
-	}
-	return out, false, nil
-}
-
 // operation returns a credential event's operation: issue, exchange or
 // revoke.
 func operation(n *node) string {
@@ -181,8 +156,8 @@ func issuing(n *node) bool {
 
 // facts merges a credential's facts from its events: issuing events first,
 // each fact from the earliest event that records it.
-func facts(rd *render, id string, events []*node) Credential {
-	c := Credential{ID: id, Events: rd.entries(events, false)}
+func facts(rd *render, id string, events []*node) api.Credential {
+	c := api.Credential{ID: id, Events: rd.entries(events, false)}
 	ordered := slices.Clone(events)
 	slices.SortStableFunc(ordered, func(a, b *node) int {
 		switch ia, ib := issuing(a), issuing(b); {
@@ -236,8 +211,8 @@ func firstIssuing(events []*node) *node {
 }
 
 // parents returns the chain of credentials that id was exchanged from.
-func parents(ctx context.Context, f *fetcher, rd *render, id, parent string) ([]LineageLink, bool, error) {
-	out := []LineageLink{}
+func parents(ctx context.Context, f *fetcher, rd *render, id, parent string) ([]api.LineageLink, bool, error) {
+	out := []api.LineageLink{}
 	seen := map[string]bool{id: true}
 	for depth := 1; parent != "" && !seen[parent]; depth++ {
 		if depth > MaxLineage {
@@ -249,7 +224,7 @@ func parents(ctx context.Context, f *fetcher, rd *render, id, parent string) ([]
 			return nil, false, err
 		}
 		pf := facts(rd, parent, cr.events)
-		out = append(out, LineageLink{ID: parent, ParentID: pf.ParentID, Depth: depth, Event: rd.entryPtr(firstIssuing(cr.events), false)})
+		out = append(out, api.LineageLink{ID: parent, ParentID: pf.ParentID, Depth: depth, Event: rd.entryPtr(firstIssuing(cr.events), false)})
 		parent = pf.ParentID
 	}
 	return out, false, nil
@@ -257,8 +232,8 @@ func parents(ctx context.Context, f *fetcher, rd *render, id, parent string) ([]
 
 // children returns every credential exchanged from id, transitively,
 // breadth first.
-func children(ctx context.Context, f *fetcher, rd *render, id string) ([]LineageLink, bool, error) {
-	out := []LineageLink{}
+func children(ctx context.Context, f *fetcher, rd *render, id string) ([]api.LineageLink, bool, error) {
+	out := []api.LineageLink{}
 	seen := map[string]bool{id: true}
 	frontier := []string{id}
 	for depth := 1; len(frontier) > 0; depth++ {
@@ -285,7 +260,7 @@ func children(ctx context.Context, f *fetcher, rd *render, id string) ([]Lineage
 				return out, true, nil
 			}
 			seen[cid] = true
-			out = append(out, LineageLink{ID: cid, ParentID: pid, Depth: depth, Event: rd.entryPtr(n, false)})
+			out = append(out, api.LineageLink{ID: cid, ParentID: pid, Depth: depth, Event: rd.entryPtr(n, false)})
 			next = append(next, cid)
 		}
 		frontier = next
@@ -300,20 +275,20 @@ type viewOptions struct {
 	// fingerprints are fingerprints of the credential's raw token known
 	// besides those its events record (a lookup's).
 	fingerprints []string
-	// gate names the actions that require a signed approval.
-	gate *approval.Gate
+	// gov holds the approval gate and the attestation allow-list.
+	gov governor
 }
 
 // credentialView builds the view of credential id. With an empty id it
 // reports the usages that fingerprints find. found is false when the
 // ledger knows nothing of the credential.
-func credentialView(ctx context.Context, f *fetcher, rd *render, id string, opt viewOptions) (_ *CredentialView, found bool, err error) {
+func credentialView(ctx context.Context, f *fetcher, rd *render, id string, opt viewOptions) (_ *api.CredentialView, found bool, err error) {
 	var (
 		refs   *credentialRefs
 		events []*node
 	)
-	v := &CredentialView{Usages: []Usage{}, Lineage: Lineage{Parents: []LineageLink{}, Children: []LineageLink{}}}
-	v.Credential = Credential{Events: []Entry{}}
+	v := &api.CredentialView{Usages: []api.Usage{}, Lineage: api.Lineage{Parents: []api.LineageLink{}, Children: []api.LineageLink{}}}
+	v.Credential = api.Credential{Events: []api.Entry{}}
 	if id != "" {
 		if refs, err = credentialEvents(ctx, f, id); err != nil {
 			return nil, false, err
@@ -321,6 +296,14 @@ func credentialView(ctx context.Context, f *fetcher, rd *render, id string, opt 
 		events = refs.events
 		v.Credential = facts(rd, id, events)
 		v.Credential.EventsTruncated = refs.truncated
+		// What the lineage and the evidence look up first, at once.
+		qs := append(evidenceQueries(refs), ledger.FindQuery{Ref: ledger.Ref{Key: ledger.RefCredentialParent, Value: id}, Limit: MaxLineage + 1})
+		if p := v.Credential.ParentID; p != "" && p != id {
+			qs = append(qs, credentialQueries(p)...)
+		}
+		if _, err := f.findMany(ctx, qs); err != nil {
+			return nil, false, err
+		}
 	}
 	// The lineage is read while the usages are.
 	var parentsCut, childrenCut bool
@@ -380,17 +363,35 @@ func credentialView(ctx context.Context, f *fetcher, rd *render, id string, opt 
 
 	calls := slices.Clone(p.nodes)
 	sortNodes(calls)
+	untraced, err := untracedDecisions(ctx, f, calls)
+	if err != nil {
+		return nil, false, err
+	}
+	var issuingRunOf *run
+	if t := issuingRun(events); t != "" {
+		if issuingRunOf = runs[t]; issuingRunOf == nil {
+			more, err := loadRuns(ctx, f, []string{t})
+			if err != nil {
+				return nil, false, err
+			}
+			issuingRunOf = more[t]
+		}
+	}
 	for _, traceID := range uniqueTraces(calls) {
 		r := runs[traceID]
 		if r == nil {
 			r = newRun(traceID, nil) // a call without a trace ID
 		}
-		u := Usage{
+		u := api.Usage{
 			TraceID:     traceID,
 			ForeignRun:  foreignRun(issuers, traceID),
 			Agent:       r.agent(rd),
 			Attestation: r.attestation(rd),
-			Calls:       []Call{},
+			Calls:       []api.Call{},
+		}
+		var att *api.AttestationCheck // the run's, for each of its calls
+		if traceID != "" {
+			att = opt.gov.attestation(r, issuingRunOf)
 		}
 		steps := make(map[*node]bool)
 		causes := make(map[*node][]uint64)
@@ -398,7 +399,7 @@ func credentialView(ctx context.Context, f *fetcher, rd *render, id string, opt 
 			if n.e.TraceID != traceID {
 				continue
 			}
-			call := Call{Entry: rd.entry(n, true), CredentialID: n.attr(ledger.AttrCredentialID), Target: target(n), ChainOfThought: []uint64{}}
+			call := api.Call{Entry: rd.entry(n, true), CredentialID: n.attr(ledger.AttrCredentialID), Target: target(n), ChainOfThought: []uint64{}}
 			if id != "" && call.CredentialID == id {
 				call.MatchedBy = append(call.MatchedBy, matchedByCredentialID)
 			}
@@ -415,11 +416,12 @@ func credentialView(ctx context.Context, f *fetcher, rd *render, id string, opt 
 			step, tool, via := r.cause(n)
 			call.Tool = rd.entryPtr(tool, true)
 			if step != nil {
-				call.Cause = &Cause{StepIndex: step.index(), Via: via}
+				call.Cause = &api.Cause{StepIndex: step.index(), Via: via}
 				steps[step] = true
 				causes[step] = append(causes[step], n.index())
 			}
-			call.Policy, call.Approval = governance(r, n, opt.gate)
+			gv := governance(r, n, opt.gov.gate, untraced)
+			call.Policy, call.Approval, call.Attestation = gv.decisions, gv.approval, att
 			u.Calls = append(u.Calls, call)
 		}
 		ordered := make([]*node, 0, len(steps))
@@ -431,9 +433,9 @@ func credentialView(ctx context.Context, f *fetcher, rd *render, id string, opt 
 			// Keep the latest steps: they are closest to the calls.
 			ordered, u.StepsTruncated = ordered[len(ordered)-maxSteps:], true
 		}
-		u.Steps = make([]Step, 0, len(ordered))
+		u.Steps = make([]api.Step, 0, len(ordered))
 		for _, s := range ordered {
-			u.Steps = append(u.Steps, Step{Entry: rd.entry(s, true), Causes: causes[s]})
+			u.Steps = append(u.Steps, api.Step{Entry: rd.entry(s, true), Causes: causes[s]})
 		}
 		v.Usages = append(v.Usages, u)
 	}
@@ -442,7 +444,7 @@ func credentialView(ctx context.Context, f *fetcher, rd *render, id string, opt 
 	}
 	v.Lineage.Truncated = parentsCut || childrenCut
 	if id != "" {
-		if v.Evidence, err = reconcile(ctx, f, id); err != nil {
+		if v.Evidence, err = reconcile(ctx, f, id, opt.gov); err != nil {
 			return nil, false, err
 		}
 	}
@@ -452,8 +454,8 @@ func credentialView(ctx context.Context, f *fetcher, rd *render, id string, opt 
 
 // issuance says how a credential was obtained, from its first issuing
 // event and the run it happened in.
-func issuance(rd *render, ev *node, r *run) *Issuance {
-	is := &Issuance{TraceID: ev.e.TraceID, Operation: operation(ev), Event: rd.entry(ev, false)}
+func issuance(rd *render, ev *node, r *run) *api.Issuance {
+	is := &api.Issuance{TraceID: ev.e.TraceID, Operation: operation(ev), Event: rd.entry(ev, false)}
 	if r == nil {
 		return is
 	}
@@ -466,17 +468,18 @@ func issuance(rd *render, ev *node, r *run) *Issuance {
 }
 
 // blastRadius lists every API call made with credential id or any
-// credential exchanged from it.
-func blastRadius(ctx context.Context, f *fetcher, rd *render, id string) (*BlastRadius, bool, error) {
+// credential exchanged from it, and the index keys it used.
+func blastRadius(ctx context.Context, f *fetcher, rd *render, id string) (*api.BlastRadius, keySet, bool, error) {
 	kids, truncated, err := children(ctx, f, rd, id)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
-	b := &BlastRadius{CredentialID: id, Credentials: []string{id}, Targets: []TargetGroup{}, Truncated: truncated}
+	b := &api.BlastRadius{CredentialID: id, Credentials: []string{id}, Targets: []api.TargetGroup{}, Truncated: truncated}
 	for _, k := range kids {
 		b.Credentials = append(b.Credentials, k.ID)
 	}
-	b.keys.add(ledger.RefCredentialParent, id)
+	var keys keySet
+	keys.add(ledger.RefCredentialParent, id)
 	type call struct {
 		n    *node
 		cred string
@@ -491,13 +494,13 @@ func blastRadius(ctx context.Context, f *fetcher, rd *render, id string) (*Blast
 		}
 		cr, err := credentialEvents(ctx, f, cid)
 		if err != nil {
-			return nil, false, err
+			return nil, nil, false, err
 		}
 		anyEvents = anyEvents || len(cr.events) > 0
 		parts := []stream{cr.stream(f, cid, 0)}
 		fps := facts(rd, cid, cr.events).Fingerprints
-		b.keys.add(ledger.RefCredential, cid)
-		b.keys.add(ledger.RefFingerprint, fps...)
+		keys.add(ledger.RefCredential, cid)
+		keys.add(ledger.RefFingerprint, fps...)
 		for _, ref := range refsOf(ledger.RefFingerprint, fps...) {
 			parts = append(parts, &refStream{f: f, ref: ref})
 		}
@@ -508,7 +511,7 @@ func blastRadius(ctx context.Context, f *fetcher, rd *render, id string) (*Blast
 			return take
 		})
 		if err != nil {
-			return nil, false, err
+			return nil, nil, false, err
 		}
 		b.Truncated = b.Truncated || p.more
 		for _, n := range p.nodes {
@@ -522,14 +525,14 @@ func blastRadius(ctx context.Context, f *fetcher, rd *render, id string) (*Blast
 		}
 		return 1
 	})
-	groups := make(map[Target]*TargetGroup)
+	groups := make(map[api.Target]*api.TargetGroup)
 	for _, c := range calls {
 		t := target(c.n)
-		key := Target{ServerAddress: t.ServerAddress, Method: t.Method, Path: t.Path}
+		key := api.Target{ServerAddress: t.ServerAddress, Method: t.Method, Path: t.Path}
 		g := groups[key]
 		if g == nil {
-			g = &TargetGroup{ServerAddress: t.ServerAddress, Method: t.Method, Path: t.Path,
-				Credentials: []string{}, Runs: []string{}, StatusCodes: map[string]int{}, Calls: []CallRef{}}
+			g = &api.TargetGroup{ServerAddress: t.ServerAddress, Method: t.Method, Path: t.Path,
+				Credentials: []string{}, Runs: []string{}, StatusCodes: map[string]int{}, Calls: []api.CallRef{}}
 			groups[key] = g
 		}
 		g.Count++
@@ -549,7 +552,7 @@ func blastRadius(ctx context.Context, f *fetcher, rd *render, id string) (*Blast
 			g.Last = st
 		}
 		e := rd.entry(c.n, false)
-		g.Calls = append(g.Calls, CallRef{Index: e.Index, LeafHash: e.LeafHash, TraceID: e.TraceID,
+		g.Calls = append(g.Calls, api.CallRef{Index: e.Index, LeafHash: e.LeafHash, TraceID: e.TraceID,
 			CredentialID: c.n.attr(ledger.AttrCredentialID), Start: e.Start, StatusCode: t.StatusCode})
 	}
 	for _, g := range groups {
@@ -557,14 +560,14 @@ func blastRadius(ctx context.Context, f *fetcher, rd *render, id string) (*Blast
 		sort.Strings(g.Runs)
 		b.Targets = append(b.Targets, *g)
 	}
-	slices.SortFunc(b.Targets, func(x, y TargetGroup) int {
+	slices.SortFunc(b.Targets, func(x, y api.TargetGroup) int {
 		if x.Count != y.Count {
 			return y.Count - x.Count
 		}
 		return strings.Compare(x.ServerAddress+"\x00"+x.Method+"\x00"+x.Path, y.ServerAddress+"\x00"+y.Method+"\x00"+y.Path)
 	})
 	b.Calls = len(calls)
-	return b, anyEvents || len(calls) > 0 || len(kids) > 0, nil
+	return b, keys, anyEvents || len(calls) > 0 || len(kids) > 0, nil
 }
 
 // maxLookupCredentials bounds the credentials one lookup reports.
@@ -576,8 +579,8 @@ const maxLookupEntries = 1000
 
 // lookup answers a raw-token lookup: the credentials whose entries carry
 // the token's fingerprint, and the credential its JWT ID names.
-func lookup(ctx context.Context, f *fetcher, rd *render, token, fingerprint string, gate *approval.Gate) (*LookupResult, error) {
-	res := &LookupResult{Fingerprint: fingerprint, Credentials: []CredentialView{}}
+func lookup(ctx context.Context, f *fetcher, rd *render, token, fingerprint string, gov governor) (*api.LookupResult, error) {
+	res := &api.LookupResult{Fingerprint: fingerprint, Credentials: []api.CredentialView{}}
 	type match struct {
 		id string
 		by []string
@@ -624,7 +627,7 @@ func lookup(ctx context.Context, f *fetcher, rd *render, token, fingerprint stri
 		matches = append(matches, match{id: "", by: []string{matchedByFingerprint}})
 	}
 	for _, m := range matches[:min(len(matches), maxLookupCredentials)] {
-		v, _, err := credentialView(ctx, f, rd, m.id, viewOptions{limit: DefaultLimit, fingerprints: []string{fingerprint}, gate: gate})
+		v, _, err := credentialView(ctx, f, rd, m.id, viewOptions{limit: DefaultLimit, fingerprints: []string{fingerprint}, gov: gov})
 		if err != nil {
 			return nil, err
 		}

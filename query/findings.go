@@ -10,6 +10,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/agentledger/agentledger/api"
+	"github.com/agentledger/agentledger/approval"
 	"github.com/agentledger/agentledger/ledger"
 )
 
@@ -39,9 +41,12 @@ const (
 	FindingIssuedNeverUsed = "issued_never_used"
 )
 
-// FindingKinds lists every finding kind.
+// FindingKinds lists every finding kind: the evidence's, then those of
+// governance (query/policy.go).
 var FindingKinds = []string{FindingUnaccountedUse, FindingUseOutsideValidity, FindingSubjectMismatch,
-	FindingUnreportedIssuance, FindingIssuerDisagreement, FindingIssuedNeverUsed}
+	FindingUnreportedIssuance, FindingIssuerDisagreement, FindingIssuedNeverUsed,
+	approval.FindingMismatch, approval.FindingExpired, approval.FindingUnverified, approval.FindingMissing,
+	FindingPolicyDenied, FindingAttestationMismatch}
 
 // Issuance statuses of a credential.
 const (
@@ -71,65 +76,6 @@ const maxReconcileUses = 2000
 // maxIdentityTraces bounds the runs whose identity is read per credential.
 const maxIdentityTraces = 32
 
-// EvidenceFinding is one disagreement between the two sides of a credential, with
-// the ledger indices it rests on.
-type EvidenceFinding struct {
-	Kind         string `json:"kind"`
-	CredentialID string `json:"credential_id"`
-	// Index is the entry the finding is about: the use, or the issuance.
-	Index uint64 `json:"index"`
-	// Source is that entry's evidence source.
-	Source string     `json:"source,omitempty"`
-	At     *time.Time `json:"at,omitempty"`
-	// Cites are the indices of every entry the finding rests on, in
-	// ascending order; each can be proved with an inclusion proof.
-	Cites   []uint64 `json:"cites"`
-	Summary string   `json:"summary"`
-	// Reason says which bound a use_outside_validity crossed: expiry or
-	// revocation.
-	Reason        string      `json:"reason,omitempty"`
-	ClientAddress string      `json:"client_address,omitempty"`
-	UserAgent     string      `json:"user_agent,omitempty"`
-	Target        *Target     `json:"target,omitempty"`
-	TraceID       string      `json:"trace_id,omitempty"`
-	Facts         []FactCheck `json:"facts,omitempty"`
-}
-
-// FactCheck compares one fact of an issuance as the issuer and the agents
-// recorded it.
-type FactCheck struct {
-	Fact   string `json:"fact"`
-	Issuer string `json:"issuer"`
-	Agent  string `json:"agent"`
-	Agree  bool   `json:"agree"`
-}
-
-// CredentialEvidence reconciles the two sides of a credential: the
-// issuer's and the provider's audit logs, and the agents' account.
-type CredentialEvidence struct {
-	Status string `json:"status"`
-	// IssuerEvents and AgentEvents are the indices of the credential
-	// events (issue, exchange, revoke) each side recorded.
-	IssuerEvents []uint64 `json:"issuer_events"`
-	AgentEvents  []uint64 `json:"agent_events"`
-	// Agreement compares the facts of the issuance both sides recorded.
-	Agreement    []FactCheck `json:"agreement"`
-	ProviderUses int         `json:"provider_uses"`
-	AgentUses    int         `json:"agent_uses"`
-	// Findings, newest first.
-	Findings []EvidenceFinding `json:"findings"`
-	// Truncated is true when the credential has more entries than were
-	// reconciled.
-	Truncated bool `json:"truncated,omitempty"`
-}
-
-// FindingsPage is a page of /v1/findings.
-type FindingsPage struct {
-	Findings []EvidenceFinding `json:"findings"`
-	// NextCursor continues the listing with older findings.
-	NextCursor string `json:"next_cursor,omitempty"`
-}
-
 // fromEvidence reports whether n came from an issuer's or a provider's
 // audit log rather than an agent or the ledger itself.
 func fromEvidence(n *node) bool {
@@ -140,13 +86,56 @@ func fromEvidence(n *node) bool {
 	return true
 }
 
+// evidenceQueries returns the lookups reconcile makes of the credential
+// whose references are cr: its fingerprints' entries. A caller that makes
+// them at once with others saves reconcile the round trip.
+func evidenceQueries(cr *credentialRefs) []ledger.FindQuery {
+	var fps []string
+	for _, n := range cr.events {
+		fps = append(fps, fields(n.attr(ledger.AttrCredentialFingerprint))...)
+	}
+	slices.Sort(fps)
+	var qs []ledger.FindQuery
+	for _, ref := range refsOf(ledger.RefFingerprint, slices.Compact(fps)...) {
+		qs = append(qs, ledger.FindQuery{Ref: ref, Limit: maxReconcileUses})
+	}
+	return qs
+}
+
+// prefetchEvidence reads at once what reconcile reads of each of ids but
+// the runs' attestations: their events, their entries, and their
+// fingerprints' entries.
+func prefetchEvidence(ctx context.Context, f *fetcher, ids []string) error {
+	crs, err := credentialEventsAll(ctx, f, ids)
+	if err != nil {
+		return err
+	}
+	var qs []ledger.FindQuery
+	for _, cr := range crs {
+		qs = append(qs, evidenceQueries(cr)...)
+	}
+	found, err := f.findMany(ctx, qs)
+	if err != nil {
+		return err
+	}
+	var idx []uint64
+	for _, cr := range crs {
+		idx = append(idx, cr.all[:min(len(cr.all), eventScan)]...)
+	}
+	for _, fd := range found {
+		idx = append(idx, fd.Indices...)
+	}
+	_, err = f.fetch(ctx, idx)
+	return err
+}
+
 // reconcile builds the evidence of credential id.
-func reconcile(ctx context.Context, f *fetcher, id string) (*CredentialEvidence, error) {
+func reconcile(ctx context.Context, f *fetcher, id string, g governor) (*api.CredentialEvidence, error) {
 	cr, err := credentialEvents(ctx, f, id)
 	if err != nil {
 		return nil, err
 	}
-	ev := &CredentialEvidence{IssuerEvents: []uint64{}, AgentEvents: []uint64{}, Agreement: []FactCheck{}, Findings: []EvidenceFinding{},
+	ev := &api.CredentialEvidence{IssuerEvents: []uint64{}, AgentEvents: []uint64{}, Agreement: []api.FactCheck{}, Findings: []api.EvidenceFinding{},
 		Truncated: cr.truncated || !cr.complete}
 	all := cr.all[:min(len(cr.all), eventScan)]
 	nodes, err := f.fetch(ctx, all)
@@ -160,19 +149,14 @@ func reconcile(ctx context.Context, f *fetcher, id string) (*CredentialEvidence,
 		}
 	}
 	// Agent calls that carry the credential's raw token, by fingerprint.
-	var fps []string
-	for _, n := range cr.events {
-		fps = append(fps, fields(n.attr(ledger.AttrCredentialFingerprint))...)
-	}
-	slices.Sort(fps)
-	if refs := refsOf(ledger.RefFingerprint, slices.Compact(fps)...); len(refs) > 0 {
-		found, err := f.findAll(ctx, refs, maxReconcileUses)
+	if qs := evidenceQueries(cr); len(qs) > 0 {
+		found, err := f.findMany(ctx, qs)
 		if err != nil {
 			return nil, err
 		}
 		var idx []uint64
-		for _, ix := range found {
-			idx = append(idx, ix...)
+		for _, fd := range found {
+			idx = append(idx, fd.Indices...)
 		}
 		more, err := f.fetch(ctx, idx)
 		if err != nil {
@@ -224,7 +208,7 @@ func reconcile(ctx context.Context, f *fetcher, id string) (*CredentialEvidence,
 	default:
 		ev.Status = StatusNoIssuance
 	}
-	add := func(fd EvidenceFinding, on *node, cites ...*node) {
+	add := func(fd api.EvidenceFinding, on *node, cites ...*node) {
 		fd.CredentialID = id
 		fd.Index = on.index()
 		fd.Source = on.e.Source
@@ -240,14 +224,14 @@ func reconcile(ctx context.Context, f *fetcher, id string) (*CredentialEvidence,
 
 	// The issuance, as each side recorded it.
 	if issuerIssue != nil && agentIssue != nil {
-		var differ []FactCheck
+		var differ []api.FactCheck
 		for _, fact := range []string{ledger.AttrCredentialSubject, ledger.AttrCredentialRole, ledger.AttrCredentialScope,
 			ledger.AttrCredentialExpiresAt, ledger.AttrCredentialParentID} {
 			is, ag := issuerIssue.attr(fact), agentIssue.attr(fact)
 			if is == "" || ag == "" {
 				continue
 			}
-			fc := FactCheck{Fact: fact, Issuer: is, Agent: ag, Agree: sameFact(fact, is, ag)}
+			fc := api.FactCheck{Fact: fact, Issuer: is, Agent: ag, Agree: sameFact(fact, is, ag)}
 			ev.Agreement = append(ev.Agreement, fc)
 			if !fc.Agree {
 				differ = append(differ, fc)
@@ -258,16 +242,16 @@ func reconcile(ctx context.Context, f *fetcher, id string) (*CredentialEvidence,
 			for i, d := range differ {
 				names[i] = strings.TrimPrefix(d.Fact, "credential.")
 			}
-			add(EvidenceFinding{Kind: FindingIssuerDisagreement, Facts: differ,
+			add(api.EvidenceFinding{Kind: FindingIssuerDisagreement, Facts: differ,
 				Summary: fmt.Sprintf("the issuer's record and the agent's disagree on %s", strings.Join(names, ", "))}, issuerIssue, agentIssue)
 		}
 	}
 	if issuerIssue != nil && agentIssue == nil {
-		add(EvidenceFinding{Kind: FindingUnreportedIssuance,
+		add(api.EvidenceFinding{Kind: FindingUnreportedIssuance,
 			Summary: fmt.Sprintf("%s recorded this issuance; no agent reported it", issuerIssue.e.Source)}, issuerIssue)
 	}
 	if issued := cmpOr(issuerIssue, agentIssue); issued != nil && len(uses) == 0 {
-		add(EvidenceFinding{Kind: FindingIssuedNeverUsed, Summary: "issued and never used, by either side's record"}, issued, issuerIssue, agentIssue)
+		add(api.EvidenceFinding{Kind: FindingIssuedNeverUsed, Summary: "issued and never used, by either side's record"}, issued, issuerIssue, agentIssue)
 	}
 
 	// Uses: each provider-seen use, with the agent call that accounts for
@@ -299,7 +283,7 @@ func reconcile(ctx context.Context, f *fetcher, id string) (*CredentialEvidence,
 		checked = append(checked, use{u, best})
 		if best == nil && agentsKnow {
 			t := target(u)
-			add(EvidenceFinding{Kind: FindingUnaccountedUse, ClientAddress: u.attr(attrClientAddress), UserAgent: u.attr(attrUserAgent), Target: &t,
+			add(api.EvidenceFinding{Kind: FindingUnaccountedUse, ClientAddress: u.attr(attrClientAddress), UserAgent: u.attr(attrUserAgent), Target: &t,
 				Summary: fmt.Sprintf("%s saw a use from %s that no agent run accounts for", u.e.Source, orUnknown(u.attr(attrClientAddress)))},
 				u, cmpOr(agentIssue, firstOf(agent)))
 		}
@@ -314,11 +298,11 @@ func reconcile(ctx context.Context, f *fetcher, id string) (*CredentialEvidence,
 		at := u.n.e.Start
 		switch {
 		case !expiry.IsZero() && at.After(expiry):
-			add(EvidenceFinding{Kind: FindingUseOutsideValidity, Reason: "expired", TraceID: traceOf(u.n, u.pair),
+			add(api.EvidenceFinding{Kind: FindingUseOutsideValidity, Reason: "expired", TraceID: traceOf(u.n, u.pair),
 				Summary: fmt.Sprintf("used %s after it expired at %s", at.Sub(expiry).Round(time.Second), expiry.Format(time.RFC3339))},
 				u.n, expiryFrom, u.pair)
 		case revoke != nil && at.After(revoke.e.Start):
-			add(EvidenceFinding{Kind: FindingUseOutsideValidity, Reason: "revoked", TraceID: traceOf(u.n, u.pair),
+			add(api.EvidenceFinding{Kind: FindingUseOutsideValidity, Reason: "revoked", TraceID: traceOf(u.n, u.pair),
 				Summary: fmt.Sprintf("used %s after %s recorded its revocation", at.Sub(revoke.e.Start).Round(time.Second), sideName(revoke))},
 				u.n, revoke, u.pair)
 		}
@@ -328,24 +312,33 @@ func reconcile(ctx context.Context, f *fetcher, id string) (*CredentialEvidence,
 	if issued := cmpOr(issuerIssue, agentIssue); issued != nil {
 		if subject := issued.attr(ledger.AttrCredentialSubject); comparableIdentity(subject) {
 			seen := make(map[string]bool)
+			var runs []*node // each run's first call
 			for _, a := range agent {
 				if a.e.TraceID == "" || seen[a.e.TraceID] || len(seen) == maxIdentityTraces {
 					continue
 				}
 				seen[a.e.TraceID] = true
-				who, from, err := runIdentity(ctx, f, a)
-				if err != nil {
-					return nil, err
-				}
+				runs = append(runs, a)
+			}
+			attested, err := attestations(ctx, f, runs)
+			if err != nil {
+				return nil, err
+			}
+			for _, a := range runs {
+				who, from := runIdentity(a, attested[a.e.TraceID])
 				if who != "" && comparableIdentity(who) && canonicalIdentity(who) != canonicalIdentity(subject) {
-					add(EvidenceFinding{Kind: FindingSubjectMismatch, TraceID: a.e.TraceID,
-						Facts:   []FactCheck{{Fact: ledger.AttrCredentialSubject, Issuer: subject, Agent: who}},
+					add(api.EvidenceFinding{Kind: FindingSubjectMismatch, TraceID: a.e.TraceID,
+						Facts:   []api.FactCheck{{Fact: ledger.AttrCredentialSubject, Issuer: subject, Agent: who}},
 						Summary: fmt.Sprintf("issued to %s, used by a run attested as %s", subject, who)}, a, issued, from)
 				}
 			}
 		}
 	}
-	slices.SortStableFunc(ev.Findings, func(x, y EvidenceFinding) int {
+	// The approvals, policy decisions and attestations of the agent runs.
+	if err := g.governanceFindings(ctx, f, agent, issuingRun(cr.events), add); err != nil {
+		return nil, err
+	}
+	slices.SortStableFunc(ev.Findings, func(x, y api.EvidenceFinding) int {
 		switch {
 		case x.Index > y.Index:
 			return -1
@@ -428,27 +421,50 @@ func validUntil(issuer, agent *node) (time.Time, *node) {
 	return time.Time{}, nil
 }
 
-// runIdentity returns the attested identity of the run of agent call a:
-// the authenticated submitter of the call, or of the run's attestation.
-func runIdentity(ctx context.Context, f *fetcher, a *node) (string, *node, error) {
-	if a.e.Submitter != "" {
-		return a.e.Submitter, a, nil
-	}
-	idx, _, err := leapfrog(ctx, f, ledger.Ref{Key: ledger.RefTrace, Value: a.e.TraceID},
-		ledger.Ref{Key: ledger.RefKind, Value: string(ledger.KindAttestation)}, 0, 8)
-	if err != nil {
-		return "", nil, err
-	}
-	ns, err := f.fetch(ctx, idx)
-	if err != nil {
-		return "", nil, err
-	}
-	for _, n := range ns {
-		if n.e.Submitter != "" {
-			return n.e.Submitter, n, nil
+// attestations returns the attestations of the runs of calls that carry
+// no authenticated submitter of their own, by trace ID, in index order:
+// one FindMany and one read for all of them.
+func attestations(ctx context.Context, f *fetcher, calls []*node) (map[string][]*node, error) {
+	var qs []ledger.FindQuery
+	for _, a := range calls {
+		if a.e.Submitter == "" {
+			qs = append(qs, ledger.FindQuery{Ref: ledger.Ref{Key: ledger.RefTrace, Value: a.e.TraceID},
+				Kinds: []ledger.Kind{ledger.KindAttestation}, Limit: maxLinkScan})
 		}
 	}
-	return "", nil, nil
+	found, err := f.findMany(ctx, qs)
+	if err != nil {
+		return nil, err
+	}
+	var all []uint64
+	for _, fd := range found {
+		all = append(all, fd.Indices...)
+	}
+	if _, err := f.fetch(ctx, all); err != nil {
+		return nil, err
+	}
+	out := make(map[string][]*node, len(qs))
+	for i, q := range qs {
+		if out[q.Ref.Value], err = f.fetch(ctx, found[i].Indices); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// runIdentity returns the attested identity of the run of agent call a:
+// the authenticated submitter of the call, or of the first of the run's
+// attestations that has one.
+func runIdentity(a *node, attested []*node) (string, *node) {
+	if a.e.Submitter != "" {
+		return a.e.Submitter, a
+	}
+	for _, n := range attested {
+		if n.e.Submitter != "" {
+			return n.e.Submitter, n
+		}
+	}
+	return "", nil
 }
 
 // comparableIdentity reports whether s names a workload in a form the
@@ -543,6 +559,9 @@ func findingCandidates(kind string) []ledger.Ref {
 		return sources(ledger.SourceCloudTrail, ledger.SourceVault, ledger.SourceK8sAudit, ledger.SourceKeycloak)
 	case FindingIssuedNeverUsed:
 		return refsOf(ledger.RefKind, string(ledger.KindCredential))
+	case approval.FindingMismatch, approval.FindingExpired, approval.FindingUnverified, approval.FindingMissing,
+		FindingPolicyDenied, FindingAttestationMismatch:
+		return refsOf(ledger.RefKind, string(ledger.KindAPICall))
 	}
 	return refsOf(ledger.RefKind, string(ledger.KindCredential), string(ledger.KindAPICall))
 }
@@ -551,14 +570,14 @@ func findingCandidates(kind string) []ledger.Ref {
 // by the index of the entry each is about; before is the cursor: only
 // findings about entries below it are listed (0: from the end). The
 // findings about one entry are never split across pages.
-func findings(ctx context.Context, f *fetcher, head uint64, kind string, before uint64, limit int) (*FindingsPage, error) {
-	page := &FindingsPage{Findings: []EvidenceFinding{}}
+func findings(ctx context.Context, f *fetcher, g governor, head uint64, kind string, before uint64, limit int) (*api.FindingsPage, error) {
+	page := &api.FindingsPage{Findings: []api.EvidenceFinding{}}
 	hi := head
 	if before > 0 && before < hi {
 		hi = before
 	}
 	refs := findingCandidates(kind)
-	cache := make(map[string]*CredentialEvidence)
+	cache := make(map[string]*api.CredentialEvidence)
 	window, scanned := uint64(1024), uint64(0)
 	for hi > 0 && scanned < findingsScan && len(cache) < findingsCredentials {
 		var (
@@ -593,7 +612,7 @@ func findings(ctx context.Context, f *fetcher, head uint64, kind string, before 
 					page.NextCursor = encodeCursor(n.index() + 1)
 					return page, nil
 				}
-				if ev, err = reconcile(ctx, f, id); err != nil {
+				if ev, err = reconcile(ctx, f, id, g); err != nil {
 					return nil, err
 				}
 				cache[id] = ev
@@ -665,7 +684,7 @@ func (s *Server) findings(c echo.Context) error {
 	if err != nil {
 		return fail("read tree head", err)
 	}
-	p, err := findings(ctx, newFetcher(s.cfg.Reader), head.Size, kind, cursor, limit)
+	p, err := findings(ctx, newFetcher(s.cfg.Reader), s.governor(), head.Size, kind, cursor, limit)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/ledger"
 )
 
@@ -29,7 +30,7 @@ func (s *Server) credential(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	rd := newRender(content && mayReadContent(c))
-	v, found, err := credentialView(ctx, newFetcher(s.cfg.Reader), rd, id, viewOptions{cursor: cursor, limit: limit, gate: s.cfg.ApprovalGate})
+	v, found, err := credentialView(ctx, newFetcher(s.cfg.Reader), rd, id, viewOptions{cursor: cursor, limit: limit, gov: s.governor()})
 	if err != nil {
 		return err
 	}
@@ -51,14 +52,14 @@ func (s *Server) blastRadius(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	b, found, err := blastRadius(c.Request().Context(), newFetcher(s.cfg.Reader), newRender(false), id)
+	b, keys, found, err := blastRadius(c.Request().Context(), newFetcher(s.cfg.Reader), newRender(false), id)
 	if err != nil {
 		return err
 	}
 	if !found {
 		return notFound("no entry names credential %q", id)
 	}
-	if b.Completeness, err = s.completeness(c, b.keys); err != nil {
+	if b.Completeness, err = s.completeness(c, keys); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, b)
@@ -73,7 +74,7 @@ func (s *Server) blastRadius(c echo.Context) error {
 // stored or returned; neither is anything derived from it but its keyed
 // fingerprint.
 func (s *Server) lookup(c echo.Context) error {
-	var req LookupRequest
+	var req api.LookupRequest
 	if err := s.decodeJSON(c, &req, `{"token": "<raw secret>"}`); err != nil {
 		return err
 	}
@@ -89,9 +90,9 @@ func (s *Server) lookup(c echo.Context) error {
 	if s.cfg.LookupSecrets != nil {
 		tokens = s.cfg.LookupSecrets(req.Token)
 	}
-	var res *LookupResult
+	var res *api.LookupResult
 	for _, tok := range tokens {
-		r, err := lookup(c.Request().Context(), newFetcher(s.cfg.Reader), rd, tok, s.cfg.Fingerprint(tok), s.cfg.ApprovalGate)
+		r, err := lookup(c.Request().Context(), newFetcher(s.cfg.Reader), rd, tok, s.cfg.Fingerprint(tok), s.governor())
 		if err != nil {
 			return err
 		}
@@ -101,7 +102,7 @@ func (s *Server) lookup(c echo.Context) error {
 		}
 		for _, v := range r.Credentials {
 			if len(res.Credentials) < maxLookupCredentials &&
-				!slices.ContainsFunc(res.Credentials, func(w CredentialView) bool { return w.Credential.ID == v.Credential.ID }) {
+				!slices.ContainsFunc(res.Credentials, func(w api.CredentialView) bool { return w.Credential.ID == v.Credential.ID }) {
 				res.Credentials = append(res.Credentials, v)
 			}
 		}
@@ -154,12 +155,12 @@ func (s *Server) run(c echo.Context) error {
 		return notFound("no entry of run %s", traceID)
 	}
 	r := newRun(traceID, p.nodes)
-	v := &RunView{TraceID: traceID, Agent: r.agent(rd), Entries: make([]TimelineEntry, 0, len(r.nodes)), Truncated: p.more}
+	v := &api.RunView{TraceID: traceID, Agent: r.agent(rd), Entries: make([]api.TimelineEntry, 0, len(r.nodes)), Truncated: p.more}
 	if p.more {
 		v.NextCursor = encodeCursor(p.next)
 	}
 	for _, n := range r.nodes {
-		te := TimelineEntry{Entry: rd.entry(n, true)}
+		te := api.TimelineEntry{Entry: rd.entry(n, true)}
 		if n.e.Kind != ledger.KindLLM {
 			if step, _, via := r.cause(n); step != nil {
 				i := step.index()
@@ -178,7 +179,20 @@ func (s *Server) run(c echo.Context) error {
 	if cursor == 0 && !p.more {
 		all = r.nodes
 	}
-	if v.Credentials, v.ForeignUses, v.CredentialsTruncated, err = newLinker(f, rd).runCredentials(ctx, traceID, all); err != nil {
+	l := newLinker(f, rd)
+	l.gov = s.governor()
+	if v.Credentials, v.ForeignUses, v.CredentialsTruncated, err = l.runCredentials(ctx, traceID, all); err != nil {
+		return err
+	}
+	whole := r // the run's approvals and decisions may be on other pages
+	if all == nil {
+		runs, err := loadRuns(ctx, f, []string{traceID})
+		if err != nil {
+			return err
+		}
+		whole = runs[traceID]
+	}
+	if v.Governance, err = l.gov.runGovernance(ctx, f, whole, r.nodes, v.Credentials); err != nil {
 		return err
 	}
 	v.Findings = rd.findingList()
@@ -205,7 +219,7 @@ func (s *Server) agentRuns(c echo.Context) error {
 	ctx := c.Request().Context()
 	f := newFetcher(s.cfg.Reader)
 	rd := newRender(false)
-	st := &refStream{f: f, ref: ledger.Ref{Key: ledger.RefAgent, Value: id}, from: cursor}
+	st := &refStream{f: f, ref: ledger.Ref{Key: ledger.RefAgent, Value: id}, kinds: []ledger.Kind{ledger.KindAgent}, from: cursor}
 	p, err := paginate(ctx, f, st, limit, func(n *node) verdict {
 		if n.e.Kind == ledger.KindAgent {
 			return take
@@ -215,13 +229,13 @@ func (s *Server) agentRuns(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := &AgentRuns{AgentID: id, Runs: make([]RunSummary, 0, len(p.nodes))}
+	out := &api.AgentRuns{AgentID: id, Runs: make([]api.RunSummary, 0, len(p.nodes))}
 	if p.more {
 		out.NextCursor = encodeCursor(p.next)
 	}
 	for _, n := range p.nodes {
 		key, src := ledger.Agent(n.e)
-		out.Runs = append(out.Runs, RunSummary{
+		out.Runs = append(out.Runs, api.RunSummary{
 			TraceID:        n.e.TraceID,
 			AgentID:        n.attr(ledger.AttrAgentID),
 			AgentName:      n.attr(ledger.AttrAgentName),
@@ -320,7 +334,7 @@ func (s *Server) search(c echo.Context) error {
 		return err
 	}
 	rd := newRender(false)
-	out := &SearchResult{Entries: rd.entries(p.nodes, false), Findings: rd.findingList()}
+	out := &api.SearchResult{Entries: rd.entries(p.nodes, false), Findings: rd.findingList()}
 	if p.more {
 		out.NextCursor = encodeCursor(p.next)
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/ledger"
 )
 
@@ -71,7 +72,7 @@ func TestViewsVerify(t *testing.T) {
 				t.Fatalf("GET %s reports no entries", target)
 			}
 			w.checkpoint() // cover the access entries the views appended
-			var logInfo LogInfo
+			var logInfo api.LogInfo
 			w.get("auditor", "/v1/log", &logInfo)
 			for _, rs := range found {
 				verifyReported(t, w, target, logInfo.VerifierKey, rs)
@@ -84,7 +85,7 @@ func TestViewsVerify(t *testing.T) {
 func verifyReported(t *testing.T, w *world, target, vkey string, rs []reported) {
 	t.Helper()
 	r := rs[0]
-	var e Entry
+	var e api.Entry
 	w.get("auditor", fmt.Sprintf("/v1/entries/%d", r.index), &e)
 	leaf, err := base64.StdEncoding.DecodeString(e.Leaf)
 	if err != nil {
@@ -93,7 +94,7 @@ func verifyReported(t *testing.T, w *world, target, vkey string, rs []reported) 
 	if lh := ledger.LeafHash(leaf); hex.EncodeToString(lh[:]) != r.leafHash {
 		t.Errorf("%s: entry %d: leaf hashes to %x, the answer says %s", target, r.index, lh, r.leafHash)
 	}
-	var p InclusionProof
+	var p api.InclusionProof
 	w.get("auditor", fmt.Sprintf("/v1/proofs/inclusion?index=%d", r.index), &p)
 	cp, err := ledger.OpenCheckpoint([]byte(p.Checkpoint), vkey)
 	if err != nil {
@@ -162,7 +163,7 @@ func TestAccessEntries(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		w := newWorld(t, b, worldOptions{})
 		before := w.head().Size
-		var v CredentialView
+		var v api.CredentialView
 		w.get("responder", "/v1/credentials/"+credC1, &v)
 		after := w.head().Size
 		if after != before+1 {
@@ -277,6 +278,52 @@ func TestIndexRanges(t *testing.T) {
 		got := indexRanges(tt.in, tt.max)
 		if mustJSON(got) != mustJSON(tt.want) {
 			t.Errorf("indexRanges(%v, %d) = %q, want %q", tt.in, tt.max, got, tt.want)
+		}
+	}
+}
+
+// TestInclusionProofAtTreeSize checks proofs for an explicit tree size: at
+// a checkpointed size the answer carries that checkpoint and the proof
+// verifies against its root; at a size with no checkpoint it carries none
+// and the proof verifies against the tree's root at that size.
+func TestInclusionProofAtTreeSize(t *testing.T) {
+	w := newWorld(t, backends()[0], worldOptions{})
+	cp, err := w.log.Checkpoint(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cp.Size < 3 {
+		t.Fatalf("the fixture's checkpoint covers %d entries", cp.Size)
+	}
+	for _, size := range []uint64{cp.Size, cp.Size - 1} {
+		index := size / 2
+		var p api.InclusionProof
+		w.get("auditor", fmt.Sprintf("/v1/proofs/inclusion?index=%d&tree_size=%d", index, size), &p)
+		root, err := ledger.RootAt(t.Context(), w.store, size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if size == cp.Size {
+			got, err := ledger.OpenCheckpoint([]byte(p.Checkpoint), w.vkey)
+			if err != nil || got.Size != size {
+				t.Fatalf("proof at the checkpointed size %d carries checkpoint %q (%v)", size, p.Checkpoint, err)
+			}
+			root = got.Root
+		} else if p.Checkpoint != "" {
+			t.Errorf("proof at size %d, never checkpointed, carries a checkpoint", size)
+		}
+		recs, err := w.store.RecordsAt(t.Context(), []uint64{index})
+		if err != nil || len(recs) != 1 {
+			t.Fatalf("entry %d: %d records, %v", index, len(recs), err)
+		}
+		hashes := make([][]byte, len(p.Hashes))
+		for i, h := range p.Hashes {
+			if hashes[i], err = base64.StdEncoding.DecodeString(h); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if p.TreeSize != size || ledger.VerifyInclusion(recs[0].Leaf, index, size, root[:], hashes) != nil {
+			t.Errorf("proof of entry %d at tree size %d (answered %d) does not verify", index, size, p.TreeSize)
 		}
 	}
 }

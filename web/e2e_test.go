@@ -103,13 +103,15 @@ type serveProcess struct {
 	done        chan error
 }
 
+// startServe starts serve on a fresh data directory, with extra flags.
 func startServe(t *testing.T, bin, dataDir string, extra ...string) *serveProcess {
 	t.Helper()
 	p := &serveProcess{otlpHTTP: freePort(t), done: make(chan error, 1)}
 	httpAddr := freePort(t)
 	p.base = "http://" + httpAddr
-	p.cmd = exec.Command(bin, append([]string{"serve", "--data-dir", dataDir, "--http-addr", httpAddr,
-		"--otlp-grpc-addr", freePort(t), "--otlp-http-addr", p.otlpHTTP, "--checkpoint-interval", "100ms"}, extra...)...)
+	args := []string{"serve", "--data-dir", dataDir, "--http-addr", httpAddr,
+		"--otlp-grpc-addr", freePort(t), "--otlp-http-addr", p.otlpHTTP, "--checkpoint-interval", "100ms"}
+	p.cmd = exec.Command(bin, append(args, extra...)...)
 	var stderr bytes.Buffer
 	p.cmd.Stderr = &stderr
 	stdout, err := p.cmd.StdoutPipe()

@@ -53,7 +53,9 @@ type serveFlags struct {
 	otlpHTTPTimeouts  ingest.HTTPTimeouts
 	bindingPolicy     string
 	approvalSigners   string
+	approvalJWKS      string
 	approvalRequired  []string
+	attestationAllow  string
 	noMigrate         bool
 	otlpHTTPMaxConns  int
 
@@ -125,6 +127,8 @@ in flight, signs a final checkpoint and exits 0. A second signal exits at once.`
 	fl.StringVar(&f.bindingPolicy, "binding-policy", "", "YAML or JSON file saying which submitters may write which service.name and gen_ai.agent.id values (see README, Binding policy)")
 	fl.StringSliceVar(&f.approvalRequired, "approval-required", nil, "actions that require a signed approval, as patterns of \"<METHOD> <path>\" or RPC methods (\"POST /v1/payments*\"); a call of one without a verified approval is the finding approval_missing")
 	fl.StringVar(&f.approvalSigners, "approval-signers", "", "allowed-signers file (ssh-keygen format) of the approvers' keys: each approval's SSH signature (namespace agentledger-approval) is verified and the result recorded in its leaf")
+	fl.StringVar(&f.approvalJWKS, "approval-jwks", "", "JWKS file or https URL of the approvers' keys (ES256 or EdDSA; a key's kid is its approver, or approver#label): each JWS approval (compact, payload the canonical statement) is verified and the result recorded in its leaf; a URL is fetched at start and refreshed every 5 minutes")
+	fl.StringVar(&f.attestationAllow, "attestation-allow", "", "YAML or JSON file of the image digests and models runs may attest (images: [...], models: [...]); a run that used a credential and attests another is the finding attestation_mismatch")
 	fl.IntVar(&f.otlpHTTPMaxConns, "otlp-http-max-connections", 1024, "OTLP/HTTP: most connections open at a time; more wait unaccepted, so that slow senders cannot exhaust file descriptors (0: no limit)")
 	fl.DurationVar(&f.otlpHTTPTimeouts.ReadHeader, "otlp-http-read-header-timeout", ingest.DefaultHTTPReadHeaderTimeout, "OTLP/HTTP: close a connection whose request headers take longer")
 	fl.DurationVar(&f.otlpHTTPTimeouts.Read, "otlp-http-read-timeout", ingest.DefaultHTTPReadTimeout, "OTLP/HTTP: close a connection whose whole request takes longer to read")
@@ -231,21 +235,28 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	if err != nil {
 		return err
 	}
+	var allow *policy.AttestationAllow
+	if f.attestationAllow != "" {
+		if allow, err = policy.LoadAttestationAllow(f.attestationAllow); err != nil {
+			return err
+		}
+	}
 	qs, err := query.NewServer(query.Config{
-		ApprovalGate:  gate,
-		Reader:        servedReader(store),
-		Log:           l,
-		Tokens:        store,
-		Fingerprint:   redactor.Fingerprint,
-		LookupSecrets: redactor.LookupSecrets,
-		VerifierKey:   n.signer.VerifierKey(),
-		Logger:        logger,
-		PublicTiles:   publicTiles,
-		PublicEntries: publicEntries,
-		UI:            web.FS,
-		Ready:         store.Ready,
-		Degraded:      degraded,
-		Observer:      m,
+		ApprovalGate:     gate,
+		AttestationAllow: allow,
+		Reader:           servedReader(store),
+		Log:              l,
+		Tokens:           store,
+		Fingerprint:      redactor.Fingerprint,
+		LookupSecrets:    redactor.LookupSecrets,
+		VerifierKey:      n.signer.VerifierKey(),
+		Logger:           logger,
+		PublicTiles:      publicTiles,
+		PublicEntries:    publicEntries,
+		UI:               web.FS,
+		Ready:            store.Ready,
+		Degraded:         degraded,
+		Observer:         m,
 	})
 	if err != nil {
 		return err
@@ -295,6 +306,7 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 		RequireSubmitter:    !f.insecureIngest && !loopbackOnly(f),
 		BindingPolicyFile:   f.bindingPolicy,
 		ApprovalSignersFile: f.approvalSigners,
+		ApprovalJWKS:        f.approvalJWKS,
 		Log:                 l,
 		Redactor:            redactor,
 		Logger:              logger,

@@ -5,6 +5,7 @@ import { verifyControl } from '../proof.js';
 import { download, toCSV, runRows, RUN_COLUMNS, safeFilename } from '../export.js';
 import { runEvidenceCard } from './evidence.js';
 import { completenessPanel } from './complete.js';
+import { governanceCard } from './governance.js';
 
 const movedCache = new WeakMap();
 
@@ -458,6 +459,7 @@ export async function runView({ segs, params, signal }) {
   const crossBox = h('div');
   const evidenceBox = h('div');
   const completeBox = h('div');
+  const govBox = h('div');
   const t0 = ms(run.start);
   const t1 = ms(run.end);
 
@@ -471,6 +473,7 @@ export async function runView({ segs, params, signal }) {
     replace(completeBox, card('Completeness', { id: 'run-completeness' },
       h('p', { class: 'muted' }, 'Whether this page shows every entry the signed index lists for this run.'),
       completenessPanel(run, [`trace:${traceId}`], [`trace:${traceId}`], { partial: run.truncated })));
+    replace(govBox, governanceCard(run));
     replace(more, run.truncated ? h('button', {
       type: 'button', class: 'btn',
       on: {
@@ -509,5 +512,6 @@ export async function runView({ segs, params, signal }) {
     crossBox,
     evidenceBox,
     completeBox,
+    govBox,
     card('Timeline', { id: 'timeline', actions: h('span', { class: 'muted small' }, 'Select a row to see its chain of thought, content and proof.') }, wfBox, more));
 }

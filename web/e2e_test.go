@@ -173,9 +173,9 @@ var tokenPattern = regexp.MustCompile(`alt_[A-Za-z0-9_-]{20,}`)
 
 // adminToken creates an admin token with `agentledger token create`, or
 // reads the one serve wrote to <data-dir>/admin.token.
-func adminToken(t *testing.T, bin, dataDir string) string {
+func adminToken(t *testing.T, bin, dataDir string, extra ...string) string {
 	t.Helper()
-	cmd := exec.Command(bin, "token", "create", "--role", "admin", "--name", "e2e", "--data-dir", dataDir)
+	cmd := exec.Command(bin, append([]string{"token", "create", "--role", "admin", "--name", "e2e", "--data-dir", dataDir}, extra...)...)
 	out, err := cmd.CombinedOutput()
 	if err == nil {
 		if tok := tokenPattern.FindString(string(out)); tok != "" {

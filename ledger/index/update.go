@@ -8,8 +8,6 @@ import (
 	"slices"
 	"time"
 
-	"filippo.io/torchwood/prefix"
-
 	"github.com/agentledger/agentledger/ledger"
 )
 
@@ -212,7 +210,10 @@ func (x *Indexer) apply(ctx context.Context, tx Tx, lists []*keyList, cp ledger.
 	if err := ov.prefetch(ctx, labels); err != nil {
 		return nil, err
 	}
-	tree := prefix.NewTree(hashFunc, ov)
+	m, err := memFromOverlay(ov)
+	if err != nil {
+		return nil, err
+	}
 	b := &Batch{Keys: make([]KeyState, 0, len(lists))}
 	for _, kl := range lists {
 		l := NewList()
@@ -223,17 +224,19 @@ func (x *Indexer) apply(ctx context.Context, tx Tx, lists []*keyList, cp ledger.
 		}
 		l.Append(kl.indices...)
 		b.Keys = append(b.Keys, KeyState{Label: kl.label, Size: l.Size(), Range: l.Range()})
-		if err := tree.Insert(ctx, kl.label, l.Value()); err != nil {
+		if err := m.insert(kl.label, l.Value()); err != nil {
 			return nil, fmt.Errorf("key %s: insert into map: %w", kl.key, err)
 		}
 	}
-	root, err := tree.RootHash(ctx)
-	if err != nil {
-		return nil, err
+	var changed []Node
+	root := m.rootChanged(&changed)
+	b.Nodes = changed
+	for _, n := range ov.changed() { // the empty node and root of a new map
+		if !slices.ContainsFunc(changed, func(c Node) bool { return c.ID == n.ID }) {
+			b.Nodes = append(b.Nodes, n)
+		}
 	}
-	b.Nodes = ov.changed()
-	b.Note, err = SignNote(x.signer, cp.Size, cp.Root, root)
-	if err != nil {
+	if b.Note, err = SignNote(x.signer, cp.Size, cp.Root, root); err != nil {
 		return nil, err
 	}
 	b.Note.Time = x.now().UTC()

@@ -644,14 +644,19 @@ func findings(ctx context.Context, f *fetcher, g governor, head uint64, kind str
 const maxCandidates = 4096
 
 // candidatesIn returns, ascending, the indices in [lo, hi) of entries that
-// carry any of refs; full is true when a ref has more than maxCandidates
-// there, so that not all were returned.
+// carry any of refs, looked up at once; full is true when a ref has more
+// than maxCandidates there, so that not all were returned.
 func candidatesIn(ctx context.Context, f *fetcher, refs []ledger.Ref, lo, hi uint64) (cands []uint64, full bool, err error) {
-	for _, ref := range refs {
-		idx, err := f.find(ctx, ref, lo, int(min(hi-lo, maxCandidates)))
-		if err != nil {
-			return nil, false, err
-		}
+	qs := make([]ledger.FindQuery, len(refs))
+	for i, ref := range refs {
+		qs[i] = ledger.FindQuery{Ref: ref, From: lo, Limit: int(min(hi-lo, maxCandidates))}
+	}
+	found, err := f.findMany(ctx, qs)
+	if err != nil {
+		return nil, false, err
+	}
+	for _, fd := range found {
+		idx := fd.Indices
 		if len(idx) == maxCandidates && idx[len(idx)-1] < hi-1 {
 			full = true
 		}

@@ -179,9 +179,7 @@ func (s *Server) run(c echo.Context) error {
 	if cursor == 0 && !p.more {
 		all = r.nodes
 	}
-	l := newLinker(f, rd)
-	l.gov = s.governor()
-	if v.Credentials, v.ForeignUses, v.CredentialsTruncated, err = l.runCredentials(ctx, traceID, all); err != nil {
+	if v.Credentials, v.ForeignUses, v.CredentialsTruncated, err = newLinker(f, rd).runCredentials(ctx, traceID, all); err != nil {
 		return err
 	}
 	whole := r // the run's approvals and decisions may be on other pages
@@ -192,7 +190,7 @@ func (s *Server) run(c echo.Context) error {
 		}
 		whole = runs[traceID]
 	}
-	if v.Governance, err = l.gov.runGovernance(ctx, f, whole, r.nodes, v.Credentials); err != nil {
+	if v.Governance, err = s.governor().runGovernance(ctx, f, whole, r.nodes, v.Credentials); err != nil {
 		return err
 	}
 	v.Findings = rd.findingList()

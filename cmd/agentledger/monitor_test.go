@@ -51,7 +51,7 @@ func TestMonitorCmd(t *testing.T) {
 	if err == nil {
 		t.Fatalf("monitor --index with a wrong map root = nil, want an error\n%s", logs)
 	}
-	wantMatch(t, "monitor log", logs, `level=ERROR msg="INDEX MISBEHAVIOR: the log signed an index note its own entries contradict" detail="index note for tree size 221: map root \S+, but the log's entries give \S+" index_note="agentledger-index/v1\\n`)
+	wantMatch(t, "monitor log", logs, `level=ERROR msg="INDEX MISBEHAVIOR: the log signed an index note its own entries contradict" detail="index note for tree size 221: map root \S+, but the log's entries give \S+" index_note="agentledger-index/v2\\n`)
 
 	l.Truncate(t, 100)
 	l.Append(t, 2, 200, 50, 0)

@@ -36,6 +36,8 @@ type serveFlags struct {
 	otlpHTTPAddr       string
 	httpAddr           string
 	checkpointInterval time.Duration
+	commitTimeout      time.Duration
+	maxPending         int
 	logName            string
 	signer             string
 	logLevel           string
@@ -109,6 +111,8 @@ in flight, signs a final checkpoint and exits 0. A second signal exits at once.`
 	fl.StringVar(&f.otlpHTTPAddr, "otlp-http-addr", "127.0.0.1:4318", "OTLP/HTTP listen address; empty disables it")
 	fl.StringVar(&f.httpAddr, "http-addr", "127.0.0.1:8080", "query API, UI, health and metrics listen address")
 	fl.DurationVar(&f.checkpointInterval, "checkpoint-interval", ledger.DefaultCheckpointInterval, "sign a checkpoint at most this often while the tree grows")
+	fl.DurationVar(&f.commitTimeout, "commit-timeout", ledger.DefaultCommitTimeout, "bound each commit transaction (and the signing of a checkpoint); an append whose commit takes longer fails and its sender retries")
+	fl.IntVar(&f.maxPending, "max-pending", ledger.DefaultMaxPending, "most appends waiting for a commit; beyond it ingest pushes back (OTLP senders retry) instead of queueing without bound")
 	fl.StringVar(&f.logName, "log-name", defaultLogName, "the log's name, the origin line of its checkpoints; fixed when the signer key is created")
 	fl.StringVar(&f.signer, "signer", "", "checkpoint signer: unix:PATH for a signer process (agentledger signer) that holds the key, or a PKCS#11 URI pkcs11:token=T;object=K?module-path=M for an Ed25519 key in a token (PIN in $AGENTLEDGER_PKCS11_PIN; the key is named by --log-name); empty for the data directory's signer.key")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -146,6 +150,12 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	if f.checkpointInterval <= 0 {
 		return fmt.Errorf("--checkpoint-interval %v: want a positive duration", f.checkpointInterval)
+	}
+	if f.commitTimeout <= 0 {
+		return fmt.Errorf("--commit-timeout %v: want a positive duration", f.commitTimeout)
+	}
+	if f.maxPending <= 0 {
+		return fmt.Errorf("--max-pending %d: want 1 or more", f.maxPending)
 	}
 	if f.httpAddr == "" {
 		return errors.New("--http-addr is required")
@@ -195,6 +205,8 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	l, err := ledger.OpenBound(ctx, store, ledger.Config{
 		Signer:             n.signer,
 		CheckpointInterval: f.checkpointInterval,
+		CommitTimeout:      f.commitTimeout,
+		MaxPending:         f.maxPending,
 		Logger:             logger,
 		Observer:           m,
 		Follower:           index.NewIndexer(store, n.signer),

@@ -278,17 +278,23 @@ func TestServeFlagsFromEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, flag := range []string{"data-dir", "database", "otlp-grpc-addr", "otlp-http-addr", "http-addr", "checkpoint-interval", "log-name",
+	for _, flag := range []string{"data-dir", "database", "otlp-grpc-addr", "otlp-http-addr", "http-addr", "checkpoint-interval", "commit-timeout", "max-pending", "log-name",
 		"approval-jwks", "attestation-allow"} {
 		if !strings.Contains(string(out), "--"+flag) || !strings.Contains(string(out), envName(flag)) {
 			t.Errorf("serve --help does not document --%s and $%s", flag, envName(flag))
 		}
 	}
-	cmd := exec.Command(binary, "serve", "--data-dir", t.TempDir())
-	cmd.Env = append(os.Environ(), "AGENTLEDGER_CHECKPOINT_INTERVAL=-5s")
-	got, err := cmd.CombinedOutput()
-	if err == nil || !strings.Contains(string(got), "checkpoint-interval") {
-		t.Fatalf("AGENTLEDGER_CHECKPOINT_INTERVAL=-5s: err %v, output %q; want a refusal of the environment's value", err, got)
+	for _, tt := range []struct{ env, flag string }{
+		{"AGENTLEDGER_CHECKPOINT_INTERVAL=-5s", "checkpoint-interval"},
+		{"AGENTLEDGER_COMMIT_TIMEOUT=0s", "commit-timeout"},
+		{"AGENTLEDGER_MAX_PENDING=0", "max-pending"},
+	} {
+		cmd := exec.Command(binary, "serve", "--data-dir", t.TempDir())
+		cmd.Env = append(os.Environ(), tt.env)
+		got, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(got), tt.flag) {
+			t.Errorf("%s: err %v, output %q; want a refusal of the environment's value", tt.env, err, got)
+		}
 	}
 }
 

@@ -151,10 +151,15 @@ type recPage struct {
 	err  error
 }
 
+// recordReader reads entries by index range (ledger.Reader.Records).
+type recordReader interface {
+	Records(ctx context.Context, start, end uint64) ([]ledger.Record, error)
+}
+
 // readPages reads the entries below size in pages, DefaultReaders pages
 // ahead of the caller, in order. The channel closes after the last page or
 // the first error; the caller drains it or ends ctx.
-func readPages(ctx context.Context, r ledger.Reader, size uint64) <-chan recPage {
+func readPages(ctx context.Context, r recordReader, size uint64) <-chan recPage {
 	ahead := make(chan chan recPage, DefaultReaders)
 	go func() {
 		defer close(ahead)

@@ -46,10 +46,18 @@ type ProofNode struct {
 	Hash  []byte `json:"hash"`
 }
 
-// LookupReader is what Lookup reads.
+// LookupReader is what Lookup reads: the latest index note and the map's
+// keys and nodes, and the key's list from the ledger's references.
 type LookupReader interface {
-	ledger.Reader
-	Reader
+	LatestIndexNote(ctx context.Context) (Note, error)
+	IndexKeys(ctx context.Context, labels [][HashSize]byte) (map[[HashSize]byte]KeyState, error)
+	IndexNodes(ctx context.Context, ids []NodeID) (map[NodeID]Node, error)
+	finder
+}
+
+// finder finds the entries that carry a reference (ledger.Reader.Find).
+type finder interface {
+	Find(ctx context.Context, ref ledger.Ref, from uint64, limit int) ([]uint64, error)
 }
 
 // lookupAttempts bounds how often Lookup retries when the index advanced
@@ -60,7 +68,8 @@ const lookupAttempts = 5
 // from position since on. The list is read from the stores' references
 // (Find): the proof lets the client check that it is the list the index
 // committed to. It fails with ledger.ErrNotFound if the index has no note
-// yet and ledger.ErrInvalid if since is beyond the list.
+// yet (or only one of another index version, ErrIndexVersion) and
+// ledger.ErrInvalid if since is beyond the list.
 func Lookup(ctx context.Context, r LookupReader, key ledger.Ref, since uint64) (*Proof, error) {
 	ps, err := LookupKeys(ctx, r, []ledger.Ref{key}, []uint64{since})
 	if err != nil {
@@ -103,6 +112,11 @@ func lookupOnce(ctx context.Context, r LookupReader, keys []ledger.Ref) ([]*Proo
 	note, err := r.LatestIndexNote(ctx)
 	if err != nil {
 		return nil, Note{}, fmt.Errorf("index: lookup: read latest note: %w", err)
+	}
+	if err := checkVersion(note); err != nil {
+		// Served as no index note at all: a client cannot check a note of
+		// another version against this key function.
+		return nil, Note{}, fmt.Errorf("%w: %w", ledger.ErrNotFound, err)
 	}
 	labels := make([][HashSize]byte, len(keys))
 	leaves := make([]prefix.Label, len(keys))
@@ -153,7 +167,7 @@ func lookupOnce(ctx context.Context, r LookupReader, keys []ledger.Ref) ([]*Proo
 
 // fillList reads the key's indices below size and fills in the answer's
 // range and indices from since on.
-func fillList(ctx context.Context, r ledger.Reader, p *Proof, key ledger.Ref, size, since uint64) error {
+func fillList(ctx context.Context, r finder, p *Proof, key ledger.Ref, size, since uint64) error {
 	if since > p.Count {
 		return fmt.Errorf("%w: since %d is beyond the %d indices of %s", ledger.ErrInvalid, since, p.Count, key)
 	}

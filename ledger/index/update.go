@@ -70,6 +70,11 @@ func (x *Indexer) step(ctx context.Context) (Note, bool, error) {
 	if err != nil {
 		return latest, false, fmt.Errorf("index: read latest checkpoint: %w", err)
 	}
+	if indexed {
+		if err := checkVersion(latest); err != nil {
+			return latest, false, err
+		}
+	}
 	from := latest.Size
 	if indexed && cp.Size <= from {
 		return latest, true, nil
@@ -158,9 +163,14 @@ func (x *Indexer) read(ctx context.Context, from, to uint64) ([]*keyList, error)
 	return out, nil
 }
 
+// recordReader reads entries by index range (ledger.Reader.Records).
+type recordReader interface {
+	Records(ctx context.Context, start, end uint64) ([]ledger.Record, error)
+}
+
 // eachKey calls fn, in index order, with each key of each leaf in [from,
 // to), derived from the leaf bytes alone.
-func eachKey(ctx context.Context, r ledger.Reader, from, to uint64, fn func(key ledger.Ref, label [HashSize]byte, index uint64)) error {
+func eachKey(ctx context.Context, r recordReader, from, to uint64, fn func(key ledger.Ref, label [HashSize]byte, index uint64)) error {
 	for start := from; start < to; start += recordPage {
 		end := min(start+recordPage, to)
 		recs, err := r.Records(ctx, start, end)

@@ -444,7 +444,7 @@ func credentialView(ctx context.Context, f *fetcher, rd *render, id string, opt 
 	}
 	v.Lineage.Truncated = parentsCut || childrenCut
 	if id != "" {
-		if v.Evidence, err = reconcile(ctx, f, id, opt.gov); err != nil {
+		if v.Evidence, err = reconcile(ctx, f, id, &opt.gov); err != nil {
 			return nil, false, err
 		}
 	}

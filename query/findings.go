@@ -130,7 +130,9 @@ func prefetchEvidence(ctx context.Context, f *fetcher, ids []string) error {
 }
 
 // reconcile builds the evidence of credential id.
-func reconcile(ctx context.Context, f *fetcher, id string, g governor) (*api.CredentialEvidence, error) {
+// With g it adds the governance findings of the credential's agent runs
+// (query/policy.go); nil leaves them out.
+func reconcile(ctx context.Context, f *fetcher, id string, g *governor) (*api.CredentialEvidence, error) {
 	cr, err := credentialEvents(ctx, f, id)
 	if err != nil {
 		return nil, err
@@ -335,8 +337,10 @@ func reconcile(ctx context.Context, f *fetcher, id string, g governor) (*api.Cre
 		}
 	}
 	// The approvals, policy decisions and attestations of the agent runs.
-	if err := g.governanceFindings(ctx, f, agent, issuingRun(cr.events), add); err != nil {
-		return nil, err
+	if g != nil {
+		if err := g.governanceFindings(ctx, f, agent, issuingRun(cr.events), add); err != nil {
+			return nil, err
+		}
 	}
 	slices.SortStableFunc(ev.Findings, func(x, y api.EvidenceFinding) int {
 		switch {
@@ -612,7 +616,7 @@ func findings(ctx context.Context, f *fetcher, g governor, head uint64, kind str
 					page.NextCursor = encodeCursor(n.index() + 1)
 					return page, nil
 				}
-				if ev, err = reconcile(ctx, f, id, g); err != nil {
+				if ev, err = reconcile(ctx, f, id, &g); err != nil {
 					return nil, err
 				}
 				cache[id] = ev

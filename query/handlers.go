@@ -162,9 +162,7 @@ func (s *Server) run(c echo.Context) error {
 	if l.cursor == 0 && !p.more {
 		all = r.nodes
 	}
-	lk := newLinker(f, rd)
-	lk.gov = s.governor()
-	if v.Credentials, v.ForeignUses, v.CredentialsTruncated, err = lk.runCredentials(ctx, traceID, all); err != nil {
+	if v.Credentials, v.ForeignUses, v.CredentialsTruncated, err = newLinker(f, rd).runCredentials(ctx, traceID, all); err != nil {
 		return err
 	}
 	whole := r // the run's approvals and decisions may be on other pages
@@ -175,7 +173,7 @@ func (s *Server) run(c echo.Context) error {
 		}
 		whole = runs[traceID]
 	}
-	if v.Governance, err = lk.gov.runGovernance(ctx, f, whole, r.nodes, v.Credentials); err != nil {
+	if v.Governance, err = s.governor().runGovernance(ctx, f, whole, r.nodes, v.Credentials); err != nil {
 		return err
 	}
 	v.Findings = rd.findingList()

@@ -232,6 +232,11 @@ func untracedDecisions(ctx context.Context, f *fetcher, calls []*node) ([]*node,
 	return slices.DeleteFunc(nodes, func(n *node) bool { return n.e.TraceID != "" || !policy.IsDecision(n.e) }), nil
 }
 
+// maxGovernanceTraces bounds the runs whose governance the evidence of one
+// credential examines: each is loaded whole (MaxRunEntries), so this keeps
+// /v1/findings and the run view's evidence affordable.
+const maxGovernanceTraces = 8
+
 // issuingRun returns the trace of the run that obtained a credential: the
 // first issuing event, of its events in time order, that has one.
 func issuingRun(events []*node) string {
@@ -247,12 +252,12 @@ func issuingRun(events []*node) string {
 // a credential's agent-reported calls in time order: their approvals'
 // findings, calls policy denied, and (once per run) an attestation that
 // differs from issuer's run (the trace that obtained the credential) or
-// the allow-list. Only the first maxIdentityTraces runs are examined.
+// the allow-list. Only the first maxGovernanceTraces runs are examined.
 func (g governor) governanceFindings(ctx context.Context, f *fetcher, uses []*node, issuer string,
 	add func(api.EvidenceFinding, *node, ...*node)) error {
 	var traces []string
 	for _, trace := range uniqueTraces(uses) {
-		if trace != "" && len(traces) < maxIdentityTraces {
+		if trace != "" && len(traces) < maxGovernanceTraces {
 			traces = append(traces, trace)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/internal/demo"
+	"github.com/agentledger/agentledger/ledger"
+	"github.com/agentledger/agentledger/ledger/sqlite"
 	"github.com/agentledger/agentledger/ledger/verify"
 	"github.com/agentledger/agentledger/query"
 )
@@ -126,5 +129,86 @@ func getJSON(t *testing.T, u, token string, v any) {
 	}
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		t.Fatalf("GET %s: %v", u, err)
+	}
+}
+
+// TestServeDemoMutualTLS: serve --demo with mutual TLS sends its traffic
+// over TLS with the client certificate agentledger dev-certs wrote beside
+// the client CA, so every entry records that certificate's SPIFFE ID; with
+// no client certificate to be had, serve refuses to start and names the
+// flags that give it one.
+func TestServeDemoMutualTLS(t *testing.T) {
+	certs := t.TempDir()
+	const spiffe = "spiffe://demo.example/agentledger-demo"
+	if out, err := exec.Command(binary, "dev-certs", "--dir", certs, "--client-spiffe-id", spiffe).CombinedOutput(); err != nil {
+		t.Fatalf("dev-certs: %v\n%s", err, out)
+	}
+	tlsFlags := []string{"--otlp-tls-cert-file", filepath.Join(certs, devServerCertFile), "--otlp-tls-key-file", filepath.Join(certs, devServerKeyFile)}
+
+	t.Run("refused without a client certificate", func(t *testing.T) {
+		caOnly := t.TempDir()
+		ca, err := os.ReadFile(filepath.Join(certs, devCAFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		writePEM(t, caOnly, map[string][]byte{devCAFile: ca})
+		args := append([]string{"serve", "--demo", "--data-dir", t.TempDir(), "--http-addr", freeAddr(t), "--otlp-http-addr", "",
+			"--otlp-grpc-addr", freeAddr(t), "--otlp-client-ca-file", filepath.Join(caOnly, devCAFile)}, tlsFlags...)
+		out, err := exec.Command(binary, args...).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "--demo-client-cert-file") {
+			t.Errorf("serve --demo with mutual TLS and no client certificate: err %v, output %q; want a refusal naming --demo-client-cert-file", err, out)
+		}
+	})
+
+	for _, otlp := range []string{"grpc", "http"} {
+		t.Run(otlp, func(t *testing.T) {
+			dir := t.TempDir()
+			extra := append([]string{"--demo", "--otlp-client-ca-file", filepath.Join(certs, devCAFile)}, tlsFlags...)
+			if otlp == "http" {
+				extra = append(extra, "--otlp-grpc-addr", "")
+			}
+			s := startServer(t, dir, extra...)
+			timeout := time.After(2 * time.Minute)
+			for sent := false; !sent; {
+				select {
+				case line, ok := <-s.stdout:
+					if !ok {
+						t.Fatal("serve --demo exited without sending the demo traffic")
+					}
+					sent = strings.Contains(line, "Demo traffic sent")
+				case <-timeout:
+					t.Fatal("serve --demo sent no demo traffic within 2 minutes")
+				}
+			}
+			if err := s.stop(t, syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			store, err := sqlite.Open(t.Context(), filepath.Join(dir, sqliteFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer store.Close()
+			h, err := store.Head(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			recs, err := store.Records(t.Context(), 0, h.Size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(recs) < 20 {
+				t.Fatalf("the demo wrote %d entries, want its runs", len(recs))
+			}
+			for i, r := range recs {
+				e, _, err := r.Decode()
+				if err != nil {
+					t.Fatal(err)
+				}
+				// The ledger's own entries (findings it records) have no submitter.
+				if e.Source != ledger.SourceLedger && e.Submitter != spiffe {
+					t.Fatalf("entry %d (%s %q) submitter %q, want the demo client certificate's %q", i, e.Kind, e.Name, e.Submitter, spiffe)
+				}
+			}
+		})
 	}
 }

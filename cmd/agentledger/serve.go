@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -43,6 +42,7 @@ type serveFlags struct {
 	logLevel           string
 	shutdownTimeout    time.Duration
 	demo               bool
+	demoFlags          serveDemoFlags
 	publicTiles        string
 
 	otlpTLSCertFile   string
@@ -137,6 +137,8 @@ in flight, signs a final checkpoint and exits 0. A second signal exits at once.`
 	fl.DurationVar(&f.otlpHTTPTimeouts.ReadHeader, "otlp-http-read-header-timeout", ingest.DefaultHTTPReadHeaderTimeout, "OTLP/HTTP: close a connection whose request headers take longer")
 	fl.DurationVar(&f.otlpHTTPTimeouts.Read, "otlp-http-read-timeout", ingest.DefaultHTTPReadTimeout, "OTLP/HTTP: close a connection whose whole request takes longer to read")
 	fl.DurationVar(&f.otlpHTTPTimeouts.Idle, "otlp-http-idle-timeout", ingest.DefaultHTTPIdleTimeout, "OTLP/HTTP: close a keep-alive connection idle this long")
+	// serve --demo over TLS, cmd/agentledger/demo.go.
+	f.demoFlags.register(cmd)
 	// Witnesses (C2SP tlog-witness), cmd/agentledger/witness.go.
 	f.witness.register(cmd)
 	return withEnv(cmd)
@@ -177,6 +179,12 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	exposed, err := ingestExposure(f, tlsFiles)
 	if err != nil {
 		return err
+	}
+	var demoCfg demo.Config
+	if f.demo {
+		if demoCfg, err = serveDemoConfig(f); err != nil {
+			return fmt.Errorf("--demo: %w", err)
+		}
 	}
 	if exposed {
 		logger.Warn("--insecure-ingest: OTLP listens beyond loopback without TLS; anyone who reaches the port can write in any agent's name",
@@ -354,7 +362,7 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 		fmt.Fprintf(out, "  admin token:  in %s (create more with agentledger token create)\n", adminPath)
 	}
 	if f.demo {
-		go runDemo(ctx, out, logger, f.otlpGRPCAddr, f.otlpHTTPAddr, apiScheme+"://"+httpLn.Addr().String())
+		go runDemo(ctx, out, logger, demoCfg, apiScheme+"://"+httpLn.Addr().String())
 	}
 
 	select {
@@ -386,18 +394,4 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 		logger.Info("final checkpoint signed", "size", cp.Size)
 	}
 	return errors.Join(errs...)
-}
-
-// runDemo sends the demo traffic to this server's own OTLP receiver.
-func runDemo(ctx context.Context, out io.Writer, logger *slog.Logger, grpcAddr, httpAddr, uiURL string) {
-	cfg := demo.Config{Target: grpcAddr}
-	if grpcAddr == "" {
-		cfg = demo.Config{Target: httpAddr, HTTP: true}
-	}
-	res, err := demo.Send(ctx, cfg)
-	if err != nil {
-		logger.Error("demo traffic", "err", err)
-		return
-	}
-	printDemo(out, res, uiURL)
 }

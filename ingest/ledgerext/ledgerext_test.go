@@ -3,37 +3,19 @@ package ledgerext_test
 import (
 	"context"
 	"encoding/hex"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
-	"go.opentelemetry.io/collector/confmap/provider/envprovider"
-	"go.opentelemetry.io/collector/confmap/provider/fileprovider"
-	"go.opentelemetry.io/collector/exporter"
-	"go.opentelemetry.io/collector/exporter/exportertest"
-	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/extension/extensiontest"
-	"go.opentelemetry.io/collector/otelcol"
-	"go.opentelemetry.io/collector/receiver"
-	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
-	"go.opentelemetry.io/otel/sdk/resource"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/agentledger/agentledger/ingest"
 	"github.com/agentledger/agentledger/ingest/ledgerext"
 	"github.com/agentledger/agentledger/ledger"
-	"github.com/agentledger/agentledger/ledger/sqlite"
 )
 
 var testSecret = []byte("agentledger-test-secret-0123456789abcdef")
@@ -192,126 +174,5 @@ func TestStart(t *testing.T) {
 				t.Errorf("Ledger after Shutdown: ok")
 			}
 		})
-	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// TestCollector builds a collector in process, as an OCB build of
-// builder-config.yaml does, from the agentledger extension and receiver
-// factories and testdata/collector.yaml: two receivers (OTLP/HTTP and
-// OTLP/gRPC) that name one extension. Spans sent to each by the OTel SDK
-// exporters land in the one ledger, and shutting the collector down signs
-// a final checkpoint over all of them.
-func TestCollector(t *testing.T) {
-	dir := t.TempDir()
-	writeKeys(t, dir, 0o600, 0o600)
-	httpAddr, grpcAddr := freeAddr(t), freeAddr(t)
-	t.Setenv("LEDGEREXT_TEST_DIR", dir)
-	t.Setenv("LEDGEREXT_TEST_HTTP", httpAddr)
-	t.Setenv("LEDGEREXT_TEST_GRPC", grpcAddr)
-
-	factories := func() (otelcol.Factories, error) {
-		return otelcol.Factories{
-			Extensions: map[component.Type]extension.Factory{component.MustNewType(ledgerext.TypeName): ledgerext.NewFactory()},
-			Receivers:  map[component.Type]receiver.Factory{component.MustNewType(ingest.TypeName): ingest.NewFactory()},
-			Exporters:  map[component.Type]exporter.Factory{exportertest.NopType: exportertest.NewNopFactory()},
-			Telemetry:  otelconftelemetry.NewFactory(),
-		}, nil
-	}
-	col, err := otelcol.NewCollector(otelcol.CollectorSettings{
-		BuildInfo:               component.NewDefaultBuildInfo(),
-		Factories:               factories,
-		DisableGracefulShutdown: true,
-		ConfigProviderSettings: otelcol.ConfigProviderSettings{ResolverSettings: confmap.ResolverSettings{
-			URIs:              []string{filepath.Join("testdata", "collector.yaml")},
-			ProviderFactories: []confmap.ProviderFactory{fileprovider.NewFactory(), envprovider.NewFactory()},
-		}},
-	})
-	if err != nil {
-		t.Fatalf("NewCollector: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- col.Run(context.Background()) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for col.GetState() != otelcol.StateRunning {
-		select {
-		case err := <-done:
-			t.Fatalf("collector stopped before running: %v", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("collector not running after 30s: %v", col.GetState())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-
-	httpExp, err := otlptracehttp.New(t.Context(), otlptracehttp.WithEndpoint(httpAddr), otlptracehttp.WithInsecure())
-	if err != nil {
-		t.Fatal(err)
-	}
-	grpcExp, err := otlptracegrpc.New(t.Context(), otlptracegrpc.WithEndpoint(grpcAddr), otlptracegrpc.WithInsecure())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, exp := range []sdktrace.SpanExporter{httpExp, grpcExp} {
-		tp := sdktrace.NewTracerProvider(
-			sdktrace.WithResource(resource.NewWithAttributes("", attribute.String("service.name", "collector-agent"))),
-			sdktrace.WithSyncer(exp))
-		_, span := tp.Tracer("agent").Start(t.Context(), "invoke_agent planner", trace.WithAttributes(
-			attribute.String("gen_ai.operation.name", "invoke_agent"), attribute.String("gen_ai.agent.name", "planner")))
-		span.End()
-		if err := tp.Shutdown(t.Context()); err != nil {
-			t.Fatalf("exporter %d: %v", i, err)
-		}
-	}
-
-	col.Shutdown()
-	if err := <-done; err != nil {
-		t.Fatalf("collector Run: %v", err)
-	}
-
-	s, err := sqlite.Open(context.Background(), filepath.Join(dir, "ledger.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	h, err := s.Head(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Two spans and two attestations (one per trace).
-	if h.Size != 4 {
-		t.Errorf("tree size = %d, want 2 spans + 2 attestations", h.Size)
-	}
-	recs, err := s.Records(context.Background(), 0, h.Size)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var agents []string
-	for _, r := range recs {
-		e, _, err := r.Decode()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if e.Kind == ledger.KindAgent {
-			name, _ := e.Attr("gen_ai.agent.name")
-			agents = append(agents, name)
-		}
-	}
-	if len(agents) != 2 || agents[0] != "planner" || agents[1] != "planner" {
-		t.Errorf("agent entries name %q, want planner twice", agents)
-	}
-	cp, err := s.LatestCheckpoint(context.Background())
-	if err != nil || cp.Size != h.Size {
-		t.Errorf("latest checkpoint = size %d, %v; want a final checkpoint of size %d", cp.Size, err, h.Size)
 	}
 }

@@ -10,6 +10,7 @@ package demo
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -24,6 +25,9 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 )
 
 // Config says where to send the traffic.
@@ -32,6 +36,10 @@ type Config struct {
 	Target string
 	// HTTP sends OTLP/HTTP instead of OTLP/gRPC.
 	HTTP bool
+	// TLS, if set, sends over TLS with these settings (the server's CA
+	// or certificate, and for mutual TLS a client certificate); nil sends
+	// in plain text.
+	TLS *tls.Config
 	// Start is the time of the first run; zero means ten minutes ago.
 	Start time.Time
 }
@@ -72,10 +80,15 @@ func Send(ctx context.Context, cfg Config) (*Result, error) {
 		err error
 	)
 	if cfg.HTTP {
-		exp, err = otlptracehttp.New(ctx, otlptracehttp.WithEndpoint(cfg.Target), otlptracehttp.WithInsecure(),
-			otlptracehttp.WithRetry(otlptracehttp.RetryConfig(retry)))
+		opts := []otlptracehttp.Option{otlptracehttp.WithEndpoint(cfg.Target), otlptracehttp.WithRetry(otlptracehttp.RetryConfig(retry))}
+		if cfg.TLS != nil {
+			opts = append(opts, otlptracehttp.WithTLSClientConfig(cfg.TLS))
+		} else {
+			opts = append(opts, otlptracehttp.WithInsecure())
+		}
+		exp, err = otlptracehttp.New(ctx, opts...)
 	} else {
-		exp, err = otlptracegrpc.New(ctx, otlptracegrpc.WithEndpoint(cfg.Target), otlptracegrpc.WithInsecure(),
+		exp, err = otlptracegrpc.New(ctx, otlptracegrpc.WithEndpoint(cfg.Target), otlptracegrpc.WithDialOption(grpc.WithTransportCredentials(cfg.grpcCredentials())),
 			otlptracegrpc.WithRetry(retry))
 	}
 	if err != nil {
@@ -99,6 +112,14 @@ func Send(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("flush OTLP exporter: %w", err)
 	}
 	return s.res, nil
+}
+
+// grpcCredentials returns the gRPC transport credentials of cfg.TLS.
+func (cfg Config) grpcCredentials() credentials.TransportCredentials {
+	if cfg.TLS == nil {
+		return insecure.NewCredentials()
+	}
+	return credentials.NewTLS(cfg.TLS)
 }
 
 // retry gives up on an unreachable server after a few seconds rather than

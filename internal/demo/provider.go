@@ -13,7 +13,6 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // AttackerIP is the address the demo's CloudTrail records show the leaked
@@ -86,7 +85,7 @@ func sendLogs(ctx context.Context, cfg Config, source string, records []map[stri
 	}
 	req := plogotlp.NewExportRequestFromLogs(ld)
 	if !cfg.HTTP {
-		conn, err := grpc.NewClient(cfg.Target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		conn, err := grpc.NewClient(cfg.Target, grpc.WithTransportCredentials(cfg.grpcCredentials()))
 		if err != nil {
 			return err
 		}
@@ -98,12 +97,16 @@ func sendLogs(ctx context.Context, cfg Config, source string, records []map[stri
 	if err != nil {
 		return err
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+cfg.Target+"/v1/logs", bytes.NewReader(body))
+	scheme, client := "http", http.DefaultClient
+	if cfg.TLS != nil {
+		scheme, client = "https", &http.Client{Transport: &http.Transport{TLSClientConfig: cfg.TLS}}
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, scheme+"://"+cfg.Target+"/v1/logs", bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
 	hreq.Header.Set("Content-Type", "application/x-protobuf")
-	resp, err := http.DefaultClient.Do(hreq)
+	resp, err := client.Do(hreq)
 	if err != nil {
 		return err
 	}

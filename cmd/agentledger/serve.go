@@ -56,6 +56,7 @@ type serveFlags struct {
 	approvalRequired  []string
 	noMigrate         bool
 	otlpHTTPMaxConns  int
+	pprofAddr         string
 
 	witness serveWitnessFlags
 }
@@ -129,6 +130,7 @@ in flight, signs a final checkpoint and exits 0. A second signal exits at once.`
 	fl.DurationVar(&f.otlpHTTPTimeouts.ReadHeader, "otlp-http-read-header-timeout", ingest.DefaultHTTPReadHeaderTimeout, "OTLP/HTTP: close a connection whose request headers take longer")
 	fl.DurationVar(&f.otlpHTTPTimeouts.Read, "otlp-http-read-timeout", ingest.DefaultHTTPReadTimeout, "OTLP/HTTP: close a connection whose whole request takes longer to read")
 	fl.DurationVar(&f.otlpHTTPTimeouts.Idle, "otlp-http-idle-timeout", ingest.DefaultHTTPIdleTimeout, "OTLP/HTTP: close a keep-alive connection idle this long")
+	fl.StringVar(&f.pprofAddr, "pprof-addr", "", "serve Go's runtime profiles (/debug/pprof/) on this loopback address, such as 127.0.0.1:6060; empty (the default) serves none")
 	// Witnesses (C2SP tlog-witness), cmd/agentledger/witness.go.
 	f.witness.register(cmd)
 	return withEnv(cmd)
@@ -159,6 +161,13 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	publicTiles, publicEntries, err := parsePublicTiles(f.publicTiles)
 	if err != nil {
 		return err
+	}
+	if f.pprofAddr != "" {
+		stopPprof, err := startPprof(f.pprofAddr, logger)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
 	}
 	exposed, err := ingestExposure(f, tlsFiles)
 	if err != nil {

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -70,6 +71,8 @@ type ledgerReceiver struct {
 	binding  *BindingPolicy // nil: no binding policy
 	// approvers verifies approval signatures; nil: not verified.
 	approvers *approval.AllowedSigners
+	// inflight bounds the bytes of the requests held at a time.
+	inflight *inflight
 
 	startOnce sync.Once
 	startErr  error
@@ -101,6 +104,8 @@ func (r *ledgerReceiver) start(ctx context.Context, host component.Host) error {
 	m, err := NewMapper(l.Redactor, r.cfg.MappingConfig, r.cfg.Limits)
 	if err == nil {
 		r.log, r.mapper, r.observer = l.Log, m, l.Observer
+		po, _ := l.Observer.(PushbackObserver)
+		r.inflight = newInflight(cmp.Or(r.cfg.MaxInflightBytes, DefaultMaxInflightBytes), po)
 		r.auth = newAuthentication(r.cfg, l.Tokens)
 		if r.cfg.BindingPolicyFile != "" {
 			r.binding, err = LoadBindingPolicy(r.cfg.BindingPolicyFile)
@@ -165,6 +170,11 @@ func (r *ledgerReceiver) consumeTraces(ctx context.Context, td ptrace.Traces) er
 	if err != nil {
 		return r.refused(ctx, SignalTraces, n, err)
 	}
+	size := int64(tracesSizer.TracesSize(td))
+	if !r.inflight.acquire(size) {
+		return r.pushedBack(ctx, SignalTraces, n)
+	}
+	defer r.inflight.release(size)
 	entries, err := Map(ctx, td, r.mapper)
 	if err == nil {
 		err = r.attribute(entries, submitter)
@@ -193,6 +203,11 @@ func (r *ledgerReceiver) consumeLogs(ctx context.Context, ld plog.Logs) error {
 	if err != nil {
 		return r.refused(ctx, SignalLogs, n, err)
 	}
+	size := int64(logsSizer.LogsSize(ld))
+	if !r.inflight.acquire(size) {
+		return r.pushedBack(ctx, SignalLogs, n)
+	}
+	defer r.inflight.release(size)
 	entries, err := MapLogs(ctx, ld, r.mapper)
 	if err == nil {
 		err = r.attribute(entries, submitter)
@@ -234,6 +249,9 @@ func (r *ledgerReceiver) append(ctx context.Context, entries []ledger.Entry) err
 // what was wrong for bad input, else Unavailable with a generic message,
 // which the sender retries.
 func (r *ledgerReceiver) failed(ctx context.Context, s Signal, items int, err error) error {
+	if errors.Is(err, ledger.ErrPushback) {
+		return r.pushedBack(ctx, s, items)
+	}
 	markReported(ctx)
 	err = redactError(r.mapper.redactor, err)
 	if isPermanent(err) {
@@ -249,6 +267,23 @@ func (r *ledgerReceiver) failed(ctx context.Context, s Signal, items int, err er
 	}
 	return statusError(err)
 }
+
+// pushedBack reports a request refused for load (too many bytes in
+// flight, or the ledger's queue full) and returns the retryable answer
+// that makes its sender back off.
+func (r *ledgerReceiver) pushedBack(ctx context.Context, s Signal, items int) error {
+	markReported(ctx)
+	if po, ok := r.observer.(PushbackObserver); ok {
+		po.Pushback(s, items)
+	}
+	return pushbackError()
+}
+
+// tracesSizer and logsSizer measure a request's uncompressed OTLP size.
+var (
+	tracesSizer ptrace.ProtoMarshaler
+	logsSizer   plog.ProtoMarshaler
+)
 
 // forwardFailed logs the error of the pipeline after the receiver, if any,
 // redacted, and returns an error of the same status code (so that the

@@ -262,6 +262,10 @@ func (l *Log) Append(ctx context.Context, entries []Entry) ([]Index, error) {
 	}
 }
 
+// Pending returns how many Append calls wait in the queue for a commit
+// transaction.
+func (l *Log) Pending() int { return len(l.reqs) }
+
 func (l *Log) send(ctx context.Context, req *request) error {
 	l.mu.Lock()
 	if l.closed {

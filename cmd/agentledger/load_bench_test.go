@@ -61,16 +61,16 @@ const benchAppName = "agentledger-bench-serve"
 func BenchmarkServeLoad(b *testing.B) {
 	for _, backend := range []string{"postgres", "sqlite"} {
 		b.Run(backend, func(b *testing.B) {
-			var (
-				database string
-				baseline *pgtest.Baseline
-			)
+			var baseline *pgtest.Baseline
 			if backend == "postgres" {
-				database = pgtest.NewSchema(b) + "&application_name=" + benchAppName
 				baseline = pgtest.NewBaseline(b)
 			}
 			for _, senders := range []int{1, 4, 16, 64} {
 				b.Run(fmt.Sprintf("senders=%d", senders), func(b *testing.B) {
+					var database string // each case a new ledger: serve's data directory holds its key
+					if baseline != nil {
+						database = pgtest.NewSchema(b) + "&application_name=" + benchAppName
+					}
 					benchServeLoad(b, database, baseline, senders)
 				})
 			}

@@ -57,6 +57,7 @@ type serveFlags struct {
 	noMigrate         bool
 	otlpHTTPMaxConns  int
 	pprofAddr         string
+	maxInflightBytes  int64
 
 	witness serveWitnessFlags
 }
@@ -130,6 +131,7 @@ in flight, signs a final checkpoint and exits 0. A second signal exits at once.`
 	fl.DurationVar(&f.otlpHTTPTimeouts.ReadHeader, "otlp-http-read-header-timeout", ingest.DefaultHTTPReadHeaderTimeout, "OTLP/HTTP: close a connection whose request headers take longer")
 	fl.DurationVar(&f.otlpHTTPTimeouts.Read, "otlp-http-read-timeout", ingest.DefaultHTTPReadTimeout, "OTLP/HTTP: close a connection whose whole request takes longer to read")
 	fl.DurationVar(&f.otlpHTTPTimeouts.Idle, "otlp-http-idle-timeout", ingest.DefaultHTTPIdleTimeout, "OTLP/HTTP: close a keep-alive connection idle this long")
+	fl.Int64Var(&f.maxInflightBytes, "max-inflight-bytes", ingest.DefaultMaxInflightBytes, "OTLP: most bytes of requests (uncompressed protobuf) held at a time, mapping them or waiting for their commit; one more is answered 429 / RESOURCE_EXHAUSTED with a retry delay, which exporters retry (bounds memory: a request held takes about 8 times its size)")
 	fl.StringVar(&f.pprofAddr, "pprof-addr", "", "serve Go's runtime profiles (/debug/pprof/) on this loopback address, such as 127.0.0.1:6060; empty (the default) serves none")
 	// Witnesses (C2SP tlog-witness), cmd/agentledger/witness.go.
 	f.witness.register(cmd)
@@ -154,6 +156,9 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	}
 	if f.otlpHTTPMaxConns < 0 {
 		return fmt.Errorf("--otlp-http-max-connections %d: want 0 (no limit) or more", f.otlpHTTPMaxConns)
+	}
+	if f.maxInflightBytes <= 0 {
+		return fmt.Errorf("--max-inflight-bytes %d: want a positive number of bytes", f.maxInflightBytes)
 	}
 	if f.tlsReloadInterval <= 0 {
 		return fmt.Errorf("--tls-reload-interval %v: want a positive duration", f.tlsReloadInterval)
@@ -208,6 +213,7 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	if err != nil {
 		return err
 	}
+	m.watchLog(l)
 	// Publish a checkpoint from the start, so that /checkpoint always
 	// answers and a restart's first checkpoint covers what the last run
 	// appended after its final one.
@@ -299,6 +305,7 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 		HTTPAddr:            f.otlpHTTPAddr,
 		HTTPTimeouts:        f.otlpHTTPTimeouts,
 		HTTPMaxConnections:  f.otlpHTTPMaxConns,
+		MaxInflightBytes:    f.maxInflightBytes,
 		TLS:                 tlsFiles,
 		Tokens:              store,
 		RequireSubmitter:    !f.insecureIngest && !loopbackOnly(f),

@@ -1,0 +1,93 @@
+package ingest
+
+import (
+	"sync"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+)
+
+// DefaultMaxInflightBytes bounds the requests the receiver holds at a time,
+// counted in uncompressed OTLP protobuf bytes. A request holds several
+// times its size while it is mapped and waits for its commit (the decoded
+// request, its entries, their leaves and content), about 8 bytes of heap
+// per byte: 24 MiB of requests keep serve under 300 MiB resident.
+const DefaultMaxInflightBytes = 24 << 20
+
+// PushbackRetryDelay is the wait a refused request's answer asks for
+// (gRPC RetryInfo; HTTP Retry-After, in whole seconds).
+const PushbackRetryDelay = time.Second
+
+// pushbackMessage is what a sender refused for load learns.
+const pushbackMessage = "the ledger is busy: too many bytes in flight; retry later"
+
+// PushbackObserver, if the receiver's Observer implements it, is told of
+// the receiver's load, for metrics. Its methods are called concurrently
+// and must not block.
+type PushbackObserver interface {
+	// Inflight reports the bytes of the requests the receiver holds now.
+	Inflight(bytes int64)
+	// Pushback reports a request refused because the receiver held too
+	// many bytes: it was answered ResourceExhausted (HTTP 429) with a
+	// retry delay, which senders retry; nothing of it was written.
+	Pushback(s Signal, items int)
+}
+
+// inflight counts the bytes of the requests the receiver holds, up to a
+// limit. It never blocks: a request that does not fit is refused, so that
+// the sender backs off and memory stays bounded however many senders
+// there are.
+type inflight struct {
+	limit int64
+	obs   PushbackObserver // nil: not reported
+
+	mu    sync.Mutex
+	bytes int64
+}
+
+func newInflight(limit int64, obs PushbackObserver) *inflight {
+	return &inflight{limit: limit, obs: obs}
+}
+
+// acquire takes n bytes and reports whether they fit. A request larger
+// than the limit fits when nothing else is in flight, so that every
+// request the other limits admit can be written.
+func (f *inflight) acquire(n int64) bool {
+	f.mu.Lock()
+	ok := f.bytes == 0 || f.bytes+n <= f.limit
+	if ok {
+		f.bytes += n
+	}
+	now := f.bytes
+	f.mu.Unlock()
+	if ok && f.obs != nil {
+		f.obs.Inflight(now)
+	}
+	return ok
+}
+
+// release gives back n bytes that acquire took.
+func (f *inflight) release(n int64) {
+	f.mu.Lock()
+	f.bytes -= n
+	now := f.bytes
+	f.mu.Unlock()
+	if f.obs != nil {
+		f.obs.Inflight(now)
+	}
+}
+
+// pushbackError returns the error the receiver answers a request it
+// refuses for load with: ResourceExhausted with a RetryInfo detail, which
+// the OTLP receiver answers over HTTP as 429 with Retry-After, and which
+// the OTel SDKs' and the collector's exporters retry after the delay.
+func pushbackError() error {
+	st, err := status.New(codes.ResourceExhausted, pushbackMessage).WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(PushbackRetryDelay)})
+	if err != nil {
+		return status.Error(codes.ResourceExhausted, pushbackMessage)
+	}
+	return st.Err()
+}

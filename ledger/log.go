@@ -242,13 +242,9 @@ func (l *Log) Append(ctx context.Context, entries []Entry) ([]Index, error) {
 	if len(entries) == 0 {
 		return nil, nil
 	}
-	recs := make([]Record, len(entries))
-	for i := range entries {
-		rec, err := prepare(&entries[i])
-		if err != nil {
-			return nil, fmt.Errorf("entry %d: %w", i, err)
-		}
-		recs[i] = rec
+	recs, err := PrepareRecords(entries)
+	if err != nil {
+		return nil, err
 	}
 	req := &request{ctx: ctx, records: recs, result: make(chan result, 1)}
 	if err := l.send(ctx, req); err != nil {

@@ -47,16 +47,6 @@ var benchTmpl = loadgen.DefaultTemplate
 // agent-shaped spans, none shared with another n.
 func benchRequest(n int) []byte { return loadgen.Request(n) }
 
-// TestBenchRequest checks that patching the template gives exactly the
-// request built from scratch.
-func TestBenchRequest(t *testing.T) {
-	for _, n := range []int{0, 1, 4711, 1<<24 + 3} {
-		if !bytes.Equal(benchRequest(n), loadgen.BuildRequest(n)) {
-			t.Errorf("benchRequest(%d) differs from the request built with its IDs", n)
-		}
-	}
-}
-
 // BenchmarkIngest drives the running receiver with real OTLP/HTTP:
 // benchSenders concurrent senders post distinct protobuf requests of 1000
 // agent-shaped spans (~1 KB each), 200 000 spans per iteration, and the

@@ -11,7 +11,8 @@ import (
 )
 
 // DefaultMaxInflightBytes bounds the requests the receiver holds at a time,
-// counted in uncompressed OTLP protobuf bytes. A request holds several
+// counted in uncompressed OTLP protobuf bytes (see TargetAckLatency for
+// the lower limit it keeps under load). A request holds several
 // times its size while it is mapped and waits for its commit (the decoded
 // request, its entries, their leaves and content), about 8 bytes of heap
 // per byte: 24 MiB of requests keep serve under 300 MiB resident.
@@ -36,20 +37,38 @@ type PushbackObserver interface {
 	Pushback(s Signal, items int)
 }
 
-// inflight counts the bytes of the requests the receiver holds, up to a
-// limit. It never blocks: a request that does not fit is refused, so that
-// the sender backs off and memory stays bounded however many senders
-// there are.
-type inflight struct {
-	limit int64
-	obs   PushbackObserver // nil: not reported
+// TargetAckLatency is the acknowledgement latency the receiver aims for
+// under load. A request's acknowledgement waits for the requests ahead of
+// it: with more bytes in flight than the ledger commits in this time, each
+// waits longer, however many senders there are. The receiver therefore
+// lowers its limit on bytes in flight (down to minInflightBytes) while
+// requests take longer than this, and raises it again (up to
+// MaxInflightBytes) while they take less and requests are refused.
+const TargetAckLatency = 500 * time.Millisecond
 
-	mu    sync.Mutex
-	bytes int64
+// minInflightBytes is the least the adaptive limit goes down to: room for
+// a few requests, so that commits still group them.
+const minInflightBytes = 4 << 20
+
+// inflight counts the bytes of the requests the receiver holds, up to a
+// limit that adapts to how long requests take (additive increase,
+// multiplicative decrease, as TCP adapts its window). It never blocks: a
+// request that does not fit is refused, so that the sender backs off and
+// memory and latency stay bounded however many senders there are.
+type inflight struct {
+	max, min int64
+	target   time.Duration
+	obs      PushbackObserver // nil: not reported
+
+	mu           sync.Mutex
+	bytes        int64
+	limit        int64
+	refused      bool      // a request was refused since the limit last rose
+	lastDecrease time.Time // when the limit last fell
 }
 
-func newInflight(limit int64, obs PushbackObserver) *inflight {
-	return &inflight{limit: limit, obs: obs}
+func newInflight(max int64, obs PushbackObserver) *inflight {
+	return &inflight{max: max, min: min(max, minInflightBytes), target: TargetAckLatency, obs: obs, limit: max}
 }
 
 // acquire takes n bytes and reports whether they fit. A request larger
@@ -60,6 +79,8 @@ func (f *inflight) acquire(n int64) bool {
 	ok := f.bytes == 0 || f.bytes+n <= f.limit
 	if ok {
 		f.bytes += n
+	} else {
+		f.refused = true
 	}
 	now := f.bytes
 	f.mu.Unlock()
@@ -69,10 +90,26 @@ func (f *inflight) acquire(n int64) bool {
 	return ok
 }
 
-// release gives back n bytes that acquire took.
-func (f *inflight) release(n int64) {
+// release gives back n bytes that acquire took, for a request committed
+// took after acquire; zero took means it was not committed, and only
+// committed requests adapt the limit.
+func (f *inflight) release(n int64, took time.Duration) {
+	t := time.Now()
 	f.mu.Lock()
 	f.bytes -= n
+	switch {
+	case took == 0:
+	case took > f.target:
+		// At most once per target interval: the requests already in flight
+		// when the limit fell finish late too.
+		if t.Sub(f.lastDecrease) > f.target {
+			f.limit = max(f.limit*3/4, f.min)
+			f.lastDecrease = t
+		}
+	case f.refused:
+		f.limit = min(f.limit+n, f.max)
+		f.refused = false
+	}
 	now := f.bytes
 	f.mu.Unlock()
 	if f.obs != nil {

@@ -139,3 +139,50 @@ func newRetryingExporter(t *testing.T, transport, grpcAddr, httpAddr string) (sd
 	return otlptracehttp.New(t.Context(), otlptracehttp.WithEndpoint(httpAddr), otlptracehttp.WithInsecure(),
 		otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: true, InitialInterval: 20 * time.Millisecond, MaxInterval: 200 * time.Millisecond, MaxElapsedTime: 2 * time.Minute}))
 }
+
+// TestInflightAdapts checks the adaptive limit: a request larger than the
+// limit fits alone; slow commits lower the limit by a quarter, not below
+// the floor; a refusal followed by a fast commit raises it by that
+// request's size, not above the maximum.
+func TestInflightAdapts(t *testing.T) {
+	const mib = 1 << 20
+	f := newInflight(16*mib, nil)
+	if !f.acquire(20 * mib) {
+		t.Fatal("a request over the limit does not fit with nothing in flight")
+	}
+	if f.acquire(1) {
+		t.Fatal("a byte fits beside a request over the limit")
+	}
+	f.release(20*mib, 0)
+	slow, fast := 2*f.target, f.target/2
+	for i, want := range []int64{12 * mib, 9 * mib, 6912 * 1024, 5184 * 1024, minInflightBytes, minInflightBytes} {
+		if !f.acquire(mib) {
+			t.Fatalf("step %d: 1 MiB does not fit with nothing in flight", i)
+		}
+		f.release(mib, slow)
+		f.lastDecrease = time.Time{} // as if an interval had passed
+		if f.limit != want {
+			t.Fatalf("limit after %d slow commits = %d, want %d", i+1, f.limit, want)
+		}
+	}
+	if !f.acquire(3*mib) || f.acquire(2*mib) {
+		t.Fatalf("at a limit of 4 MiB, 3 MiB fits and 2 MiB more does not: limit %d", f.limit)
+	}
+	f.release(3*mib, fast)
+	if want := int64(minInflightBytes + 3*mib); f.limit != want {
+		t.Fatalf("limit after a refusal and a fast commit = %d, want %d", f.limit, want)
+	}
+	f.acquire(mib)
+	f.release(mib, fast)
+	if want := int64(minInflightBytes + 3*mib); f.limit != want {
+		t.Fatalf("limit after a fast commit without a refusal = %d, want %d (unchanged)", f.limit, want)
+	}
+	for range 20 {
+		f.acquire(15 * mib)
+		f.acquire(15 * mib)
+		f.release(15*mib, fast)
+	}
+	if f.limit != 16*mib {
+		t.Fatalf("limit = %d after many raises, want the maximum %d", f.limit, 16*mib)
+	}
+}

@@ -174,7 +174,9 @@ func (r *ledgerReceiver) consumeTraces(ctx context.Context, td ptrace.Traces) er
 	if !r.inflight.acquire(size) {
 		return r.pushedBack(ctx, SignalTraces, n)
 	}
-	defer r.inflight.release(size)
+	held := time.Now()
+	var took time.Duration // once committed
+	defer func() { r.inflight.release(size, took) }()
 	entries, err := Map(ctx, td, r.mapper)
 	if err == nil {
 		err = r.attribute(entries, submitter)
@@ -185,6 +187,7 @@ func (r *ledgerReceiver) consumeTraces(ctx context.Context, td ptrace.Traces) er
 	if err != nil {
 		return r.failed(ctx, SignalTraces, n, err)
 	}
+	took = max(time.Since(held), 1)
 	if r.observer != nil {
 		r.observer.Accepted(SignalTraces, n, len(entries), time.Since(start))
 	}
@@ -207,7 +210,9 @@ func (r *ledgerReceiver) consumeLogs(ctx context.Context, ld plog.Logs) error {
 	if !r.inflight.acquire(size) {
 		return r.pushedBack(ctx, SignalLogs, n)
 	}
-	defer r.inflight.release(size)
+	held := time.Now()
+	var took time.Duration // once committed
+	defer func() { r.inflight.release(size, took) }()
 	entries, err := MapLogs(ctx, ld, r.mapper)
 	if err == nil {
 		err = r.attribute(entries, submitter)
@@ -218,6 +223,7 @@ func (r *ledgerReceiver) consumeLogs(ctx context.Context, ld plog.Logs) error {
 	if err != nil {
 		return r.failed(ctx, SignalLogs, n, err)
 	}
+	took = max(time.Since(held), 1)
 	if r.observer != nil {
 		r.observer.Accepted(SignalLogs, n, len(entries), time.Since(start))
 	}

@@ -131,7 +131,7 @@ in flight, signs a final checkpoint and exits 0. A second signal exits at once.`
 	fl.DurationVar(&f.otlpHTTPTimeouts.ReadHeader, "otlp-http-read-header-timeout", ingest.DefaultHTTPReadHeaderTimeout, "OTLP/HTTP: close a connection whose request headers take longer")
 	fl.DurationVar(&f.otlpHTTPTimeouts.Read, "otlp-http-read-timeout", ingest.DefaultHTTPReadTimeout, "OTLP/HTTP: close a connection whose whole request takes longer to read")
 	fl.DurationVar(&f.otlpHTTPTimeouts.Idle, "otlp-http-idle-timeout", ingest.DefaultHTTPIdleTimeout, "OTLP/HTTP: close a keep-alive connection idle this long")
-	fl.Int64Var(&f.maxInflightBytes, "max-inflight-bytes", ingest.DefaultMaxInflightBytes, "OTLP: most bytes of requests (uncompressed protobuf) held at a time, mapping them or waiting for their commit; one more is answered 429 / RESOURCE_EXHAUSTED with a retry delay, which exporters retry (bounds memory: a request held takes about 8 times its size)")
+	fl.Int64Var(&f.maxInflightBytes, "max-inflight-bytes", ingest.DefaultMaxInflightBytes, "OTLP: most bytes of requests (uncompressed protobuf) held at a time, mapping them or waiting for their commit; one more is answered 429 / RESOURCE_EXHAUSTED with a retry delay, which exporters retry (bounds memory: a request held takes about 8 times its size). Under load the limit adapts lower, to no less than 4 MiB, while commits take longer than 500 ms")
 	fl.StringVar(&f.pprofAddr, "pprof-addr", "", "serve Go's runtime profiles (/debug/pprof/) on this loopback address, such as 127.0.0.1:6060; empty (the default) serves none")
 	// Witnesses (C2SP tlog-witness), cmd/agentledger/witness.go.
 	f.witness.register(cmd)

@@ -90,6 +90,19 @@ func (f *inflight) acquire(n int64) bool {
 	return ok
 }
 
+// full reports whether a request of n bytes (unknown if negative) would
+// be refused now, and if so counts it as refused; acquire decides for the
+// others, once they are decoded.
+func (f *inflight) full(n int64) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.bytes > 0 && f.bytes+max(n, 0) > f.limit {
+		f.refused = true
+		return true
+	}
+	return false
+}
+
 // release gives back n bytes that acquire took, for a request committed
 // took after acquire; zero took means it was not committed, and only
 // committed requests adapt the limit.

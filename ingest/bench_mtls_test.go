@@ -76,7 +76,7 @@ func benchIngestMTLS(b *testing.B, open func() *testLedger) {
 	mtls := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: benchSenders, TLSClientConfig: p.clientTLS(cert)}}
 	tmpl := benchTmpl()
 	relay := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: benchSenders, TLSClientConfig: p.clientTLS(cert)}}
-	b.SetBytes(int64(3 * benchRequestsPerOp * len(tmpl.body)))
+	b.SetBytes(int64(3 * benchRequestsPerOp * tmpl.Size()))
 
 	var plainTime, mtlsTime, relayTime time.Duration
 	next := 0

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,19 +18,19 @@ import (
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
+	"github.com/agentledger/agentledger/internal/loadgen"
 	"github.com/agentledger/agentledger/internal/pgtest"
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/ledger/postgres"
 )
 
 const (
-	benchSpansPerRequest = 1000
-	benchSpansPerRun     = 10 // spans per agent run (trace)
-	benchSenders         = 8  // concurrent exporters
+	benchSpansPerRequest = loadgen.SpansPerRequest
+	benchSpansPerRun     = loadgen.SpansPerRun
+	benchSenders         = 8 // concurrent exporters
 	// benchRequestsPerOp is how many requests one benchmark iteration
 	// sends: 200 000 spans, enough to measure a sustained rate.
 	benchRequestsPerOp = 200
@@ -41,187 +40,12 @@ const (
 	benchRounds = 4
 )
 
-// benchIDs are what make benchmark requests distinct: the first halves of
-// their trace and span IDs, and a fixed-width number in their tool call
-// and conversation IDs.
-type benchIDs struct {
-	trace [8]byte
-	span  [4]byte
-	text  string // 8 bytes
-}
-
-// benchIDsOf returns the IDs of request n.
-func benchIDsOf(n int) benchIDs {
-	ids := benchIDs{text: fmt.Sprintf("%08d", n)}
-	binary.BigEndian.PutUint64(ids.trace[:], uint64(n)+1)
-	binary.BigEndian.PutUint32(ids.span[:], uint32(n)+1)
-	return ids
-}
-
-// benchMarks are the placeholders of the request template: byte strings
-// found nowhere else in it.
-var benchMarks = benchIDs{
-	trace: [8]byte{0xa5, 'T', 'R', 'A', 'C', 'E', '#', 0x5a},
-	span:  [4]byte{0xa5, 'S', '#', 0x5a},
-	text:  "#REQNUM#",
-}
-
-// benchTemplate is the request built with benchMarks and the offsets of
-// each placeholder in it: request n is the template with benchIDsOf(n)
-// written over them, in a copy and a few thousand small writes rather than
-// building and marshalling 1000 spans (2.5 ms), so that senders in the
-// benchmark's process make new distinct requests cheaply without holding
-// them all in memory.
-type benchTemplate struct {
-	body              []byte
-	trace, span, text []int
-}
-
-var benchTmpl = sync.OnceValue(func() *benchTemplate {
-	t := &benchTemplate{body: buildBenchRequest(benchMarks)}
-	find := func(mark []byte) []int {
-		var offs []int
-		for i := 0; ; {
-			j := bytes.Index(t.body[i:], mark)
-			if j < 0 {
-				return offs
-			}
-			offs = append(offs, i+j)
-			i += j + len(mark)
-		}
-	}
-	t.trace = find(benchMarks.trace[:])
-	t.span = find(benchMarks.span[:])
-	t.text = find([]byte(benchMarks.text))
-	parents := benchSpansPerRequest - benchSpansPerRequest/benchSpansPerRun
-	if len(t.trace) != benchSpansPerRequest || len(t.span) != benchSpansPerRequest+parents || len(t.text) == 0 {
-		panic(fmt.Sprintf("bench template: %d trace, %d span and %d text placeholders", len(t.trace), len(t.span), len(t.text)))
-	}
-	return t
-})
-
-// request writes request n into dst's storage and returns it.
-func (t *benchTemplate) request(dst []byte, n int) []byte {
-	dst = append(dst[:0], t.body...)
-	ids := benchIDsOf(n)
-	for _, o := range t.trace {
-		copy(dst[o:], ids.trace[:])
-	}
-	for _, o := range t.span {
-		copy(dst[o:], ids.span[:])
-	}
-	for _, o := range t.text {
-		copy(dst[o:], ids.text)
-	}
-	return dst
-}
+// benchTmpl is the template of the benchmark requests (internal/loadgen).
+var benchTmpl = loadgen.DefaultTemplate
 
 // benchRequest returns the protobuf body of OTLP request n: 1000 distinct
-// agent-shaped spans of about 1 KB each (runs of an agent, a chat step with
-// messages, a tool call and an HTTP call), none shared with another n.
-func benchRequest(n int) []byte {
-	return benchTmpl().request(nil, n)
-}
-
-// buildBenchRequest builds and marshals the request with ids.
-func buildBenchRequest(ids benchIDs) []byte {
-	td := ptrace.NewTraces()
-	rs := td.ResourceSpans().AppendEmpty()
-	rs.Resource().Attributes().PutStr("service.name", "bench-agent")
-	rs.Resource().Attributes().PutStr("service.version", "1.0.0")
-	rs.Resource().Attributes().PutStr("container.image.id", "sha256:4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945")
-	ss := rs.ScopeSpans().AppendEmpty()
-	ss.Scope().SetName("bench")
-	spans := ss.Spans()
-	spans.EnsureCapacity(benchSpansPerRequest)
-	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	for i := range benchSpansPerRequest {
-		run, step := i/benchSpansPerRun, i%benchSpansPerRun
-		sp := spans.AppendEmpty()
-		var tid pcommon.TraceID
-		copy(tid[:8], ids.trace[:])
-		binary.BigEndian.PutUint64(tid[8:], uint64(run)+1)
-		sp.SetTraceID(tid)
-		var sid pcommon.SpanID
-		copy(sid[:4], ids.span[:])
-		binary.BigEndian.PutUint32(sid[4:], uint32(i)+1)
-		sp.SetSpanID(sid)
-		if step > 0 {
-			var parent pcommon.SpanID
-			copy(parent[:4], ids.span[:])
-			binary.BigEndian.PutUint32(parent[4:], uint32(run*benchSpansPerRun)+1)
-			sp.SetParentSpanID(parent)
-		}
-		t0 := start.Add(time.Duration(i) * time.Millisecond)
-		sp.SetStartTimestamp(pcommon.NewTimestampFromTime(t0))
-		sp.SetEndTimestamp(pcommon.NewTimestampFromTime(t0.Add(800 * time.Microsecond)))
-		a := sp.Attributes()
-		callID := fmt.Sprintf("call_%s_%d_%d", ids.text, run, step)
-		switch {
-		case step == 0:
-			sp.SetName("invoke_agent billing")
-			a.PutStr("gen_ai.operation.name", "invoke_agent")
-			a.PutStr("gen_ai.agent.id", "agent-billing-7")
-			a.PutStr("gen_ai.agent.name", "billing")
-			a.PutStr("gen_ai.conversation.id", fmt.Sprintf("conv-%s-%d", ids.text, run))
-			a.PutStr("gen_ai.provider.name", "openai")
-			a.PutStr("gen_ai.input.messages", `[{"role":"user","parts":[{"type":"text","content":"Please refund order 4711 for customer 99; the parcel arrived damaged and the customer attached photos of the broken items to ticket 5521."}]}]`)
-		case step%3 == 1:
-			sp.SetName("chat gpt-5")
-			sp.SetKind(ptrace.SpanKindClient)
-			a.PutStr("gen_ai.operation.name", "chat")
-			a.PutStr("gen_ai.request.model", "gpt-5")
-			a.PutStr("gen_ai.response.model", "gpt-5-2026-01-15")
-			a.PutInt("gen_ai.usage.input_tokens", 1834)
-			a.PutInt("gen_ai.usage.output_tokens", 212)
-			a.PutStr("server.address", "api.openai.com")
-			a.PutStr("gen_ai.system_instructions", `[{"type":"text","content":"You are the billing agent of Example Corp. Refund only paid orders, never more than the amount paid, and ask a human to approve any refund above 500 EUR. Use the tools; do not invent order data."}]`)
-			a.PutStr("gen_ai.input.messages", `[{"role":"user","parts":[{"type":"text","content":"Please refund order 4711 for customer 99; the parcel arrived damaged and the customer attached photos of the broken items to ticket 5521. Check the payment status first and refund the full amount if the order was paid by card."}]},{"role":"assistant","parts":[{"type":"tool_call","id":"call_prev","name":"get_order","arguments":{"order_id":4711}}]},{"role":"tool","parts":[{"type":"tool_call_response","id":"call_prev","response":{"status":"paid","method":"card","amount":"129.90"}}]}]`)
-			a.PutStr("gen_ai.output.messages", `[{"role":"assistant","parts":[{"type":"reasoning","content":"The order qualifies for a refund under the damaged-goods policy; check the payment first, then refund the full amount."},{"type":"tool_call","id":"`+callID+`","name":"refund_order","arguments":{"order_id":4711,"amount":"129.90","currency":"EUR"}}],"finish_reason":"tool_calls"}]`)
-		case step%3 == 2:
-			sp.SetName("execute_tool refund_order")
-			a.PutStr("gen_ai.operation.name", "execute_tool")
-			a.PutStr("gen_ai.tool.name", "refund_order")
-			a.PutStr("gen_ai.tool.call.id", fmt.Sprintf("call_%s_%d_%d", ids.text, run, step-1))
-			a.PutStr("gen_ai.tool.type", "function")
-			a.PutStr("gen_ai.tool.description", "Refund a paid order in full or in part through the payment provider; requires refunds:write.")
-			a.PutStr("gen_ai.tool.call.arguments", `{"order_id":4711,"amount":"129.90","currency":"EUR","reason":"damaged in transit"}`)
-			a.PutStr("gen_ai.tool.call.result", `{"refund_id":"re_3PqL9x2eZvKYlo2C","status":"succeeded","amount":"129.90","currency":"EUR","created":1730419200,"balance_transaction":"txn_1PqL9x2eZvKYlo2C"}`)
-		default:
-			sp.SetName("POST")
-			sp.SetKind(ptrace.SpanKindClient)
-			a.PutStr("http.request.method", "POST")
-			a.PutStr("url.full", "https://payments.example.com/v1/refunds?order=4711&idempotency_key=9c1185a5c5e9fc54612808977ee8f548")
-			a.PutStr("server.address", "payments.example.com")
-			a.PutInt("server.port", 443)
-			a.PutInt("http.response.status_code", 200)
-			a.PutStr("credential.id", "jwt-7f3c9e")
-			a.PutStr("network.protocol.version", "1.1")
-			a.PutStr("http.request.header.content-type", "application/json")
-			a.PutStr("http.request.header.idempotency-key", "9c1185a5c5e9fc54612808977ee8f548")
-			a.PutInt("http.request.body.size", 512)
-			a.PutInt("http.response.body.size", 1342)
-			a.PutStr("http.request.header.traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
-			a.PutStr("url.template", "/v1/refunds")
-			a.PutStr("user_agent.original", "billing-agent/1.0 (+https://example.com/agents/billing) python-httpx/0.28.1")
-		}
-	}
-	b, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
-
-// TestBenchRequest checks that patching the template gives exactly the
-// request built from scratch.
-func TestBenchRequest(t *testing.T) {
-	for _, n := range []int{0, 1, 4711, 1<<24 + 3} {
-		if !bytes.Equal(benchRequest(n), buildBenchRequest(benchIDsOf(n))) {
-			t.Errorf("benchRequest(%d) differs from the request built with its IDs", n)
-		}
-	}
-}
+// agent-shaped spans, none shared with another n.
+func benchRequest(n int) []byte { return loadgen.Request(n) }
 
 // BenchmarkIngest drives the running receiver with real OTLP/HTTP:
 // benchSenders concurrent senders post distinct protobuf requests of 1000
@@ -293,7 +117,7 @@ func benchIngest(b *testing.B, tl *testLedger, baseline *pgtest.Baseline) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: benchSenders}}
 	tmpl := benchTmpl()
 	m := newMapper(b, MappingConfig{}, Limits{})
-	b.SetBytes(int64(benchRequestsPerOp * len(tmpl.body)))
+	b.SetBytes(int64(benchRequestsPerOp * tmpl.Size()))
 
 	var (
 		ingested, copied time.Duration
@@ -326,7 +150,7 @@ func benchIngest(b *testing.B, tl *testLedger, baseline *pgtest.Baseline) {
 	}
 	spans := float64(next * benchSpansPerRequest)
 	b.ReportMetric(spans/ingested.Seconds(), "spans/s")
-	b.ReportMetric(float64(len(tmpl.body))/benchSpansPerRequest, "B/span")
+	b.ReportMetric(float64(tmpl.Size())/benchSpansPerRequest, "B/span")
 	if baseline != nil {
 		b.ReportMetric(float64(copiedRows)/copied.Seconds(), "copy-rows/s")
 		b.ReportMetric(copied.Seconds()/ingested.Seconds(), "ratio")
@@ -356,7 +180,7 @@ func benchIngest(b *testing.B, tl *testLedger, baseline *pgtest.Baseline) {
 // sendBenchRequests posts requests [from, to) with benchSenders concurrent
 // senders, each writing its next request into a buffer of its own, and
 // returns once all are acknowledged.
-func sendBenchRequests(b *testing.B, client *http.Client, url string, tmpl *benchTemplate, from, to int) {
+func sendBenchRequests(b *testing.B, client *http.Client, url string, tmpl *loadgen.Template, from, to int) {
 	var (
 		next atomic.Int64
 		wg   sync.WaitGroup
@@ -370,7 +194,7 @@ func sendBenchRequests(b *testing.B, client *http.Client, url string, tmpl *benc
 				if n >= to {
 					return
 				}
-				buf = tmpl.request(buf, n)
+				buf = tmpl.Request(buf, n)
 				if err := postBenchRequest(client, url, buf); err != nil {
 					b.Errorf("request %d: %v", n, err)
 					return
@@ -483,10 +307,44 @@ func BenchmarkMap(b *testing.B) {
 	m := newMapper(b, MappingConfig{}, Limits{})
 	b.ReportAllocs()
 	b.ResetTimer()
+	mallocs := mallocCount()
 	for b.Loop() {
 		if _, err := Map(b.Context(), td, m); err != nil {
 			b.Fatal(err)
 		}
 	}
+	b.ReportMetric(float64(mallocCount()-mallocs)/float64(b.N*benchSpansPerRequest), "allocs/span")
 	b.ReportMetric(float64(b.N*benchSpansPerRequest)/b.Elapsed().Seconds(), "spans/s")
+}
+
+// BenchmarkEncodeLeaves measures what ledger.Log.Append does to each entry
+// before it queues it (leaf encoding with validation, leaf hash, dedup key,
+// references) on the entries of one benchmark request.
+func BenchmarkEncodeLeaves(b *testing.B) {
+	var dec ptrace.ProtoUnmarshaler
+	td, err := dec.UnmarshalTraces(benchRequest(0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	entries, err := Map(b.Context(), td, newMapper(b, MappingConfig{}, Limits{}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	mallocs := mallocCount()
+	for b.Loop() {
+		if _, err := ledger.PrepareRecords(entries); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(mallocCount()-mallocs)/float64(b.N*benchSpansPerRequest), "allocs/span")
+	b.ReportMetric(float64(b.N*benchSpansPerRequest)/b.Elapsed().Seconds(), "spans/s")
+}
+
+// mallocCount returns how many heap objects the process has allocated.
+func mallocCount() uint64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.Mallocs
 }

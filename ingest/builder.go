@@ -75,28 +75,45 @@ const (
 
 // builder collects the attributes and content of one entry.
 type builder struct {
-	m       *Mapper
-	sc      scrub
-	attrs   []ledger.Attr
+	m     *Mapper
+	sc    scrub
+	attrs []ledger.Attr
+	// index maps attribute names to their place in attrs once there are
+	// more than linearLookup of them; nil before: most entries have a
+	// dozen attributes, which a scan finds faster than a map, and without
+	// allocating.
 	index   map[string]int
 	content []ledger.Content
-	names   map[string]bool
 	// attrFindings is how many of sc.findings came from structural
 	// attributes and names; the rest came from content.
 	attrFindings int
 }
 
 func (m *Mapper) newBuilder() *builder {
-	return &builder{
-		m:     m,
-		sc:    scrub{r: m.redactor},
-		index: make(map[string]int, 16),
-		names: make(map[string]bool, 4),
+	return &builder{m: m, sc: scrub{r: m.redactor}, attrs: make([]ledger.Attr, 0, 16)}
+}
+
+// linearLookup is the most attributes the builder finds by a scan.
+const linearLookup = 32
+
+// find returns the place of attribute key in attrs, or -1.
+func (b *builder) find(key string) int {
+	if b.index != nil {
+		if i, ok := b.index[key]; ok {
+			return i
+		}
+		return -1
 	}
+	for i := range b.attrs {
+		if b.attrs[i].Key == key {
+			return i
+		}
+	}
+	return -1
 }
 
 func (b *builder) get(key string) (string, bool) {
-	if i, ok := b.index[key]; ok {
+	if i := b.find(key); i >= 0 {
 		return b.attrs[i].Value, true
 	}
 	return "", false
@@ -104,20 +121,38 @@ func (b *builder) get(key string) (string, bool) {
 
 // set adds the attribute unless the entry has it.
 func (b *builder) set(key, value string) {
-	if _, ok := b.index[key]; ok {
+	if b.find(key) >= 0 {
 		return
 	}
-	b.index[key] = len(b.attrs)
 	b.attrs = append(b.attrs, ledger.Attr{Key: key, Value: value})
+	switch {
+	case b.index != nil:
+		b.index[key] = len(b.attrs) - 1
+	case len(b.attrs) > linearLookup:
+		b.index = make(map[string]int, 2*len(b.attrs))
+		for i, a := range b.attrs {
+			b.index[a.Key] = i
+		}
+	}
 }
 
 // put sets the attribute, replacing any value it had.
 func (b *builder) put(key, value string) {
-	if i, ok := b.index[key]; ok {
+	if i := b.find(key); i >= 0 {
 		b.attrs[i].Value = value
 		return
 	}
 	b.set(key, value)
+}
+
+// hasContent reports whether the entry has content named name.
+func (b *builder) hasContent(name string) bool {
+	for i := range b.content {
+		if b.content[i].Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // addContent adds content named name, or named fallback if name is taken.
@@ -126,13 +161,12 @@ func (b *builder) addContent(name, fallback, data string) error {
 	if len(data) > b.m.limits.MaxContentBytes {
 		return invalidf("content %q (from %s) is %d bytes, limit is %d (limits.max_content_bytes)", name, fallback, len(data), b.m.limits.MaxContentBytes)
 	}
-	if b.names[name] {
+	if b.hasContent(name) {
 		name = fallback
 	}
-	for b.names[name] {
+	for b.hasContent(name) {
 		name += "+"
 	}
-	b.names[name] = true
 	b.content = append(b.content, ledger.NewContent(name, []byte(data)))
 	return nil
 }
@@ -296,7 +330,7 @@ func (b *builder) fit(e *ledger.Entry) error {
 		return invalidf("entry of %d bytes exceeds the leaf limit of %d bytes even with long attributes moved to content (largest remaining attribute %q, %d attributes, %d content pieces)",
 			n, ledger.MaxLeafSize, largest, len(e.Attrs)-len(move), len(e.Content))
 	}
-	if b.names[ContentAttributes] {
+	if b.hasContent(ContentAttributes) {
 		return invalidf("entry needs content %q for the attributes it moves out of the leaf, but has content of that name", ContentAttributes)
 	}
 	moved := make(map[string]string, len(move))
@@ -315,7 +349,7 @@ func (b *builder) fit(e *ledger.Entry) error {
 	kept = append(kept, ledger.Attr{Key: AttrMovedAttributes, Value: strings.Join(sortedKeys(moved), " ")})
 	e.Attrs = kept
 	e.Content = append(e.Content, ledger.NewContent(ContentAttributes, data))
-	b.names[ContentAttributes] = true
+	b.content = e.Content
 	return nil
 }
 

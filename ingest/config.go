@@ -82,6 +82,12 @@ type Config struct {
 	Limits Limits `mapstructure:"limits"`
 	// WriteTimeout bounds the wait for the ledger commit of one request.
 	WriteTimeout time.Duration `mapstructure:"write_timeout"`
+	// MaxInflightBytes bounds the requests the receiver holds at a time
+	// (mapping them and waiting for their commit), in uncompressed OTLP
+	// protobuf bytes; one more is refused with ResourceExhausted (HTTP 429)
+	// and a retry delay, which exporters retry. Zero means
+	// DefaultMaxInflightBytes.
+	MaxInflightBytes int64 `mapstructure:"max_inflight_bytes"`
 
 	// RequireSubmitter refuses (Unauthenticated, HTTP 401) every request
 	// whose sender was not authenticated by a verified client certificate
@@ -298,6 +304,9 @@ func (c *Config) Validate() error {
 	}
 	if c.WriteTimeout < 0 {
 		errs = append(errs, fmt.Errorf("write_timeout: %v is negative", c.WriteTimeout))
+	}
+	if c.MaxInflightBytes < 0 {
+		errs = append(errs, fmt.Errorf("max_inflight_bytes: %d is negative", c.MaxInflightBytes))
 	}
 	return errors.Join(errs...)
 }

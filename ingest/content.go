@@ -165,9 +165,9 @@ const maxToolCallID = 256
 // response) and returns the tool-call IDs it decided, in order, and its
 // reasoning text. Parts of type "tool_call" and members "tool_calls" give
 // IDs; parts of type "reasoning" (or "thinking") give reasoning.
-func outputFacts(data string, ids []string, reasoning []string) ([]string, []string) {
+func outputFacts(data []byte, ids []string, reasoning []string) ([]string, []string) {
 	var v any
-	if json.Unmarshal([]byte(data), &v) != nil {
+	if json.Unmarshal(data, &v) != nil {
 		return ids, reasoning
 	}
 	var walk func(v any)

@@ -85,11 +85,12 @@ func (f *factory) createDefaultConfig() component.Config {
 	g.MaxRecvMsgSizeMiB = DefaultGRPCMaxRecvMsgSizeMiB
 	otlp.Protocols.GRPC = configoptional.Default(*g)
 	return &Config{
-		Config:        *otlp,
-		MappingConfig: MappingConfig{Profiles: append([]string(nil), Profiles...)},
-		Limits:        DefaultLimits(),
-		WriteTimeout:  DefaultWriteTimeout,
-		embedded:      f.ledger != nil,
+		Config:           *otlp,
+		MappingConfig:    MappingConfig{Profiles: append([]string(nil), Profiles...)},
+		Limits:           DefaultLimits(),
+		WriteTimeout:     DefaultWriteTimeout,
+		MaxInflightBytes: DefaultMaxInflightBytes,
+		embedded:         f.ledger != nil,
 	}
 }
 

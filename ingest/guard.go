@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configmiddleware"
@@ -197,6 +200,10 @@ func (g *guard) serveHTTP(next http.Handler, w http.ResponseWriter, req *http.Re
 	}
 	rep := &reported{}
 	ctx := context.WithValue(req.Context(), reportedKey{}, rep)
+	if f := g.r.inflight; f != nil && f.full(req.ContentLength) {
+		g.pushBack(ctx, s, w, req)
+		return
+	}
 	cw := &captureWriter{w: w}
 	next.ServeHTTP(cw, req.WithContext(ctx))
 	if !cw.capturing {
@@ -216,6 +223,28 @@ func (g *guard) serveHTTP(next http.Handler, w http.ResponseWriter, req *http.Re
 		return
 	}
 	cw.release()
+}
+
+// pushBack answers a request that arrives while the receiver holds all the
+// bytes it may as the consumer would (429, Retry-After, a ResourceExhausted
+// status), without decoding it: under overload, decoding requests only to
+// refuse them would take the CPU the commits need. The body is read and
+// dropped (the server bounds its size), so that the connection stays open
+// for the retry.
+func (g *guard) pushBack(ctx context.Context, s Signal, w http.ResponseWriter, req *http.Request) {
+	_, _ = io.Copy(io.Discard, req.Body)
+	st := status.Convert(g.r.pushedBack(ctx, s, 0)).Proto()
+	var out []byte
+	if mt, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type")); mt == "application/json" {
+		out, _ = protojson.Marshal(st)
+		w.Header().Set("Content-Type", "application/json")
+	} else {
+		out, _ = proto.Marshal(st)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(int(PushbackRetryDelay/time.Second)))
+	w.WriteHeader(http.StatusTooManyRequests)
+	_, _ = w.Write(out)
 }
 
 // parseErrorMessage returns the message of the OTLP receiver's answer to a

@@ -516,13 +516,13 @@ func (b *builder) llmFacts() {
 	for _, c := range b.content {
 		switch c.Name {
 		case ContentOutputMessages, ContentOutput, "output.events":
-			ids, reasoning = outputFacts(string(c.Data), ids, reasoning)
+			ids, reasoning = outputFacts(c.Data, ids, reasoning)
 		}
 	}
 	if len(ids) > 0 {
 		b.set(AttrToolCallIDs, strings.Join(ids, " "))
 	}
-	if len(reasoning) > 0 && !b.names[ContentReasoning] {
+	if len(reasoning) > 0 && !b.hasContent(ContentReasoning) {
 		// Reasoning was redacted with the output it came from.
 		_ = b.addContent(ContentReasoning, ContentReasoning+"+", strings.Join(reasoning, "\n\n"))
 	}

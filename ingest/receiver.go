@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -72,6 +73,8 @@ type ledgerReceiver struct {
 	approvers *approval.Verifier
 	// stopJWKS ends the refresh of a fetched JWKS.
 	stopJWKS context.CancelFunc
+	// inflight bounds the bytes of the requests held at a time.
+	inflight *inflight
 
 	startOnce sync.Once
 	startErr  error
@@ -103,6 +106,8 @@ func (r *ledgerReceiver) start(ctx context.Context, host component.Host) error {
 	m, err := NewMapper(l.Redactor, r.cfg.MappingConfig, r.cfg.Limits)
 	if err == nil {
 		r.log, r.mapper, r.observer = l.Log, m, l.Observer
+		po, _ := l.Observer.(PushbackObserver)
+		r.inflight = newInflight(cmp.Or(r.cfg.MaxInflightBytes, DefaultMaxInflightBytes), po)
 		r.auth = newAuthentication(r.cfg, l.Tokens)
 		if r.cfg.BindingPolicyFile != "" {
 			r.binding, err = LoadBindingPolicy(r.cfg.BindingPolicyFile)
@@ -170,6 +175,13 @@ func (r *ledgerReceiver) consumeTraces(ctx context.Context, td ptrace.Traces) er
 	if err != nil {
 		return r.refused(ctx, SignalTraces, n, err)
 	}
+	size := int64(tracesSizer.TracesSize(td))
+	if !r.inflight.acquire(size) {
+		return r.pushedBack(ctx, SignalTraces, n)
+	}
+	held := time.Now()
+	var took time.Duration // once committed
+	defer func() { r.inflight.release(size, took) }()
 	entries, err := Map(ctx, td, r.mapper)
 	if err == nil {
 		err = r.attribute(entries, submitter)
@@ -180,6 +192,7 @@ func (r *ledgerReceiver) consumeTraces(ctx context.Context, td ptrace.Traces) er
 	if err != nil {
 		return r.failed(ctx, SignalTraces, n, err)
 	}
+	took = max(time.Since(held), 1)
 	if r.observer != nil {
 		r.observer.Accepted(SignalTraces, n, len(entries), time.Since(start))
 	}
@@ -198,6 +211,13 @@ func (r *ledgerReceiver) consumeLogs(ctx context.Context, ld plog.Logs) error {
 	if err != nil {
 		return r.refused(ctx, SignalLogs, n, err)
 	}
+	size := int64(logsSizer.LogsSize(ld))
+	if !r.inflight.acquire(size) {
+		return r.pushedBack(ctx, SignalLogs, n)
+	}
+	held := time.Now()
+	var took time.Duration // once committed
+	defer func() { r.inflight.release(size, took) }()
 	entries, err := MapLogs(ctx, ld, r.mapper)
 	if err == nil {
 		err = r.attribute(entries, submitter)
@@ -208,6 +228,7 @@ func (r *ledgerReceiver) consumeLogs(ctx context.Context, ld plog.Logs) error {
 	if err != nil {
 		return r.failed(ctx, SignalLogs, n, err)
 	}
+	took = max(time.Since(held), 1)
 	if r.observer != nil {
 		r.observer.Accepted(SignalLogs, n, len(entries), time.Since(start))
 	}
@@ -239,6 +260,9 @@ func (r *ledgerReceiver) append(ctx context.Context, entries []ledger.Entry) err
 // what was wrong for bad input, else Unavailable with a generic message,
 // which the sender retries.
 func (r *ledgerReceiver) failed(ctx context.Context, s Signal, items int, err error) error {
+	if errors.Is(err, ledger.ErrPushback) {
+		return r.pushedBack(ctx, s, items)
+	}
 	markReported(ctx)
 	err = redactError(r.mapper.redactor, err)
 	if isPermanent(err) {
@@ -254,6 +278,23 @@ func (r *ledgerReceiver) failed(ctx context.Context, s Signal, items int, err er
 	}
 	return statusError(err)
 }
+
+// pushedBack reports a request refused for load (too many bytes in
+// flight, or the ledger's queue full) and returns the retryable answer
+// that makes its sender back off.
+func (r *ledgerReceiver) pushedBack(ctx context.Context, s Signal, items int) error {
+	markReported(ctx)
+	if po, ok := r.observer.(PushbackObserver); ok {
+		po.Pushback(s, items)
+	}
+	return pushbackError()
+}
+
+// tracesSizer and logsSizer measure a request's uncompressed OTLP size.
+var (
+	tracesSizer ptrace.ProtoMarshaler
+	logsSizer   plog.ProtoMarshaler
+)
 
 // forwardFailed logs the error of the pipeline after the receiver, if any,
 // redacted, and returns an error of the same status code (so that the

@@ -70,6 +70,9 @@ type ServerConfig struct {
 	// WriteTimeout bounds the wait for a request's commit. Zero means
 	// DefaultWriteTimeout.
 	WriteTimeout time.Duration
+	// MaxInflightBytes bounds the bytes of the requests held at a time
+	// (see Config.MaxInflightBytes). Zero means DefaultMaxInflightBytes.
+	MaxInflightBytes int64
 
 	// Logger receives the receiver's logs. Nil means slog.Default().
 	Logger *slog.Logger
@@ -148,6 +151,9 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	c.Limits = cfg.Limits.withDefaults()
 	if cfg.WriteTimeout > 0 {
 		c.WriteTimeout = cfg.WriteTimeout
+	}
+	if cfg.MaxInflightBytes > 0 {
+		c.MaxInflightBytes = cfg.MaxInflightBytes
 	}
 	if err := c.validateAll(); err != nil {
 		return nil, errors.Join(fmt.Errorf("ingest: server config: %w", err), lim.closeIfAny())

@@ -38,14 +38,12 @@ type Commitment struct {
 // ErrInvalid for a malformed entry and ErrTooLarge when the leaf would exceed
 // MaxLeafSize.
 func EncodeLeaf(e *Entry) ([]byte, error) {
-	if err := e.Validate(); err != nil {
+	var p preparer
+	leaf, err := p.appendLeaf(nil, e)
+	if err != nil {
 		return nil, err
 	}
-	cs := make([]Commitment, len(e.Content))
-	for i, c := range e.Content {
-		cs[i] = Commitment{Name: c.Name, Hash: c.Commitment()}
-	}
-	return encode(e, cs, LeafVersion)
+	return leaf, nil
 }
 
 // Encode returns the leaf bytes of a decoded leaf, in the version it was

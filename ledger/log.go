@@ -242,13 +242,9 @@ func (l *Log) Append(ctx context.Context, entries []Entry) ([]Index, error) {
 	if len(entries) == 0 {
 		return nil, nil
 	}
-	recs := make([]Record, len(entries))
-	for i := range entries {
-		rec, err := prepare(&entries[i])
-		if err != nil {
-			return nil, fmt.Errorf("entry %d: %w", i, err)
-		}
-		recs[i] = rec
+	recs, err := PrepareRecords(entries)
+	if err != nil {
+		return nil, err
 	}
 	req := &request{ctx: ctx, records: recs, result: make(chan result, 1)}
 	if err := l.send(ctx, req); err != nil {
@@ -305,6 +301,10 @@ func (l *Log) AppendNow(ctx context.Context, entries []Entry) ([]Index, error) {
 	l.recordMismatches(ctx, mismatches)
 	return indices, nil
 }
+
+// Pending returns how many Append calls wait in the queue for a commit
+// transaction.
+func (l *Log) Pending() int { return len(l.reqs) }
 
 func (l *Log) send(ctx context.Context, req *request) error {
 	l.mu.Lock()

@@ -36,6 +36,6 @@ the flag name in upper case with '-' as '_' (--data-dir: AGENTLEDGER_DATA_DIR).`
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServeCmd(), newMigrateCmd(), newKeygenCmd(), newDemoCmd(),
-		newTokenCmd(), newImportCmd(), newVerifyCmd(), newAuditCmd(), newMonitorCmd(), newRescanCmd(), newRotateKeyCmd(), newSignerCmd(), newDevCertsCmd(), newWitnessCmd(), newVersionCmd())
+		newTokenCmd(), newImportCmd(), newVerifyCmd(), newAuditCmd(), newMonitorCmd(), newRescanCmd(), newRotateKeyCmd(), newSignerCmd(), newDevCertsCmd(), newWitnessCmd(), newLoadgenCmd(), newVersionCmd())
 	return root
 }

@@ -23,6 +23,8 @@ type metrics struct {
 	failed         *prometheus.CounterVec
 	contentFails   prometheus.Counter
 	dupMismatches  prometheus.Counter
+	inflight       prometheus.Gauge
+	pushbacks      *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -70,8 +72,16 @@ func newMetrics() *metrics {
 			Name: "agentledger_duplicate_mismatches_total",
 			Help: "Entries that arrived again under a stored entry's trace, span and event with a different leaf (changed attributes, or reused span IDs); the stored entry stays and an agentledger.duplicate_mismatch entry records each.",
 		}),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "agentledger_ingest_inflight_bytes",
+			Help: "Uncompressed OTLP bytes of the requests the receiver holds now (mapping them or waiting for their commit); bounded by --max-inflight-bytes.",
+		}),
+		pushbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "agentledger_ingest_pushbacks_total",
+			Help: "OTLP requests refused for load (too many bytes in flight, or the append queue full), answered ResourceExhausted / HTTP 429 with a retry delay, which exporters retry; by signal.",
+		}, []string{"signal"}),
 	}
-	m.reg.MustRegister(m.dupMismatches, m.appended, m.appendLatency, m.batchSize, m.treeSize, m.checkpointTime, m.checkpointSize, m.rejected, m.failed, m.contentFails,
+	m.reg.MustRegister(m.inflight, m.pushbacks, m.dupMismatches, m.appended, m.appendLatency, m.batchSize, m.treeSize, m.checkpointTime, m.checkpointSize, m.rejected, m.failed, m.contentFails,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -110,6 +120,24 @@ func (m *metrics) Rejected(s ingest.Signal, _ int, _ error) {
 // committed, answered as retryable.
 func (m *metrics) Failed(s ingest.Signal, _ int, _ error) {
 	m.failed.WithLabelValues(string(s)).Inc()
+}
+
+// Inflight implements ingest.PushbackObserver.
+func (m *metrics) Inflight(bytes int64) {
+	m.inflight.Set(float64(bytes))
+}
+
+// Pushback implements ingest.PushbackObserver.
+func (m *metrics) Pushback(s ingest.Signal, _ int) {
+	m.pushbacks.WithLabelValues(string(s)).Inc()
+}
+
+// watchLog adds the gauges read from l: its append queue.
+func (m *metrics) watchLog(l *ledger.Log) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "agentledger_append_queue_requests",
+		Help: "Append calls waiting for a commit transaction (the append queue's depth).",
+	}, func() float64 { return float64(l.Pending()) }))
 }
 
 // ContentFailsCommitment implements query.Observer.

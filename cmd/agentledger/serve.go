@@ -60,6 +60,8 @@ type serveFlags struct {
 	attestationAllow  string
 	noMigrate         bool
 	otlpHTTPMaxConns  int
+	pprofAddr         string
+	maxInflightBytes  int64
 
 	witness serveWitnessFlags
 }
@@ -139,6 +141,8 @@ in flight, signs a final checkpoint and exits 0. A second signal exits at once.`
 	fl.DurationVar(&f.otlpHTTPTimeouts.Idle, "otlp-http-idle-timeout", ingest.DefaultHTTPIdleTimeout, "OTLP/HTTP: close a keep-alive connection idle this long")
 	// serve --demo over TLS, cmd/agentledger/demo.go.
 	f.demoFlags.register(cmd)
+	fl.Int64Var(&f.maxInflightBytes, "max-inflight-bytes", ingest.DefaultMaxInflightBytes, "OTLP: most bytes of requests (uncompressed protobuf) held at a time, mapping them or waiting for their commit; one more is answered 429 / RESOURCE_EXHAUSTED with a retry delay, which exporters retry (bounds memory: a request held takes about 8 times its size). Under load the limit adapts lower, to no less than 4 MiB, while commits take longer than 500 ms")
+	fl.StringVar(&f.pprofAddr, "pprof-addr", "", "serve Go's runtime profiles (/debug/pprof/) on this loopback address, such as 127.0.0.1:6060; empty (the default) serves none")
 	// Witnesses (C2SP tlog-witness), cmd/agentledger/witness.go.
 	f.witness.register(cmd)
 	return withEnv(cmd)
@@ -169,12 +173,22 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	if f.otlpHTTPMaxConns < 0 {
 		return fmt.Errorf("--otlp-http-max-connections %d: want 0 (no limit) or more", f.otlpHTTPMaxConns)
 	}
+	if f.maxInflightBytes <= 0 {
+		return fmt.Errorf("--max-inflight-bytes %d: want a positive number of bytes", f.maxInflightBytes)
+	}
 	if f.tlsReloadInterval <= 0 {
 		return fmt.Errorf("--tls-reload-interval %v: want a positive duration", f.tlsReloadInterval)
 	}
 	publicTiles, publicEntries, err := parsePublicTiles(f.publicTiles)
 	if err != nil {
 		return err
+	}
+	if f.pprofAddr != "" {
+		stopPprof, err := startPprof(f.pprofAddr, logger)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
 	}
 	exposed, err := ingestExposure(f, tlsFiles)
 	if err != nil {
@@ -223,6 +237,7 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	if err != nil {
 		return err
 	}
+	m.watchLog(l)
 	// Publish a checkpoint from the start, so that /checkpoint always
 	// answers and a restart's first checkpoint covers what the last run
 	// appended after its final one.
@@ -321,6 +336,7 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 		HTTPAddr:            f.otlpHTTPAddr,
 		HTTPTimeouts:        f.otlpHTTPTimeouts,
 		HTTPMaxConnections:  f.otlpHTTPMaxConns,
+		MaxInflightBytes:    f.maxInflightBytes,
 		TLS:                 tlsFiles,
 		Tokens:              store,
 		RequireSubmitter:    !f.insecureIngest && !loopbackOnly(f),

@@ -45,7 +45,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -101,7 +101,7 @@ func (l *lockedBuffer) String() string {
 
 // tryStartServer starts serve and waits until it is ready, or until it
 // exits, or for 30 s. It returns what serve wrote to standard error too.
-func tryStartServer(t *testing.T, dataDir string, extra ...string) (*server, *lockedBuffer, error) {
+func tryStartServer(t testing.TB, dataDir string, extra ...string) (*server, *lockedBuffer, error) {
 	t.Helper()
 	s := &server{httpAddr: freeAddr(t), otlpHTTP: freeAddr(t), stdout: make(chan string, 100), exited: make(chan error, 1)}
 	args := append([]string{"serve", "--data-dir", dataDir, "--http-addr", s.httpAddr,

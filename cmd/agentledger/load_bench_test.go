@@ -1,0 +1,324 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+
+	"github.com/agentledger/agentledger/ingest"
+	"github.com/agentledger/agentledger/ingest/secrets"
+	"github.com/agentledger/agentledger/internal/loadgen"
+	"github.com/agentledger/agentledger/internal/pgtest"
+	"github.com/agentledger/agentledger/ledger"
+)
+
+// loadRuns is how many times each case runs; the benchmark reports the
+// minimum, median and maximum of each figure.
+const loadRuns = 3
+
+// benchAppName names serve's Postgres connections, so that the benchmark
+// finds its backends in pg_stat_activity.
+const benchAppName = "agentledger-bench-serve"
+
+// BenchmarkServeLoad measures ingest from outside: serve runs as a process
+// of its own, on Postgres and on SQLite, and agentledger loadgen, another
+// process, sends it pre-marshalled OTLP/HTTP requests of 1 000 distinct
+// agent-shaped spans from 1, 4, 16 and 64 senders. On Postgres each run is
+// followed by raw COPY of the same rows (entries with their leaves,
+// references and content, prepared as the ledger prepares them) into
+// equally indexed tables without triggers or tree, by one connection, one
+// transaction per request (internal/pgtest Baseline): the floor.
+//
+// Each case runs loadRuns times and reports, as -min, -med and -max:
+//
+//   - spans/s: spans acknowledged per second, as loadgen measured;
+//   - ratio: ingest's rate over COPY's for the same rows (Postgres);
+//   - ack-p50-ms, ack-p99-ms: acknowledgement latency per attempt;
+//   - pushbacks: retryable answers (429/503) loadgen retried;
+//   - rss-MiB: serve's peak resident set during the run (VmHWM, reset
+//     before the run through /proc/<pid>/clear_refs);
+//   - srv-cpu-ms/1k: serve's CPU time (user+system, /proc/<pid>/stat) per
+//     1 000 spans;
+//   - db-cpu-ms/1k: the CPU time of serve's Postgres backends (found by
+//     application_name in pg_stat_activity) per 1 000 spans.
+//
+// Run it (the 64-sender case loads the machine most; select cases with
+// the -bench pattern):
+//
+//	go test -run '^$' -bench 'BenchmarkServeLoad/postgres/senders=4$' -benchtime 1x ./cmd/agentledger/
+func BenchmarkServeLoad(b *testing.B) {
+	for _, backend := range []string{"postgres", "sqlite"} {
+		b.Run(backend, func(b *testing.B) {
+			var baseline *pgtest.Baseline
+			if backend == "postgres" {
+				baseline = pgtest.NewBaseline(b)
+			}
+			for _, senders := range []int{1, 4, 16, 64} {
+				b.Run(fmt.Sprintf("senders=%d", senders), func(b *testing.B) {
+					var database string // each case a new ledger: serve's data directory holds its key
+					if baseline != nil {
+						database = pgtest.NewSchema(b) + "&application_name=" + benchAppName
+					}
+					benchServeLoad(b, database, baseline, senders)
+				})
+			}
+		})
+	}
+}
+
+// nextRequest numbers the requests of all runs, so that each run sends
+// new spans and COPY writes new rows.
+var nextRequest int
+
+// loadRun is what one run measured.
+type loadRun struct {
+	spansPerSec, ratio, ackP50, ackP99, pushbacks, rssMiB, srvCPU, dbCPU float64
+}
+
+func benchServeLoad(b *testing.B, database string, baseline *pgtest.Baseline, senders int) {
+	args := []string{"--otlp-grpc-addr", "", "--log-level", "warn"}
+	if database != "" {
+		args = append(args, "--database", database)
+	}
+	srv := startBenchServer(b, b.TempDir(), args...)
+	defer srv.cmd.Process.Kill()
+	pid := srv.cmd.Process.Pid
+	count := max(30, 2*senders)
+
+	var mapper *ingest.Mapper
+	var pg *pgx.Conn
+	if baseline != nil {
+		secret := make([]byte, 32)
+		rand.Read(secret)
+		r, err := secrets.NewRedactor(secret, secrets.Config{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if mapper, err = ingest.NewMapper(r, ingest.MappingConfig{}, ingest.Limits{}); err != nil {
+			b.Fatal(err)
+		}
+		if pg, err = pgx.Connect(b.Context(), pgtest.BaseDSN()); err != nil {
+			b.Fatal(err)
+		}
+		defer pg.Close(context.Background())
+	}
+
+	var runs []loadRun
+	for range b.N {
+		for range loadRuns {
+			first := nextRequest
+			nextRequest += count
+			if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0); err != nil {
+				b.Logf("cannot reset serve's peak RSS: %v", err)
+			}
+			srvBefore := procCPU(b, pid)
+			dbBefore := backendsCPU(b, pg)
+			res := runLoadgen(b, srv.otlpHTTP, senders, first, count)
+			srvCPU := procCPU(b, pid) - srvBefore
+			dbCPU := backendsCPU(b, pg).since(dbBefore)
+			rss, err := procStatusKiBOf(pid, "VmHWM")
+			if err != nil {
+				b.Fatal(err)
+			}
+			per1k := float64(res.Spans) / 1000
+			run := loadRun{
+				spansPerSec: res.SpansPerSecond, ackP50: res.AckP50 * 1000, ackP99: res.AckP99 * 1000,
+				pushbacks: float64(res.Pushbacks), rssMiB: float64(rss) / 1024,
+				srvCPU: srvCPU.Seconds() * 1000 / per1k, dbCPU: dbCPU.Seconds() * 1000 / per1k,
+			}
+			if baseline != nil {
+				copied := copyRows(b, baseline, mapper, first, count)
+				run.ratio = copied.Seconds() / res.Seconds
+			}
+			runs = append(runs, run)
+		}
+	}
+	report := func(unit string, get func(loadRun) float64) {
+		v := make([]float64, len(runs))
+		for i, r := range runs {
+			v[i] = get(r)
+		}
+		slices.Sort(v)
+		b.ReportMetric(v[0], unit+"-min")
+		b.ReportMetric(v[len(v)/2], unit+"-med")
+		b.ReportMetric(v[len(v)-1], unit+"-max")
+	}
+	report("spans/s", func(r loadRun) float64 { return r.spansPerSec })
+	if baseline != nil {
+		report("ratio", func(r loadRun) float64 { return r.ratio })
+		report("db-cpu-ms/1k", func(r loadRun) float64 { return r.dbCPU })
+	}
+	report("ack-p50-ms", func(r loadRun) float64 { return r.ackP50 })
+	report("ack-p99-ms", func(r loadRun) float64 { return r.ackP99 })
+	report("pushbacks", func(r loadRun) float64 { return r.pushbacks })
+	report("rss-MiB", func(r loadRun) float64 { return r.rssMiB })
+	report("srv-cpu-ms/1k", func(r loadRun) float64 { return r.srvCPU })
+}
+
+// startBenchServer starts serve for a benchmark and waits until it is
+// ready.
+func startBenchServer(b *testing.B, dataDir string, extra ...string) *server {
+	b.Helper()
+	s, stderr, err := tryStartServer(b, dataDir, extra...)
+	if err != nil {
+		b.Fatalf("serve did not become ready: %v\n%s", err, stderr.String())
+	}
+	go func() {
+		for range s.stdout {
+		}
+	}()
+	return s
+}
+
+// runLoadgen runs agentledger loadgen, a process of its own, and returns
+// what it measured.
+func runLoadgen(b *testing.B, otlpHTTP string, senders, first, count int) loadgen.Result {
+	b.Helper()
+	var out, stderr bytes.Buffer
+	cmd := exec.CommandContext(b.Context(), binary, "loadgen", "--url", "http://"+otlpHTTP+"/v1/traces",
+		"--senders", strconv.Itoa(senders), "--first", strconv.Itoa(first), "--requests", strconv.Itoa(count))
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil {
+		b.Fatalf("loadgen: %v\n%s", err, stderr.String())
+	}
+	var res loadgen.Result
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		b.Fatalf("loadgen output: %v\n%s", err, out.String())
+	}
+	return res
+}
+
+// copyRows writes the rows of requests [first, first+count) with the raw
+// COPY baseline, one transaction per request, and returns the time the
+// COPYs took (their preparation is not timed).
+func copyRows(b *testing.B, baseline *pgtest.Baseline, m *ingest.Mapper, first, count int) time.Duration {
+	b.Helper()
+	var d time.Duration
+	for n := first; n < first+count; n++ {
+		req := ptraceotlp.NewExportRequest()
+		if err := req.UnmarshalProto(loadgen.Request(n)); err != nil {
+			b.Fatal(err)
+		}
+		entries, err := ingest.Map(b.Context(), req.Traces(), m)
+		if err != nil {
+			b.Fatal(err)
+		}
+		recs := make([]ledger.Record, len(entries))
+		for i := range entries {
+			e := &entries[i]
+			leaf, err := ledger.EncodeLeaf(e)
+			if err != nil {
+				b.Fatal(err)
+			}
+			recs[i] = ledger.Record{
+				Index: uint64(n*loadgen.EntriesPerRequest + i), Leaf: leaf, LeafHash: ledger.LeafHash(leaf), DedupKey: e.DedupKey(),
+				Kind: e.Kind, TraceID: e.TraceID, Time: e.Start, Refs: ledger.RefsOf(e), Content: e.Content,
+			}
+		}
+		start := time.Now()
+		baseline.Copy(b, recs)
+		d += time.Since(start)
+	}
+	return d
+}
+
+// clockTick is the unit of /proc/<pid>/stat's CPU times (USER_HZ).
+const clockTick = 10 * time.Millisecond
+
+// procCPU returns the CPU time, user and system, process pid has used.
+func procCPU(b *testing.B, pid int) time.Duration {
+	b.Helper()
+	d, err := readProcCPU(pid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return d
+}
+
+func readProcCPU(pid int) (time.Duration, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name, in parentheses, may hold spaces: count fields
+	// after its closing parenthesis; utime and stime are fields 14 and 15.
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(string(data[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: utime %q, stime %q", pid, f[11], f[12])
+	}
+	return time.Duration(utime+stime) * clockTick, nil
+}
+
+// cpuByPID is the CPU time of each of a set of processes.
+type cpuByPID map[int]time.Duration
+
+// since returns the CPU time the processes of c used since before: a
+// process not in before counts whole.
+func (c cpuByPID) since(before cpuByPID) time.Duration {
+	var d time.Duration
+	for pid, t := range c {
+		d += t - before[pid]
+	}
+	return d
+}
+
+// backendsCPU returns the CPU time of serve's Postgres backends; nil if pg
+// is nil (SQLite).
+func backendsCPU(b *testing.B, pg *pgx.Conn) cpuByPID {
+	b.Helper()
+	if pg == nil {
+		return nil
+	}
+	rows, err := pg.Query(b.Context(), "SELECT pid FROM pg_stat_activity WHERE application_name = $1", benchAppName)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := cpuByPID{}
+	for _, pid := range pids {
+		if d, err := readProcCPU(int(pid)); err == nil { // a backend may just have exited
+			c[int(pid)] = d
+		}
+	}
+	return c
+}
+
+// procStatusKiBOf returns a field of /proc/<pid>/status given in kB, such
+// as VmHWM, the peak resident set.
+func procStatusKiBOf(pid int, field string) (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(data)) {
+		name, value, ok := strings.Cut(line, ":")
+		if ok && name == field {
+			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
+}

@@ -1,0 +1,143 @@
+package ingest
+
+import (
+	"sync"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+)
+
+// DefaultMaxInflightBytes bounds the requests the receiver holds at a time,
+// counted in uncompressed OTLP protobuf bytes (see TargetAckLatency for
+// the lower limit it keeps under load). A request holds several
+// times its size while it is mapped and waits for its commit (the decoded
+// request, its entries, their leaves and content), about 8 bytes of heap
+// per byte: 24 MiB of requests keep serve under 300 MiB resident.
+const DefaultMaxInflightBytes = 24 << 20
+
+// PushbackRetryDelay is the wait a refused request's answer asks for
+// (gRPC RetryInfo; HTTP Retry-After, in whole seconds).
+const PushbackRetryDelay = time.Second
+
+// pushbackMessage is what a sender refused for load learns.
+const pushbackMessage = "the ledger is busy: too many bytes in flight; retry later"
+
+// PushbackObserver, if the receiver's Observer implements it, is told of
+// the receiver's load, for metrics. Its methods are called concurrently
+// and must not block.
+type PushbackObserver interface {
+	// Inflight reports the bytes of the requests the receiver holds now.
+	Inflight(bytes int64)
+	// Pushback reports a request refused because the receiver held too
+	// many bytes: it was answered ResourceExhausted (HTTP 429) with a
+	// retry delay, which senders retry; nothing of it was written.
+	Pushback(s Signal, items int)
+}
+
+// TargetAckLatency is the acknowledgement latency the receiver aims for
+// under load. A request's acknowledgement waits for the requests ahead of
+// it: with more bytes in flight than the ledger commits in this time, each
+// waits longer, however many senders there are. The receiver therefore
+// lowers its limit on bytes in flight (down to minInflightBytes) while
+// requests take longer than this, and raises it again (up to
+// MaxInflightBytes) while they take less and requests are refused.
+const TargetAckLatency = 500 * time.Millisecond
+
+// minInflightBytes is the least the adaptive limit goes down to: room for
+// a few requests, so that commits still group them.
+const minInflightBytes = 4 << 20
+
+// inflight counts the bytes of the requests the receiver holds, up to a
+// limit that adapts to how long requests take (additive increase,
+// multiplicative decrease, as TCP adapts its window). It never blocks: a
+// request that does not fit is refused, so that the sender backs off and
+// memory and latency stay bounded however many senders there are.
+type inflight struct {
+	max, min int64
+	target   time.Duration
+	obs      PushbackObserver // nil: not reported
+
+	mu           sync.Mutex
+	bytes        int64
+	limit        int64
+	refused      bool      // a request was refused since the limit last rose
+	lastDecrease time.Time // when the limit last fell
+}
+
+func newInflight(max int64, obs PushbackObserver) *inflight {
+	return &inflight{max: max, min: min(max, minInflightBytes), target: TargetAckLatency, obs: obs, limit: max}
+}
+
+// acquire takes n bytes and reports whether they fit. A request larger
+// than the limit fits when nothing else is in flight, so that every
+// request the other limits admit can be written.
+func (f *inflight) acquire(n int64) bool {
+	f.mu.Lock()
+	ok := f.bytes == 0 || f.bytes+n <= f.limit
+	if ok {
+		f.bytes += n
+	} else {
+		f.refused = true
+	}
+	now := f.bytes
+	f.mu.Unlock()
+	if ok && f.obs != nil {
+		f.obs.Inflight(now)
+	}
+	return ok
+}
+
+// full reports whether a request of n bytes (unknown if negative) would
+// be refused now, and if so counts it as refused; acquire decides for the
+// others, once they are decoded.
+func (f *inflight) full(n int64) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.bytes > 0 && f.bytes+max(n, 0) > f.limit {
+		f.refused = true
+		return true
+	}
+	return false
+}
+
+// release gives back n bytes that acquire took, for a request committed
+// took after acquire; zero took means it was not committed, and only
+// committed requests adapt the limit.
+func (f *inflight) release(n int64, took time.Duration) {
+	t := time.Now()
+	f.mu.Lock()
+	f.bytes -= n
+	switch {
+	case took == 0:
+	case took > f.target:
+		// At most once per target interval: the requests already in flight
+		// when the limit fell finish late too.
+		if t.Sub(f.lastDecrease) > f.target {
+			f.limit = max(f.limit*3/4, f.min)
+			f.lastDecrease = t
+		}
+	case f.refused:
+		f.limit = min(f.limit+n, f.max)
+		f.refused = false
+	}
+	now := f.bytes
+	f.mu.Unlock()
+	if f.obs != nil {
+		f.obs.Inflight(now)
+	}
+}
+
+// pushbackError returns the error the receiver answers a request it
+// refuses for load with: ResourceExhausted with a RetryInfo detail, which
+// the OTLP receiver answers over HTTP as 429 with Retry-After, and which
+// the OTel SDKs' and the collector's exporters retry after the delay.
+func pushbackError() error {
+	st, err := status.New(codes.ResourceExhausted, pushbackMessage).WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(PushbackRetryDelay)})
+	if err != nil {
+		return status.Error(codes.ResourceExhausted, pushbackMessage)
+	}
+	return st.Err()
+}

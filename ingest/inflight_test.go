@@ -1,0 +1,188 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/agentledger/agentledger/ledger"
+)
+
+// pushbackCounter is an Observer and PushbackObserver that counts
+// pushbacks and the highest in-flight bytes, and closes first when the
+// first pushback happens.
+type pushbackCounter struct {
+	pushbacks   atomic.Int64
+	maxInflight atomic.Int64
+	failed      atomic.Int64
+	once        sync.Once
+	first       chan struct{}
+}
+
+func (p *pushbackCounter) Accepted(Signal, int, int, time.Duration) {}
+func (p *pushbackCounter) Rejected(Signal, int, error)              {}
+func (p *pushbackCounter) Failed(Signal, int, error)                { p.failed.Add(1) }
+func (p *pushbackCounter) Inflight(n int64) {
+	for {
+		m := p.maxInflight.Load()
+		if n <= m || p.maxInflight.CompareAndSwap(m, n) {
+			return
+		}
+	}
+}
+func (p *pushbackCounter) Pushback(Signal, int) {
+	p.pushbacks.Add(1)
+	p.once.Do(func() { close(p.first) })
+}
+
+// gateStore holds the first commit until the first pushback (or 30 s),
+// so that requests surely overlap and one is surely refused.
+type gateStore struct {
+	ledger.Store
+	gate <-chan struct{}
+	once sync.Once
+}
+
+func (s *gateStore) Update(ctx context.Context, keys [][ledger.HashSize]byte, fn ledger.UpdateFunc) error {
+	if len(keys) > 0 {
+		s.once.Do(func() {
+			select {
+			case <-s.gate:
+			case <-time.After(30 * time.Second):
+			}
+		})
+	}
+	return s.Store.Update(ctx, keys, fn)
+}
+
+// TestInflightPushback sends many concurrent exports with the OTel SDK's
+// exporters to a receiver that holds one request at a time: the others are
+// refused ResourceExhausted (HTTP 429) with a retry delay, the exporters
+// retry, and every span is committed exactly once.
+func TestInflightPushback(t *testing.T) {
+	for _, transport := range []string{"http", "grpc"} {
+		t.Run(transport, func(t *testing.T) {
+			obs := &pushbackCounter{first: make(chan struct{})}
+			gs := &gateStore{gate: obs.first}
+			tl := newSQLiteLedger(t, func(s ledger.Store) ledger.Store { gs.Store = s; return gs })
+			grpcAddr, httpAddr := startServer(t, tl, func(c *ServerConfig) {
+				c.MaxInflightBytes = 1 // one request at a time
+				c.Observer = obs
+			})
+			const exports, spansPerExport = 8, 20
+			var wg sync.WaitGroup
+			errs := make(chan error, exports)
+			for e := range exports {
+				wg.Go(func() {
+					exp, err := newRetryingExporter(t, transport, grpcAddr, httpAddr)
+					if err != nil {
+						errs <- err
+						return
+					}
+					defer exp.Shutdown(context.Background())
+					tp, rec := recorder("pushback-test")
+					tr := tp.Tracer("t")
+					for i := range spansPerExport {
+						_, sp := tr.Start(context.Background(), fmt.Sprintf("step %d", i), trace.WithAttributes(attribute.Int("export", e)))
+						sp.End()
+					}
+					if err := exp.ExportSpans(t.Context(), rec.Ended()); err != nil {
+						errs <- fmt.Errorf("export %d: %w", e, err)
+					}
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+			if n := obs.pushbacks.Load(); n == 0 {
+				t.Errorf("pushbacks = 0, want some: %d exports against a limit of one request", exports)
+			}
+			if n := obs.failed.Load(); n != 0 {
+				t.Errorf("failed requests = %d, want 0", n)
+			}
+			seen := map[string]int{}
+			for _, e := range tl.entries(t) {
+				if e.Kind == ledger.KindSpan {
+					seen[e.TraceID+"/"+e.SpanID]++
+				}
+			}
+			if len(seen) != exports*spansPerExport {
+				t.Errorf("%d distinct spans committed, want %d", len(seen), exports*spansPerExport)
+			}
+			for k, n := range seen {
+				if n != 1 {
+					t.Errorf("span %s committed %d times, want once", k, n)
+				}
+			}
+		})
+	}
+}
+
+// newRetryingExporter returns an OTel SDK exporter of transport that
+// retries as configured by default, with shorter back-off.
+func newRetryingExporter(t *testing.T, transport, grpcAddr, httpAddr string) (sdktrace.SpanExporter, error) {
+	if transport == "grpc" {
+		return otlptracegrpc.New(t.Context(), otlptracegrpc.WithEndpoint(grpcAddr), otlptracegrpc.WithInsecure(),
+			otlptracegrpc.WithRetry(otlptracegrpc.RetryConfig{Enabled: true, InitialInterval: 20 * time.Millisecond, MaxInterval: 200 * time.Millisecond, MaxElapsedTime: 2 * time.Minute}))
+	}
+	return otlptracehttp.New(t.Context(), otlptracehttp.WithEndpoint(httpAddr), otlptracehttp.WithInsecure(),
+		otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: true, InitialInterval: 20 * time.Millisecond, MaxInterval: 200 * time.Millisecond, MaxElapsedTime: 2 * time.Minute}))
+}
+
+// TestInflightAdapts checks the adaptive limit: a request larger than the
+// limit fits alone; slow commits lower the limit by a quarter, not below
+// the floor; a refusal followed by a fast commit raises it by that
+// request's size, not above the maximum.
+func TestInflightAdapts(t *testing.T) {
+	const mib = 1 << 20
+	f := newInflight(16*mib, nil)
+	if !f.acquire(20 * mib) {
+		t.Fatal("a request over the limit does not fit with nothing in flight")
+	}
+	if f.acquire(1) {
+		t.Fatal("a byte fits beside a request over the limit")
+	}
+	f.release(20*mib, 0)
+	slow, fast := 2*f.target, f.target/2
+	for i, want := range []int64{12 * mib, 9 * mib, 6912 * 1024, 5184 * 1024, minInflightBytes, minInflightBytes} {
+		if !f.acquire(mib) {
+			t.Fatalf("step %d: 1 MiB does not fit with nothing in flight", i)
+		}
+		f.release(mib, slow)
+		f.lastDecrease = time.Time{} // as if an interval had passed
+		if f.limit != want {
+			t.Fatalf("limit after %d slow commits = %d, want %d", i+1, f.limit, want)
+		}
+	}
+	if !f.acquire(3*mib) || f.acquire(2*mib) {
+		t.Fatalf("at a limit of 4 MiB, 3 MiB fits and 2 MiB more does not: limit %d", f.limit)
+	}
+	f.release(3*mib, fast)
+	if want := int64(minInflightBytes + 3*mib); f.limit != want {
+		t.Fatalf("limit after a refusal and a fast commit = %d, want %d", f.limit, want)
+	}
+	f.acquire(mib)
+	f.release(mib, fast)
+	if want := int64(minInflightBytes + 3*mib); f.limit != want {
+		t.Fatalf("limit after a fast commit without a refusal = %d, want %d (unchanged)", f.limit, want)
+	}
+	for range 20 {
+		f.acquire(15 * mib)
+		f.acquire(15 * mib)
+		f.release(15*mib, fast)
+	}
+	if f.limit != 16*mib {
+		t.Fatalf("limit = %d after many raises, want the maximum %d", f.limit, 16*mib)
+	}
+}

@@ -56,6 +56,7 @@ type serveFlags struct {
 	approvalRequired  []string
 	noMigrate         bool
 	otlpHTTPMaxConns  int
+	readDatabase      string
 
 	witness serveWitnessFlags
 }
@@ -129,6 +130,7 @@ in flight, signs a final checkpoint and exits 0. A second signal exits at once.`
 	fl.DurationVar(&f.otlpHTTPTimeouts.ReadHeader, "otlp-http-read-header-timeout", ingest.DefaultHTTPReadHeaderTimeout, "OTLP/HTTP: close a connection whose request headers take longer")
 	fl.DurationVar(&f.otlpHTTPTimeouts.Read, "otlp-http-read-timeout", ingest.DefaultHTTPReadTimeout, "OTLP/HTTP: close a connection whose whole request takes longer to read")
 	fl.DurationVar(&f.otlpHTTPTimeouts.Idle, "otlp-http-idle-timeout", ingest.DefaultHTTPIdleTimeout, "OTLP/HTTP: close a keep-alive connection idle this long")
+	fl.StringVar(&f.readDatabase, "read-database", "", "Postgres URL of a streaming replica of --database: the query API reads from it, each answer complete to the replica's latest checkpoint (writes, such as access entries, still go to --database); /readyz reports its lag")
 	// Witnesses (C2SP tlog-witness), cmd/agentledger/witness.go.
 	f.witness.register(cmd)
 	return withEnv(cmd)
@@ -178,6 +180,11 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 		return err
 	}
 	defer store.Close()
+	rs, err := openReadStore(ctx, f.readDatabase, f.store.database, store)
+	if err != nil {
+		return err
+	}
+	defer rs.close()
 
 	m := newMetrics()
 	sub, err := f.witness.submitter(store, m.reg, logger)
@@ -233,7 +240,7 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	}
 	qs, err := query.NewServer(query.Config{
 		ApprovalGate:  gate,
-		Reader:        servedReader(store),
+		Reader:        rs.reader,
 		Log:           l,
 		Tokens:        store,
 		Fingerprint:   redactor.Fingerprint,
@@ -243,7 +250,8 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 		PublicTiles:   publicTiles,
 		PublicEntries: publicEntries,
 		UI:            web.FS,
-		Ready:         store.Ready,
+		Ready:         rs.ready,
+		Replica:       rs.replica,
 		Degraded:      degraded,
 		Observer:      m,
 	})
@@ -273,7 +281,7 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 	mux.Handle("POST "+policy.DecisionLogsPath, opaLogs)
-	mux.Handle("/", qs.Handler())
+	mux.Handle("/", rs.wrap(qs.Handler()))
 	httpSrv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -312,6 +320,9 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 		fmt.Fprintf(out, "  ledger:       %s (embedded SQLite)\n", filepath.Join(n.dir, sqliteFile))
 	} else {
 		fmt.Fprintf(out, "  ledger:       %s\n", redactURL(f.store.database))
+	}
+	if f.readDatabase != "" {
+		fmt.Fprintf(out, "  reads from:   %s\n", redactURL(f.readDatabase))
 	}
 	if f.otlpGRPCAddr != "" {
 		fmt.Fprintf(out, "  OTLP gRPC:    %s\n", f.otlpGRPCAddr)

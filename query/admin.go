@@ -14,6 +14,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/auth"
 	"github.com/agentledger/agentledger/ledger"
 )
@@ -29,7 +30,7 @@ const maxErasureList = 60000
 // credential, appending the erasure entry that records it. Leaves and
 // proofs are unchanged.
 func (s *Server) erase(c echo.Context) error {
-	var req ErasureRequest
+	var req api.ErasureRequest
 	if err := s.decodeJSON(c, &req, `{"indices"|"trace_id"|"credential_id": ..., "content_names": [...], "reason": "..."}`); err != nil {
 		return err
 	}
@@ -96,7 +97,7 @@ func (s *Server) erase(c echo.Context) error {
 		}
 	}
 	var targets []ledger.ContentRef
-	res := &ErasureResult{Erased: []ErasedEntry{}}
+	res := &api.ErasureResult{Erased: []api.ErasedEntry{}}
 	for _, n := range nodes {
 		var names []string
 		// Content that fails its commitment is stored still, and may be
@@ -117,7 +118,7 @@ func (s *Server) erase(c echo.Context) error {
 				targets = append(targets, ledger.ContentRef{Index: n.index(), Name: name})
 			}
 		}
-		res.Erased = append(res.Erased, ErasedEntry{Index: n.index(), LeafHash: hex.EncodeToString(n.rec.LeafHash[:]), Names: names})
+		res.Erased = append(res.Erased, api.ErasedEntry{Index: n.index(), LeafHash: hex.EncodeToString(n.rec.LeafHash[:]), Names: names})
 	}
 	if len(targets) == 0 {
 		return notFound("the chosen entries hold no content to erase")
@@ -142,8 +143,8 @@ func (s *Server) erase(c echo.Context) error {
 	return c.JSON(http.StatusOK, res)
 }
 
-func tokenInfo(t auth.Token) TokenInfo {
-	return TokenInfo{Name: t.Name, Role: string(t.Role), Created: t.Created.UTC(), Revoked: timePtr(t.Revoked)}
+func tokenInfo(t auth.Token) api.TokenInfo {
+	return api.TokenInfo{Name: t.Name, Role: string(t.Role), Created: t.Created.UTC(), Revoked: timePtr(t.Revoked)}
 }
 
 // GET /v1/tokens
@@ -152,7 +153,7 @@ func (s *Server) listTokens(c echo.Context) error {
 	if err != nil {
 		return fail("list tokens", err)
 	}
-	out := TokenList{Tokens: make([]TokenInfo, 0, len(ts))}
+	out := api.TokenList{Tokens: make([]api.TokenInfo, 0, len(ts))}
 	for _, t := range ts {
 		out.Tokens = append(out.Tokens, tokenInfo(t))
 	}
@@ -162,7 +163,7 @@ func (s *Server) listTokens(c echo.Context) error {
 // POST /v1/tokens {"name": ..., "role": ...}: the token is in this answer
 // only.
 func (s *Server) createToken(c echo.Context) error {
-	var req NewTokenRequest
+	var req api.NewTokenRequest
 	if err := s.decodeJSON(c, &req, `{"name": "...", "role": "auditor"|"responder"|"admin"}`); err != nil {
 		return err
 	}
@@ -181,7 +182,7 @@ func (s *Server) createToken(c echo.Context) error {
 		return fail("create token", err)
 	}
 	s.logger.Info("query: token created", "actor", token(c).Name, "token", t.Name, "role", string(t.Role))
-	return c.JSON(http.StatusCreated, NewToken{Token: secret, TokenInfo: tokenInfo(t)})
+	return c.JSON(http.StatusCreated, api.NewToken{Token: secret, TokenInfo: tokenInfo(t)})
 }
 
 // DELETE /v1/tokens/{name}: revoke the active token of that name.

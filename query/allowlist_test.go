@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
+	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/ingest"
 	"github.com/agentledger/agentledger/ingest/secrets"
 	"github.com/agentledger/agentledger/ledger"
@@ -85,7 +86,7 @@ func TestUnknownAttributeIsErasable(t *testing.T) {
 		if !ok {
 			t.Fatalf("no entry lists app.deploy_note in %s\n%s", ingest.AttrMovedAttributes, run.body)
 		}
-		var e Entry
+		var e api.Entry
 		w.get("auditor", "/v1/entries/"+strconv.FormatUint(index, 10), &e)
 		leaf, err := base64.StdEncoding.DecodeString(e.Leaf)
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/ledger"
 )
 
@@ -23,7 +24,7 @@ func TestLookupNeverLogsToken(t *testing.T) {
 		var answers []string
 		for _, tok := range secrets {
 			for _, body := range []string{
-				mustJSON(LookupRequest{Token: tok}),
+				mustJSON(api.LookupRequest{Token: tok}),
 				`{"token": "` + tok + `", "unknown": 1}`,
 				`{"` + tok + `": 1}`,
 				`{"token": "` + tok + `"`,
@@ -77,11 +78,11 @@ func TestLookupNeverLogsToken(t *testing.T) {
 func TestErasureAPI(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		w := newWorld(t, b, worldOptions{})
-		r := w.do("admin", http.MethodPost, "/v1/erasures", ErasureRequest{TraceID: traceB, ContentNames: []string{"reasoning"}, Reason: "incident 7: attacker prompt"})
+		r := w.do("admin", http.MethodPost, "/v1/erasures", api.ErasureRequest{TraceID: traceB, ContentNames: []string{"reasoning"}, Reason: "incident 7: attacker prompt"})
 		if r.status != http.StatusOK {
 			t.Fatalf("erase = %d %s", r.status, r.body)
 		}
-		var res ErasureResult
+		var res api.ErasureResult
 		r.json(t, &res)
 		var erased []uint64
 		for _, e := range res.Erased {
@@ -93,17 +94,17 @@ func TestErasureAPI(t *testing.T) {
 		if want := mustJSON([]uint64{w.idx["b.u3"], w.idx["b.u1"]}); mustJSON(erased) != want && mustJSON([]uint64{w.idx["b.u1"], w.idx["b.u3"]}) != mustJSON(erased) {
 			t.Errorf("erased entries %v, want b.u1 and b.u3 %s", erased, want)
 		}
-		var ee Entry
+		var ee api.Entry
 		w.get("auditor", fmt.Sprintf("/v1/entries/%d", res.ErasureIndex), &ee)
 		if ee.Kind != "erasure" || ee.Attributes[ledger.AttrErasureActor] != "test-admin" || ee.Attributes[ledger.AttrErasureReason] != "incident 7: attacker prompt" {
 			t.Errorf("erasure entry = %+v", ee)
 		}
-		var e Entry
+		var e api.Entry
 		w.get("responder", fmt.Sprintf("/v1/entries/%d", w.idx["b.u1"]), &e)
 		if len(e.Content) != 1 || !e.Content[0].Erased || e.Content[0].Data != nil {
 			t.Errorf("b.u1 content after erasure = %+v, want erased", e.Content)
 		}
-		if r := w.do("admin", http.MethodPost, "/v1/erasures", ErasureRequest{TraceID: traceB, ContentNames: []string{"reasoning"}, Reason: "again"}); r.status != http.StatusNotFound {
+		if r := w.do("admin", http.MethodPost, "/v1/erasures", api.ErasureRequest{TraceID: traceB, ContentNames: []string{"reasoning"}, Reason: "again"}); r.status != http.StatusNotFound {
 			t.Errorf("erasing erased content = %d, want 404", r.status)
 		}
 		w.checkpoint()
@@ -122,11 +123,11 @@ func TestErasureAPI(t *testing.T) {
 func TestTokensAPI(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		w := newWorld(t, b, worldOptions{noFixture: true})
-		r := w.do("admin", http.MethodPost, "/v1/tokens", NewTokenRequest{Name: "oncall", Role: "responder"})
+		r := w.do("admin", http.MethodPost, "/v1/tokens", api.NewTokenRequest{Name: "oncall", Role: "responder"})
 		if r.status != http.StatusCreated {
 			t.Fatalf("create token = %d %s", r.status, r.body)
 		}
-		var nt NewToken
+		var nt api.NewToken
 		r.json(t, &nt)
 		if !strings.HasPrefix(nt.Token, "alt_") || nt.Name != "oncall" || nt.Role != "responder" || nt.Revoked != nil {
 			t.Errorf("created %+v", nt)
@@ -138,7 +139,7 @@ func TestTokensAPI(t *testing.T) {
 		if r := w.do("oncall", http.MethodGet, "/v1/tokens", nil); r.status != http.StatusForbidden {
 			t.Errorf("list tokens as responder = %d, want 403", r.status)
 		}
-		var list TokenList
+		var list api.TokenList
 		w.get("admin", "/v1/tokens", &list)
 		if strings.Contains(mustJSON(list), nt.Token) || len(list.Tokens) != 5 {
 			t.Errorf("token list = %s, want 5 tokens and no secret", mustJSON(list))
@@ -325,7 +326,7 @@ func TestPathEscapes(t *testing.T) {
 		}
 	}
 	for _, id := range ids {
-		var v CredentialView
+		var v api.CredentialView
 		w.get("responder", "/v1/credentials/"+url.PathEscape(id), &v)
 		if v.Credential.ID != id || len(v.Credential.Events) != 1 {
 			t.Errorf("GET /v1/credentials/%s = credential %q with %d events, want %q", url.PathEscape(id), v.Credential.ID, len(v.Credential.Events), id)
@@ -350,7 +351,7 @@ func TestErasureTooLarge(t *testing.T) {
 	if _, err := w.log.Append(t.Context(), entries); err != nil {
 		t.Fatal(err)
 	}
-	r := w.do("admin", http.MethodPost, "/v1/erasures", ErasureRequest{TraceID: traceC, ContentNames: []string{name}, Reason: "too much"})
+	r := w.do("admin", http.MethodPost, "/v1/erasures", api.ErasureRequest{TraceID: traceC, ContentNames: []string{name}, Reason: "too much"})
 	if r.status != http.StatusBadRequest {
 		t.Fatalf("erasing %d pieces at once = %d %s, want 400", n, r.status, r.body)
 	}
@@ -358,7 +359,7 @@ func TestErasureTooLarge(t *testing.T) {
 	for i := range uint64(n / 2) {
 		idx = append(idx, i)
 	}
-	if r := w.do("admin", http.MethodPost, "/v1/erasures", ErasureRequest{Indices: idx, ContentNames: []string{name}, Reason: "in parts"}); r.status != http.StatusOK {
+	if r := w.do("admin", http.MethodPost, "/v1/erasures", api.ErasureRequest{Indices: idx, ContentNames: []string{name}, Reason: "in parts"}); r.status != http.StatusOK {
 		t.Errorf("erasing %d pieces = %d %s, want 200", len(idx), r.status, r.body)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/auth"
 )
 
@@ -32,7 +33,7 @@ func requestFor(t *testing.T, w *world, r route, caller string) (target string, 
 	case "GET /v1/credentials/:id/blast-radius":
 		return "/v1/credentials/" + credC1 + "/blast-radius", nil
 	case "POST /v1/credentials/lookup":
-		return "/v1/credentials/lookup", LookupRequest{Token: tokenC1}
+		return "/v1/credentials/lookup", api.LookupRequest{Token: tokenC1}
 	case "GET /v1/runs/:trace_id":
 		return "/v1/runs/" + traceA, nil
 	case "GET /v1/agents/:agent_id/runs":
@@ -44,9 +45,9 @@ func requestFor(t *testing.T, w *world, r route, caller string) (target string, 
 	case "GET /v1/proofs/consistency":
 		return "/v1/proofs/consistency?from=1", nil
 	case "POST /v1/erasures":
-		return "/v1/erasures", ErasureRequest{Indices: []uint64{w.idx["a.k1"]}, Reason: "authorisation matrix"}
+		return "/v1/erasures", api.ErasureRequest{Indices: []uint64{w.idx["a.k1"]}, Reason: "authorisation matrix"}
 	case "POST /v1/tokens":
-		return "/v1/tokens", NewTokenRequest{Name: "matrix-" + caller, Role: "auditor"}
+		return "/v1/tokens", api.NewTokenRequest{Name: "matrix-" + caller, Role: "auditor"}
 	case "DELETE /v1/tokens/:name":
 		return "/v1/tokens/test-auditor-spare", nil
 	}
@@ -150,7 +151,7 @@ func checkEnvelope(t *testing.T, what string, r *response) {
 		t.Errorf("%s: error answer Content-Type %q, want application/json", what, ct)
 		return
 	}
-	var e ErrorBody
+	var e api.ErrorBody
 	r.json(t, &e)
 	if e.Error.Code == "" || e.Error.Message == "" {
 		t.Errorf("%s: error answer %s, want {\"error\": {\"code\", \"message\"}}", what, r.body)

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/agentledger/agentledger/api"
 )
 
 // TestBadParameters sends hostile and malformed input to every kind of
@@ -128,7 +130,7 @@ func TestBadParameters(t *testing.T) {
 				continue
 			}
 			checkEnvelope(t, name, got)
-			var e ErrorBody
+			var e api.ErrorBody
 			got.json(t, &e)
 			if e.Error.Code != tc.code {
 				t.Errorf("%s: error code %q, want %q (%s)", name, e.Error.Code, tc.code, e.Error.Message)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/agentledger/agentledger/api"
 )
 
 // countingObserver counts the findings the server reports.
@@ -121,10 +123,10 @@ func TestContentFailsCommitment(t *testing.T) {
 						}
 					}
 				}
-				var fs struct{ Findings []Finding }
+				var fs struct{ Findings []api.Finding }
 				r.json(t, &fs)
-				want := Finding{Code: FindingContentFailsCommitment, Entry: bad, Content: "reasoning"}
-				if !slices.ContainsFunc(fs.Findings, func(f Finding) bool {
+				want := api.Finding{Code: api.FindingContentFailsCommitment, Entry: bad, Content: "reasoning"}
+				if !slices.ContainsFunc(fs.Findings, func(f api.Finding) bool {
 					return f.Code == want.Code && f.Entry == want.Entry && f.Content == want.Content && f.Message != ""
 				}) {
 					t.Errorf("GET %s: findings %+v, want %+v", target, fs.Findings, want)
@@ -136,7 +138,7 @@ func TestContentFailsCommitment(t *testing.T) {
 		}
 
 		// The failing content can be erased like any other.
-		r := w.do("admin", http.MethodPost, "/v1/erasures", ErasureRequest{Indices: []uint64{bad}, ContentNames: []string{"reasoning"}, Reason: "tampered"})
+		r := w.do("admin", http.MethodPost, "/v1/erasures", api.ErasureRequest{Indices: []uint64{bad}, ContentNames: []string{"reasoning"}, Reason: "tampered"})
 		if r.status != http.StatusOK {
 			t.Fatalf("erase the failing content = %d %s", r.status, r.body)
 		}
@@ -159,7 +161,7 @@ func TestEntryDedupKey(t *testing.T) {
 		if f.name != "a.s1" {
 			continue
 		}
-		var e Entry
+		var e api.Entry
 		w.get("auditor", fmt.Sprintf("/v1/entries/%d", w.idx[f.name]), &e)
 		if want := f.entry.DedupKey(); e.DedupKey != fmt.Sprintf("%x", want) {
 			t.Errorf("dedup_key = %q, want %x", e.DedupKey, want)

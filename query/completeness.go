@@ -10,29 +10,10 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/ledger/index"
 )
-
-// Completeness proves that an answer lists every entry of the index keys
-// it was built from, as of one index note (ledger/FORMAT.md, "Verifiable
-// index"). Each of Keys is the answer /v1/index gives for that key; all are
-// for the same note.
-type Completeness struct {
-	// Size is the tree size the answer is complete to: the size of the
-	// checkpoint Checkpoint and of the index note every key's proof holds.
-	Size uint64 `json:"size"`
-	// Checkpoint is the signed checkpoint of tree size Size.
-	Checkpoint string `json:"checkpoint"`
-	// Keys are the index answers of the keys the answer used, in the
-	// order they were used.
-	Keys []index.Proof `json:"keys"`
-	// Unindexed are entries carrying the keys at or beyond Size: newer
-	// than the index, so not covered by its proofs. UnindexedTruncated says
-	// there are more than MaxUnindexed.
-	Unindexed          []uint64 `json:"unindexed"`
-	UnindexedTruncated bool     `json:"unindexed_truncated,omitempty"`
-}
 
 const (
 	// MaxCompletenessKeys bounds the index keys one completeness block
@@ -86,7 +67,7 @@ func (k *keySet) add(name string, values ...string) {
 
 // credentialKeys adds the keys a credential view of id used: the
 // credential's ID, its children's parent ID, and its fingerprints.
-func (k *keySet) credential(v *CredentialView, extra ...string) {
+func (k *keySet) credential(v *api.CredentialView, extra ...string) {
 	k.add(ledger.RefCredential, v.Credential.ID)
 	k.add(ledger.RefCredentialParent, v.Credential.ID)
 	k.add(ledger.RefFingerprint, v.Credential.Fingerprints...)
@@ -95,7 +76,7 @@ func (k *keySet) credential(v *CredentialView, extra ...string) {
 
 // completeness builds the block of keys for the request c, or nil when the
 // ledger has no index or no index note yet.
-func (s *Server) completeness(c echo.Context, keys keySet) (*Completeness, error) {
+func (s *Server) completeness(c echo.Context, keys keySet) (*api.Completeness, error) {
 	ir, ok := s.cfg.Reader.(indexReader)
 	if !ok {
 		return nil, nil
@@ -120,12 +101,12 @@ func (s *Server) completeness(c echo.Context, keys keySet) (*Completeness, error
 }
 
 // buildCompleteness looks up every key at one index note.
-func buildCompleteness(ctx context.Context, r indexReader, keys []ledger.Ref, since map[string]uint64) (*Completeness, error) {
+func buildCompleteness(ctx context.Context, r indexReader, keys []ledger.Ref, since map[string]uint64) (*api.Completeness, error) {
 	from := make([]uint64, len(keys))
 	for i, k := range keys {
 		from[i] = since[k.String()]
 	}
-	b := &Completeness{Keys: make([]index.Proof, 0, len(keys)), Unindexed: []uint64{}}
+	b := &api.Completeness{Keys: make([]index.Proof, 0, len(keys)), Unindexed: []uint64{}}
 	ps, err := index.LookupKeys(ctx, r, keys, from)
 	if err != nil {
 		return nil, err
@@ -147,14 +128,14 @@ func buildCompleteness(ctx context.Context, r indexReader, keys []ledger.Ref, si
 		return nil, fmt.Errorf("checkpoint %d of the index note: %w", b.Size, err)
 	}
 	b.Checkpoint = string(cp.Note)
-	if err := b.unindexed(ctx, r, keys); err != nil {
+	if err := unindexed(ctx, b, r, keys); err != nil {
 		return nil, err
 	}
 	return b, nil
 }
 
-// unindexed fills in the entries of keys at or beyond the block's size.
-func (b *Completeness) unindexed(ctx context.Context, r ledger.Reader, keys []ledger.Ref) error {
+// unindexed fills in the entries of keys at or beyond block b's size.
+func unindexed(ctx context.Context, b *api.Completeness, r ledger.Reader, keys []ledger.Ref) error {
 	head, err := r.Head(ctx)
 	if err != nil {
 		return fmt.Errorf("entries beyond the index: %w", err)

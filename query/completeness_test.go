@@ -6,13 +6,14 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/ledger/index"
 )
 
 // answerWithCompleteness is the part of any answer that carries a block.
 type answerWithCompleteness struct {
-	Completeness *Completeness `json:"completeness"`
+	Completeness *api.Completeness `json:"completeness"`
 }
 
 // TestCompletenessBlocks checks that each lookup answer carries a block
@@ -36,9 +37,9 @@ func TestCompletenessBlocks(t *testing.T) {
 				[]string{"credential:" + credC1, "credential_parent:" + credC1, "fingerprint:" + fingerprint(tokenC1)}},
 			{"blast radius", http.MethodGet, "/v1/credentials/" + credC1 + "/blast-radius", nil,
 				[]string{"credential_parent:" + credC1, "credential:" + credC1}},
-			{"lookup", http.MethodPost, "/v1/credentials/lookup?content=false", LookupRequest{Token: tokenC1},
+			{"lookup", http.MethodPost, "/v1/credentials/lookup?content=false", api.LookupRequest{Token: tokenC1},
 				[]string{"fingerprint:" + fingerprint(tokenC1), "credential:" + credC1}},
-			{"lookup of an unknown token", http.MethodPost, "/v1/credentials/lookup", LookupRequest{Token: "never-seen"},
+			{"lookup of an unknown token", http.MethodPost, "/v1/credentials/lookup", api.LookupRequest{Token: "never-seen"},
 				[]string{"fingerprint:" + fingerprint("never-seen")}},
 			{"run", http.MethodGet, "/v1/runs/" + traceA, nil, []string{"trace:" + traceA}},
 			{"agent runs", http.MethodGet, "/v1/agents/" + agentTriage + "/runs", nil, []string{"agent:" + agentTriage}},

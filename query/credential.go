@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/approval"
 	"github.com/agentledger/agentledger/ingest/secrets"
 	"github.com/agentledger/agentledger/ledger"
@@ -181,8 +182,8 @@ func issuing(n *node) bool {
 
 // facts merges a credential's facts from its events: issuing events first,
 // each fact from the earliest event that records it.
-func facts(rd *render, id string, events []*node) Credential {
-	c := Credential{ID: id, Events: rd.entries(events, false)}
+func facts(rd *render, id string, events []*node) api.Credential {
+	c := api.Credential{ID: id, Events: rd.entries(events, false)}
 	ordered := slices.Clone(events)
 	slices.SortStableFunc(ordered, func(a, b *node) int {
 		switch ia, ib := issuing(a), issuing(b); {
@@ -236,8 +237,8 @@ func firstIssuing(events []*node) *node {
 }
 
 // parents returns the chain of credentials that id was exchanged from.
-func parents(ctx context.Context, f *fetcher, rd *render, id, parent string) ([]LineageLink, bool, error) {
-	out := []LineageLink{}
+func parents(ctx context.Context, f *fetcher, rd *render, id, parent string) ([]api.LineageLink, bool, error) {
+	out := []api.LineageLink{}
 	seen := map[string]bool{id: true}
 	for depth := 1; parent != "" && !seen[parent]; depth++ {
 		if depth > MaxLineage {
@@ -249,7 +250,7 @@ func parents(ctx context.Context, f *fetcher, rd *render, id, parent string) ([]
 			return nil, false, err
 		}
 		pf := facts(rd, parent, cr.events)
-		out = append(out, LineageLink{ID: parent, ParentID: pf.ParentID, Depth: depth, Event: rd.entryPtr(firstIssuing(cr.events), false)})
+		out = append(out, api.LineageLink{ID: parent, ParentID: pf.ParentID, Depth: depth, Event: rd.entryPtr(firstIssuing(cr.events), false)})
 		parent = pf.ParentID
 	}
 	return out, false, nil
@@ -257,8 +258,8 @@ func parents(ctx context.Context, f *fetcher, rd *render, id, parent string) ([]
 
 // children returns every credential exchanged from id, transitively,
 // breadth first.
-func children(ctx context.Context, f *fetcher, rd *render, id string) ([]LineageLink, bool, error) {
-	out := []LineageLink{}
+func children(ctx context.Context, f *fetcher, rd *render, id string) ([]api.LineageLink, bool, error) {
+	out := []api.LineageLink{}
 	seen := map[string]bool{id: true}
 	frontier := []string{id}
 	for depth := 1; len(frontier) > 0; depth++ {
@@ -285,7 +286,7 @@ func children(ctx context.Context, f *fetcher, rd *render, id string) ([]Lineage
 				return out, true, nil
 			}
 			seen[cid] = true
-			out = append(out, LineageLink{ID: cid, ParentID: pid, Depth: depth, Event: rd.entryPtr(n, false)})
+			out = append(out, api.LineageLink{ID: cid, ParentID: pid, Depth: depth, Event: rd.entryPtr(n, false)})
 			next = append(next, cid)
 		}
 		frontier = next
@@ -307,13 +308,13 @@ type viewOptions struct {
 // credentialView builds the view of credential id. With an empty id it
 // reports the usages that fingerprints find. found is false when the
 // ledger knows nothing of the credential.
-func credentialView(ctx context.Context, f *fetcher, rd *render, id string, opt viewOptions) (_ *CredentialView, found bool, err error) {
+func credentialView(ctx context.Context, f *fetcher, rd *render, id string, opt viewOptions) (_ *api.CredentialView, found bool, err error) {
 	var (
 		refs   *credentialRefs
 		events []*node
 	)
-	v := &CredentialView{Usages: []Usage{}, Lineage: Lineage{Parents: []LineageLink{}, Children: []LineageLink{}}}
-	v.Credential = Credential{Events: []Entry{}}
+	v := &api.CredentialView{Usages: []api.Usage{}, Lineage: api.Lineage{Parents: []api.LineageLink{}, Children: []api.LineageLink{}}}
+	v.Credential = api.Credential{Events: []api.Entry{}}
 	if id != "" {
 		if refs, err = credentialEvents(ctx, f, id); err != nil {
 			return nil, false, err
@@ -385,12 +386,12 @@ func credentialView(ctx context.Context, f *fetcher, rd *render, id string, opt 
 		if r == nil {
 			r = newRun(traceID, nil) // a call without a trace ID
 		}
-		u := Usage{
+		u := api.Usage{
 			TraceID:     traceID,
 			ForeignRun:  foreignRun(issuers, traceID),
 			Agent:       r.agent(rd),
 			Attestation: r.attestation(rd),
-			Calls:       []Call{},
+			Calls:       []api.Call{},
 		}
 		steps := make(map[*node]bool)
 		causes := make(map[*node][]uint64)
@@ -398,7 +399,7 @@ func credentialView(ctx context.Context, f *fetcher, rd *render, id string, opt 
 			if n.e.TraceID != traceID {
 				continue
 			}
-			call := Call{Entry: rd.entry(n, true), CredentialID: n.attr(ledger.AttrCredentialID), Target: target(n), ChainOfThought: []uint64{}}
+			call := api.Call{Entry: rd.entry(n, true), CredentialID: n.attr(ledger.AttrCredentialID), Target: target(n), ChainOfThought: []uint64{}}
 			if id != "" && call.CredentialID == id {
 				call.MatchedBy = append(call.MatchedBy, matchedByCredentialID)
 			}
@@ -415,7 +416,7 @@ func credentialView(ctx context.Context, f *fetcher, rd *render, id string, opt 
 			step, tool, via := r.cause(n)
 			call.Tool = rd.entryPtr(tool, true)
 			if step != nil {
-				call.Cause = &Cause{StepIndex: step.index(), Via: via}
+				call.Cause = &api.Cause{StepIndex: step.index(), Via: via}
 				steps[step] = true
 				causes[step] = append(causes[step], n.index())
 			}
@@ -431,9 +432,9 @@ func credentialView(ctx context.Context, f *fetcher, rd *render, id string, opt 
 			// Keep the latest steps: they are closest to the calls.
 			ordered, u.StepsTruncated = ordered[len(ordered)-maxSteps:], true
 		}
-		u.Steps = make([]Step, 0, len(ordered))
+		u.Steps = make([]api.Step, 0, len(ordered))
 		for _, s := range ordered {
-			u.Steps = append(u.Steps, Step{Entry: rd.entry(s, true), Causes: causes[s]})
+			u.Steps = append(u.Steps, api.Step{Entry: rd.entry(s, true), Causes: causes[s]})
 		}
 		v.Usages = append(v.Usages, u)
 	}
@@ -452,8 +453,8 @@ func credentialView(ctx context.Context, f *fetcher, rd *render, id string, opt 
 
 // issuance says how a credential was obtained, from its first issuing
 // event and the run it happened in.
-func issuance(rd *render, ev *node, r *run) *Issuance {
-	is := &Issuance{TraceID: ev.e.TraceID, Operation: operation(ev), Event: rd.entry(ev, false)}
+func issuance(rd *render, ev *node, r *run) *api.Issuance {
+	is := &api.Issuance{TraceID: ev.e.TraceID, Operation: operation(ev), Event: rd.entry(ev, false)}
 	if r == nil {
 		return is
 	}
@@ -466,17 +467,18 @@ func issuance(rd *render, ev *node, r *run) *Issuance {
 }
 
 // blastRadius lists every API call made with credential id or any
-// credential exchanged from it.
-func blastRadius(ctx context.Context, f *fetcher, rd *render, id string) (*BlastRadius, bool, error) {
+// credential exchanged from it, and the index keys it used.
+func blastRadius(ctx context.Context, f *fetcher, rd *render, id string) (*api.BlastRadius, keySet, bool, error) {
 	kids, truncated, err := children(ctx, f, rd, id)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
-	b := &BlastRadius{CredentialID: id, Credentials: []string{id}, Targets: []TargetGroup{}, Truncated: truncated}
+	b := &api.BlastRadius{CredentialID: id, Credentials: []string{id}, Targets: []api.TargetGroup{}, Truncated: truncated}
 	for _, k := range kids {
 		b.Credentials = append(b.Credentials, k.ID)
 	}
-	b.keys.add(ledger.RefCredentialParent, id)
+	var keys keySet
+	keys.add(ledger.RefCredentialParent, id)
 	type call struct {
 		n    *node
 		cred string
@@ -491,13 +493,13 @@ func blastRadius(ctx context.Context, f *fetcher, rd *render, id string) (*Blast
 		}
 		cr, err := credentialEvents(ctx, f, cid)
 		if err != nil {
-			return nil, false, err
+			return nil, nil, false, err
 		}
 		anyEvents = anyEvents || len(cr.events) > 0
 		parts := []stream{cr.stream(f, cid, 0)}
 		fps := facts(rd, cid, cr.events).Fingerprints
-		b.keys.add(ledger.RefCredential, cid)
-		b.keys.add(ledger.RefFingerprint, fps...)
+		keys.add(ledger.RefCredential, cid)
+		keys.add(ledger.RefFingerprint, fps...)
 		for _, ref := range refsOf(ledger.RefFingerprint, fps...) {
 			parts = append(parts, &refStream{f: f, ref: ref})
 		}
@@ -508,7 +510,7 @@ func blastRadius(ctx context.Context, f *fetcher, rd *render, id string) (*Blast
 			return take
 		})
 		if err != nil {
-			return nil, false, err
+			return nil, nil, false, err
 		}
 		b.Truncated = b.Truncated || p.more
 		for _, n := range p.nodes {
@@ -522,14 +524,14 @@ func blastRadius(ctx context.Context, f *fetcher, rd *render, id string) (*Blast
 		}
 		return 1
 	})
-	groups := make(map[Target]*TargetGroup)
+	groups := make(map[api.Target]*api.TargetGroup)
 	for _, c := range calls {
 		t := target(c.n)
-		key := Target{ServerAddress: t.ServerAddress, Method: t.Method, Path: t.Path}
+		key := api.Target{ServerAddress: t.ServerAddress, Method: t.Method, Path: t.Path}
 		g := groups[key]
 		if g == nil {
-			g = &TargetGroup{ServerAddress: t.ServerAddress, Method: t.Method, Path: t.Path,
-				Credentials: []string{}, Runs: []string{}, StatusCodes: map[string]int{}, Calls: []CallRef{}}
+			g = &api.TargetGroup{ServerAddress: t.ServerAddress, Method: t.Method, Path: t.Path,
+				Credentials: []string{}, Runs: []string{}, StatusCodes: map[string]int{}, Calls: []api.CallRef{}}
 			groups[key] = g
 		}
 		g.Count++
@@ -549,7 +551,7 @@ func blastRadius(ctx context.Context, f *fetcher, rd *render, id string) (*Blast
 			g.Last = st
 		}
 		e := rd.entry(c.n, false)
-		g.Calls = append(g.Calls, CallRef{Index: e.Index, LeafHash: e.LeafHash, TraceID: e.TraceID,
+		g.Calls = append(g.Calls, api.CallRef{Index: e.Index, LeafHash: e.LeafHash, TraceID: e.TraceID,
 			CredentialID: c.n.attr(ledger.AttrCredentialID), Start: e.Start, StatusCode: t.StatusCode})
 	}
 	for _, g := range groups {
@@ -557,14 +559,14 @@ func blastRadius(ctx context.Context, f *fetcher, rd *render, id string) (*Blast
 		sort.Strings(g.Runs)
 		b.Targets = append(b.Targets, *g)
 	}
-	slices.SortFunc(b.Targets, func(x, y TargetGroup) int {
+	slices.SortFunc(b.Targets, func(x, y api.TargetGroup) int {
 		if x.Count != y.Count {
 			return y.Count - x.Count
 		}
 		return strings.Compare(x.ServerAddress+"\x00"+x.Method+"\x00"+x.Path, y.ServerAddress+"\x00"+y.Method+"\x00"+y.Path)
 	})
 	b.Calls = len(calls)
-	return b, anyEvents || len(calls) > 0 || len(kids) > 0, nil
+	return b, keys, anyEvents || len(calls) > 0 || len(kids) > 0, nil
 }
 
 // maxLookupCredentials bounds the credentials one lookup reports.
@@ -576,8 +578,8 @@ const maxLookupEntries = 1000
 
 // lookup answers a raw-token lookup: the credentials whose entries carry
 // the token's fingerprint, and the credential its JWT ID names.
-func lookup(ctx context.Context, f *fetcher, rd *render, token, fingerprint string, gate *approval.Gate) (*LookupResult, error) {
-	res := &LookupResult{Fingerprint: fingerprint, Credentials: []CredentialView{}}
+func lookup(ctx context.Context, f *fetcher, rd *render, token, fingerprint string, gate *approval.Gate) (*api.LookupResult, error) {
+	res := &api.LookupResult{Fingerprint: fingerprint, Credentials: []api.CredentialView{}}
 	type match struct {
 		id string
 		by []string

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/ledger"
 )
 
@@ -22,7 +23,7 @@ func TestDuplicateMismatchFinding(t *testing.T) {
 		if _, err := w.log.Append(t.Context(), []ledger.Entry{span}); err != nil {
 			t.Fatal(err)
 		}
-		var run RunView
+		var run api.RunView
 		w.get("responder", "/v1/runs/"+trace, &run)
 		if len(run.Findings) != 0 {
 			t.Fatalf("findings before a re-delivery = %+v, want none", run.Findings)
@@ -37,8 +38,8 @@ func TestDuplicateMismatchFinding(t *testing.T) {
 			t.Fatalf("Append(changed) = %+v, want [%+v]", got, want)
 		}
 		w.get("responder", "/v1/runs/"+trace, &run)
-		if len(run.Findings) != 1 || run.Findings[0].Code != FindingDuplicateMismatch || run.Findings[0].Entry != 0 {
-			t.Fatalf("findings = %+v, want one %s about entry 0", run.Findings, FindingDuplicateMismatch)
+		if len(run.Findings) != 1 || run.Findings[0].Code != api.FindingDuplicateMismatch || run.Findings[0].Entry != 0 {
+			t.Fatalf("findings = %+v, want one %s about entry 0", run.Findings, api.FindingDuplicateMismatch)
 		}
 		for _, e := range run.Entries {
 			if e.Attributes["gen_ai.tool.name"] == "delete_everything" {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/ingest"
 	"github.com/agentledger/agentledger/ingest/secrets"
 	"github.com/agentledger/agentledger/internal/demo"
@@ -54,7 +55,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 		w.checkpoint()
 
-		var v CredentialView
+		var v api.CredentialView
 		w.get("responder", "/v1/credentials/"+res.LeakedCredential, &v)
 		foreign := map[string]bool{}
 		for _, u := range v.Usages {
@@ -75,8 +76,8 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("usage by the foreign run %s: present %v, foreign %v; want present and foreign", res.ForeignRun, ok, f)
 		}
 
-		r := w.do("responder", http.MethodPost, "/v1/credentials/lookup", LookupRequest{Token: res.LeakedToken})
-		var lr LookupResult
+		r := w.do("responder", http.MethodPost, "/v1/credentials/lookup", api.LookupRequest{Token: res.LeakedToken})
+		var lr api.LookupResult
 		r.json(t, &lr)
 		if r.status != http.StatusOK || len(lr.Credentials) == 0 || lr.Credentials[0].Credential.ID != res.LeakedCredential {
 			t.Errorf("lookup of the leaked token = %d, %d credentials, want %s", r.status, len(lr.Credentials), res.LeakedCredential)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/ledger"
 )
 
@@ -38,7 +39,7 @@ func (s *Server) entry(c echo.Context) error {
 	e := rd.entry(nodes[0], true)
 	e.Leaf = base64.StdEncoding.EncodeToString(nodes[0].rec.Leaf)
 	e.DedupKey = hex.EncodeToString(nodes[0].rec.DedupKey[:])
-	return s.reply(c, rd, http.StatusOK, EntryAnswer{Entry: e, Findings: rd.findingList()})
+	return s.reply(c, rd, http.StatusOK, api.EntryAnswer{Entry: e, Findings: rd.findingList()})
 }
 
 // latest returns the latest checkpoint, or a 404 if none was signed.
@@ -134,7 +135,7 @@ func (s *Server) inclusionProof(c echo.Context) error {
 			return err
 		}
 	}
-	return c.JSON(http.StatusOK, InclusionProof{Index: index, TreeSize: size, Hashes: b64(hashes), Checkpoint: note})
+	return c.JSON(http.StatusOK, api.InclusionProof{Index: index, TreeSize: size, Hashes: b64(hashes), Checkpoint: note})
 }
 
 // GET /v1/proofs/consistency?from=&to= : to defaults to the latest
@@ -174,7 +175,7 @@ func (s *Server) consistencyProof(c echo.Context) error {
 			return err
 		}
 	}
-	return c.JSON(http.StatusOK, ConsistencyProof{From: from, To: to, Hashes: b64(hashes), Checkpoint: note})
+	return c.JSON(http.StatusOK, api.ConsistencyProof{From: from, To: to, Hashes: b64(hashes), Checkpoint: note})
 }
 
 func b64(hashes [][]byte) []string {
@@ -202,8 +203,8 @@ func (s *Server) checkpointNote(c echo.Context) error {
 	return c.Blob(http.StatusOK, "text/plain; charset=utf-8", cp.Note)
 }
 
-func checkpointInfo(cp ledger.Checkpoint) CheckpointInfo {
-	return CheckpointInfo{Size: cp.Size, Root: base64.StdEncoding.EncodeToString(cp.Root[:]), Time: timePtr(cp.Time), Note: string(cp.Note)}
+func checkpointInfo(cp ledger.Checkpoint) api.CheckpointInfo {
+	return api.CheckpointInfo{Size: cp.Size, Root: base64.StdEncoding.EncodeToString(cp.Root[:]), Time: timePtr(cp.Time), Note: string(cp.Note)}
 }
 
 // GET /v1/checkpoints?cursor=&limit= : checkpoints in ascending size, and
@@ -222,7 +223,7 @@ func (s *Server) checkpoints(c echo.Context) error {
 	if err != nil {
 		return fail("read checkpoints", err)
 	}
-	out := &CheckpointList{Checkpoints: []CheckpointInfo{}}
+	out := &api.CheckpointList{Checkpoints: []api.CheckpointInfo{}}
 	if len(cps) > limit {
 		out.NextCursor = encodeCursor(cps[limit].Size)
 		cps = cps[:limit]
@@ -248,7 +249,7 @@ func (s *Server) logInfo(c echo.Context) error {
 	if err != nil {
 		return fail("read tree head", err)
 	}
-	out := &LogInfo{Origin: s.origin, VerifierKey: s.cfg.VerifierKey, TreeSize: head.Size}
+	out := &api.LogInfo{Origin: s.origin, VerifierKey: s.cfg.VerifierKey, TreeSize: head.Size}
 	latest, err := s.cfg.Reader.LatestCheckpoint(ctx)
 	switch {
 	case err == nil:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/ledger"
 )
 
@@ -23,18 +24,6 @@ const (
 	CodeCorrupt          = "ledger_corrupt"
 	CodeInternal         = "internal"
 )
-
-// ErrorBody is the envelope of every error answer.
-type ErrorBody struct {
-	Error ErrorDetail `json:"error"`
-}
-
-// ErrorDetail says what went wrong: a stable code and a message for
-// people.
-type ErrorDetail struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
 
 // apiError is an error with the HTTP status and envelope to answer it with.
 type apiError struct {
@@ -97,24 +86,24 @@ func fail(op string, err error) error {
 }
 
 // envelope returns the status and body to answer err with.
-func envelope(err error, requestID string) (int, ErrorBody) {
+func envelope(err error, requestID string) (int, api.ErrorBody) {
 	var ae *apiError
 	if errors.As(err, &ae) {
-		return ae.status, ErrorBody{ErrorDetail{Code: ae.code, Message: ae.msg}}
+		return ae.status, api.ErrorBody{Error: api.ErrorDetail{Code: ae.code, Message: ae.msg}}
 	}
 	var se *storeError
 	switch {
 	case errors.Is(err, ledger.ErrCorrupt):
-		return http.StatusInternalServerError, ErrorBody{ErrorDetail{Code: CodeCorrupt,
+		return http.StatusInternalServerError, api.ErrorBody{Error: api.ErrorDetail{Code: CodeCorrupt,
 			Message: "the ledger's stored state fails verification; run agentledger audit (request " + requestID + ")"}}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
 		errors.Is(err, ledger.ErrClosed), errors.Is(err, ledger.ErrConflict), errors.Is(err, ledger.ErrPushback):
-		return http.StatusServiceUnavailable, ErrorBody{ErrorDetail{Code: CodeUnavailable,
+		return http.StatusServiceUnavailable, api.ErrorBody{Error: api.ErrorDetail{Code: CodeUnavailable,
 			Message: "the ledger is busy or shutting down; retry (request " + requestID + ")"}}
 	case errors.As(err, &se):
-		return http.StatusServiceUnavailable, ErrorBody{ErrorDetail{Code: CodeUnavailable,
+		return http.StatusServiceUnavailable, api.ErrorBody{Error: api.ErrorDetail{Code: CodeUnavailable,
 			Message: "the ledger's database is unavailable; retry (request " + requestID + ")"}}
 	}
-	return http.StatusInternalServerError, ErrorBody{ErrorDetail{Code: CodeInternal,
+	return http.StatusInternalServerError, api.ErrorBody{Error: api.ErrorDetail{Code: CodeInternal,
 		Message: "internal error (request " + requestID + ")"}}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/ledger"
 )
 
@@ -71,65 +72,6 @@ const maxReconcileUses = 2000
 // maxIdentityTraces bounds the runs whose identity is read per credential.
 const maxIdentityTraces = 32
 
-// EvidenceFinding is one disagreement between the two sides of a credential, with
-// the ledger indices it rests on.
-type EvidenceFinding struct {
-	Kind         string `json:"kind"`
-	CredentialID string `json:"credential_id"`
-	// Index is the entry the finding is about: the use, or the issuance.
-	Index uint64 `json:"index"`
-	// Source is that entry's evidence source.
-	Source string     `json:"source,omitempty"`
-	At     *time.Time `json:"at,omitempty"`
-	// Cites are the indices of every entry the finding rests on, in
-	// ascending order; each can be proved with an inclusion proof.
-	Cites   []uint64 `json:"cites"`
-	Summary string   `json:"summary"`
-	// Reason says which bound a use_outside_validity crossed: expiry or
-	// revocation.
-	Reason        string      `json:"reason,omitempty"`
-	ClientAddress string      `json:"client_address,omitempty"`
-	UserAgent     string      `json:"user_agent,omitempty"`
-	Target        *Target     `json:"target,omitempty"`
-	TraceID       string      `json:"trace_id,omitempty"`
-	Facts         []FactCheck `json:"facts,omitempty"`
-}
-
-// FactCheck compares one fact of an issuance as the issuer and the agents
-// recorded it.
-type FactCheck struct {
-	Fact   string `json:"fact"`
-	Issuer string `json:"issuer"`
-	Agent  string `json:"agent"`
-	Agree  bool   `json:"agree"`
-}
-
-// CredentialEvidence reconciles the two sides of a credential: the
-// issuer's and the provider's audit logs, and the agents' account.
-type CredentialEvidence struct {
-	Status string `json:"status"`
-	// IssuerEvents and AgentEvents are the indices of the credential
-	// events (issue, exchange, revoke) each side recorded.
-	IssuerEvents []uint64 `json:"issuer_events"`
-	AgentEvents  []uint64 `json:"agent_events"`
-	// Agreement compares the facts of the issuance both sides recorded.
-	Agreement    []FactCheck `json:"agreement"`
-	ProviderUses int         `json:"provider_uses"`
-	AgentUses    int         `json:"agent_uses"`
-	// Findings, newest first.
-	Findings []EvidenceFinding `json:"findings"`
-	// Truncated is true when the credential has more entries than were
-	// reconciled.
-	Truncated bool `json:"truncated,omitempty"`
-}
-
-// FindingsPage is a page of /v1/findings.
-type FindingsPage struct {
-	Findings []EvidenceFinding `json:"findings"`
-	// NextCursor continues the listing with older findings.
-	NextCursor string `json:"next_cursor,omitempty"`
-}
-
 // fromEvidence reports whether n came from an issuer's or a provider's
 // audit log rather than an agent or the ledger itself.
 func fromEvidence(n *node) bool {
@@ -141,12 +83,12 @@ func fromEvidence(n *node) bool {
 }
 
 // reconcile builds the evidence of credential id.
-func reconcile(ctx context.Context, f *fetcher, id string) (*CredentialEvidence, error) {
+func reconcile(ctx context.Context, f *fetcher, id string) (*api.CredentialEvidence, error) {
 	cr, err := credentialEvents(ctx, f, id)
 	if err != nil {
 		return nil, err
 	}
-	ev := &CredentialEvidence{IssuerEvents: []uint64{}, AgentEvents: []uint64{}, Agreement: []FactCheck{}, Findings: []EvidenceFinding{},
+	ev := &api.CredentialEvidence{IssuerEvents: []uint64{}, AgentEvents: []uint64{}, Agreement: []api.FactCheck{}, Findings: []api.EvidenceFinding{},
 		Truncated: cr.truncated || !cr.complete}
 	all := cr.all[:min(len(cr.all), eventScan)]
 	nodes, err := f.fetch(ctx, all)
@@ -224,7 +166,7 @@ func reconcile(ctx context.Context, f *fetcher, id string) (*CredentialEvidence,
 	default:
 		ev.Status = StatusNoIssuance
 	}
-	add := func(fd EvidenceFinding, on *node, cites ...*node) {
+	add := func(fd api.EvidenceFinding, on *node, cites ...*node) {
 		fd.CredentialID = id
 		fd.Index = on.index()
 		fd.Source = on.e.Source
@@ -240,14 +182,14 @@ func reconcile(ctx context.Context, f *fetcher, id string) (*CredentialEvidence,
 
 	// The issuance, as each side recorded it.
 	if issuerIssue != nil && agentIssue != nil {
-		var differ []FactCheck
+		var differ []api.FactCheck
 		for _, fact := range []string{ledger.AttrCredentialSubject, ledger.AttrCredentialRole, ledger.AttrCredentialScope,
 			ledger.AttrCredentialExpiresAt, ledger.AttrCredentialParentID} {
 			is, ag := issuerIssue.attr(fact), agentIssue.attr(fact)
 			if is == "" || ag == "" {
 				continue
 			}
-			fc := FactCheck{Fact: fact, Issuer: is, Agent: ag, Agree: sameFact(fact, is, ag)}
+			fc := api.FactCheck{Fact: fact, Issuer: is, Agent: ag, Agree: sameFact(fact, is, ag)}
 			ev.Agreement = append(ev.Agreement, fc)
 			if !fc.Agree {
 				differ = append(differ, fc)
@@ -258,16 +200,16 @@ func reconcile(ctx context.Context, f *fetcher, id string) (*CredentialEvidence,
 			for i, d := range differ {
 				names[i] = strings.TrimPrefix(d.Fact, "credential.")
 			}
-			add(EvidenceFinding{Kind: FindingIssuerDisagreement, Facts: differ,
+			add(api.EvidenceFinding{Kind: FindingIssuerDisagreement, Facts: differ,
 				Summary: fmt.Sprintf("the issuer's record and the agent's disagree on %s", strings.Join(names, ", "))}, issuerIssue, agentIssue)
 		}
 	}
 	if issuerIssue != nil && agentIssue == nil {
-		add(EvidenceFinding{Kind: FindingUnreportedIssuance,
+		add(api.EvidenceFinding{Kind: FindingUnreportedIssuance,
 			Summary: fmt.Sprintf("%s recorded this issuance; no agent reported it", issuerIssue.e.Source)}, issuerIssue)
 	}
 	if issued := cmpOr(issuerIssue, agentIssue); issued != nil && len(uses) == 0 {
-		add(EvidenceFinding{Kind: FindingIssuedNeverUsed, Summary: "issued and never used, by either side's record"}, issued, issuerIssue, agentIssue)
+		add(api.EvidenceFinding{Kind: FindingIssuedNeverUsed, Summary: "issued and never used, by either side's record"}, issued, issuerIssue, agentIssue)
 	}
 
 	// Uses: each provider-seen use, with the agent call that accounts for
@@ -299,7 +241,7 @@ func reconcile(ctx context.Context, f *fetcher, id string) (*CredentialEvidence,
 		checked = append(checked, use{u, best})
 		if best == nil && agentsKnow {
 			t := target(u)
-			add(EvidenceFinding{Kind: FindingUnaccountedUse, ClientAddress: u.attr(attrClientAddress), UserAgent: u.attr(attrUserAgent), Target: &t,
+			add(api.EvidenceFinding{Kind: FindingUnaccountedUse, ClientAddress: u.attr(attrClientAddress), UserAgent: u.attr(attrUserAgent), Target: &t,
 				Summary: fmt.Sprintf("%s saw a use from %s that no agent run accounts for", u.e.Source, orUnknown(u.attr(attrClientAddress)))},
 				u, cmpOr(agentIssue, firstOf(agent)))
 		}
@@ -314,11 +256,11 @@ func reconcile(ctx context.Context, f *fetcher, id string) (*CredentialEvidence,
 		at := u.n.e.Start
 		switch {
 		case !expiry.IsZero() && at.After(expiry):
-			add(EvidenceFinding{Kind: FindingUseOutsideValidity, Reason: "expired", TraceID: traceOf(u.n, u.pair),
+			add(api.EvidenceFinding{Kind: FindingUseOutsideValidity, Reason: "expired", TraceID: traceOf(u.n, u.pair),
 				Summary: fmt.Sprintf("used %s after it expired at %s", at.Sub(expiry).Round(time.Second), expiry.Format(time.RFC3339))},
 				u.n, expiryFrom, u.pair)
 		case revoke != nil && at.After(revoke.e.Start):
-			add(EvidenceFinding{Kind: FindingUseOutsideValidity, Reason: "revoked", TraceID: traceOf(u.n, u.pair),
+			add(api.EvidenceFinding{Kind: FindingUseOutsideValidity, Reason: "revoked", TraceID: traceOf(u.n, u.pair),
 				Summary: fmt.Sprintf("used %s after %s recorded its revocation", at.Sub(revoke.e.Start).Round(time.Second), sideName(revoke))},
 				u.n, revoke, u.pair)
 		}
@@ -338,14 +280,14 @@ func reconcile(ctx context.Context, f *fetcher, id string) (*CredentialEvidence,
 					return nil, err
 				}
 				if who != "" && comparableIdentity(who) && canonicalIdentity(who) != canonicalIdentity(subject) {
-					add(EvidenceFinding{Kind: FindingSubjectMismatch, TraceID: a.e.TraceID,
-						Facts:   []FactCheck{{Fact: ledger.AttrCredentialSubject, Issuer: subject, Agent: who}},
+					add(api.EvidenceFinding{Kind: FindingSubjectMismatch, TraceID: a.e.TraceID,
+						Facts:   []api.FactCheck{{Fact: ledger.AttrCredentialSubject, Issuer: subject, Agent: who}},
 						Summary: fmt.Sprintf("issued to %s, used by a run attested as %s", subject, who)}, a, issued, from)
 				}
 			}
 		}
 	}
-	slices.SortStableFunc(ev.Findings, func(x, y EvidenceFinding) int {
+	slices.SortStableFunc(ev.Findings, func(x, y api.EvidenceFinding) int {
 		switch {
 		case x.Index > y.Index:
 			return -1
@@ -551,14 +493,14 @@ func findingCandidates(kind string) []ledger.Ref {
 // by the index of the entry each is about; before is the cursor: only
 // findings about entries below it are listed (0: from the end). The
 // findings about one entry are never split across pages.
-func findings(ctx context.Context, f *fetcher, head uint64, kind string, before uint64, limit int) (*FindingsPage, error) {
-	page := &FindingsPage{Findings: []EvidenceFinding{}}
+func findings(ctx context.Context, f *fetcher, head uint64, kind string, before uint64, limit int) (*api.FindingsPage, error) {
+	page := &api.FindingsPage{Findings: []api.EvidenceFinding{}}
 	hi := head
 	if before > 0 && before < hi {
 		hi = before
 	}
 	refs := findingCandidates(kind)
-	cache := make(map[string]*CredentialEvidence)
+	cache := make(map[string]*api.CredentialEvidence)
 	window, scanned := uint64(1024), uint64(0)
 	for hi > 0 && scanned < findingsScan && len(cache) < findingsCredentials {
 		var (

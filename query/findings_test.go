@@ -9,6 +9,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/evidence"
 	"github.com/agentledger/agentledger/ingest/secrets"
 	"github.com/agentledger/agentledger/ledger"
@@ -160,7 +161,7 @@ func evidenceCases(w *world) []goldenCase {
 		return goldenCase{name: name, caller: "responder", method: http.MethodGet, target: target}
 	}
 	page1 := w.do("responder", http.MethodGet, "/v1/findings?limit=1", nil)
-	var p FindingsPage
+	var p api.FindingsPage
 	page1.json(w.t, &p)
 	return []goldenCase{
 		get("evidence_credential_sts", "/v1/credentials/"+credSTS+"?content=false"),
@@ -230,13 +231,13 @@ func matchGolden(t *testing.T, b backend, name string, body []byte) {
 func TestFindingsScenario(t *testing.T) {
 	w := newWorld(t, backends()[0], worldOptions{noFixture: true})
 	w.seedEvidence()
-	var all FindingsPage
+	var all api.FindingsPage
 	w.get("responder", "/v1/findings", &all)
 	if all.NextCursor != "" {
 		t.Errorf("next_cursor %q on the last page", all.NextCursor)
 	}
 	type key struct{ kind, cred string }
-	got := map[key][]EvidenceFinding{}
+	got := map[key][]api.EvidenceFinding{}
 	for _, f := range all.Findings {
 		got[key{f.Kind, f.CredentialID}] = append(got[key{f.Kind, f.CredentialID}], f)
 		if len(f.Cites) == 0 || !slices.Contains(f.Cites, f.Index) || !slices.IsSorted(f.Cites) {
@@ -280,10 +281,10 @@ func TestFindingsScenario(t *testing.T) {
 	}
 
 	// Paging one at a time yields the same findings.
-	var paged []EvidenceFinding
+	var paged []api.EvidenceFinding
 	cursor := ""
 	for range 20 {
-		var p FindingsPage
+		var p api.FindingsPage
 		w.get("responder", "/v1/findings?limit=1&cursor="+cursor, &p)
 		paged = append(paged, p.Findings...)
 		if cursor = p.NextCursor; cursor == "" {
@@ -294,7 +295,7 @@ func TestFindingsScenario(t *testing.T) {
 		t.Errorf("paging yields %d findings, one page %d", len(paged), len(all.Findings))
 	}
 
-	var v CredentialView
+	var v api.CredentialView
 	w.get("responder", "/v1/credentials/"+credSTS, &v)
 	if v.Evidence == nil || v.Evidence.Status != StatusIssuerConfirmed || v.Evidence.ProviderUses != 3 || v.Evidence.AgentUses != 1 {
 		t.Errorf("STS credential evidence = %+v, want confirmed with 3 provider and 1 agent use", v.Evidence)
@@ -371,9 +372,9 @@ func TestRunViewEvidence(t *testing.T) {
 			if r.status != http.StatusOK {
 				t.Fatalf("GET /v1/runs/%s = %d, want 200\n%s", tc.trace, r.status, r.body)
 			}
-			var v RunView
+			var v api.RunView
 			r.json(t, &v)
-			i := slices.IndexFunc(v.Credentials, func(c RunCredential) bool { return c.ID == tc.cred })
+			i := slices.IndexFunc(v.Credentials, func(c api.RunCredential) bool { return c.ID == tc.cred })
 			if i < 0 {
 				t.Fatalf("run %s: credential %s not in its credentials %+v", tc.trace, tc.cred, v.Credentials)
 			}

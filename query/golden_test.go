@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+
+	"github.com/agentledger/agentledger/api"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -36,9 +38,9 @@ func goldenCases(w *world) []goldenCase {
 		get("credential_c1_page1", "responder", "/v1/credentials/"+credC1+"?limit=1&content=false"),
 		get("credential_c1_page2", "responder", "/v1/credentials/"+credC1+"?limit=1&content=false&cursor="+encodeCursor(w.idx["a.k2"])),
 		get("credential_c1_blast_radius", "responder", "/v1/credentials/"+credC1+"/blast-radius"),
-		{name: "lookup_c1_raw_token", caller: "responder", method: http.MethodPost, target: "/v1/credentials/lookup?content=false", body: LookupRequest{Token: tokenC1}},
-		{name: "lookup_c4_jwt", caller: "responder", method: http.MethodPost, target: "/v1/credentials/lookup?content=false", body: LookupRequest{Token: tokenC4}},
-		{name: "lookup_unknown", caller: "responder", method: http.MethodPost, target: "/v1/credentials/lookup", body: LookupRequest{Token: "never-seen"}},
+		{name: "lookup_c1_raw_token", caller: "responder", method: http.MethodPost, target: "/v1/credentials/lookup?content=false", body: api.LookupRequest{Token: tokenC1}},
+		{name: "lookup_c4_jwt", caller: "responder", method: http.MethodPost, target: "/v1/credentials/lookup?content=false", body: api.LookupRequest{Token: tokenC4}},
+		{name: "lookup_unknown", caller: "responder", method: http.MethodPost, target: "/v1/credentials/lookup", body: api.LookupRequest{Token: "never-seen"}},
 		get("run_a", "responder", "/v1/runs/"+traceA),
 		get("run_b_content_false", "responder", "/v1/runs/"+traceB+"?content=false"),
 		get("agent_triage_runs", "responder", "/v1/agents/"+agentTriage+"/runs"),

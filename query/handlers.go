@@ -6,6 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/ledger"
 )
 
@@ -51,14 +52,14 @@ func (s *Server) blastRadius(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	b, found, err := blastRadius(c.Request().Context(), newFetcher(s.cfg.Reader), newRender(false), id)
+	b, keys, found, err := blastRadius(c.Request().Context(), newFetcher(s.cfg.Reader), newRender(false), id)
 	if err != nil {
 		return err
 	}
 	if !found {
 		return notFound("no entry names credential %q", id)
 	}
-	if b.Completeness, err = s.completeness(c, b.keys); err != nil {
+	if b.Completeness, err = s.completeness(c, keys); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, b)
@@ -73,7 +74,7 @@ func (s *Server) blastRadius(c echo.Context) error {
 // stored or returned; neither is anything derived from it but its keyed
 // fingerprint.
 func (s *Server) lookup(c echo.Context) error {
-	var req LookupRequest
+	var req api.LookupRequest
 	if err := s.decodeJSON(c, &req, `{"token": "<raw secret>"}`); err != nil {
 		return err
 	}
@@ -89,7 +90,7 @@ func (s *Server) lookup(c echo.Context) error {
 	if s.cfg.LookupSecrets != nil {
 		tokens = s.cfg.LookupSecrets(req.Token)
 	}
-	var res *LookupResult
+	var res *api.LookupResult
 	for _, tok := range tokens {
 		r, err := lookup(c.Request().Context(), newFetcher(s.cfg.Reader), rd, tok, s.cfg.Fingerprint(tok), s.cfg.ApprovalGate)
 		if err != nil {
@@ -101,7 +102,7 @@ func (s *Server) lookup(c echo.Context) error {
 		}
 		for _, v := range r.Credentials {
 			if len(res.Credentials) < maxLookupCredentials &&
-				!slices.ContainsFunc(res.Credentials, func(w CredentialView) bool { return w.Credential.ID == v.Credential.ID }) {
+				!slices.ContainsFunc(res.Credentials, func(w api.CredentialView) bool { return w.Credential.ID == v.Credential.ID }) {
 				res.Credentials = append(res.Credentials, v)
 			}
 		}
@@ -154,12 +155,12 @@ func (s *Server) run(c echo.Context) error {
 		return notFound("no entry of run %s", traceID)
 	}
 	r := newRun(traceID, p.nodes)
-	v := &RunView{TraceID: traceID, Agent: r.agent(rd), Entries: make([]TimelineEntry, 0, len(r.nodes)), Truncated: p.more}
+	v := &api.RunView{TraceID: traceID, Agent: r.agent(rd), Entries: make([]api.TimelineEntry, 0, len(r.nodes)), Truncated: p.more}
 	if p.more {
 		v.NextCursor = encodeCursor(p.next)
 	}
 	for _, n := range r.nodes {
-		te := TimelineEntry{Entry: rd.entry(n, true)}
+		te := api.TimelineEntry{Entry: rd.entry(n, true)}
 		if n.e.Kind != ledger.KindLLM {
 			if step, _, via := r.cause(n); step != nil {
 				i := step.index()
@@ -215,13 +216,13 @@ func (s *Server) agentRuns(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := &AgentRuns{AgentID: id, Runs: make([]RunSummary, 0, len(p.nodes))}
+	out := &api.AgentRuns{AgentID: id, Runs: make([]api.RunSummary, 0, len(p.nodes))}
 	if p.more {
 		out.NextCursor = encodeCursor(p.next)
 	}
 	for _, n := range p.nodes {
 		key, src := ledger.Agent(n.e)
-		out.Runs = append(out.Runs, RunSummary{
+		out.Runs = append(out.Runs, api.RunSummary{
 			TraceID:        n.e.TraceID,
 			AgentID:        n.attr(ledger.AttrAgentID),
 			AgentName:      n.attr(ledger.AttrAgentName),
@@ -320,7 +321,7 @@ func (s *Server) search(c echo.Context) error {
 		return err
 	}
 	rd := newRender(false)
-	out := &SearchResult{Entries: rd.entries(p.nodes, false), Findings: rd.findingList()}
+	out := &api.SearchResult{Entries: rd.entries(p.nodes, false), Findings: rd.findingList()}
 	if p.more {
 		out.NextCursor = encodeCursor(p.next)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 
+	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/ledger"
 )
 
@@ -217,7 +218,7 @@ func (r *run) chain(n *node) []*node {
 // agent returns the run's agent: its agent entry, or when the agent entry
 // is missing the first entry that names an agent (ledger.Agent), which for
 // a run of LLM-client spans alone is their service.
-func (r *run) agent(rd *render) *RunAgent {
+func (r *run) agent(rd *render) *api.RunAgent {
 	var from *node
 	for _, n := range r.nodes {
 		if n.e.Kind == ledger.KindAgent {
@@ -240,9 +241,9 @@ func (r *run) agent(rd *render) *RunAgent {
 }
 
 // runAgent returns the agent facts of n.
-func runAgent(n *node) RunAgent {
+func runAgent(n *node) api.RunAgent {
 	key, src := ledger.Agent(n.e)
-	return RunAgent{
+	return api.RunAgent{
 		ID:             n.attr(ledger.AttrAgentID),
 		Name:           n.attr(ledger.AttrAgentName),
 		Key:            key,
@@ -253,9 +254,9 @@ func runAgent(n *node) RunAgent {
 
 // attestation returns what ran in the run: image digests and model IDs
 // from its attestation entries, and the models its LLM steps name.
-func (r *run) attestation(rd *render) Attestation {
+func (r *run) attestation(rd *render) api.Attestation {
 	images, models := make(map[string]bool), make(map[string]bool)
-	a := Attestation{Entries: []Entry{}}
+	a := api.Attestation{Entries: []api.Entry{}}
 	for _, n := range r.nodes {
 		switch n.e.Kind {
 		case ledger.KindAttestation:
@@ -280,8 +281,8 @@ func (r *run) attestation(rd *render) Attestation {
 }
 
 // target returns what an API call touched.
-func target(n *node) Target {
-	t := Target{ServerAddress: n.attr(ledger.AttrServerAddress)}
+func target(n *node) api.Target {
+	t := api.Target{ServerAddress: n.attr(ledger.AttrServerAddress)}
 	t.Method = firstAttr(n, attrHTTPMethod, attrRPCMethod, attrDBOperation)
 	t.Path = firstAttr(n, attrURLPath, attrRPCService, attrDBCollection, attrDBNamespace)
 	t.StatusCode = firstAttr(n, attrHTTPStatus, attrRPCStatus)

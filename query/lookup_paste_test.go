@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/ingest/secrets"
 )
 
@@ -25,8 +26,8 @@ func TestLookupPastedText(t *testing.T) {
 			"curl -H 'Authorization: token " + tokenC1 + "' https://api.github.com/user\n",
 			"HOME=/root\nGITHUB_TOKEN=" + tokenC1 + "\nPATH=/bin\n",
 		} {
-			r := w.do("responder", http.MethodPost, "/v1/credentials/lookup?content=false", LookupRequest{Token: paste})
-			var lr LookupResult
+			r := w.do("responder", http.MethodPost, "/v1/credentials/lookup?content=false", api.LookupRequest{Token: paste})
+			var lr api.LookupResult
 			r.json(t, &lr)
 			if r.status != http.StatusOK || len(lr.Credentials) == 0 || lr.Credentials[0].Credential.ID != credC1 {
 				t.Errorf("lookup of %q = %d, %+v, want credential %s", paste, r.status, lr.Credentials, credC1)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/ledger/index"
 )
 
@@ -110,18 +111,18 @@ func TestOpenAPI(t *testing.T) {
 	}
 
 	types := map[string]any{
-		"Error": ErrorBody{}, "Entry": Entry{}, "EntryAnswer": EntryAnswer{}, "Content": Content{}, "CredentialView": CredentialView{},
-		"Credential": Credential{}, "Issuance": Issuance{}, "Lineage": Lineage{}, "LineageLink": LineageLink{},
-		"Usage": Usage{}, "RunAgent": RunAgent{}, "Attestation": Attestation{}, "Step": Step{}, "Call": Call{},
-		"Cause": Cause{}, "Target": Target{}, "BlastRadius": BlastRadius{}, "TargetGroup": TargetGroup{}, "CallRef": CallRef{},
-		"LookupRequest": LookupRequest{}, "LookupResult": LookupResult{}, "RunView": RunView{}, "RunCredential": RunCredential{}, "LinkedRun": LinkedRun{}, "TimelineEntry": TimelineEntry{},
-		"AgentRuns": AgentRuns{}, "RunSummary": RunSummary{}, "SearchResult": SearchResult{}, "InclusionProof": InclusionProof{},
-		"ConsistencyProof": ConsistencyProof{}, "CheckpointInfo": CheckpointInfo{}, "CheckpointList": CheckpointList{},
-		"LogInfo": LogInfo{}, "ErasureRequest": ErasureRequest{}, "ErasureResult": ErasureResult{}, "ErasedEntry": ErasedEntry{},
-		"Finding": Finding{}, "TokenInfo": TokenInfo{}, "TokenList": TokenList{}, "NewTokenRequest": NewTokenRequest{}, "NewToken": NewToken{},
-		"EvidenceFinding": EvidenceFinding{}, "FactCheck": FactCheck{}, "CredentialEvidence": CredentialEvidence{}, "FindingsPage": FindingsPage{},
-		"IndexProof": index.Proof{}, "IndexProofNode": index.ProofNode{}, "PolicyDecision": PolicyDecision{}, "ApprovalCheck": ApprovalCheck{},
-		"Completeness": Completeness{},
+		"Error": api.ErrorBody{}, "Entry": api.Entry{}, "EntryAnswer": api.EntryAnswer{}, "Content": api.Content{}, "CredentialView": api.CredentialView{},
+		"Credential": api.Credential{}, "Issuance": api.Issuance{}, "Lineage": api.Lineage{}, "LineageLink": api.LineageLink{},
+		"Usage": api.Usage{}, "RunAgent": api.RunAgent{}, "Attestation": api.Attestation{}, "Step": api.Step{}, "Call": api.Call{},
+		"Cause": api.Cause{}, "Target": api.Target{}, "BlastRadius": api.BlastRadius{}, "TargetGroup": api.TargetGroup{}, "CallRef": api.CallRef{},
+		"LookupRequest": api.LookupRequest{}, "LookupResult": api.LookupResult{}, "RunView": api.RunView{}, "RunCredential": api.RunCredential{}, "LinkedRun": api.LinkedRun{}, "TimelineEntry": api.TimelineEntry{},
+		"AgentRuns": api.AgentRuns{}, "RunSummary": api.RunSummary{}, "SearchResult": api.SearchResult{}, "InclusionProof": api.InclusionProof{},
+		"ConsistencyProof": api.ConsistencyProof{}, "CheckpointInfo": api.CheckpointInfo{}, "CheckpointList": api.CheckpointList{},
+		"LogInfo": api.LogInfo{}, "ErasureRequest": api.ErasureRequest{}, "ErasureResult": api.ErasureResult{}, "ErasedEntry": api.ErasedEntry{},
+		"Finding": api.Finding{}, "TokenInfo": api.TokenInfo{}, "TokenList": api.TokenList{}, "NewTokenRequest": api.NewTokenRequest{}, "NewToken": api.NewToken{},
+		"EvidenceFinding": api.EvidenceFinding{}, "FactCheck": api.FactCheck{}, "CredentialEvidence": api.CredentialEvidence{}, "FindingsPage": api.FindingsPage{},
+		"IndexProof": index.Proof{}, "IndexProofNode": index.ProofNode{}, "PolicyDecision": api.PolicyDecision{}, "ApprovalCheck": api.ApprovalCheck{},
+		"Completeness": api.Completeness{},
 	}
 	for name := range doc.Comps.Schemas {
 		if _, ok := types[name]; !ok {

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/approval"
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/policy"
@@ -91,12 +92,12 @@ func TestGovernance(t *testing.T) {
 		if r.status != http.StatusOK {
 			t.Fatalf("credential view = %d: %s", r.status, r.body)
 		}
-		var v CredentialView
+		var v api.CredentialView
 		r.json(t, &v)
 		if len(v.Usages) != 1 || len(v.Usages[0].Calls) != 3 {
 			t.Fatalf("usages %+v", v.Usages)
 		}
-		byIndex := make(map[uint64]Call)
+		byIndex := make(map[uint64]api.Call)
 		for _, c := range v.Usages[0].Calls {
 			byIndex[c.Entry.Index] = c
 		}

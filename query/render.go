@@ -12,6 +12,7 @@ import (
 	"sync"
 	"unicode/utf8"
 
+	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/ledger"
 )
 
@@ -23,7 +24,7 @@ type render struct {
 	content  bool
 	mu       sync.Mutex
 	read     map[uint64]bool
-	findings map[findingKey]Finding
+	findings map[findingKey]api.Finding
 }
 
 type findingKey struct {
@@ -32,19 +33,19 @@ type findingKey struct {
 }
 
 func newRender(content bool) *render {
-	return &render{content: content, read: make(map[uint64]bool), findings: make(map[findingKey]Finding)}
+	return &render{content: content, read: make(map[uint64]bool), findings: make(map[findingKey]api.Finding)}
 }
 
 // findingList returns what the rendered entries raised, by entry and
 // content name.
-func (r *render) findingList() []Finding {
+func (r *render) findingList() []api.Finding {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]Finding, 0, len(r.findings))
+	out := make([]api.Finding, 0, len(r.findings))
 	for _, f := range r.findings {
 		out = append(out, f)
 	}
-	slices.SortFunc(out, func(a, b Finding) int {
+	slices.SortFunc(out, func(a, b api.Finding) int {
 		if a.Entry != b.Entry {
 			return cmp.Compare(a.Entry, b.Entry)
 		}
@@ -58,8 +59,8 @@ func (r *render) findingList() []Finding {
 func (r *render) failingContent(n *node, name string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.findings[findingKey{n.index(), name}] = Finding{
-		Code:    FindingContentFailsCommitment,
+	r.findings[findingKey{n.index(), name}] = api.Finding{
+		Code:    api.FindingContentFailsCommitment,
 		Entry:   n.index(),
 		Content: name,
 		Message: fmt.Sprintf("the stored content %q of entry %d does not match its commitment in the leaf; it is not served; run agentledger audit", name, n.index()),
@@ -78,8 +79,8 @@ func (r *render) duplicateMismatch(n *node) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.findings[findingKey{n.index(), ledger.DuplicateMismatchName}] = Finding{
-		Code:    FindingDuplicateMismatch,
+	r.findings[findingKey{n.index(), ledger.DuplicateMismatchName}] = api.Finding{
+		Code:    api.FindingDuplicateMismatch,
 		Entry:   idx,
 		Message: fmt.Sprintf("entry %d arrived again with a different leaf (leaf hash %s), as entry %d records; the ledger kept the first", idx, delivered, n.index()),
 	}
@@ -100,9 +101,9 @@ func (r *render) readIndices() []uint64 {
 
 // entry renders n. Its content data is included when withContent is set
 // and the caller may read content; the commitments always are.
-func (r *render) entry(n *node, withContent bool) Entry {
+func (r *render) entry(n *node, withContent bool) api.Entry {
 	e := n.e
-	out := Entry{
+	out := api.Entry{
 		Index:        n.index(),
 		LeafHash:     hex.EncodeToString(n.rec.LeafHash[:]),
 		Kind:         string(e.Kind),
@@ -127,7 +128,7 @@ func (r *render) entry(n *node, withContent bool) Entry {
 		r.duplicateMismatch(n)
 	}
 	for _, cm := range n.cms {
-		c := Content{Name: cm.Name, Commitment: hex.EncodeToString(cm.Hash[:]), Erased: true}
+		c := api.Content{Name: cm.Name, Commitment: hex.EncodeToString(cm.Hash[:]), Erased: true}
 		if slices.Contains(n.failing, cm.Name) {
 			c.Erased, c.FailsCommitment = false, true
 		}
@@ -151,15 +152,15 @@ func (r *render) entry(n *node, withContent bool) Entry {
 }
 
 // entries renders ns.
-func (r *render) entries(ns []*node, withContent bool) []Entry {
-	out := make([]Entry, 0, len(ns))
+func (r *render) entries(ns []*node, withContent bool) []api.Entry {
+	out := make([]api.Entry, 0, len(ns))
 	for _, n := range ns {
 		out = append(out, r.entry(n, withContent))
 	}
 	return out
 }
 
-func (r *render) entryPtr(n *node, withContent bool) *Entry {
+func (r *render) entryPtr(n *node, withContent bool) *api.Entry {
 	if n == nil {
 		return nil
 	}

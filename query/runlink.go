@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/ledger"
 )
 
@@ -38,14 +39,14 @@ type linker struct {
 	// owners maps a fingerprint to the credentials whose events record it.
 	owners map[string][]string
 	// agents maps a trace ID to its run's agent (findAgents).
-	agents map[string]*RunAgent
+	agents map[string]*api.RunAgent
 	// truncated is true when the budget of credentials ran out.
 	truncated bool
 }
 
 func newLinker(f *fetcher, rd *render) *linker {
 	return &linker{f: f, rd: rd, events: make(map[string]*credentialRefs), owners: make(map[string][]string),
-		agents: make(map[string]*RunAgent)}
+		agents: make(map[string]*api.RunAgent)}
 }
 
 // parallel calls fn(ctx, i) for each i < n, several at once.
@@ -260,7 +261,7 @@ func (l *linker) credentials(ctx context.Context, traceID string, nodes []*node,
 
 // findAgents finds the agents of runs, from their agent entries, looking
 // several up at once, into l.agents.
-func (l *linker) findAgents(ctx context.Context, runs []LinkedRun) error {
+func (l *linker) findAgents(ctx context.Context, runs []api.LinkedRun) error {
 	var traces []string
 	l.mu.Lock()
 	for _, r := range runs {
@@ -269,7 +270,7 @@ func (l *linker) findAgents(ctx context.Context, runs []LinkedRun) error {
 		}
 	}
 	l.mu.Unlock()
-	found := make([]*RunAgent, len(traces))
+	found := make([]*api.RunAgent, len(traces))
 	if err := parallel(ctx, len(traces), func(ctx context.Context, i int) error {
 		nodes, _, err := linkNodes(ctx, l.f, traces[i], ledger.KindAgent)
 		if err == nil {
@@ -291,7 +292,7 @@ func (l *linker) findAgents(ctx context.Context, runs []LinkedRun) error {
 // the other runs that obtained or used them, for the run view. all, if
 // not nil, is every entry of the run, in time order; else the run's API
 // calls and credential events are looked up.
-func (l *linker) runCredentials(ctx context.Context, traceID string, all []*node) (_ []RunCredential, foreignUses int, truncated bool, err error) {
+func (l *linker) runCredentials(ctx context.Context, traceID string, all []*node) (_ []api.RunCredential, foreignUses int, truncated bool, err error) {
 	nodes, complete := all, true
 	if nodes == nil {
 		if nodes, complete, err = linkNodes(ctx, l.f, traceID, ledger.KindAPICall, ledger.KindCredential); err != nil {
@@ -302,10 +303,10 @@ func (l *linker) runCredentials(ctx context.Context, traceID string, all []*node
 	if err != nil {
 		return nil, 0, false, err
 	}
-	out := make([]RunCredential, 0, len(creds))
+	out := make([]api.RunCredential, 0, len(creds))
 	for _, c := range creds {
-		rc := RunCredential{ID: c.id, Obtained: c.issuers[traceID] != nil, ForeignRun: c.foreign(traceID),
-			Calls: c.calls, MatchedBy: c.matchedBy, ObtainedIn: []LinkedRun{}, UsedBy: []LinkedRun{}}
+		rc := api.RunCredential{ID: c.id, Obtained: c.issuers[traceID] != nil, ForeignRun: c.foreign(traceID),
+			Calls: c.calls, MatchedBy: c.matchedBy, ObtainedIn: []api.LinkedRun{}, UsedBy: []api.LinkedRun{}}
 		if rc.ForeignRun {
 			foreignUses += len(c.calls)
 		}
@@ -317,7 +318,7 @@ func (l *linker) runCredentials(ctx context.Context, traceID string, all []*node
 		}
 		sortNodes(issuers)
 		for _, ev := range issuers {
-			rc.ObtainedIn = append(rc.ObtainedIn, LinkedRun{TraceID: ev.e.TraceID, Event: l.rd.entryPtr(ev, false)})
+			rc.ObtainedIn = append(rc.ObtainedIn, api.LinkedRun{TraceID: ev.e.TraceID, Event: l.rd.entryPtr(ev, false)})
 		}
 		out = append(out, rc)
 	}
@@ -334,7 +335,7 @@ func (l *linker) runCredentials(ctx context.Context, traceID string, all []*node
 	}); err != nil {
 		return nil, 0, false, err
 	}
-	var linked []LinkedRun
+	var linked []api.LinkedRun
 	for _, rc := range out {
 		linked = append(append(linked, rc.ObtainedIn...), rc.UsedBy...)
 	}
@@ -344,7 +345,7 @@ func (l *linker) runCredentials(ctx context.Context, traceID string, all []*node
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, rc := range out {
-		for _, runs := range [][]LinkedRun{rc.ObtainedIn, rc.UsedBy} {
+		for _, runs := range [][]api.LinkedRun{rc.ObtainedIn, rc.UsedBy} {
 			for i := range runs {
 				runs[i].Agent = l.agents[runs[i].TraceID]
 			}
@@ -356,7 +357,7 @@ func (l *linker) runCredentials(ctx context.Context, traceID string, all []*node
 // usedBy returns the other runs that used credential c, which run traceID
 // obtained, with their API calls: the credential view's usages, less the
 // run's own.
-func (l *linker) usedBy(ctx context.Context, traceID string, c *runCredential) ([]LinkedRun, bool, error) {
+func (l *linker) usedBy(ctx context.Context, traceID string, c *runCredential) ([]api.LinkedRun, bool, error) {
 	fps := facts(l.rd, c.id, c.refs.events).Fingerprints
 	runs := make(map[string]int) // trace → position in out
 	p, err := paginate(ctx, l.f, usageStream(l.f, c.refs, c.id, fps, 0), maxLinkedCalls, func(n *node) verdict {
@@ -376,13 +377,13 @@ func (l *linker) usedBy(ctx context.Context, traceID string, c *runCredential) (
 	}
 	calls := slices.Clone(p.nodes)
 	sortNodes(calls)
-	out := []LinkedRun{}
+	out := []api.LinkedRun{}
 	for _, trace := range uniqueTraces(calls) {
-		lr := LinkedRun{TraceID: trace, Calls: []CallRef{}}
+		lr := api.LinkedRun{TraceID: trace, Calls: []api.CallRef{}}
 		for _, n := range calls {
 			if n.e.TraceID == trace {
 				e := l.rd.entry(n, false)
-				lr.Calls = append(lr.Calls, CallRef{Index: e.Index, LeafHash: e.LeafHash, TraceID: e.TraceID,
+				lr.Calls = append(lr.Calls, api.CallRef{Index: e.Index, LeafHash: e.LeafHash, TraceID: e.TraceID,
 					CredentialID: n.attr(ledger.AttrCredentialID), Start: e.Start, StatusCode: target(n).StatusCode})
 			}
 		}
@@ -392,7 +393,7 @@ func (l *linker) usedBy(ctx context.Context, traceID string, c *runCredential) (
 }
 
 // runSummaries marks each run of runs, an agent's, with its foreign uses.
-func (l *linker) runSummaries(ctx context.Context, runs []RunSummary) error {
+func (l *linker) runSummaries(ctx context.Context, runs []api.RunSummary) error {
 	nodes := make([][]*node, len(runs))
 	complete := make([]bool, len(runs))
 	if err := parallel(ctx, len(runs), func(ctx context.Context, i int) (err error) {

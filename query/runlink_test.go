@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/ledger"
 )
 
@@ -39,7 +40,7 @@ func TestRunCredentials(t *testing.T) {
 			}},
 			{traceC, 0, map[string]want{}},
 		} {
-			var v RunView
+			var v api.RunView
 			w.get("responder", "/v1/runs/"+tc.trace+"?limit=1&content=false", &v)
 			if v.ForeignUses != tc.foreignUses || v.CredentialsTruncated {
 				t.Errorf("run %s: foreign_uses %d, truncated %v; want %d, false", tc.trace, v.ForeignUses, v.CredentialsTruncated, tc.foreignUses)
@@ -82,7 +83,7 @@ func TestRunCredentials(t *testing.T) {
 			{agentRogue, map[string]int{traceB: 2}},
 			{agentTriage, map[string]int{traceA: 0, traceC: 0}},
 		} {
-			var runs AgentRuns
+			var runs api.AgentRuns
 			w.get("responder", "/v1/agents/"+tc.agent+"/runs", &runs)
 			got := make(map[string]int)
 			for _, r := range runs.Runs {
@@ -104,7 +105,7 @@ func TestRunCredentials(t *testing.T) {
 }
 
 // linkedTraces returns the one trace of ls, "" for none, or "several".
-func linkedTraces(ls []LinkedRun) string {
+func linkedTraces(ls []api.LinkedRun) string {
 	switch len(ls) {
 	case 0:
 		return ""
@@ -127,7 +128,7 @@ func TestRunCredentialsBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, limit := range []int{1, 100} { // the whole run on one page, or not
-		var v RunView
+		var v api.RunView
 		w.get("responder", fmt.Sprintf("/v1/runs/%s?limit=%d", traceC, limit), &v)
 		if len(v.Credentials) != maxRunCredentials || !v.CredentialsTruncated {
 			t.Errorf("limit %d: %d credentials, truncated %v; want %d, true", limit, len(v.Credentials), v.CredentialsTruncated, maxRunCredentials)

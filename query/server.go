@@ -18,6 +18,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/auth"
 	"github.com/agentledger/agentledger/ledger"
 )
@@ -294,7 +295,7 @@ func (s *Server) reply(c echo.Context, rd *render, status int, body any) error {
 		rid, _ := c.Get(ctxRequestID).(string)
 		for _, f := range rd.findingList() {
 			s.logger.Warn("query: finding", "request_id", rid, "code", f.Code, "entry", f.Entry, "content", f.Content)
-			if s.cfg.Observer != nil && f.Code == FindingContentFailsCommitment {
+			if s.cfg.Observer != nil && f.Code == api.FindingContentFailsCommitment {
 				s.cfg.Observer.ContentFailsCommitment(f.Entry, f.Content)
 			}
 		}

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/ledger/layout"
 )
@@ -96,7 +97,7 @@ func TestTilesInterop(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var p InclusionProof
+			var p api.InclusionProof
 			w.get("auditor", fmt.Sprintf("/v1/proofs/inclusion?index=%d", i), &p)
 			if got := decodeHashes(t, p.Hashes); mustJSON(got) != mustJSON(want) {
 				t.Errorf("inclusion proof of %d: served %x, tlog %x", i, got, want)
@@ -107,7 +108,7 @@ func TestTilesInterop(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var p ConsistencyProof
+			var p api.ConsistencyProof
 			w.get("auditor", fmt.Sprintf("/v1/proofs/consistency?from=%d", old), &p)
 			if got := decodeHashes(t, p.Hashes); mustJSON(got) != mustJSON(want) {
 				t.Errorf("consistency proof from %d: served %x, tlog %x", old, got, want)

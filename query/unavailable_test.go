@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/internal/pgtest"
 	"github.com/agentledger/agentledger/ledger/postgres"
 )
@@ -158,7 +159,7 @@ func TestDatabaseDown(t *testing.T) {
 					continue
 				}
 				checkEnvelope(t, tt.target, r)
-				var e ErrorBody
+				var e api.ErrorBody
 				r.json(t, &e)
 				if e.Error.Code != CodeUnavailable {
 					t.Errorf("GET %s: code %q, want %q", tt.target, e.Error.Code, CodeUnavailable)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/ledger"
 )
 
@@ -71,7 +72,7 @@ func TestViewsVerify(t *testing.T) {
 				t.Fatalf("GET %s reports no entries", target)
 			}
 			w.checkpoint() // cover the access entries the views appended
-			var logInfo LogInfo
+			var logInfo api.LogInfo
 			w.get("auditor", "/v1/log", &logInfo)
 			for _, rs := range found {
 				verifyReported(t, w, target, logInfo.VerifierKey, rs)
@@ -84,7 +85,7 @@ func TestViewsVerify(t *testing.T) {
 func verifyReported(t *testing.T, w *world, target, vkey string, rs []reported) {
 	t.Helper()
 	r := rs[0]
-	var e Entry
+	var e api.Entry
 	w.get("auditor", fmt.Sprintf("/v1/entries/%d", r.index), &e)
 	leaf, err := base64.StdEncoding.DecodeString(e.Leaf)
 	if err != nil {
@@ -93,7 +94,7 @@ func verifyReported(t *testing.T, w *world, target, vkey string, rs []reported) 
 	if lh := ledger.LeafHash(leaf); hex.EncodeToString(lh[:]) != r.leafHash {
 		t.Errorf("%s: entry %d: leaf hashes to %x, the answer says %s", target, r.index, lh, r.leafHash)
 	}
-	var p InclusionProof
+	var p api.InclusionProof
 	w.get("auditor", fmt.Sprintf("/v1/proofs/inclusion?index=%d", r.index), &p)
 	cp, err := ledger.OpenCheckpoint([]byte(p.Checkpoint), vkey)
 	if err != nil {
@@ -162,7 +163,7 @@ func TestAccessEntries(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		w := newWorld(t, b, worldOptions{})
 		before := w.head().Size
-		var v CredentialView
+		var v api.CredentialView
 		w.get("responder", "/v1/credentials/"+credC1, &v)
 		after := w.head().Size
 		if after != before+1 {

@@ -17,6 +17,7 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/merkle/testonly"
 
+	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/ledger"
 )
 
@@ -47,41 +48,14 @@ type vectors struct {
 }
 
 // vectorEntry is a leaf, its proof in the tree of TreeSize, and the entry
-// as the query API shows it (query.Entry).
+// as the query API shows it (api.Entry).
 type vectorEntry struct {
 	Index    uint64    `json:"index"`
 	Leaf     string    `json:"leaf"` // base64
 	LeafHash string    `json:"leaf_hash"`
 	Proof    []string  `json:"proof"` // base64
-	Entry    apiEntry  `json:"entry"`
+	Entry    api.Entry `json:"entry"`
 	Decoded  leafShape `json:"decoded"`
-}
-
-// apiEntry mirrors query.Entry.
-type apiEntry struct {
-	Index        uint64            `json:"index"`
-	LeafHash     string            `json:"leaf_hash"`
-	Kind         string            `json:"kind"`
-	TraceID      string            `json:"trace_id,omitempty"`
-	SpanID       string            `json:"span_id,omitempty"`
-	ParentSpanID string            `json:"parent_span_id,omitempty"`
-	EventKey     string            `json:"event_key,omitempty"`
-	Name         string            `json:"name"`
-	Start        *time.Time        `json:"start,omitempty"`
-	End          *time.Time        `json:"end,omitempty"`
-	Attributes   map[string]string `json:"attributes"`
-	Content      []apiContent      `json:"content,omitempty"`
-	Leaf         string            `json:"leaf,omitempty"`
-}
-
-// apiContent mirrors query.Content.
-type apiContent struct {
-	Name       string  `json:"name"`
-	Commitment string  `json:"commitment"`
-	Erased     bool    `json:"erased"`
-	Salt       string  `json:"salt,omitempty"`
-	Data       *string `json:"data,omitempty"`
-	Encoding   string  `json:"encoding,omitempty"`
 }
 
 // leafShape is what a decoder must read from the leaf.
@@ -158,8 +132,8 @@ func timePtr(t time.Time) *time.Time {
 // apiView renders e as the query API shows it, with content returned
 // (base64 when it is not UTF-8) except for the tool's result, which it
 // shows as erased.
-func apiView(index uint64, leafHash [32]byte, e ledger.Entry) apiEntry {
-	out := apiEntry{Index: index, LeafHash: hex.EncodeToString(leafHash[:]), Kind: string(e.Kind), TraceID: e.TraceID,
+func apiView(index uint64, leafHash [32]byte, e ledger.Entry) api.Entry {
+	out := api.Entry{Index: index, LeafHash: hex.EncodeToString(leafHash[:]), Kind: string(e.Kind), TraceID: e.TraceID,
 		SpanID: e.SpanID, ParentSpanID: e.ParentSpanID, EventKey: e.EventKey, Name: e.Name,
 		Start: timePtr(e.Start), End: timePtr(e.End), Attributes: map[string]string{}}
 	for _, a := range e.Attrs {
@@ -167,7 +141,7 @@ func apiView(index uint64, leafHash [32]byte, e ledger.Entry) apiEntry {
 	}
 	for _, c := range e.Content {
 		cm := c.Commitment()
-		ac := apiContent{Name: c.Name, Commitment: hex.EncodeToString(cm[:])}
+		ac := api.Content{Name: c.Name, Commitment: hex.EncodeToString(cm[:])}
 		if c.Name == "tool.result" {
 			ac.Erased = true
 		} else {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/internal/demo"
 	"github.com/agentledger/agentledger/ledger/verify"
 	"github.com/agentledger/agentledger/query"
@@ -35,7 +36,7 @@ func TestDemoAgainstServer(t *testing.T) {
 	token := strings.TrimSpace(string(raw))
 	base := "http://" + s.httpAddr
 
-	var view query.CredentialView
+	var view api.CredentialView
 	getJSON(t, base+"/v1/credentials/"+url.PathEscape(res.LeakedCredential)+"?content=true", token, &view)
 	runs := map[string]bool{}
 	for _, u := range view.Usages {
@@ -65,7 +66,7 @@ func TestDemoAgainstServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var found query.LookupResult
+	var found api.LookupResult
 	err = json.NewDecoder(resp.Body).Decode(&found)
 	resp.Body.Close()
 	if err != nil || resp.StatusCode != http.StatusOK {
@@ -77,7 +78,7 @@ func TestDemoAgainstServer(t *testing.T) {
 
 	// CloudTrail's side of the data-analyst's session: the attacker's uses
 	// are unaccounted, the agent's own are not.
-	var fs query.FindingsPage
+	var fs api.FindingsPage
 	getJSON(t, base+"/v1/findings?kind=unaccounted_use", token, &fs)
 	attacker := 0
 	for _, f := range fs.Findings {
@@ -89,7 +90,7 @@ func TestDemoAgainstServer(t *testing.T) {
 	if attacker != 2 {
 		t.Errorf("%d unaccounted uses of the STS session, want the attacker's 2", attacker)
 	}
-	var session query.CredentialView
+	var session api.CredentialView
 	getJSON(t, base+"/v1/credentials/"+url.PathEscape(res.LeakedSession), token, &session)
 	if ev := session.Evidence; ev == nil || ev.Status != query.StatusIssuerConfirmed || ev.ProviderUses != 4 || ev.AgentUses != 2 {
 		t.Errorf("STS session evidence = %+v, want issuer-confirmed with 4 provider and 2 agent uses", ev)

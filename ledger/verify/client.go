@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/ledger/layout"
 )
@@ -131,9 +132,7 @@ func (c *Client) get(ctx context.Context, path string, limit int64) ([]byte, err
 	}
 	if resp.StatusCode != http.StatusOK {
 		he := &HTTPError{URL: u, Status: resp.StatusCode}
-		var env struct {
-			Error struct{ Code, Message string } `json:"error"`
-		}
+		var env api.ErrorBody
 		if json.Unmarshal(body, &env) == nil {
 			he.Code, he.Message = env.Error.Code, env.Error.Message
 		}
@@ -179,86 +178,49 @@ func (c *Client) VerifiedCheckpoint(ctx context.Context) (*ledger.VerifiedCheckp
 	return cp, note, nil
 }
 
-// Entry is an entry as /v1/entries/{index} serves it. Leaf holds the leaf
-// bytes, decoded from base64.
-type Entry struct {
-	Index        uint64            `json:"index"`
-	LeafHash     string            `json:"leaf_hash"`
-	Kind         string            `json:"kind"`
-	Source       string            `json:"source"`
-	Submitter    string            `json:"submitter"`
-	TraceID      string            `json:"trace_id"`
-	SpanID       string            `json:"span_id"`
-	ParentSpanID string            `json:"parent_span_id"`
-	EventKey     string            `json:"event_key"`
-	Name         string            `json:"name"`
-	Start        *time.Time        `json:"start"`
-	End          *time.Time        `json:"end"`
-	Attributes   map[string]string `json:"attributes"`
-	Content      []Content         `json:"content"`
-	Leaf         []byte            `json:"leaf"`
-}
-
-// Content is one piece of an entry's content as the API serves it.
-type Content struct {
-	Name       string  `json:"name"`
-	Commitment string  `json:"commitment"`
-	Erased     bool    `json:"erased"`
-	Salt       []byte  `json:"salt"`
-	Data       *string `json:"data"`
-	Encoding   string  `json:"encoding"`
-	// FailsCommitment is the server's own finding that the content it
-	// stores does not match its commitment.
-	FailsCommitment bool `json:"fails_commitment"`
-}
-
-// Entry fetches entry index with its leaf, without content. It does not
+// Entry fetches entry index and returns it with its leaf bytes, decoded
+// from the answer's base64 leaf; the entry has no content. It does not
 // verify it.
-func (c *Client) Entry(ctx context.Context, index uint64) (*Entry, error) {
+func (c *Client) Entry(ctx context.Context, index uint64) (*api.Entry, []byte, error) {
 	return c.entry(ctx, index, false)
 }
 
-// EntryContent fetches entry index with its leaf and the content the token
-// may read; the server records the read in the ledger. It does not verify
-// it.
-func (c *Client) EntryContent(ctx context.Context, index uint64) (*Entry, error) {
+// EntryContent fetches entry index and returns it with its leaf bytes and
+// the content the token may read; the server records the read in the
+// ledger. It does not verify it.
+func (c *Client) EntryContent(ctx context.Context, index uint64) (*api.Entry, []byte, error) {
 	return c.entry(ctx, index, true)
 }
 
-func (c *Client) entry(ctx context.Context, index uint64, content bool) (*Entry, error) {
-	var e Entry
+func (c *Client) entry(ctx context.Context, index uint64, content bool) (*api.Entry, []byte, error) {
+	var e api.EntryAnswer
 	path := "v1/entries/" + strconv.FormatUint(index, 10) + "?content=" + strconv.FormatBool(content)
 	if err := c.getJSON(ctx, path, &e); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if e.Index != index {
-		return nil, fmt.Errorf("asked for entry %d, got entry %d", index, e.Index)
+		return nil, nil, fmt.Errorf("asked for entry %d, got entry %d", index, e.Index)
 	}
-	if len(e.Leaf) == 0 {
-		return nil, fmt.Errorf("entry %d: the answer has no leaf", index)
+	if e.Leaf == "" {
+		return nil, nil, fmt.Errorf("entry %d: the answer has no leaf", index)
 	}
-	return &e, nil
-}
-
-// proofJSON is an inclusion or consistency proof as the API serves it.
-type proofJSON struct {
-	Index    *uint64  `json:"index"`
-	TreeSize *uint64  `json:"tree_size"`
-	From     *uint64  `json:"from"`
-	To       *uint64  `json:"to"`
-	Hashes   []string `json:"hashes"`
+	leaf, err := base64.StdEncoding.DecodeString(e.Leaf)
+	if err != nil {
+		return nil, nil, fmt.Errorf("entry %d: leaf: %w", index, err)
+	}
+	return &e.Entry, leaf, nil
 }
 
 // InclusionProof fetches the inclusion proof of entry index in the tree of
 // size.
 func (c *Client) InclusionProof(ctx context.Context, index, size uint64) ([][]byte, error) {
-	var p proofJSON
+	var p api.InclusionProof
 	path := fmt.Sprintf("v1/proofs/inclusion?index=%d&tree_size=%d", index, size)
 	if err := c.getJSON(ctx, path, &p); err != nil {
 		return nil, err
 	}
-	if p.Index != nil && *p.Index != index || p.TreeSize != nil && *p.TreeSize != size {
-		return nil, fmt.Errorf("asked for the inclusion of %d in size %d, got a proof for %v in %v", index, size, deref(p.Index), deref(p.TreeSize))
+	if p.Index != index || p.TreeSize != size {
+		return nil, fmt.Errorf("asked for the inclusion of %d in size %d, got a proof for %d in %d", index, size, p.Index, p.TreeSize)
 	}
 	return decodeHashes(p.Hashes)
 }
@@ -266,22 +228,15 @@ func (c *Client) InclusionProof(ctx context.Context, index, size uint64) ([][]by
 // ConsistencyProof fetches the consistency proof from the tree of size
 // from to the tree of size to.
 func (c *Client) ConsistencyProof(ctx context.Context, from, to uint64) ([][]byte, error) {
-	var p proofJSON
+	var p api.ConsistencyProof
 	path := fmt.Sprintf("v1/proofs/consistency?from=%d&to=%d", from, to)
 	if err := c.getJSON(ctx, path, &p); err != nil {
 		return nil, err
 	}
-	if p.From != nil && *p.From != from || p.To != nil && *p.To != to {
-		return nil, fmt.Errorf("asked for consistency from %d to %d, got a proof from %v to %v", from, to, deref(p.From), deref(p.To))
+	if p.From != from || p.To != to {
+		return nil, fmt.Errorf("asked for consistency from %d to %d, got a proof from %d to %d", from, to, p.From, p.To)
 	}
 	return decodeHashes(p.Hashes)
-}
-
-func deref(p *uint64) any {
-	if p == nil {
-		return "?"
-	}
-	return *p
 }
 
 // Credential fetches the credential view of id, as JSON; cursor continues

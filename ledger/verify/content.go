@@ -3,7 +3,6 @@ package verify
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"slices"
@@ -12,6 +11,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/ledger"
 )
 
@@ -104,15 +104,15 @@ func (c *Client) checkContents(ctx context.Context, entries []entryLeaf) (conten
 
 func (c *Client) checkContent(ctx context.Context, el entryLeaf) (contentCheck, error) {
 	var out contentCheck
-	e, err := c.EntryContent(ctx, el.index)
+	e, leaf, err := c.EntryContent(ctx, el.index)
 	if err != nil {
 		return out, fmt.Errorf("entry %d: %w", el.index, err)
 	}
-	if !bytes.Equal(e.Leaf, el.leaf) {
+	if !bytes.Equal(leaf, el.leaf) {
 		return out, fmt.Errorf("entry %d: /v1/entries serves a leaf other than the entry bundle's", el.index)
 	}
 	for _, cm := range el.d.Commitments {
-		i := slices.IndexFunc(e.Content, func(ct Content) bool { return ct.Name == cm.Name })
+		i := slices.IndexFunc(e.Content, func(ct api.Content) bool { return ct.Name == cm.Name })
 		if i < 0 {
 			return out, fmt.Errorf("entry %d: no content %q, but its leaf commits to it", el.index, cm.Name)
 		}
@@ -129,14 +129,11 @@ func (c *Client) checkContent(ctx context.Context, el entryLeaf) (contentCheck, 
 			out.unread++
 			continue
 		}
-		data, err := contentData(ct)
+		sum, err := contentHash(ct)
 		if err != nil {
 			return out, fmt.Errorf("entry %d: content %q: %v", el.index, ct.Name, err)
 		}
-		h := sha256.New()
-		h.Write(ct.Salt)
-		h.Write(data)
-		if !bytes.Equal(h.Sum(nil), cm.Hash[:]) {
+		if !bytes.Equal(sum, cm.Hash[:]) {
 			return out, fmt.Errorf("entry %d: content %q does not match its commitment %x", el.index, ct.Name, cm.Hash)
 		}
 		out.checked++

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/ledger"
 )
 
@@ -95,7 +96,7 @@ func (c *Client) verifyCredential(ctx context.Context, id string, opts Credentia
 	byIndex := make(map[uint64][]reported)
 	cursor := ""
 	var (
-		block *Block
+		block *api.Completeness
 		need  = []ledger.Ref{{Key: ledger.RefCredential, Value: id}}
 	)
 	for {
@@ -108,9 +109,9 @@ func (c *Client) verifyCredential(ctx context.Context, id string, opts Credentia
 			return rep, fmt.Errorf("credential view: %w", err)
 		}
 		var page struct {
-			Truncated    bool   `json:"usages_truncated"`
-			NextCursor   string `json:"next_cursor"`
-			Completeness *Block `json:"completeness"`
+			Truncated    bool              `json:"usages_truncated"`
+			NextCursor   string            `json:"next_cursor"`
+			Completeness *api.Completeness `json:"completeness"`
 			Credential   struct {
 				Fingerprints []string `json:"fingerprints"`
 			} `json:"credential"`
@@ -155,11 +156,11 @@ func (c *Client) verifyCredential(ctx context.Context, id string, opts Credentia
 	rep.Checkpoint = cp
 
 	for _, idx := range indices {
-		e, err := c.Entry(ctx, idx)
+		e, leaf, err := c.Entry(ctx, idx)
 		if err != nil {
 			return rep, err
 		}
-		lh := ledger.LeafHash(e.Leaf)
+		lh := ledger.LeafHash(leaf)
 		if served, err := parseLeafHash(e.LeafHash); err != nil || served != lh {
 			return rep, fmt.Errorf("entry %d: /v1/entries reports leaf hash %s but its leaf hashes to %x", idx, e.LeafHash, lh)
 		}
@@ -167,10 +168,10 @@ func (c *Client) verifyCredential(ctx context.Context, id string, opts Credentia
 		if err != nil {
 			return rep, err
 		}
-		if err := inclusion(cp, e.Leaf, idx, p); err != nil {
+		if err := inclusion(cp, leaf, idx, p); err != nil {
 			return rep, err
 		}
-		d, err := ledger.DecodeLeaf(e.Leaf)
+		d, err := ledger.DecodeLeaf(leaf)
 		if err != nil {
 			return rep, fmt.Errorf("entry %d: leaf does not decode: %w", idx, err)
 		}
@@ -211,7 +212,7 @@ func (c *Client) verifyCredential(ctx context.Context, id string, opts Credentia
 // verifiedKind fetches entry idx and proves it in checkpoint cp, and
 // returns its kind.
 func (c *Client) verifiedKind(ctx context.Context, cp *ledger.VerifiedCheckpoint, idx uint64) (ledger.Kind, error) {
-	e, err := c.Entry(ctx, idx)
+	_, leaf, err := c.Entry(ctx, idx)
 	if err != nil {
 		return "", err
 	}
@@ -219,10 +220,10 @@ func (c *Client) verifiedKind(ctx context.Context, cp *ledger.VerifiedCheckpoint
 	if err != nil {
 		return "", err
 	}
-	if err := inclusion(cp, e.Leaf, idx, p); err != nil {
+	if err := inclusion(cp, leaf, idx, p); err != nil {
 		return "", err
 	}
-	d, err := ledger.DecodeLeaf(e.Leaf)
+	d, err := ledger.DecodeLeaf(leaf)
 	if err != nil {
 		return "", fmt.Errorf("entry %d: leaf does not decode: %w", idx, err)
 	}
@@ -286,7 +287,7 @@ func compareFacts(obj map[string]json.RawMessage, d *ledger.DecodedLeaf) (int, b
 	if _, ok := obj["kind"]; !ok {
 		return 0, false, nil
 	}
-	var e Entry
+	var e api.Entry
 	raw, _ := json.Marshal(obj)
 	if err := json.Unmarshal(raw, &e); err != nil {
 		return 0, true, fmt.Errorf("an entry the client cannot read: %v", err)
@@ -331,7 +332,7 @@ func compareFacts(obj map[string]json.RawMessage, d *ledger.DecodedLeaf) (int, b
 			return 0, true, fmt.Errorf("%d pieces of content, but its leaf commits to %d", len(e.Content), len(d.Commitments))
 		}
 		for _, cm := range d.Commitments {
-			i := slices.IndexFunc(e.Content, func(c Content) bool { return c.Name == cm.Name })
+			i := slices.IndexFunc(e.Content, func(c api.Content) bool { return c.Name == cm.Name })
 			if i < 0 {
 				return 0, true, fmt.Errorf("no content %q, but its leaf commits to it", cm.Name)
 			}
@@ -345,14 +346,11 @@ func compareFacts(obj map[string]json.RawMessage, d *ledger.DecodedLeaf) (int, b
 			if ct.Data == nil {
 				continue
 			}
-			data, err := contentData(ct)
+			sum, err := contentHash(ct)
 			if err != nil {
 				return 0, true, fmt.Errorf("content %q: %v", ct.Name, err)
 			}
-			h := sha256.New()
-			h.Write(ct.Salt)
-			h.Write(data)
-			if !bytes.Equal(h.Sum(nil), cm.Hash[:]) {
+			if !bytes.Equal(sum, cm.Hash[:]) {
 				return 0, true, fmt.Errorf("content %q that does not match its commitment %x", ct.Name, cm.Hash)
 			}
 			checked++
@@ -361,12 +359,26 @@ func compareFacts(obj map[string]json.RawMessage, d *ledger.DecodedLeaf) (int, b
 	return checked, true, nil
 }
 
-func contentData(c Content) ([]byte, error) {
+// contentHash returns SHA-256(salt ‖ data) of content c, whose Data is
+// set: the commitment its leaf must hold.
+func contentHash(c api.Content) ([]byte, error) {
+	salt, err := base64.StdEncoding.DecodeString(c.Salt)
+	if err != nil {
+		return nil, fmt.Errorf("salt: %w", err)
+	}
+	var data []byte
 	switch c.Encoding {
 	case "utf-8", "":
-		return []byte(*c.Data), nil
+		data = []byte(*c.Data)
 	case "base64":
-		return base64.StdEncoding.DecodeString(*c.Data)
+		if data, err = base64.StdEncoding.DecodeString(*c.Data); err != nil {
+			return nil, fmt.Errorf("data: %w", err)
+		}
+	default:
+		return nil, errors.New("unknown encoding " + c.Encoding)
 	}
-	return nil, errors.New("unknown encoding " + c.Encoding)
+	h := sha256.New()
+	h.Write(salt)
+	h.Write(data)
+	return h.Sum(nil), nil
 }

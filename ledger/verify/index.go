@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/ledger/index"
 )
@@ -71,15 +72,6 @@ func (c *Client) noteInLog(ctx context.Context, cp *ledger.VerifiedCheckpoint, n
 	return nil
 }
 
-// Block is an answer's completeness block (query.Completeness), as the
-// client reads it.
-type Block struct {
-	Size       uint64        `json:"size"`
-	Checkpoint string        `json:"checkpoint"`
-	Keys       []index.Proof `json:"keys"`
-	Unindexed  []uint64      `json:"unindexed"`
-}
-
 // Completeness is what the verifiable index proved about an answer: for
 // each key the answer was built from, the entries the signed index lists,
 // and those of them the answer left out.
@@ -128,7 +120,7 @@ var errIndexBehind = errors.New("the index is behind the checkpoint")
 // errIndexBehind and the caller reads the answer again. unreported, for a
 // listed entry the answer does not report, says whether that is an
 // omission; nil means always.
-func (c *Client) checkComplete(ctx context.Context, cp *ledger.VerifiedCheckpoint, b *Block, need []ledger.Ref, reported map[uint64][]reported,
+func (c *Client) checkComplete(ctx context.Context, cp *ledger.VerifiedCheckpoint, b *api.Completeness, need []ledger.Ref, reported map[uint64][]reported,
 	unreported func(key ledger.Ref, idx uint64) (bool, error)) (*Completeness, error) {
 	if b == nil {
 		return nil, errors.New("the answer carries no completeness block: the server has no index, or no index note yet")

@@ -3,6 +3,7 @@ package verify_test
 import (
 	"testing"
 
+	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/ledger/audit/audittest"
 	"github.com/agentledger/agentledger/ledger/index"
@@ -38,7 +39,7 @@ func TestVerifyCredentialIncomplete(t *testing.T) {
 		name   string
 		tamper string
 		lookup func(*index.Proof)
-		block  func(*verify.Block)
+		block  func(*api.Completeness)
 		hide   uint64
 		want   string
 	}{
@@ -49,17 +50,17 @@ func TestVerifyCredentialIncomplete(t *testing.T) {
 		},
 		{
 			name:  "answer without a completeness block",
-			block: func(b *verify.Block) { *b = verify.Block{} },
+			block: func(b *api.Completeness) { *b = api.Completeness{} },
 			want:  `^completeness: the answer used index key credential:cred-1 but its block does not prove it$`,
 		},
 		{
 			name:  "block that leaves out the credential's key",
-			block: func(b *verify.Block) { b.Keys = b.Keys[:0] },
+			block: func(b *api.Completeness) { b.Keys = b.Keys[:0] },
 			want:  `^completeness: the answer used index key credential:cred-1 but its block does not prove it$`,
 		},
 		{
 			name: "block with the checkpoint of another size",
-			block: func(b *verify.Block) {
+			block: func(b *api.Completeness) {
 				b.Size--
 			},
 			want: `^completeness: the block is for tree size 300, its checkpoint for 301$`,

@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/ledger/index"
 	"github.com/agentledger/agentledger/ledger/layout"
-	"github.com/agentledger/agentledger/ledger/verify"
 )
 
 // apiServer serves a ledger.Reader the way the query server does, for the
@@ -34,7 +34,7 @@ type apiServer struct {
 	indexNote []byte
 	// block, if set, changes the completeness block of each credential
 	// view.
-	block func(*verify.Block)
+	block func(*api.Completeness)
 	// hide are entries the credential view leaves out.
 	hide map[uint64]bool
 }
@@ -187,7 +187,7 @@ func (s *apiServer) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 
 // completeness builds the block of a view that used key, as the query
 // server does, or nil before the first index note.
-func (s *apiServer) completeness(req *http.Request, key ledger.Ref) *verify.Block {
+func (s *apiServer) completeness(req *http.Request, key ledger.Ref) *api.Completeness {
 	ctx := req.Context()
 	ps, err := index.LookupKeys(ctx, s.r.(index.LookupReader), []ledger.Ref{key}, []uint64{0})
 	if err != nil {
@@ -198,7 +198,7 @@ func (s *apiServer) completeness(req *http.Request, key ledger.Ref) *verify.Bloc
 		s.t.Errorf("test server: checkpoint %d: %v", ps[0].Size, err)
 		return nil
 	}
-	b := &verify.Block{Size: ps[0].Size, Checkpoint: string(cp.Note), Unindexed: []uint64{}}
+	b := &api.Completeness{Size: ps[0].Size, Checkpoint: string(cp.Note), Unindexed: []uint64{}}
 	for _, p := range ps {
 		if s.lookup != nil {
 			s.lookup(p)

@@ -17,7 +17,7 @@ const STEP_LABELS = {
 
 /**
  * fetchAndVerify verifies the entry an answer showed. shown is the entry
- * as the view has it (query.Entry, or a call reference with index and
+ * as the view has it (api.Entry, or a call reference with index and
  * leaf_hash only).
  */
 export async function fetchAndVerify(shown, { attempts = 4 } = {}) {

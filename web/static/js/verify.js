@@ -479,7 +479,7 @@ export function isoToNanos(s) {
 
 /**
  * compareEntry lists the differences between an entry as an API answer
- * shows it (query.Entry JSON) and the parsed leaf. An empty list means the
+ * shows it (api.Entry JSON) and the parsed leaf. An empty list means the
  * answer shows exactly what the leaf holds.
  */
 export function compareEntry(entry, leaf) {
@@ -565,9 +565,9 @@ export async function checkContent(entry, leaf) {
  * was checked and failure (when not ok) says exactly what failed.
  *
  * @param {object} a
- * @param {object} a.entry the entry as the answer shows it (query.Entry)
+ * @param {object} a.entry the entry as the answer shows it (api.Entry)
  * @param {string} a.leaf the leaf bytes, base64 (from /v1/entries/{index})
- * @param {object} a.proof the inclusion proof (query.InclusionProof)
+ * @param {object} a.proof the inclusion proof (api.InclusionProof)
  * @param {string} a.checkpoint the signed checkpoint note
  * @param {string} a.verifierKey the pinned verifier key
  */

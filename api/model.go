@@ -1,6 +1,13 @@
-package query
+// Package api holds the JSON types the query API serves and its clients
+// (ledger/verify, the tests) decode. query/openapi.json describes them, and
+// query's tests check it against them.
+package api
 
-import "time"
+import (
+	"time"
+
+	"github.com/agentledger/agentledger/ledger/index"
+)
 
 // The answers of the API. Every entry an answer reports carries its ledger
 // index and leaf hash, so that the caller can fetch the entry's leaf
@@ -104,7 +111,7 @@ type CredentialView struct {
 	Lineage   Lineage   `json:"lineage"`
 	Usages    []Usage   `json:"usages"`
 	// Evidence reconciles the credential's two sides: the issuer's and the
-	// provider's audit logs and the agents' account (see findings.go).
+	// provider's audit logs and the agents' account (query/findings.go).
 	Evidence *CredentialEvidence `json:"evidence,omitempty"`
 	// UsagesTruncated is true when more usages follow; pass NextCursor as
 	// cursor to read them. A run may continue on the next page.
@@ -273,8 +280,6 @@ type BlastRadius struct {
 	// Completeness proves the answer lists every entry of the index keys
 	// it used, as of an index note; absent before the first index note.
 	Completeness *Completeness `json:"completeness,omitempty"`
-	// keys are the index keys the answer was built from.
-	keys keySet
 }
 
 // TargetGroup is the calls to one target (address, method, path).
@@ -533,4 +538,132 @@ type NewToken struct {
 // LookupRequest is the body of a raw-token lookup.
 type LookupRequest struct {
 	Token string `json:"token"`
+}
+
+// Completeness proves that an answer lists every entry of the index keys
+// it was built from, as of one index note (ledger/FORMAT.md, "Verifiable
+// index"). Each of Keys is the answer /v1/index gives for that key; all are
+// for the same note.
+type Completeness struct {
+	// Size is the tree size the answer is complete to: the size of the
+	// checkpoint Checkpoint and of the index note every key's proof holds.
+	Size uint64 `json:"size"`
+	// Checkpoint is the signed checkpoint of tree size Size.
+	Checkpoint string `json:"checkpoint"`
+	// Keys are the index answers of the keys the answer used, in the
+	// order they were used.
+	Keys []index.Proof `json:"keys"`
+	// Unindexed are entries carrying the keys at or beyond Size: newer
+	// than the index, so not covered by its proofs. UnindexedTruncated says
+	// there are more than MaxUnindexed.
+	Unindexed          []uint64 `json:"unindexed"`
+	UnindexedTruncated bool     `json:"unindexed_truncated,omitempty"`
+}
+
+// EvidenceFinding is one disagreement between the two sides of a credential, with
+// the ledger indices it rests on.
+type EvidenceFinding struct {
+	Kind         string `json:"kind"`
+	CredentialID string `json:"credential_id"`
+	// Index is the entry the finding is about: the use, or the issuance.
+	Index uint64 `json:"index"`
+	// Source is that entry's evidence source.
+	Source string     `json:"source,omitempty"`
+	At     *time.Time `json:"at,omitempty"`
+	// Cites are the indices of every entry the finding rests on, in
+	// ascending order; each can be proved with an inclusion proof.
+	Cites   []uint64 `json:"cites"`
+	Summary string   `json:"summary"`
+	// Reason says which bound a use_outside_validity crossed: expiry or
+	// revocation.
+	Reason        string      `json:"reason,omitempty"`
+	ClientAddress string      `json:"client_address,omitempty"`
+	UserAgent     string      `json:"user_agent,omitempty"`
+	Target        *Target     `json:"target,omitempty"`
+	TraceID       string      `json:"trace_id,omitempty"`
+	Facts         []FactCheck `json:"facts,omitempty"`
+}
+
+// FactCheck compares one fact of an issuance as the issuer and the agents
+// recorded it.
+type FactCheck struct {
+	Fact   string `json:"fact"`
+	Issuer string `json:"issuer"`
+	Agent  string `json:"agent"`
+	Agree  bool   `json:"agree"`
+}
+
+// CredentialEvidence reconciles the two sides of a credential: the
+// issuer's and the provider's audit logs, and the agents' account.
+type CredentialEvidence struct {
+	Status string `json:"status"`
+	// IssuerEvents and AgentEvents are the indices of the credential
+	// events (issue, exchange, revoke) each side recorded.
+	IssuerEvents []uint64 `json:"issuer_events"`
+	AgentEvents  []uint64 `json:"agent_events"`
+	// Agreement compares the facts of the issuance both sides recorded.
+	Agreement    []FactCheck `json:"agreement"`
+	ProviderUses int         `json:"provider_uses"`
+	AgentUses    int         `json:"agent_uses"`
+	// Findings, newest first.
+	Findings []EvidenceFinding `json:"findings"`
+	// Truncated is true when the credential has more entries than were
+	// reconciled.
+	Truncated bool `json:"truncated,omitempty"`
+}
+
+// FindingsPage is a page of /v1/findings.
+type FindingsPage struct {
+	Findings []EvidenceFinding `json:"findings"`
+	// NextCursor continues the listing with older findings.
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+// PolicyDecision is a policy engine's decision that an API call's run
+// records for the call: an OPA decision made with the call's trace
+// context, or a span or log record with policy.* attributes.
+type PolicyDecision struct {
+	// Index is the decision's entry.
+	Index    uint64 `json:"index"`
+	Source   string `json:"source,omitempty"`
+	Engine   string `json:"engine,omitempty"`
+	Decision string `json:"decision"`
+	PolicyID string `json:"policy_id,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	// LinkedBy is how the decision was tied to the call: "trace" (see
+	// policy.Link).
+	LinkedBy string `json:"linked_by"`
+}
+
+// ApprovalCheck is the approval that gated an API call and what it says
+// of it (approval.CheckCall).
+type ApprovalCheck struct {
+	// Index is the approval's entry; absent when the call had none.
+	Index *uint64 `json:"index,omitempty"`
+	// Verified is the receiver's verification of the approval's signature,
+	// from its leaf (agentledger.approval.verified).
+	Verified bool `json:"verified"`
+	// Status is agentledger.approval.status; empty when the approval was
+	// not verified at receipt.
+	Status string `json:"status,omitempty"`
+	Key    string `json:"key,omitempty"`
+	Signer string `json:"signer,omitempty"`
+	// Mismatches are the fields in which the call differs from what was
+	// approved: action, target, credential, run, expired.
+	Mismatches []string `json:"mismatches,omitempty"`
+	// Findings are approval_mismatch, approval_expired,
+	// approval_unverified and approval_missing.
+	Findings []string `json:"findings,omitempty"`
+}
+
+// ErrorBody is the envelope of every error answer.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail says what went wrong: a stable code and a message for
+// people.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
 }

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/approval"
 	"github.com/agentledger/agentledger/auth"
 	"github.com/agentledger/agentledger/ledger"
@@ -105,7 +106,7 @@ type Config struct {
 	// Replica, if set, reports how far the replica that Reader reads lags
 	// behind the primary that Log writes, for /readyz. An error makes the
 	// server unready.
-	Replica func(ctx context.Context) (ReplicaStatus, error)
+	Replica func(ctx context.Context) (api.ReplicaStatus, error)
 	// ReadyTimeout bounds one call of Ready; when it passes, /readyz
 	// answers 503. Zero means DefaultReadyTimeout.
 	ReadyTimeout time.Duration
@@ -114,22 +115,6 @@ type Config struct {
 	// Observer, if set, is told of what the server finds wrong in the
 	// ledger while answering, for metrics.
 	Observer Observer
-}
-
-// ReplicaStatus is how far the read replica lags behind the primary, as
-// /readyz reports it. Answers read from the replica are complete to its
-// latest checkpoint, ReplicaCheckpointSize.
-type ReplicaStatus struct {
-	// LagBytes is the primary's write-ahead log the replica has not
-	// replayed yet.
-	LagBytes int64 `json:"lag_bytes"`
-	// LagSeconds is the time since the replica last replayed a
-	// transaction, when LagBytes is not zero.
-	LagSeconds float64 `json:"lag_seconds"`
-	// PrimaryCheckpointSize and ReplicaCheckpointSize are the sizes of the
-	// latest checkpoint each has (zero before the first).
-	PrimaryCheckpointSize uint64 `json:"primary_checkpoint_size"`
-	ReplicaCheckpointSize uint64 `json:"replica_checkpoint_size"`
 }
 
 // Observer is told of what the server finds wrong in the ledger while

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/internal/backend"
 	"github.com/agentledger/agentledger/internal/readreplica"
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/ledger/postgres"
-	"github.com/agentledger/agentledger/query"
 )
 
 // readStore is where the query API reads: the ledger's store, or with
@@ -19,7 +19,7 @@ import (
 type readStore struct {
 	reader  ledger.Reader
 	ready   func(ctx context.Context) error
-	replica func(ctx context.Context) (query.ReplicaStatus, error)
+	replica func(ctx context.Context) (api.ReplicaStatus, error)
 	wrap    func(http.Handler) http.Handler
 	close   func()
 }
@@ -47,7 +47,7 @@ func openReadStore(ctx context.Context, readDatabase, database string, store bac
 		ready: func(ctx context.Context) error {
 			return errors.Join(store.Ready(ctx), rep.Ready(ctx))
 		},
-		replica: func(ctx context.Context) (query.ReplicaStatus, error) {
+		replica: func(ctx context.Context) (api.ReplicaStatus, error) {
 			return replicaStatus(ctx, primary, rep)
 		},
 		wrap:  readreplica.Middleware,
@@ -56,12 +56,12 @@ func openReadStore(ctx context.Context, readDatabase, database string, store bac
 }
 
 // replicaStatus measures how far rep lags behind primary, for /readyz.
-func replicaStatus(ctx context.Context, primary, rep *postgres.Store) (query.ReplicaStatus, error) {
+func replicaStatus(ctx context.Context, primary, rep *postgres.Store) (api.ReplicaStatus, error) {
 	lag, err := rep.ReplicationLag(ctx, primary)
 	if err != nil {
-		return query.ReplicaStatus{}, err
+		return api.ReplicaStatus{}, err
 	}
-	st := query.ReplicaStatus{LagBytes: lag.LagBytes, LagSeconds: lag.Lag.Seconds()}
+	st := api.ReplicaStatus{LagBytes: lag.LagBytes, LagSeconds: lag.Lag.Seconds()}
 	for _, s := range []struct {
 		store *postgres.Store
 		size  *uint64
@@ -71,7 +71,7 @@ func replicaStatus(ctx context.Context, primary, rep *postgres.Store) (query.Rep
 		case err == nil:
 			*s.size = cp.Size
 		case !errors.Is(err, ledger.ErrNotFound):
-			return query.ReplicaStatus{}, err
+			return api.ReplicaStatus{}, err
 		}
 	}
 	return st, nil

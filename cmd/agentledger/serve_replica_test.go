@@ -16,9 +16,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/internal/pgcluster"
 	"github.com/agentledger/agentledger/internal/readreplica"
-	"github.com/agentledger/agentledger/query"
 )
 
 // replicaGet GETs path from s with the bearer token, decodes the answer into
@@ -82,8 +82,8 @@ func waitSettled(t *testing.T, conn *pgx.Conn) uint64 {
 }
 
 type readyAnswer struct {
-	Status  string               `json:"status"`
-	Replica *query.ReplicaStatus `json:"replica"`
+	Status  string             `json:"status"`
+	Replica *api.ReplicaStatus `json:"replica"`
 }
 
 // TestServeReadReplica: serve --read-database answers queries from a
@@ -119,9 +119,9 @@ func TestServeReadReplica(t *testing.T) {
 
 	// logAt checks that the API answers at checkpoint size and returns
 	// /readyz's replica report.
-	logAt := func(size uint64) query.ReplicaStatus {
+	logAt := func(size uint64) api.ReplicaStatus {
 		t.Helper()
-		var li query.LogInfo
+		var li api.LogInfo
 		status, h := replicaGet(t, s, token, "/v1/log", &li)
 		if status != http.StatusOK || li.TreeSize != size || li.Checkpoint == nil || li.Checkpoint.Size != size {
 			t.Fatalf("GET /v1/log = %d, tree size %d, checkpoint %+v; want 200 at size %d", status, li.TreeSize, li.Checkpoint, size)

@@ -20,9 +20,11 @@ import (
 const benchBatch = 100
 
 // BenchmarkServeWriters sends b.N spans over OTLP/HTTP, in exports of
-// benchBatch, two senders per serve process, to one and to three serve
-// processes on one private Postgres cluster (a fresh database for each),
-// in the same run: writers=1 is the baseline of writers=3. It reports the
+// benchBatch, two senders per serve process, to one serve process on one
+// log, to three serve processes on one log, and to two logs (shards, each
+// its own database, key and serve process) of one private Postgres
+// cluster, in the same run: writers=1 is the baseline of the others. It
+// reports the
 // throughput and, per span, the CPU time of the serve processes and of
 // their Postgres backends and the write-ahead log written. The cluster runs
 // with fsync off (see pgcluster): the figures are of CPU and lock
@@ -31,28 +33,37 @@ const benchBatch = 100
 //	go test -run '^$' -bench BenchmarkServeWriters -benchtime 6000x ./cmd/agentledger/
 func BenchmarkServeWriters(b *testing.B) {
 	cluster := pgcluster.Start(b)
-	for i, writers := range []int{1, 3} {
-		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
-			benchWriters(b, cluster, fmt.Sprintf("bench_%d_%d", i, b.N), writers)
+	for i, c := range []struct {
+		name          string
+		logs, writers int
+	}{{"writers=1", 1, 1}, {"writers=3", 1, 3}, {"shards=2", 2, 1}} {
+		b.Run(c.name, func(b *testing.B) {
+			benchWriters(b, cluster, fmt.Sprintf("bench_%d_%d", i, b.N), c.logs, c.writers)
 		})
 	}
 }
 
-func benchWriters(b *testing.B, cluster *pgcluster.Cluster, db string, writers int) {
+// benchWriters runs writers serve processes on each of logs databases.
+func benchWriters(b *testing.B, cluster *pgcluster.Cluster, prefix string, logs, writers int) {
 	admin, err := pgx.Connect(b.Context(), cluster.DSN("postgres"))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer admin.Close(context.Background())
-	if _, err := admin.Exec(b.Context(), "CREATE DATABASE "+db); err != nil {
-		b.Fatal(err)
-	}
-	dsn := cluster.DSN(db)
-	dir := b.TempDir()
-	var servers []*server
-	for range writers {
-		s := startServer(b, dir, "--database", dsn, "--log-level", "warn")
-		servers = append(servers, s)
+	var (
+		dbs     []string
+		servers []*server
+	)
+	for l := range logs {
+		db := fmt.Sprintf("%s_%d", prefix, l)
+		if _, err := admin.Exec(b.Context(), "CREATE DATABASE "+db); err != nil {
+			b.Fatal(err)
+		}
+		dbs = append(dbs, db)
+		dir := b.TempDir()
+		for range writers {
+			servers = append(servers, startServer(b, dir, "--database", cluster.DSN(db), "--log-level", "warn"))
+		}
 	}
 	batches := make(chan spanBatch, b.N/benchBatch+1)
 	for n := b.N; n > 0; n -= benchBatch {
@@ -60,7 +71,7 @@ func benchWriters(b *testing.B, cluster *pgcluster.Cluster, db string, writers i
 	}
 	close(batches)
 
-	before := benchUsage(b, admin, db, servers)
+	before := benchUsage(b, admin, dbs, servers)
 	b.ResetTimer()
 	var (
 		wg   sync.WaitGroup
@@ -85,7 +96,7 @@ func benchWriters(b *testing.B, cluster *pgcluster.Cluster, db string, writers i
 	for err := range errs {
 		b.Fatal(err)
 	}
-	after := benchUsage(b, admin, db, servers)
+	after := benchUsage(b, admin, dbs, servers)
 	elapsed := b.Elapsed()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "spans/s")
 	b.ReportMetric(float64(after.serve-before.serve)/float64(time.Microsecond)/float64(b.N), "serve-cpu-µs/span")
@@ -103,33 +114,42 @@ func benchWriters(b *testing.B, cluster *pgcluster.Cluster, db string, writers i
 		}
 	}
 	var entries int64
-	conn, err := pgx.Connect(b.Context(), dsn)
-	if err != nil {
-		b.Fatal(err)
+	for _, db := range dbs {
+		conn, err := pgx.Connect(b.Context(), cluster.DSN(db))
+		if err != nil {
+			b.Fatal(err)
+		}
+		var n int64
+		err = conn.QueryRow(b.Context(), "SELECT size FROM tree_head").Scan(&n)
+		conn.Close(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		entries += n
 	}
-	defer conn.Close(context.Background())
-	if err := conn.QueryRow(b.Context(), "SELECT size FROM tree_head").Scan(&entries); err != nil || entries < int64(b.N) {
-		b.Fatalf("tree of %d entries after %d spans: %v", entries, b.N, err)
+	if entries < int64(b.N) {
+		b.Fatalf("trees of %d entries after %d spans", entries, b.N)
 	}
 }
 
 // usage is the CPU time used so far by the serve processes and by the
-// Postgres backends of one database, and the cluster's WAL position.
+// Postgres backends of the benchmark's databases, and the cluster's WAL
+// position.
 type usage struct {
 	serve, backends time.Duration
 	lsn             string
 }
 
 // benchUsage reads the CPU times from /proc, the backends' from the pids
-// pg_stat_activity lists for db. A backend that exits between two readings
+// pg_stat_activity lists for dbs. A backend that exits between two readings
 // is not counted; the serve processes keep their pool's connections.
-func benchUsage(b *testing.B, admin *pgx.Conn, db string, servers []*server) usage {
+func benchUsage(b *testing.B, admin *pgx.Conn, dbs []string, servers []*server) usage {
 	b.Helper()
 	var u usage
 	for _, s := range servers {
 		u.serve += procCPU(b, s.cmd.Process.Pid)
 	}
-	rows, _ := admin.Query(b.Context(), "SELECT pid FROM pg_stat_activity WHERE datname = $1", db)
+	rows, _ := admin.Query(b.Context(), "SELECT pid FROM pg_stat_activity WHERE datname = ANY($1)", dbs)
 	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
 	if err != nil {
 		b.Fatal(err)

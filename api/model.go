@@ -249,6 +249,9 @@ type Call struct {
 	Policy []PolicyDecision `json:"policy,omitempty"`
 	// Approval is the approval that gated the call, and its check.
 	Approval *ApprovalCheck `json:"approval,omitempty"`
+	// Attestation checks what the call's run attested against the run
+	// that obtained the credential and the allow-list (query/policy.go).
+	Attestation *AttestationCheck `json:"attestation,omitempty"`
 }
 
 // Cause links a call or event to the LLM step that caused it.
@@ -337,6 +340,10 @@ type RunView struct {
 	// CredentialsTruncated is true when the run has so many API calls,
 	// credential events or credentials that not all were linked.
 	CredentialsTruncated bool `json:"credentials_truncated,omitempty"`
+	// Governance is, for each API call on this page, the policy decisions
+	// that allowed it, the approval that gated it and the attestation
+	// check (query/policy.go).
+	Governance []CallGovernance `json:"governance"`
 	// Findings lists what is wrong with the entries of the answer.
 	Findings []Finding `json:"findings,omitempty"`
 	// Completeness proves the answer lists every entry of the index keys
@@ -630,8 +637,8 @@ type PolicyDecision struct {
 	Decision string `json:"decision"`
 	PolicyID string `json:"policy_id,omitempty"`
 	Reason   string `json:"reason,omitempty"`
-	// LinkedBy is how the decision was tied to the call: "trace" (see
-	// policy.Link).
+	// LinkedBy is how the decision was tied to the call: "trace" or
+	// "request" (subject, method, path and time; see policy.Link).
 	LinkedBy string `json:"linked_by"`
 }
 
@@ -648,12 +655,65 @@ type ApprovalCheck struct {
 	Status string `json:"status,omitempty"`
 	Key    string `json:"key,omitempty"`
 	Signer string `json:"signer,omitempty"`
+	// Approver is who the approval names (approval.approver).
+	Approver string `json:"approver,omitempty"`
 	// Mismatches are the fields in which the call differs from what was
 	// approved: action, target, credential, run, expired.
 	Mismatches []string `json:"mismatches,omitempty"`
 	// Findings are approval_mismatch, approval_expired,
 	// approval_unverified and approval_missing.
 	Findings []string `json:"findings,omitempty"`
+}
+
+// Statuses of an AttestationCheck.
+const (
+	AttestationStatusConsistent = "consistent"
+	AttestationStatusMismatch   = "mismatch"
+	// AttestationStatusUnattested: the run attests no image and no model.
+	AttestationStatusUnattested = "unattested"
+)
+
+// AttestationCheck compares what the run of an API call attested (image
+// digests and models) with what the run that obtained the credential
+// attested and with the configured allow-list.
+type AttestationCheck struct {
+	Status string   `json:"status"`
+	Images []string `json:"images"`
+	Models []string `json:"models"`
+	// IssuingRun is the run that obtained the credential, when it is
+	// another run and the comparison was made with it.
+	IssuingRun string `json:"issuing_run,omitempty"`
+	// AllowList is true when the configured allow-list was applied.
+	AllowList  bool                  `json:"allow_list,omitempty"`
+	Mismatches []AttestationMismatch `json:"mismatches,omitempty"`
+	// Cites are the attestation and LLM entries of both runs the check
+	// rests on, ascending.
+	Cites    []uint64 `json:"cites"`
+	Findings []string `json:"findings,omitempty"`
+}
+
+// AttestationMismatch is one image or model a run attested that the other
+// side does not.
+type AttestationMismatch struct {
+	// Fact is "image" or "model".
+	Fact  string `json:"fact"`
+	Value string `json:"value"`
+	// Against is "issuing_run" or "allow_list".
+	Against string `json:"against"`
+	// Expected is what the issuing run attested, or the allow-list's
+	// entries.
+	Expected []string `json:"expected"`
+}
+
+// CallGovernance is, for one API call of a run view, what the credential
+// view shows per call: the policy decisions that allowed it, the approval
+// that gated it and the attestation check.
+type CallGovernance struct {
+	Index        uint64            `json:"index"`
+	CredentialID string            `json:"credential_id,omitempty"`
+	Policy       []PolicyDecision  `json:"policy,omitempty"`
+	Approval     *ApprovalCheck    `json:"approval,omitempty"`
+	Attestation  *AttestationCheck `json:"attestation,omitempty"`
 }
 
 // ErrorBody is the envelope of every error answer.

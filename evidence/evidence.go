@@ -141,6 +141,10 @@ type Parser struct {
 	cfg Config
 	r   *secrets.Redactor
 	fn  func(*record) error
+	// tokens names, for Vault, the accessor of each client token seen by
+	// its HMAC, so that a later request that carries only the HMAC names
+	// the token too.
+	tokens tokenAccessors
 }
 
 // NewParser returns a Parser that redacts with r.

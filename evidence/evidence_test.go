@@ -384,3 +384,68 @@ func TestDuplicateMember(t *testing.T) {
 		t.Errorf("record content %s holds a secret", data)
 	}
 }
+
+// TestVaultTokenHMACOnly: a request Vault could not authenticate carries
+// only the client token's HMAC. It yields a use that names the HMAC as the
+// credential's fingerprint, and the token's accessor when the same parser
+// saw the token issued; read alone, the HMAC is all it names.
+func TestVaultTokenHMACOnly(t *testing.T) {
+	const (
+		revoked  = "hmac-sha256:3b1f0c9e2d7a4b6c8e5f1a2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a61"
+		unknown  = "hmac-sha256:9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a29180f7e6d5c4b3a2918f0e1d2c3b4"
+		accessor = "hQ3rN8vT2wL5yK9mP4sD7fG1"
+		keyUse   = "vault/4c1d2e3f-5a6b-4c7d-8e9f-0a1b2c3d4e04/response"
+		keyOther = "vault/4c1d2e3f-5a6b-4c7d-8e9f-0a1b2c3d4e05/response"
+	)
+	data := fixture(t, "vault_hmac_only.log")
+	byKey := func(entries []ledger.Entry) map[string]map[string]string {
+		m := make(map[string]map[string]string)
+		for _, e := range entries {
+			if e.Kind == ledger.KindAPICall {
+				m[e.EventKey] = attrs(e)
+			}
+		}
+		return m
+	}
+	recs := readAll(t, newParser(t, FormatVault), data)
+	for _, r := range recs {
+		if r.Err != nil {
+			t.Fatalf("record %d: %v", r.Number, r.Err)
+		}
+	}
+	uses := byKey(entriesOf(recs))
+	if len(uses) != 4 {
+		t.Errorf("%d uses, want 4 (a read, the revocation, the read after it and the unknown token's)", len(uses))
+	}
+	for _, tc := range []struct {
+		key  string
+		want map[string]string
+	}{
+		{keyUse, map[string]string{"credential.id": accessor, "credential.fingerprint": revoked,
+			"error.type": "permission_denied", "client.address": "203.0.113.77", "user_agent.original": "curl/8.5.0",
+			"url.path": "/v1/secret/data/reports/q1", "http.request.method": "GET"}},
+		{keyOther, map[string]string{"credential.id": "", "credential.fingerprint": unknown, "error.type": "permission_denied"}},
+	} {
+		a, ok := uses[tc.key]
+		if !ok {
+			t.Errorf("no use %s", tc.key)
+			continue
+		}
+		for k, v := range tc.want {
+			if a[k] != v {
+				t.Errorf("%s %s = %q, want %q", tc.key, k, a[k], v)
+			}
+		}
+	}
+	// The uses made with an accessor keep to it alone, as before.
+	if a := uses["vault/4c1d2e3f-5a6b-4c7d-8e9f-0a1b2c3d4e02/response"]; a["credential.id"] != accessor || a["credential.fingerprint"] != "" {
+		t.Errorf("use with an accessor = %v, want credential.id %s and no fingerprint", a, accessor)
+	}
+
+	// The same record alone, as a second import: the HMAC names it.
+	line := strings.Split(strings.TrimSpace(string(data)), "\n")[7]
+	alone := byKey(entriesOf(readAll(t, newParser(t, FormatVault), []byte(line))))
+	if a := alone[keyUse]; a == nil || a["credential.id"] != "" || a["credential.fingerprint"] != revoked {
+		t.Errorf("read alone: %v, want credential.fingerprint %s and no credential.id", a, revoked)
+	}
+}

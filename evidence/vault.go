@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/agentledger/agentledger/ingest/secrets"
 	"github.com/agentledger/agentledger/ledger"
 )
 
@@ -26,10 +28,13 @@ var vaultMethods = map[string]string{
 // lease. An accessor Vault hashed (hmac_accessor=true, the default) stays
 // the "hmac-sha256:…" Vault wrote: still one stable ID per token.
 //
-// TODO: a request Vault could not authenticate (a revoked or unknown token)
-// may carry only the token's HMAC, no accessor; such a use yields no entry
-// yet. Linking it needs the HMAC of the token's issuance as a second
-// credential ID.
+// A request Vault could not authenticate (a revoked, expired or unknown
+// token) carries only the client token's HMAC (request.client_token, as
+// Vault wrote it, or the fingerprint of a token Vault did not hash), no
+// accessor. It yields an api_call entry whose credential.fingerprint is
+// that HMAC, so that a responder finds it by the HMAC, and whose
+// credential.id is the token's accessor if the parser saw the token, by its
+// HMAC, issued or used with its accessor earlier in its life.
 func vault(r *record) error {
 	rd := &reader{obj: r.obj}
 	typ := rd.str("type")
@@ -38,6 +43,7 @@ func vault(r *record) error {
 	p := rd.str("request", "path")
 	op := rd.str("request", "operation")
 	accessor := first(rd.str("request", "client_token_accessor"), rd.str("auth", "accessor"))
+	token := first(rd.str("request", "client_token"), rd.str("auth", "client_token"))
 	remote := rd.str("request", "remote_address")
 	agents := rd.strs("request", "headers", "user-agent")
 	errText := rd.str("error")
@@ -70,9 +76,21 @@ func vault(r *record) error {
 			en.set(AttrUserAgent, agents[0])
 		}
 	}
-	if accessor != "" {
+	tokens := &r.p.tokens
+	hmacOnly := accessor == "" && token != ""
+	if hmacOnly {
+		accessor = tokens.get(token)
+	} else {
+		tokens.put(token, accessor)
+	}
+	if accessor != "" || token != "" {
 		en := r.add(ledger.KindAPICall, id, name, t)
 		en.set(ledger.AttrCredentialID, accessor)
+		if hmacOnly && !slices.ContainsFunc(r.findings, func(f secrets.Finding) bool { return f.Fingerprint == token }) {
+			// Vault's HMAC, kept as Vault wrote it; the fingerprint of a
+			// token Vault did not hash is set with the record's others.
+			en.set(ledger.AttrCredentialFingerprint, token)
+		}
 		en.set(AttrHTTPMethod, vaultMethods[op])
 		en.set(AttrURLPath, "/v1/"+p)
 		en.set(AttrVaultOperation, op)
@@ -98,6 +116,7 @@ func vault(r *record) error {
 			return fmt.Errorf("response.auth: %w", ard.err)
 		}
 		if newAcc != "" {
+			tokens.put(ard.str("client_token"), newAcc)
 			en := r.add(ledger.KindCredential, id, name, t)
 			en.set(ledger.AttrCredentialOperation, "issue")
 			en.set(ledger.AttrCredentialID, newAcc)
@@ -143,6 +162,35 @@ func vault(r *record) error {
 		common(en)
 	}
 	return nil
+}
+
+// maxTokens bounds the client tokens a Parser remembers; past it, it
+// forgets them all and starts again.
+const maxTokens = 1 << 16
+
+// tokenAccessors maps the HMACs of Vault client tokens to their accessors.
+// It is safe for concurrent use.
+type tokenAccessors struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+func (ta *tokenAccessors) put(token, accessor string) {
+	if token == "" || accessor == "" {
+		return
+	}
+	ta.mu.Lock()
+	defer ta.mu.Unlock()
+	if ta.m == nil || len(ta.m) >= maxTokens {
+		ta.m = make(map[string]string)
+	}
+	ta.m[token] = accessor
+}
+
+func (ta *tokenAccessors) get(token string) string {
+	ta.mu.Lock()
+	defer ta.mu.Unlock()
+	return ta.m[token]
 }
 
 // vaultError turns Vault's error text into a short error type.

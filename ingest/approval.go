@@ -1,9 +1,12 @@
 package ingest
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/agentledger/agentledger/approval"
 	"github.com/agentledger/agentledger/ledger"
@@ -24,14 +27,14 @@ func LoadApprovalSigners(p string) (*approval.AllowedSigners, error) {
 	return s, nil
 }
 
-// verifyApprovals verifies the signature of every approval entry against
-// signers and records the result in the entry's receiver-set attributes
+// verifyApprovals verifies the signature of every approval entry with v
+// (SSH signatures or JWS) and records the result in the entry's receiver-set attributes
 // (approval.AttrVerified, AttrStatus, AttrKey, AttrSigner), so that it is
 // in the leaf. The statement is read from the entry's approval.*
 // attributes; an approval whose statement cannot be read is malformed.
 // Whether the action performed later matches is a question for the query
 // side, which sees both.
-func verifyApprovals(signers *approval.AllowedSigners, entries []ledger.Entry) {
+func verifyApprovals(v *approval.Verifier, entries []ledger.Entry) {
 	for i := range entries {
 		e := &entries[i]
 		if e.Kind != ledger.KindApproval {
@@ -47,7 +50,7 @@ func verifyApprovals(signers *approval.AllowedSigners, entries []ledger.Entry) {
 			res = approval.Result{Status: approval.StatusMalformed}
 		} else {
 			st.Expires = exp
-			res = signers.Verify(st, get(approval.AttrSignature), e.Start, time.Time{})
+			res = v.Verify(st, get(approval.AttrSignature), e.Start, time.Time{})
 		}
 		verified := "false"
 		if res.Verified() {
@@ -61,4 +64,31 @@ func verifyApprovals(signers *approval.AllowedSigners, entries []ledger.Entry) {
 			e.Attrs = append(e.Attrs, ledger.Attr{Key: approval.AttrSigner, Value: res.Signer})
 		}
 	}
+}
+
+// loadApprovers reads the approvers' keys the config names: the
+// allowed-signers file and the JWKS (a URL is then refreshed until
+// Shutdown). It returns nil when neither is configured.
+func (r *ledgerReceiver) loadApprovers(ctx context.Context) (*approval.Verifier, error) {
+	if r.cfg.ApprovalSignersFile == "" && r.cfg.ApprovalJWKS == "" {
+		return nil, nil
+	}
+	v := &approval.Verifier{}
+	var err error
+	if r.cfg.ApprovalSignersFile != "" {
+		if v.SSH, err = LoadApprovalSigners(r.cfg.ApprovalSignersFile); err != nil {
+			return nil, err
+		}
+	}
+	if r.cfg.ApprovalJWKS != "" {
+		if v.JWKS, err = approval.NewJWKSSource(ctx, r.cfg.ApprovalJWKS, approval.JWKSOptions{OnError: func(err error) {
+			r.set.Logger.Warn("approval JWKS refresh failed; the last keys stay in use", zap.Error(err))
+		}}); err != nil {
+			return nil, err
+		}
+		run, stop := context.WithCancel(context.WithoutCancel(ctx))
+		r.stopJWKS = stop
+		go v.JWKS.Run(run)
+	}
+	return v, nil
 }

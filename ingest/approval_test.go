@@ -2,6 +2,10 @@ package ingest
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/trace"
@@ -60,10 +65,40 @@ func TestApprovalSignatures(t *testing.T) {
 		return string(sig)
 	}
 
+	// alice's ES256 key, for JWS approvals, in a JWKS file.
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &ecKey.PublicKey, KeyID: "alice@example.com"}}})
+	jwksFile := filepath.Join(dir, "jwks.json")
+	if err := os.WriteFile(jwksFile, jwks, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	signJWS := func(t *testing.T, st approval.Statement) string {
+		msg, err := st.Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: ecKey}, (&jose.SignerOptions{}).WithHeader("kid", "alice@example.com"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		obj, err := s.Sign(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := obj.CompactSerialize()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+
 	for _, st := range stores {
 		t.Run(st.name, func(t *testing.T) {
 			tl := st.open(t, nil)
-			_, httpAddr := startServer(t, tl, func(c *ServerConfig) { c.ApprovalSignersFile = signersFile })
+			_, httpAddr := startServer(t, tl, func(c *ServerConfig) { c.ApprovalSignersFile, c.ApprovalJWKS = signersFile, jwksFile })
 			tp, rec := recorder("payments-agent")
 			ctx, run := tp.Tracer("agent").Start(t.Context(), "invoke_agent payments-agent")
 			runID := run.SpanContext().TraceID().String()
@@ -78,6 +113,8 @@ func TestApprovalSignatures(t *testing.T) {
 				{"approval.other_target", sign(t, alice, otherTarget)},
 				{"approval.wrong_signer", sign(t, mallory, statement)},
 				{"approval.unsigned", ""},
+				{"approval.jws", signJWS(t, statement)},
+				{"approval.jws_other_target", signJWS(t, otherTarget)},
 			} {
 				attrs := []attribute.KeyValue{
 					attribute.String(approval.AttrApprover, statement.Approver), attribute.String(approval.AttrAction, statement.Action),
@@ -100,11 +137,13 @@ func TestApprovalSignatures(t *testing.T) {
 				t.Fatalf("export: %v", err)
 			}
 			want := map[string][2]string{
-				"approval.signed":       {"true", approval.StatusVerified},
-				"approval.forged":       {"false", approval.StatusMalformed},
-				"approval.other_target": {"false", approval.StatusBadSignature},
-				"approval.wrong_signer": {"false", approval.StatusWrongSigner},
-				"approval.unsigned":     {"false", approval.StatusUnsigned},
+				"approval.signed":           {"true", approval.StatusVerified},
+				"approval.forged":           {"false", approval.StatusMalformed},
+				"approval.other_target":     {"false", approval.StatusBadSignature},
+				"approval.wrong_signer":     {"false", approval.StatusWrongSigner},
+				"approval.unsigned":         {"false", approval.StatusUnsigned},
+				"approval.jws":              {"true", approval.StatusVerified},
+				"approval.jws_other_target": {"false", approval.StatusBadSignature},
 			}
 			seen := 0
 			for _, e := range tl.entries(t) {
@@ -122,7 +161,7 @@ func TestApprovalSignatures(t *testing.T) {
 					t.Errorf("%s: verified %q status %q, want %q %q", e.Name, v, s, w[0], w[1])
 				}
 				signer, _ := e.Attr(approval.AttrSigner)
-				if (signer == "alice@example.com") != (e.Name == "approval.signed") {
+				if (signer == "alice@example.com") != (e.Name == "approval.signed" || e.Name == "approval.jws") {
 					t.Errorf("%s: signer %q", e.Name, signer)
 				}
 			}

@@ -100,6 +100,10 @@ type Config struct {
 	// against it and the result recorded in the leaf
 	// (agentledger.approval.*).
 	ApprovalSignersFile string `mapstructure:"approval_signers_file"`
+	// ApprovalJWKS, if set, is a JWKS file or https URL of the approvers'
+	// keys for JWS approvals (ES256, EdDSA; a key's kid names its
+	// approver). A URL is fetched at start and refreshed.
+	ApprovalJWKS string `mapstructure:"approval_jwks"`
 
 	// embedded is set for a config created by a factory that holds an open
 	// ledger (NewFactoryWithLedger): Ledger must then be empty.

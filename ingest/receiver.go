@@ -69,7 +69,9 @@ type ledgerReceiver struct {
 	auth     Authentication
 	binding  *BindingPolicy // nil: no binding policy
 	// approvers verifies approval signatures; nil: not verified.
-	approvers *approval.AllowedSigners
+	approvers *approval.Verifier
+	// stopJWKS ends the refresh of a fetched JWKS.
+	stopJWKS context.CancelFunc
 
 	startOnce sync.Once
 	startErr  error
@@ -105,8 +107,8 @@ func (r *ledgerReceiver) start(ctx context.Context, host component.Host) error {
 		if r.cfg.BindingPolicyFile != "" {
 			r.binding, err = LoadBindingPolicy(r.cfg.BindingPolicyFile)
 		}
-		if err == nil && r.cfg.ApprovalSignersFile != "" {
-			r.approvers, err = LoadApprovalSigners(r.cfg.ApprovalSignersFile)
+		if err == nil {
+			r.approvers, err = r.loadApprovers(ctx)
 		}
 	}
 	if err == nil {
@@ -153,6 +155,9 @@ func (r *ledgerReceiver) Shutdown(ctx context.Context) error {
 		}
 		if r.remove != nil {
 			r.remove()
+		}
+		if r.stopJWKS != nil {
+			r.stopJWKS()
 		}
 	})
 	return r.stopErr

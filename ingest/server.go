@@ -54,6 +54,8 @@ type ServerConfig struct {
 	// ApprovalSignersFile, if set, names the approvers' allowed-signers
 	// file.
 	ApprovalSignersFile string
+	// ApprovalJWKS is Config.ApprovalJWKS.
+	ApprovalJWKS string
 
 	// Log is the open ledger to append to. Required. Shutdown does not
 	// close it.
@@ -138,6 +140,7 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	c.RequireSubmitter = cfg.RequireSubmitter
 	c.BindingPolicyFile = cfg.BindingPolicyFile
 	c.ApprovalSignersFile = cfg.ApprovalSignersFile
+	c.ApprovalJWKS = cfg.ApprovalJWKS
 	c.MappingConfig = cfg.Mapping
 	if c.Profiles == nil {
 		c.Profiles = append([]string(nil), Profiles...)

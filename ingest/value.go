@@ -13,6 +13,7 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
+	"github.com/agentledger/agentledger/approval"
 	"github.com/agentledger/agentledger/ingest/secrets"
 )
 
@@ -31,9 +32,26 @@ type scrub struct {
 // replaced in place, and in a value that is JSON the string members whose
 // names are secret are replaced too.
 func (s *scrub) attr(name, v string) string {
+	if name == approval.AttrSignature && s.approvalJWS(v) {
+		return v
+	}
 	out, f, _ := s.r.RedactAttr(name, v)
 	s.findings = append(s.findings, f...)
 	return s.jsonMembers(out)
+}
+
+// approvalJWS reports whether v is the JWS of an approval: a compact JWS
+// whose payload is an approval statement (approval.StatementJWS) in which
+// the redactor finds no secret. Its parts are no secret (a header, the
+// statement and a signature), and it must reach the verifier and stay in
+// the leaf intact; a JWT credential, whose payload is claims, is redacted.
+func (s *scrub) approvalJWS(v string) bool {
+	payload, ok := approval.StatementJWS(v)
+	if !ok {
+		return false
+	}
+	_, _, changed := s.r.RedactText(string(payload))
+	return !changed
 }
 
 // name redacts an attribute or member name: names hold no secrets, but a

@@ -1,5 +1,7 @@
 package ledger
 
+import "slices"
+
 // Attributes an agent is known by besides gen_ai.agent.id and
 // gen_ai.agent.name, in the order Agent tries them.
 const (
@@ -15,6 +17,26 @@ const (
 	AttrServiceNamespace = "service.namespace"
 )
 
+// agentAttrs are the attributes that name an agent explicitly, in the
+// order Agent tries them.
+var agentAttrs = []string{AttrAgentID, AttrAgentName, AttrOpenInferenceAgentName, AttrTraceloopWorkflowName}
+
+// AgentNames returns every name e gives its agent explicitly, each once, in
+// the order Agent tries them (gen_ai.agent.id, gen_ai.agent.name,
+// agent.name, traceloop.workflow.name): the names the verifiable index
+// files e under (ledger/FORMAT.md, "Keys of a leaf"), so that a run is
+// found by any of them. The service fallback is not among them: every
+// entry a service sends carries it.
+func AgentNames(e *Entry) []string {
+	var names []string
+	for _, k := range agentAttrs {
+		if v, ok := e.Attr(k); ok && v != "" && !slices.Contains(names, v) {
+			names = append(names, v)
+		}
+	}
+	return names
+}
+
 // Agent returns the name the agent of e is known by and the attribute it
 // came from (ledger/FORMAT.md, "Attributes"): gen_ai.agent.id, else
 // gen_ai.agent.name, else OpenInference's agent.name, else OpenLLMetry's
@@ -23,7 +45,7 @@ const (
 // "service.name"). Both are empty when e names no agent. It is a function
 // of the leaf alone.
 func Agent(e *Entry) (name, source string) {
-	for _, k := range []string{AttrAgentID, AttrAgentName, AttrOpenInferenceAgentName, AttrTraceloopWorkflowName} {
+	for _, k := range agentAttrs {
 		if v, ok := e.Attr(k); ok && v != "" {
 			return v, k
 		}

@@ -3,7 +3,7 @@ package ledger
 import "strings"
 
 // IndexKeys returns the keys of the verifiable index that e carries, as
-// ledger/FORMAT.md specifies them ("Verifiable index (version 1)"): a pure
+// ledger/FORMAT.md specifies them ("Verifiable index (version 2)"): a pure
 // function of the leaf. Each key is a Ref whose String is hashed into the
 // index map. Keys are returned once each, in the order the specification
 // lists them; values that are empty or longer than MaxRefValue bytes are not
@@ -34,10 +34,8 @@ func IndexKeys(e *Entry) []Ref {
 			add(RefFingerprint, f)
 		}
 	}
-	if v, ok := e.Attr(AttrAgentID); ok {
-		add(RefAgent, v)
-	} else if v, ok := e.Attr(AttrAgentName); ok {
-		add(RefAgent, v)
+	for _, name := range AgentNames(e) {
+		add(RefAgent, name)
 	}
 	if v, ok := e.Attr(AttrServerAddress); ok {
 		add(RefTarget, v)

@@ -262,6 +262,50 @@ func (l *Log) Append(ctx context.Context, entries []Entry) ([]Index, error) {
 	}
 }
 
+// AppendNow is Append for a few entries whose caller waits for them to be
+// committed before it goes on, such as the access entry a read of content
+// appends before the content is returned: they are committed at once in a
+// transaction of their own, not queued behind the group commit. The
+// database serialises that transaction with the group commits, as it does
+// the transactions of several Logs, so the caller waits at most for the
+// one commit under way, not for the queue and the next batch. It returns
+// once the entries are committed, as Append does.
+func (l *Log) AppendNow(ctx context.Context, entries []Entry) ([]Index, error) {
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	recs := make([]Record, len(entries))
+	for i := range entries {
+		rec, err := prepare(&entries[i])
+		if err != nil {
+			return nil, fmt.Errorf("entry %d: %w", i, err)
+		}
+		recs[i] = rec
+	}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil, ErrClosed
+	}
+	l.senders.Add(1) // Close waits for this commit before its final checkpoint
+	l.mu.Unlock()
+	defer l.senders.Done()
+	ctx, cancel := context.WithTimeout(ctx, l.timeout)
+	defer cancel()
+	stop := context.AfterFunc(l.base, cancel) // a Close that gives up cancels it
+	defer stop()
+	start := time.Now()
+	indices, head, added, mismatches, err := l.appendRecords(ctx, recs, nil)
+	if err != nil {
+		return nil, err
+	}
+	if l.observer != nil {
+		l.observer.Committed(added, time.Since(start), head)
+	}
+	l.recordMismatches(ctx, mismatches)
+	return indices, nil
+}
+
 func (l *Log) send(ctx context.Context, req *request) error {
 	l.mu.Lock()
 	if l.closed {

@@ -69,6 +69,27 @@ type Record struct {
 	Content  []Content // on read, only the content still present
 }
 
+// FindQuery is one lookup of FindMany: it examines, in ascending order,
+// up to Limit entries with index greater than or equal to From that carry
+// Ref, and keeps those whose kind is one of Kinds (all of them when Kinds
+// is empty).
+type FindQuery struct {
+	Ref   Ref
+	Kinds []Kind
+	From  uint64
+	Limit int
+}
+
+// Found is the answer to a FindQuery.
+type Found struct {
+	// Indices are the kept indices, ascending.
+	Indices []uint64
+	// More is true when Limit entries were examined, so that more may
+	// carry Ref from Next on.
+	More bool
+	Next uint64
+}
+
 // Checkpoint is a signed tree head: a C2SP tlog-checkpoint signed note.
 type Checkpoint struct {
 	Size uint64
@@ -145,6 +166,9 @@ type Reader interface {
 	// Find returns, in ascending order, up to limit indices greater than or
 	// equal to from of entries that carry ref.
 	Find(ctx context.Context, ref Ref, from uint64, limit int) ([]uint64, error)
+	// FindMany answers several lookups at once, in one round trip where
+	// the store can, in the order of qs (see FindQuery).
+	FindMany(ctx context.Context, qs []FindQuery) ([]Found, error)
 	// Checkpoint returns the checkpoint of the given tree size, or
 	// ErrNotFound.
 	Checkpoint(ctx context.Context, size uint64) (Checkpoint, error)

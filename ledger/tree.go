@@ -80,10 +80,23 @@ func rootOf(cr *compact.Range) [HashSize]byte {
 	return r
 }
 
+// TileReader is what the tree math reads of the tree's hashes: the stored
+// tiles (Reader.Tiles).
+type TileReader interface {
+	Tiles(ctx context.Context, ids []TileID) (map[TileID][]byte, error)
+}
+
+// TreeReader is what the tree math reads to prove a tree size: the tiles,
+// and the tree head that bounds the sizes there are tiles for.
+type TreeReader interface {
+	TileReader
+	Head(ctx context.Context) (TreeHead, error)
+}
+
 // nodeHashes returns the hashes of the perfect nodes ids, read from the
 // stored tiles: a node at level l lives in tile level l/8, and is rebuilt
 // from the 2^(l mod 8) hashes below it on that tile level.
-func nodeHashes(ctx context.Context, r Reader, ids []compact.NodeID) ([][]byte, error) {
+func nodeHashes(ctx context.Context, r TileReader, ids []compact.NodeID) ([][]byte, error) {
 	type loc struct {
 		tile         TileID
 		first, count uint64
@@ -143,7 +156,7 @@ func hashUp(b []byte) []byte {
 // TileHashes returns the hashes of a tile of the given width (1–256), as
 // C2SP tlog-tiles serves it: width·32 bytes. It fails with ErrNotFound if
 // fewer hashes are stored.
-func TileHashes(ctx context.Context, r Reader, id TileID, width int) ([]byte, error) {
+func TileHashes(ctx context.Context, r TileReader, id TileID, width int) ([]byte, error) {
 	if width < 1 || width > TileWidth {
 		return nil, fmt.Errorf("%w: tile width %d", ErrInvalid, width)
 	}
@@ -160,7 +173,7 @@ func TileHashes(ctx context.Context, r Reader, id TileID, width int) ([]byte, er
 
 // RootAt returns the root hash of the tree at size, computed from the stored
 // tiles. size must not exceed the current tree size.
-func RootAt(ctx context.Context, r Reader, size uint64) ([HashSize]byte, error) {
+func RootAt(ctx context.Context, r TreeReader, size uint64) ([HashSize]byte, error) {
 	if size == 0 {
 		return EmptyRoot(), nil
 	}
@@ -180,7 +193,7 @@ func RootAt(ctx context.Context, r Reader, size uint64) ([HashSize]byte, error) 
 
 // InclusionProof returns the RFC 6962 inclusion proof of the leaf at index
 // in the tree of the given size, read from the stored tiles.
-func InclusionProof(ctx context.Context, r Reader, index, size uint64) ([][]byte, error) {
+func InclusionProof(ctx context.Context, r TreeReader, index, size uint64) ([][]byte, error) {
 	if index >= size {
 		return nil, fmt.Errorf("%w: index %d is not below tree size %d", ErrInvalid, index, size)
 	}
@@ -197,7 +210,7 @@ func InclusionProof(ctx context.Context, r Reader, index, size uint64) ([][]byte
 // CheckpointInclusionProof is InclusionProof for the tree of a stored
 // checkpoint, which the tree is known to have reached: it reads only the
 // tiles, one round trip fewer.
-func CheckpointInclusionProof(ctx context.Context, r Reader, index uint64, cp Checkpoint) ([][]byte, error) {
+func CheckpointInclusionProof(ctx context.Context, r TileReader, index uint64, cp Checkpoint) ([][]byte, error) {
 	if index >= cp.Size {
 		return nil, fmt.Errorf("%w: index %d is not below tree size %d", ErrInvalid, index, cp.Size)
 	}
@@ -211,7 +224,7 @@ func CheckpointInclusionProof(ctx context.Context, r Reader, index uint64, cp Ch
 // ConsistencyProof returns the RFC 6962 consistency proof between the trees
 // of size1 and size2, read from the stored tiles. A proof from the empty tree
 // proves nothing, so size1 must be at least 1.
-func ConsistencyProof(ctx context.Context, r Reader, size1, size2 uint64) ([][]byte, error) {
+func ConsistencyProof(ctx context.Context, r TreeReader, size1, size2 uint64) ([][]byte, error) {
 	if size1 == 0 {
 		return nil, fmt.Errorf("%w: consistency proof from size 0: every tree extends the empty tree", ErrInvalid)
 	}
@@ -228,7 +241,7 @@ func ConsistencyProof(ctx context.Context, r Reader, size1, size2 uint64) ([][]b
 	return rehash(ctx, r, nodes)
 }
 
-func rehash(ctx context.Context, r Reader, nodes proof.Nodes) ([][]byte, error) {
+func rehash(ctx context.Context, r TileReader, nodes proof.Nodes) ([][]byte, error) {
 	hashes, err := nodeHashes(ctx, r, nodes.IDs)
 	if err != nil {
 		return nil, err
@@ -240,7 +253,7 @@ func rehash(ctx context.Context, r Reader, nodes proof.Nodes) ([][]byte, error) 
 	return p, nil
 }
 
-func checkSize(ctx context.Context, r Reader, size uint64) error {
+func checkSize(ctx context.Context, r TreeReader, size uint64) error {
 	head, err := r.Head(ctx)
 	if err != nil {
 		return fmt.Errorf("read tree head: %w", err)

@@ -29,7 +29,7 @@ const maxAccessPath = 1024
 
 // recordAccess appends the access entry that records that the request's
 // token read the content of the entries at indices, and waits until it is
-// committed.
+// committed (ledger.Log.AppendNow).
 func (s *Server) recordAccess(c echo.Context, indices []uint64) error {
 	t := token(c)
 	rid, _ := c.Get(ctxRequestID).(string)
@@ -55,7 +55,9 @@ func (s *Server) recordAccess(c echo.Context, indices []uint64) error {
 			},
 		})
 	}
-	_, err := s.cfg.Log.Append(c.Request().Context(), entries)
+	// Committed in a transaction of its own: the reader waits for its
+	// entry, not for the group commit of everything ingest queued.
+	_, err := s.cfg.Log.AppendNow(c.Request().Context(), entries)
 	return err
 }
 

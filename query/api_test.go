@@ -156,10 +156,14 @@ func TestTokensAPI(t *testing.T) {
 	})
 }
 
-// panicReader panics on Find, as a bug in a store would.
+// panicReader panics on Find and FindMany, as a bug in a store would.
 type panicReader struct{ ledger.Reader }
 
 func (panicReader) Find(context.Context, ledger.Ref, uint64, int) ([]uint64, error) {
+	panic("secret detail of the panic")
+}
+
+func (panicReader) FindMany(context.Context, []ledger.FindQuery) ([]ledger.Found, error) {
 	panic("secret detail of the panic")
 }
 

@@ -1,6 +1,7 @@
 package query
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -12,10 +13,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/agentledger/agentledger/auth"
 	"github.com/agentledger/agentledger/internal/pgtest"
@@ -60,9 +63,16 @@ const (
 
 type benchLedger struct {
 	srv *Server
+	// rt counts the statements the store sends to Postgres (nil on
+	// SQLite): the round trips of an answer.
+	rt *roundTrips
+	// floor is a pool of its own on the same database, for the SQL floor.
+	floor *pgxpool.Pool
 	// plain is srv without the verifiable index: its answers carry no
 	// completeness block.
-	plain       *Server
+	plain *Server
+	// stepwise is srv reading the index without index.SnapshotReader.
+	stepwise    *Server
 	token       string
 	runs        int
 	credentials int
@@ -74,6 +84,7 @@ func seedBench(b *testing.B) *benchLedger {
 	var (
 		st      store
 		analyze func()
+		bl      = &benchLedger{}
 	)
 	switch os.Getenv(envBenchStore) {
 	case "sqlite":
@@ -88,12 +99,18 @@ func seedBench(b *testing.B) *benchLedger {
 		if dsn == "" {
 			dsn = pgtest.NewSchema(b)
 		}
-		s, err := postgres.Open(b.Context(), dsn)
+		rt := &roundTrips{}
+		s, err := postgres.New(b.Context(), postgres.Config{DSN: dsn, Tracer: rt})
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { s.Close() })
 		st = s
+		bl.rt = rt
+		if bl.floor, err = pgxpool.New(b.Context(), dsn); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(bl.floor.Close)
 		// Collect the planner's statistics after the bulk load, as
 		// autovacuum would (the test cluster may run without it).
 		analyze = func() {
@@ -121,7 +138,7 @@ func seedBench(b *testing.B) *benchLedger {
 	}
 	b.Cleanup(func() { log.Close(b.Context()) })
 
-	bl := &benchLedger{runs: entries / benchRunEntries}
+	bl.runs = entries / benchRunEntries
 	bl.credentials = max(1, entries/benchEntriesPerCr)
 	head, err := st.Head(b.Context())
 	if err != nil {
@@ -157,6 +174,17 @@ func seedBench(b *testing.B) *benchLedger {
 		b.Fatal(err)
 	}
 	bl.plain, err = NewServer(Config{Reader: struct{ ledger.Reader }{st}, Log: log, Tokens: st, Fingerprint: fingerprint, VerifierKey: vkey,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The index read key by key, without the store's one-round-trip
+	// snapshot (index.SnapshotReader): the lookup as it was before it.
+	type indexed interface {
+		store
+		index.Reader
+	}
+	bl.stepwise, err = NewServer(Config{Reader: struct{ indexed }{st.(indexed)}, Log: log, Tokens: st, Fingerprint: fingerprint, VerifierKey: vkey,
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
@@ -287,20 +315,82 @@ func benchRun(r, runs, creds int) []ledger.Entry {
 	return e
 }
 
+// roundTrips counts the statements, batches and copies pgx sends: each is
+// one round trip to Postgres.
+type roundTrips struct{ n atomic.Int64 }
+
+func (r *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	r.n.Add(1)
+	return ctx
+}
+
+func (r *roundTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+func (r *roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	r.n.Add(1)
+	return ctx
+}
+
+func (r *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+
+func (r *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+
+func (r *roundTrips) TraceCopyFromStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceCopyFromStartData) context.Context {
+	r.n.Add(1)
+	return ctx
+}
+
+func (r *roundTrips) TraceCopyFromEnd(context.Context, *pgx.Conn, pgx.TraceCopyFromEndData) {}
+
+func (r *roundTrips) count() int64 {
+	if r == nil {
+		return 0
+	}
+	return r.n.Load()
+}
+
+// The SQL floor of an answer: one statement that reads the rows the
+// answer is built from, entries with their content, and nothing else.
+const (
+	// floorCredential reads the entries that name a credential and every
+	// entry (with content) of the runs they are in.
+	floorCredential = `WITH c AS (SELECT idx FROM entry_refs WHERE key = 'credential' AND value = $1),
+		t AS (SELECT DISTINCT e.trace_id FROM entries e JOIN c USING (idx) WHERE e.trace_id <> ''),
+		ids AS (SELECT idx FROM c UNION SELECT e.idx FROM entries e WHERE e.trace_id <> '' AND e.trace_id IN (SELECT trace_id FROM t))
+		SELECT e.idx, e.leaf, e.leaf_hash, e.kind, e.trace_id, e.time, ct.name, ct.salt, ct.data
+		FROM entries e JOIN ids USING (idx) LEFT JOIN content ct ON ct.idx = e.idx ORDER BY e.idx, ct.name COLLATE "C"`
+	// floorRun reads every entry of a run, with content.
+	floorRun = `SELECT e.idx, e.leaf, e.leaf_hash, e.kind, e.trace_id, e.time, ct.name, ct.salt, ct.data
+		FROM entries e LEFT JOIN content ct ON ct.idx = e.idx WHERE e.trace_id = $1 ORDER BY e.idx, ct.name COLLATE "C"`
+)
+
 // BenchmarkCredentialView seeds an agent-shaped ledger and measures the
 // latency of the credential view (with content, so each appends its
 // access entry), the run view, an agent's runs and inclusion proofs,
-// through the HTTP handler, reporting p50 and p99.
+// through the HTTP handler, reporting p50 and p99, and on Postgres the
+// round trips per answer (rt/req). The *_sql_floor sub-benchmarks time,
+// the same way, the one statement that reads the rows the answer is built
+// from (floorCredential, floorRun): an answer's p50 over its floor's is
+// the ratio the issue's goal bounds.
 func BenchmarkCredentialView(b *testing.B) {
 	bl := seedBench(b)
 	samples := envInt(envBenchSamples, 500)
-	rng := rand.New(rand.NewPCG(1, 2))
-	measure := func(b *testing.B, srv *Server, target func() string) {
+	report := func(b *testing.B, lat []time.Duration) {
+		slices.Sort(lat)
+		q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))]) / float64(time.Millisecond) }
+		b.ReportMetric(q(0.50), "p50-ms")
+		b.ReportMetric(q(0.99), "p99-ms")
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(len(lat)), "ns/req")
+		b.ReportMetric(float64(bl.size), "entries")
+	}
+	measure := func(b *testing.B, srv *Server, target func(rng *rand.Rand) string) {
+		rng := rand.New(rand.NewPCG(1, 2))
 		var lat []time.Duration
+		rt0 := bl.rt.count()
 		b.ResetTimer()
 		for range b.N {
 			for range samples {
-				req := httptest.NewRequest(http.MethodGet, target(), nil)
+				req := httptest.NewRequest(http.MethodGet, target(rng), nil)
 				req.Header.Set("Authorization", "Bearer "+bl.token)
 				rec := httptest.NewRecorder()
 				start := time.Now()
@@ -312,29 +402,69 @@ func BenchmarkCredentialView(b *testing.B) {
 			}
 		}
 		b.StopTimer()
-		slices.Sort(lat)
-		q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))]) / float64(time.Millisecond) }
-		b.ReportMetric(q(0.50), "p50-ms")
-		b.ReportMetric(q(0.99), "p99-ms")
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(len(lat)), "ns/req")
-		b.ReportMetric(float64(bl.size), "entries")
+		if bl.rt != nil {
+			b.ReportMetric(float64(bl.rt.count()-rt0)/float64(len(lat)), "rt/req")
+		}
+		report(b, lat)
 	}
+	floor := func(b *testing.B, sql string, arg func(rng *rand.Rand) string) {
+		if bl.floor == nil {
+			b.Skip("the SQL floor is measured on Postgres")
+		}
+		rng := rand.New(rand.NewPCG(1, 2))
+		var lat []time.Duration
+		b.ResetTimer()
+		for range b.N {
+			for range samples {
+				a := arg(rng)
+				start := time.Now()
+				rows, _ := bl.floor.Query(b.Context(), sql, a)
+				n := 0
+				for rows.Next() {
+					var (
+						idx                        int64
+						leaf, leafHash, salt, data []byte
+						kind, trace                string
+						name                       *string
+						t                          *time.Time
+					)
+					if err := rows.Scan(&idx, &leaf, &leafHash, &kind, &trace, &t, &name, &salt, &data); err != nil {
+						b.Fatal(err)
+					}
+					n++
+				}
+				lat = append(lat, time.Since(start))
+				if err := rows.Err(); err != nil || n == 0 {
+					b.Fatalf("floor of %s: %d rows, %v", a, n, err)
+				}
+			}
+		}
+		b.StopTimer()
+		report(b, lat)
+	}
+	cred := func(rng *rand.Rand) string { return benchCred(rng.IntN(bl.credentials)) }
+	trace := func(rng *rand.Rand) string { return benchTrace(rng.IntN(bl.runs)) }
+	b.Run("credential_view_sql_floor", func(b *testing.B) { floor(b, floorCredential, cred) })
 	b.Run("credential_view", func(b *testing.B) {
-		measure(b, bl.srv, func() string { return "/v1/credentials/" + benchCred(rng.IntN(bl.credentials)) })
+		measure(b, bl.srv, func(rng *rand.Rand) string { return "/v1/credentials/" + cred(rng) })
 	})
 	b.Run("credential_view_no_content", func(b *testing.B) {
-		measure(b, bl.srv, func() string { return "/v1/credentials/" + benchCred(rng.IntN(bl.credentials)) + "?content=false" })
+		measure(b, bl.srv, func(rng *rand.Rand) string { return "/v1/credentials/" + cred(rng) + "?content=false" })
+	})
+	b.Run("credential_view_no_content_stepwise_index", func(b *testing.B) {
+		measure(b, bl.stepwise, func(rng *rand.Rand) string { return "/v1/credentials/" + cred(rng) + "?content=false" })
 	})
 	b.Run("credential_view_no_content_without_completeness", func(b *testing.B) {
-		measure(b, bl.plain, func() string { return "/v1/credentials/" + benchCred(rng.IntN(bl.credentials)) + "?content=false" })
+		measure(b, bl.plain, func(rng *rand.Rand) string { return "/v1/credentials/" + cred(rng) + "?content=false" })
 	})
+	b.Run("run_view_sql_floor", func(b *testing.B) { floor(b, floorRun, trace) })
 	b.Run("run_view", func(b *testing.B) {
-		measure(b, bl.srv, func() string { return "/v1/runs/" + benchTrace(rng.IntN(bl.runs)) })
+		measure(b, bl.srv, func(rng *rand.Rand) string { return "/v1/runs/" + trace(rng) })
 	})
 	b.Run("agent_runs", func(b *testing.B) {
-		measure(b, bl.srv, func() string { return fmt.Sprintf("/v1/agents/agent-%03d/runs", rng.IntN(500)) })
+		measure(b, bl.srv, func(rng *rand.Rand) string { return fmt.Sprintf("/v1/agents/agent-%03d/runs", rng.IntN(500)) })
 	})
 	b.Run("inclusion_proof", func(b *testing.B) {
-		measure(b, bl.srv, func() string { return fmt.Sprintf("/v1/proofs/inclusion?index=%d", rng.Uint64N(bl.size)) })
+		measure(b, bl.srv, func(rng *rand.Rand) string { return fmt.Sprintf("/v1/proofs/inclusion?index=%d", rng.Uint64N(bl.size)) })
 	})
 }

@@ -100,8 +100,16 @@ func (s *Server) completeness(c echo.Context, keys keySet) (*api.Completeness, e
 	return b, nil
 }
 
+// completenessReader is what a completeness block reads: the index's
+// lookups, the checkpoint of the index note, and the entries newer than it.
+type completenessReader interface {
+	index.LookupReader
+	Head(ctx context.Context) (ledger.TreeHead, error)
+	Checkpoint(ctx context.Context, size uint64) (ledger.Checkpoint, error)
+}
+
 // buildCompleteness looks up every key at one index note.
-func buildCompleteness(ctx context.Context, r indexReader, keys []ledger.Ref, since map[string]uint64) (*api.Completeness, error) {
+func buildCompleteness(ctx context.Context, r completenessReader, keys []ledger.Ref, since map[string]uint64) (*api.Completeness, error) {
 	from := make([]uint64, len(keys))
 	for i, k := range keys {
 		from[i] = since[k.String()]
@@ -135,7 +143,7 @@ func buildCompleteness(ctx context.Context, r indexReader, keys []ledger.Ref, si
 }
 
 // unindexed fills in the entries of keys at or beyond block b's size.
-func unindexed(ctx context.Context, b *api.Completeness, r ledger.Reader, keys []ledger.Ref) error {
+func unindexed(ctx context.Context, b *api.Completeness, r completenessReader, keys []ledger.Ref) error {
 	head, err := r.Head(ctx)
 	if err != nil {
 		return fmt.Errorf("entries beyond the index: %w", err)

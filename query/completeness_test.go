@@ -64,11 +64,7 @@ func TestCompletenessBlocks(t *testing.T) {
 			var keys []string
 			for _, p := range c.Keys {
 				keys = append(keys, p.Key)
-				k, err := index.ParseKey(p.Key)
-				if err != nil {
-					t.Fatal(err)
-				}
-				v, err := p.Verify(w.vkey, k, index.Known{})
+				k, v, err := w.verifyKey(t, &p)
 				if err != nil {
 					t.Errorf("%s: %s: %v", tt.name, p.Key, err)
 					continue

@@ -15,6 +15,7 @@ import (
 	"github.com/agentledger/agentledger/approval"
 	"github.com/agentledger/agentledger/auth"
 	"github.com/agentledger/agentledger/ledger"
+	"github.com/agentledger/agentledger/policy"
 )
 
 // TokenStore keeps the server's bearer tokens; the Postgres and SQLite
@@ -57,6 +58,10 @@ type Config struct {
 	// approval: a call of one without a verified approval has the finding
 	// approval_missing in the credential view.
 	ApprovalGate *approval.Gate
+	// AttestationAllow, if set, is the allow-list of image digests and
+	// models a run may attest: a run that used a credential and attests
+	// another has the finding attestation_mismatch.
+	AttestationAllow *policy.AttestationAllow
 	// Reader is the ledger the server reads. Required.
 	Reader ledger.Reader
 	// Log appends the access entries that record reads of content, and

@@ -9,18 +9,18 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/agentledger/agentledger/api"
-	"github.com/agentledger/agentledger/approval"
 	"github.com/agentledger/agentledger/ingest/secrets"
 	"github.com/agentledger/agentledger/ledger"
 )
 
-// eventScan is how many of a credential's entries are read to find its
-// credential events before the search goes on through the index alone.
+// eventScan is how many indices of a credential's entries are listed at
+// most: the usages and the evidence of a credential named by no more read
+// them from that list, others through the index.
 const eventScan = 4096
 
-// maxEventFinds bounds the index lookups spent finding the events of a
-// credential named by more than eventScan entries.
-const maxEventFinds = 64
+// maxEventScan bounds the entries of a credential that are examined,
+// through the index alone, for its credential events.
+const maxEventScan = 1 << 14
 
 // maxSteps bounds the LLM steps one usage reports.
 const maxSteps = 200
@@ -41,43 +41,78 @@ type credentialRefs struct {
 // credentialEvents finds the credential entries (issue, exchange, revoke)
 // of credential id, in time order.
 func credentialEvents(ctx context.Context, f *fetcher, id string) (*credentialRefs, error) {
+	crs, err := credentialEventsAll(ctx, f, []string{id})
+	if err != nil {
+		return nil, err
+	}
+	return crs[0], nil
+}
+
+// credentialQueries are the two lookups credentialEventsAll makes of
+// credential id, in order.
+func credentialQueries(id string) []ledger.FindQuery {
 	ref := ledger.Ref{Key: ledger.RefCredential, Value: id}
-	idx, err := f.find(ctx, ref, 0, eventScan+1)
+	return []ledger.FindQuery{{Ref: ref, Limit: eventScan + 1}, {Ref: ref, Kinds: []ledger.Kind{ledger.KindCredential}, Limit: maxEventScan}}
+}
+
+// credentialEventsAll is credentialEvents for each of ids, in order: the
+// credentials not looked up before in this request are looked up with one
+// FindMany and one read of their entries, however many there are.
+func credentialEventsAll(ctx context.Context, f *fetcher, ids []string) ([]*credentialRefs, error) {
+	out := make([]*credentialRefs, len(ids))
+	var ask []string
+	f.mu.Lock()
+	for i, id := range ids {
+		if out[i] = f.creds[id]; out[i] == nil && !slices.Contains(ask, id) {
+			ask = append(ask, id)
+		}
+	}
+	f.mu.Unlock()
+	if len(ask) == 0 {
+		return out, nil
+	}
+	// For each credential, the entries that name it (their indices only),
+	// and its credential events, found through the index alone.
+	qs := make([]ledger.FindQuery, 0, 2*len(ask))
+	for _, id := range ask {
+		qs = append(qs, credentialQueries(id)...)
+	}
+	found, err := f.findMany(ctx, qs)
 	if err != nil {
 		return nil, err
 	}
-	cr := &credentialRefs{all: idx, complete: len(idx) <= eventScan}
-	nodes, err := f.fetch(ctx, idx[:min(len(idx), eventScan)])
-	if err != nil {
+	var read []uint64
+	for i := range ask {
+		read = append(read, found[2*i+1].Indices...)
+	}
+	if _, err := f.fetch(ctx, read); err != nil {
 		return nil, err
 	}
-	isEvent := func(n *node) bool {
-		return n.e.Kind == ledger.KindCredential && n.attr(ledger.AttrCredentialID) == id
-	}
-	for _, n := range nodes {
-		if isEvent(n) {
-			cr.events = append(cr.events, n)
-		}
-	}
-	if !cr.complete {
-		more, complete, err := leapfrog(ctx, f, ref, ledger.Ref{Key: ledger.RefKind, Value: string(ledger.KindCredential)},
-			idx[eventScan], maxEventFinds)
+	crs := make([]*credentialRefs, len(ask))
+	for i, id := range ask {
+		all, events := found[2*i].Indices, found[2*i+1]
+		cr := &credentialRefs{all: all, complete: len(all) <= eventScan, truncated: events.More}
+		nodes, err := f.fetch(ctx, events.Indices)
 		if err != nil {
 			return nil, err
 		}
-		ns, err := f.fetch(ctx, more)
-		if err != nil {
-			return nil, err
-		}
-		for _, n := range ns {
-			if isEvent(n) {
+		for _, n := range nodes {
+			if n.e.Kind == ledger.KindCredential && n.attr(ledger.AttrCredentialID) == id {
 				cr.events = append(cr.events, n)
 			}
 		}
-		cr.truncated = !complete
+		sortNodes(cr.events)
+		crs[i] = cr
 	}
-	sortNodes(cr.events)
-	return cr, nil
+	f.mu.Lock()
+	for i, id := range ask {
+		f.creds[id] = crs[i]
+	}
+	for i, id := range ids {
+		out[i] = f.creds[id]
+	}
+	f.mu.Unlock()
+	return out, nil
 }
 
 // stream returns the indices ≥ from of the entries that name the
@@ -100,67 +135,6 @@ func (s *sliceStream) next(context.Context) (uint64, bool, error) {
 	i := s.idx[0]
 	s.idx = s.idx[1:]
 	return i, true, nil
-}
-
-// seeker finds the least index ≥ v of the entries that carry a ref,
-// reading the index in batches.
-type seeker struct {
-	f       *fetcher
-	ref     ledger.Ref
-	buf     []uint64 // every index in [bufFrom, last of buf] that carries ref
-	bufFrom uint64
-	done    bool // buf holds every index ≥ bufFrom
-	finds   *int
-}
-
-func (s *seeker) seek(ctx context.Context, v uint64) (uint64, bool, error) {
-	if len(s.buf) > 0 && v >= s.bufFrom && (v <= s.buf[len(s.buf)-1] || s.done) {
-		i, _ := slices.BinarySearch(s.buf, v)
-		if i < len(s.buf) {
-			return s.buf[i], true, nil
-		}
-		return 0, false, nil
-	}
-	if s.done && len(s.buf) == 0 && v >= s.bufFrom {
-		return 0, false, nil
-	}
-	*s.finds++
-	idx, err := s.f.find(ctx, s.ref, v, streamBatch)
-	if err != nil {
-		return 0, false, err
-	}
-	s.buf, s.bufFrom, s.done = idx, v, len(idx) < streamBatch
-	if len(idx) == 0 {
-		return 0, false, nil
-	}
-	return idx[0], true, nil
-}
-
-// leapfrog returns the indices ≥ from of entries that carry both a and b,
-// spending at most maxFinds index lookups; complete is false when it ran
-// out of them first.
-func leapfrog(ctx context.Context, f *fetcher, a, b ledger.Ref, from uint64, maxFinds int) (out []uint64, complete bool, err error) {
-	finds := 0
-	sa := &seeker{f: f, ref: a, finds: &finds}
-	sb := &seeker{f: f, ref: b, finds: &finds}
-	x := from
-	for finds < maxFinds {
-		ia, ok, err := sa.seek(ctx, x)
-		if err != nil || !ok {
-			return out, true, err
-		}
-		ib, ok, err := sb.seek(ctx, ia)
-		if err != nil || !ok {
-			return out, true, err
-		}
-		if ia == ib {
-			out = append(out, ia)
-			x = ia + 1
-		} else {
-			x = ib
-		}
-	}
-	return out, false, nil
 }
 
 // operation returns a credential event's operation: issue, exchange or
@@ -301,8 +275,8 @@ type viewOptions struct {
 	// fingerprints are fingerprints of the credential's raw token known
 	// besides those its events record (a lookup's).
 	fingerprints []string
-	// gate names the actions that require a signed approval.
-	gate *approval.Gate
+	// gov holds the approval gate and the attestation allow-list.
+	gov governor
 }
 
 // credentialView builds the view of credential id. With an empty id it
@@ -322,6 +296,14 @@ func credentialView(ctx context.Context, f *fetcher, rd *render, id string, opt 
 		events = refs.events
 		v.Credential = facts(rd, id, events)
 		v.Credential.EventsTruncated = refs.truncated
+		// What the lineage and the evidence look up first, at once.
+		qs := append(evidenceQueries(refs), ledger.FindQuery{Ref: ledger.Ref{Key: ledger.RefCredentialParent, Value: id}, Limit: MaxLineage + 1})
+		if p := v.Credential.ParentID; p != "" && p != id {
+			qs = append(qs, credentialQueries(p)...)
+		}
+		if _, err := f.findMany(ctx, qs); err != nil {
+			return nil, false, err
+		}
 	}
 	// The lineage is read while the usages are.
 	var parentsCut, childrenCut bool
@@ -381,6 +363,20 @@ func credentialView(ctx context.Context, f *fetcher, rd *render, id string, opt 
 
 	calls := slices.Clone(p.nodes)
 	sortNodes(calls)
+	untraced, err := untracedDecisions(ctx, f, calls)
+	if err != nil {
+		return nil, false, err
+	}
+	var issuingRunOf *run
+	if t := issuingRun(events); t != "" {
+		if issuingRunOf = runs[t]; issuingRunOf == nil {
+			more, err := loadRuns(ctx, f, []string{t})
+			if err != nil {
+				return nil, false, err
+			}
+			issuingRunOf = more[t]
+		}
+	}
 	for _, traceID := range uniqueTraces(calls) {
 		r := runs[traceID]
 		if r == nil {
@@ -392,6 +388,10 @@ func credentialView(ctx context.Context, f *fetcher, rd *render, id string, opt 
 			Agent:       r.agent(rd),
 			Attestation: r.attestation(rd),
 			Calls:       []api.Call{},
+		}
+		var att *api.AttestationCheck // the run's, for each of its calls
+		if traceID != "" {
+			att = opt.gov.attestation(r, issuingRunOf)
 		}
 		steps := make(map[*node]bool)
 		causes := make(map[*node][]uint64)
@@ -420,7 +420,8 @@ func credentialView(ctx context.Context, f *fetcher, rd *render, id string, opt 
 				steps[step] = true
 				causes[step] = append(causes[step], n.index())
 			}
-			call.Policy, call.Approval = governance(r, n, opt.gate)
+			gv := governance(r, n, opt.gov.gate, untraced)
+			call.Policy, call.Approval, call.Attestation = gv.decisions, gv.approval, att
 			u.Calls = append(u.Calls, call)
 		}
 		ordered := make([]*node, 0, len(steps))
@@ -443,7 +444,7 @@ func credentialView(ctx context.Context, f *fetcher, rd *render, id string, opt 
 	}
 	v.Lineage.Truncated = parentsCut || childrenCut
 	if id != "" {
-		if v.Evidence, err = reconcile(ctx, f, id); err != nil {
+		if v.Evidence, err = reconcile(ctx, f, id, opt.gov); err != nil {
 			return nil, false, err
 		}
 	}
@@ -578,7 +579,7 @@ const maxLookupEntries = 1000
 
 // lookup answers a raw-token lookup: the credentials whose entries carry
 // the token's fingerprint, and the credential its JWT ID names.
-func lookup(ctx context.Context, f *fetcher, rd *render, token, fingerprint string, gate *approval.Gate) (*api.LookupResult, error) {
+func lookup(ctx context.Context, f *fetcher, rd *render, token, fingerprint string, gov governor) (*api.LookupResult, error) {
 	res := &api.LookupResult{Fingerprint: fingerprint, Credentials: []api.CredentialView{}}
 	type match struct {
 		id string
@@ -626,7 +627,7 @@ func lookup(ctx context.Context, f *fetcher, rd *render, token, fingerprint stri
 		matches = append(matches, match{id: "", by: []string{matchedByFingerprint}})
 	}
 	for _, m := range matches[:min(len(matches), maxLookupCredentials)] {
-		v, _, err := credentialView(ctx, f, rd, m.id, viewOptions{limit: DefaultLimit, fingerprints: []string{fingerprint}, gate: gate})
+		v, _, err := credentialView(ctx, f, rd, m.id, viewOptions{limit: DefaultLimit, fingerprints: []string{fingerprint}, gov: gov})
 		if err != nil {
 			return nil, err
 		}

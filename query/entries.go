@@ -24,7 +24,7 @@ func (s *Server) entry(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	content, err := queryBool(c, "content", true)
+	content, err := queryContent(c)
 	if err != nil {
 		return err
 	}
@@ -35,7 +35,7 @@ func (s *Server) entry(c echo.Context) error {
 	if len(nodes) == 0 {
 		return notFound("entry %d is beyond the tree", i)
 	}
-	rd := newRender(content && mayReadContent(c))
+	rd := newRender(content)
 	e := rd.entry(nodes[0], true)
 	e.Leaf = base64.StdEncoding.EncodeToString(nodes[0].rec.Leaf)
 	e.DedupKey = hex.EncodeToString(nodes[0].rec.DedupKey[:])
@@ -122,18 +122,24 @@ func (s *Server) inclusionProof(c echo.Context) error {
 	} else if index >= size {
 		return badRequest("index %d is not below tree_size %d", index, size)
 	} else {
-		hashes, err = ledger.InclusionProof(c.Request().Context(), s.cfg.Reader, index, size)
+		// A checkpoint of that size, which the answer carries, shows that
+		// the tree reached it: then the tree head need not be read.
+		cp, cerr := s.cfg.Reader.Checkpoint(c.Request().Context(), size)
+		switch {
+		case cerr == nil:
+			note = string(cp.Note)
+			hashes, err = ledger.CheckpointInclusionProof(c.Request().Context(), s.cfg.Reader, index, cp)
+		case errors.Is(cerr, ledger.ErrNotFound):
+			hashes, err = ledger.InclusionProof(c.Request().Context(), s.cfg.Reader, index, size)
+		default:
+			return fail("read checkpoint", cerr)
+		}
 	}
 	if err != nil {
 		if errors.Is(err, ledger.ErrNotFound) {
 			return notFound("tree size %d is beyond the tree", size)
 		}
 		return fail("inclusion proof", err)
-	}
-	if explicit {
-		if note, err = s.noteAt(c, size); err != nil {
-			return err
-		}
 	}
 	return c.JSON(http.StatusOK, api.InclusionProof{Index: index, TreeSize: size, Hashes: b64(hashes), Checkpoint: note})
 }
@@ -210,23 +216,19 @@ func checkpointInfo(cp ledger.Checkpoint) api.CheckpointInfo {
 // GET /v1/checkpoints?cursor=&limit= : checkpoints in ascending size, and
 // the latest.
 func (s *Server) checkpoints(c echo.Context) error {
-	from, err := queryCursor(c)
-	if err != nil {
-		return err
-	}
-	limit, err := queryLimit(c)
+	l, err := queryListing(c)
 	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
-	cps, err := s.cfg.Reader.Checkpoints(ctx, from, limit+1)
+	cps, err := s.cfg.Reader.Checkpoints(ctx, l.cursor, l.limit+1)
 	if err != nil {
 		return fail("read checkpoints", err)
 	}
 	out := &api.CheckpointList{Checkpoints: []api.CheckpointInfo{}}
-	if len(cps) > limit {
-		out.NextCursor = encodeCursor(cps[limit].Size)
-		cps = cps[:limit]
+	if len(cps) > l.limit {
+		out.NextCursor = encodeCursor(cps[l.limit].Size)
+		cps = cps[:l.limit]
 	}
 	for _, cp := range cps {
 		out.Checkpoints = append(out.Checkpoints, checkpointInfo(cp))

@@ -2,12 +2,11 @@ package query
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/agentledger/agentledger/ledger"
 )
@@ -96,13 +95,96 @@ const fetchBatch = 1000
 // read, so that an answer never reads an entry twice. It is safe for
 // concurrent use.
 type fetcher struct {
-	r     ledger.Reader
+	r     entryReader
 	mu    sync.Mutex
 	cache map[uint64]*node
+	// found keeps the answers of FindMany lookups, by findKey.
+	found map[string]cachedFind
+	// creds keeps the credentialRefs of each credential looked up.
+	creds map[string]*credentialRefs
 }
 
-func newFetcher(r ledger.Reader) *fetcher {
-	return &fetcher{r: r, cache: make(map[uint64]*node)}
+// entryReader is what a fetcher reads: entries by index, and the indices
+// of the entries that carry a reference, one lookup or several at once.
+type entryReader interface {
+	RecordsAt(ctx context.Context, indices []uint64) ([]ledger.Record, error)
+	Find(ctx context.Context, ref ledger.Ref, from uint64, limit int) ([]uint64, error)
+	FindMany(ctx context.Context, qs []ledger.FindQuery) ([]ledger.Found, error)
+}
+
+func newFetcher(r entryReader) *fetcher {
+	return &fetcher{r: r, cache: make(map[uint64]*node), found: make(map[string]cachedFind), creds: make(map[string]*credentialRefs)}
+}
+
+// findKey identifies a lookup in the fetcher's cache, but for its limit.
+func findKey(q ledger.FindQuery) string {
+	return fmt.Sprintf("%q %q %v %d", q.Ref.Key, q.Ref.Value, q.Kinds, q.From)
+}
+
+// cachedFind is an answer of the fetcher's cache, and the limit it was
+// asked with.
+type cachedFind struct {
+	found ledger.Found
+	limit int
+}
+
+// cached answers q from an earlier lookup of the same ref, kinds and
+// start, asked with the same limit or, without kinds, a larger one.
+// f.mu must be held.
+func (f *fetcher) cached(q ledger.FindQuery) (ledger.Found, bool) {
+	if q.Limit <= 0 {
+		return ledger.Found{}, true
+	}
+	c, ok := f.found[findKey(q)]
+	switch {
+	case !ok:
+		return ledger.Found{}, false
+	case q.Limit == c.limit || q.Limit > c.limit && !c.found.More:
+		return c.found, true
+	case len(q.Kinds) > 0 || q.Limit > c.limit:
+		return ledger.Found{}, false
+	case len(c.found.Indices) < q.Limit:
+		return c.found, true
+	}
+	idx := c.found.Indices[:q.Limit]
+	return ledger.Found{Indices: idx, More: true, Next: idx[len(idx)-1] + 1}, true
+}
+
+// findMany answers qs, in order, with one FindMany for those not asked
+// before in this request.
+func (f *fetcher) findMany(ctx context.Context, qs []ledger.FindQuery) ([]ledger.Found, error) {
+	out := make([]ledger.Found, len(qs))
+	var ask []ledger.FindQuery
+	var at []int
+	f.mu.Lock()
+	for i, q := range qs {
+		if fd, ok := f.cached(q); ok {
+			out[i] = fd
+			continue
+		}
+		ask, at = append(ask, q), append(at, i)
+	}
+	f.mu.Unlock()
+	if len(ask) == 0 {
+		return out, nil
+	}
+	got, err := f.r.FindMany(ctx, ask)
+	if err != nil {
+		return nil, fail("find", err)
+	}
+	if len(got) != len(ask) {
+		return nil, &internalError{op: "find", err: fmt.Errorf("%d answers to %d lookups", len(got), len(ask))}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for j, i := range at {
+		out[i] = got[j]
+		k := findKey(ask[j])
+		if c, ok := f.found[k]; !ok || c.limit < ask[j].Limit {
+			f.found[k] = cachedFind{found: got[j], limit: ask[j].Limit}
+		}
+	}
+	return out, nil
 }
 
 // fetch returns the entries at indices, in the order given, skipping
@@ -153,6 +235,12 @@ func (f *fetcher) fetch(ctx context.Context, indices []uint64) ([]*node, error) 
 
 // find returns up to limit indices ≥ from of entries that carry ref.
 func (f *fetcher) find(ctx context.Context, ref ledger.Ref, from uint64, limit int) ([]uint64, error) {
+	f.mu.Lock()
+	fd, ok := f.cached(ledger.FindQuery{Ref: ref, From: from, Limit: limit})
+	f.mu.Unlock()
+	if ok {
+		return fd.Indices, nil
+	}
 	idx, err := f.r.Find(ctx, ref, from, limit)
 	if err != nil {
 		return nil, fail("find "+ref.Key, err)
@@ -160,20 +248,22 @@ func (f *fetcher) find(ctx context.Context, ref ledger.Ref, from uint64, limit i
 	return idx, nil
 }
 
-// findAll runs find for each ref concurrently and returns the results in
-// the order of refs.
+// findAll looks up up to limit indices of each of refs in one FindMany
+// and returns the results in the order of refs.
 func (f *fetcher) findAll(ctx context.Context, refs []ledger.Ref, limit int) ([][]uint64, error) {
-	out := make([][]uint64, len(refs))
-	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(8)
+	qs := make([]ledger.FindQuery, len(refs))
 	for i, ref := range refs {
-		g.Go(func() error {
-			idx, err := f.find(ctx, ref, 0, limit)
-			out[i] = idx
-			return err
-		})
+		qs[i] = ledger.FindQuery{Ref: ref, Limit: limit}
 	}
-	return out, g.Wait()
+	found, err := f.findMany(ctx, qs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]uint64, len(refs))
+	for i, fd := range found {
+		out[i] = fd.Indices
+	}
+	return out, nil
 }
 
 // stream yields ascending ledger indices.
@@ -184,20 +274,37 @@ type stream interface {
 // streamBatch is how many indices a refStream asks a Find for at once.
 const streamBatch = 256
 
+// kindBatch is how many entries a refStream with kinds examines per
+// lookup, through the index alone.
+const kindBatch = 4096
+
 // refStream yields the indices of the entries that carry ref, from a
-// starting index on.
+// starting index on; with kinds, only those of the entries of those kinds,
+// in lookups of kindBatch entries examined, none after MaxScan entries
+// were.
 type refStream struct {
-	f    *fetcher
-	ref  ledger.Ref
-	from uint64
-	buf  []uint64
-	done bool
+	f     *fetcher
+	ref   ledger.Ref
+	kinds []ledger.Kind
+	from  uint64
+	buf   []uint64
+	done  bool
+	// examined counts the entries a stream with kinds examined; cut is
+	// true when it stopped after MaxScan of them, before from.
+	examined int
+	cut      bool
 }
 
 func (s *refStream) next(ctx context.Context) (uint64, bool, error) {
-	if len(s.buf) == 0 {
+	for len(s.buf) == 0 {
 		if s.done {
 			return 0, false, nil
+		}
+		if len(s.kinds) > 0 {
+			if err := s.findKinds(ctx); err != nil {
+				return 0, false, err
+			}
+			continue
 		}
 		idx, err := s.f.find(ctx, s.ref, s.from, streamBatch)
 		if err != nil {
@@ -212,6 +319,33 @@ func (s *refStream) next(ctx context.Context) (uint64, bool, error) {
 	i := s.buf[0]
 	s.buf = s.buf[1:]
 	return i, true, nil
+}
+
+// findKinds reads the next batch of a stream with kinds.
+func (s *refStream) findKinds(ctx context.Context) error {
+	if s.examined >= MaxScan {
+		s.done, s.cut = true, true
+		return nil
+	}
+	found, err := s.f.findMany(ctx, []ledger.FindQuery{{Ref: s.ref, Kinds: s.kinds, From: s.from, Limit: kindBatch}})
+	if err != nil {
+		return err
+	}
+	fd := found[0]
+	s.buf, s.done, s.examined = fd.Indices, !fd.More, s.examined+kindBatch
+	if fd.More {
+		s.from = fd.Next
+	}
+	return nil
+}
+
+// resumeAt reports where a listing of st continues when st stopped before
+// its end (a refStream with kinds that examined MaxScan entries).
+func resumeAt(st stream) (uint64, bool) {
+	if s, ok := st.(*refStream); ok && s.cut {
+		return s.from, true
+	}
+	return 0, false
 }
 
 // unionStream yields every index any of its streams yields, once.
@@ -306,6 +440,7 @@ func paginate(ctx context.Context, f *fetcher, st stream, limit int, accept func
 			scanned++
 		}
 		if len(pending) == 0 {
+			p.next, p.more = resumeAt(st)
 			return p, nil
 		}
 		nodes, err := f.fetch(ctx, pending)
@@ -330,8 +465,12 @@ func paginate(ctx context.Context, f *fetcher, st stream, limit int, accept func
 		}
 		if len(p.nodes) == limit || scanned >= MaxScan {
 			i, ok, err := st.next(ctx)
-			if err != nil || !ok {
+			if err != nil {
 				return p, err
+			}
+			if !ok {
+				p.next, p.more = resumeAt(st)
+				return p, nil
 			}
 			p.next, p.more = i, true
 			return p, nil

@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/agentledger/agentledger/api"
+	"github.com/agentledger/agentledger/approval"
 	"github.com/agentledger/agentledger/ledger"
 )
 
@@ -40,9 +41,12 @@ const (
 	FindingIssuedNeverUsed = "issued_never_used"
 )
 
-// FindingKinds lists every finding kind.
+// FindingKinds lists every finding kind: the evidence's, then those of
+// governance (query/policy.go).
 var FindingKinds = []string{FindingUnaccountedUse, FindingUseOutsideValidity, FindingSubjectMismatch,
-	FindingUnreportedIssuance, FindingIssuerDisagreement, FindingIssuedNeverUsed}
+	FindingUnreportedIssuance, FindingIssuerDisagreement, FindingIssuedNeverUsed,
+	approval.FindingMismatch, approval.FindingExpired, approval.FindingUnverified, approval.FindingMissing,
+	FindingPolicyDenied, FindingAttestationMismatch}
 
 // Issuance statuses of a credential.
 const (
@@ -82,8 +86,51 @@ func fromEvidence(n *node) bool {
 	return true
 }
 
+// evidenceQueries returns the lookups reconcile makes of the credential
+// whose references are cr: its fingerprints' entries. A caller that makes
+// them at once with others saves reconcile the round trip.
+func evidenceQueries(cr *credentialRefs) []ledger.FindQuery {
+	var fps []string
+	for _, n := range cr.events {
+		fps = append(fps, fields(n.attr(ledger.AttrCredentialFingerprint))...)
+	}
+	slices.Sort(fps)
+	var qs []ledger.FindQuery
+	for _, ref := range refsOf(ledger.RefFingerprint, slices.Compact(fps)...) {
+		qs = append(qs, ledger.FindQuery{Ref: ref, Limit: maxReconcileUses})
+	}
+	return qs
+}
+
+// prefetchEvidence reads at once what reconcile reads of each of ids but
+// the runs' attestations: their events, their entries, and their
+// fingerprints' entries.
+func prefetchEvidence(ctx context.Context, f *fetcher, ids []string) error {
+	crs, err := credentialEventsAll(ctx, f, ids)
+	if err != nil {
+		return err
+	}
+	var qs []ledger.FindQuery
+	for _, cr := range crs {
+		qs = append(qs, evidenceQueries(cr)...)
+	}
+	found, err := f.findMany(ctx, qs)
+	if err != nil {
+		return err
+	}
+	var idx []uint64
+	for _, cr := range crs {
+		idx = append(idx, cr.all[:min(len(cr.all), eventScan)]...)
+	}
+	for _, fd := range found {
+		idx = append(idx, fd.Indices...)
+	}
+	_, err = f.fetch(ctx, idx)
+	return err
+}
+
 // reconcile builds the evidence of credential id.
-func reconcile(ctx context.Context, f *fetcher, id string) (*api.CredentialEvidence, error) {
+func reconcile(ctx context.Context, f *fetcher, id string, g governor) (*api.CredentialEvidence, error) {
 	cr, err := credentialEvents(ctx, f, id)
 	if err != nil {
 		return nil, err
@@ -102,19 +149,14 @@ func reconcile(ctx context.Context, f *fetcher, id string) (*api.CredentialEvide
 		}
 	}
 	// Agent calls that carry the credential's raw token, by fingerprint.
-	var fps []string
-	for _, n := range cr.events {
-		fps = append(fps, fields(n.attr(ledger.AttrCredentialFingerprint))...)
-	}
-	slices.Sort(fps)
-	if refs := refsOf(ledger.RefFingerprint, slices.Compact(fps)...); len(refs) > 0 {
-		found, err := f.findAll(ctx, refs, maxReconcileUses)
+	if qs := evidenceQueries(cr); len(qs) > 0 {
+		found, err := f.findMany(ctx, qs)
 		if err != nil {
 			return nil, err
 		}
 		var idx []uint64
-		for _, ix := range found {
-			idx = append(idx, ix...)
+		for _, fd := range found {
+			idx = append(idx, fd.Indices...)
 		}
 		more, err := f.fetch(ctx, idx)
 		if err != nil {
@@ -270,15 +312,20 @@ func reconcile(ctx context.Context, f *fetcher, id string) (*api.CredentialEvide
 	if issued := cmpOr(issuerIssue, agentIssue); issued != nil {
 		if subject := issued.attr(ledger.AttrCredentialSubject); comparableIdentity(subject) {
 			seen := make(map[string]bool)
+			var runs []*node // each run's first call
 			for _, a := range agent {
 				if a.e.TraceID == "" || seen[a.e.TraceID] || len(seen) == maxIdentityTraces {
 					continue
 				}
 				seen[a.e.TraceID] = true
-				who, from, err := runIdentity(ctx, f, a)
-				if err != nil {
-					return nil, err
-				}
+				runs = append(runs, a)
+			}
+			attested, err := attestations(ctx, f, runs)
+			if err != nil {
+				return nil, err
+			}
+			for _, a := range runs {
+				who, from := runIdentity(a, attested[a.e.TraceID])
 				if who != "" && comparableIdentity(who) && canonicalIdentity(who) != canonicalIdentity(subject) {
 					add(api.EvidenceFinding{Kind: FindingSubjectMismatch, TraceID: a.e.TraceID,
 						Facts:   []api.FactCheck{{Fact: ledger.AttrCredentialSubject, Issuer: subject, Agent: who}},
@@ -286,6 +333,10 @@ func reconcile(ctx context.Context, f *fetcher, id string) (*api.CredentialEvide
 				}
 			}
 		}
+	}
+	// The approvals, policy decisions and attestations of the agent runs.
+	if err := g.governanceFindings(ctx, f, agent, issuingRun(cr.events), add); err != nil {
+		return nil, err
 	}
 	slices.SortStableFunc(ev.Findings, func(x, y api.EvidenceFinding) int {
 		switch {
@@ -370,27 +421,50 @@ func validUntil(issuer, agent *node) (time.Time, *node) {
 	return time.Time{}, nil
 }
 
-// runIdentity returns the attested identity of the run of agent call a:
-// the authenticated submitter of the call, or of the run's attestation.
-func runIdentity(ctx context.Context, f *fetcher, a *node) (string, *node, error) {
-	if a.e.Submitter != "" {
-		return a.e.Submitter, a, nil
-	}
-	idx, _, err := leapfrog(ctx, f, ledger.Ref{Key: ledger.RefTrace, Value: a.e.TraceID},
-		ledger.Ref{Key: ledger.RefKind, Value: string(ledger.KindAttestation)}, 0, 8)
-	if err != nil {
-		return "", nil, err
-	}
-	ns, err := f.fetch(ctx, idx)
-	if err != nil {
-		return "", nil, err
-	}
-	for _, n := range ns {
-		if n.e.Submitter != "" {
-			return n.e.Submitter, n, nil
+// attestations returns the attestations of the runs of calls that carry
+// no authenticated submitter of their own, by trace ID, in index order:
+// one FindMany and one read for all of them.
+func attestations(ctx context.Context, f *fetcher, calls []*node) (map[string][]*node, error) {
+	var qs []ledger.FindQuery
+	for _, a := range calls {
+		if a.e.Submitter == "" {
+			qs = append(qs, ledger.FindQuery{Ref: ledger.Ref{Key: ledger.RefTrace, Value: a.e.TraceID},
+				Kinds: []ledger.Kind{ledger.KindAttestation}, Limit: maxLinkScan})
 		}
 	}
-	return "", nil, nil
+	found, err := f.findMany(ctx, qs)
+	if err != nil {
+		return nil, err
+	}
+	var all []uint64
+	for _, fd := range found {
+		all = append(all, fd.Indices...)
+	}
+	if _, err := f.fetch(ctx, all); err != nil {
+		return nil, err
+	}
+	out := make(map[string][]*node, len(qs))
+	for i, q := range qs {
+		if out[q.Ref.Value], err = f.fetch(ctx, found[i].Indices); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// runIdentity returns the attested identity of the run of agent call a:
+// the authenticated submitter of the call, or of the first of the run's
+// attestations that has one.
+func runIdentity(a *node, attested []*node) (string, *node) {
+	if a.e.Submitter != "" {
+		return a.e.Submitter, a
+	}
+	for _, n := range attested {
+		if n.e.Submitter != "" {
+			return n.e.Submitter, n
+		}
+	}
+	return "", nil
 }
 
 // comparableIdentity reports whether s names a workload in a form the
@@ -485,6 +559,9 @@ func findingCandidates(kind string) []ledger.Ref {
 		return sources(ledger.SourceCloudTrail, ledger.SourceVault, ledger.SourceK8sAudit, ledger.SourceKeycloak)
 	case FindingIssuedNeverUsed:
 		return refsOf(ledger.RefKind, string(ledger.KindCredential))
+	case approval.FindingMismatch, approval.FindingExpired, approval.FindingUnverified, approval.FindingMissing,
+		FindingPolicyDenied, FindingAttestationMismatch:
+		return refsOf(ledger.RefKind, string(ledger.KindAPICall))
 	}
 	return refsOf(ledger.RefKind, string(ledger.KindCredential), string(ledger.KindAPICall))
 }
@@ -493,7 +570,7 @@ func findingCandidates(kind string) []ledger.Ref {
 // by the index of the entry each is about; before is the cursor: only
 // findings about entries below it are listed (0: from the end). The
 // findings about one entry are never split across pages.
-func findings(ctx context.Context, f *fetcher, head uint64, kind string, before uint64, limit int) (*api.FindingsPage, error) {
+func findings(ctx context.Context, f *fetcher, g governor, head uint64, kind string, before uint64, limit int) (*api.FindingsPage, error) {
 	page := &api.FindingsPage{Findings: []api.EvidenceFinding{}}
 	hi := head
 	if before > 0 && before < hi {
@@ -535,7 +612,7 @@ func findings(ctx context.Context, f *fetcher, head uint64, kind string, before 
 					page.NextCursor = encodeCursor(n.index() + 1)
 					return page, nil
 				}
-				if ev, err = reconcile(ctx, f, id); err != nil {
+				if ev, err = reconcile(ctx, f, id, g); err != nil {
 					return nil, err
 				}
 				cache[id] = ev
@@ -594,11 +671,7 @@ func (s *Server) findings(c echo.Context) error {
 	if kind != "" && !slices.Contains(FindingKinds, kind) {
 		return badRequest("kind must be one of %s", strings.Join(FindingKinds, ", "))
 	}
-	cursor, err := queryCursor(c)
-	if err != nil {
-		return err
-	}
-	limit, err := queryLimit(c)
+	l, err := queryListing(c)
 	if err != nil {
 		return err
 	}
@@ -607,7 +680,7 @@ func (s *Server) findings(c echo.Context) error {
 	if err != nil {
 		return fail("read tree head", err)
 	}
-	p, err := findings(ctx, newFetcher(s.cfg.Reader), head.Size, kind, cursor, limit)
+	p, err := findings(ctx, newFetcher(s.cfg.Reader), s.governor(), head.Size, kind, l.cursor, l.limit)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package query
 
 import (
+	"context"
 	"net/http"
 	"slices"
 
@@ -16,21 +17,12 @@ func (s *Server) credential(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	cursor, err := queryCursor(c)
-	if err != nil {
-		return err
-	}
-	limit, err := queryLimit(c)
-	if err != nil {
-		return err
-	}
-	content, err := queryBool(c, "content", true)
+	l, rd, err := queryView(c)
 	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
-	rd := newRender(content && mayReadContent(c))
-	v, found, err := credentialView(ctx, newFetcher(s.cfg.Reader), rd, id, viewOptions{cursor: cursor, limit: limit, gate: s.cfg.ApprovalGate})
+	v, found, err := credentialView(ctx, newFetcher(s.cfg.Reader), rd, id, viewOptions{cursor: l.cursor, limit: l.limit, gov: s.governor()})
 	if err != nil {
 		return err
 	}
@@ -81,18 +73,18 @@ func (s *Server) lookup(c echo.Context) error {
 	if req.Token == "" {
 		return badRequest(`token is required`)
 	}
-	content, err := queryBool(c, "content", true)
+	content, err := queryContent(c)
 	if err != nil {
 		return err
 	}
-	rd := newRender(content && mayReadContent(c))
+	rd := newRender(content)
 	tokens := []string{req.Token}
 	if s.cfg.LookupSecrets != nil {
 		tokens = s.cfg.LookupSecrets(req.Token)
 	}
 	var res *api.LookupResult
 	for _, tok := range tokens {
-		r, err := lookup(c.Request().Context(), newFetcher(s.cfg.Reader), rd, tok, s.cfg.Fingerprint(tok), s.cfg.ApprovalGate)
+		r, err := lookup(c.Request().Context(), newFetcher(s.cfg.Reader), rd, tok, s.cfg.Fingerprint(tok), s.governor())
 		if err != nil {
 			return err
 		}
@@ -131,27 +123,18 @@ func (s *Server) run(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	cursor, err := queryCursor(c)
-	if err != nil {
-		return err
-	}
-	limit, err := queryLimit(c)
-	if err != nil {
-		return err
-	}
-	content, err := queryBool(c, "content", true)
+	l, rd, err := queryView(c)
 	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
 	f := newFetcher(s.cfg.Reader)
-	rd := newRender(content && mayReadContent(c))
-	st := &refStream{f: f, ref: ledger.Ref{Key: ledger.RefTrace, Value: traceID}, from: cursor}
-	p, err := paginate(ctx, f, st, limit, func(*node) verdict { return take })
+	st := &refStream{f: f, ref: ledger.Ref{Key: ledger.RefTrace, Value: traceID}, from: l.cursor}
+	p, err := paginate(ctx, f, st, l.limit, func(*node) verdict { return take })
 	if err != nil {
 		return err
 	}
-	if len(p.nodes) == 0 && cursor == 0 {
+	if len(p.nodes) == 0 && l.cursor == 0 {
 		return notFound("no entry of run %s", traceID)
 	}
 	r := newRun(traceID, p.nodes)
@@ -176,10 +159,23 @@ func (s *Server) run(c echo.Context) error {
 		v.Entries = append(v.Entries, te)
 	}
 	var all []*node // the whole run, when this page is all of it
-	if cursor == 0 && !p.more {
+	if l.cursor == 0 && !p.more {
 		all = r.nodes
 	}
-	if v.Credentials, v.ForeignUses, v.CredentialsTruncated, err = newLinker(f, rd).runCredentials(ctx, traceID, all); err != nil {
+	lk := newLinker(f, rd)
+	lk.gov = s.governor()
+	if v.Credentials, v.ForeignUses, v.CredentialsTruncated, err = lk.runCredentials(ctx, traceID, all); err != nil {
+		return err
+	}
+	whole := r // the run's approvals and decisions may be on other pages
+	if all == nil {
+		runs, err := loadRuns(ctx, f, []string{traceID})
+		if err != nil {
+			return err
+		}
+		whole = runs[traceID]
+	}
+	if v.Governance, err = lk.gov.runGovernance(ctx, f, whole, r.nodes, v.Credentials); err != nil {
 		return err
 	}
 	v.Findings = rd.findingList()
@@ -195,19 +191,26 @@ func (s *Server) agentRuns(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	cursor, err := queryCursor(c)
-	if err != nil {
-		return err
-	}
-	limit, err := queryLimit(c)
+	l, err := queryListing(c)
 	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
 	f := newFetcher(s.cfg.Reader)
 	rd := newRender(false)
-	st := &refStream{f: f, ref: ledger.Ref{Key: ledger.RefAgent, Value: id}, from: cursor}
-	p, err := paginate(ctx, f, st, limit, func(n *node) verdict {
+	names, err := agentNames(ctx, f, id)
+	if err != nil {
+		return err
+	}
+	var (
+		keys  keySet
+		parts []stream
+	)
+	for _, ref := range refsOf(ledger.RefAgent, names...) {
+		keys = append(keys, ref)
+		parts = append(parts, &refStream{f: f, ref: ref, kinds: []ledger.Kind{ledger.KindAgent}, from: l.cursor})
+	}
+	p, err := paginate(ctx, f, newUnion(parts...), l.limit, func(n *node) verdict {
 		if n.e.Kind == ledger.KindAgent {
 			return take
 		}
@@ -239,10 +242,46 @@ func (s *Server) agentRuns(c echo.Context) error {
 		return err
 	}
 	out.Findings = rd.findingList()
-	if out.Completeness, err = s.completeness(c, keySet{st.ref}); err != nil {
+	if out.Completeness, err = s.completeness(c, keys); err != nil {
 		return err
 	}
 	return s.reply(c, rd, http.StatusOK, out)
+}
+
+const (
+	// maxAgentNames bounds the names of one agent that an agent-runs
+	// answer looks up.
+	maxAgentNames = 16
+	// maxAliasScan bounds the entries read to find an agent's other names.
+	maxAliasScan = 256
+)
+
+// agentNames returns id and the other names that the agent entries filed
+// under id give their agent (ledger.AgentNames), id first: an agent
+// reported with gen_ai.agent.id and gen_ai.agent.name in one run, and with
+// the name alone in another, is found by either. The first maxAliasScan
+// entries filed under id are read for names.
+func agentNames(ctx context.Context, f *fetcher, id string) ([]string, error) {
+	names := []string{id}
+	idx, err := f.r.Find(ctx, ledger.Ref{Key: ledger.RefAgent, Value: id}, 0, maxAliasScan)
+	if err != nil {
+		return nil, fail("find agent entries", err)
+	}
+	nodes, err := f.fetch(ctx, idx)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range nodes {
+		if n.e.Kind != ledger.KindAgent {
+			continue
+		}
+		for _, name := range ledger.AgentNames(n.e) {
+			if len(names) < maxAgentNames && len(name) <= ledger.MaxRefValue && !slices.Contains(names, name) {
+				names = append(names, name)
+			}
+		}
+	}
+	return names, nil
 }
 
 // GET /v1/search?agent=&credential=&target=&kind=&conversation=&from=&to=&cursor=&limit=
@@ -282,11 +321,7 @@ func (s *Server) search(c echo.Context) error {
 	if !from.IsZero() && !to.IsZero() && !from.Before(to) {
 		return badRequest("from must be before to")
 	}
-	cursor, err := queryCursor(c)
-	if err != nil {
-		return err
-	}
-	limit, err := queryLimit(c)
+	l, err := queryListing(c)
 	if err != nil {
 		return err
 	}
@@ -294,15 +329,15 @@ func (s *Server) search(c echo.Context) error {
 	f := newFetcher(s.cfg.Reader)
 	var st stream
 	if len(refs) > 0 {
-		st = &refStream{f: f, ref: refs[0], from: cursor}
+		st = &refStream{f: f, ref: refs[0], from: l.cursor}
 	} else {
 		head, err := s.cfg.Reader.Head(ctx)
 		if err != nil {
 			return fail("read tree head", err)
 		}
-		st = &rangeStream{from: cursor, end: head.Size}
+		st = &rangeStream{from: l.cursor, end: head.Size}
 	}
-	p, err := paginate(ctx, f, st, limit, func(n *node) verdict {
+	p, err := paginate(ctx, f, st, l.limit, func(n *node) verdict {
 		for _, ref := range refs[min(1, len(refs)):] {
 			if !n.hasRef(ref) {
 				return skip

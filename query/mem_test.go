@@ -3,7 +3,6 @@ package query
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -12,7 +11,7 @@ import (
 
 // memReader is an in-memory ledger.Reader of entries, for unit tests of
 // the linking that need more entries than a real store fills quickly.
-// Only Find and RecordsAt are implemented.
+// Only Find, FindMany and RecordsAt are implemented.
 type memReader struct {
 	ledger.Reader
 	recs  []ledger.Record
@@ -45,6 +44,25 @@ func (m *memReader) Find(_ context.Context, ref ledger.Ref, from uint64, limit i
 	return slices.Clone(all[i:min(len(all), i+limit)]), nil
 }
 
+func (m *memReader) FindMany(_ context.Context, qs []ledger.FindQuery) ([]ledger.Found, error) {
+	out := make([]ledger.Found, len(qs))
+	for i, q := range qs {
+		m.finds++
+		all := m.refs[q.Ref]
+		j, _ := slices.BinarySearch(all, q.From)
+		examined := all[j:min(len(all), j+max(q.Limit, 0))]
+		for _, idx := range examined {
+			if len(q.Kinds) == 0 || slices.Contains(q.Kinds, m.recs[idx].Kind) {
+				out[i].Indices = append(out[i].Indices, idx)
+			}
+		}
+		if q.Limit > 0 && len(examined) == q.Limit {
+			out[i].More, out[i].Next = true, examined[len(examined)-1]+1
+		}
+	}
+	return out, nil
+}
+
 func (m *memReader) RecordsAt(_ context.Context, idx []uint64) ([]ledger.Record, error) {
 	var out []ledger.Record
 	for _, i := range idx {
@@ -53,41 +71,6 @@ func (m *memReader) RecordsAt(_ context.Context, idx []uint64) ([]ledger.Record,
 		}
 	}
 	return out, nil
-}
-
-// TestLeapfrog checks the intersection of two index lists against a brute
-// force one, and that it stops when out of lookups.
-func TestLeapfrog(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	for trial := range 20 {
-		m := &memReader{refs: make(map[ledger.Ref][]uint64)}
-		a, b := ledger.Ref{Key: "a", Value: "x"}, ledger.Ref{Key: "b", Value: "y"}
-		inA, inB := make(map[uint64]bool), make(map[uint64]bool)
-		for i := uint64(0); i < 5000; i++ {
-			if rng.IntN(3) == 0 {
-				m.refs[a], inA[i] = append(m.refs[a], i), true
-			}
-			if rng.IntN(40) == 0 || trial%2 == 0 && rng.IntN(2) == 0 {
-				m.refs[b], inB[i] = append(m.refs[b], i), true
-			}
-		}
-		from := uint64(rng.IntN(1000))
-		var want []uint64
-		for i := from; i < 5000; i++ {
-			if inA[i] && inB[i] {
-				want = append(want, i)
-			}
-		}
-		got, complete, err := leapfrog(t.Context(), newFetcher(m), a, b, from, 1000)
-		if err != nil || !complete || !slices.Equal(got, want) {
-			t.Errorf("trial %d: leapfrog = %d indices, complete %v, %v; want %d", trial, len(got), complete, err, len(want))
-		}
-		m.finds = 0
-		got, complete, _ = leapfrog(t.Context(), newFetcher(m), a, b, from, 2)
-		if complete || m.finds > 2 || !slices.Equal(got, want[:len(got)]) {
-			t.Errorf("trial %d: leapfrog with 2 lookups = %d indices, complete %v after %d lookups", trial, len(got), complete, m.finds)
-		}
-	}
 }
 
 // TestCredentialEventsBeyondScan finds the events of a credential named by
@@ -149,5 +132,52 @@ func TestPaginateScanLimit(t *testing.T) {
 	p, err = paginate(t.Context(), f, &refStream{f: f, ref: ref, from: p.next}, 10, want)
 	if err != nil || len(p.nodes) != 1 || p.nodes[0].index() != MaxScan+200 || p.more {
 		t.Errorf("second page = %d nodes, more %v, %v; want entry %d and the end", len(p.nodes), p.more, err, MaxScan+200)
+	}
+}
+
+// TestPaginateKindsScanLimit checks a listing of a ref's entries of one
+// kind: pages of the limit with a cursor at the next entry of the kind,
+// and a stop with a cursor after MaxScan entries examined.
+func TestPaginateKindsScanLimit(t *testing.T) {
+	ref := ledger.Ref{Key: "k", Value: "v"}
+	n := MaxScan + kindBatch + 300
+	entries := make([]ledger.Entry, n)
+	want := []int{3, 7, 8, 50, MaxScan + kindBatch + 200}
+	for i := range entries {
+		entries[i] = ledger.Entry{Kind: ledger.KindSpan, TraceID: traceA, SpanID: span(traceA, i+1), Name: "s"}
+		if slices.Contains(want, i) {
+			entries[i].Kind = ledger.KindAgent
+		}
+	}
+	mr := newMemReader(t, entries)
+	for i := range uint64(n) {
+		mr.refs[ref] = append(mr.refs[ref], i)
+	}
+	agents := func(n *node) verdict {
+		if n.e.Kind == ledger.KindAgent {
+			return take
+		}
+		return skip
+	}
+	var got []uint64
+	var cursors []uint64
+	cursor := uint64(0)
+	for page := 0; page < 10; page++ {
+		f := newFetcher(mr)
+		p, err := paginate(t.Context(), f, &refStream{f: f, ref: ref, kinds: []ledger.Kind{ledger.KindAgent}, from: cursor}, 2, agents)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range p.nodes {
+			got = append(got, n.index())
+		}
+		if !p.more {
+			break
+		}
+		cursor = p.next
+		cursors = append(cursors, cursor)
+	}
+	if fmt.Sprint(got) != "[3 7 8 50 14296]" || fmt.Sprint(cursors) != "[8 12296]" {
+		t.Errorf("pages = %v with cursors %v; want [3 7 8 50 14296] with cursors [8 12296]", got, cursors)
 	}
 }

@@ -83,22 +83,6 @@ func queryUint(c echo.Context, name string) (n uint64, ok bool, err error) {
 	return n, err == nil, err
 }
 
-// queryLimit parses the limit parameter: 1 to MaxLimit, DefaultLimit when
-// absent.
-func queryLimit(c echo.Context) (int, error) {
-	n, ok, err := queryUint(c, "limit")
-	if err != nil {
-		return 0, err
-	}
-	if !ok {
-		return DefaultLimit, nil
-	}
-	if n < 1 || n > MaxLimit {
-		return 0, badRequest("limit must be between 1 and %d", MaxLimit)
-	}
-	return int(n), nil
-}
-
 // queryBool parses an optional boolean query parameter.
 func queryBool(c echo.Context, name string, def bool) (bool, error) {
 	switch c.QueryParam(name) {
@@ -137,17 +121,61 @@ func encodeCursor(n uint64) string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// queryCursor parses the optional cursor parameter; absent is 0.
-func queryCursor(c echo.Context) (uint64, error) {
-	s := c.QueryParam("cursor")
-	if s == "" {
-		return 0, nil
+// listing is where a page of a listing starts and how long it is: the
+// cursor and limit parameters every listing takes.
+type listing struct {
+	// cursor is the ledger index (or tree size) the page starts at; 0
+	// when the parameter is absent.
+	cursor uint64
+	// limit is 1 to MaxLimit, DefaultLimit when the parameter is absent.
+	limit int
+}
+
+// queryListing parses the cursor and limit parameters.
+func queryListing(c echo.Context) (listing, error) {
+	var l listing
+	if s := c.QueryParam("cursor"); s != "" {
+		b, err := base64.RawURLEncoding.DecodeString(s)
+		if err != nil || len(b) != 9 || b[0] != cursorVersion {
+			return l, badRequest("cursor is malformed; pass next_cursor from a previous answer")
+		}
+		l.cursor = binary.BigEndian.Uint64(b[1:])
 	}
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) != 9 || b[0] != cursorVersion {
-		return 0, badRequest("cursor is malformed; pass next_cursor from a previous answer")
+	n, ok, err := queryUint(c, "limit")
+	switch {
+	case err != nil:
+		return l, err
+	case !ok:
+		l.limit = DefaultLimit
+	case n < 1 || n > MaxLimit:
+		return l, badRequest("limit must be between 1 and %d", MaxLimit)
+	default:
+		l.limit = int(n)
 	}
-	return binary.BigEndian.Uint64(b[1:]), nil
+	return l, nil
+}
+
+// queryContent parses the content parameter (true when absent) and
+// reports whether the answer returns content: asked for, and readable with
+// the request's token.
+func queryContent(c echo.Context) (bool, error) {
+	content, err := queryBool(c, "content", true)
+	return content && mayReadContent(c), err
+}
+
+// queryView parses the cursor, limit and content parameters of a view
+// that pages through entries with their content, and returns the render
+// its answer is built with.
+func queryView(c echo.Context) (listing, *render, error) {
+	l, err := queryListing(c)
+	if err != nil {
+		return l, nil, err
+	}
+	content, err := queryContent(c)
+	if err != nil {
+		return l, nil, err
+	}
+	return l, newRender(content), nil
 }
 
 // parseTraceID checks a trace ID: 32 hex digits, not all zero, as OTLP

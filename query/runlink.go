@@ -15,9 +15,10 @@ import (
 // links (a run view, or a page of an agent's runs).
 const maxRunCredentials = 64
 
-// maxLinkFinds bounds the index lookups spent finding one run's API calls
-// or credential events.
-const maxLinkFinds = 64
+// maxLinkScan bounds the entries of one run examined, through the index
+// alone, to find its entries of some kinds (its API calls and credential
+// events, its agent entry).
+const maxLinkScan = 1 << 14
 
 // maxLinkedCalls bounds the API calls of other runs that a run view
 // reports for one credential the run obtained.
@@ -42,6 +43,8 @@ type linker struct {
 	agents map[string]*api.RunAgent
 	// truncated is true when the budget of credentials ran out.
 	truncated bool
+	// gov holds the governance checks of the credentials' evidence.
+	gov governor
 }
 
 func newLinker(f *fetcher, rd *render) *linker {
@@ -62,94 +65,143 @@ func parallel(ctx context.Context, n int, fn func(ctx context.Context, i int) er
 // linkNodes returns the entries of run traceID of the given kinds, in time
 // order; complete is false when not all were found.
 func linkNodes(ctx context.Context, f *fetcher, traceID string, kinds ...ledger.Kind) (_ []*node, complete bool, err error) {
-	trace := ledger.Ref{Key: ledger.RefTrace, Value: traceID}
-	found := make([][]uint64, len(kinds))
-	ok := make([]bool, len(kinds))
-	if err := parallel(ctx, len(kinds), func(ctx context.Context, i int) (err error) {
-		found[i], ok[i], err = leapfrog(ctx, f, trace, ledger.Ref{Key: ledger.RefKind, Value: string(kinds[i])}, 0, maxLinkFinds)
-		return err
-	}); err != nil {
-		return nil, false, err
-	}
-	idx := slices.Concat(found...)
-	complete = !slices.Contains(ok, false)
-	slices.Sort(idx)
-	if len(idx) > MaxRunEntries {
-		idx, complete = idx[:MaxRunEntries], false
-	}
-	nodes, err := f.fetch(ctx, idx)
+	nodes, complete1, err := linkNodesAll(ctx, f, []string{traceID}, kinds...)
 	if err != nil {
 		return nil, false, err
 	}
-	sortNodes(nodes)
-	return nodes, complete, nil
+	return nodes[0], complete1[0], nil
 }
 
-// credentialRefs returns the events of credential id, or nil when the
-// budget of credentials is spent. Concurrent calls must ask for different
-// credentials.
-func (l *linker) credentialRefs(ctx context.Context, id string) (*credentialRefs, error) {
-	l.mu.Lock()
-	cr, ok := l.events[id]
-	if !ok && len(l.events) == maxRunCredentials {
-		l.truncated = true
+// linkNodesAll is linkNodes for each of traceIDs, with one FindMany and one
+// read for all of them.
+func linkNodesAll(ctx context.Context, f *fetcher, traceIDs []string, kinds ...ledger.Kind) (_ [][]*node, complete []bool, err error) {
+	qs := make([]ledger.FindQuery, len(traceIDs))
+	for i, id := range traceIDs {
+		qs[i] = ledger.FindQuery{Ref: ledger.Ref{Key: ledger.RefTrace, Value: id}, Kinds: kinds, Limit: maxLinkScan}
 	}
-	reserve := !ok && len(l.events) < maxRunCredentials
-	if reserve {
+	found, err := f.findMany(ctx, qs)
+	if err != nil {
+		return nil, nil, err
+	}
+	complete = make([]bool, len(traceIDs))
+	var all []uint64
+	for i := range found {
+		complete[i] = !found[i].More
+		if len(found[i].Indices) > MaxRunEntries {
+			found[i].Indices, complete[i] = found[i].Indices[:MaxRunEntries], false
+		}
+		all = append(all, found[i].Indices...)
+	}
+	if _, err := f.fetch(ctx, all); err != nil {
+		return nil, nil, err
+	}
+	out := make([][]*node, len(traceIDs))
+	for i := range found {
+		if out[i], err = f.fetch(ctx, found[i].Indices); err != nil {
+			return nil, nil, err
+		}
+		sortNodes(out[i])
+	}
+	return out, complete, nil
+}
+
+// credentialRefsAll returns the events of each of ids (nil for those over
+// the budget of credentials), looking up those not known yet at once.
+func (l *linker) credentialRefsAll(ctx context.Context, ids []string) ([]*credentialRefs, error) {
+	var ask []string
+	l.mu.Lock()
+	for _, id := range ids {
+		if _, ok := l.events[id]; ok || slices.Contains(ask, id) {
+			continue
+		}
+		if len(l.events)+len(ask) == maxRunCredentials {
+			l.truncated = true
+			continue
+		}
+		ask = append(ask, id)
+	}
+	for _, id := range ask {
 		l.events[id] = nil
 	}
 	l.mu.Unlock()
-	if !reserve {
-		return cr, nil
-	}
-	cr, err := credentialEvents(ctx, l.f, id)
+	crs, err := credentialEventsAll(ctx, l.f, ask)
 	if err != nil {
 		return nil, err
 	}
 	l.mu.Lock()
-	l.events[id] = cr
-	l.mu.Unlock()
-	return cr, nil
+	defer l.mu.Unlock()
+	for i, id := range ask {
+		l.events[id] = crs[i]
+	}
+	out := make([]*credentialRefs, len(ids))
+	for i, id := range ids {
+		out[i] = l.events[id]
+	}
+	return out, nil
 }
 
-// fingerprintOwners returns the credentials whose events record
-// fingerprint fp. Concurrent calls must ask for different fingerprints.
-func (l *linker) fingerprintOwners(ctx context.Context, fp string) ([]string, error) {
+// fingerprintOwnersAll returns, for each of fps, the credentials whose
+// events record it, looking up those not known yet at once: one FindMany
+// (the fingerprint's credential events) and one read.
+func (l *linker) fingerprintOwnersAll(ctx context.Context, fps []string) ([][]string, error) {
+	var ask []string
 	l.mu.Lock()
-	ids, ok := l.owners[fp]
-	full := len(l.owners) == maxRunCredentials || len(fp) > ledger.MaxRefValue
-	if !ok && full {
-		l.truncated = true
+	for _, fp := range fps {
+		if _, ok := l.owners[fp]; ok || slices.Contains(ask, fp) {
+			continue
+		}
+		if len(l.owners)+len(ask) == maxRunCredentials || len(fp) > ledger.MaxRefValue {
+			l.truncated = true
+			continue
+		}
+		ask = append(ask, fp)
 	}
-	reserve := !ok && !full
-	if reserve {
+	for _, fp := range ask {
 		l.owners[fp] = nil
 	}
 	l.mu.Unlock()
-	if !reserve {
-		return ids, nil
+	qs := make([]ledger.FindQuery, len(ask))
+	for i, fp := range ask {
+		qs[i] = ledger.FindQuery{Ref: ledger.Ref{Key: ledger.RefFingerprint, Value: fp}, Kinds: []ledger.Kind{ledger.KindCredential}, Limit: maxEventScan}
 	}
-	idx, complete, err := leapfrog(ctx, l.f, ledger.Ref{Key: ledger.RefFingerprint, Value: fp},
-		ledger.Ref{Key: ledger.RefKind, Value: string(ledger.KindCredential)}, 0, maxEventFinds)
+	found, err := l.f.findMany(ctx, qs)
 	if err != nil {
 		return nil, err
 	}
-	nodes, err := l.f.fetch(ctx, idx)
-	if err != nil {
+	var all []uint64
+	for _, fd := range found {
+		all = append(all, fd.Indices...)
+	}
+	if _, err := l.f.fetch(ctx, all); err != nil {
 		return nil, err
 	}
-	sortNodes(nodes)
-	ids = []string{}
-	for _, n := range nodes {
-		if id := n.attr(ledger.AttrCredentialID); id != "" && !slices.Contains(ids, id) {
-			ids = append(ids, id)
+	owners := make([][]string, len(ask))
+	truncated := false
+	for i, fd := range found {
+		nodes, err := l.f.fetch(ctx, fd.Indices)
+		if err != nil {
+			return nil, err
 		}
+		sortNodes(nodes)
+		owners[i] = []string{}
+		for _, n := range nodes {
+			if id := n.attr(ledger.AttrCredentialID); id != "" && !slices.Contains(owners[i], id) {
+				owners[i] = append(owners[i], id)
+			}
+		}
+		truncated = truncated || fd.More
 	}
 	l.mu.Lock()
-	l.owners[fp] = ids
-	l.truncated = l.truncated || !complete
-	l.mu.Unlock()
-	return ids, nil
+	defer l.mu.Unlock()
+	for i, fp := range ask {
+		l.owners[fp] = owners[i]
+	}
+	l.truncated = l.truncated || truncated
+	out := make([][]string, len(fps))
+	for i, fp := range fps {
+		out[i] = l.owners[fp]
+	}
+	return out, nil
 }
 
 // runCredential is what one run did with one credential.
@@ -205,11 +257,8 @@ func (l *linker) credentials(ctx context.Context, traceID string, nodes []*node,
 			}
 		}
 	}
-	owners := make([][]string, len(fps))
-	if err := parallel(ctx, len(fps), func(ctx context.Context, i int) (err error) {
-		owners[i], err = l.fingerprintOwners(ctx, fps[i])
-		return err
-	}); err != nil {
+	owners, err := l.fingerprintOwnersAll(ctx, fps)
+	if err != nil {
 		return nil, err
 	}
 	for _, n := range nodes {
@@ -231,13 +280,22 @@ func (l *linker) credentials(ctx context.Context, traceID string, nodes []*node,
 			}
 		}
 	}
-	if err := parallel(ctx, len(out), func(ctx context.Context, i int) (err error) {
-		if !foreignOnly || obtained[out[i].id] == nil {
-			out[i].refs, err = l.credentialRefs(ctx, out[i].id)
+	var ids []string
+	for _, c := range out {
+		if !foreignOnly || obtained[c.id] == nil {
+			ids = append(ids, c.id)
 		}
-		return err
-	}); err != nil {
+	}
+	crs, err := l.credentialRefsAll(ctx, ids)
+	if err != nil {
 		return nil, err
+	}
+	for i, id := range ids {
+		for _, c := range out {
+			if c.id == id {
+				c.refs = crs[i]
+			}
+		}
 	}
 	linked := out[:0]
 	for _, c := range out {
@@ -270,20 +328,14 @@ func (l *linker) findAgents(ctx context.Context, runs []api.LinkedRun) error {
 		}
 	}
 	l.mu.Unlock()
-	found := make([]*api.RunAgent, len(traces))
-	if err := parallel(ctx, len(traces), func(ctx context.Context, i int) error {
-		nodes, _, err := linkNodes(ctx, l.f, traces[i], ledger.KindAgent)
-		if err == nil {
-			found[i] = newRun(traces[i], nodes).agent(l.rd)
-		}
-		return err
-	}); err != nil {
+	nodes, _, err := linkNodesAll(ctx, l.f, traces, ledger.KindAgent)
+	if err != nil {
 		return err
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for i, trace := range traces {
-		l.agents[trace] = found[i]
+		l.agents[trace] = newRun(trace, nodes[i]).agent(l.rd)
 	}
 	return nil
 }
@@ -322,6 +374,15 @@ func (l *linker) runCredentials(ctx context.Context, traceID string, all []*node
 		}
 		out = append(out, rc)
 	}
+	var ids []string
+	for _, rc := range out {
+		if rc.ID != "" {
+			ids = append(ids, rc.ID)
+		}
+	}
+	if err := prefetchEvidence(ctx, l.f, ids); err != nil {
+		return nil, 0, false, err
+	}
 	if err := parallel(ctx, len(out), func(ctx context.Context, i int) (err error) {
 		if out[i].Obtained {
 			if out[i].UsedBy, out[i].UsedByTruncated, err = l.usedBy(ctx, traceID, creds[i]); err != nil {
@@ -329,7 +390,7 @@ func (l *linker) runCredentials(ctx context.Context, traceID string, all []*node
 			}
 		}
 		if out[i].ID != "" {
-			out[i].Evidence, err = reconcile(ctx, l.f, out[i].ID)
+			out[i].Evidence, err = reconcile(ctx, l.f, out[i].ID, l.gov)
 		}
 		return err
 	}); err != nil {
@@ -394,16 +455,28 @@ func (l *linker) usedBy(ctx context.Context, traceID string, c *runCredential) (
 
 // runSummaries marks each run of runs, an agent's, with its foreign uses.
 func (l *linker) runSummaries(ctx context.Context, runs []api.RunSummary) error {
+	var traces []string
+	for _, r := range runs {
+		if r.TraceID != "" {
+			traces = append(traces, r.TraceID)
+		}
+	}
+	found, done, err := linkNodesAll(ctx, l.f, traces, ledger.KindAPICall, ledger.KindCredential)
+	if err != nil {
+		return err
+	}
 	nodes := make([][]*node, len(runs))
 	complete := make([]bool, len(runs))
-	if err := parallel(ctx, len(runs), func(ctx context.Context, i int) (err error) {
-		if runs[i].TraceID == "" {
-			complete[i] = true
-			return nil
+	for i, j := 0, 0; i < len(runs); i++ {
+		complete[i] = true
+		if runs[i].TraceID != "" {
+			nodes[i], complete[i] = found[j], done[j]
+			j++
 		}
-		nodes[i], complete[i], err = linkNodes(ctx, l.f, runs[i].TraceID, ledger.KindAPICall, ledger.KindCredential)
-		return err
-	}); err != nil {
+	}
+	// The credentials every run used or obtained, and the fingerprints of
+	// the calls that name none, looked up at once for all runs.
+	if err := l.prefetch(ctx, runs, nodes); err != nil {
 		return err
 	}
 	for i := range runs {
@@ -424,4 +497,41 @@ func (l *linker) runSummaries(ctx context.Context, runs []api.RunSummary) error 
 		r.CredentialsTruncated = !complete[i] || l.truncated
 	}
 	return nil
+}
+
+// prefetch looks up at once what credentials reads for each run of runs,
+// whose entries are nodes: the owners of the fingerprints of calls that
+// name no credential, and the events of the credentials the runs used
+// without obtaining them.
+func (l *linker) prefetch(ctx context.Context, runs []api.RunSummary, nodes [][]*node) error {
+	var fps, ids []string
+	for i := range runs {
+		obtained := make(map[string]bool)
+		for _, n := range nodes[i] {
+			if n.e.Kind == ledger.KindCredential && issuing(n) {
+				obtained[n.attr(ledger.AttrCredentialID)] = true
+			}
+		}
+		for _, n := range nodes[i] {
+			if n.e.Kind != ledger.KindAPICall {
+				continue
+			}
+			if id := n.attr(ledger.AttrCredentialID); id != "" {
+				if !obtained[id] && !slices.Contains(ids, id) {
+					ids = append(ids, id)
+				}
+				continue
+			}
+			for _, fp := range fields(n.attr(ledger.AttrCredentialFingerprint)) {
+				if !slices.Contains(fps, fp) {
+					fps = append(fps, fp)
+				}
+			}
+		}
+	}
+	if _, err := l.fingerprintOwnersAll(ctx, fps); err != nil {
+		return err
+	}
+	_, err := l.credentialRefsAll(ctx, ids)
+	return err
 }

@@ -281,3 +281,49 @@ func TestIndexRanges(t *testing.T) {
 		}
 	}
 }
+
+// TestInclusionProofAtTreeSize checks proofs for an explicit tree size: at
+// a checkpointed size the answer carries that checkpoint and the proof
+// verifies against its root; at a size with no checkpoint it carries none
+// and the proof verifies against the tree's root at that size.
+func TestInclusionProofAtTreeSize(t *testing.T) {
+	w := newWorld(t, backends()[0], worldOptions{})
+	cp, err := w.log.Checkpoint(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cp.Size < 3 {
+		t.Fatalf("the fixture's checkpoint covers %d entries", cp.Size)
+	}
+	for _, size := range []uint64{cp.Size, cp.Size - 1} {
+		index := size / 2
+		var p api.InclusionProof
+		w.get("auditor", fmt.Sprintf("/v1/proofs/inclusion?index=%d&tree_size=%d", index, size), &p)
+		root, err := ledger.RootAt(t.Context(), w.store, size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if size == cp.Size {
+			got, err := ledger.OpenCheckpoint([]byte(p.Checkpoint), w.vkey)
+			if err != nil || got.Size != size {
+				t.Fatalf("proof at the checkpointed size %d carries checkpoint %q (%v)", size, p.Checkpoint, err)
+			}
+			root = got.Root
+		} else if p.Checkpoint != "" {
+			t.Errorf("proof at size %d, never checkpointed, carries a checkpoint", size)
+		}
+		recs, err := w.store.RecordsAt(t.Context(), []uint64{index})
+		if err != nil || len(recs) != 1 {
+			t.Fatalf("entry %d: %d records, %v", index, len(recs), err)
+		}
+		hashes := make([][]byte, len(p.Hashes))
+		for i, h := range p.Hashes {
+			if hashes[i], err = base64.StdEncoding.DecodeString(h); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if p.TreeSize != size || ledger.VerifyInclusion(recs[0].Leaf, index, size, root[:], hashes) != nil {
+			t.Errorf("proof of entry %d at tree size %d (answered %d) does not verify", index, size, p.TreeSize)
+		}
+	}
+}

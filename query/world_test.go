@@ -27,6 +27,7 @@ import (
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/ledger/postgres"
 	"github.com/agentledger/agentledger/ledger/sqlite"
+	"github.com/agentledger/agentledger/policy"
 )
 
 // store is what a test backend provides: the ledger and the tokens.
@@ -194,6 +195,8 @@ type worldOptions struct {
 	lookupSecrets func(string) []string
 	// approvalGate is Config.ApprovalGate.
 	approvalGate *approval.Gate
+	// attestationAllow is Config.AttestationAllow.
+	attestationAllow *policy.AttestationAllow
 }
 
 func newWorld(t testing.TB, b backend, opt worldOptions) *world {
@@ -247,6 +250,7 @@ func newWorld(t testing.TB, b backend, opt worldOptions) *world {
 		PublicEntries: opt.publicEntries,
 		ApprovalGate:  opt.approvalGate,
 	}
+	cfg.AttestationAllow = opt.attestationAllow
 	if opt.ready != nil {
 		cfg.Ready = func(context.Context) error { return opt.ready() }
 	}

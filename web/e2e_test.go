@@ -103,13 +103,15 @@ type serveProcess struct {
 	done        chan error
 }
 
-func startServe(t *testing.T, bin, dataDir string) *serveProcess {
+// startServe starts serve on a fresh data directory, with extra flags.
+func startServe(t *testing.T, bin, dataDir string, extra ...string) *serveProcess {
 	t.Helper()
 	p := &serveProcess{otlpHTTP: freePort(t), done: make(chan error, 1)}
 	httpAddr := freePort(t)
 	p.base = "http://" + httpAddr
-	p.cmd = exec.Command(bin, "serve", "--data-dir", dataDir, "--http-addr", httpAddr,
-		"--otlp-grpc-addr", freePort(t), "--otlp-http-addr", p.otlpHTTP, "--checkpoint-interval", "100ms")
+	args := []string{"serve", "--data-dir", dataDir, "--http-addr", httpAddr,
+		"--otlp-grpc-addr", freePort(t), "--otlp-http-addr", p.otlpHTTP, "--checkpoint-interval", "100ms"}
+	p.cmd = exec.Command(bin, append(args, extra...)...)
 	var stderr bytes.Buffer
 	p.cmd.Stderr = &stderr
 	stdout, err := p.cmd.StdoutPipe()
@@ -171,9 +173,9 @@ var tokenPattern = regexp.MustCompile(`alt_[A-Za-z0-9_-]{20,}`)
 
 // adminToken creates an admin token with `agentledger token create`, or
 // reads the one serve wrote to <data-dir>/admin.token.
-func adminToken(t *testing.T, bin, dataDir string) string {
+func adminToken(t *testing.T, bin, dataDir string, extra ...string) string {
 	t.Helper()
-	cmd := exec.Command(bin, "token", "create", "--role", "admin", "--name", "e2e", "--data-dir", dataDir)
+	cmd := exec.Command(bin, append([]string{"token", "create", "--role", "admin", "--name", "e2e", "--data-dir", dataDir}, extra...)...)
 	out, err := cmd.CombinedOutput()
 	if err == nil {
 		if tok := tokenPattern.FindString(string(out)); tok != "" {

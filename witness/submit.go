@@ -63,11 +63,13 @@ func NewWitness(u, vkey string) (Witness, error) {
 // Name returns the witness's key name, the name on its cosignature lines.
 func (w Witness) Name() string { return w.v.Name() }
 
-// Store is what the submitter needs of the ledger's database: the signed
-// checkpoints and tiles, and the cosignatures table. The Postgres and
-// SQLite stores implement it.
+// Store is what the submitter needs of the ledger's database: the latest
+// signed checkpoint, the tree head and tiles its consistency proofs are
+// read from, and the cosignatures table. The Postgres and SQLite stores
+// implement it.
 type Store interface {
-	ledger.Reader
+	ledger.TreeReader
+	LatestCheckpoint(ctx context.Context) (ledger.Checkpoint, error)
 	CosignatureStore
 }
 

@@ -94,9 +94,9 @@ leaf decodes and agrees with its stored columns, stored content matches the
 leaf's commitments (and content that is gone was erased by an erasure
 entry), the tiles hold the tree the leaves make, the tree head is that
 tree's, and every stored checkpoint is signed by --key and commits to that
-tree at its size, with sizes that never go down. It then rebuilds the
-verifiable index from the leaves and compares it with every signed index
-note, the stored key lists and map nodes, and every entry_refs row.
+tree at its size, with sizes that never go down. In the same pass over the
+leaves it rebuilds the verifiable index and compares it with every signed
+index note, the stored key lists and map nodes, and every entry_refs row.
 
 It prints what it checked and exits 0 when everything matches; otherwise it
 names the first divergence (the entry, tile or checkpoint, and what
@@ -132,18 +132,16 @@ the tree as it was when it started.`,
 					}
 				}
 			}
+			opts.Index = true
 			rep, err := audit.Run(ctx, store, vkey, opts)
 			if err != nil {
 				return err
 			}
 			printAudit(cmd, rep, vkey)
-			if !rep.OK() {
+			if rep.Divergence != nil {
 				return fmt.Errorf("audit found a divergence: %s", rep.Divergence)
 			}
-			irep, err := audit.Index(ctx, store, vkey)
-			if err != nil {
-				return err
-			}
+			irep := rep.Index
 			printIndexAudit(cmd, irep)
 			if !irep.OK() {
 				return fmt.Errorf("audit found %d divergence(s) of the verifiable index; the first: %s", len(irep.Divergences)+irep.More, irep.Divergences[0])
@@ -175,7 +173,7 @@ func printAudit(cmd *cobra.Command, rep *audit.Report, vkey string) {
 	}
 	fmt.Fprintln(out)
 	fmt.Fprintf(out, "took %v (%.0f entries/s)\n", rep.Elapsed.Round(time.Millisecond), rep.Rate())
-	if rep.OK() {
+	if rep.Divergence == nil {
 		fmt.Fprintln(out, "OK: the stored ledger is the tree every checkpoint signed")
 	} else {
 		fmt.Fprintf(out, "DIVERGENCE at entry %d: %s\n", rep.Divergence.Index, rep.Divergence)

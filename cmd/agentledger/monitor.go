@@ -54,11 +54,14 @@ UNWITNESSED CHECKPOINT and not accepted into --state; with --once monitor
 exits non-zero.
 
 With --index, monitor also replays the verifiable index from the entry
-bundles (kept in memory, so the first poll reads the whole log) and checks
-each index note the server signs: its tree root must be that of the served
+bundles and checks each index note the server signs: its tree root must be that of the served
 entries and its map root the one they give, and it must never go back. A
 wrong note is logged at ERROR as INDEX MISBEHAVIOR, with the signed note as
-evidence, and monitor exits non-zero.`,
+evidence, and monitor exits non-zero. The replayed index (the last note
+verified, the tree's compact range and each key's list size and compact
+range) is kept in <--state>.index, written like --state (a 0600 file
+renamed into place), so that the next run replays only the entries since
+the last verified note.`,
 		Example: `  agentledger monitor --url https://ledger.example.com --token "$AUDITOR_TOKEN" --key-file ledger.vkey --state ledger.state`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -91,7 +94,7 @@ evidence, and monitor exits non-zero.`,
 			}
 			var ix *verify.IndexReplayer
 			if withIndex {
-				ix = &verify.IndexReplayer{Client: m.Client}
+				ix = &verify.IndexReplayer{Client: m.Client, StatePath: state + ".index"}
 			}
 			return runMonitor(cmd.Context(), m, ix, slog.New(h), interval, once)
 		},
@@ -177,7 +180,8 @@ func checkIndex(ctx context.Context, ix *verify.IndexReplayer, logger *slog.Logg
 	case err != nil:
 		logger.Warn("index check failed", "err", err)
 	default:
-		logger.Info("index note matches the log's entries", "size", n.Size, "map_root", base64.StdEncoding.EncodeToString(n.MapRoot[:]))
+		logger.Info("index note matches the log's entries", "size", n.Size, "map_root", base64.StdEncoding.EncodeToString(n.MapRoot[:]),
+			"replayed_from", ix.From)
 	}
 	return err
 }

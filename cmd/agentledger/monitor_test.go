@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -51,7 +52,8 @@ func TestMonitorCmd(t *testing.T) {
 	if err == nil {
 		t.Fatalf("monitor --index with a wrong map root = nil, want an error\n%s", logs)
 	}
-	wantMatch(t, "monitor log", logs, `level=ERROR msg="INDEX MISBEHAVIOR: the log signed an index note its own entries contradict" detail="index note for tree size 221: map root \S+, but the log's entries give \S+" index_note="agentledger-index/v1\\n`)
+	// The state of the first run holds the note it verified at 221.
+	wantMatch(t, "monitor log", logs, `level=ERROR msg="INDEX MISBEHAVIOR: the log signed an index note its own entries contradict" detail="index note for tree size 221: map root \S+, but the log signed \S+ for this size before" index_note="agentledger-index/v2\\n`)
 
 	l.Truncate(t, 100)
 	l.Append(t, 2, 200, 50, 0)
@@ -75,4 +77,66 @@ func TestMonitorCmd(t *testing.T) {
 			t.Errorf("monitor %v = nil, want an error", bad)
 		}
 	}
+}
+
+// TestMonitorIndexState runs monitor --index three times: the second run
+// continues the replay from the size the first verified (the state file
+// keeps the index), and after the newest index note is replaced by one
+// with a wrong map root, the third reports it.
+func TestMonitorIndexState(t *testing.T) {
+	t.Parallel()
+	l := audittest.New(t, 120, 40)
+	url, token := apiServer(t, l)
+	state := filepath.Join(t.TempDir(), "ledger.state")
+	args := []string{"--url", url, "--token", token, "--key", l.Keys.Verifier, "--state", state, "--once", "--index"}
+
+	_, logs, err := run(t, newMonitorCmd(), args...)
+	if err != nil {
+		t.Fatalf("monitor --index (first) = %v\n%s", err, logs)
+	}
+	wantMatch(t, "monitor log", logs, `index note matches the log's entries" size=121 map_root=\S+ replayed_from=0`)
+	fi, err := os.Stat(state + ".index")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("index state mode = %v, want 0600", fi.Mode().Perm())
+	}
+
+	l.Append(t, 1, 100, 50, 0)
+	if _, logs, err = run(t, newMonitorCmd(), args...); err != nil {
+		t.Fatalf("monitor --index (grown) = %v\n%s", err, logs)
+	}
+	wantMatch(t, "monitor log", logs, `index note matches the log's entries" size=221 map_root=\S+ replayed_from=121`)
+
+	l.Append(t, 2, 100, 50, 0)
+	signer, err := ledger.NewSigner(l.Keys.Signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := l.Checkpoint(t, 321)
+	forged, err := index.SignNote(signer, cp.Size, cp.Root, index.EmptyMapRoot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Tamper(t, fmt.Sprintf(`UPDATE index_notes SET note = decode('%x', 'hex') WHERE size = 321`, forged.Note))
+	_, logs, err = run(t, newMonitorCmd(), args...)
+	if err == nil {
+		t.Fatalf("monitor --index with a wrong map root = nil, want an error\n%s", logs)
+	}
+	wantMatch(t, "monitor log", logs, `level=ERROR msg="INDEX MISBEHAVIOR: the log signed an index note its own entries contradict" detail="index note for tree size 321: map root \S+, but the log's entries give \S+" index_note="agentledger-index/v2\\n`)
+
+	// A state file that does not match its note is refused, not trusted.
+	b, err := os.ReadFile(state + ".index")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)-1] ^= 1
+	if err := os.WriteFile(state+".index", b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, logs, err = run(t, newMonitorCmd(), args...); err == nil {
+		t.Fatalf("monitor --index with a damaged state = nil, want an error\n%s", logs)
+	}
+	wantMatch(t, "monitor error", err.Error(), `^index state .*: its lists do not give its note's roots; remove it to replay the index from the start$`)
 }

@@ -36,6 +36,8 @@ type serveFlags struct {
 	otlpHTTPAddr       string
 	httpAddr           string
 	checkpointInterval time.Duration
+	commitTimeout      time.Duration
+	maxPending         int
 	logName            string
 	signer             string
 	logLevel           string
@@ -53,7 +55,9 @@ type serveFlags struct {
 	otlpHTTPTimeouts  ingest.HTTPTimeouts
 	bindingPolicy     string
 	approvalSigners   string
+	approvalJWKS      string
 	approvalRequired  []string
+	attestationAllow  string
 	noMigrate         bool
 	otlpHTTPMaxConns  int
 	readDatabase      string
@@ -108,6 +112,8 @@ in flight, signs a final checkpoint and exits 0. A second signal exits at once.`
 	fl.StringVar(&f.otlpHTTPAddr, "otlp-http-addr", "127.0.0.1:4318", "OTLP/HTTP listen address; empty disables it")
 	fl.StringVar(&f.httpAddr, "http-addr", "127.0.0.1:8080", "query API, UI, health and metrics listen address")
 	fl.DurationVar(&f.checkpointInterval, "checkpoint-interval", ledger.DefaultCheckpointInterval, "sign a checkpoint at most this often while the tree grows")
+	fl.DurationVar(&f.commitTimeout, "commit-timeout", ledger.DefaultCommitTimeout, "bound each commit transaction (and the signing of a checkpoint); an append whose commit takes longer fails and its sender retries")
+	fl.IntVar(&f.maxPending, "max-pending", ledger.DefaultMaxPending, "most appends waiting for a commit; beyond it ingest pushes back (OTLP senders retry) instead of queueing without bound")
 	fl.StringVar(&f.logName, "log-name", defaultLogName, "the log's name, the origin line of its checkpoints; fixed when the signer key is created")
 	fl.StringVar(&f.signer, "signer", "", "checkpoint signer: unix:PATH for a signer process (agentledger signer) that holds the key, or a PKCS#11 URI pkcs11:token=T;object=K?module-path=M for an Ed25519 key in a token (PIN in $AGENTLEDGER_PKCS11_PIN; the key is named by --log-name); empty for the data directory's signer.key")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -126,6 +132,8 @@ in flight, signs a final checkpoint and exits 0. A second signal exits at once.`
 	fl.StringVar(&f.bindingPolicy, "binding-policy", "", "YAML or JSON file saying which submitters may write which service.name and gen_ai.agent.id values (see README, Binding policy)")
 	fl.StringSliceVar(&f.approvalRequired, "approval-required", nil, "actions that require a signed approval, as patterns of \"<METHOD> <path>\" or RPC methods (\"POST /v1/payments*\"); a call of one without a verified approval is the finding approval_missing")
 	fl.StringVar(&f.approvalSigners, "approval-signers", "", "allowed-signers file (ssh-keygen format) of the approvers' keys: each approval's SSH signature (namespace agentledger-approval) is verified and the result recorded in its leaf")
+	fl.StringVar(&f.approvalJWKS, "approval-jwks", "", "JWKS file or https URL of the approvers' keys (ES256 or EdDSA; a key's kid is its approver, or approver#label): each JWS approval (compact, payload the canonical statement) is verified and the result recorded in its leaf; a URL is fetched at start and refreshed every 5 minutes")
+	fl.StringVar(&f.attestationAllow, "attestation-allow", "", "YAML or JSON file of the image digests and models runs may attest (images: [...], models: [...]); a run that used a credential and attests another is the finding attestation_mismatch")
 	fl.IntVar(&f.otlpHTTPMaxConns, "otlp-http-max-connections", 1024, "OTLP/HTTP: most connections open at a time; more wait unaccepted, so that slow senders cannot exhaust file descriptors (0: no limit)")
 	fl.DurationVar(&f.otlpHTTPTimeouts.ReadHeader, "otlp-http-read-header-timeout", ingest.DefaultHTTPReadHeaderTimeout, "OTLP/HTTP: close a connection whose request headers take longer")
 	fl.DurationVar(&f.otlpHTTPTimeouts.Read, "otlp-http-read-timeout", ingest.DefaultHTTPReadTimeout, "OTLP/HTTP: close a connection whose whole request takes longer to read")
@@ -144,6 +152,12 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	if f.checkpointInterval <= 0 {
 		return fmt.Errorf("--checkpoint-interval %v: want a positive duration", f.checkpointInterval)
+	}
+	if f.commitTimeout <= 0 {
+		return fmt.Errorf("--commit-timeout %v: want a positive duration", f.commitTimeout)
+	}
+	if f.maxPending <= 0 {
+		return fmt.Errorf("--max-pending %d: want 1 or more", f.maxPending)
 	}
 	if f.httpAddr == "" {
 		return errors.New("--http-addr is required")
@@ -198,6 +212,8 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	l, err := ledger.OpenBound(ctx, store, ledger.Config{
 		Signer:             n.signer,
 		CheckpointInterval: f.checkpointInterval,
+		CommitTimeout:      f.commitTimeout,
+		MaxPending:         f.maxPending,
 		Logger:             logger,
 		Observer:           m,
 		Follower:           index.NewIndexer(store, n.signer),
@@ -238,22 +254,29 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	if err != nil {
 		return err
 	}
+	var allow *policy.AttestationAllow
+	if f.attestationAllow != "" {
+		if allow, err = policy.LoadAttestationAllow(f.attestationAllow); err != nil {
+			return err
+		}
+	}
 	qs, err := query.NewServer(query.Config{
-		ApprovalGate:  gate,
-		Reader:        rs.reader,
-		Log:           l,
-		Tokens:        store,
-		Fingerprint:   redactor.Fingerprint,
-		LookupSecrets: redactor.LookupSecrets,
-		VerifierKey:   n.signer.VerifierKey(),
-		Logger:        logger,
-		PublicTiles:   publicTiles,
-		PublicEntries: publicEntries,
-		UI:            web.FS,
-		Ready:         rs.ready,
-		Replica:       rs.replica,
-		Degraded:      degraded,
-		Observer:      m,
+		ApprovalGate:     gate,
+		AttestationAllow: allow,
+		Reader:           rs.reader,
+		Log:              l,
+		Tokens:           store,
+		Fingerprint:      redactor.Fingerprint,
+		LookupSecrets:    redactor.LookupSecrets,
+		VerifierKey:      n.signer.VerifierKey(),
+		Logger:           logger,
+		PublicTiles:      publicTiles,
+		PublicEntries:    publicEntries,
+		UI:               web.FS,
+		Ready:            rs.ready,
+		Replica:          rs.replica,
+		Degraded:         degraded,
+		Observer:         m,
 	})
 	if err != nil {
 		return err
@@ -303,6 +326,7 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 		RequireSubmitter:    !f.insecureIngest && !loopbackOnly(f),
 		BindingPolicyFile:   f.bindingPolicy,
 		ApprovalSignersFile: f.approvalSigners,
+		ApprovalJWKS:        f.approvalJWKS,
 		Log:                 l,
 		Redactor:            redactor,
 		Logger:              logger,

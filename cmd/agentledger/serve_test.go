@@ -278,15 +278,48 @@ func TestServeFlagsFromEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, flag := range []string{"data-dir", "database", "otlp-grpc-addr", "otlp-http-addr", "http-addr", "checkpoint-interval", "log-name"} {
+	for _, flag := range []string{"data-dir", "database", "otlp-grpc-addr", "otlp-http-addr", "http-addr", "checkpoint-interval", "commit-timeout", "max-pending", "log-name",
+		"approval-jwks", "attestation-allow"} {
 		if !strings.Contains(string(out), "--"+flag) || !strings.Contains(string(out), envName(flag)) {
 			t.Errorf("serve --help does not document --%s and $%s", flag, envName(flag))
 		}
 	}
-	cmd := exec.Command(binary, "serve", "--data-dir", t.TempDir())
-	cmd.Env = append(os.Environ(), "AGENTLEDGER_CHECKPOINT_INTERVAL=-5s")
-	got, err := cmd.CombinedOutput()
-	if err == nil || !strings.Contains(string(got), "checkpoint-interval") {
-		t.Fatalf("AGENTLEDGER_CHECKPOINT_INTERVAL=-5s: err %v, output %q; want a refusal of the environment's value", err, got)
+	for _, tt := range []struct{ env, flag string }{
+		{"AGENTLEDGER_CHECKPOINT_INTERVAL=-5s", "checkpoint-interval"},
+		{"AGENTLEDGER_COMMIT_TIMEOUT=0s", "commit-timeout"},
+		{"AGENTLEDGER_MAX_PENDING=0", "max-pending"},
+	} {
+		cmd := exec.Command(binary, "serve", "--data-dir", t.TempDir())
+		cmd.Env = append(os.Environ(), tt.env)
+		got, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(got), tt.flag) {
+			t.Errorf("%s: err %v, output %q; want a refusal of the environment's value", tt.env, err, got)
+		}
+	}
+}
+
+// TestServeGovernanceFlags: serve refuses to start with an attestation
+// allow-list it cannot read or a JWKS URL that is not https, naming the
+// flag's input.
+func TestServeGovernanceFlags(t *testing.T) {
+	dir := t.TempDir()
+	typo := filepath.Join(dir, "allow.yaml")
+	if err := os.WriteFile(typo, []byte("image: [sha256:1]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--attestation-allow", typo}, "attestation allow-list"},
+		{[]string{"--approval-jwks", "http://idp.example/jwks.json"}, "want an https URL"},
+		{[]string{"--approval-jwks", filepath.Join(dir, "missing.jwks")}, "approval jwks"},
+	} {
+		args := append([]string{"serve", "--data-dir", t.TempDir(), "--http-addr", freeAddr(t),
+			"--otlp-http-addr", freeAddr(t), "--otlp-grpc-addr", freeAddr(t)}, c.args...)
+		out, err := exec.Command(binary, args...).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), c.want) {
+			t.Errorf("serve %v: err %v, output %q; want a refusal naming %q", c.args, err, out, c.want)
+		}
 	}
 }

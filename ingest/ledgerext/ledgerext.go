@@ -13,6 +13,8 @@
 //	    database: ${env:AGENTLEDGER_DATABASE}
 //	    signer_key_file: /etc/agentledger/signer.key
 //	    secret_file: /etc/agentledger/secret
+//	    commit_timeout: 30s  # optional, ledger.DefaultCommitTimeout
+//	    max_pending: 1024    # optional, ledger.DefaultMaxPending
 //	receivers:
 //	  agentledger:
 //	    ledger: agentledger
@@ -26,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/extension"
@@ -59,6 +62,14 @@ type Config struct {
 	// Redaction configures secret detection, for every receiver that
 	// writes through this extension.
 	Redaction secrets.Config `mapstructure:"redaction"`
+	// CommitTimeout bounds each commit transaction and checkpoint signing
+	// (ledger.Config.CommitTimeout); zero means
+	// ledger.DefaultCommitTimeout.
+	CommitTimeout time.Duration `mapstructure:"commit_timeout"`
+	// MaxPending is how many appends may wait for a commit before the
+	// receivers push back (ledger.Config.MaxPending); zero means
+	// ledger.DefaultMaxPending.
+	MaxPending int `mapstructure:"max_pending"`
 }
 
 var _ component.Config = (*Config)(nil)
@@ -75,6 +86,12 @@ func (c *Config) Validate() error {
 	}
 	if c.SecretFile == "" {
 		errs = append(errs, errors.New("secret_file: must be set"))
+	}
+	if c.CommitTimeout < 0 {
+		errs = append(errs, fmt.Errorf("commit_timeout: %v is negative", c.CommitTimeout))
+	}
+	if c.MaxPending < 0 {
+		errs = append(errs, fmt.Errorf("max_pending: %d is negative", c.MaxPending))
 	}
 	return errors.Join(errs...)
 }
@@ -136,7 +153,8 @@ func (e *ledgerExtension) Start(ctx context.Context, _ component.Host) error {
 	if err != nil {
 		return fmt.Errorf("agentledger extension: open ledger store: %w", err)
 	}
-	log, err := ledger.OpenBound(ctx, store, ledger.Config{Signer: signer, Logger: ingest.SlogLogger(e.set.Logger), Follower: index.NewIndexer(store, signer)})
+	log, err := ledger.OpenBound(ctx, store, ledger.Config{Signer: signer, Logger: ingest.SlogLogger(e.set.Logger), Follower: index.NewIndexer(store, signer),
+		CommitTimeout: e.cfg.CommitTimeout, MaxPending: e.cfg.MaxPending})
 	if err != nil {
 		store.Close()
 		return fmt.Errorf("agentledger extension: %w", err)

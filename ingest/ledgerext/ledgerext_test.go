@@ -60,14 +60,16 @@ func TestLoadConfig(t *testing.T) {
 		want ledgerext.Config
 	}{
 		{"default", ledgerext.Config{Database: "/var/lib/agentledger/ledger.db", SignerKeyFile: "/etc/agentledger/signer.key", SecretFile: "/etc/agentledger/secret"}},
-		{"full", ledgerext.Config{Database: "postgres://agentledger@db.internal:5432/ledger?sslmode=verify-full", SignerKeyFile: "/etc/agentledger/signer.key", SecretFile: "/etc/agentledger/secret"}},
+		{"full", ledgerext.Config{Database: "postgres://agentledger@db.internal:5432/ledger?sslmode=verify-full", SignerKeyFile: "/etc/agentledger/signer.key", SecretFile: "/etc/agentledger/secret",
+			CommitTimeout: 10 * time.Second, MaxPending: 256}},
 	} {
 		t.Run(tt.file, func(t *testing.T) {
 			cfg, err := loadConfig(t, tt.file)
 			if err != nil {
 				t.Fatalf("load %s: %v", tt.file, err)
 			}
-			if cfg.Database != tt.want.Database || cfg.SignerKeyFile != tt.want.SignerKeyFile || cfg.SecretFile != tt.want.SecretFile {
+			if cfg.Database != tt.want.Database || cfg.SignerKeyFile != tt.want.SignerKeyFile || cfg.SecretFile != tt.want.SecretFile ||
+				cfg.CommitTimeout != tt.want.CommitTimeout || cfg.MaxPending != tt.want.MaxPending {
 				t.Errorf("config = %+v, want %+v", cfg, tt.want)
 			}
 			if tt.file == "full" && len(cfg.Redaction.ExtraSecretKeys) != 2 {
@@ -80,6 +82,9 @@ func TestLoadConfig(t *testing.T) {
 		{"invalid_no_keys", "signer_key_file: must be set"},
 		{"invalid_no_keys", "secret_file: must be set"},
 		{"invalid_redaction", "extra_secret_keys[0]"},
+		{"invalid_negative", "commit_timeout: -1s is negative"},
+		{"invalid_negative", "max_pending: -5 is negative"},
+		{"invalid_max_pending", "max_pending"},
 		{"typo", "databse"},
 	} {
 		t.Run(tt.file, func(t *testing.T) {

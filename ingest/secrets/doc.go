@@ -15,7 +15,7 @@
 //     against the whole name and against its last '.'-separated part, so that
 //     http.request.header.<name> is judged by <name>: authorization, proxy-authorization,
 //     cookie, set-cookie, x-api-key, *-api-key, *api_key*, *apikey*, *secret*, *token*,
-//     *password*, *passwd*, *private_key*, *privatekey*, *credential*, *passphrase*,
+//     *password*, *passwd*, *private_key*, *privatekey*, *credential*, *creds, *passphrase*,
 //     pass, *_pass, pwd, *_pwd, auth, *_auth, session, *_session, *access_key,
 //     *accesskey, *access_key_secret*, *accesskeysecret*, *account_key*, *accountkey*, *encryption_key*, *signing_key*,
 //     *subscription_key* (Ocp-Apim-Subscription-Key), *master_key*, sig (Azure SAS), plus
@@ -61,13 +61,30 @@
 //     <token>, {{ var }}), a masked value (***), a URL or a file path. An unquoted value is
 //     not redacted either if it looks like code (get_token(), os.environ["TOKEN"],
 //     config.token), and, after ':' or a flag, if it is a single word of letters (prose such
-//     as "Token: Expired", type annotations such as "token: String"). "the token expired"
+//     as "Token: Expired", type annotations such as "token: String") unless its letters look
+//     random (qWeRtYuIoPaSdFgH, not AccessTokenProvider). A constant named after its
+//     value (TokenField = "token_field") is not redacted, nor, in text, a *credential* or
+//     *creds value that is not token-shaped (--credential jti-7f3a). "the token expired"
 //     has no separator after its key word and is left alone; "max_tokens": 1024 and
 //     token_count=12 are not secret names. A value that is itself a JWT, a prefixed token or
 //     a Bearer or Basic credential is reported as such, otherwise as
 //     [KindSecretAttribute] with the name pattern as Rule. The fingerprint is of the
 //     value's JSON-unescaped content, or, for a URL query parameter, of its unescaped
 //     value, so that it matches what the ingest mapper takes from parsed JSON and URLs.
+//
+// Names that hold a vendor's name and no secret word (cloudflare:, HEROKU_KEY, hubspotKey,
+// SONAR_LOGIN, "artifactory", BUNDLE_GEMS__CONTRIBSYS__COM, and sourcegraph, snyk,
+// mailchimp, facebook, jfrog, bintray) are secret names only for token-shaped values: 14
+// bytes or more, no space, with a digit, a ':' or random letters; "key" alone only for a
+// value of base64 bytes with both cases and letters and digits interleaved (a Kubernetes
+// Secret's key: c2VjcmV0…). [IsSecretName] does not report them. The same token shape is
+// asked of "key", "value" outside a call's arguments and of KEY==value, whose value starts
+// with '='. It also recognises Facebook app tokens (15 or 16 digits|27 to 40 characters,
+// or %7C for '|'), Telegram bot tokens (digits:A…), Terraform Cloud tokens
+// (….atlasv1.…), and JWT-shaped tokens whose
+// header does not decode (ey….ey….…, as gitleaks finds them), and curl --user
+// "user":"password" and user:'password'; a password in braces with mixed case and
+// digits ({ZqL5kVrX1n8tA2}) is not taken for a {placeholder}.
 //
 // It also recognises key=value written URL-encoded inside a query parameter
 // (body=api_token%3D…, %22password%22%3A+%22…%22), whose fingerprint is of the decoded

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"math"
+	"strings"
 )
 
 // minJWTHeader is the length of the shortest header with an "alg" member,
@@ -32,7 +33,7 @@ func parseJWT(s string, i int) (jwtMatch, bool) {
 		Enc *string `json:"enc"`
 	}
 	if !decodeSegment(s[i:ends[0]], &header) || header.Alg == nil {
-		return jwtMatch{}, false
+		return jwtShape(s, i, ends[0])
 	}
 	n := 1
 	for n < len(ends) && ends[n-1] < len(s) && s[ends[n-1]] == '.' {
@@ -46,6 +47,57 @@ func parseJWT(s string, i int) (jwtMatch, bool) {
 		return jwtMatch{end: ends[2], rule: "jws", claims: parseClaims(s[ends[0]+1 : ends[1]])}, true
 	}
 	return jwtMatch{}, false
+}
+
+// minJWTShapeSegment is the length of the shortest header and payload of a token taken
+// for a JWT by its shape alone.
+const minJWTShapeSegment = 19
+
+// jwtShape reports whether a token shaped like a JWS starts at s[i], whose header, which
+// ends at s[h], does not decode: "ey", as every JSON object in base64url starts, and 17 or
+// more characters; a payload that starts "ey" too, of base64url characters, '/' and the
+// JSON escape \/; and a signature of at least 10 such characters, or none, with up to two
+// '=' of padding. Such tokens are corrupted or made up, but as secret as real ones.
+func jwtShape(s string, i, h int) (jwtMatch, bool) {
+	if h-i < minJWTShapeSegment || s[i+1] != 'y' || !strings.HasPrefix(s[h+1:], "ey") {
+		return jwtMatch{}, false
+	}
+	p := jwtShapeSpan(s, h+1)
+	if p-(h+1) < minJWTShapeSegment || p == len(s) || s[p] != '.' {
+		return jwtMatch{}, false
+	}
+	end := jwtShapeSpan(s, p+1)
+	switch {
+	case end == p+1:
+	case end-(p+1) < 10:
+		return jwtMatch{}, false
+	default:
+		for n := 0; n < 2 && end < len(s) && s[end] == '='; n++ {
+			end++
+		}
+	}
+	return jwtMatch{end: end, rule: "jws", claims: parseClaims(s[h+1 : p])}, true
+}
+
+// jwtShapeSpan returns the index after the run of base64url characters, '/' and
+// backslashes (of the JSON escapes \/ and \\, or stray, but not of \n, \r, \t or
+// \u) that starts at s[i].
+func jwtShapeSpan(s string, i int) int {
+	for i < len(s) {
+		switch c := s[i]; {
+		case byteClass[c]&bB64URL != 0 || c == '/':
+			i++
+		case c != '\\' || i+1 == len(s):
+			return i
+		case s[i+1] == '\\' || s[i+1] == '/':
+			i += 2 // \/ or \\, a JSON escape
+		case byteClass[s[i+1]]&bB64URL != 0 && strings.IndexByte("nrtu", s[i+1]) < 0:
+			i++ // a stray backslash, as made-up tokens have
+		default:
+			return i
+		}
+	}
+	return i
 }
 
 // decodeSegment decodes the base64url JSON segment seg into v and reports whether it could.

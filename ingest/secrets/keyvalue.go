@@ -28,9 +28,8 @@ func (sc *scanner) keyValue(i int) int {
 	if sep == ':' && strings.HasPrefix(s[i+1:], "//") {
 		return sc.userinfo(i + 3)
 	}
-	if sep == ',' && !callKey(s, i) {
-		return -1
-	}
+	// "key", "value" outside a call's arguments, as in a list, needs a token-shaped value.
+	looseComma := sep == ',' && !callKey(s, i)
 	// The end of the key: before the separator, perhaps the rest of an assignment
 	// operator (::=, ?=, .=, +=), perhaps a closing quote, perhaps spaces.
 	ke := i
@@ -66,11 +65,15 @@ func (sc *scanner) keyValue(i int) int {
 	}
 	// The value, which is most often too short.
 	v := i + 1
+	doubleEq := false // KEY==value, a value that starts with '='
 	switch {
 	case v == len(s):
 		return -1
-	case sep == '=' && s[v] == '=': // token == "…" compares
-		return -1
+	case sep == '=' && s[v] == '=':
+		if ke < i || v+1 == len(s) || s[v+1] == '=' || byteClass[s[v+1]]&bValEnd != 0 {
+			return -1 // token == "…" compares
+		}
+		doubleEq = true
 	case sep == '=' && s[v] == '>': // 'password' => '…'
 		v++
 	case sep == '=' && strings.HasPrefix(s[v:], `\u003e`): // => in a JSON string
@@ -107,6 +110,9 @@ func (sc *scanner) keyValue(i int) int {
 	if !sc.r.names.mayMatch(s[ks:ke]) || !val.finish(s, &sc.run) {
 		return -1
 	}
+	if (looseComma || doubleEq) && !tokenShaped(s[val.start:val.end]) {
+		return -1
+	}
 	val.query = ks > 0 && sep == '=' && strings.IndexByte("?&;#", s[ks-1]) >= 0
 	for j := ks + 1; j < ke; j++ { // \nPASSWORD=…
 		if escapedBefore(s, j) {
@@ -114,8 +120,12 @@ func (sc *scanner) keyValue(i int) int {
 		}
 	}
 	rule, ok := sc.r.names.match(s[ks:ke])
-	if !ok {
+	if !ok || rule == "key" && sc.nKeyIDs > 0 && val.end-val.start == 40 {
+		// id=AKIA…&key=<40 characters> is left to pairSecretKeys, which names the ID
 		return -1
+	}
+	if namesItself(s[ks:ke], s[val.start:val.end]) {
+		return -1 // TokenField = "token_field": a constant named after its value
 	}
 	return sc.secretValue(val, sep, rule)
 }
@@ -310,41 +320,89 @@ func (sc *scanner) userinfo(j int) int {
 }
 
 // curlUser redacts the password of curl's -u user:password, whose value starts at
-// s[v], and returns the index after it, or -1.
+// s[v], and returns the index after it, or -1. The user and the password may be quoted
+// together ("user:password") or each on its own ("user":"password", user:'password').
+// An API key as the user with no password ("key:") is redacted as the password.
 func (sc *scanner) curlUser(v int) int {
 	s := sc.s
-	var val value
-	if !val.begin(s, v) || !val.finish(s, &sc.run) {
+	if v >= len(s) {
 		return -1
 	}
-	colon := val.start + strings.IndexByte(s[val.start:val.end], ':')
-	if colon < val.start {
-		return -1
-	}
-	if colon+1 == val.end && colon-val.start >= minValueLen {
-		// -u "key:", an API key as the user with no password
-		if sc.password(val.start, colon) < 0 {
+	u, colon := v, -1
+	if q := s[v]; q == '"' || q == '\'' {
+		u++
+		ue := quotedEnd(s, u, q)
+		if ue < 0 {
 			return -1
 		}
-	} else if sc.password(colon+1, val.end) < 0 {
+		if c := strings.IndexByte(s[u:ue], ':'); c >= 0 { // "user:password"
+			return sc.userPassword(u, u+c, ue, ue+1)
+		}
+		if ue+1 == len(s) || s[ue+1] != ':' {
+			return -1
+		}
+		colon = ue + 1
+	} else {
+		colon = u
+		for colon < len(s) && s[colon] != ':' && byteClass[s[colon]]&bValEnd == 0 {
+			colon++
+		}
+		if colon == len(s) || s[colon] != ':' {
+			return -1
+		}
+	}
+	p := colon + 1
+	if p < len(s) && (s[p] == '"' || s[p] == '\'') {
+		pe := quotedEnd(s, p+1, s[p])
+		if pe < 0 {
+			return -1
+		}
+		if sc.password(p+1, pe) < 0 {
+			return -1
+		}
+		return pe + 1
+	}
+	pe := p
+	for pe < len(s) && pe-p < maxUserinfo && byteClass[s[pe]]&bValEnd == 0 {
+		pe++
+	}
+	return sc.userPassword(u, colon, pe, pe)
+}
+
+// userPassword redacts the password of user:password, s[colon+1:end], or the user
+// s[u:colon] if there is no password and it is long enough for an API key. It returns
+// next, or -1.
+func (sc *scanner) userPassword(u, colon, end, next int) int {
+	if colon+1 == end {
+		if colon-u < minValueLen || sc.password(u, colon) < 0 {
+			return -1
+		}
+		return next
+	}
+	if sc.password(colon+1, end) < 0 {
 		return -1
 	}
-	return val.next
+	return next
 }
 
 // password redacts s[start:end], the password of a URL or of curl -u, unless it is too
 // short, a number, a placeholder or a fingerprint. It returns end, or -1.
 func (sc *scanner) password(start, end int) int {
-	pw := sc.s[start:end]
+	pw, next := sc.s[start:end], end
 	if isFingerprint(pw) {
 		return end
+	}
+	if n := len(pw); n > minValueLen+2 && pw[0] == '{' && pw[n-1] == '}' && isMixed(pw) &&
+		!strings.ContainsAny(pw[1:n-1], "{}$ ") {
+		// {ZqL5kVrX1n8tA2}: a password in braces, not a {placeholder}
+		start, end, pw = start+1, end-1, pw[1:n-1]
 	}
 	if len(pw) < 3 || isDigits(pw) || strings.Trim(pw, "*x") == "" || strings.IndexByte("$<{%[", pw[0]) >= 0 ||
 		strings.Contains(pw, fingerprintPrefix) {
 		return -1
 	}
 	sc.replace(start, end, Finding{Kind: KindSecretAttribute, Rule: RuleURLPassword}, pw)
-	return end
+	return next
 }
 
 // flag redacts the value of a command-line flag whose name is secret, "--password value",
@@ -631,7 +689,10 @@ func (sc *scanner) secretValue(val value, sep byte, rule string) int {
 		f.Kind, f.Rule = KindBearer, "bearer"
 	} else if val.scheme == "basic" && isBasicCredential(tok) {
 		f.Kind, f.Rule = KindBearer, "basic"
-	} else if !secretShaped(tok, val.quote == 0, val.scheme != "" || sep == '=') {
+	} else if !secretShaped(tok, val.quote == 0, val.scheme != "" || sep == '=') || !shapeOK(rule, tok) ||
+		(rule == credentialPattern || rule == credsPattern) && !tokenShaped(tok) {
+		// In text, a *credential* name holds a credential's ID or file as often as the
+		// credential (--credential jti-7f3a); an attribute of that name is secret whole.
 		return -1
 	}
 	secret := tok
@@ -716,7 +777,35 @@ func secretShaped(v string, bare, words bool) bool {
 	if dots > 0 && isDottedName(v) {
 		return false // config.token, process.env.API_KEY, api.example.com
 	}
-	return words || letters != len(v)
+	return words || letters != len(v) || randomLetters(v)
+}
+
+// namesItself reports whether value, of letters, digits and separators ('.', '-', '_'),
+// is the end of key spelt another way, case and separators aside, as constants named
+// after their values are (RefCredentialParent = "credential_parent").
+func namesItself(key, value string) bool {
+	var k, v [maxKeyLen]byte
+	kn, vn := 0, 0
+	for i := len(value) - 1; i >= 0; i-- {
+		c := value[i]
+		switch {
+		case byteClass[c]&bAlnum != 0:
+			if vn == len(v) {
+				return false
+			}
+			v[vn] = c | 0x20
+			vn++
+		case byteClass[c]&bDotted == 0:
+			return false
+		}
+	}
+	for i := len(key) - 1; i >= 0 && kn < vn; i-- {
+		if c := key[i]; byteClass[c]&bAlnum != 0 {
+			k[kn] = c | 0x20
+			kn++
+		}
+	}
+	return vn > 0 && kn == vn && k == v
 }
 
 // isDigits reports whether s is all ASCII digits.

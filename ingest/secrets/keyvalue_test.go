@@ -198,6 +198,10 @@ func TestIsSecretName(t *testing.T) {
 		"apiKey":                            true,
 		"client_secret":                     true,
 		"GITHUB_TOKEN":                      true,
+		"creds":                             true,
+		"aws_creds":                         true,
+		"cloudflare":                        false, // secret only for a token-shaped value
+		"HEROKU_KEY":                        false,
 		"refreshToken":                      true,
 		"_authToken":                        true,
 		"DB_PASSWORD":                       true,
@@ -277,6 +281,47 @@ func TestKeyGrams(t *testing.T) {
 			if !n.mayMatch(name) {
 				t.Errorf("mayMatch(%q) = false, but %q matches it", name, g.pattern)
 			}
+		}
+	}
+}
+
+func TestRandomLetters(t *testing.T) {
+	for _, tc := range []struct {
+		v    string
+		want bool
+	}{
+		{"qWeRtYuIoPaSdFgH", true},
+		{"XkTbQmZrWpLvNc", true},
+		{"hGfDsAzXcVbNmQ", true},
+		{"AccessTokenProvider", false},
+		{"HTTPClient", false},
+		{"JSONWebToken", false},
+		{"loadAWSConfig", false},
+		{"ServiceAccountKey", false},
+		{"Expired", false},
+		{"abcdefghijklmnop", false},  // one case
+		{"qWeRtYuIoPaS-dFgH", false}, // not letters alone
+	} {
+		if got := randomLetters(tc.v); got != tc.want {
+			t.Errorf("randomLetters(%q) = %v, want %v", tc.v, got, tc.want)
+		}
+	}
+}
+
+func TestNamesItself(t *testing.T) {
+	for _, tc := range []struct {
+		key, value string
+		want       bool
+	}{
+		{"RefCredentialParent", "credential_parent", true},
+		{"TokenField", "token-field", true},
+		{"PASSWORD", "password", true},
+		{"api_token", "ghp_token", false},
+		{"api_token", "Yo4gfqrc5XlrWi0B", false},
+		{"token", "my token", false},
+	} {
+		if got := namesItself(tc.key, tc.value); got != tc.want {
+			t.Errorf("namesItself(%q, %q) = %v, want %v", tc.key, tc.value, got, tc.want)
 		}
 	}
 }

@@ -138,5 +138,7 @@ var prefixTable = func() []PrefixRule {
 	add("shippo", cHex, 40, 40, "shippo_live_", "shippo_test_")
 	add("sourcegraph", cWord, 40, 0, "sgp_")
 	add("hubspot", cDashed, 36, 0, "pat-na1-", "pat-eu1-")
+	add("harness", cDotted, 68, 68, "pat.", "sat.")
+	add("jwt_base64", "A-Za-z0-9+/_=-", 40, 0, "ZXlK") // base64 of "eyJ…", a JWT encoded again
 	return t
 }()

@@ -23,7 +23,7 @@ const (
 	bMidWord                    // may start a secret inside a word
 	bValEnd                     // ends a key's unquoted value
 	bAzure                      // A-Z a-z 0-9 _ ~ .
-	bGram                       // starts a key gram: a c e m p s t, either case
+	bGram                       // starts a key gram: a b c d e i j k m p r s t, either case
 )
 
 // byteClass maps each byte to its classes.
@@ -57,7 +57,7 @@ var byteClass = func() (t [256]uint16) {
 	}
 	set("\x7f\"'`,;&\\<>)]}", bValEnd)
 	set(alnum+"_~.", bAzure)
-	set("acempstACEMPST", bGram)
+	set("abcdeijkmprstABCDEIJKMPRST", bGram)
 	return t
 }()
 
@@ -293,7 +293,13 @@ var startPairs = func() (t pairSet) {
 	set('%', '3')  // key%3Dvalue, key%3A+value: key=value URL-encoded
 	set('-', 'u')  // curl -u user:password
 	set('Q', '~')  // an Azure AD client secret, ...8Q~...
-	set(',', '"')  // "key","value"
+	set(':', 'A')  // bot-id:A…, a Telegram bot token
+	set('%', '7')  // %7C, an encoded '|' of an app token
+	set('.', 'a')  // .atlasv1. of a Terraform Cloud token
+	for _, b := range []byte("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_") {
+		set('|', b) // app-id|app-secret
+	}
+	set(',', '"') // "key","value"
 	set(',', ' ')
 	set(',', '\'')
 	for _, rules := range prefixRules {
@@ -361,8 +367,20 @@ func (sc *scanner) scanRange(from, to int) int {
 		if !startsPair(s, i) {
 			continue
 		}
-		if s[i] == '%' {
+		if s[i] == '%' && s[i+1] == '3' {
 			if end := sc.urlKeyValue(i); end > i {
+				i = end - 1
+			}
+			continue
+		}
+		if s[i] == '|' || s[i] == '%' {
+			if end := sc.appToken(i); end > i {
+				i = end - 1
+			}
+			continue
+		}
+		if s[i] == '.' {
+			if end := sc.atlasToken(i); end > i {
 				i = end - 1
 			}
 			continue
@@ -372,6 +390,12 @@ func (sc *scanner) scanRange(from, to int) int {
 				i = end - 1
 			}
 			continue
+		}
+		if s[i] == ':' && s[i+1] == 'A' {
+			if end := sc.botToken(i); end > i {
+				i = end - 1
+				continue
+			}
 		}
 		if s[i] == ':' || s[i] == '=' || s[i] == ',' {
 			if end := sc.keyValue(i); end > i {
@@ -439,6 +463,76 @@ func (sc *scanner) detect(i int, schemes bool) int {
 	}
 	sc.replace(i, p.end, Finding{Kind: p.kind, Rule: p.rule}, s[i:p.end])
 	return p.end
+}
+
+// appToken redacts a Facebook app access token, app-id|app-secret, whose '|', or the %7C
+// that encodes it in a URL, is s[i]: 15 or 16 digits, the separator, and 27 to 40 of
+// [A-Za-z0-9_-]. Its fingerprint is of the token with a plain '|'. It returns the index
+// after the token, or -1.
+func (sc *scanner) appToken(i int) int {
+	s := sc.s
+	v := i + 1
+	if s[i] == '%' {
+		if i+3 > len(s) || s[i+1] != '7' || s[i+2]|0x20 != 'c' {
+			return -1
+		}
+		v = i + 3
+	}
+	d := i
+	for d > sc.last && i-d <= 16 && '0' <= s[d-1] && s[d-1] <= '9' {
+		d--
+	}
+	if n := i - d; n < 15 || n > 16 || d > 0 && byteClass[s[d-1]]&bAlnum != 0 && !escapedBefore(s, d) {
+		return -1
+	}
+	end := spanMax(s, v, bB64URL, 41)
+	if n := end - v; n < 27 || n > 40 || end < len(s) && byteClass[s[end]]&bB64URL != 0 {
+		return -1
+	}
+	sc.replace(d, end, Finding{Kind: KindPrefixedToken, Rule: "facebook_app_token"}, s[d:i]+"|"+s[v:end])
+	return end
+}
+
+// botToken redacts a Telegram bot token, bot-id:secret, whose ':' is s[i]: 5 to 16
+// digits, ':', 'A' and 34 of [A-Za-z0-9_-]. It returns the index after the token, or -1.
+func (sc *scanner) botToken(i int) int {
+	s := sc.s
+	d := i
+	for d > sc.last && i-d <= 16 && '0' <= s[d-1] && s[d-1] <= '9' {
+		d--
+	}
+	if n := i - d; n < 5 || n > 16 || d > 0 && byteClass[s[d-1]]&bAlnum != 0 && !escapedBefore(s, d) {
+		return -1
+	}
+	end := spanMax(s, i+2, bB64URL, 35)
+	if end-(i+2) != 34 || end < len(s) && byteClass[s[end]]&bB64URL != 0 {
+		return -1
+	}
+	sc.replace(d, end, Finding{Kind: KindPrefixedToken, Rule: "telegram_bot_token"}, s[d:end])
+	return end
+}
+
+// atlasToken redacts a Terraform Cloud or Enterprise API token whose ".atlasv1." is at
+// s[i]: 14 alphanumerics, ".atlasv1.", and 60 to 70 of [A-Za-z0-9_=-]. It returns the
+// index after the token, or -1.
+func (sc *scanner) atlasToken(i int) int {
+	const infix = ".atlasv1."
+	s := sc.s
+	start := i - 14
+	if start < sc.last || !strings.HasPrefix(s[i:], infix) || !allOf(s[start:i], bAlnum) ||
+		start > 0 && byteClass[s[start-1]]&bAlnum != 0 && !escapedBefore(s, start) {
+		return -1
+	}
+	v := i + len(infix)
+	end := v
+	for end < len(s) && end-v <= 70 && (byteClass[s[end]]&bB64URL != 0 || s[end] == '=') {
+		end++
+	}
+	if n := end - v; n < 60 || n > 70 {
+		return -1
+	}
+	sc.replace(start, end, Finding{Kind: KindPrefixedToken, Rule: "terraform_cloud"}, s[start:end])
+	return end
 }
 
 // azureClientSecret redacts an Azure AD client secret whose "Q~" is at s[i]: three

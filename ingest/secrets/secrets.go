@@ -191,6 +191,9 @@ func (r *Redactor) RedactAttr(name, value string) (string, []Finding, bool) {
 	if token == "" || isFingerprint(token) {
 		return value, nil, false
 	}
+	if !shapeOK(rule, token) {
+		return r.RedactText(value)
+	}
 	f := Finding{Kind: KindSecretAttribute, Rule: rule}
 	if j, ok := parseJWT(token, 0); ok && j.end == len(token) {
 		f.Kind, f.Rule, f.Claims = KindJWT, j.rule, j.claims

@@ -196,6 +196,45 @@ func (r *Reader) Find(ctx context.Context, ref ledger.Ref, from uint64, limit in
 	return idx, nil
 }
 
+// FindMany implements ledger.Reader. A lookup whose examined entries
+// reach the bound ends there, with More false: nothing beyond it is
+// visible.
+func (r *Reader) FindMany(ctx context.Context, qs []ledger.FindQuery) ([]ledger.Found, error) {
+	size, err := r.size(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ledger.Found, len(qs))
+	var (
+		ask []ledger.FindQuery
+		at  []int
+	)
+	for i, q := range qs {
+		if q.From >= size || q.Limit <= 0 {
+			continue
+		}
+		ask, at = append(ask, q), append(at, i)
+	}
+	if len(ask) == 0 {
+		return out, nil
+	}
+	found, err := r.src.FindMany(ctx, ask)
+	if err != nil {
+		return nil, err
+	}
+	for k, f := range found {
+		if n := slices.IndexFunc(f.Indices, func(v uint64) bool { return v >= size }); n >= 0 {
+			f.Indices = f.Indices[:n]
+			f.More, f.Next = false, 0
+		}
+		if f.More && f.Next >= size {
+			f.More, f.Next = false, 0
+		}
+		out[at[k]] = f
+	}
+	return out, nil
+}
+
 // Checkpoint implements ledger.Reader: ledger.ErrNotFound beyond the bound.
 func (r *Reader) Checkpoint(ctx context.Context, size uint64) (ledger.Checkpoint, error) {
 	bound, err := r.size(ctx)

@@ -40,6 +40,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/agentledger/agentledger/ledger"
+	"github.com/agentledger/agentledger/ledger/index"
 )
 
 // Defaults for Options.
@@ -67,6 +68,10 @@ type Options struct {
 	Workers int
 	// Progress, if set, is called after each page with the report so far.
 	Progress func(Report)
+	// Index, if set, also audits the verifiable index in the same pass over
+	// the leaves, as Index does, into Report.Index. The reader must be an
+	// index.Store.
+	Index bool
 }
 
 // Validate checks the options.
@@ -115,10 +120,14 @@ type Report struct {
 	Elapsed time.Duration
 	// Divergence is the first divergence found, nil if none.
 	Divergence *Divergence
+	// Index is the audit of the verifiable index, with Options.Index, once
+	// the pass over the leaves found no divergence; nil otherwise.
+	Index *IndexReport
 }
 
-// OK reports whether the audit found no divergence.
-func (r *Report) OK() bool { return r.Divergence == nil }
+// OK reports whether the audit found no divergence, in the ledger or (with
+// Options.Index) in its index.
+func (r *Report) OK() bool { return r.Divergence == nil && (r.Index == nil || r.Index.OK()) }
 
 // Rate returns the entries checked per second.
 func (r *Report) Rate() float64 {
@@ -193,7 +202,21 @@ func Run(ctx context.Context, r ledger.Reader, verifierKey string, opts Options)
 		rep:     Report{Size: head.Size, Root: head.Root},
 	}
 	a.visit = a.visitNode
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops the index audit's reads if the audit ends early
+	if opts.Index {
+		s, ok := r.(index.Store)
+		if !ok {
+			return nil, fmt.Errorf("audit: the store %T holds no verifiable index", r)
+		}
+		if a.idx, err = startIndex(ctx, s, verifierKey, head.Size); err != nil {
+			return nil, fmt.Errorf("audit: %w", err)
+		}
+	}
 	err = a.run(ctx)
+	if err == nil && a.idx != nil {
+		a.rep.Index, err = a.idx.finish(ctx)
+	}
 	a.rep.Elapsed = time.Since(start)
 	if err != nil {
 		var d *Divergence
@@ -230,6 +253,9 @@ type auditor struct {
 	// pending lists content found missing, by entry, until an erasure entry
 	// accounts for it.
 	pending map[uint64][]string
+
+	// idx is the index audit, with Options.Index.
+	idx *indexAudit
 }
 
 func (a *auditor) run(ctx context.Context) error {
@@ -350,6 +376,10 @@ type checked struct {
 	content int
 	missing []string            // commitments without content
 	erases  []ledger.ContentRef // for an erasure entry, what it erased
+	// keys and labels are the entry's index keys and their labels, with
+	// Options.Index.
+	keys   []ledger.Ref
+	labels [][index.HashSize]byte
 }
 
 // page checks one page: the entries in parallel, then the tree in order.
@@ -455,6 +485,9 @@ func (a *auditor) account(start uint64, res []checked) {
 			a.pending[start+uint64(i)] = c.missing
 		}
 		a.erase(c.erases)
+		if a.idx != nil {
+			a.idx.add(c.keys, c.labels)
+		}
 	}
 }
 
@@ -522,7 +555,7 @@ func (a *auditor) checkEntries(pg page, res []checked, roots [][]byte) {
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
-			c := &checker{tiles: pg.tiles, h: sha256.New()}
+			c := &checker{tiles: pg.tiles, h: sha256.New(), index: a.idx != nil}
 			for t := w; t < tiles; t += workers {
 				lo, hi := t*ledger.TileWidth, min((t+1)*ledger.TileWidth, len(res))
 				for i := lo; i < hi; i++ {
@@ -540,9 +573,13 @@ func (a *auditor) checkEntries(pg page, res []checked, roots [][]byte) {
 // checker checks entries on their own. Each worker has one.
 type checker struct {
 	tiles map[ledger.TileID][]byte
-	h     hash.Hash
-	buf   [1 + 2*ledger.HashSize]byte
-	level [ledger.TileWidth][ledger.HashSize]byte
+	// index says to derive each entry's index keys; labels is where their
+	// labels are allocated from.
+	index  bool
+	labels [][index.HashSize]byte
+	h      hash.Hash
+	buf    [1 + 2*ledger.HashSize]byte
+	level  [ledger.TileWidth][ledger.HashSize]byte
 }
 
 // check checks one entry: its leaf hash, its leaf against its columns, its
@@ -603,6 +640,17 @@ func (c *checker) check(rec *ledger.Record, out *checked) {
 				out.missing = append(out.missing, cm.Name)
 			}
 		}
+	}
+	if c.index {
+		out.keys = ledger.IndexKeys(e)
+		if len(c.labels)+len(out.keys) > cap(c.labels) {
+			c.labels = make([][index.HashSize]byte, 0, max(4*ledger.TileWidth, len(out.keys)))
+		}
+		n := len(c.labels)
+		for _, k := range out.keys {
+			c.labels = append(c.labels, index.Label(k))
+		}
+		out.labels = c.labels[n:len(c.labels):len(c.labels)]
 	}
 	if e.Kind == ledger.KindErasure {
 		targets, _ := e.Attr(ledger.AttrErasureTargets)

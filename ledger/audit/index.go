@@ -3,9 +3,12 @@ package audit
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/agentledger/agentledger/ledger"
@@ -57,92 +60,231 @@ func (r *IndexReport) diverge(index uint64, format string, args ...any) {
 // index key (each must name an entry that carries it, and every entry's
 // keys must have their row). Each divergence names the key and the entry.
 //
-// Run it after Run, which proves the leaves are those the checkpoints
-// signed. The key lists are compared only if no index note is signed while
-// the audit reads them.
+// Run with Options.Index does the same in its one pass over the leaves;
+// Index reads them on its own. Run it after Run, which proves the leaves
+// are those the checkpoints signed. The key lists are compared only if no
+// index note is signed while the audit reads them.
 func Index(ctx context.Context, s index.Store, verifierKey string) (*IndexReport, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // stops readPages if the audit ends early
-	start := time.Now()
 	head, err := s.Head(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("audit index: read tree head: %w", err)
 	}
-	rep := &IndexReport{Size: head.Size}
-	notes, err := readNotes(ctx, s, head.Size)
+	ia, err := startIndex(ctx, s, verifierKey, head.Size)
 	if err != nil {
 		return nil, err
 	}
-	var latest *index.Note
-	signed := make([]index.Note, 0, len(notes))
-	for i := range notes {
-		n := &notes[i]
-		v, err := index.OpenNote(n.Note, verifierKey)
-		if err != nil {
-			rep.diverge(n.Size, "index note %d: %v", n.Size, err)
-			continue
-		}
-		if v.Size != n.Size || v.TreeRoot != n.TreeRoot || v.MapRoot != n.MapRoot {
-			rep.diverge(n.Size, "index note %d: stored as size %d, tree root %s, map root %s, but the signed note says size %d, %s, %s",
-				n.Size, n.Size, short(n.TreeRoot[:]), short(n.MapRoot[:]), v.Size, short(v.TreeRoot[:]), short(v.MapRoot[:]))
-		}
-		cp, err := s.Checkpoint(ctx, v.Size)
-		switch {
-		case errors.Is(err, ledger.ErrNotFound):
-			rep.diverge(v.Size, "index note %d: no checkpoint of that size", v.Size)
-		case err != nil:
-			return nil, fmt.Errorf("audit index: read checkpoint %d: %w", v.Size, err)
-		case cp.Root != v.TreeRoot:
-			rep.diverge(v.Size, "index note %d: tree root %s, but the checkpoint of that size has %s", v.Size, short(v.TreeRoot[:]), short(cp.Root[:]))
-		}
-		signed = append(signed, v)
-	}
-	slices.SortStableFunc(signed, func(a, b index.Note) int { return cmpUint(a.Size, b.Size) })
-	if len(signed) > 0 {
-		latest = &signed[len(signed)-1]
-	}
-
-	rb := index.NewRebuild()
-	next := 0
-	checkNotes := func() {
-		for next < len(signed) && signed[next].Size == rb.Size() {
-			n := signed[next]
-			if got := rb.MapRoot(); got != n.MapRoot {
-				rep.diverge(n.Size, "index note %d: map root %s, but the leaves give %s", n.Size, short(n.MapRoot[:]), short(got[:]))
-			}
-			rep.Notes++
-			next++
-		}
-	}
-	checkNotes()
-	keysChecked := latest == nil
+	var labels [][index.HashSize]byte
 	for p := range readPages(ctx, s, head.Size) {
 		if p.err != nil {
 			return nil, fmt.Errorf("audit index: %w", p.err)
 		}
 		for _, rec := range p.recs {
-			if err := rb.AddLeaf(rec.Leaf); err != nil {
-				return nil, fmt.Errorf("audit index: %w", err)
+			d, err := ledger.DecodeLeaf(rec.Leaf)
+			if err != nil {
+				return nil, fmt.Errorf("audit index: entry %d: %w", rec.Index, err)
 			}
-			checkNotes()
-			if !keysChecked && rb.Size() == latest.Size {
-				if err := compareKeys(ctx, s, rb, *latest, rep); err != nil {
-					return nil, err
-				}
-				keysChecked = true
+			keys := ledger.IndexKeys(&d.Entry)
+			labels = labels[:0]
+			for _, k := range keys {
+				labels = append(labels, index.Label(k))
 			}
+			ia.add(keys, labels)
 		}
 	}
-	if !keysChecked { // the latest note is of size 0
-		if err := compareKeys(ctx, s, rb, *latest, rep); err != nil {
+	return ia.finish(ctx)
+}
+
+// indexAudit is the index audit of one pass over the leaves: startIndex
+// verifies the notes and starts reading the stored key lists and
+// entry_refs rows, add takes each entry's keys in index order, and finish
+// compares.
+type indexAudit struct {
+	s      index.Store
+	size   uint64
+	start  time.Time
+	rep    *IndexReport
+	signed []index.Note
+	next   int
+	latest *index.Note
+	rb     *index.Rebuild
+	// stored and refs are read concurrently with the pass.
+	stored chan storedKeys
+	refs   chan storedRefs
+}
+
+// storedKeys are the stored key lists, by label.
+type storedKeys struct {
+	keys map[[index.HashSize]byte]index.KeyState
+	err  error
+}
+
+// refRows are the entry_refs rows of one key.
+type refRows struct {
+	ref ledger.Ref
+	idx []uint64
+}
+
+// storedRefs are the entry_refs rows of index keys below the audited size,
+// by label, and how many. From a store that digests them
+// (index.RefDigester), digests holds each key's count and digest instead,
+// and only the rows of keys whose digest differs are read.
+type storedRefs struct {
+	rows    map[[index.HashSize]byte]*refRows
+	digests map[[index.HashSize]byte]*refDigest
+	n       uint64
+	err     error
+}
+
+// refDigest is what index.RefDigester says of one key's rows.
+type refDigest struct {
+	ref    ledger.Ref
+	count  uint64
+	digest [index.HashSize]byte
+}
+
+// startIndex verifies the index notes of size at most size and starts
+// reading the stored key lists and entry_refs rows. ctx must outlive the
+// audit: its end stops the reads.
+func startIndex(ctx context.Context, s index.Store, verifierKey string, size uint64) (*indexAudit, error) {
+	ia := &indexAudit{s: s, size: size, start: time.Now(), rep: &IndexReport{Size: size}, rb: index.NewRebuild(),
+		stored: make(chan storedKeys, 1), refs: make(chan storedRefs, 1)}
+	notes, err := readNotes(ctx, s, size)
+	if err != nil {
+		return nil, err
+	}
+	ia.signed = make([]index.Note, 0, len(notes))
+	for i := range notes {
+		n := &notes[i]
+		v, err := index.OpenNote(n.Note, verifierKey)
+		if err != nil {
+			ia.rep.diverge(n.Size, "index note %d: %v", n.Size, err)
+			continue
+		}
+		if v.Size != n.Size || v.TreeRoot != n.TreeRoot || v.MapRoot != n.MapRoot {
+			ia.rep.diverge(n.Size, "index note %d: stored as size %d, tree root %s, map root %s, but the signed note says size %d, %s, %s",
+				n.Size, n.Size, short(n.TreeRoot[:]), short(n.MapRoot[:]), v.Size, short(v.TreeRoot[:]), short(v.MapRoot[:]))
+		}
+		cp, err := s.Checkpoint(ctx, v.Size)
+		switch {
+		case errors.Is(err, ledger.ErrNotFound):
+			ia.rep.diverge(v.Size, "index note %d: no checkpoint of that size", v.Size)
+		case err != nil:
+			return nil, fmt.Errorf("audit index: read checkpoint %d: %w", v.Size, err)
+		case cp.Root != v.TreeRoot:
+			ia.rep.diverge(v.Size, "index note %d: tree root %s, but the checkpoint of that size has %s", v.Size, short(v.TreeRoot[:]), short(cp.Root[:]))
+		}
+		ia.signed = append(ia.signed, v)
+	}
+	slices.SortStableFunc(ia.signed, func(a, b index.Note) int { return cmpUint(a.Size, b.Size) })
+	if len(ia.signed) > 0 {
+		ia.latest = &ia.signed[len(ia.signed)-1]
+		go func() { ia.stored <- readStoredKeys(ctx, s) }()
+	}
+	go func() { ia.refs <- readRefs(ctx, s, size) }()
+	ia.atSize()
+	return ia, nil
+}
+
+// readStoredKeys reads every stored key list.
+func readStoredKeys(ctx context.Context, s index.Store) storedKeys {
+	out := storedKeys{keys: make(map[[index.HashSize]byte]index.KeyState)}
+	var from [index.HashSize]byte
+	for {
+		page, err := s.IndexKeysFrom(ctx, from, keyPage)
+		if err != nil {
+			out.err = fmt.Errorf("audit index: read key lists: %w", err)
+			return out
+		}
+		for _, st := range page {
+			out.keys[st.Label] = st
+		}
+		if len(page) < keyPage {
+			return out
+		}
+		from = page[len(page)-1].Label
+		if !increment(&from) {
+			return out
+		}
+	}
+}
+
+// readRefs reads the entry_refs rows of index keys below size.
+func readRefs(ctx context.Context, s index.Store, size uint64) storedRefs {
+	out := storedRefs{rows: make(map[[index.HashSize]byte]*refRows)}
+	if d, ok := s.(index.RefDigester); ok {
+		out.digests = make(map[[index.HashSize]byte]*refDigest)
+		out.err = d.RefDigests(ctx, size, func(ref ledger.Ref, count uint64, digest [index.HashSize]byte) error {
+			out.n += count
+			out.digests[index.Label(ref)] = &refDigest{ref: ref, count: count, digest: digest}
+			return nil
+		})
+		if out.err != nil {
+			out.err = fmt.Errorf("audit index: read entry_refs digests: %w", out.err)
+		}
+		return out
+	}
+	out.err = s.ScanRefs(ctx, func(ref ledger.Ref, idx uint64) error {
+		if idx >= size {
+			return nil // appended while the audit ran
+		}
+		out.n++
+		l := index.Label(ref)
+		r := out.rows[l]
+		if r == nil {
+			r = &refRows{ref: ref}
+			out.rows[l] = r
+		}
+		r.idx = append(r.idx, idx)
+		return nil
+	})
+	if out.err != nil {
+		out.err = fmt.Errorf("audit index: read entry_refs: %w", out.err)
+	}
+	return out
+}
+
+// add adds the next entry's keys and their labels.
+func (ia *indexAudit) add(keys []ledger.Ref, labels [][index.HashSize]byte) {
+	ia.rb.AddKeys(keys, labels)
+	if ia.next < len(ia.signed) && ia.signed[ia.next].Size == ia.rb.Size() {
+		ia.atSize()
+	}
+}
+
+// atSize checks the notes of the size rebuilt so far, and marks the lists
+// at the latest note's size.
+func (ia *indexAudit) atSize() {
+	for ia.next < len(ia.signed) && ia.signed[ia.next].Size == ia.rb.Size() {
+		n := ia.signed[ia.next]
+		if got := ia.rb.MapRoot(); got != n.MapRoot {
+			ia.rep.diverge(n.Size, "index note %d: map root %s, but the leaves give %s", n.Size, short(n.MapRoot[:]), short(got[:]))
+		}
+		ia.rep.Notes++
+		ia.next++
+		if ia.next == len(ia.signed) {
+			ia.rb.Mark()
+		}
+	}
+}
+
+// finish compares the stored key lists, map nodes and entry_refs rows with
+// the rebuilt index, once every entry below the audited size is added.
+func (ia *indexAudit) finish(ctx context.Context) (*IndexReport, error) {
+	if ia.rb.Size() != ia.size {
+		return nil, fmt.Errorf("audit index: rebuilt %d entries, want %d", ia.rb.Size(), ia.size) // a bug, not a divergence
+	}
+	if ia.latest != nil {
+		if err := ia.compareKeys(ctx); err != nil {
 			return nil, err
 		}
 	}
-	if err := compareRefs(ctx, s, rb, head.Size, rep); err != nil {
+	if err := ia.compareRefs(ctx); err != nil {
 		return nil, err
 	}
-	rep.Elapsed = time.Since(start)
-	return rep, nil
+	ia.rep.Elapsed = time.Since(ia.start)
+	return ia.rep, nil
 }
 
 // recPage is one page of entries as readPages delivers it.
@@ -151,10 +293,15 @@ type recPage struct {
 	err  error
 }
 
+// recordReader reads entries by index range (ledger.Reader.Records).
+type recordReader interface {
+	Records(ctx context.Context, start, end uint64) ([]ledger.Record, error)
+}
+
 // readPages reads the entries below size in pages, DefaultReaders pages
 // ahead of the caller, in order. The channel closes after the last page or
 // the first error; the caller drains it or ends ctx.
-func readPages(ctx context.Context, r ledger.Reader, size uint64) <-chan recPage {
+func readPages(ctx context.Context, r recordReader, size uint64) <-chan recPage {
 	ahead := make(chan chan recPage, DefaultReaders)
 	go func() {
 		defer close(ahead)
@@ -222,61 +369,60 @@ func readNotes(ctx context.Context, s index.Store, size uint64) ([]index.Note, e
 	}
 }
 
-// keyPage is how many key states one read compares.
-const keyPage = 1000
+// keyPage is how many key states one read returns; nodePage how many map
+// nodes one read compares.
+const (
+	keyPage  = 1000
+	nodePage = 4000
+)
 
-// compareKeys compares every stored key list with the rebuilt one, at the
-// size of the latest note.
-func compareKeys(ctx context.Context, s index.Store, rb *index.Rebuild, latest index.Note, rep *IndexReport) error {
+// compareKeys compares every stored key list and map node with the rebuilt
+// ones, at the size of the latest note.
+func (ia *indexAudit) compareKeys(ctx context.Context) error {
+	var st storedKeys
+	select {
+	case st = <-ia.stored:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if st.err != nil {
+		return st.err
+	}
+	rb, latest := ia.rb, ia.latest
 	found := &IndexReport{}
 	labels := rb.Keys()
-	for start := 0; start < len(labels); start += keyPage {
-		chunk := labels[start:min(start+keyPage, len(labels))]
-		stored, err := s.IndexKeys(ctx, chunk)
-		if err != nil {
-			return fmt.Errorf("audit index: read key lists: %w", err)
+	keys := 0
+	for _, l := range labels {
+		k := rb.Key(l)
+		size := k.MarkedSize(rb)
+		if size == 0 {
+			continue // first carried beyond the latest note
 		}
-		for _, l := range chunk {
-			k := rb.Key(l)
-			st, ok := stored[l]
-			last := k.Indices[len(k.Indices)-1]
-			switch {
-			case !ok:
-				found.diverge(last, "index key %s: the leaves give %d entries (the last %d), but the index holds no list for it", k.Key, k.Size(), last)
-			case st.Size != k.Size():
-				found.diverge(last, "index key %s: the index holds %d entries, the leaves give %d (the last %d)", k.Key, st.Size, k.Size(), last)
-			case !bytes.Equal(st.Range, k.Range()):
-				found.diverge(last, "index key %s: the index's list of %d entries is not the leaves' (entries %v)", k.Key, st.Size, k.Indices)
-			}
+		keys++
+		last := k.Indices[size-1]
+		stored, ok := st.keys[l]
+		switch {
+		case !ok:
+			found.diverge(last, "index key %s: the leaves give %d entries (the last %d), but the index holds no list for it", k.Key, size, last)
+		case stored.Size != size:
+			found.diverge(last, "index key %s: the index holds %d entries, the leaves give %d (the last %d)", k.Key, stored.Size, size, last)
+		case !bytes.Equal(stored.Range, k.MarkedRange(rb)):
+			found.diverge(last, "index key %s: the index's list of %d entries is not the leaves' (entries %v)", k.Key, stored.Size, k.Indices[:size])
 		}
 	}
-	var from [index.HashSize]byte
-	for {
-		page, err := s.IndexKeysFrom(ctx, from, keyPage)
-		if err != nil {
-			return fmt.Errorf("audit index: read key lists: %w", err)
-		}
-		for _, st := range page {
-			if rb.Key(st.Label) == nil {
-				found.diverge(latest.Size, "index key with label %x: the index holds a list of %d entries, but no leaf carries the key", st.Label, st.Size)
-			}
-		}
-		if len(page) < keyPage {
-			break
-		}
-		from = page[len(page)-1].Label
-		if !increment(&from) {
-			break
+	for l, stored := range st.keys {
+		if k := rb.Key(l); k == nil || k.MarkedSize(rb) == 0 {
+			found.diverge(latest.Size, "index key with label %x: the index holds a list of %d entries, but no leaf carries the key", l, stored.Size)
 		}
 	}
 	nodes := rb.Nodes()
-	for start := 0; start < len(nodes); start += keyPage {
-		chunk := nodes[start:min(start+keyPage, len(nodes))]
+	for start := 0; start < len(nodes); start += nodePage {
+		chunk := nodes[start:min(start+nodePage, len(nodes))]
 		ids := make([]index.NodeID, len(chunk))
 		for i, n := range chunk {
 			ids[i] = n.ID
 		}
-		stored, err := s.IndexNodes(ctx, ids)
+		stored, err := ia.s.IndexNodes(ctx, ids)
 		if err != nil {
 			return fmt.Errorf("audit index: read map nodes: %w", err)
 		}
@@ -286,7 +432,7 @@ func compareKeys(ctx context.Context, s index.Store, rb *index.Rebuild, latest i
 			}
 		}
 	}
-	now, err := s.LatestIndexNote(ctx)
+	now, err := ia.s.LatestIndexNote(ctx)
 	if err != nil {
 		return fmt.Errorf("audit index: read latest note: %w", err)
 	}
@@ -295,11 +441,11 @@ func compareKeys(ctx context.Context, s index.Store, rb *index.Rebuild, latest i
 		// new note's, so nothing found about them is reported.
 		return nil
 	}
-	rep.Keys, rep.KeysAt = len(labels), latest.Size
+	ia.rep.Keys, ia.rep.KeysAt = keys, latest.Size
 	for _, d := range found.Divergences {
-		rep.diverge(d.Index, "%s", d.Message)
+		ia.rep.diverge(d.Index, "%s", d.Message)
 	}
-	rep.More += found.More
+	ia.rep.More += found.More
 	return nil
 }
 
@@ -314,52 +460,114 @@ func increment(b *[index.HashSize]byte) bool {
 	return false
 }
 
-// compareRefs checks every entry_refs row of an index key below size
-// against the rebuilt lists.
-func compareRefs(ctx context.Context, s index.Store, rb *index.Rebuild, size uint64, rep *IndexReport) error {
-	rows := make(map[[index.HashSize]byte]int)
-	err := s.ScanRefs(ctx, func(ref ledger.Ref, idx uint64) error {
-		if idx >= size {
-			return nil // appended while the audit ran
-		}
-		rep.Refs++
-		l := index.Label(ref)
-		k := rb.Key(l)
-		if k == nil {
-			rep.diverge(idx, "entry_refs: a row says entry %d carries %s, but no entry carries it", idx, ref)
-			return nil
-		}
-		if _, ok := slices.BinarySearch(k.Indices, idx); !ok {
-			rep.diverge(idx, "entry_refs: a row says entry %d carries %s, but entry %d does not", idx, ref, idx)
-			return nil
-		}
-		rows[l]++
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("audit index: read entry_refs: %w", err)
+// compareRefs checks every entry_refs row of an index key below the
+// audited size against the rebuilt lists, in order of the keys' labels.
+func (ia *indexAudit) compareRefs(ctx context.Context) error {
+	refs := <-ia.refs
+	if refs.err != nil {
+		return refs.err
 	}
+	ia.rep.Refs = refs.n
+	rb := ia.rb
+	if refs.digests != nil {
+		if err := ia.refRows(ctx, &refs); err != nil {
+			return err
+		}
+	}
+	// Rows that say too much come first, then entries without their row;
+	// each in entry order.
+	var extra, missing []*Divergence
 	for _, l := range rb.Keys() {
 		k := rb.Key(l)
-		below := k.Indices[:sortSearch(k.Indices, size)]
-		if rows[l] == len(below) {
-			continue
+		var rows []uint64
+		if r := refs.rows[l]; r != nil {
+			rows = r.idx
+			slices.Sort(rows)
+		} else if d := refs.digests[l]; d != nil {
+			continue // the digest matches: the rows are the list
 		}
-		found, err := s.Find(ctx, k.Key, 0, len(below)+1)
-		if err != nil {
-			return fmt.Errorf("audit index: find %s: %w", k.Key, err)
-		}
-		for _, idx := range below {
-			if _, ok := slices.BinarySearch(found, idx); !ok {
-				rep.diverge(idx, "entry_refs: entry %d carries %s, but no entry_refs row says so", idx, k.Key)
+		want := k.Indices
+		i, j := 0, 0
+		for i < len(want) || j < len(rows) {
+			switch {
+			case j == len(rows) || (i < len(want) && want[i] < rows[j]):
+				missing = append(missing, diverge(want[i], "entry_refs: entry %d carries %s, but no entry_refs row says so", want[i], k.Key))
+				i++
+			case i == len(want) || rows[j] < want[i]:
+				extra = append(extra, diverge(rows[j], "entry_refs: a row says entry %d carries %s, but entry %d does not", rows[j], k.Key, rows[j]))
+				j++
+			default:
+				i++
+				j++
+				for j < len(rows) && rows[j] == rows[j-1] {
+					extra = append(extra, diverge(rows[j], "entry_refs: entry %d has more than one row for %s", rows[j], k.Key))
+					j++
+				}
 			}
+		}
+	}
+	for l, r := range refs.rows {
+		if rb.Key(l) == nil {
+			for _, idx := range r.idx {
+				extra = append(extra, diverge(idx, "entry_refs: a row says entry %d carries %s, but no entry carries it", idx, r.ref))
+			}
+		}
+	}
+	for _, ds := range [][]*Divergence{extra, missing} {
+		slices.SortStableFunc(ds, func(a, b *Divergence) int {
+			if c := cmpUint(a.Index, b.Index); c != 0 {
+				return c
+			}
+			return strings.Compare(a.Message, b.Message)
+		})
+		for _, d := range ds {
+			ia.rep.diverge(d.Index, "%s", d.Message)
 		}
 	}
 	return nil
 }
 
-// sortSearch returns the number of elements of the ascending s below v.
-func sortSearch(s []uint64, v uint64) int {
-	i, _ := slices.BinarySearch(s, v)
-	return i
+// refRows reads the rows of the keys whose digest differs from the rebuilt
+// list's, and of the keys no entry carries, into refs.rows; the keys whose
+// digest matches keep only their digest.
+func (ia *indexAudit) refRows(ctx context.Context, refs *storedRefs) error {
+	read := func(d *refDigest, want int) error {
+		idx, err := ia.s.Find(ctx, d.ref, 0, want)
+		if err != nil {
+			return fmt.Errorf("audit index: read entry_refs of %s: %w", d.ref, err)
+		}
+		for len(idx) > 0 && idx[len(idx)-1] >= ia.size {
+			idx = idx[:len(idx)-1] // appended while the audit ran
+		}
+		refs.rows[index.Label(d.ref)] = &refRows{ref: d.ref, idx: idx}
+		return nil
+	}
+	h := sha256.New()
+	var b [8]byte
+	for _, l := range ia.rb.Keys() {
+		k := ia.rb.Key(l)
+		d := refs.digests[l]
+		if d == nil {
+			continue // no row: every entry of the key is missing its row
+		}
+		h.Reset()
+		for _, i := range k.Indices {
+			binary.BigEndian.PutUint64(b[:], i)
+			h.Write(b[:])
+		}
+		if d.count == uint64(len(k.Indices)) && [index.HashSize]byte(h.Sum(nil)) == d.digest {
+			continue
+		}
+		if err := read(d, int(d.count)+len(k.Indices)+1); err != nil {
+			return err
+		}
+	}
+	for l, d := range refs.digests {
+		if ia.rb.Key(l) == nil {
+			if err := read(d, int(d.count)+1); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

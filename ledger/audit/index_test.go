@@ -2,6 +2,7 @@ package audit_test
 
 import (
 	"regexp"
+	"slices"
 	"testing"
 
 	"github.com/agentledger/agentledger/ledger/audit"
@@ -18,6 +19,13 @@ func TestIndexClean(t *testing.T) {
 	}
 	if !rep.OK() || rep.Notes < 2 || rep.Keys == 0 || rep.Refs == 0 || rep.KeysAt != rep.Size {
 		t.Fatalf("Index() = %+v, want OK with notes, keys and refs", rep)
+	}
+	full, err := audit.Run(t.Context(), l.Store, l.Keys.Verifier, audit.Options{Index: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !full.OK() || full.Index == nil || full.Index.Notes != rep.Notes || full.Index.Keys != rep.Keys || full.Index.Refs != rep.Refs {
+		t.Fatalf("Run(Index) = %+v, want OK and the index report of Index, %+v", full.Index, rep)
 	}
 }
 
@@ -83,6 +91,21 @@ func TestIndexTampered(t *testing.T) {
 				if !regexp.MustCompile(w).MatchString(got[i]) {
 					t.Errorf("divergence %d = %q, want a match for %q", i, got[i], w)
 				}
+			}
+			// Run's one pass over the leaves finds the same.
+			full, err := audit.Run(t.Context(), l.Store, l.Keys.Verifier, audit.Options{Index: true, PageSize: 256})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if full.Divergence != nil || full.Index == nil || full.OK() {
+				t.Fatalf("Run(Index) = %+v, want the ledger clean and the index not", full)
+			}
+			var again []string
+			for _, d := range full.Index.Divergences {
+				again = append(again, d.Message)
+			}
+			if !slices.Equal(again, got) {
+				t.Errorf("Run(Index) divergences = %q, want those of Index, %q", again, got)
 			}
 		})
 	}

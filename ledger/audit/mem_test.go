@@ -71,6 +71,10 @@ func (m *memReader) Find(context.Context, ledger.Ref, uint64, int) ([]uint64, er
 	panic("not used by the audit")
 }
 
+func (m *memReader) FindMany(context.Context, []ledger.FindQuery) ([]ledger.Found, error) {
+	panic("not used by the audit")
+}
+
 func (m *memReader) Checkpoint(context.Context, uint64) (ledger.Checkpoint, error) {
 	panic("not used by the audit")
 }

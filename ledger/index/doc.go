@@ -4,7 +4,7 @@
 // binary Merkle trie, filippo.io/torchwood/prefix, compatible with AKD's
 // whatsapp_v1 configuration) maps SHA-256 of each key to the count and root
 // of its list; and a signed note binds the map's root to a checkpoint's size
-// and root. ledger/FORMAT.md, "Verifiable index (version 1)", specifies all
+// and root. ledger/FORMAT.md, "Verifiable index (version 2)", specifies all
 // of it.
 //
 // An Indexer, run by the checkpoint signer, derives the index from the

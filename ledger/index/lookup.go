@@ -46,10 +46,18 @@ type ProofNode struct {
 	Hash  []byte `json:"hash"`
 }
 
-// LookupReader is what Lookup reads.
+// LookupReader is what Lookup reads: the latest index note and the map's
+// keys and nodes, and the key's list from the ledger's references.
 type LookupReader interface {
-	ledger.Reader
-	Reader
+	LatestIndexNote(ctx context.Context) (Note, error)
+	IndexKeys(ctx context.Context, labels [][HashSize]byte) (map[[HashSize]byte]KeyState, error)
+	IndexNodes(ctx context.Context, ids []NodeID) (map[NodeID]Node, error)
+	finder
+}
+
+// finder finds the entries that carry a reference (ledger.Reader.Find).
+type finder interface {
+	Find(ctx context.Context, ref ledger.Ref, from uint64, limit int) ([]uint64, error)
 }
 
 // lookupAttempts bounds how often Lookup retries when the index advanced
@@ -60,7 +68,8 @@ const lookupAttempts = 5
 // from position since on. The list is read from the stores' references
 // (Find): the proof lets the client check that it is the list the index
 // committed to. It fails with ledger.ErrNotFound if the index has no note
-// yet and ledger.ErrInvalid if since is beyond the list.
+// yet (or only one of another index version, ErrIndexVersion) and
+// ledger.ErrInvalid if since is beyond the list.
 func Lookup(ctx context.Context, r LookupReader, key ledger.Ref, since uint64) (*Proof, error) {
 	ps, err := LookupKeys(ctx, r, []ledger.Ref{key}, []uint64{since})
 	if err != nil {
@@ -76,6 +85,9 @@ func Lookup(ctx context.Context, r LookupReader, key ledger.Ref, since uint64) (
 func LookupKeys(ctx context.Context, r LookupReader, keys []ledger.Ref, since []uint64) ([]*Proof, error) {
 	if len(since) != len(keys) {
 		return nil, fmt.Errorf("index: lookup of %d keys with %d since positions", len(keys), len(since))
+	}
+	if sr, ok := r.(SnapshotReader); ok {
+		return lookupSnapshot(ctx, sr, r, keys, since)
 	}
 	for range lookupAttempts {
 		ps, note, err := lookupOnce(ctx, r, keys)
@@ -99,27 +111,119 @@ func LookupKeys(ctx context.Context, r LookupReader, keys []ledger.Ref, since []
 	return nil, fmt.Errorf("index: lookup of %d keys: the index kept advancing: %w", len(keys), ledger.ErrConflict)
 }
 
+// Snapshot is what one consistent read of the index holds for a lookup:
+// the latest note, the states of the labels asked, the map nodes asked and
+// the children of those that are inner nodes, and each key's list below
+// the note's size.
+type Snapshot struct {
+	Note  Note
+	Keys  map[[HashSize]byte]KeyState
+	Nodes map[NodeID]Node
+	// Lists are the keys' indices below Note.Size, ascending, in the order
+	// of the keys asked.
+	Lists [][]uint64
+}
+
+// SnapshotReader is a Reader that reads a Snapshot in one round trip to
+// its database; LookupKeys uses it when the store implements it. The
+// snapshot is consistent: every part is of the index as of its note.
+type SnapshotReader interface {
+	IndexSnapshot(ctx context.Context, keys []ledger.Ref, labels [][HashSize]byte, ids []NodeID) (*Snapshot, error)
+}
+
+// lookupSnapshot answers keys from one snapshot: the note, the key states,
+// the nodes on the paths to the keys' labels down to guessDepth bits, their
+// children, and the lists, all read at once.
+func lookupSnapshot(ctx context.Context, sr SnapshotReader, r LookupReader, keys []ledger.Ref, since []uint64) ([]*Proof, error) {
+	labels := make([][HashSize]byte, len(keys))
+	ids := make([]NodeID, 0, (guessDepth+2)*len(keys))
+	for i, k := range keys {
+		labels[i] = Label(k)
+		all := prefixIDs(labels[i])
+		ids = append(ids, all[:guessDepth+1]...)
+		ids = append(ids, all[len(all)-1])
+	}
+	for range lookupAttempts {
+		snap, err := sr.IndexSnapshot(ctx, keys, labels, ids)
+		if err != nil {
+			return nil, fmt.Errorf("index: lookup: %w", err)
+		}
+		ov := newOverlay(r.IndexNodes)
+		for _, n := range snap.Nodes {
+			pn, err := toPrefix(n)
+			if err != nil {
+				return nil, err
+			}
+			ov.nodes[pn.Label] = pn
+		}
+		for _, id := range ids {
+			if l, err := labelOf(id); err == nil {
+				if _, ok := ov.nodes[l]; !ok {
+					ov.absent[l] = true
+				}
+			}
+		}
+		loads := 0
+		load := ov.load
+		ov.load = func(ctx context.Context, ids []NodeID) (map[NodeID]Node, error) {
+			loads++ // a path deeper than guessDepth: read beyond the snapshot
+			return load(ctx, ids)
+		}
+		ps, err := proofs(ctx, pathReader{ov}, snap.Note, keys, labels, snap.Keys)
+		if err != nil {
+			return nil, err
+		}
+		if loads > 0 {
+			again, err := r.LatestIndexNote(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("index: lookup: read latest note: %w", err)
+			}
+			if again.Size != snap.Note.Size {
+				continue // the index advanced while the deeper nodes were read
+			}
+		}
+		for i, p := range ps {
+			if err := setList(p, snap.Lists[i], since[i]); err != nil {
+				return nil, err
+			}
+		}
+		return ps, nil
+	}
+	return nil, fmt.Errorf("index: lookup of %d keys: the index kept advancing: %w", len(keys), ledger.ErrConflict)
+}
+
 func lookupOnce(ctx context.Context, r LookupReader, keys []ledger.Ref) ([]*Proof, Note, error) {
 	note, err := r.LatestIndexNote(ctx)
 	if err != nil {
 		return nil, Note{}, fmt.Errorf("index: lookup: read latest note: %w", err)
 	}
+	if err := checkVersion(note); err != nil {
+		// Served as no index note at all: a client cannot check a note of
+		// another version against this key function.
+		return nil, Note{}, fmt.Errorf("%w: %w", ledger.ErrNotFound, err)
+	}
 	labels := make([][HashSize]byte, len(keys))
-	leaves := make([]prefix.Label, len(keys))
 	for i, k := range keys {
 		labels[i] = Label(k)
-		if leaves[i], err = prefix.NewLabel(8*HashSize, labels[i][:]); err != nil {
-			return nil, Note{}, fmt.Errorf("index: lookup %s: %w", k, err)
-		}
 	}
 	states, err := r.IndexKeys(ctx, labels)
 	if err != nil {
 		return nil, Note{}, fmt.Errorf("index: lookup: %w", err)
 	}
-	pr := pathReader{newOverlay(r.IndexNodes)}
+	ps, err := proofs(ctx, pathReader{newOverlay(r.IndexNodes)}, note, keys, labels, states)
+	return ps, note, err
+}
+
+// proofs builds the map proofs of keys at note from the key states and the
+// map pr reads.
+func proofs(ctx context.Context, pr pathReader, note Note, keys []ledger.Ref, labels [][HashSize]byte, states map[[HashSize]byte]KeyState) ([]*Proof, error) {
+	leaves := make([]prefix.Label, len(keys))
+	for i := range keys {
+		leaves[i] = leafLabel(labels[i])
+	}
 	if len(keys) > 0 {
 		if err := pr.loadPaths(ctx, leaves); err != nil {
-			return nil, Note{}, fmt.Errorf("index: lookup: %w", err)
+			return nil, fmt.Errorf("index: lookup: %w", err)
 		}
 	}
 	tree := prefix.NewTree(hashFunc, pr)
@@ -129,10 +233,10 @@ func lookupOnce(ctx context.Context, r LookupReader, keys []ledger.Ref) ([]*Proo
 		st, hasState := states[label]
 		found, proof, err := tree.Lookup(ctx, label)
 		if err != nil {
-			return nil, Note{}, fmt.Errorf("index: lookup %s: %w", key, err)
+			return nil, fmt.Errorf("index: lookup %s: %w", key, err)
 		}
 		if found != hasState {
-			return nil, Note{}, fmt.Errorf("%w: index key %s: in the map %v, stored state %v", ledger.ErrCorrupt, key, found, hasState)
+			return nil, fmt.Errorf("%w: index key %s: in the map %v, stored state %v", ledger.ErrCorrupt, key, found, hasState)
 		}
 		p := &Proof{Key: key.String(), Note: string(note.Note), Size: note.Size, Found: found, Range: [][]byte{}, Indices: []uint64{}}
 		for _, n := range proof {
@@ -141,19 +245,19 @@ func lookupOnce(ctx context.Context, r LookupReader, keys []ledger.Ref) ([]*Proo
 		if found {
 			l, err := ListFromRange(st.Size, st.Range)
 			if err != nil {
-				return nil, Note{}, fmt.Errorf("index key %s: %w", key, err)
+				return nil, fmt.Errorf("index key %s: %w", key, err)
 			}
 			root := l.Root()
 			p.Count, p.ListRoot = l.Size(), root[:]
 		}
 		out[i] = p
 	}
-	return out, note, nil
+	return out, nil
 }
 
 // fillList reads the key's indices below size and fills in the answer's
 // range and indices from since on.
-func fillList(ctx context.Context, r ledger.Reader, p *Proof, key ledger.Ref, size, since uint64) error {
+func fillList(ctx context.Context, r finder, p *Proof, key ledger.Ref, size, since uint64) error {
 	if since > p.Count {
 		return fmt.Errorf("%w: since %d is beyond the %d indices of %s", ledger.ErrInvalid, since, p.Count, key)
 	}
@@ -168,6 +272,20 @@ func fillList(ctx context.Context, r ledger.Reader, p *Proof, key ledger.Ref, si
 	for len(all) > 0 && all[len(all)-1] >= size {
 		all = all[:len(all)-1]
 	}
+	return setList(p, all, since)
+}
+
+// setList fills in the answer's range and indices from since on, from the
+// key's indices below the note's size (at most Count of them are used).
+func setList(p *Proof, all []uint64, since uint64) error {
+	if since > p.Count {
+		return fmt.Errorf("%w: since %d is beyond the %d indices of %s", ledger.ErrInvalid, since, p.Count, p.Key)
+	}
+	p.Since = since
+	if p.Count == 0 {
+		return nil
+	}
+	all = all[:min(uint64(len(all)), p.Count)]
 	head := all[:min(uint64(len(all)), since)]
 	l := NewList()
 	l.Append(head...)

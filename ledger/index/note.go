@@ -15,7 +15,25 @@ import (
 )
 
 // NoteHeader is the first line of every index note.
-const NoteHeader = "agentledger-index/v1"
+const NoteHeader = "agentledger-index/v2"
+
+// ErrIndexVersion reports that the store's latest index note is of another
+// index version than NoteHeader's: version 1, written before the key
+// function filed a leaf under every agent name (ledger/FORMAT.md,
+// "Verifiable index (version 2)"). Its map was built with another key
+// function, so the Indexer does not extend it and lookups do not serve it;
+// the index must be rebuilt from index 0.
+var ErrIndexVersion = errors.New("index: the stored index is of another version")
+
+// checkVersion returns an error wrapping ErrIndexVersion when the stored
+// note n is not of this index version.
+func checkVersion(n Note) error {
+	if first, _, _ := bytes.Cut(n.Note, []byte("\n")); string(first) != NoteHeader {
+		return fmt.Errorf("%w: the latest index note (size %d) starts %.40q, not %q; the index must be rebuilt from index 0",
+			ErrIndexVersion, n.Size, first, NoteHeader)
+	}
+	return nil
+}
 
 // Note is a signed commitment of the index: the map root of the index of
 // the first Size entries, bound to the checkpoint of that size.

@@ -1,7 +1,7 @@
 package index_test
 
 // An implementation of the verifiable index from ledger/FORMAT.md alone
-// ("Verifiable index (version 1)"), sharing no code with package index or
+// ("Verifiable index (version 2)"), sharing no code with package index or
 // torchwood: what an independent auditor would write. The tests in
 // vectors_test.go hold the real index to it.
 
@@ -46,10 +46,8 @@ func specKeys(e *ledger.Entry) []string {
 	}) {
 		add("fingerprint", f)
 	}
-	if id, ok := attrs["gen_ai.agent.id"]; ok {
-		add("agent", id)
-	} else {
-		add("agent", attrs["gen_ai.agent.name"])
+	for _, a := range []string{"gen_ai.agent.id", "gen_ai.agent.name", "agent.name", "traceloop.workflow.name"} {
+		add("agent", attrs[a])
 	}
 	add("target", attrs["server.address"])
 	return keys

@@ -83,6 +83,17 @@ type Store interface {
 	ScanRefs(ctx context.Context, fn func(ref ledger.Ref, index uint64) error) error
 }
 
+// RefDigester is a Store that can summarise its entry_refs rows in the
+// database, so that an audit reads one row per key instead of one per
+// reference.
+type RefDigester interface {
+	// RefDigests calls fn, in no particular order, for each index key
+	// (ledger.IsIndexKey) that has entry_refs rows below size, with the
+	// number of those rows and the SHA-256 of their indices, each as 8
+	// big-endian bytes, in ascending order.
+	RefDigests(ctx context.Context, size uint64, fn func(ref ledger.Ref, count uint64, digest [HashSize]byte) error) error
+}
+
 // EncodeNode returns a node's stored columns: its hash, and for an inner
 // node its children's ids concatenated (nil otherwise).
 func EncodeNode(n Node) (hash, children []byte) {

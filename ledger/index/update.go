@@ -8,8 +8,6 @@ import (
 	"slices"
 	"time"
 
-	"filippo.io/torchwood/prefix"
-
 	"github.com/agentledger/agentledger/ledger"
 )
 
@@ -69,6 +67,11 @@ func (x *Indexer) step(ctx context.Context) (Note, bool, error) {
 	cp, err := x.store.LatestCheckpoint(ctx)
 	if err != nil {
 		return latest, false, fmt.Errorf("index: read latest checkpoint: %w", err)
+	}
+	if indexed {
+		if err := checkVersion(latest); err != nil {
+			return latest, false, err
+		}
 	}
 	from := latest.Size
 	if indexed && cp.Size <= from {
@@ -158,9 +161,14 @@ func (x *Indexer) read(ctx context.Context, from, to uint64) ([]*keyList, error)
 	return out, nil
 }
 
+// recordReader reads entries by index range (ledger.Reader.Records).
+type recordReader interface {
+	Records(ctx context.Context, start, end uint64) ([]ledger.Record, error)
+}
+
 // eachKey calls fn, in index order, with each key of each leaf in [from,
 // to), derived from the leaf bytes alone.
-func eachKey(ctx context.Context, r ledger.Reader, from, to uint64, fn func(key ledger.Ref, label [HashSize]byte, index uint64)) error {
+func eachKey(ctx context.Context, r recordReader, from, to uint64, fn func(key ledger.Ref, label [HashSize]byte, index uint64)) error {
 	for start := from; start < to; start += recordPage {
 		end := min(start+recordPage, to)
 		recs, err := r.Records(ctx, start, end)
@@ -202,7 +210,10 @@ func (x *Indexer) apply(ctx context.Context, tx Tx, lists []*keyList, cp ledger.
 	if err := ov.prefetch(ctx, labels); err != nil {
 		return nil, err
 	}
-	tree := prefix.NewTree(hashFunc, ov)
+	m, err := memFromOverlay(ov)
+	if err != nil {
+		return nil, err
+	}
 	b := &Batch{Keys: make([]KeyState, 0, len(lists))}
 	for _, kl := range lists {
 		l := NewList()
@@ -213,17 +224,19 @@ func (x *Indexer) apply(ctx context.Context, tx Tx, lists []*keyList, cp ledger.
 		}
 		l.Append(kl.indices...)
 		b.Keys = append(b.Keys, KeyState{Label: kl.label, Size: l.Size(), Range: l.Range()})
-		if err := tree.Insert(ctx, kl.label, l.Value()); err != nil {
+		if err := m.insert(kl.label, l.Value()); err != nil {
 			return nil, fmt.Errorf("key %s: insert into map: %w", kl.key, err)
 		}
 	}
-	root, err := tree.RootHash(ctx)
-	if err != nil {
-		return nil, err
+	var changed []Node
+	root := m.rootChanged(&changed)
+	b.Nodes = changed
+	for _, n := range ov.changed() { // the empty node and root of a new map
+		if !slices.ContainsFunc(changed, func(c Node) bool { return c.ID == n.ID }) {
+			b.Nodes = append(b.Nodes, n)
+		}
 	}
-	b.Nodes = ov.changed()
-	b.Note, err = SignNote(x.signer, cp.Size, cp.Root, root)
-	if err != nil {
+	if b.Note, err = SignNote(x.signer, cp.Size, cp.Root, root); err != nil {
 		return nil, err
 	}
 	b.Note.Time = x.now().UTC()

@@ -70,8 +70,17 @@ func makeVectors(t *testing.T) vectors {
 		Attrs: []ledger.Attr{
 			{Key: ledger.AttrCredentialFingerprint, Value: " hmac-sha256:aa\thmac-sha256:aa\u00a0x  hmac-sha256:bb "},
 			{Key: ledger.AttrAgentID, Value: ""},
-			{Key: ledger.AttrAgentName, Value: "ignored when the id is present"},
+			{Key: ledger.AttrAgentName, Value: "a name beside an empty id"},
 			{Key: ledger.AttrConversationID, Value: "not a key"},
+		},
+	}, ledger.Entry{
+		Kind: ledger.KindAgent, TraceID: fmt.Sprintf("%032x", 100), SpanID: fmt.Sprintf("%016x", 100), Name: "invoke_agent",
+		Attrs: []ledger.Attr{
+			{Key: ledger.AttrAgentID, Value: "agent-9"},
+			{Key: ledger.AttrAgentName, Value: "agent-9"},
+			{Key: ledger.AttrOpenInferenceAgentName, Value: "planner"},
+			{Key: ledger.AttrTraceloopWorkflowName, Value: "trip-workflow"},
+			{Key: ledger.AttrServiceName, Value: "not a key"},
 		},
 	})
 	v := vectors{Origin: origin}
@@ -194,7 +203,7 @@ func TestVectorsFollowFormat(t *testing.T) {
 	if got := specMapRoot(lists); hex.EncodeToString(got[:]) != v.MapRoot {
 		t.Errorf("spec map root = %x, want %s", got, v.MapRoot)
 	}
-	want := fmt.Sprintf("agentledger-index/v1\n%s\n%d\n%s\n%s\n", v.Origin, len(leaves), b64(t, v.TreeRoot), b64(t, v.MapRoot))
+	want := fmt.Sprintf("agentledger-index/v2\n%s\n%d\n%s\n%s\n", v.Origin, len(leaves), b64(t, v.TreeRoot), b64(t, v.MapRoot))
 	if v.NoteText != want {
 		t.Errorf("note text = %q, want %q", v.NoteText, want)
 	}

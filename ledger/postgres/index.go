@@ -43,6 +43,10 @@ func (s *Store) IndexNotes(ctx context.Context, from uint64, limit int) ([]index
 
 func readIndexNotes(ctx context.Context, q queryer, where string, args ...any) ([]index.Note, error) {
 	rows, _ := q.Query(ctx, selectIndexNotes+where, args...)
+	return collectIndexNotes(rows)
+}
+
+func collectIndexNotes(rows pgx.Rows) ([]index.Note, error) {
 	ns, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (index.Note, error) {
 		var (
 			n           index.Note
@@ -97,6 +101,10 @@ func (s *Store) IndexKeysFrom(ctx context.Context, from [ledger.HashSize]byte, l
 
 func scanIndexKeys(ctx context.Context, q queryer, where string, args ...any) ([]index.KeyState, error) {
 	rows, _ := q.Query(ctx, `SELECT label, size, range FROM index_keys `+where, args...)
+	return collectIndexKeys(rows)
+}
+
+func collectIndexKeys(rows pgx.Rows) ([]index.KeyState, error) {
 	ks, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (index.KeyState, error) {
 		var (
 			k     index.KeyState
@@ -129,6 +137,10 @@ func readIndexNodes(ctx context.Context, q queryer, ids []index.NodeID) (map[ind
 		b[i] = ids[i][:]
 	}
 	rows, _ := q.Query(ctx, `SELECT id, hash, children FROM index_nodes WHERE id = ANY($1)`, b)
+	return collectIndexNodes(rows)
+}
+
+func collectIndexNodes(rows pgx.Rows) (map[index.NodeID]index.Node, error) {
 	ns, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (index.Node, error) {
 		var id, h, children []byte
 		if err := row.Scan(&id, &h, &children); err != nil {
@@ -230,6 +242,129 @@ func (s *Store) ScanRefs(ctx context.Context, fn func(ref ledger.Ref, idx uint64
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("postgres: scan refs: %w", translate(err))
+	}
+	return nil
+}
+
+var _ index.SnapshotReader = (*Store)(nil)
+
+// IndexSnapshot implements index.SnapshotReader: one pipeline of reads
+// (one round trip) between two reads of the latest note. Index writes
+// commit a new note each, so equal notes at both ends mean every read in
+// between saw the index as of that note; otherwise it reads again, a few
+// times, then fails with ledger.ErrConflict.
+func (s *Store) IndexSnapshot(ctx context.Context, keys []ledger.Ref, labels [][ledger.HashSize]byte, ids []index.NodeID) (*index.Snapshot, error) {
+	lb := make([][]byte, len(labels))
+	for i := range labels {
+		lb[i] = labels[i][:]
+	}
+	nb := make([][]byte, len(ids))
+	for i := range ids {
+		nb[i] = ids[i][:]
+	}
+	names, values := make([]string, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		names[i], values[i] = k.Key, k.Value
+	}
+	for range 5 {
+		snap, same, err := s.indexSnapshot(ctx, keys, lb, nb, names, values)
+		if err != nil || same {
+			return snap, err
+		}
+	}
+	return nil, fmt.Errorf("postgres: index snapshot: the index kept advancing: %w", ledger.ErrConflict)
+}
+
+func (s *Store) indexSnapshot(ctx context.Context, keys []ledger.Ref, lb, nb [][]byte, names, values []string) (*index.Snapshot, bool, error) {
+	var batch pgx.Batch
+	var notes [2][]index.Note
+	readNotes := func(i int) func(pgx.Rows) error {
+		return func(rows pgx.Rows) error {
+			ns, err := collectIndexNotes(rows)
+			notes[i] = ns
+			return err
+		}
+	}
+	snap := &index.Snapshot{Lists: make([][]uint64, len(keys))}
+	batch.Queue(selectIndexNotes + `ORDER BY size DESC LIMIT 1`).Query(readNotes(0))
+	batch.Queue(`SELECT label, size, range FROM index_keys WHERE label = ANY($1)`, lb).Query(func(rows pgx.Rows) error {
+		ks, err := collectIndexKeys(rows)
+		snap.Keys = make(map[[ledger.HashSize]byte]index.KeyState, len(ks))
+		for _, k := range ks {
+			snap.Keys[k.Label] = k
+		}
+		return err
+	})
+	snap.Nodes = make(map[index.NodeID]index.Node)
+	readNodes := func(rows pgx.Rows) error {
+		ns, err := collectIndexNodes(rows)
+		for id, n := range ns {
+			snap.Nodes[id] = n
+		}
+		return err
+	}
+	batch.Queue(`SELECT id, hash, children FROM index_nodes WHERE id = ANY($1)`, nb).Query(readNodes)
+	batch.Queue(`SELECT c.id, c.hash, c.children FROM index_nodes p
+		JOIN index_nodes c ON c.id = substring(p.children FROM 1 FOR 34) WHERE p.id = ANY($1)
+		UNION ALL
+		SELECT c.id, c.hash, c.children FROM index_nodes p
+		JOIN index_nodes c ON c.id = substring(p.children FROM 35 FOR 34) WHERE p.id = ANY($1)`, nb).Query(readNodes)
+	for i := range keys {
+		batch.Queue(`SELECT idx FROM entry_refs WHERE key = $1 AND value = $2
+			AND idx < (SELECT coalesce(max(size), 0) FROM index_notes) ORDER BY idx`, names[i], values[i]).Query(func(rows pgx.Rows) error {
+			idx, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (uint64, error) {
+				var v int64
+				err := row.Scan(&v)
+				return uint64(v), err
+			})
+			snap.Lists[i] = idx
+			return err
+		})
+	}
+	batch.Queue(selectIndexNotes + `ORDER BY size DESC LIMIT 1`).Query(readNotes(1))
+	if err := s.pool.SendBatch(ctx, &batch).Close(); err != nil {
+		return nil, false, fmt.Errorf("postgres: index snapshot: %w", translate(err))
+	}
+	if len(notes[0]) == 0 {
+		return nil, false, fmt.Errorf("postgres: index snapshot: %w", ledger.ErrNotFound)
+	}
+	if len(notes[1]) == 0 || notes[1][0].Size != notes[0][0].Size {
+		return nil, false, nil
+	}
+	snap.Note = notes[0][0]
+	return snap, true, nil
+}
+
+var _ index.RefDigester = (*Store)(nil)
+
+// RefDigests implements index.RefDigester: Postgres groups the rows and
+// hashes each key's indices.
+func (s *Store) RefDigests(ctx context.Context, size uint64, fn func(ref ledger.Ref, count uint64, digest [ledger.HashSize]byte) error) error {
+	if size > math.MaxInt64 {
+		size = math.MaxInt64
+	}
+	rows, _ := s.pool.Query(ctx, `SELECT key, value, count(*), sha256(string_agg(int8send(idx), ''::bytea ORDER BY idx))
+		FROM entry_refs WHERE key = ANY($1) AND idx < $2 GROUP BY key, value`,
+		[]string{ledger.RefTrace, ledger.RefCredential, ledger.RefCredentialParent, ledger.RefFingerprint, ledger.RefAgent, ledger.RefTarget}, int64(size))
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			r      ledger.Ref
+			n      int64
+			digest []byte
+		)
+		if err := rows.Scan(&r.Key, &r.Value, &n, &digest); err != nil {
+			return fmt.Errorf("postgres: ref digests: %w", translate(err))
+		}
+		if len(digest) != ledger.HashSize {
+			return fmt.Errorf("%w: postgres: ref digest of %d bytes", ledger.ErrCorrupt, len(digest))
+		}
+		if err := fn(r, uint64(n), [ledger.HashSize]byte(digest)); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("postgres: ref digests: %w", translate(err))
 	}
 	return nil
 }

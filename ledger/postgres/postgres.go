@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/agentledger/agentledger/ledger"
@@ -45,6 +46,9 @@ type Config struct {
 	// transaction of its connections is read-only
 	// (default_transaction_read_only), so that a write through it fails.
 	ReadOnly bool
+	// Tracer, if set, traces every statement the store sends (pgx's
+	// tracelog or otelpgx adapters, or a benchmark's round-trip count).
+	Tracer pgx.QueryTracer
 }
 
 // Validate checks the configuration.
@@ -88,6 +92,9 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	if cfg.MaxConns > 0 {
 		pc.MaxConns = cfg.MaxConns
+	}
+	if cfg.Tracer != nil {
+		pc.ConnConfig.Tracer = cfg.Tracer
 	}
 	if _, set := pc.ConnConfig.RuntimeParams["jit"]; !set {
 		// The ledger's queries are index scans; compiling them costs more

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -78,7 +79,11 @@ func (s *Store) Records(ctx context.Context, start, end uint64) ([]ledger.Record
 	return s.queryRecords(ctx, selectEntries+where, selectContent+where+`, name COLLATE "C"`, int64(start), int64(end))
 }
 
-// RecordsAt implements ledger.Reader.
+// RecordsAt implements ledger.Reader. It reads the entries and their
+// content with one statement (one snapshot, one round trip), joined: a
+// view reads a few hundred scattered entries, for which the round trips of
+// a transaction cost more than the repeated leaf of an entry with several
+// pieces of content.
 func (s *Store) RecordsAt(ctx context.Context, indices []uint64) ([]ledger.Record, error) {
 	idxs := make([]int64, 0, len(indices))
 	for _, i := range indices {
@@ -89,8 +94,45 @@ func (s *Store) RecordsAt(ctx context.Context, indices []uint64) ([]ledger.Recor
 	if len(idxs) == 0 {
 		return nil, nil
 	}
-	const where = `WHERE idx = ANY($1) ORDER BY idx`
-	return s.queryRecords(ctx, selectEntries+where, selectContent+where+`, name COLLATE "C"`, idxs)
+	rows, _ := s.pool.Query(ctx, `SELECT e.idx, e.leaf, e.leaf_hash, e.dedup_key, e.kind, e.trace_id, e.time, c.name, c.salt, c.data
+		FROM entries e LEFT JOIN content c ON c.idx = e.idx
+		WHERE e.idx = ANY($1) ORDER BY e.idx, c.name COLLATE "C"`, idxs)
+	defer rows.Close()
+	var recs []ledger.Record
+	for rows.Next() {
+		var (
+			idx                int64
+			leaf               []byte
+			leafHash, dedupKey []byte
+			kind, traceID      string
+			t                  *time.Time
+			name               *string
+			salt, data         []byte
+		)
+		if err := rows.Scan(&idx, &leaf, &leafHash, &dedupKey, &kind, &traceID, &t, &name, &salt, &data); err != nil {
+			return nil, fmt.Errorf("postgres: read entries: %w", translate(err))
+		}
+		if n := len(recs); n == 0 || recs[n-1].Index != uint64(idx) {
+			if len(leafHash) != ledger.HashSize || len(dedupKey) != ledger.HashSize {
+				return nil, fmt.Errorf("postgres: read entries: %w: entry %d: malformed row", ledger.ErrCorrupt, idx)
+			}
+			r := ledger.Record{Index: uint64(idx), Leaf: leaf, Kind: ledger.Kind(kind), TraceID: traceID, Time: fromDB(t)}
+			copy(r.LeafHash[:], leafHash)
+			copy(r.DedupKey[:], dedupKey)
+			recs = append(recs, r)
+		}
+		if name != nil {
+			if data == nil {
+				data = []byte{}
+			}
+			r := &recs[len(recs)-1]
+			r.Content = append(r.Content, ledger.Content{Name: *name, Salt: salt, Data: data})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: read entries: %w", translate(err))
+	}
+	return recs, nil
 }
 
 // queryRecords reads entries and their content with two index range scans
@@ -173,6 +215,70 @@ func (s *Store) Find(ctx context.Context, ref ledger.Ref, from uint64, limit int
 		return nil, nil
 	}
 	return idxs, nil
+}
+
+// FindMany implements ledger.Reader, in one statement: each query's
+// entries carrying its ref, and, for a query that names kinds, each one's
+// kind by its primary key.
+func (s *Store) FindMany(ctx context.Context, qs []ledger.FindQuery) ([]ledger.Found, error) {
+	out := make([]ledger.Found, len(qs))
+	var (
+		pos          []int32
+		keys, values []string
+		froms        []int64
+		limits       []int32
+		kinds        []string
+	)
+	for i, q := range qs {
+		if q.Limit <= 0 || q.From > math.MaxInt64 {
+			continue
+		}
+		ks := make([]string, len(q.Kinds))
+		for j, k := range q.Kinds {
+			ks[j] = string(k)
+		}
+		pos = append(pos, int32(i))
+		keys, values = append(keys, q.Ref.Key), append(values, q.Ref.Value)
+		froms, limits = append(froms, int64(q.From)), append(limits, int32(min(q.Limit, math.MaxInt32)))
+		kinds = append(kinds, strings.Join(ks, ","))
+	}
+	if len(pos) == 0 {
+		return out, nil
+	}
+	rows, _ := s.pool.Query(ctx, `SELECT q.pos, r.idx, q.kinds = '' OR e.kind = ANY (string_to_array(q.kinds, ','))
+		FROM unnest($1::int[], $2::text[], $3::text[], $4::bigint[], $5::int[], $6::text[]) AS q(pos, key, value, from_idx, lim, kinds)
+		CROSS JOIN LATERAL (SELECT idx FROM entry_refs
+			WHERE key = q.key AND value = q.value AND idx >= q.from_idx ORDER BY idx LIMIT q.lim) r
+		LEFT JOIN entries e ON q.kinds <> '' AND e.idx = r.idx
+		ORDER BY q.pos, r.idx`, pos, keys, values, froms, limits, kinds)
+	defer rows.Close()
+	examined := make([]int, len(qs))
+	for rows.Next() {
+		var (
+			p   int32
+			idx int64
+			ok  bool
+		)
+		if err := rows.Scan(&p, &idx, &ok); err != nil {
+			return nil, fmt.Errorf("postgres: find many: %w", translate(err))
+		}
+		f := &out[p]
+		examined[p]++
+		if ok {
+			f.Indices = append(f.Indices, uint64(idx))
+		}
+		f.Next = uint64(idx) + 1
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: find many: %w", translate(err))
+	}
+	for i, q := range qs {
+		out[i].More = q.Limit > 0 && examined[i] == q.Limit
+		if !out[i].More {
+			out[i].Next = 0
+		}
+	}
+	return out, nil
 }
 
 const selectCheckpoints = `SELECT size, root, note, time FROM checkpoints `

@@ -287,6 +287,71 @@ func (s *Store) Find(ctx context.Context, ref ledger.Ref, from uint64, limit int
 	return out, nil
 }
 
+// FindMany answers each query as Find does, in one read transaction (one
+// snapshot), with the kind of each examined entry read by its primary key
+// when the query names kinds.
+func (s *Store) FindMany(ctx context.Context, qs []ledger.FindQuery) ([]ledger.Found, error) {
+	out := make([]ledger.Found, len(qs))
+	for _, q := range qs {
+		if q.Limit < 0 {
+			return nil, fmt.Errorf("%w: sqlite: find many: limit %d", ledger.ErrInvalid, q.Limit)
+		}
+	}
+	err := s.readTx(ctx, func(tx *sql.Tx) error {
+		st, err := tx.PrepareContext(ctx, `SELECT r.idx, e.kind FROM
+			(SELECT idx FROM entry_refs WHERE key = ? AND value = ? AND idx >= ? ORDER BY idx LIMIT ?) r
+			JOIN entries e ON e.idx = r.idx ORDER BY r.idx`)
+		if err != nil {
+			return wrap("find many", err)
+		}
+		defer st.Close()
+		for i, q := range qs {
+			if q.Limit == 0 || q.From > math.MaxInt64 {
+				continue
+			}
+			if out[i], err = findOne(ctx, st, q); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func findOne(ctx context.Context, st *sql.Stmt, q ledger.FindQuery) (ledger.Found, error) {
+	var f ledger.Found
+	rows, err := st.QueryContext(ctx, q.Ref.Key, q.Ref.Value, int64(q.From), q.Limit)
+	if err != nil {
+		return f, wrap("find many", err)
+	}
+	defer rows.Close()
+	examined := 0
+	for rows.Next() {
+		var (
+			idx  int64
+			kind string
+		)
+		if err := rows.Scan(&idx, &kind); err != nil {
+			return f, wrap("find many", err)
+		}
+		examined++
+		if len(q.Kinds) == 0 || slices.Contains(q.Kinds, ledger.Kind(kind)) {
+			f.Indices = append(f.Indices, uint64(idx))
+		}
+		f.Next = uint64(idx) + 1
+	}
+	if err := rows.Err(); err != nil {
+		return f, wrap("find many", err)
+	}
+	if f.More = examined == q.Limit; !f.More {
+		f.Next = 0
+	}
+	return f, nil
+}
+
 const selectCheckpoints = `SELECT size, root, note, created_at FROM checkpoints `
 
 // Checkpoint returns the checkpoint of the given tree size, or an error

@@ -2,7 +2,9 @@ package storetest
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -223,5 +225,51 @@ func testIndexFollows(t *testing.T, db DB) {
 			t.Fatalf("index note after 30s: size %d (%v), want 150", n.Size, err)
 		}
 		time.Sleep(10 * time.Millisecond) // polling a condition, with a deadline
+	}
+}
+
+// testIndexOldVersion stores an index note of version 1, as a ledger
+// indexed before the key function changed holds, and checks that the
+// Indexer does not extend that index and lookups do not serve it: both
+// fail with index.ErrIndexVersion, and lookups as if there were no note.
+func testIndexOldVersion(t *testing.T, db DB) {
+	s := db.Open(t)
+	is := indexStore(t, s)
+	l := openLog(t, s, time.Hour)
+	appendN(t, l, 17, 0, 10)
+	cp, err := l.Checkpoint(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ledger.NewSigner(signerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mapRoot := index.EmptyMapRoot()
+	text := fmt.Sprintf("agentledger-index/v1\n%s\n%d\n%s\n%s\n", signer.Origin(), cp.Size,
+		base64.StdEncoding.EncodeToString(cp.Root[:]), base64.StdEncoding.EncodeToString(mapRoot[:]))
+	msg, err := signer.SignNote(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := index.Note{Size: cp.Size, TreeRoot: cp.Root, MapRoot: mapRoot, Note: msg, Time: time.Now()}
+	if err := is.UpdateIndex(t.Context(), func(index.Tx, uint64, bool) (*index.Batch, error) {
+		return &index.Batch{Note: old}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, l, 17, 10, 5)
+	if _, err := l.Checkpoint(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newIndexer(t, is).Update(t.Context()); !errors.Is(err, index.ErrIndexVersion) {
+		t.Errorf("Update over a version-1 index: error = %v, want ErrIndexVersion", err)
+	}
+	if n, err := is.LatestIndexNote(t.Context()); err != nil || n.Size != cp.Size {
+		t.Errorf("latest index note after the refused update: size %d (%v), want the version-1 note of size %d", n.Size, err, cp.Size)
+	}
+	_, err = index.Lookup(t.Context(), is, ledger.Ref{Key: ledger.RefTrace, Value: "x"}, 0)
+	if !errors.Is(err, index.ErrIndexVersion) || !errors.Is(err, ledger.ErrNotFound) {
+		t.Errorf("Lookup in a version-1 index: error = %v, want ErrIndexVersion and ErrNotFound", err)
 	}
 }

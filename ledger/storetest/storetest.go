@@ -41,6 +41,8 @@ func Run(t *testing.T, newDB func(t *testing.T) DB) {
 		{"CommitTimeout", testCommitTimeout},
 		{"CloseBounded", testCloseBounded},
 		{"RecordsAndFind", testRecordsAndFind},
+		{"FindMany", testFindMany},
+		{"AppendNow", testAppendNow},
 		{"InvalidEntryWritesNothing", testInvalidEntry},
 		{"InclusionAcrossTileBoundaries", testInclusion},
 		{"Consistency", testConsistency},
@@ -57,6 +59,7 @@ func Run(t *testing.T, newDB func(t *testing.T) DB) {
 		{"IndexConcurrent", testIndexConcurrent},
 		{"IndexAppendOnly", testIndexAppendOnly},
 		{"IndexFollows", testIndexFollows},
+		{"IndexOldVersion", testIndexOldVersion},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -320,6 +323,193 @@ func testRecordsAndFind(t *testing.T, db DB) {
 	all, err := s.Records(t.Context(), 0, 100)
 	if err != nil || len(all) != 3 {
 		t.Fatalf("Records(0, 100) = %d records, %v, want 3", len(all), err)
+	}
+}
+
+// testFindMany checks FindMany against Find, its kind filter, its limits
+// and where it says a lookup continues, and RecordsAt's content of several
+// pieces in name order.
+func testFindMany(t *testing.T, db DB) {
+	s := db.Open(t)
+	l := openLog(t, s, time.Hour)
+	trace := fmt.Sprintf("%032x", 5)
+	var es []ledger.Entry
+	for i, k := range []ledger.Kind{ledger.KindSpan, ledger.KindAPICall, ledger.KindLLM, ledger.KindAPICall, ledger.KindCredential, ledger.KindSpan} {
+		e := entry(5, i)
+		e.Kind = k
+		e.Attrs = append(e.Attrs, ledger.Attr{Key: ledger.AttrCredentialID, Value: "cred-" + fmt.Sprint(i%2)})
+		if k == ledger.KindCredential {
+			e.Name = "credential.issue"
+		}
+		if k == ledger.KindLLM {
+			e.Content = []ledger.Content{ledger.NewContent("output.messages", []byte("out")), ledger.NewContent("input.messages", []byte("in")),
+				ledger.NewContent("Zeta", []byte("z"))}
+		}
+		es = append(es, e)
+	}
+	if _, err := l.Append(t.Context(), es); err != nil {
+		t.Fatal(err)
+	}
+	tr := ledger.Ref{Key: ledger.RefTrace, Value: trace}
+	c0, c1 := ledger.Ref{Key: ledger.RefCredential, Value: "cred-0"}, ledger.Ref{Key: ledger.RefCredential, Value: "cred-1"}
+	qs := []ledger.FindQuery{
+		{Ref: tr, Limit: 10},
+		{Ref: tr, Kinds: []ledger.Kind{ledger.KindAPICall, ledger.KindCredential}, Limit: 10},
+		{Ref: tr, Kinds: []ledger.Kind{ledger.KindAPICall}, From: 2, Limit: 10},
+		{Ref: tr, Kinds: []ledger.Kind{ledger.KindAPICall}, Limit: 3},
+		{Ref: tr, Limit: 2, From: 1},
+		{Ref: c0, Limit: 10},
+		{Ref: c1, Kinds: []ledger.Kind{ledger.KindCredential}, Limit: 10},
+		{Ref: ledger.Ref{Key: ledger.RefCredential, Value: "cred-0' OR '1'='1"}, Limit: 10},
+		{Ref: tr, Limit: 0},
+		{Ref: tr, From: 6, Limit: 10},
+	}
+	want := []string{
+		"[0 1 2 3 4 5] false 0",
+		"[1 3 4] false 0",
+		"[3] false 0",
+		"[1] true 3",
+		"[1 2] true 3",
+		"[0 2 4] false 0",
+		"[] false 0",
+		"[] false 0",
+		"[] false 0",
+		"[] false 0",
+	}
+	got, err := s.FindMany(t.Context(), qs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(qs) {
+		t.Fatalf("FindMany answered %d queries, want %d", len(got), len(qs))
+	}
+	for i, q := range qs {
+		if g := fmt.Sprintf("%v %v %d", fmt.Sprint(got[i].Indices), got[i].More, got[i].Next); g != want[i] {
+			t.Errorf("FindMany query %d (%v kinds %v from %d limit %d) = %s, want %s", i, q.Ref, q.Kinds, q.From, q.Limit, g, want[i])
+		}
+		if len(q.Kinds) == 0 && q.Limit > 0 {
+			one, err := s.Find(t.Context(), q.Ref, q.From, q.Limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(one) != fmt.Sprint(got[i].Indices) && len(one)+len(got[i].Indices) > 0 {
+				t.Errorf("query %d: Find = %v, FindMany = %v", i, one, got[i].Indices)
+			}
+		}
+	}
+	if got, err := s.FindMany(t.Context(), nil); err != nil || len(got) != 0 {
+		t.Errorf("FindMany(nil) = %v, %v, want nothing", got, err)
+	}
+	recs, err := s.RecordsAt(t.Context(), []uint64{4, 2, 2, 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 3 || recs[0].Index != 0 || recs[1].Index != 2 || recs[2].Index != 4 {
+		t.Fatalf("RecordsAt = %d records, want entries 0, 2 and 4 in order", len(recs))
+	}
+	var names []string
+	for _, c := range recs[1].Content {
+		names = append(names, c.Name+"="+string(c.Data))
+	}
+	if fmt.Sprint(names) != "[Zeta=z input.messages=in output.messages=out]" || len(recs[0].Content)+len(recs[2].Content) != 0 {
+		t.Errorf("RecordsAt content = %v (and %d, %d pieces), want the LLM entry's three in byte order of names, none for the others",
+			names, len(recs[0].Content), len(recs[2].Content))
+	}
+	for _, r := range recs {
+		if _, _, err := r.Decode(); err != nil {
+			t.Errorf("entry %d: %v", r.Index, err)
+		}
+	}
+}
+
+// testAppendNow: entries appended with AppendNow while group commits run
+// are committed, readable as soon as it returns, and take their place in
+// one consistent tree; a duplicate is found; a closed log refuses.
+func testAppendNow(t *testing.T, db DB) {
+	s := db.Open(t)
+	l := openLog(t, s, time.Hour)
+	const writers, batches, batch, nows = 3, 4, 100, 12
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		seen = make(map[uint64]bool)
+	)
+	keep := func(ix []ledger.Index) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, i := range ix {
+			if seen[i.Index] {
+				return fmt.Errorf("index %d given twice", i.Index)
+			}
+			seen[i.Index] = true
+		}
+		return nil
+	}
+	errs := make(chan error, writers*batches+nows)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range batches {
+				es := make([]ledger.Entry, batch)
+				for i := range es {
+					es[i] = entry(10+w, b*batch+i)
+				}
+				ix, err := l.Append(t.Context(), es)
+				if err == nil {
+					err = keep(ix)
+				}
+				errs <- err
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := range nows {
+			e := entry(20, i)
+			ix, err := l.AppendNow(t.Context(), []ledger.Entry{e})
+			if err == nil {
+				err = keep(ix)
+			}
+			if err == nil {
+				var recs []ledger.Record
+				recs, err = s.RecordsAt(t.Context(), []uint64{ix[0].Index})
+				if err == nil && (len(recs) != 1 || recs[0].TraceID != e.TraceID || ix[0].IsDup) {
+					err = fmt.Errorf("AppendNow of entry %d returned index %+v, which reads as %d records", i, ix[0], len(recs))
+				}
+			}
+			errs <- err
+		}
+	}()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	total := writers*batches*batch + nows
+	h := head(t, s)
+	if h.Size != uint64(total) || len(seen) != total {
+		t.Fatalf("tree size %d, %d distinct indices; want %d", h.Size, len(seen), total)
+	}
+	ref := reference(t, s, h.Size)
+	for _, i := range []uint64{0, h.Size / 2, h.Size - 1} {
+		checkInclusion(t, s, ref, i, h.Size)
+	}
+	again, err := l.AppendNow(t.Context(), []ledger.Entry{entry(20, 0)})
+	if err != nil || len(again) != 1 || !again[0].IsDup {
+		t.Fatalf("AppendNow of an appended entry = %+v, %v; want a duplicate", again, err)
+	}
+	if ix, err := l.AppendNow(t.Context(), nil); err != nil || ix != nil {
+		t.Errorf("AppendNow(nil) = %v, %v; want nothing", ix, err)
+	}
+	if err := l.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.AppendNow(t.Context(), []ledger.Entry{entry(20, 99)}); !errors.Is(err, ledger.ErrClosed) {
+		t.Errorf("AppendNow after Close = %v, want ErrClosed", err)
 	}
 }
 

@@ -58,7 +58,7 @@ test('tampered blocks are caught', async () => {
     ['an absent key claimed present', (b) => { b.keys[absent].count = 1; b.keys[absent].indices = [0]; b.keys[absent].list_root = bytesToBase64(new Uint8Array(32)); }, FAIL_INDEX],
     ['a present key claimed absent', (b) => { Object.assign(b.keys[present], { count: 0, indices: [], list_root: undefined }); }, FAIL_INDEX],
     ['a map proof node altered', (b) => { const h = base64ToBytes(b.keys[present].map_proof[0].hash); h[0] ^= 1; b.keys[present].map_proof[0].hash = bytesToBase64(h); }, FAIL_INDEX],
-    ['an index note altered', (b) => { b.keys[present].note = b.keys[present].note.replace('agentledger-index/v1\n', 'agentledger-index/v1 \n'); }, 'signature'],
+    ['an index note altered', (b) => { b.keys[present].note = b.keys[present].note.replace('agentledger-index/v2\n', 'agentledger-index/v2 \n'); }, 'signature'],
     ['the checkpoint of another size', (b) => { b.size -= 1; }, FAIL_INDEX],
     ['a key left out', (b) => { b.keys.splice(present, 1); }, FAIL_INCOMPLETE, /does not prove it complete/],
     ['no block', () => null, FAIL_INDEX],

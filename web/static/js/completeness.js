@@ -122,10 +122,10 @@ export async function verifyMapProof(label, value, proofNodes, root) {
   return inclusion(parent, proof.slice(2), root);
 }
 
-/** openIndexNote verifies an agentledger-index/v1 note and parses it. */
+/** openIndexNote verifies an agentledger-index/v2 note and parses it. */
 export async function openIndexNote(msg, vk) {
   const lines = (await verifyNote(msg, vk)).split('\n');
-  if (lines.length !== 6 || lines[0] !== 'agentledger-index/v1' || lines[5] !== '' || !/^(0|[1-9][0-9]{0,19})$/.test(lines[2])) {
+  if (lines.length !== 6 || lines[0] !== 'agentledger-index/v2' || lines[5] !== '' || !/^(0|[1-9][0-9]{0,19})$/.test(lines[2])) {
     throw new VerifyError(FAIL_INDEX, 'the index note is malformed');
   }
   if (lines[1] !== vk.name) throw new VerifyError(FAIL_INDEX, `the index note is for log "${lines[1]}", the pinned key for "${vk.name}"`);

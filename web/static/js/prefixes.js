@@ -142,4 +142,7 @@ export const SECRET_PREFIXES = [
   { prefix: "sgp_", rule: "sourcegraph", body: "A-Za-z0-9_", min: 40 },
   { prefix: "pat-na1-", rule: "hubspot", body: "A-Za-z0-9-", min: 36 },
   { prefix: "pat-eu1-", rule: "hubspot", body: "A-Za-z0-9-", min: 36 },
+  { prefix: "pat.", rule: "harness", body: "A-Za-z0-9._-", min: 68 },
+  { prefix: "sat.", rule: "harness", body: "A-Za-z0-9._-", min: 68 },
+  { prefix: "ZXlK", rule: "jwt_base64", body: "A-Za-z0-9+/_=-", min: 40 },
 ];

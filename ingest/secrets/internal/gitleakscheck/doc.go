@@ -7,7 +7,8 @@
 // places each as a log body, an attribute value, a span event, a JSON string, a
 // URL-encoded query parameter, free text and, for key=value examples, an attribute
 // name, and requires that every secret gitleaks finds there in an in-scope rule is
-// fingerprinted by ingest/secrets, but for the known gaps it lists.
+// fingerprinted by ingest/secrets. gitleaks makes most examples at random; -rounds N
+// evaluates N fresh sets of them, to find shapes that one set seldom holds.
 // TestFalsePositiveRate counts the lines of ordinary agent text that either flags.
 // With -report both write their tables to testdata/. BenchmarkGitleaksCorpus runs
 // gitleaks' DetectString and ingest's RedactText on the same corpus.

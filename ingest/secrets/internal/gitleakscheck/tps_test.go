@@ -1,6 +1,7 @@
 package gitleakscheck
 
 import (
+	"encoding/base64"
 	"fmt"
 	"go/ast"
 	"go/parser"
@@ -11,8 +12,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/zricethezav/gitleaks/v8/cmd/generate/config/rules"
 	"github.com/zricethezav/gitleaks/v8/cmd/generate/config/utils"
 	gsecrets "github.com/zricethezav/gitleaks/v8/cmd/generate/secrets"
+	"github.com/zricethezav/gitleaks/v8/config"
 )
 
 // ruleExamples are the true-positive examples of one gitleaks rule, as its generator in
@@ -117,6 +120,18 @@ func (ev *evaluator) function(fd *ast.FuncDecl) []ruleExamples {
 				}
 				env[id.Name] = v
 			}
+		case *ast.ValueSpec: // var ( name = … ) inside the function
+			for i, id := range n.Names {
+				if i >= len(n.Values) {
+					continue
+				}
+				v, err := ev.expr(n.Values[i], env)
+				if err != nil {
+					errs[id.Name] = err
+					continue
+				}
+				env[id.Name] = v
+			}
 		case *ast.RangeStmt, *ast.ForStmt:
 			errs["tps"] = fmt.Errorf("loop at %v not evaluated", n.Pos())
 		case *ast.CallExpr:
@@ -166,10 +181,59 @@ var generators = map[string]func(args []string) any{
 	"utils.GenerateSampleSecret":      func(a []string) any { return utils.GenerateSampleSecret(a[0], a[1]) },
 	"utils.GenerateSampleSecrets":     func(a []string) any { return utils.GenerateSampleSecrets(a[0], a[1]) },
 	"secrets.NewSecret":               func(a []string) any { return gsecrets.NewSecret(a[0]) },
+	"newPlausibleSecret":              func(a []string) any { return newPlausibleSecret(a[0]) },
+	"generateTestValues":              func([]string) any { return jwtBase64Values() },
+	"base64.StdEncoding.EncodeToString": func(a []string) any {
+		return base64.StdEncoding.EncodeToString([]byte(a[0]))
+	},
 	"strings.Repeat": func(a []string) any {
 		n, _ := strconv.Atoi(a[1])
 		return strings.Repeat(a[0], n)
 	},
+}
+
+// stopWords are the words that newPlausibleSecret keeps out of a secret.
+var stopWords = &config.Allowlist{StopWords: rules.DefaultStopWords}
+
+// newPlausibleSecret is the function of that name in gitleaks' generic rule: a secret of
+// the regular expression with a digit from 1 to 9 and no stop word.
+func newPlausibleSecret(re string) string {
+	for {
+		s := gsecrets.NewSecret(re)
+		if !strings.ContainsAny(s, "123456789") {
+			continue
+		}
+		if ok, _ := stopWords.ContainsStopWord(s); !ok {
+			return s
+		}
+	}
+}
+
+// jwtBase64Values stands for generateTestValues of gitleaks' jwt-base64 rule, whose loops
+// the evaluator does not run: the RFC 7519 example JWT under some of the header
+// parameters it uses, each base64-encoded again in the four encodings.
+func jwtBase64Values() []string {
+	const suffix = ".eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ.dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+	var out []string
+	for _, h := range []string{`{"alg":"HS256"}`, `{"alg":"RS512"}`, `{"alg":"none"}`, `{"typ":"JWT"}`,
+		`{"kid":"my_key_id"}`, `{"enc":"A256GCM"}`, `{"iss":"kubernetes/serviceaccount"}`, `{"x5t":"IYIeevIT57t8ppUejM42Bqx6f3I"}`} {
+		jwt := []byte(base64.RawURLEncoding.EncodeToString([]byte(h)) + suffix)
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+			out = append(out, enc.EncodeToString(jwt))
+		}
+	}
+	return out
+}
+
+// selectorName returns the dotted name of a function such as base64.StdEncoding.EncodeToString.
+func selectorName(x ast.Expr) string {
+	switch x := x.(type) {
+	case *ast.Ident:
+		return x.Name
+	case *ast.SelectorExpr:
+		return selectorName(x.X) + "." + x.Sel.Name
+	}
+	return fmt.Sprintf("%T", x)
 }
 
 // expr evaluates x to a string, a []string or a map[string]string.
@@ -246,13 +310,10 @@ func (ev *evaluator) expr(x ast.Expr, env map[string]any) (any, error) {
 			return nil, fmt.Errorf("composite %T", t)
 		}
 	case *ast.CallExpr:
-		name := ""
-		switch f := x.Fun.(type) {
-		case *ast.Ident:
-			name = f.Name
-		case *ast.SelectorExpr:
-			name = fmt.Sprint(f.X) + "." + f.Sel.Name
+		if _, ok := x.Fun.(*ast.ArrayType); ok && len(x.Args) == 1 { // []byte(s)
+			return ev.expr(x.Args[0], env)
 		}
+		name := selectorName(x.Fun)
 		if name == "append" {
 			base, _ := env[fmt.Sprint(x.Args[0])].([]string)
 			l := slices.Clone(base)

@@ -1,5 +1,6 @@
 import { api } from '../api.js';
 import { h, replace, routes, fmtTime, fmtDuration, ms, badge, card, emptyState, announce } from '../dom.js';
+import { completenessPanel } from './complete.js';
 
 /**
  * foreignMarker flags a run that used credentials obtained in another run
@@ -19,10 +20,15 @@ export async function agentView({ segs, signal }) {
   const id = segs[1];
   document.title = `${id} · agent · agentledger`;
   let page = await api.agentRuns(id, undefined, { signal });
+  const first = page;
   const runs = [...page.runs];
   const body = h('tbody');
   const more = h('div', { class: 'more' });
+  const completeBox = h('div');
   const draw = () => {
+    // The list holds the agent's every entry; the page shows its runs, so
+    // the panel checks the proof and count, not that each entry is shown.
+    replace(completeBox, completenessPanel(first, [`agent:${id}`], []));
     replace(body, runs.map((r) => {
       const d = ms(r.end) != null && ms(r.start) != null ? fmtDuration(ms(r.end) - ms(r.start)) : '—';
       return h('tr', { class: r.foreign_uses > 0 ? 'foreign' : null, dataset: { trace: r.trace_id, foreign: String(r.foreign_uses > 0) } },
@@ -57,5 +63,6 @@ export async function agentView({ segs, signal }) {
       runs.length ? h('table', { class: 'table runs-table' },
         h('thead', null, h('tr', null, ['Trace', 'Agent name', 'Started (UTC)', 'Duration', 'Conversation', 'Status', 'Credentials'].map((t) => h('th', { scope: 'col' }, t)))),
         body) : emptyState('No run of this agent is in the ledger.'),
-      more));
+      more),
+    card('Completeness', { id: 'agent-completeness' }, completeBox));
 }

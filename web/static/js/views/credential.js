@@ -4,6 +4,7 @@ import { renderChainOfThought } from '../content.js';
 import { verifyControl } from '../proof.js';
 import { evidenceBadge, evidenceCard } from './evidence.js';
 import { completenessPanel } from './complete.js';
+import { governancePanel } from './governance.js';
 import { download, toCSV, credentialRows, CREDENTIAL_COLUMNS, safeFilename } from '../export.js';
 
 const NODE_W = 190;
@@ -146,23 +147,6 @@ function callTarget(t) {
     h('span', { class: 'mono' }, `${t.server_address || ''}${t.path || ''}`));
 }
 
-// governance shows the policy decisions that allowed a call and the
-// approval that gated it, each linked to its entry.
-function governance(u, c) {
-  const parts = (c.policy || []).map((d) => h('a', { class: 'policy-decision', href: routes.run(u.trace_id, d.index), title: d.policy_id || '' },
-    badge(`${d.engine || 'policy'} ${d.decision}`, d.decision === 'allow' ? 'ok' : 'danger')));
-  const a = c.approval;
-  if (a) {
-    const text = a.index == null ? 'no approval'
-      : `approved${a.signer ? ` by ${a.signer}` : ''}, ${a.verified ? 'signature verified' : (a.status || 'not verified').replace(/_/g, ' ')}`;
-    const bad = (a.findings || []).length > 0 || (a.index != null && !a.verified);
-    const b = badge(text, bad ? 'danger' : 'ok', { class: 'approval-check', title: (a.findings || []).concat(a.mismatches || []).join(' ') });
-    parts.push(a.index == null ? b : h('a', { href: routes.run(u.trace_id, a.index) }, b));
-    for (const f of a.findings || []) parts.push(badge(f.replace(/_/g, ' '), 'danger'));
-  }
-  return parts.length ? h('div', { class: 'governance small' }, parts) : null;
-}
-
 function usageCard(u, stepsById) {
   const steps = new Map(u.steps.map((st) => [st.index, st]));
   for (const st of u.steps) stepsById.set(st.index, st);
@@ -172,7 +156,7 @@ function usageCard(u, stepsById) {
     return [
       h('tr', { class: u.foreign_run ? 'foreign' : null, dataset: { index: c.entry.index } },
         h('td', { class: 'nowrap' }, fmtTime(c.entry.start, { date: false })),
-        h('td', null, callTarget(c.target), c.tool ? h('div', { class: 'muted small' }, 'via ', c.tool.name) : null, governance(u, c)),
+        h('td', null, callTarget(c.target), c.tool ? h('div', { class: 'muted small' }, 'via ', c.tool.name) : null, governancePanel(u.trace_id, c)),
         h('td', null, c.target.status_code ? badge(c.target.status_code, Number(c.target.status_code) >= 400 ? 'danger' : 'neutral') : '—'),
         h('td', null, (c.matched_by || []).map((m) => badge(m.replace(/_/g, ' '), 'neutral'))),
         h('td', null, cause ? h('a', { href: routes.run(u.trace_id, cause.index) }, `${cause.name} #${cause.index}`) : h('span', { class: 'muted' }, '—')),

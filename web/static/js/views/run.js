@@ -4,6 +4,8 @@ import { renderChainOfThought, renderContent } from '../content.js';
 import { verifyControl } from '../proof.js';
 import { download, toCSV, runRows, RUN_COLUMNS, safeFilename } from '../export.js';
 import { runEvidenceCard } from './evidence.js';
+import { completenessPanel } from './complete.js';
+import { governanceCard } from './governance.js';
 
 const movedCache = new WeakMap();
 
@@ -456,6 +458,8 @@ export async function runView({ segs, params, signal }) {
   const attBox = h('div');
   const crossBox = h('div');
   const evidenceBox = h('div');
+  const completeBox = h('div');
+  const govBox = h('div');
   const t0 = ms(run.start);
   const t1 = ms(run.end);
 
@@ -466,6 +470,10 @@ export async function runView({ segs, params, signal }) {
     replace(attBox, attestationCard(run));
     replace(crossBox, crossRunCard(run));
     replace(evidenceBox, runEvidenceCard(run));
+    replace(completeBox, card('Completeness', { id: 'run-completeness' },
+      h('p', { class: 'muted' }, 'Whether this page shows every entry the signed index lists for this run.'),
+      completenessPanel(run, [`trace:${traceId}`], [`trace:${traceId}`], { partial: run.truncated })));
+    replace(govBox, governanceCard(run));
     replace(more, run.truncated ? h('button', {
       type: 'button', class: 'btn',
       on: {
@@ -503,5 +511,7 @@ export async function runView({ segs, params, signal }) {
     h('div', { class: 'run-top' }, summaryBox, attBox),
     crossBox,
     evidenceBox,
+    completeBox,
+    govBox,
     card('Timeline', { id: 'timeline', actions: h('span', { class: 'muted small' }, 'Select a row to see its chain of thought, content and proof.') }, wfBox, more));
 }

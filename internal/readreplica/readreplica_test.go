@@ -95,6 +95,20 @@ func TestReaderBoundedByCheckpoint(t *testing.T) {
 		t.Fatalf("Find(kind span, from 300) = %v, %v; want none", idx, err)
 	}
 
+	found, err := r.FindMany(ctx, []ledger.FindQuery{{Ref: kind, From: 290, Limit: 50}, {Ref: kind, From: 0, Limit: 10}, {Ref: kind, From: 350, Limit: 10}})
+	if err != nil || len(found) != 3 {
+		t.Fatalf("FindMany = %v, %v", found, err)
+	}
+	if f := found[0]; len(f.Indices) != 10 || f.Indices[9] != 299 || f.More {
+		t.Errorf("FindMany from 290, limit 50 = %+v; want 290 to 299 and no more", f)
+	}
+	if f := found[1]; len(f.Indices) != 10 || !f.More || f.Next != 10 {
+		t.Errorf("FindMany from 0, limit 10 = %+v; want 0 to 9 and more from 10", f)
+	}
+	if f := found[2]; len(f.Indices) != 0 || f.More {
+		t.Errorf("FindMany from 350 = %+v; want nothing", f)
+	}
+
 	tiles, err := r.Tiles(ctx, []ledger.TileID{{Level: 0, Index: 0}, {Level: 0, Index: 1}, {Level: 1, Index: 0}, {Level: 0, Index: 2}})
 	if err != nil {
 		t.Fatal(err)

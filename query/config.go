@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/approval"
 	"github.com/agentledger/agentledger/auth"
 	"github.com/agentledger/agentledger/ledger"
@@ -107,6 +108,10 @@ type Config struct {
 	// 200, with status "degraded": appends and reads go on, and a load
 	// balancer must not take the node out for a witness's outage.
 	Degraded func() []string
+	// Replica, if set, reports how far the replica that Reader reads lags
+	// behind the primary that Log writes, for /readyz. An error makes the
+	// server unready.
+	Replica func(ctx context.Context) (api.ReplicaStatus, error)
 	// ReadyTimeout bounds one call of Ready; when it passes, /readyz
 	// answers 503. Zero means DefaultReadyTimeout.
 	ReadyTimeout time.Duration

@@ -359,10 +359,21 @@ func (s *Server) readyz(c echo.Context) error {
 			return newError(http.StatusServiceUnavailable, CodeUnavailable, "not ready")
 		}
 	}
+	out := map[string]any{"status": "ready"}
+	if s.cfg.Replica != nil {
+		ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.ReadyTimeout)
+		defer cancel()
+		r, err := s.cfg.Replica(ctx)
+		if err != nil {
+			s.logger.Warn("query: read replica not ready", "err", err)
+			return newError(http.StatusServiceUnavailable, CodeUnavailable, "not ready")
+		}
+		out["replica"] = r
+	}
 	if s.cfg.Degraded != nil {
 		if d := s.cfg.Degraded(); len(d) > 0 {
-			return c.JSON(http.StatusOK, map[string]any{"status": "degraded", "witnesses_not_cosigning": d})
+			out["status"], out["witnesses_not_cosigning"] = "degraded", d
 		}
 	}
-	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+	return c.JSON(http.StatusOK, out)
 }

@@ -62,6 +62,7 @@ type serveFlags struct {
 	otlpHTTPMaxConns  int
 	pprofAddr         string
 	maxInflightBytes  int64
+	readDatabase      string
 
 	witness serveWitnessFlags
 }
@@ -143,6 +144,7 @@ in flight, signs a final checkpoint and exits 0. A second signal exits at once.`
 	f.demoFlags.register(cmd)
 	fl.Int64Var(&f.maxInflightBytes, "max-inflight-bytes", ingest.DefaultMaxInflightBytes, "OTLP: most bytes of requests (uncompressed protobuf) held at a time, mapping them or waiting for their commit; one more is answered 429 / RESOURCE_EXHAUSTED with a retry delay, which exporters retry (bounds memory: a request held takes about 8 times its size). Under load the limit adapts lower, to no less than 4 MiB, while commits take longer than 500 ms")
 	fl.StringVar(&f.pprofAddr, "pprof-addr", "", "serve Go's runtime profiles (/debug/pprof/) on this loopback address, such as 127.0.0.1:6060; empty (the default) serves none")
+	fl.StringVar(&f.readDatabase, "read-database", "", "Postgres URL of a streaming replica of --database: the query API reads from it, each answer complete to the replica's latest checkpoint (writes, such as access entries, still go to --database); /readyz reports its lag")
 	// Witnesses (C2SP tlog-witness), cmd/agentledger/witness.go.
 	f.witness.register(cmd)
 	return withEnv(cmd)
@@ -214,6 +216,11 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 		return err
 	}
 	defer store.Close()
+	rs, err := openReadStore(ctx, f.readDatabase, f.store.database, store)
+	if err != nil {
+		return err
+	}
+	defer rs.close()
 
 	m := newMetrics()
 	sub, err := f.witness.submitter(store, m.reg, logger)
@@ -279,7 +286,7 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	qs, err := query.NewServer(query.Config{
 		ApprovalGate:     gate,
 		AttestationAllow: allow,
-		Reader:           servedReader(store),
+		Reader:           rs.reader,
 		Log:              l,
 		Tokens:           store,
 		Fingerprint:      redactor.Fingerprint,
@@ -289,7 +296,8 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 		PublicTiles:      publicTiles,
 		PublicEntries:    publicEntries,
 		UI:               web.FS,
-		Ready:            store.Ready,
+		Ready:            rs.ready,
+		Replica:          rs.replica,
 		Degraded:         degraded,
 		Observer:         m,
 	})
@@ -319,7 +327,7 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 	mux.Handle("POST "+policy.DecisionLogsPath, opaLogs)
-	mux.Handle("/", qs.Handler())
+	mux.Handle("/", rs.wrap(qs.Handler()))
 	httpSrv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -360,6 +368,9 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 		fmt.Fprintf(out, "  ledger:       %s (embedded SQLite)\n", filepath.Join(n.dir, sqliteFile))
 	} else {
 		fmt.Fprintf(out, "  ledger:       %s\n", redactURL(f.store.database))
+	}
+	if f.readDatabase != "" {
+		fmt.Fprintf(out, "  reads from:   %s\n", redactURL(f.readDatabase))
 	}
 	if f.otlpGRPCAddr != "" {
 		fmt.Fprintf(out, "  OTLP gRPC:    %s\n", f.otlpGRPCAddr)

@@ -64,7 +64,7 @@ type server struct {
 	exited   chan error
 }
 
-func startServer(t *testing.T, dataDir string, extra ...string) *server {
+func startServer(t testing.TB, dataDir string, extra ...string) *server {
 	t.Helper()
 	// freeAddr's ports are free when it returns, not when serve binds them:
 	// a parallel test may take one first. serve then exits at once, naming
@@ -154,7 +154,7 @@ func tryStartServer(t testing.TB, dataDir string, extra ...string) (*server, *lo
 }
 
 // verifierKey reads the verifier key line that serve prints once started.
-func (s *server) verifierKey(t *testing.T) string {
+func (s *server) verifierKey(t testing.TB) string {
 	t.Helper()
 	timeout := time.After(10 * time.Second)
 	for {
@@ -172,7 +172,7 @@ func (s *server) verifierKey(t *testing.T) string {
 	}
 }
 
-func (s *server) stop(t *testing.T, sig syscall.Signal) error {
+func (s *server) stop(t testing.TB, sig syscall.Signal) error {
 	t.Helper()
 	if err := s.cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/agentledger/agentledger/auth"
@@ -52,6 +53,16 @@ func OpenCurrent(ctx context.Context, database string) (Store, error) {
 		return postgres.New(ctx, postgres.Config{DSN: database, NoMigrate: true})
 	}
 	return sqlite.Open(ctx, database)
+}
+
+// OpenReadOnly opens the Postgres database, such as a streaming replica of
+// the ledger's, for reads only; its schema must be current. SQLite has no
+// replicas: anything but a Postgres URL is refused.
+func OpenReadOnly(ctx context.Context, database string) (*postgres.Store, error) {
+	if !IsPostgres(database) {
+		return nil, errors.New("a read-only store is a Postgres database: want a postgres:// or postgresql:// URL")
+	}
+	return postgres.OpenReadOnly(ctx, database)
 }
 
 // Migrate brings the schema of the store database names up to date without

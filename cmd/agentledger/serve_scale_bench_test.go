@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -155,7 +154,9 @@ func benchUsage(b *testing.B, admin *pgx.Conn, dbs []string, servers []*server) 
 		b.Fatal(err)
 	}
 	for _, pid := range pids {
-		u.backends += procCPU(b, int(pid))
+		if d, err := readProcCPU(int(pid)); err == nil { // a backend may have exited
+			u.backends += d
+		}
 	}
 	if err := admin.QueryRow(b.Context(), "SELECT pg_current_wal_lsn()::text").Scan(&u.lsn); err != nil {
 		b.Fatal(err)
@@ -163,26 +164,3 @@ func benchUsage(b *testing.B, admin *pgx.Conn, dbs []string, servers []*server) 
 	return u
 }
 
-// procCPU returns the user and system CPU time process pid used so far,
-// zero if it is gone.
-func procCPU(b *testing.B, pid int) time.Duration {
-	b.Helper()
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// The fields after the command name, in parentheses: state is the
-	// third field of the file, utime the 14th and stime the 15th.
-	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
-	if len(f) < 13 {
-		b.Fatalf("/proc/%d/stat: %q", pid, raw)
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		b.Fatalf("/proc/%d/stat: %q", pid, raw)
-	}
-	// Linux counts in USER_HZ, 100 a second on every architecture Go
-	// supports.
-	return time.Duration(utime+stime) * 10 * time.Millisecond
-}

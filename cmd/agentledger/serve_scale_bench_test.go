@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -163,4 +161,3 @@ func benchUsage(b *testing.B, admin *pgx.Conn, dbs []string, servers []*server) 
 	}
 	return u
 }
-

@@ -148,6 +148,10 @@ func lookupSnapshot(ctx context.Context, sr SnapshotReader, r LookupReader, keys
 		if err != nil {
 			return nil, fmt.Errorf("index: lookup: %w", err)
 		}
+		if err := checkVersion(snap.Note); err != nil {
+			// Served as no index note at all, as lookupOnce does.
+			return nil, fmt.Errorf("%w: %w", ledger.ErrNotFound, err)
+		}
 		ov := newOverlay(r.IndexNodes)
 		for _, n := range snap.Nodes {
 			pn, err := toPrefix(n)

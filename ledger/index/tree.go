@@ -162,14 +162,20 @@ func (o *overlay) changed() []Node {
 
 // prefetch loads, level by level (one store call per level of the trie),
 // every node that inserting labels reads: the root and both children of
-// each node on the path to each label. If the map has no root yet, it
-// initialises an empty one.
+// each node on the path to each label. The root's children are loaded even
+// with no labels, since memFromOverlay needs them (a step whose entries
+// carry no index key still signs the map's root). If the map has no root
+// yet, it initialises an empty one.
 func (o *overlay) prefetch(ctx context.Context, labels [][HashSize]byte) error {
 	if err := o.fetch(ctx, []NodeID{idOf(prefix.RootLabel)}); err != nil {
 		return err
 	}
-	if _, ok := o.nodes[prefix.RootLabel]; !ok {
+	root, ok := o.nodes[prefix.RootLabel]
+	if !ok {
 		return prefix.InitStorage(ctx, hashFunc, o)
+	}
+	if err := o.fetch(ctx, []NodeID{idOf(root.Left), idOf(root.Right)}); err != nil {
+		return err
 	}
 	type walk struct {
 		target prefix.Label

@@ -273,3 +273,60 @@ func testIndexOldVersion(t *testing.T, db DB) {
 		t.Errorf("Lookup in a version-1 index: error = %v, want ErrIndexVersion and ErrNotFound", err)
 	}
 }
+
+// oneSide returns a value for key name whose index label's first bit is
+// bit, distinct for each i.
+func oneSide(name string, bit byte, i int) string {
+	for n := 0; ; n++ {
+		v := fmt.Sprintf("one-side-%d-%d", i, n)
+		if l := index.Label(ledger.Ref{Key: name, Value: v}); l[0]>>7 == bit {
+			return v
+		}
+	}
+}
+
+// testIndexSmallSteps indexes a first batch of many keys, then steps of
+// one entry each, as a quiet server's checkpoints make: an entry with no
+// index key (such as an access entry), and entries whose keys all fall on
+// one side of the map's root. Each signed map root must be the one
+// rebuilt from the leaves.
+func testIndexSmallSteps(t *testing.T, db DB) {
+	s := db.Open(t)
+	is := indexStore(t, s)
+	l := openLog(t, s, time.Hour)
+	x := newIndexer(t, is)
+	r := rand.New(rand.NewPCG(7, 8))
+	steps := [][]ledger.Entry{indextest.Entries(r, 0, 300)}
+	keyless := ledger.Entry{Kind: ledger.KindAccess, EventKey: "access-1", Name: "read", Start: time.Unix(1_700_000_100, 0).UTC()}
+	steps = append(steps, []ledger.Entry{keyless})
+	for i, bit := range []byte{0, 1, 0} {
+		e := ledger.Entry{Kind: ledger.KindCredential, EventKey: fmt.Sprintf("one-side-%d", i), Name: "issue",
+			Start: time.Unix(1_700_000_200+int64(i), 0).UTC()}
+		for _, name := range []string{ledger.AttrCredentialID, ledger.AttrCredentialParentID, ledger.AttrServerAddress} {
+			ref := map[string]string{ledger.AttrCredentialID: ledger.RefCredential,
+				ledger.AttrCredentialParentID: ledger.RefCredentialParent, ledger.AttrServerAddress: ledger.RefTarget}[name]
+			e.Attrs = append(e.Attrs, ledger.Attr{Key: name, Value: oneSide(ref, bit, i)})
+		}
+		steps = append(steps, []ledger.Entry{e}, []ledger.Entry{keyless})
+		keyless.EventKey = fmt.Sprintf("access-%d", i+2)
+	}
+	for i, es := range steps {
+		if _, err := l.Append(t.Context(), es); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		cp, err := l.Checkpoint(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		note, err := x.Update(t.Context())
+		if err != nil {
+			t.Fatalf("step %d (%d entries): Update: %v", i, len(es), err)
+		}
+		if note.Size != cp.Size {
+			t.Fatalf("step %d: note for size %d, want %d", i, note.Size, cp.Size)
+		}
+		if got, want := note.MapRoot, rebuild(t, s, cp.Size).MapRoot(); got != want {
+			t.Fatalf("step %d: signed map root %x, rebuilt from the leaves %x", i, got, want)
+		}
+	}
+}

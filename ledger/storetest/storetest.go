@@ -60,6 +60,7 @@ func Run(t *testing.T, newDB func(t *testing.T) DB) {
 		{"IndexAppendOnly", testIndexAppendOnly},
 		{"IndexFollows", testIndexFollows},
 		{"IndexOldVersion", testIndexOldVersion},
+		{"IndexSmallSteps", testIndexSmallSteps},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

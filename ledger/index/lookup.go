@@ -148,6 +148,9 @@ func lookupSnapshot(ctx context.Context, sr SnapshotReader, r LookupReader, keys
 		if err != nil {
 			return nil, fmt.Errorf("index: lookup: %w", err)
 		}
+		if err := checkVersion(snap.Note); err != nil {
+			return nil, fmt.Errorf("index: lookup: %w: %w", ledger.ErrNotFound, err)
+		}
 		ov := newOverlay(r.IndexNodes)
 		for _, n := range snap.Nodes {
 			pn, err := toPrefix(n)

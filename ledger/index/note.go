@@ -27,15 +27,16 @@ const NoteHeaderV1 = "agentledger-index/v1"
 // index version than NoteHeader's: version 1, written before the key
 // function filed a leaf under every agent name (ledger/FORMAT.md,
 // "Verifiable index (version 2)"). Its map was built with another key
-// function, so the Indexer does not extend it and lookups do not serve it;
-// the index must be rebuilt from index 0.
+// function, so lookups do not serve it and the Indexer does not extend it:
+// at the first checkpoint beyond it the Indexer builds version 2 from index
+// 0 beside it (FORMAT.md, "Upgrading from version 1").
 var ErrIndexVersion = errors.New("index: the stored index is of another version")
 
 // checkVersion returns an error wrapping ErrIndexVersion when the stored
 // note n is not of this index version.
 func checkVersion(n Note) error {
 	if first, _, _ := bytes.Cut(n.Note, []byte("\n")); string(first) != NoteHeader {
-		return fmt.Errorf("%w: the latest index note (size %d) starts %.40q, not %q; the index must be rebuilt from index 0",
+		return fmt.Errorf("%w: the latest index note (size %d) starts %.40q, not %q; the index of version 2 is built from index 0 at the next checkpoint beyond it",
 			ErrIndexVersion, n.Size, first, NoteHeader)
 	}
 	return nil

@@ -436,8 +436,11 @@ func TestWriterRole(t *testing.T) {
 		"tokens":            {"SELECT"},
 		"index_head":        {"SELECT", "UPDATE"},
 		"index_notes":       {"SELECT", "INSERT"},
-		"index_keys":        {"SELECT", "INSERT", "UPDATE"},
-		"index_nodes":       {"SELECT", "INSERT", "UPDATE"},
+		"index_keys":        {"SELECT", "INSERT", "UPDATE", "DELETE"},
+		"index_nodes":       {"SELECT", "INSERT", "UPDATE", "DELETE"},
+		// entry_refs_backfill is the bound below which the index step may
+		// add agent references (migration 0008).
+		"entry_refs_backfill": {"SELECT"},
 	}
 	for table, granted := range want {
 		for _, p := range privs {

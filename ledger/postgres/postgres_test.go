@@ -78,6 +78,31 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// writerDB is a pgDB whose store handles take the role
+// agentledger_writer, as production's do.
+type writerDB struct{ pgDB }
+
+func (d writerDB) Open(t *testing.T) ledger.Store {
+	t.Helper()
+	s, err := postgres.New(t.Context(), postgres.Config{DSN: asWriter(d.dsn), NoMigrate: true})
+	if err != nil {
+		t.Fatalf("New as agentledger_writer: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// TestIndexUpgradeAsWriter upgrades a version-1 index with the
+// privileges of agentledger_writer: migration 0008 grants what the first
+// version-2 transaction needs, and no more than its guards allow.
+func TestIndexUpgradeAsWriter(t *testing.T) {
+	dsn := pgtest.NewSchema(t)
+	if err := postgres.Migrate(t.Context(), dsn); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	storetest.IndexUpgrade(t, writerDB{pgDB{dsn}})
+}
+
 // openStore returns a store on a fresh schema, and the schema's DSN.
 func openStore(t *testing.T) (*postgres.Store, string) {
 	t.Helper()

@@ -63,5 +63,10 @@ func (s *Server) indexNote(c echo.Context) error {
 	if err != nil {
 		return fail("index note", err)
 	}
+	if index.IsV1(n) {
+		// Served as no note, as lookups do, until the index of version 2
+		// is built beside it (ledger/FORMAT.md, "Upgrading from version 1").
+		return newError(http.StatusNotFound, CodeNotCheckpointed, "the index is being rebuilt at version 2; retry after the next checkpoint")
+	}
 	return c.Blob(http.StatusOK, "text/plain; charset=utf-8", n.Note)
 }

@@ -1,9 +1,12 @@
 package query
 
 import (
+	"encoding/base64"
+	"fmt"
 	"net/http"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/ledger/index"
@@ -84,6 +87,37 @@ func TestIndexLookup(t *testing.T) {
 			if r := w.do("auditor", http.MethodGet, "/v1/index"+bad, nil); r.status != http.StatusBadRequest {
 				t.Errorf("GET /v1/index%s = %d, want 400", bad, r.status)
 			}
+		}
+	})
+}
+
+// TestIndexNoteVersion1 serves a database whose latest index note is of
+// version 1 as one with no note, until the Indexer builds version 2
+// beside it at the next checkpoint.
+func TestIndexNoteVersion1(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		w := newWorld(t, b, worldOptions{})
+		cp := w.checkpoint()
+		mapRoot := index.EmptyMapRoot()
+		msg, err := w.signer.SignNote(fmt.Sprintf("%s\n%s\n%d\n%s\n%s\n", index.NoteHeaderV1, w.signer.Origin(), cp.Size,
+			base64.StdEncoding.EncodeToString(cp.Root[:]), base64.StdEncoding.EncodeToString(mapRoot[:])))
+		if err != nil {
+			t.Fatal(err)
+		}
+		v1 := &index.Batch{Note: index.Note{Size: cp.Size, TreeRoot: cp.Root, MapRoot: mapRoot, Note: msg}}
+		if err := w.store.(index.Store).UpdateIndex(t.Context(), func(index.Tx, uint64, bool) (*index.Batch, error) { return v1, nil }); err != nil {
+			t.Fatal(err)
+		}
+		if r := w.do("auditor", http.MethodGet, "/v1/index/note", nil); r.status != http.StatusNotFound {
+			t.Fatalf("GET /v1/index/note over a version-1 note: status %d, want 404", r.status)
+		}
+		if _, err := w.log.Append(t.Context(), []ledger.Entry{{Kind: ledger.KindSpan, TraceID: fmt.Sprintf("%032x", 99), SpanID: fmt.Sprintf("%016x", 1),
+			Name: "after the upgrade", Start: time.Unix(1_700_000_000, 0).UTC()}}); err != nil {
+			t.Fatal(err)
+		}
+		note := w.indexed()
+		if r := w.do("auditor", http.MethodGet, "/v1/index/note", nil); r.status != http.StatusOK || string(r.body) != string(note.Note) {
+			t.Fatalf("GET /v1/index/note after the upgrade = %d %q, want the version-2 note", r.status, r.body)
 		}
 	})
 }

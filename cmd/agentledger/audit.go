@@ -183,6 +183,9 @@ func printAudit(cmd *cobra.Command, rep *audit.Report, vkey string) {
 func printIndexAudit(cmd *cobra.Command, rep *audit.IndexReport) {
 	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "index: %d notes verified (signature, checkpoint, map root rebuilt from the leaves)\n", rep.Notes)
+	if rep.NotesV1 > 0 {
+		fmt.Fprintf(out, "index: %d notes of index version 1 verified (signature, checkpoint), kept from before the upgrade\n", rep.NotesV1)
+	}
 	fmt.Fprintf(out, "index: %d key lists and the map compared at size %d; %d entry_refs rows checked; took %v\n",
 		rep.Keys, rep.KeysAt, rep.Refs, rep.Elapsed.Round(time.Millisecond))
 	if rep.OK() {

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -28,6 +29,10 @@ type IndexReport struct {
 	// Notes is the number of index notes verified: signature, stored
 	// columns, checkpoint, and map root rebuilt from the leaves.
 	Notes int
+	// NotesV1 is the number of index notes of version 1 verified, kept
+	// from before the index of version 2: signature, stored columns and
+	// checkpoint (their map roots commit to another key function).
+	NotesV1 int
 	// Keys is the number of keys the leaves carry, each list compared with
 	// the stored one; Refs the number of entry_refs rows checked.
 	Keys int
@@ -155,9 +160,17 @@ func startIndex(ctx context.Context, s index.Store, verifierKey string, size uin
 		return nil, err
 	}
 	ia.signed = make([]index.Note, 0, len(notes))
+	firstV2, v1Sizes := uint64(math.MaxUint64), []uint64(nil)
 	for i := range notes {
 		n := &notes[i]
-		v, err := index.OpenNote(n.Note, verifierKey)
+		v1 := index.IsV1(*n)
+		open := index.OpenNote
+		if v1 {
+			open = index.OpenNoteV1
+		} else {
+			firstV2 = min(firstV2, n.Size)
+		}
+		v, err := open(n.Note, verifierKey)
 		if err != nil {
 			ia.rep.diverge(n.Size, "index note %d: %v", n.Size, err)
 			continue
@@ -175,7 +188,17 @@ func startIndex(ctx context.Context, s index.Store, verifierKey string, size uin
 		case cp.Root != v.TreeRoot:
 			ia.rep.diverge(v.Size, "index note %d: tree root %s, but the checkpoint of that size has %s", v.Size, short(v.TreeRoot[:]), short(cp.Root[:]))
 		}
+		if v1 {
+			ia.rep.NotesV1++
+			v1Sizes = append(v1Sizes, v.Size)
+			continue
+		}
 		ia.signed = append(ia.signed, v)
+	}
+	for _, size := range v1Sizes {
+		if size >= firstV2 {
+			ia.rep.diverge(size, "index note %d is of version 1, but the index of version 2 starts at size %d", size, firstV2)
+		}
 	}
 	slices.SortStableFunc(ia.signed, func(a, b index.Note) int { return cmpUint(a.Size, b.Size) })
 	if len(ia.signed) > 0 {

@@ -149,8 +149,7 @@ func lookupSnapshot(ctx context.Context, sr SnapshotReader, r LookupReader, keys
 			return nil, fmt.Errorf("index: lookup: %w", err)
 		}
 		if err := checkVersion(snap.Note); err != nil {
-			// Served as no index note at all, as lookupOnce does.
-			return nil, fmt.Errorf("%w: %w", ledger.ErrNotFound, err)
+			return nil, fmt.Errorf("index: lookup: %w: %w", ledger.ErrNotFound, err)
 		}
 		ov := newOverlay(r.IndexNodes)
 		for _, n := range snap.Nodes {

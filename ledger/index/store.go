@@ -39,6 +39,24 @@ type Batch struct {
 	Keys  []KeyState
 	Nodes []Node
 	Note  Note
+	// Reset removes every stored key state and map node before the batch
+	// writes its own: the batch is the first of the index of version 2,
+	// built from index 0 over the notes of version 1 (NoteHeaderV1), whose
+	// derived state it replaces. The store refuses it unless the latest
+	// note is of version 1.
+	Reset bool
+	// AgentRefs are the agent keys (ledger.RefAgent) of the entries the
+	// batch indexes. The store writes those of entries stored before
+	// migration 0008 that it lacks: entries written before the key
+	// function of version 2 miss the entry_refs rows of their other agent
+	// names. Entries written since have them all.
+	AgentRefs []RefAt
+}
+
+// RefAt is a reference of the entry of index Index.
+type RefAt struct {
+	Ref   ledger.Ref
+	Index uint64
 }
 
 // Reader is the read side of an index store.

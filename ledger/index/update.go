@@ -68,16 +68,25 @@ func (x *Indexer) step(ctx context.Context) (Note, bool, error) {
 	if err != nil {
 		return latest, false, fmt.Errorf("index: read latest checkpoint: %w", err)
 	}
-	if indexed {
+	from, upgrade := latest.Size, false
+	if indexed && IsV1(latest) {
+		// The version-2 index is built from index 0 beside the version-1
+		// notes, in one transaction up to a checkpoint beyond the latest of
+		// them: the index head only grows.
+		if cp.Size <= latest.Size {
+			return latest, false, fmt.Errorf("%w: the latest index note (size %d) is of version 1; the version-2 index is built at the next checkpoint beyond it",
+				ErrIndexVersion, latest.Size)
+		}
+		from, upgrade = 0, true
+	} else if indexed {
 		if err := checkVersion(latest); err != nil {
 			return latest, false, err
 		}
 	}
-	from := latest.Size
 	if indexed && cp.Size <= from {
 		return latest, true, nil
 	}
-	if cp.Size-from > x.maxStep {
+	if !upgrade && cp.Size-from > x.maxStep {
 		if cp, err = x.nextCheckpoint(ctx, from, indexed); err != nil {
 			return latest, false, err
 		}
@@ -89,11 +98,11 @@ func (x *Indexer) step(ctx context.Context) (Note, bool, error) {
 	var note Note
 	conflict := false
 	err = x.store.UpdateIndex(ctx, func(tx Tx, size uint64, ok bool) (*Batch, error) {
-		if size != from || ok != indexed {
+		if size != latest.Size || ok != indexed {
 			conflict = true // another indexer got there first
 			return nil, nil
 		}
-		b, err := x.apply(ctx, tx, lists, cp)
+		b, err := x.apply(ctx, tx, lists, cp, upgrade)
 		if err != nil {
 			return nil, err
 		}
@@ -197,16 +206,23 @@ func eachKey(ctx context.Context, r recordReader, from, to uint64, fn func(key l
 
 // apply computes, inside the index transaction, the new key states and map
 // nodes and signs the note for cp.
-func (x *Indexer) apply(ctx context.Context, tx Tx, lists []*keyList, cp ledger.Checkpoint) (*Batch, error) {
+// With fresh, the step builds the version-2 index from index 0 over a
+// version-1 one, whose key states and map nodes the batch removes (Reset).
+func (x *Indexer) apply(ctx context.Context, tx Tx, lists []*keyList, cp ledger.Checkpoint, fresh bool) (*Batch, error) {
 	labels := make([][HashSize]byte, len(lists))
 	for i, kl := range lists {
 		labels[i] = kl.label
 	}
-	states, err := tx.IndexKeys(ctx, labels)
-	if err != nil {
-		return nil, fmt.Errorf("read key states: %w", err)
+	states, load := map[[HashSize]byte]KeyState(nil), nodeLoader(tx.IndexNodes)
+	if fresh {
+		load = func(context.Context, []NodeID) (map[NodeID]Node, error) { return nil, nil }
+	} else {
+		var err error
+		if states, err = tx.IndexKeys(ctx, labels); err != nil {
+			return nil, fmt.Errorf("read key states: %w", err)
+		}
 	}
-	ov := newOverlay(tx.IndexNodes)
+	ov := newOverlay(load)
 	if err := ov.prefetch(ctx, labels); err != nil {
 		return nil, err
 	}
@@ -214,7 +230,7 @@ func (x *Indexer) apply(ctx context.Context, tx Tx, lists []*keyList, cp ledger.
 	if err != nil {
 		return nil, err
 	}
-	b := &Batch{Keys: make([]KeyState, 0, len(lists))}
+	b := &Batch{Keys: make([]KeyState, 0, len(lists)), Reset: fresh}
 	for _, kl := range lists {
 		l := NewList()
 		if st, ok := states[kl.label]; ok {
@@ -223,6 +239,11 @@ func (x *Indexer) apply(ctx context.Context, tx Tx, lists []*keyList, cp ledger.
 			}
 		}
 		l.Append(kl.indices...)
+		if kl.key.Key == ledger.RefAgent {
+			for _, idx := range kl.indices {
+				b.AgentRefs = append(b.AgentRefs, RefAt{Ref: kl.key, Index: idx})
+			}
+		}
 		b.Keys = append(b.Keys, KeyState{Label: kl.label, Size: l.Size(), Range: l.Range()})
 		if err := m.insert(kl.label, l.Value()); err != nil {
 			return nil, fmt.Errorf("key %s: insert into map: %w", kl.key, err)

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -193,6 +194,32 @@ func (s *Store) UpdateIndex(ctx context.Context, fn func(tx index.Tx, size uint6
 		if size != nil && b.Note.Size <= cur || b.Note.Size > math.MaxInt64 {
 			return fmt.Errorf("%w: postgres: index note of size %d does not advance the index from %d", ledger.ErrInvalid, b.Note.Size, cur)
 		}
+		if b.Reset {
+			var latest []byte
+			if err := conn.QueryRow(ctx, `SELECT note FROM index_notes ORDER BY size DESC LIMIT 1`).Scan(&latest); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return fmt.Errorf("postgres: update index: read latest note: %w", translate(err))
+			}
+			if !index.IsV1(index.Note{Note: latest}) {
+				return fmt.Errorf("%w: postgres: an index reset replaces only an index of version 1", ledger.ErrInvalid)
+			}
+		}
+		var refKeys, refValues []string
+		var refIdx []int64
+		var bound int64
+		if len(b.AgentRefs) > 0 {
+			if err := conn.QueryRow(ctx, `SELECT size FROM entry_refs_backfill WHERE id = 1`).Scan(&bound); err != nil {
+				return fmt.Errorf("postgres: update index: read backfill bound: %w", translate(err))
+			}
+		}
+		for _, r := range b.AgentRefs {
+			if r.Index >= uint64(bound) {
+				continue
+			}
+			if r.Ref.Key != ledger.RefAgent {
+				return fmt.Errorf("%w: postgres: backfilled reference %s of entry %d", ledger.ErrInvalid, r.Ref, r.Index)
+			}
+			refKeys, refValues, refIdx = append(refKeys, r.Ref.Key), append(refValues, r.Ref.Value), append(refIdx, int64(r.Index))
+		}
 		labels, sizes, rngs := make([][]byte, len(b.Keys)), make([]int64, len(b.Keys)), make([][]byte, len(b.Keys))
 		for i, k := range b.Keys {
 			labels[i], sizes[i], rngs[i] = k.Label[:], int64(k.Size), k.Range
@@ -206,6 +233,17 @@ func (s *Store) UpdateIndex(ctx context.Context, fn func(tx index.Tx, size uint6
 			hashes[i], children[i] = index.EncodeNode(n)
 		}
 		var batch pgx.Batch
+		if b.Reset {
+			batch.Queue(`DELETE FROM index_keys`)
+			batch.Queue(`DELETE FROM index_nodes`)
+		}
+		if len(refIdx) > 0 {
+			// Only the references of entries stored before migration 0008
+			// that lack them (index.Batch.AgentRefs).
+			batch.Queue(`INSERT INTO entry_refs (key, value, idx)
+				SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
+				ON CONFLICT DO NOTHING`, refKeys, refValues, refIdx)
+		}
 		batch.Queue(`INSERT INTO index_keys (label, size, range)
 			SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::bytea[])
 			ON CONFLICT (label) DO UPDATE SET size = excluded.size, range = excluded.range`, labels, sizes, rngs)

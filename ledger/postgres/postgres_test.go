@@ -51,6 +51,23 @@ func (d pgDB) Exec(ctx context.Context, sql string) error {
 	return err
 }
 
+func (d pgDB) ExecUnguarded(ctx context.Context, table, sql string) error {
+	conn, err := pgx.Connect(ctx, d.dsn)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	t := pgx.Identifier{table}.Sanitize()
+	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		for _, q := range []string{`ALTER TABLE ` + t + ` DISABLE TRIGGER USER`, sql, `ALTER TABLE ` + t + ` ENABLE TRIGGER USER`} {
+			if _, err := tx.Exec(ctx, q); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.DB {
 		dsn := pgtest.NewSchema(t)
@@ -59,6 +76,31 @@ func TestConformance(t *testing.T) {
 		}
 		return pgDB{dsn}
 	})
+}
+
+// writerDB is a pgDB whose store handles take the role
+// agentledger_writer, as production's do.
+type writerDB struct{ pgDB }
+
+func (d writerDB) Open(t *testing.T) ledger.Store {
+	t.Helper()
+	s, err := postgres.New(t.Context(), postgres.Config{DSN: asWriter(d.dsn), NoMigrate: true})
+	if err != nil {
+		t.Fatalf("New as agentledger_writer: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// TestIndexUpgradeAsWriter upgrades a version-1 index with the
+// privileges of agentledger_writer: migration 0008 grants what the first
+// version-2 transaction needs, and no more than its guards allow.
+func TestIndexUpgradeAsWriter(t *testing.T) {
+	dsn := pgtest.NewSchema(t)
+	if err := postgres.Migrate(t.Context(), dsn); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	storetest.IndexUpgrade(t, writerDB{pgDB{dsn}})
 }
 
 // openStore returns a store on a fresh schema, and the schema's DSN.
@@ -419,8 +461,11 @@ func TestWriterRole(t *testing.T) {
 		"tokens":            {"SELECT"},
 		"index_head":        {"SELECT", "UPDATE"},
 		"index_notes":       {"SELECT", "INSERT"},
-		"index_keys":        {"SELECT", "INSERT", "UPDATE"},
-		"index_nodes":       {"SELECT", "INSERT", "UPDATE"},
+		"index_keys":        {"SELECT", "INSERT", "UPDATE", "DELETE"},
+		"index_nodes":       {"SELECT", "INSERT", "UPDATE", "DELETE"},
+		// entry_refs_backfill is the bound below which the index step may
+		// add agent references (migration 0008).
+		"entry_refs_backfill": {"SELECT"},
 	}
 	for table, granted := range want {
 		for _, p := range privs {

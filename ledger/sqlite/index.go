@@ -201,6 +201,12 @@ func (s *Store) UpdateIndex(ctx context.Context, fn func(tx index.Tx, size uint6
 	if size.Valid && b.Note.Size <= uint64(size.Int64) || b.Note.Size > math.MaxInt64 {
 		return fmt.Errorf("%w: sqlite: index note of size %d does not advance the index from %d", ledger.ErrInvalid, b.Note.Size, size.Int64)
 	}
+	if err := resetIndex(ctx, tx, b); err != nil {
+		return err
+	}
+	if err := backfillRefs(ctx, tx, b.AgentRefs); err != nil {
+		return err
+	}
 	keyStmt, err := tx.PrepareContext(ctx, `INSERT INTO index_keys (label, size, "range") VALUES (?, ?, ?)
 		ON CONFLICT (label) DO UPDATE SET size = excluded.size, "range" = excluded."range"`)
 	if err != nil {
@@ -232,6 +238,60 @@ func (s *Store) UpdateIndex(ctx context.Context, fn func(tx index.Tx, size uint6
 		return wrap("update index: head", err)
 	}
 	return wrap("update index: commit", tx.Commit())
+}
+
+// resetIndex removes the key states and map nodes of a version-1 index
+// when b is the first batch of version 2 (index.Batch.Reset).
+func resetIndex(ctx context.Context, tx *sql.Tx, b *index.Batch) error {
+	if !b.Reset {
+		return nil
+	}
+	ns, err := readIndexNotes(ctx, tx, `ORDER BY size DESC LIMIT 1`)
+	if err != nil {
+		return err
+	}
+	if len(ns) == 0 || !index.IsV1(ns[0]) {
+		return fmt.Errorf("%w: sqlite: an index reset replaces only an index of version 1", ledger.ErrInvalid)
+	}
+	for _, q := range []string{`DELETE FROM index_keys`, `DELETE FROM index_nodes`} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return wrap("update index: reset", err)
+		}
+	}
+	return nil
+}
+
+// backfillRefs writes the agent references among refs that entries stored
+// before migration 0008 lack (index.Batch.AgentRefs).
+func backfillRefs(ctx context.Context, tx *sql.Tx, refs []index.RefAt) error {
+	if len(refs) == 0 {
+		return nil
+	}
+	var bound int64
+	if err := tx.QueryRowContext(ctx, `SELECT size FROM entry_refs_backfill WHERE id = 1`).Scan(&bound); err != nil {
+		return wrap("update index: read backfill bound", err)
+	}
+	var stmt *sql.Stmt
+	for _, r := range refs {
+		if r.Index >= uint64(bound) {
+			continue
+		}
+		if r.Ref.Key != ledger.RefAgent {
+			return fmt.Errorf("%w: sqlite: backfilled reference %s is not an agent's", ledger.ErrInvalid, r.Ref)
+		}
+		if stmt == nil {
+			var err error
+			if stmt, err = tx.PrepareContext(ctx, `INSERT INTO entry_refs (key, value, idx) SELECT ?1, ?2, ?3
+				WHERE NOT EXISTS (SELECT 1 FROM entry_refs WHERE key = ?1 AND value = ?2 AND idx = ?3)`); err != nil {
+				return wrap("update index: prepare", err)
+			}
+			defer stmt.Close()
+		}
+		if _, err := stmt.ExecContext(ctx, r.Ref.Key, r.Ref.Value, int64(r.Index)); err != nil {
+			return wrap("update index: backfill reference", err)
+		}
+	}
+	return nil
 }
 
 // ScanRefs implements index.Store.

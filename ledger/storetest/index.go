@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/agentledger/agentledger/ledger"
+	"github.com/agentledger/agentledger/ledger/audit"
 	"github.com/agentledger/agentledger/ledger/index"
 	"github.com/agentledger/agentledger/ledger/index/indextest"
 )
@@ -228,17 +229,55 @@ func testIndexFollows(t *testing.T, db DB) {
 	}
 }
 
-// testIndexOldVersion stores an index note of version 1, as a ledger
-// indexed before the key function changed holds, and checks that the
-// Indexer does not extend that index and lookups do not serve it: both
-// fail with index.ErrIndexVersion, and lookups as if there were no note.
-func testIndexOldVersion(t *testing.T, db DB) {
+// agentEntry returns a span entry of trace 23 by an agent known by two
+// names: its id and its name.
+func agentEntry(m int) ledger.Entry {
+	e := entry(23, m)
+	e.Attrs = append(e.Attrs, ledger.Attr{Key: "gen_ai.agent.id", Value: "agent-7"}, ledger.Attr{Key: "gen_ai.agent.name", Value: "helper"})
+	return e
+}
+
+// testIndexUpgrade makes the state a database indexed with the index of
+// version 1 is in after migration 0008: entries without the entry_refs
+// rows of their second agent name, a version-1 note with its key states
+// and map nodes, and the backfill bound at the entries stored. Until a
+// checkpoint beyond that note the Indexer and lookups report
+// index.ErrIndexVersion; then the Indexer builds the index of version 2
+// from index 0 beside the version-1 note, replaces the derived state and
+// adds the missing references, so that a lookup by the second name proves
+// the old entries complete and the audit passes.
+func testIndexUpgrade(t *testing.T, db DB) {
+	ctx := t.Context()
 	s := db.Open(t)
 	is := indexStore(t, s)
 	l := openLog(t, s, time.Hour)
-	appendN(t, l, 17, 0, 10)
-	cp, err := l.Checkpoint(t.Context())
+	var want []uint64
+	add := func(from, n int) {
+		t.Helper()
+		es := make([]ledger.Entry, 0, 2*n)
+		for i := from; i < from+n; i++ {
+			es = append(es, entry(17, i), agentEntry(i))
+		}
+		res, err := l.Append(ctx, es)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 1; i < len(res); i += 2 {
+			want = append(want, res[i].Index)
+		}
+	}
+	add(0, 10)
+	old, err := l.Checkpoint(ctx)
 	if err != nil {
+		t.Fatal(err)
+	}
+	helper := ledger.Ref{Key: ledger.RefAgent, Value: "helper"}
+
+	// What the older binary and migration 0008 left.
+	if err := db.ExecUnguarded(ctx, "entry_refs", "DELETE FROM entry_refs WHERE key = 'agent' AND value = 'helper'"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.ExecUnguarded(ctx, "entry_refs_backfill", fmt.Sprintf("UPDATE entry_refs_backfill SET size = %d", old.Size)); err != nil {
 		t.Fatal(err)
 	}
 	signer, err := ledger.NewSigner(signerKey)
@@ -246,31 +285,109 @@ func testIndexOldVersion(t *testing.T, db DB) {
 		t.Fatal(err)
 	}
 	mapRoot := index.EmptyMapRoot()
-	text := fmt.Sprintf("agentledger-index/v1\n%s\n%d\n%s\n%s\n", signer.Origin(), cp.Size,
-		base64.StdEncoding.EncodeToString(cp.Root[:]), base64.StdEncoding.EncodeToString(mapRoot[:]))
+	text := fmt.Sprintf("%s\n%s\n%d\n%s\n%s\n", index.NoteHeaderV1, signer.Origin(), old.Size,
+		base64.StdEncoding.EncodeToString(old.Root[:]), base64.StdEncoding.EncodeToString(mapRoot[:]))
 	msg, err := signer.SignNote(text)
 	if err != nil {
 		t.Fatal(err)
 	}
-	old := index.Note{Size: cp.Size, TreeRoot: cp.Root, MapRoot: mapRoot, Note: msg, Time: time.Now()}
-	if err := is.UpdateIndex(t.Context(), func(index.Tx, uint64, bool) (*index.Batch, error) {
-		return &index.Batch{Note: old}, nil
-	}); err != nil {
+	staleLabel := index.Label(ledger.Ref{Key: ledger.RefAgent, Value: "filed-by-version-1"})
+	var staleNode index.NodeID
+	staleNode[0], staleNode[1] = 1, 0
+	copy(staleNode[2:], staleLabel[:])
+	v1 := &index.Batch{
+		Keys:  []index.KeyState{{Label: staleLabel, Size: 1, Range: make([]byte, index.HashSize)}},
+		Nodes: []index.Node{{ID: staleNode, Hash: staleLabel}},
+		Note:  index.Note{Size: old.Size, TreeRoot: old.Root, MapRoot: mapRoot, Note: msg, Time: time.Now()},
+	}
+	if err := is.UpdateIndex(ctx, func(index.Tx, uint64, bool) (*index.Batch, error) { return v1, nil }); err != nil {
 		t.Fatal(err)
 	}
-	appendN(t, l, 17, 10, 5)
-	if _, err := l.Checkpoint(t.Context()); err != nil {
-		t.Fatal(err)
+
+	x := newIndexer(t, is)
+	if _, err := x.Update(ctx); !errors.Is(err, index.ErrIndexVersion) {
+		t.Errorf("Update over a version-1 index with no checkpoint beyond it: error = %v, want ErrIndexVersion", err)
 	}
-	if _, err := newIndexer(t, is).Update(t.Context()); !errors.Is(err, index.ErrIndexVersion) {
-		t.Errorf("Update over a version-1 index: error = %v, want ErrIndexVersion", err)
-	}
-	if n, err := is.LatestIndexNote(t.Context()); err != nil || n.Size != cp.Size {
-		t.Errorf("latest index note after the refused update: size %d (%v), want the version-1 note of size %d", n.Size, err, cp.Size)
-	}
-	_, err = index.Lookup(t.Context(), is, ledger.Ref{Key: ledger.RefTrace, Value: "x"}, 0)
-	if !errors.Is(err, index.ErrIndexVersion) || !errors.Is(err, ledger.ErrNotFound) {
+	if _, err := index.Lookup(ctx, is, helper, 0); !errors.Is(err, index.ErrIndexVersion) || !errors.Is(err, ledger.ErrNotFound) {
 		t.Errorf("Lookup in a version-1 index: error = %v, want ErrIndexVersion and ErrNotFound", err)
+	}
+
+	add(10, 5)
+	cp, err := l.Checkpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	note, err := x.Update(ctx)
+	if err != nil {
+		t.Fatalf("Update over a version-1 index: %v", err)
+	}
+	if note.Size != cp.Size {
+		t.Fatalf("version-2 note of size %d, want the checkpoint's %d", note.Size, cp.Size)
+	}
+	if _, err := index.OpenNote(note.Note, verifierKey); err != nil {
+		t.Fatalf("OpenNote of the version-2 note: %v", err)
+	}
+	if got, want := note.MapRoot, rebuild(t, s, cp.Size).MapRoot(); got != want {
+		t.Fatalf("version-2 map root %x, rebuilt from index 0 %x", got, want)
+	}
+	if again, err := x.Update(ctx); err != nil || again.Size != cp.Size {
+		t.Fatalf("second Update: note of size %d, %v; want %d", again.Size, err, cp.Size)
+	}
+	if st, err := is.IndexKeys(ctx, [][index.HashSize]byte{staleLabel}); err != nil || len(st) != 0 {
+		t.Errorf("key states of the version-1 index after the upgrade: %v (%v), want none", st, err)
+	}
+	if st, err := is.IndexNodes(ctx, []index.NodeID{staleNode}); err != nil || len(st) != 0 {
+		t.Errorf("map nodes of the version-1 index after the upgrade: %v (%v), want none", st, err)
+	}
+	notes, err := is.IndexNotes(ctx, 0, 10)
+	if err != nil || len(notes) != 2 || !index.IsV1(notes[0]) || notes[0].Size != old.Size || index.IsV1(notes[1]) {
+		t.Fatalf("IndexNotes after the upgrade: %d notes (%v), want the version-1 note of size %d and the version-2 note", len(notes), err, old.Size)
+	}
+	if _, err := index.OpenNoteV1(notes[0].Note, verifierKey); err != nil {
+		t.Errorf("OpenNoteV1 of the kept version-1 note: %v", err)
+	}
+
+	p, err := index.Lookup(ctx, is, helper, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := p.Verify(verifierKey, helper, index.Known{})
+	if err != nil {
+		t.Fatalf("Verify the lookup of %s: %v", helper, err)
+	}
+	if fmt.Sprint(v.Indices) != fmt.Sprint(want) {
+		t.Errorf("lookup of %s proves %v, want %v", helper, v.Indices, want)
+	}
+	found, err := s.Find(ctx, helper, 0, 100)
+	if err != nil || fmt.Sprint(found) != fmt.Sprint(want) {
+		t.Errorf("Find(%s) = %v, %v; want %v", helper, found, err, want)
+	}
+
+	rep, err := audit.Index(ctx, is, verifierKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() || rep.Notes != 1 || rep.NotesV1 != 1 || rep.KeysAt != cp.Size {
+		t.Fatalf("audit after the upgrade: ok %v, %d notes, %d of version 1, keys at %d: %v", rep.OK(), rep.Notes, rep.NotesV1, rep.KeysAt, rep.Divergences)
+	}
+
+	// The guards let only agent references of entries below the backfill
+	// bound in after their entry; the audit checks what they let in.
+	for _, stmt := range []string{
+		fmt.Sprintf("INSERT INTO entry_refs (key, value, idx) VALUES ('agent', 'intruder', %d)", old.Size),
+		"INSERT INTO entry_refs (key, value, idx) VALUES ('trace', 'intruder', 0)",
+		"UPDATE entry_refs_backfill SET size = 1000",
+		"DELETE FROM entry_refs_backfill",
+	} {
+		if err := db.Exec(ctx, stmt); err == nil {
+			t.Errorf("%s: succeeded, want refused by the database", stmt)
+		}
+	}
+	if err := db.Exec(ctx, "INSERT INTO entry_refs (key, value, idx) VALUES ('agent', 'intruder', 0)"); err != nil {
+		t.Fatalf("backfilling an agent reference below the bound: %v", err)
+	}
+	if rep, err := audit.Index(ctx, is, verifierKey); err != nil || rep.OK() {
+		t.Errorf("audit with a forged agent reference: ok %v (%v), want a divergence", rep != nil && rep.OK(), err)
 	}
 }
 
@@ -330,3 +447,7 @@ func testIndexSmallSteps(t *testing.T, db DB) {
 		}
 	}
 }
+
+// IndexUpgrade runs the IndexUpgrade case of Run alone, for a DB whose
+// store handles take a store's least-privileged role, as production's do.
+func IndexUpgrade(t *testing.T, db DB) { testIndexUpgrade(t, db) }

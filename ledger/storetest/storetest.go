@@ -25,6 +25,10 @@ type DB interface {
 	// Exec runs one SQL statement directly, as the database owner, to check
 	// what the database itself refuses.
 	Exec(ctx context.Context, sql string) error
+	// ExecUnguarded runs one SQL statement as the database owner with the
+	// triggers of table switched off, to make the state an older binary
+	// left (rows it wrote that the guards of today refuse).
+	ExecUnguarded(ctx context.Context, table, sql string) error
 }
 
 // Run runs the conformance suite. newDB makes a fresh, migrated, empty
@@ -59,8 +63,8 @@ func Run(t *testing.T, newDB func(t *testing.T) DB) {
 		{"IndexConcurrent", testIndexConcurrent},
 		{"IndexAppendOnly", testIndexAppendOnly},
 		{"IndexFollows", testIndexFollows},
-		{"IndexOldVersion", testIndexOldVersion},
 		{"IndexSmallSteps", testIndexSmallSteps},
+		{"IndexUpgrade", testIndexUpgrade},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

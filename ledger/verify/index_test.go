@@ -1,6 +1,11 @@
 package verify_test
 
 import (
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/agentledger/agentledger/api"
@@ -189,4 +194,41 @@ func TestIndexReplayer(t *testing.T) {
 	srv.indexNote = old
 	_, err = r.Check(t.Context())
 	matches(t, err, `^index note for tree size 301: the index went back from tree size 401$`)
+}
+
+// TestIndexReplayerVersion1State replays from the start when its state
+// file holds a note of index version 1, saved before the upgrade.
+func TestIndexReplayerVersion1State(t *testing.T) {
+	t.Parallel()
+	l := audittest.New(t, 300, 70)
+	_, c := newClient(t, l)
+	path := filepath.Join(t.TempDir(), "index-state")
+	n, err := (&verify.IndexReplayer{Client: c, StatePath: path}).Check(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := len("agentledger-monitor-index/v1\n")
+	nl, k := binary.Uvarint(b[head:])
+	rest := b[head+k+int(nl):]
+	signer, err := ledger.NewSigner(l.Keys.Signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1, err := signer.SignNote(fmt.Sprintf("%s\n%s\n%d\n%s\n%s\n", index.NoteHeaderV1, signer.Origin(), n.Size,
+		base64.StdEncoding.EncodeToString(n.TreeRoot[:]), base64.StdEncoding.EncodeToString(n.MapRoot[:])))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := append(binary.AppendUvarint(append([]byte(nil), b[:head]...), uint64(len(v1))), v1...)
+	if err := os.WriteFile(path, append(old, rest...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := &verify.IndexReplayer{Client: c, StatePath: path}
+	if got, err := r.Check(t.Context()); err != nil || got.Size != n.Size || r.From != 0 {
+		t.Fatalf("Check() over a version-1 state = %v, %v, from %d; want the note of %d replayed from 0", got, err, r.From, n.Size)
+	}
 }

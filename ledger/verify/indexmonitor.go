@@ -191,6 +191,12 @@ func (r *IndexReplayer) load() error {
 	if !ok {
 		return bad("truncated")
 	}
+	if index.IsV1(index.Note{Note: msg}) {
+		// Replayed with the key function of version 1: the index of
+		// version 2 is replayed from the start (ledger/FORMAT.md,
+		// "Upgrading from version 1").
+		return nil
+	}
 	note, err := index.OpenNote(msg, r.Client.VerifierKey)
 	if err != nil {
 		return bad(err.Error())

@@ -76,7 +76,7 @@ func (s *Store) Records(ctx context.Context, start, end uint64) ([]ledger.Record
 		return nil, nil
 	}
 	const where = `WHERE idx >= $1 AND idx < $2 ORDER BY idx`
-	return s.queryRecords(ctx, selectEntries+where, selectContent+where+`, name COLLATE "C"`, int64(start), int64(end))
+	return s.queryRecords(ctx, int(min(end-start, maxRecordsHint)), selectEntries+where, selectContent+where+`, name COLLATE "C"`, int64(start), int64(end))
 }
 
 // RecordsAt implements ledger.Reader. It reads the entries and their
@@ -135,11 +135,18 @@ func (s *Store) RecordsAt(ctx context.Context, indices []uint64) ([]ledger.Recor
 	return recs, nil
 }
 
+// maxRecordsHint bounds the records queryRecords makes room for before it
+// reads any: a range read past the head must not allocate for rows that
+// are not there.
+const maxRecordsHint = 1 << 14
+
 // queryRecords reads entries and their content with two index range scans
 // in one repeatable-read snapshot, and merges them: much faster than
-// aggregating content per entry when an auditor reads the whole log.
-func (s *Store) queryRecords(ctx context.Context, entrySQL, contentSQL string, args ...any) ([]ledger.Record, error) {
-	var recs []ledger.Record
+// aggregating content per entry when an auditor reads the whole log. hint
+// is how many entries the range may hold, so that a long read does not
+// copy its records again each time the slice grows.
+func (s *Store) queryRecords(ctx context.Context, hint int, entrySQL, contentSQL string, args ...any) ([]ledger.Record, error) {
+	recs := make([]ledger.Record, 0, hint)
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		rows, _ := tx.Query(ctx, entrySQL, args...)
 		for rows.Next() {
@@ -191,6 +198,9 @@ func (s *Store) queryRecords(ctx context.Context, entrySQL, contentSQL string, a
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: read entries: %w", translate(err))
+	}
+	if len(recs) == 0 {
+		return nil, nil
 	}
 	return recs, nil
 }

@@ -104,6 +104,7 @@ func (s *Server) completeness(c echo.Context, keys keySet) (*api.Completeness, e
 // lookups, the checkpoint of the index note, and the entries newer than it.
 type completenessReader interface {
 	index.LookupReader
+	FindMany(ctx context.Context, qs []ledger.FindQuery) ([]ledger.Found, error)
 	Head(ctx context.Context) (ledger.TreeHead, error)
 	Checkpoint(ctx context.Context, size uint64) (ledger.Checkpoint, error)
 }
@@ -142,21 +143,29 @@ func buildCompleteness(ctx context.Context, r completenessReader, keys []ledger.
 	return b, nil
 }
 
-// unindexed fills in the entries of keys at or beyond block b's size.
+// unindexed fills in the entries of keys at or beyond block b's size,
+// with one lookup for all of them.
 func unindexed(ctx context.Context, b *api.Completeness, r completenessReader, keys []ledger.Ref) error {
 	head, err := r.Head(ctx)
 	if err != nil {
 		return fmt.Errorf("entries beyond the index: %w", err)
 	}
-	if head.Size <= b.Size {
+	if head.Size <= b.Size || len(keys) == 0 {
 		return nil
 	}
-	for _, k := range keys {
-		idx, err := r.Find(ctx, k, b.Size, MaxUnindexed+1)
-		if err != nil {
-			return fmt.Errorf("entries of %s beyond the index: %w", k, err)
-		}
-		b.Unindexed = append(b.Unindexed, idx...)
+	qs := make([]ledger.FindQuery, len(keys))
+	for i, k := range keys {
+		qs[i] = ledger.FindQuery{Ref: k, From: b.Size, Limit: MaxUnindexed + 1}
+	}
+	found, err := r.FindMany(ctx, qs)
+	if err != nil {
+		return fmt.Errorf("entries of %d keys beyond the index: %w", len(keys), err)
+	}
+	if len(found) != len(qs) {
+		return fmt.Errorf("entries beyond the index: %d answers to %d lookups", len(found), len(qs))
+	}
+	for _, f := range found {
+		b.Unindexed = append(b.Unindexed, f.Indices...)
 	}
 	slices.Sort(b.Unindexed)
 	b.Unindexed = slices.Compact(b.Unindexed)

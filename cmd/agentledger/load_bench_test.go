@@ -61,9 +61,11 @@ const benchAppName = "agentledger-bench-serve"
 //     on its /metrics) per span.
 //
 // Run it (the 64-sender case loads the machine most; select cases with
-// the -bench pattern):
+// the -bench pattern; all eight cases take longer than go test's default
+// timeout of 10 minutes):
 //
 //	go test -run '^$' -bench 'BenchmarkServeLoad/postgres/senders=4$' -benchtime 1x ./cmd/agentledger/
+//	go test -run '^$' -bench BenchmarkServeLoad -benchtime 1x -timeout 90m ./cmd/agentledger/
 func BenchmarkServeLoad(b *testing.B) {
 	for _, backend := range []string{"postgres", "sqlite"} {
 		b.Run(backend, func(b *testing.B) {

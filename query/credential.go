@@ -168,7 +168,6 @@ func facts(rd *render, id string, events []*node) api.Credential {
 		}
 		return 0
 	})
-	fps := make(map[string]bool)
 	for _, n := range ordered {
 		for _, f := range []struct {
 			dst *string
@@ -187,9 +186,6 @@ func facts(rd *render, id string, events []*node) api.Credential {
 				*f.dst = n.attr(f.key)
 			}
 		}
-		for _, fp := range fields(n.attr(ledger.AttrCredentialFingerprint)) {
-			fps[fp] = true
-		}
 	}
 	for _, n := range events {
 		if operation(n) == operationRevoke && !c.Revoked {
@@ -197,8 +193,20 @@ func facts(rd *render, id string, events []*node) api.Credential {
 			c.RevokedAt = timePtr(n.e.Start)
 		}
 	}
-	c.Fingerprints = sortedKeys(fps)
+	c.Fingerprints = eventFingerprints(events)
 	return c
+}
+
+// eventFingerprints returns the fingerprints a credential's events record,
+// sorted, once each: those of its facts.
+func eventFingerprints(events []*node) []string {
+	fps := make(map[string]bool)
+	for _, n := range events {
+		for _, fp := range fields(n.attr(ledger.AttrCredentialFingerprint)) {
+			fps[fp] = true
+		}
+	}
+	return sortedKeys(fps)
 }
 
 func firstIssuing(events []*node) *node {

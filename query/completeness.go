@@ -141,6 +141,7 @@ func (p *pendingBlock) stop() {
 type completenessReader interface {
 	index.LookupReader
 	FindMany(ctx context.Context, qs []ledger.FindQuery) ([]ledger.Found, error)
+	Records(ctx context.Context, start, end uint64) ([]ledger.Record, error)
 	Checkpoint(ctx context.Context, size uint64) (ledger.Checkpoint, error)
 }
 
@@ -178,6 +179,9 @@ func buildCompleteness(ctx context.Context, r completenessReader, keys []ledger.
 		cp = &c
 	}
 	b.Checkpoint = string(cp.Note)
+	if b.Lost, err = lostEntries(ctx, r, b.Size, keys, a.Proofs); err != nil {
+		return nil, err
+	}
 	beyond := a.Beyond
 	if beyond == nil && len(keys) > 0 {
 		if beyond, err = unindexed(ctx, b.Size, r, keys); err != nil {
@@ -212,6 +216,59 @@ func unindexed(ctx context.Context, size uint64, r completenessReader, keys []le
 	out := make([][]uint64, len(found))
 	for i, f := range found {
 		out[i] = f.Indices
+	}
+	return out, nil
+}
+
+// maxLostScan bounds the entries lostEntries reads to find a key's lost
+// entries; beyond it the block names none (the client still sees the count
+// missing).
+const maxLostScan = 1 << 21
+
+// lostScanBatch is how many entries lostEntries reads at once.
+const lostScanBatch = 4096
+
+// lostEntries finds, for each whole-list proof whose list is shorter than
+// the signed count (references lost behind the store's back), the entries
+// below size whose leaves carry its key and that the list lacks, by
+// reading the leaves. An intact ledger never reads any.
+func lostEntries(ctx context.Context, r completenessReader, size uint64, keys []ledger.Ref, ps []*index.Proof) ([]api.LostEntries, error) {
+	short := make(map[ledger.Ref]*index.Proof)
+	for i, p := range ps {
+		if p.Since == 0 && uint64(len(p.Indices)) < p.Count {
+			short[keys[i]] = p
+		}
+	}
+	if len(short) == 0 || size > maxLostScan {
+		return nil, nil
+	}
+	found := make(map[ledger.Ref][]uint64)
+	for start := uint64(0); start < size; start += lostScanBatch {
+		recs, err := r.Records(ctx, start, min(size, start+lostScanBatch))
+		if err != nil {
+			return nil, fmt.Errorf("read entries %d and on for lost references: %w", start, err)
+		}
+		for i := range recs {
+			bare := recs[i]
+			bare.Content = nil
+			e, _, err := bare.Decode()
+			if err != nil {
+				return nil, fmt.Errorf("entry %d: %w", bare.Index, err)
+			}
+			for _, k := range ledger.IndexKeys(e) {
+				if p := short[k]; p != nil {
+					if _, listed := slices.BinarySearch(p.Indices, bare.Index); !listed {
+						found[k] = append(found[k], bare.Index)
+					}
+				}
+			}
+		}
+	}
+	var out []api.LostEntries
+	for i, k := range keys {
+		if idx := found[k]; len(idx) > 0 && short[k] == ps[i] {
+			out = append(out, api.LostEntries{Key: k.String(), Indices: idx})
+		}
 	}
 	return out, nil
 }

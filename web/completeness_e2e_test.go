@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -88,6 +89,7 @@ func TestBrowserCompleteness(t *testing.T) {
 			"CREDENTIAL_ID="+sc.CredentialID,
 			"TRACE_ID="+sc.TraceID,
 			"AGENT_ID="+sc.AgentID,
+			"HIDDEN_INDEX="+strconv.FormatUint(hidden, 10),
 			"SCREENSHOT_DIR="+shots,
 			"CHROMIUM="+chromiumPath(),
 		)

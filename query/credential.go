@@ -361,6 +361,18 @@ func credentialView(ctx context.Context, f *fetcher, rd *render, id string, opt 
 	if issuer != nil && issuer.e.TraceID != "" && !slices.Contains(load, issuer.e.TraceID) {
 		load = append(load, issuer.e.TraceID)
 	}
+	calls := slices.Clone(p.nodes)
+	sortNodes(calls)
+	// The runs and the policy decisions near the calls: looked up at once,
+	// and read at once.
+	qs := runQueries(load)
+	decisions, last := len(qs), uint64(0)
+	if q, hi, ok := untracedQuery(calls); ok {
+		qs, last = append(qs, q), hi
+	}
+	if err := prefetch(ctx, f, qs, func(q int, idx uint64) bool { return q < decisions || idx <= last }); err != nil {
+		return nil, false, err
+	}
 	runs, err := loadRuns(ctx, f, load)
 	if err != nil {
 		return nil, false, err
@@ -369,8 +381,6 @@ func credentialView(ctx context.Context, f *fetcher, rd *render, id string, opt 
 		v.Issuance = issuance(rd, issuer, runs[issuer.e.TraceID])
 	}
 
-	calls := slices.Clone(p.nodes)
-	sortNodes(calls)
 	untraced, err := untracedDecisions(ctx, f, calls)
 	if err != nil {
 		return nil, false, err

@@ -22,7 +22,20 @@ func (s *Server) credential(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	v, found, err := credentialView(ctx, newFetcher(s.cfg.Reader), rd, id, viewOptions{cursor: l.cursor, limit: l.limit, gov: s.governor()})
+	f := newFetcher(s.cfg.Reader)
+	// The keys the view will use are known from the credential's events:
+	// its completeness block is built while the view is.
+	cr, err := credentialEvents(ctx, f, id)
+	if err != nil {
+		return err
+	}
+	var early keySet
+	early.add(ledger.RefCredential, id)
+	early.add(ledger.RefCredentialParent, id)
+	early.add(ledger.RefFingerprint, eventFingerprints(cr.events)...)
+	block := s.startCompleteness(c, early)
+	defer block.stop()
+	v, found, err := credentialView(ctx, f, rd, id, viewOptions{cursor: l.cursor, limit: l.limit, gov: s.governor()})
 	if err != nil {
 		return err
 	}
@@ -32,7 +45,12 @@ func (s *Server) credential(c echo.Context) error {
 	v.Findings = rd.findingList()
 	var keys keySet
 	keys.credential(v)
-	if v.Completeness, err = s.completeness(c, keys); err != nil {
+	if slices.Equal(keys, early) {
+		v.Completeness, err = block.wait()
+	} else {
+		v.Completeness, err = s.completeness(c, keys)
+	}
+	if err != nil {
 		return err
 	}
 	return s.reply(c, rd, http.StatusOK, v)

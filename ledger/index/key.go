@@ -17,7 +17,9 @@ const HashSize = sha256.Size
 
 // Label returns the map label of key: SHA-256 of "<name>:<value>".
 func Label(key ledger.Ref) [HashSize]byte {
-	return sha256.Sum256([]byte(key.String()))
+	// Most keys fit the array: hashing them allocates nothing.
+	var buf [128]byte
+	return sha256.Sum256(append(append(append(buf[:0], key.Key...), ':'), key.Value...))
 }
 
 // ParseKey parses a key "<name>:<value>" (the name has no ':') and checks

@@ -396,33 +396,51 @@ func (s *Store) indexSnapshot(ctx context.Context, keys []ledger.Ref, lb, nb [][
 var _ index.RefDigester = (*Store)(nil)
 
 // RefDigests implements index.RefDigester: Postgres groups the rows and
-// hashes each key's indices.
+// hashes each key's indices. The rows are read in the primary key's order,
+// (key, value, idx), which is the grouping's: without it the planner may
+// sort every row of the table first, on disk once they outgrow work_mem.
 func (s *Store) RefDigests(ctx context.Context, size uint64, fn func(ref ledger.Ref, count uint64, digest [ledger.HashSize]byte) error) error {
 	if size > math.MaxInt64 {
 		size = math.MaxInt64
 	}
-	rows, _ := s.pool.Query(ctx, `SELECT key, value, count(*), sha256(string_agg(int8send(idx), ''::bytea ORDER BY idx))
-		FROM entry_refs WHERE key = ANY($1) AND idx < $2 GROUP BY key, value`,
-		[]string{ledger.RefTrace, ledger.RefCredential, ledger.RefCredentialParent, ledger.RefFingerprint, ledger.RefAgent, ledger.RefTarget}, int64(size))
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			r      ledger.Ref
-			n      int64
-			digest []byte
-		)
-		if err := rows.Scan(&r.Key, &r.Value, &n, &digest); err != nil {
-			return fmt.Errorf("postgres: ref digests: %w", translate(err))
-		}
-		if len(digest) != ledger.HashSize {
-			return fmt.Errorf("%w: postgres: ref digest of %d bytes", ledger.ErrCorrupt, len(digest))
-		}
-		if err := fn(r, uint64(n), [ledger.HashSize]byte(digest)); err != nil {
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL enable_sort = off`); err != nil {
 			return err
 		}
+		rows, _ := tx.Query(ctx, `SELECT key, value, count(*), sha256(string_agg(int8send(idx), ''::bytea ORDER BY idx))
+			FROM entry_refs WHERE key = ANY($1) AND idx < $2 GROUP BY key, value`,
+			[]string{ledger.RefTrace, ledger.RefCredential, ledger.RefCredentialParent, ledger.RefFingerprint, ledger.RefAgent, ledger.RefTarget}, int64(size))
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				r      ledger.Ref
+				n      int64
+				digest []byte
+			)
+			if err := rows.Scan(&r.Key, &r.Value, &n, &digest); err != nil {
+				return err
+			}
+			if len(digest) != ledger.HashSize {
+				return fmt.Errorf("%w: ref digest of %d bytes", ledger.ErrCorrupt, len(digest))
+			}
+			if err := fn(r, uint64(n), [ledger.HashSize]byte(digest)); err != nil {
+				return errCallback{err}
+			}
+		}
+		return rows.Err()
+	})
+	var cb errCallback
+	if errors.As(err, &cb) {
+		return cb.err
 	}
-	if err := rows.Err(); err != nil {
+	if err != nil {
 		return fmt.Errorf("postgres: ref digests: %w", translate(err))
 	}
 	return nil
 }
+
+// errCallback carries a caller's function's error out of a transaction
+// unwrapped.
+type errCallback struct{ err error }
+
+func (e errCallback) Error() string { return e.err.Error() }

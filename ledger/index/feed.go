@@ -7,9 +7,10 @@ import (
 	"github.com/agentledger/agentledger/ledger"
 )
 
-// maxFed is how many entries' keys a feed holds at most: four steps. An
+// maxFed is how many entries' keys a feed holds at most (tens of MB at
+// worst): two steps. An
 // indexer further behind reads the oldest entries back from the store.
-const maxFed = 4 * DefaultMaxStep
+const maxFed = 2 * DefaultMaxStep
 
 // feed holds the index keys of the entries the Log of this process
 // committed (ledger.AppendFollower), so that the Indexer does not read

@@ -8,8 +8,8 @@ import (
 )
 
 // maxFed is how many entries' keys a feed holds at most (tens of MB at
-// worst): two steps. An
-// indexer further behind reads the oldest entries back from the store.
+// worst): two steps. An indexer further behind reads the oldest entries
+// back from the store.
 const maxFed = 2 * DefaultMaxStep
 
 // feed holds the index keys of the entries the Log of this process

@@ -136,7 +136,9 @@ func DecodeLeaf(leaf []byte) (*DecodedLeaf, error) {
 	if len(leaf) > MaxLeafSize {
 		return nil, fmt.Errorf("%w: leaf of %d bytes exceeds %d", ErrInvalid, len(leaf), MaxLeafSize)
 	}
-	r := leafReader{b: leaf}
+	// The leaf's strings are substrings of one copy of it: one allocation
+	// per leaf, not one per string.
+	r := leafReader{b: leaf, s: string(leaf)}
 	var d DecodedLeaf
 	d.Version = r.byte()
 	if r.err == nil && d.Version != 1 && d.Version != 2 {
@@ -156,6 +158,9 @@ func DecodeLeaf(leaf []byte) (*DecodedLeaf, error) {
 	e.Start = r.time()
 	e.End = r.time()
 	n := r.uint16()
+	if r.err == nil && n > 0 {
+		e.Attrs = make([]Attr, 0, min(n, len(r.b)/4))
+	}
 	for i := 0; i < n && r.err == nil; i++ {
 		k, v := r.string(), r.string()
 		if k == "" {
@@ -166,6 +171,9 @@ func DecodeLeaf(leaf []byte) (*DecodedLeaf, error) {
 		e.Attrs = append(e.Attrs, Attr{Key: k, Value: v})
 	}
 	n = r.uint16()
+	if r.err == nil && n > 0 {
+		d.Commitments = make([]Commitment, 0, min(n, len(r.b)/(2+CommitmentSize)))
+	}
 	for i := 0; i < n && r.err == nil; i++ {
 		c := Commitment{Name: r.string()}
 		copy(c.Hash[:], r.bytes(CommitmentSize))
@@ -322,7 +330,9 @@ func putTime(b *bytes.Buffer, t time.Time) {
 }
 
 type leafReader struct {
-	b   []byte
+	b []byte
+	// s is the whole leaf, of which b is the unread end.
+	s   string
 	err error
 }
 
@@ -360,7 +370,12 @@ func (r *leafReader) uint16() int {
 }
 
 func (r *leafReader) string() string {
-	s := string(r.bytes(r.uint16()))
+	n := r.uint16()
+	if r.bytes(n) == nil {
+		return ""
+	}
+	end := len(r.s) - len(r.b)
+	s := r.s[end-n : end]
 	if r.err == nil {
 		if err := checkString("string", s); err != nil {
 			r.err = err

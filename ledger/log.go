@@ -87,6 +87,16 @@ type Follower interface {
 	Follow(ctx context.Context) error
 }
 
+// AppendFollower is a Follower that the Log also tells of each batch of
+// entries it commits, so that it need not read them back: Appended is
+// called once the batch is committed, with its new records (Index set,
+// Refs as PrepareRecords made them from the entries whose leaves they
+// hold). It must return at once, and not modify the records.
+type AppendFollower interface {
+	Follower
+	Appended(recs []Record)
+}
+
 // Observer is told what the log does, for metrics.
 type Observer interface {
 	// Committed reports a committed batch of n new entries that took d,
@@ -419,6 +429,7 @@ func (l *Log) appendRecords(ctx context.Context, recs []Record, erase []ContentR
 		head       TreeHead
 		added      int
 		mismatches []Mismatch
+		committed  []Record
 		err        error
 	)
 	for attempt := 0; attempt < 3; attempt++ {
@@ -463,7 +474,7 @@ func (l *Log) appendRecords(ctx context.Context, recs []Record, erase []ContentR
 			if err != nil {
 				return nil, err
 			}
-			head = next
+			head, committed = next, newRecs
 			return &Batch{Records: newRecs, Tiles: tiles, Head: next, Erase: erase}, nil
 		})
 		if !errors.Is(err, ErrConflict) {
@@ -472,6 +483,9 @@ func (l *Log) appendRecords(ctx context.Context, recs []Record, erase []ContentR
 	}
 	if err != nil {
 		return nil, TreeHead{}, 0, nil, fmt.Errorf("append batch: %w", err)
+	}
+	if f, ok := l.follower.(AppendFollower); ok && added > 0 {
+		f.Appended(committed)
 	}
 	return indices, head, added, mismatches, nil
 }

@@ -588,7 +588,8 @@ func (c *checker) check(rec *ledger.Record, out *checked) {
 	i := rec.Index
 	h := c.h
 	h.Reset()
-	h.Write([]byte{rfc6962.RFC6962LeafHashPrefix})
+	c.buf[0] = rfc6962.RFC6962LeafHashPrefix
+	h.Write(c.buf[:1])
 	h.Write(rec.Leaf)
 	h.Sum(out.hash[:0])
 	if out.hash != rec.LeafHash {

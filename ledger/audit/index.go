@@ -10,6 +10,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/agentledger/agentledger/ledger"
@@ -438,22 +440,8 @@ func (ia *indexAudit) compareKeys(ctx context.Context) error {
 			found.diverge(latest.Size, "index key with label %x: the index holds a list of %d entries, but no leaf carries the key", l, stored.Size)
 		}
 	}
-	nodes := rb.Nodes()
-	for start := 0; start < len(nodes); start += nodePage {
-		chunk := nodes[start:min(start+nodePage, len(nodes))]
-		ids := make([]index.NodeID, len(chunk))
-		for i, n := range chunk {
-			ids[i] = n.ID
-		}
-		stored, err := ia.s.IndexNodes(ctx, ids)
-		if err != nil {
-			return fmt.Errorf("audit index: read map nodes: %w", err)
-		}
-		for _, n := range chunk {
-			if st, ok := stored[n.ID]; !ok || st != n {
-				found.diverge(latest.Size, "index map node %x: stored %v, the leaves give hash %s", n.ID, ok, short(n.Hash[:]))
-			}
-		}
+	if err := ia.compareNodes(ctx, rb.Nodes(), latest.Size, found); err != nil {
+		return err
 	}
 	now, err := ia.s.LatestIndexNote(ctx)
 	if err != nil {
@@ -469,6 +457,54 @@ func (ia *indexAudit) compareKeys(ctx context.Context) error {
 		ia.rep.diverge(d.Index, "%s", d.Message)
 	}
 	ia.rep.More += found.More
+	return nil
+}
+
+// compareNodes compares the rebuilt map nodes with the stored ones, read
+// nodePage at a time with DefaultReaders reads at once, and reports each
+// that differs into found, in the order of nodes.
+func (ia *indexAudit) compareNodes(ctx context.Context, nodes []index.Node, at uint64, found *IndexReport) error {
+	chunks := (len(nodes) + nodePage - 1) / nodePage
+	// differs[c] are the nodes of chunk c that differ, and whether each is
+	// stored.
+	type differ struct {
+		n      index.Node
+		stored bool
+	}
+	differs := make([][]differ, chunks)
+	errs := make([]error, DefaultReaders)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := range DefaultReaders {
+		wg.Go(func() {
+			for c := int(next.Add(1) - 1); c < chunks; c = int(next.Add(1) - 1) {
+				chunk := nodes[c*nodePage : min((c+1)*nodePage, len(nodes))]
+				ids := make([]index.NodeID, len(chunk))
+				for i, n := range chunk {
+					ids[i] = n.ID
+				}
+				stored, err := ia.s.IndexNodes(ctx, ids)
+				if err != nil {
+					errs[w] = fmt.Errorf("audit index: read map nodes: %w", err)
+					return
+				}
+				for _, n := range chunk {
+					if st, ok := stored[n.ID]; !ok || st != n {
+						differs[c] = append(differs[c], differ{n, ok})
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for _, ds := range differs {
+		for _, d := range ds {
+			found.diverge(at, "index map node %x: stored %v, the leaves give hash %s", d.n.ID, d.stored, short(d.n.Hash[:]))
+		}
+	}
 	return nil
 }
 

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/transparency-dev/merkle/compact"
-	"github.com/transparency-dev/merkle/rfc6962"
 
 	"github.com/agentledger/agentledger/ledger"
 )
@@ -17,7 +16,9 @@ const HashSize = sha256.Size
 
 // Label returns the map label of key: SHA-256 of "<name>:<value>".
 func Label(key ledger.Ref) [HashSize]byte {
-	return sha256.Sum256([]byte(key.String()))
+	// Most keys fit the array: hashing them allocates nothing.
+	var buf [128]byte
+	return sha256.Sum256(append(append(append(buf[:0], key.Key...), ':'), key.Value...))
 }
 
 // ParseKey parses a key "<name>:<value>" (the name has no ':') and checks
@@ -42,17 +43,21 @@ func Value(count uint64, listRoot [HashSize]byte) [HashSize]byte {
 	return sha256.Sum256(b[:])
 }
 
-var (
-	hasher = rfc6962.DefaultHasher
-	ranges = &compact.RangeFactory{Hash: hasher.HashChildren}
-)
+var ranges = &compact.RangeFactory{Hash: rangeHash}
+
+// rangeHash is rfc6962.DefaultHasher.HashChildren (SHA-256(0x01 ‖ l ‖ r))
+// of two 32-byte hashes with one allocation, the result's, not three: the
+// Indexer appends to a list once per key of every entry.
+func rangeHash(l, r []byte) []byte {
+	h := hashChildren((*[HashSize]byte)(l), (*[HashSize]byte)(r))
+	return h[:]
+}
 
 // listLeaf returns the RFC 6962 leaf hash of a list element: SHA-256(0x00 ‖
 // uint64be(index)).
 func listLeaf(index uint64) []byte {
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], index)
-	return hasher.HashLeaf(b[:])
+	h := ListLeaf(index)
+	return h[:]
 }
 
 // List is the state of one key's list: how many indices it holds and the

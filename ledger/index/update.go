@@ -29,6 +29,8 @@ type Indexer struct {
 	signer  *ledger.Signer
 	maxStep uint64
 	now     func() time.Time
+	// fed holds the keys of the entries the Log committed (Appended).
+	fed feed
 }
 
 // NewIndexer returns an Indexer of store that signs notes with signer, the
@@ -43,6 +45,11 @@ func (x *Indexer) Follow(ctx context.Context) error {
 	_, err := x.Update(ctx)
 	return err
 }
+
+// Appended implements ledger.AppendFollower: the Indexer keeps the index
+// keys of the records a Log of its store committed, so that indexing them
+// reads nothing back. The Log must be of the Indexer's store.
+func (x *Indexer) Appended(recs []ledger.Record) { x.fed.add(recs) }
 
 // Update indexes the entries up to the latest checkpoint, one transaction
 // per step, and returns the latest note. With no checkpoint yet it does
@@ -82,6 +89,7 @@ func (x *Indexer) step(ctx context.Context) (Note, bool, error) {
 		if err := checkVersion(latest); err != nil {
 			return latest, false, err
 		}
+		x.fed.drop(latest.Size) // indexed, by this Indexer or another
 	}
 	if indexed && cp.Size <= from {
 		return latest, true, nil
@@ -148,19 +156,34 @@ type keyList struct {
 	indices []uint64
 }
 
-// read reads the leaves [from, to) and returns, for each key they carry,
-// the new indices, in label order.
+// read returns, for each key the leaves [from, to) carry, the new
+// indices, in label order. It takes the keys of the entries the Log handed
+// over (Appended) and reads the others' leaves from the store.
 func (x *Indexer) read(ctx context.Context, from, to uint64) ([]*keyList, error) {
 	byLabel := make(map[[HashSize]byte]*keyList)
-	if err := eachKey(ctx, x.store, from, to, func(key ledger.Ref, label [HashSize]byte, index uint64) {
+	add := func(key ledger.Ref, label [HashSize]byte, index uint64) {
 		kl := byLabel[label]
 		if kl == nil {
 			kl = &keyList{label: label, key: key}
 			byLabel[label] = kl
 		}
 		kl.indices = append(kl.indices, index)
-	}); err != nil {
-		return nil, err
+	}
+	for at := from; at < to; {
+		keys, next := x.fed.take(at, to)
+		for i, ks := range keys {
+			for _, k := range ks {
+				add(k, Label(k), at+uint64(i))
+			}
+		}
+		if len(keys) > 0 {
+			at += uint64(len(keys))
+			continue
+		}
+		if err := eachKey(ctx, x.store, at, next, add); err != nil {
+			return nil, err
+		}
+		at = next
 	}
 	out := make([]*keyList, 0, len(byLabel))
 	for _, kl := range byLabel {

@@ -220,17 +220,8 @@ func (s *Store) UpdateIndex(ctx context.Context, fn func(tx index.Tx, size uint6
 			}
 			refKeys, refValues, refIdx = append(refKeys, r.Ref.Key), append(refValues, r.Ref.Value), append(refIdx, int64(r.Index))
 		}
-		labels, sizes, rngs := make([][]byte, len(b.Keys)), make([]int64, len(b.Keys)), make([][]byte, len(b.Keys))
-		for i, k := range b.Keys {
-			labels[i], sizes[i], rngs[i] = k.Label[:], int64(k.Size), k.Range
-			if rngs[i] == nil {
-				rngs[i] = []byte{}
-			}
-		}
-		ids, hashes, children := make([][]byte, len(b.Nodes)), make([][]byte, len(b.Nodes)), make([][]byte, len(b.Nodes))
-		for i, n := range b.Nodes {
-			ids[i] = n.ID[:]
-			hashes[i], children[i] = index.EncodeNode(n)
+		if err := copyIndexBatch(ctx, conn, b); err != nil {
+			return err
 		}
 		var batch pgx.Batch
 		if b.Reset {
@@ -244,12 +235,10 @@ func (s *Store) UpdateIndex(ctx context.Context, fn func(tx index.Tx, size uint6
 				SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
 				ON CONFLICT DO NOTHING`, refKeys, refValues, refIdx)
 		}
-		batch.Queue(`INSERT INTO index_keys (label, size, range)
-			SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::bytea[])
-			ON CONFLICT (label) DO UPDATE SET size = excluded.size, range = excluded.range`, labels, sizes, rngs)
-		batch.Queue(`INSERT INTO index_nodes (id, hash, children)
-			SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[])
-			ON CONFLICT (id) DO UPDATE SET hash = excluded.hash, children = excluded.children`, ids, hashes, children)
+		batch.Queue(`INSERT INTO index_keys (label, size, range) SELECT label, size, range FROM pg_temp.index_keys_new
+			ON CONFLICT (label) DO UPDATE SET size = excluded.size, range = excluded.range`)
+		batch.Queue(`INSERT INTO index_nodes (id, hash, children) SELECT id, hash, children FROM pg_temp.index_nodes_new
+			ON CONFLICT (id) DO UPDATE SET hash = excluded.hash, children = excluded.children`)
 		batch.Queue(`INSERT INTO index_notes (size, tree_root, map_root, note, time) VALUES ($1, $2, $3, $4, $5)`,
 			int64(b.Note.Size), b.Note.TreeRoot[:], b.Note.MapRoot[:], b.Note.Note, toDB(b.Note.Time))
 		batch.Queue(`UPDATE index_head SET size = $1 WHERE id = 1`, int64(b.Note.Size))
@@ -259,6 +248,37 @@ func (s *Store) UpdateIndex(ctx context.Context, fn func(tx index.Tx, size uint6
 		}
 		return nil
 	})
+}
+
+// copyIndexBatch copies the key states and map nodes of b into temporary
+// tables of the transaction (dropped at its end), from which UpdateIndex
+// upserts them: COPY moves the rows at a fraction of the cost of binding
+// them as arrays.
+func copyIndexBatch(ctx context.Context, conn *pgx.Conn, b *index.Batch) error {
+	if _, err := conn.Exec(ctx, `CREATE TEMPORARY TABLE index_keys_new (label bytea NOT NULL, size bigint NOT NULL, range bytea NOT NULL) ON COMMIT DROP;
+		CREATE TEMPORARY TABLE index_nodes_new (id bytea NOT NULL, hash bytea NOT NULL, children bytea) ON COMMIT DROP`); err != nil {
+		return fmt.Errorf("postgres: update index: create temporary tables: %w", translate(err))
+	}
+	keys := pgx.CopyFromSlice(len(b.Keys), func(i int) ([]any, error) {
+		k := &b.Keys[i]
+		rng := k.Range
+		if rng == nil {
+			rng = []byte{}
+		}
+		return []any{k.Label[:], int64(k.Size), rng}, nil
+	})
+	if _, err := conn.CopyFrom(ctx, pgx.Identifier{"pg_temp", "index_keys_new"}, []string{"label", "size", "range"}, keys); err != nil {
+		return fmt.Errorf("postgres: update index: copy key states: %w", translate(err))
+	}
+	nodes := pgx.CopyFromSlice(len(b.Nodes), func(i int) ([]any, error) {
+		n := &b.Nodes[i]
+		hash, children := index.EncodeNode(*n)
+		return []any{n.ID[:], hash, children}, nil
+	})
+	if _, err := conn.CopyFrom(ctx, pgx.Identifier{"pg_temp", "index_nodes_new"}, []string{"id", "hash", "children"}, nodes); err != nil {
+		return fmt.Errorf("postgres: update index: copy map nodes: %w", translate(err))
+	}
+	return nil
 }
 
 // ScanRefs implements index.Store.
@@ -402,33 +422,51 @@ func (s *Store) indexSnapshot(ctx context.Context, lb, nb [][]byte, names, value
 var _ index.RefDigester = (*Store)(nil)
 
 // RefDigests implements index.RefDigester: Postgres groups the rows and
-// hashes each key's indices.
+// hashes each key's indices. The rows are read in the primary key's order,
+// (key, value, idx), which is the grouping's: without it the planner may
+// sort every row of the table first, on disk once they outgrow work_mem.
 func (s *Store) RefDigests(ctx context.Context, size uint64, fn func(ref ledger.Ref, count uint64, digest [ledger.HashSize]byte) error) error {
 	if size > math.MaxInt64 {
 		size = math.MaxInt64
 	}
-	rows, _ := s.pool.Query(ctx, `SELECT key, value, count(*), sha256(string_agg(int8send(idx), ''::bytea ORDER BY idx))
-		FROM entry_refs WHERE key = ANY($1) AND idx < $2 GROUP BY key, value`,
-		[]string{ledger.RefTrace, ledger.RefCredential, ledger.RefCredentialParent, ledger.RefFingerprint, ledger.RefAgent, ledger.RefTarget}, int64(size))
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			r      ledger.Ref
-			n      int64
-			digest []byte
-		)
-		if err := rows.Scan(&r.Key, &r.Value, &n, &digest); err != nil {
-			return fmt.Errorf("postgres: ref digests: %w", translate(err))
-		}
-		if len(digest) != ledger.HashSize {
-			return fmt.Errorf("%w: postgres: ref digest of %d bytes", ledger.ErrCorrupt, len(digest))
-		}
-		if err := fn(r, uint64(n), [ledger.HashSize]byte(digest)); err != nil {
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL enable_sort = off`); err != nil {
 			return err
 		}
+		rows, _ := tx.Query(ctx, `SELECT key, value, count(*), sha256(string_agg(int8send(idx), ''::bytea ORDER BY idx))
+			FROM entry_refs WHERE key = ANY($1) AND idx < $2 GROUP BY key, value`,
+			[]string{ledger.RefTrace, ledger.RefCredential, ledger.RefCredentialParent, ledger.RefFingerprint, ledger.RefAgent, ledger.RefTarget}, int64(size))
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				r      ledger.Ref
+				n      int64
+				digest []byte
+			)
+			if err := rows.Scan(&r.Key, &r.Value, &n, &digest); err != nil {
+				return err
+			}
+			if len(digest) != ledger.HashSize {
+				return fmt.Errorf("%w: ref digest of %d bytes", ledger.ErrCorrupt, len(digest))
+			}
+			if err := fn(r, uint64(n), [ledger.HashSize]byte(digest)); err != nil {
+				return errCallback{err}
+			}
+		}
+		return rows.Err()
+	})
+	var cb errCallback
+	if errors.As(err, &cb) {
+		return cb.err
 	}
-	if err := rows.Err(); err != nil {
+	if err != nil {
 		return fmt.Errorf("postgres: ref digests: %w", translate(err))
 	}
 	return nil
 }
+
+// errCallback carries a caller's function's error out of a transaction
+// unwrapped.
+type errCallback struct{ err error }
+
+func (e errCallback) Error() string { return e.err.Error() }

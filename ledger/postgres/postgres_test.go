@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"io/fs"
 	"math/bits"
+	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -24,6 +26,8 @@ import (
 	"github.com/agentledger/agentledger/auth"
 	"github.com/agentledger/agentledger/internal/pgtest"
 	"github.com/agentledger/agentledger/ledger"
+	"github.com/agentledger/agentledger/ledger/index"
+	"github.com/agentledger/agentledger/ledger/index/indextest"
 	"github.com/agentledger/agentledger/ledger/postgres"
 	"github.com/agentledger/agentledger/ledger/storetest"
 )
@@ -1140,4 +1144,62 @@ func marker(what string) []byte {
 	b := make([]byte, 16)
 	rand.Read(b)
 	return []byte(what + " prompt " + hex.EncodeToString(b))
+}
+
+// TestIndexUpdatesInPlace checks migration 0009: index transactions
+// rewrite key states and map nodes mostly in place (HOT updates, no new
+// primary-key entries), as the pages' free room allows.
+func TestIndexUpdatesInPlace(t *testing.T) {
+	s, dsn := openStore(t)
+	is := index.Store(s)
+	key, _, err := ledger.GenerateKey("example.com/in-place")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ledger.NewSigner(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := ledger.Open(s, ledger.Config{Signer: signer, CheckpointInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := index.NewIndexer(is, signer)
+	r := mrand.New(mrand.NewPCG(1, 1))
+	for i := range 4 {
+		if _, err := l.Append(t.Context(), indextest.Entries(r, i*500, 500)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Checkpoint(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := x.Update(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The backends report their statistics when they end.
+	if err := l.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	conn := connect(t, dsn)
+	for _, table := range []string{"index_nodes", "index_keys"} {
+		var opts []string
+		if err := conn.QueryRow(t.Context(), `SELECT reloptions FROM pg_class WHERE oid = $1::regclass`, table).Scan(&opts); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(opts, "fillfactor=50") {
+			t.Errorf("%s: reloptions %v, want fillfactor=50", table, opts)
+		}
+		var upd, hot int64
+		for deadline := time.Now().Add(20 * time.Second); upd == 0 && time.Now().Before(deadline); {
+			time.Sleep(50 * time.Millisecond) // polling the statistics, with a deadline
+			upd = queryInt(t, conn, `SELECT n_tup_upd FROM pg_stat_user_tables WHERE relid = $1::regclass`, table)
+			hot = queryInt(t, conn, `SELECT n_tup_hot_upd FROM pg_stat_user_tables WHERE relid = $1::regclass`, table)
+		}
+		t.Logf("%s: %d of %d updates in place", table, hot, upd)
+		if upd == 0 || hot*2 < upd {
+			t.Errorf("%s: %d of %d updates in place, want most", table, hot, upd)
+		}
+	}
 }

@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -144,33 +146,42 @@ const maxRecordsHint = 1 << 14
 // in one repeatable-read snapshot, and merges them: much faster than
 // aggregating content per entry when an auditor reads the whole log. hint
 // is how many entries the range may hold, so that a long read does not
-// copy its records again each time the slice grows.
+// copy its records again each time the slice grows. Rows are read in
+// binary from the driver's buffer: the leaves, salts and content of many
+// records share one allocation (a slab), and a record's fixed-size
+// columns are copied into it in place.
 func (s *Store) queryRecords(ctx context.Context, hint int, entrySQL, contentSQL string, args ...any) ([]ledger.Record, error) {
 	recs := make([]ledger.Record, 0, hint)
+	args = append([]any{pgx.QueryResultFormats{pgx.BinaryFormatCode}}, args...)
+	var sl slab
+	kinds := make(map[string]ledger.Kind)
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		rows, _ := tx.Query(ctx, entrySQL, args...)
 		for rows.Next() {
-			var (
-				r                  ledger.Record
-				idx                int64
-				leafHash, dedupKey []byte
-				kind               string
-				t                  *time.Time
-			)
-			if err := rows.Scan(&idx, &r.Leaf, &leafHash, &dedupKey, &kind, &r.TraceID, &t); err != nil {
+			v := rows.RawValues()
+			if len(v) != 7 || len(v[0]) != 8 {
 				rows.Close()
-				return err
+				return fmt.Errorf("%w: malformed entry row", ledger.ErrCorrupt)
 			}
-			if len(leafHash) != ledger.HashSize || len(dedupKey) != ledger.HashSize {
+			idx := int64(binary.BigEndian.Uint64(v[0]))
+			if len(v[2]) != ledger.HashSize || len(v[3]) != ledger.HashSize {
 				rows.Close()
 				return fmt.Errorf("%w: entry %d: malformed row", ledger.ErrCorrupt, idx)
 			}
-			r.Index = uint64(idx)
-			copy(r.LeafHash[:], leafHash)
-			copy(r.DedupKey[:], dedupKey)
-			r.Kind = ledger.Kind(kind)
-			r.Time = fromDB(t)
-			recs = append(recs, r)
+			t, err := binaryTime(v[6])
+			if err != nil {
+				rows.Close()
+				return fmt.Errorf("%w: entry %d: %w", ledger.ErrCorrupt, idx, err)
+			}
+			kind, ok := kinds[string(v[4])]
+			if !ok {
+				kind = ledger.Kind(v[4])
+				kinds[string(kind)] = kind
+			}
+			recs = append(recs, ledger.Record{Index: uint64(idx), Leaf: sl.copy(v[1]), Kind: kind, TraceID: string(v[5]), Time: t})
+			r := &recs[len(recs)-1]
+			copy(r.LeafHash[:], v[2])
+			copy(r.DedupKey[:], v[3])
 		}
 		if err := rows.Err(); err != nil {
 			return err
@@ -179,20 +190,18 @@ func (s *Store) queryRecords(ctx context.Context, hint int, entrySQL, contentSQL
 		defer rows.Close()
 		i := 0
 		for rows.Next() {
-			var (
-				idx int64
-				c   ledger.Content
-			)
-			if err := rows.Scan(&idx, &c.Name, &c.Salt, &c.Data); err != nil {
-				return err
+			v := rows.RawValues()
+			if len(v) != 4 || len(v[0]) != 8 || v[1] == nil {
+				return fmt.Errorf("%w: malformed content row", ledger.ErrCorrupt)
 			}
+			idx := int64(binary.BigEndian.Uint64(v[0]))
 			for i < len(recs) && recs[i].Index < uint64(idx) {
 				i++
 			}
 			if i == len(recs) || recs[i].Index != uint64(idx) {
-				return fmt.Errorf("%w: content %q of entry %d has no entry", ledger.ErrCorrupt, c.Name, idx)
+				return fmt.Errorf("%w: content %q of entry %d has no entry", ledger.ErrCorrupt, v[1], idx)
 			}
-			recs[i].Content = append(recs[i].Content, c)
+			recs[i].Content = append(recs[i].Content, ledger.Content{Name: string(v[1]), Salt: sl.copy(v[2]), Data: sl.copy(v[3])})
 		}
 		return rows.Err()
 	})
@@ -203,6 +212,49 @@ func (s *Store) queryRecords(ctx context.Context, hint int, entrySQL, contentSQL
 		return nil, nil
 	}
 	return recs, nil
+}
+
+// slabSize is the size of each allocation a slab makes for small values.
+const slabSize = 256 << 10
+
+// slab copies the values of many rows into a few shared allocations.
+type slab struct{ buf []byte }
+
+// copy returns a copy of b, nil for nil (SQL NULL). The copy's capacity is
+// its length: appending to it never writes over its neighbour.
+func (s *slab) copy(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	if cap(s.buf)-len(s.buf) < len(b) {
+		if len(b) > slabSize/4 {
+			return append(make([]byte, 0, len(b)), b...)
+		}
+		s.buf = make([]byte, 0, slabSize)
+	}
+	n := len(s.buf)
+	s.buf = append(s.buf, b...)
+	return s.buf[n:len(s.buf):len(s.buf)]
+}
+
+// pgEpoch is the Postgres epoch, 2000-01-01 UTC, in microseconds since the
+// Unix epoch.
+const pgEpoch = 946_684_800_000_000
+
+// binaryTime decodes a timestamptz in binary (microseconds since the
+// Postgres epoch); NULL is the zero time, as fromDB makes it.
+func binaryTime(b []byte) (time.Time, error) {
+	if b == nil {
+		return time.Time{}, nil
+	}
+	if len(b) != 8 {
+		return time.Time{}, fmt.Errorf("time of %d bytes", len(b))
+	}
+	us := int64(binary.BigEndian.Uint64(b))
+	if us == math.MaxInt64 || us == math.MinInt64 || us > math.MaxInt64-pgEpoch {
+		return time.Time{}, errors.New("time out of range")
+	}
+	return time.UnixMicro(us + pgEpoch).UTC(), nil
 }
 
 // Find implements ledger.Reader.

@@ -451,3 +451,95 @@ func testIndexSmallSteps(t *testing.T, db DB) {
 // IndexUpgrade runs the IndexUpgrade case of Run alone, for a DB whose
 // store handles take a store's least-privileged role, as production's do.
 func IndexUpgrade(t *testing.T, db DB) { testIndexUpgrade(t, db) }
+
+// rangeRecorder is an index.Store that records the ranges of entries read
+// with Records.
+type rangeRecorder struct {
+	index.Store
+	mu    sync.Mutex
+	reads [][2]uint64
+}
+
+func (r *rangeRecorder) Records(ctx context.Context, start, end uint64) ([]ledger.Record, error) {
+	r.mu.Lock()
+	r.reads = append(r.reads, [2]uint64{start, end})
+	r.mu.Unlock()
+	return r.Store.Records(ctx, start, end)
+}
+
+// take returns the ranges read since the last call.
+func (r *rangeRecorder) take() [][2]uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.reads
+	r.reads = nil
+	return out
+}
+
+// testIndexFed indexes as the Log's Follower does: the Indexer takes the
+// keys of the entries its Log committed (ledger.AppendFollower: appends,
+// duplicates, an erasure entry) and reads back from the store only the
+// entries another writer appended in between. Each signed map root must
+// be the one rebuilt from the leaves.
+func testIndexFed(t *testing.T, db DB) {
+	s := db.Open(t)
+	rec := &rangeRecorder{Store: indexStore(t, s)}
+	signer, err := ledger.NewSigner(signerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := index.NewIndexer(rec, signer)
+	l := openLogConfig(t, s, ledger.Config{Follower: x})
+	other := openLog(t, db.Open(t), time.Hour)
+	r := rand.New(rand.NewPCG(9, 10))
+	mine := indextest.Entries(r, 0, 300)
+	steps := []struct {
+		name  string
+		do    func() error
+		reads [][2]uint64 // the ranges the Indexer must read back
+	}{
+		{name: "first batch", do: func() error { _, err := l.Append(t.Context(), mine); return err }},
+		{name: "duplicates and new entries", do: func() error {
+			_, err := l.Append(t.Context(), append(mine[:50:50], indextest.Entries(r, 300, 40)...))
+			return err
+		}},
+		{name: "another writer between two batches", reads: [][2]uint64{{340, 360}}, do: func() error {
+			if _, err := other.Append(t.Context(), indextest.Entries(r, 1000, 20)); err != nil {
+				return err
+			}
+			_, err := l.Append(t.Context(), indextest.Entries(r, 400, 30))
+			return err
+		}},
+		{name: "erasure entry", do: func() error {
+			_, err := l.Erase(t.Context(), []ledger.ContentRef{{Index: 3}}, "dpo@example.com", "test")
+			return err
+		}},
+		{name: "another writer last", reads: [][2]uint64{{391, 392}}, do: func() error {
+			_, err := other.Append(t.Context(), indextest.Entries(r, 2000, 1))
+			return err
+		}},
+	}
+	for _, st := range steps {
+		if err := st.do(); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		cp, err := l.Checkpoint(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec.take()
+		note, err := x.Update(t.Context())
+		if err != nil {
+			t.Fatalf("%s: Update: %v", st.name, err)
+		}
+		if note.Size != cp.Size {
+			t.Fatalf("%s: note for size %d, want %d", st.name, note.Size, cp.Size)
+		}
+		if got, want := note.MapRoot, rebuild(t, s, cp.Size).MapRoot(); got != want {
+			t.Fatalf("%s: signed map root %x, rebuilt from the leaves %x", st.name, got, want)
+		}
+		if got := rec.take(); fmt.Sprint(got) != fmt.Sprint(st.reads) {
+			t.Fatalf("%s: the Indexer read entries %v back, want %v", st.name, got, st.reads)
+		}
+	}
+}

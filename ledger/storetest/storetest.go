@@ -64,6 +64,7 @@ func Run(t *testing.T, newDB func(t *testing.T) DB) {
 		{"IndexAppendOnly", testIndexAppendOnly},
 		{"IndexFollows", testIndexFollows},
 		{"IndexSmallSteps", testIndexSmallSteps},
+		{"IndexFed", testIndexFed},
 		{"IndexUpgrade", testIndexUpgrade},
 	}
 	for _, tt := range tests {

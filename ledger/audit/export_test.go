@@ -1,0 +1,4 @@
+package audit
+
+// PageTiles exposes pageTiles to the benchmarks' read baseline.
+var PageTiles = pageTiles

@@ -352,6 +352,9 @@ type entry struct {
 	e    ledger.Entry
 	seen map[string]bool
 	err  error
+	// fps are fingerprints the entry carries besides those redaction found:
+	// hashes the source computed itself (Vault's HMAC of a client token).
+	fps []string
 }
 
 // add starts an entry of kind, named name, at t, whose event key is
@@ -378,9 +381,9 @@ func (en *entry) set(key, v string) {
 }
 
 // finish completes the entries: the fingerprints redaction found go on the
-// record's credential entries (or on every entry when it has none), the
-// redacted record becomes each entry's content, and each entry is checked
-// against the leaf rules.
+// record's credential entries (or on every entry when it has none), with
+// those the entry carries of its own; the redacted record becomes each
+// entry's content; and each entry is checked against the leaf rules.
 func (r *record) finish() ([]ledger.Entry, error) {
 	if len(r.entries) == 0 {
 		return nil, nil
@@ -391,8 +394,6 @@ func (r *record) finish() ([]ledger.Entry, error) {
 			fps = append(fps, f.Fingerprint)
 		}
 	}
-	slices.Sort(fps)
-	fps = slices.Compact(fps)
 	hasCred := slices.ContainsFunc(r.entries, func(en *entry) bool { return en.e.Kind == ledger.KindCredential })
 	// The record as read, unless redaction replaced a secret in it: then
 	// the redacted record, re-encoded.
@@ -405,8 +406,13 @@ func (r *record) finish() ([]ledger.Entry, error) {
 	}
 	out := make([]ledger.Entry, 0, len(r.entries))
 	for _, en := range r.entries {
-		if len(fps) > 0 && (!hasCred || en.e.Kind == ledger.KindCredential) {
-			en.set(ledger.AttrCredentialFingerprint, strings.Join(fps, " "))
+		own := en.fps
+		if !hasCred || en.e.Kind == ledger.KindCredential {
+			own = append(own, fps...)
+		}
+		if len(own) > 0 {
+			slices.Sort(own)
+			en.set(ledger.AttrCredentialFingerprint, strings.Join(slices.Compact(own), " "))
 		}
 		if en.err != nil {
 			return nil, en.err

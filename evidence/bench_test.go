@@ -45,25 +45,9 @@ func writeCloudTrailFile(b *testing.B, path string, mib int) int {
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
 	w.WriteString(`{"Records":[`)
-	base := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	n := 0
 	for written := 0; written < mib<<20; n++ {
-		rec := map[string]any{
-			"eventVersion": "1.09", "eventID": fmt.Sprintf("bench-%012d", n), "eventTime": base.Add(time.Duration(n) * time.Millisecond).Format(time.RFC3339),
-			"eventSource": "s3.amazonaws.com", "eventName": "GetObject", "awsRegion": "us-east-1", "sourceIPAddress": fmt.Sprintf("10.0.%d.%d", n/250%250, n%250),
-			"userAgent": "aws-sdk-go-v2/1.36.3 os/linux lang/go#1.26 api/s3#1.79.2", "requestID": fmt.Sprintf("%016X", n),
-			"userIdentity": map[string]any{"type": "AssumedRole", "principalId": "AROAQ3EGUSKNEXAMPLE:agent-" + strconv.Itoa(n%16),
-				"arn": "arn:aws:sts::123456789012:assumed-role/analyst/agent-" + strconv.Itoa(n%16), "accountId": "123456789012",
-				"accessKeyId":    fmt.Sprintf("ASIAQ3EGUSKN%08d", n%16),
-				"sessionContext": map[string]any{"attributes": map[string]any{"creationDate": "2026-03-01T09:00:00Z", "mfaAuthenticated": "false"}}},
-			"requestParameters": map[string]any{"bucketName": "analytics-reports", "key": fmt.Sprintf("exports/2026/03/01/part-%08d.parquet", n),
-				"Host": "analytics-reports.s3.us-east-1.amazonaws.com"},
-			"responseElements": nil, "additionalEventData": map[string]any{"SignatureVersion": "SigV4", "CipherSuite": "TLS_AES_128_GCM_SHA256",
-				"bytesTransferredIn": 0, "bytesTransferredOut": 1048576, "AuthenticationMethod": "AuthHeader"},
-			"resources": []any{map[string]any{"type": "AWS::S3::Object", "ARN": fmt.Sprintf("arn:aws:s3:::analytics-reports/exports/part-%08d.parquet", n)}},
-			"eventType": "AwsApiCall", "managementEvent": false, "recipientAccountId": "123456789012", "eventCategory": "Data", "readOnly": true,
-		}
-		data, _ := json.Marshal(rec)
+		data := benchRecord(n)
 		if n > 0 {
 			w.WriteByte(',')
 		}
@@ -78,6 +62,54 @@ func writeCloudTrailFile(b *testing.B, path string, mib int) int {
 		b.Fatal(err)
 	}
 	return n
+}
+
+// benchRecord returns the n-th record of the benchmark's CloudTrail file:
+// a distinct S3 data event made with one of a handful of STS sessions.
+func benchRecord(n int) []byte {
+	base := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	rec := map[string]any{
+		"eventVersion": "1.09", "eventID": fmt.Sprintf("bench-%012d", n), "eventTime": base.Add(time.Duration(n) * time.Millisecond).Format(time.RFC3339),
+		"eventSource": "s3.amazonaws.com", "eventName": "GetObject", "awsRegion": "us-east-1", "sourceIPAddress": fmt.Sprintf("10.0.%d.%d", n/250%250, n%250),
+		"userAgent": "aws-sdk-go-v2/1.36.3 os/linux lang/go#1.26 api/s3#1.79.2", "requestID": fmt.Sprintf("%016X", n),
+		"userIdentity": map[string]any{"type": "AssumedRole", "principalId": "AROAQ3EGUSKNEXAMPLE:agent-" + strconv.Itoa(n%16),
+			"arn": "arn:aws:sts::123456789012:assumed-role/analyst/agent-" + strconv.Itoa(n%16), "accountId": "123456789012",
+			"accessKeyId":    fmt.Sprintf("ASIAQ3EGUSKN%08d", n%16),
+			"sessionContext": map[string]any{"attributes": map[string]any{"creationDate": "2026-03-01T09:00:00Z", "mfaAuthenticated": "false"}}},
+		"requestParameters": map[string]any{"bucketName": "analytics-reports", "key": fmt.Sprintf("exports/2026/03/01/part-%08d.parquet", n),
+			"Host": "analytics-reports.s3.us-east-1.amazonaws.com"},
+		"responseElements": nil, "additionalEventData": map[string]any{"SignatureVersion": "SigV4", "CipherSuite": "TLS_AES_128_GCM_SHA256",
+			"bytesTransferredIn": 0, "bytesTransferredOut": 1048576, "AuthenticationMethod": "AuthHeader"},
+		"resources": []any{map[string]any{"type": "AWS::S3::Object", "ARN": fmt.Sprintf("arn:aws:s3:::analytics-reports/exports/part-%08d.parquet", n)}},
+		"eventType": "AwsApiCall", "managementEvent": false, "recipientAccountId": "123456789012", "eventCategory": "Data", "readOnly": true,
+	}
+	data, _ := json.Marshal(rec)
+	return data
+}
+
+// BenchmarkParse maps CloudTrail records to entries, one record per
+// iteration, without the ledger: the parsing cost an import adds to
+// Log.Append (BenchmarkImport).
+//
+//	go test -run '^$' -bench BenchmarkParse -benchmem ./evidence/
+func BenchmarkParse(b *testing.B) {
+	p := newParser(b, FormatCloudTrail)
+	recs := make([][]byte, 1024)
+	var size int
+	for i := range recs {
+		recs[i] = benchRecord(i)
+		size += len(recs[i])
+	}
+	b.SetBytes(int64(size / len(recs)))
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		entries, err := p.Parse(recs[i%len(recs)])
+		if err != nil || len(entries) != 1 {
+			b.Fatalf("record %d: %d entries, %v", i, len(entries), err)
+		}
+		i++
+	}
 }
 
 type benchStore struct {

@@ -266,7 +266,8 @@ func (p *Parser) Parse(data []byte) ([]ledger.Entry, error) {
 		return nil, fmt.Errorf("record is %s, want a JSON object", jsonType(v))
 	}
 	rec := &record{p: p, source: string(p.cfg.Format), raw: data}
-	rec.obj = rec.redact("", obj, false).(map[string]any)
+	rec.redact("", obj, false)
+	rec.obj = obj
 	// A member the decoder dropped (a duplicate name) was not redacted:
 	// then the raw bytes are not stored.
 	rec.changed = rec.changed || rec.members != members
@@ -304,9 +305,10 @@ type record struct {
 	entries  []*entry
 }
 
-// redact returns v with every string redacted, as a member named name
-// (array elements take their array's name).
-func (r *record) redact(name string, v any, public bool) any {
+// redact redacts every string of v, as a member named name (array
+// elements take their array's name): objects and arrays in place; a
+// string is returned, with set true when it must replace v.
+func (r *record) redact(name string, v any, public bool) (_ any, set bool) {
 	switch v := v.(type) {
 	case string:
 		var (
@@ -321,12 +323,14 @@ func (r *record) redact(name string, v any, public bool) any {
 		}
 		r.findings = append(r.findings, f...)
 		r.changed = r.changed || changed
-		return out
+		return out, out != v
 	case map[string]any:
 		r.members += len(v)
 		var renamed []string
 		for k, x := range v {
-			v[k] = r.redact(k, x, publicNames[k])
+			if nx, set := r.redact(k, x, publicNames[k]); set {
+				v[k] = nx
+			}
 			if nk, f, changed := r.p.r.RedactText(k); changed {
 				r.findings = append(r.findings, f...)
 				renamed = append(renamed, k, nk)
@@ -337,14 +341,14 @@ func (r *record) redact(name string, v any, public bool) any {
 			v[renamed[i+1]] = v[renamed[i]]
 			delete(v, renamed[i])
 		}
-		return v
 	case []any:
 		for i, x := range v {
-			v[i] = r.redact(name, x, public)
+			if nx, set := r.redact(name, x, public); set {
+				v[i] = nx
+			}
 		}
-		return v
 	}
-	return v
+	return v, false
 }
 
 // entry is one entry being built.

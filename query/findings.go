@@ -585,6 +585,7 @@ func findings(ctx context.Context, f *fetcher, g governor, head uint64, kind str
 	}
 	refs := findingCandidates(kind)
 	cache := make(map[string]*api.CredentialEvidence)
+	byFingerprint := make(map[string][]string) // aboutCredentials' answers
 	window, scanned := uint64(1024), uint64(0)
 	for hi > 0 && scanned < findingsScan && len(cache) < findingsCredentials {
 		var (
@@ -609,7 +610,7 @@ func findings(ctx context.Context, f *fetcher, g governor, head uint64, kind str
 		}
 		for i := len(nodes) - 1; i >= 0; i-- {
 			n := nodes[i]
-			ids, err := aboutCredentials(ctx, f, n)
+			ids, err := aboutCredentials(ctx, f, n, byFingerprint)
 			if err != nil {
 				return nil, err
 			}
@@ -649,15 +650,20 @@ func findings(ctx context.Context, f *fetcher, g governor, head uint64, kind str
 }
 
 // maxFingerprintCredentials bounds the credentials a provider-seen use
-// that names no credential ID is looked up as, by its fingerprints.
-const maxFingerprintCredentials = 8
+// that names no credential ID is looked up as, by its fingerprints, and
+// maxKnownFingerprints the answers one findings page remembers.
+const (
+	maxFingerprintCredentials = 8
+	maxKnownFingerprints      = 4096
+)
 
 // aboutCredentials returns the credentials the findings about candidate n
 // belong to: its credential.id; or, for a provider-seen use that names its
 // credential by its token's fingerprint alone (a request Vault could not
 // authenticate), the credentials whose credential events carry that
-// fingerprint, as reconcile joins them.
-func aboutCredentials(ctx context.Context, f *fetcher, n *node) ([]string, error) {
+// fingerprint, as reconcile joins them. known holds the answers for
+// fingerprints looked up before, by the use's fingerprint attribute.
+func aboutCredentials(ctx context.Context, f *fetcher, n *node, known map[string][]string) ([]string, error) {
 	if id := n.attr(ledger.AttrCredentialID); id != "" {
 		if len(id) > ledger.MaxRefValue {
 			return nil, nil
@@ -667,7 +673,11 @@ func aboutCredentials(ctx context.Context, f *fetcher, n *node) ([]string, error
 	if n.e.Kind != ledger.KindAPICall || !fromEvidence(n) {
 		return nil, nil
 	}
-	fps := fields(n.attr(ledger.AttrCredentialFingerprint))
+	attr := n.attr(ledger.AttrCredentialFingerprint)
+	if ids, ok := known[attr]; ok {
+		return ids, nil
+	}
+	fps := fields(attr)
 	if len(fps) == 0 {
 		return nil, nil
 	}
@@ -695,6 +705,9 @@ func aboutCredentials(ctx context.Context, f *fetcher, n *node) ([]string, error
 		}
 	}
 	slices.Sort(ids)
+	if len(known) < maxKnownFingerprints {
+		known[attr] = ids
+	}
 	return ids, nil
 }
 

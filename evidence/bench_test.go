@@ -35,10 +35,27 @@ func benchFileMiB(b *testing.B) int {
 	return 32
 }
 
+// benchSegments is how many files BenchmarkImport cuts its MiB into:
+// AGENTLEDGER_BENCH_IMPORT_SEGMENTS, else one per 16 MiB. The import and
+// its baseline alternate file by file, so that a change of the machine's
+// load in the run weighs on both alike; 1 imports one file of the whole
+// size (a single stream: its peak RSS is that of the whole import).
+func benchSegments(b *testing.B, mib int) int {
+	if s := os.Getenv("AGENTLEDGER_BENCH_IMPORT_SEGMENTS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > mib {
+			b.Fatalf("AGENTLEDGER_BENCH_IMPORT_SEGMENTS=%q: want 1 to %d", s, mib)
+		}
+		return n
+	}
+	return max(1, mib/16)
+}
+
 // writeCloudTrailFile writes a CloudTrail log file of about mib MiB, as
 // delivered to S3: distinct S3 data events made with a handful of STS
-// sessions, streamed to disk. It returns the number of records.
-func writeCloudTrailFile(b *testing.B, path string, mib int) int {
+// sessions, streamed to disk, numbered from first. It returns the number
+// of records.
+func writeCloudTrailFile(b *testing.B, path string, mib, first int) int {
 	b.Helper()
 	f, err := os.Create(path)
 	if err != nil {
@@ -48,7 +65,7 @@ func writeCloudTrailFile(b *testing.B, path string, mib int) int {
 	w.WriteString(`{"Records":[`)
 	n := 0
 	for written := 0; written < mib<<20; n++ {
-		data := benchRecord(n)
+		data := benchRecord(first + n)
 		if n > 0 {
 			w.WriteByte(',')
 		}
@@ -182,80 +199,41 @@ func resetPeakRSS() {
 	os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
 }
 
-// BenchmarkImport imports a CloudTrail log file into a fresh ledger and,
+// BenchmarkImport imports CloudTrail log files into a fresh ledger and,
 // in the same run, appends the same entries, already parsed, with
 // Log.Append in batches of the same size to another fresh ledger (parsed
 // batch by batch between the timed Append calls, so that memory stays
-// bounded at 1 GiB): the rate of each, their ratio (goal ≥ 0.5) and the
-// import's peak RSS.
+// bounded at 1 GiB), alternating file by file (benchSegments): the rate of
+// each, their ratio (goal ≥ 0.5) and the import's peak RSS.
 //
-//	go test -run '^$' -bench BenchmarkImport -benchtime 1x ./evidence/
+//	AGENTLEDGER_BENCH_IMPORT_MIB=1024 go test -run '^$' -bench BenchmarkImport -benchtime 1x -count 3 ./evidence/
 func BenchmarkImport(b *testing.B) {
-	path := filepath.Join(b.TempDir(), "cloudtrail.json")
-	records := writeCloudTrailFile(b, path, benchFileMiB(b))
+	mib := benchFileMiB(b)
+	segs := benchSegments(b, mib)
+	paths := make([]string, segs)
+	counts := make([]int, segs)
+	records := 0
+	for i := range paths {
+		paths[i] = filepath.Join(b.TempDir(), fmt.Sprintf("cloudtrail-%03d.json", i))
+		counts[i] = writeCloudTrailFile(b, paths[i], max(1, mib/segs), records)
+		records += counts[i]
+	}
 	p := newParser(b, FormatCloudTrail)
 	for _, bs := range benchStores {
 		b.Run(bs.name, func(b *testing.B) {
 			var importSecs, appendSecs, rss float64
 			for range b.N {
-				// The import, streamed from disk.
-				l := openBenchLog(b, bs.open(b))
-				f, err := os.Open(path)
-				if err != nil {
-					b.Fatal(err)
+				imp, base := openBenchLog(b, bs.open(b)), openBenchLog(b, bs.open(b))
+				for i, path := range paths {
+					secs, peak := benchImportFile(b, p, imp, path, counts[i])
+					importSecs += secs
+					rss = max(rss, peak)
+					b.StopTimer()
+					appendSecs += benchAppendFile(b, p, base, path)
+					b.StartTimer()
 				}
-				resetPeakRSS()
-				start := time.Now()
-				st, err := Import(b.Context(), p, l, f, func(r Record) { b.Fatalf("refused: %v", r.Err) })
-				importSecs += time.Since(start).Seconds()
-				rss = max(rss, peakRSS())
-				f.Close()
-				if err != nil || st.Entries != records {
-					b.Fatalf("import: %d of %d entries, %v", st.Entries, records, err)
-				}
-				l.Close(context.Background())
-
-				// The baseline: the same entries, parsed outside the timed
-				// Append calls, batch by batch, so that memory stays bounded
-				// at any file size.
-				b.StopTimer()
-				f, err = os.Open(path)
-				if err != nil {
-					b.Fatal(err)
-				}
-				l = openBenchLog(b, bs.open(b))
-				batch := make([]ledger.Entry, 0, ImportBatch)
-				var appendDur time.Duration
-				flush := func() error {
-					if len(batch) == 0 {
-						return nil
-					}
-					start := time.Now()
-					_, err := l.Append(b.Context(), batch)
-					appendDur += time.Since(start)
-					batch = batch[:0]
-					return err
-				}
-				if err := p.Read(f, func(r Record) error {
-					for _, e := range r.Entries {
-						batch = append(batch, e)
-						if len(batch) == ImportBatch {
-							if err := flush(); err != nil {
-								return err
-							}
-						}
-					}
-					return nil
-				}); err != nil {
-					b.Fatal(err)
-				}
-				if err := flush(); err != nil {
-					b.Fatal(err)
-				}
-				f.Close()
-				b.StartTimer()
-				appendSecs += appendDur.Seconds()
-				l.Close(context.Background())
+				imp.Close(context.Background())
+				base.Close(context.Background())
 			}
 			n := float64(records * b.N)
 			b.ReportMetric(n/importSecs, "import_entries/s")
@@ -265,4 +243,61 @@ func BenchmarkImport(b *testing.B) {
 			b.ReportMetric(float64(records), "records")
 		})
 	}
+}
+
+// benchImportFile imports the file at path, streamed from disk, into l
+// and returns how long it took and the peak RSS in MiB.
+func benchImportFile(b *testing.B, p *Parser, l *ledger.Log, path string, records int) (float64, float64) {
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	resetPeakRSS()
+	start := time.Now()
+	st, err := Import(b.Context(), p, l, f, func(r Record) { b.Fatalf("refused: %v", r.Err) })
+	secs := time.Since(start).Seconds()
+	if err != nil || st.Entries != records {
+		b.Fatalf("import %s: %d of %d entries, %v", path, st.Entries, records, err)
+	}
+	return secs, peakRSS()
+}
+
+// benchAppendFile parses the file at path and appends its entries to l in
+// batches of ImportBatch, and returns the time spent in Log.Append alone.
+func benchAppendFile(b *testing.B, p *Parser, l *ledger.Log, path string) float64 {
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	batch := make([]ledger.Entry, 0, ImportBatch)
+	var appendDur time.Duration
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		start := time.Now()
+		_, err := l.Append(b.Context(), batch)
+		appendDur += time.Since(start)
+		batch = batch[:0]
+		return err
+	}
+	if err := p.Read(f, func(r Record) error {
+		for _, e := range r.Entries {
+			batch = append(batch, e)
+			if len(batch) == ImportBatch {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+	if err := flush(); err != nil {
+		b.Fatal(err)
+	}
+	return appendDur.Seconds()
 }

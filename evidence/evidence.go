@@ -266,7 +266,8 @@ func (p *Parser) Parse(data []byte) ([]ledger.Entry, error) {
 		return nil, fmt.Errorf("record is %s, want a JSON object", jsonType(v))
 	}
 	rec := &record{p: p, source: string(p.cfg.Format), raw: data}
-	rec.obj = rec.redact("", obj, false).(map[string]any)
+	rec.redact("", obj, false)
+	rec.obj = obj
 	// A member the decoder dropped (a duplicate name) was not redacted:
 	// then the raw bytes are not stored.
 	rec.changed = rec.changed || rec.members != members
@@ -304,9 +305,10 @@ type record struct {
 	entries  []*entry
 }
 
-// redact returns v with every string redacted, as a member named name
-// (array elements take their array's name).
-func (r *record) redact(name string, v any, public bool) any {
+// redact redacts every string of v, as a member named name (array
+// elements take their array's name): objects and arrays in place; a
+// string is returned, with set true when it must replace v.
+func (r *record) redact(name string, v any, public bool) (_ any, set bool) {
 	switch v := v.(type) {
 	case string:
 		var (
@@ -321,12 +323,14 @@ func (r *record) redact(name string, v any, public bool) any {
 		}
 		r.findings = append(r.findings, f...)
 		r.changed = r.changed || changed
-		return out
+		return out, out != v
 	case map[string]any:
 		r.members += len(v)
 		var renamed []string
 		for k, x := range v {
-			v[k] = r.redact(k, x, publicNames[k])
+			if nx, set := r.redact(k, x, publicNames[k]); set {
+				v[k] = nx
+			}
 			if nk, f, changed := r.p.r.RedactText(k); changed {
 				r.findings = append(r.findings, f...)
 				renamed = append(renamed, k, nk)
@@ -337,14 +341,14 @@ func (r *record) redact(name string, v any, public bool) any {
 			v[renamed[i+1]] = v[renamed[i]]
 			delete(v, renamed[i])
 		}
-		return v
 	case []any:
 		for i, x := range v {
-			v[i] = r.redact(name, x, public)
+			if nx, set := r.redact(name, x, public); set {
+				v[i] = nx
+			}
 		}
-		return v
 	}
-	return v
+	return v, false
 }
 
 // entry is one entry being built.
@@ -352,6 +356,9 @@ type entry struct {
 	e    ledger.Entry
 	seen map[string]bool
 	err  error
+	// fps are fingerprints the entry carries besides those redaction found:
+	// hashes the source computed itself (Vault's HMAC of a client token).
+	fps []string
 }
 
 // add starts an entry of kind, named name, at t, whose event key is
@@ -378,9 +385,9 @@ func (en *entry) set(key, v string) {
 }
 
 // finish completes the entries: the fingerprints redaction found go on the
-// record's credential entries (or on every entry when it has none), the
-// redacted record becomes each entry's content, and each entry is checked
-// against the leaf rules.
+// record's credential entries (or on every entry when it has none), with
+// those the entry carries of its own; the redacted record becomes each
+// entry's content; and each entry is checked against the leaf rules.
 func (r *record) finish() ([]ledger.Entry, error) {
 	if len(r.entries) == 0 {
 		return nil, nil
@@ -391,8 +398,6 @@ func (r *record) finish() ([]ledger.Entry, error) {
 			fps = append(fps, f.Fingerprint)
 		}
 	}
-	slices.Sort(fps)
-	fps = slices.Compact(fps)
 	hasCred := slices.ContainsFunc(r.entries, func(en *entry) bool { return en.e.Kind == ledger.KindCredential })
 	// The record as read, unless redaction replaced a secret in it: then
 	// the redacted record, re-encoded.
@@ -405,8 +410,13 @@ func (r *record) finish() ([]ledger.Entry, error) {
 	}
 	out := make([]ledger.Entry, 0, len(r.entries))
 	for _, en := range r.entries {
-		if len(fps) > 0 && (!hasCred || en.e.Kind == ledger.KindCredential) {
-			en.set(ledger.AttrCredentialFingerprint, strings.Join(fps, " "))
+		own := en.fps
+		if !hasCred || en.e.Kind == ledger.KindCredential {
+			own = append(own, fps...)
+		}
+		if len(own) > 0 {
+			slices.Sort(own)
+			en.set(ledger.AttrCredentialFingerprint, strings.Join(slices.Compact(own), " "))
 		}
 		if en.err != nil {
 			return nil, en.err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -440,6 +441,22 @@ func TestVaultTokenHMACOnly(t *testing.T) {
 	// The uses made with an accessor keep to it alone, as before.
 	if a := uses["vault/4c1d2e3f-5a6b-4c7d-8e9f-0a1b2c3d4e02/response"]; a["credential.id"] != accessor || a["credential.fingerprint"] != "" {
 		t.Errorf("use with an accessor = %v, want credential.id %s and no fingerprint", a, accessor)
+	}
+
+	// The issuance carries the issued token's HMAC, which joins the use
+	// read in another import; a use made with an accessor carries none.
+	for _, e := range entriesOf(recs) {
+		if a := attrs(e); e.Kind == ledger.KindCredential && a["credential.operation"] == "issue" {
+			if a["credential.id"] != accessor || a["credential.fingerprint"] != revoked {
+				t.Errorf("issuance %s: credential.id %q, credential.fingerprint %q, want %s and %s",
+					e.EventKey, a["credential.id"], a["credential.fingerprint"], accessor, revoked)
+			}
+			// The join's key is a key of the verifiable index, so that a
+			// completeness proof covers it.
+			if !slices.Contains(ledger.IndexKeys(&e), ledger.Ref{Key: ledger.RefFingerprint, Value: revoked}) {
+				t.Errorf("issuance index keys %v, want fingerprint:%s", ledger.IndexKeys(&e), revoked)
+			}
+		}
 	}
 
 	// The same record alone, as a second import: the HMAC names it.

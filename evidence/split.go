@@ -224,38 +224,46 @@ func (s *splitter) value(c byte) (raw, bool, error) {
 		s.scalarEnd()
 		return raw{line: start, data: bytes.Clone(s.buf)}, true, nil
 	}
+	// The bytes buffered are scanned in place, a buffer at a time, and
+	// appended to the record at once.
 	for d > 0 || inStr {
-		b, err := s.r.ReadByte()
-		if err == io.EOF {
-			s.done = true
-			return raw{line: start, err: fmt.Errorf("truncated JSON: the stream ends inside this record")}, true, nil
-		}
-		if err != nil {
+		chunk, err := s.r.Peek(max(1, s.r.Buffered()))
+		if len(chunk) == 0 {
+			if err == io.EOF {
+				s.done = true
+				return raw{line: start, err: fmt.Errorf("truncated JSON: the stream ends inside this record")}, true, nil
+			}
 			return raw{}, false, fmt.Errorf("read line %d: %w", s.line, err)
 		}
+		n := 0
+		for n < len(chunk) && (d > 0 || inStr) {
+			b := chunk[n]
+			n++
+			switch {
+			case b == '\n':
+				s.line++
+			case inStr && esc:
+				esc = false
+			case inStr && b == '\\':
+				esc = true
+			case b == '"':
+				inStr = !inStr
+			case inStr:
+			case b == '{' || b == '[':
+				open(b)
+			case b == '}' || b == ']':
+				d--
+			}
+		}
 		if !over {
-			if len(s.buf) >= s.maxBytes {
+			if len(s.buf)+n > s.maxBytes {
 				over = true
 				s.buf = s.buf[:0]
 			} else {
-				s.buf = append(s.buf, b)
+				s.buf = append(s.buf, chunk[:n]...)
 			}
 		}
-		switch {
-		case b == '\n':
-			s.line++
-		case inStr && esc:
-			esc = false
-		case inStr && b == '\\':
-			esc = true
-		case b == '"':
-			inStr = !inStr
-		case inStr:
-		case b == '{' || b == '[':
-			open(b)
-		case b == '}' || b == ']':
-			d--
-		}
+		s.r.Discard(n)
 	}
 	switch {
 	case over:

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/agentledger/agentledger/ingest/secrets"
 	"github.com/agentledger/agentledger/ledger"
 )
 
@@ -34,7 +33,10 @@ var vaultMethods = map[string]string{
 // accessor. It yields an api_call entry whose credential.fingerprint is
 // that HMAC, so that a responder finds it by the HMAC, and whose
 // credential.id is the token's accessor if the parser saw the token, by its
-// HMAC, issued or used with its accessor earlier in its life.
+// HMAC, issued or used with its accessor earlier in its life. The
+// credential entry of a token's issuance carries the issued token's HMAC
+// as its credential.fingerprint, so that such a use read in another import
+// still joins its credential through the fingerprint index key.
 func vault(r *record) error {
 	rd := &reader{obj: r.obj}
 	typ := rd.str("type")
@@ -86,10 +88,10 @@ func vault(r *record) error {
 	if accessor != "" || token != "" {
 		en := r.add(ledger.KindAPICall, id, name, t)
 		en.set(ledger.AttrCredentialID, accessor)
-		if hmacOnly && !slices.ContainsFunc(r.findings, func(f secrets.Finding) bool { return f.Fingerprint == token }) {
-			// Vault's HMAC, kept as Vault wrote it; the fingerprint of a
-			// token Vault did not hash is set with the record's others.
-			en.set(ledger.AttrCredentialFingerprint, token)
+		if hmacOnly {
+			// Vault's HMAC, kept as Vault wrote it, or the fingerprint of
+			// a token Vault did not hash.
+			en.fps = append(en.fps, token)
 		}
 		en.set(AttrHTTPMethod, vaultMethods[op])
 		en.set(AttrURLPath, "/v1/"+p)
@@ -115,8 +117,9 @@ func vault(r *record) error {
 		if ard.err != nil {
 			return fmt.Errorf("response.auth: %w", ard.err)
 		}
+		newToken := ard.str("client_token")
 		if newAcc != "" {
-			tokens.put(ard.str("client_token"), newAcc)
+			tokens.put(newToken, newAcc)
 			en := r.add(ledger.KindCredential, id, name, t)
 			en.set(ledger.AttrCredentialOperation, "issue")
 			en.set(ledger.AttrCredentialID, newAcc)
@@ -131,6 +134,12 @@ func vault(r *record) error {
 			}
 			en.set(ledger.AttrCredentialParentID, accessor)
 			en.set(AttrVaultEntityID, entity)
+			if strings.HasPrefix(newToken, hmacPrefix) {
+				// The issued token's HMAC (or fingerprint): what a request
+				// Vault could not authenticate names it by, in this
+				// import or a later one.
+				en.fps = append(en.fps, newToken)
+			}
 			common(en)
 		}
 	}
@@ -163,6 +172,10 @@ func vault(r *record) error {
 	}
 	return nil
 }
+
+// hmacPrefix starts the HMACs Vault writes of sensitive fields, and the
+// fingerprints the redactor writes of the raw tokens Vault did not hash.
+const hmacPrefix = "hmac-sha256:"
 
 // maxTokens bounds the client tokens a Parser remembers; past it, it
 // forgets them all and starts again.

@@ -150,7 +150,10 @@ func reconcile(ctx context.Context, f *fetcher, id string, g *governor) (*api.Cr
 			uses = append(uses, n)
 		}
 	}
-	// Agent calls that carry the credential's raw token, by fingerprint.
+	// Agent calls that carry the credential's raw token, by fingerprint,
+	// and the provider-seen uses that name the credential by its token's
+	// fingerprint alone (a request Vault could not authenticate, read in
+	// another import than the token's issuance).
 	if qs := evidenceQueries(cr); len(qs) > 0 {
 		found, err := f.findMany(ctx, qs)
 		if err != nil {
@@ -165,7 +168,7 @@ func reconcile(ctx context.Context, f *fetcher, id string, g *governor) (*api.Cr
 			return nil, err
 		}
 		for _, n := range more {
-			if n.e.Kind == ledger.KindAPICall && !fromEvidence(n) && !slices.Contains(uses, n) {
+			if n.e.Kind == ledger.KindAPICall && (!fromEvidence(n) || n.attr(ledger.AttrCredentialID) == "") && !slices.Contains(uses, n) {
 				uses = append(uses, n)
 			}
 		}
@@ -582,6 +585,7 @@ func findings(ctx context.Context, f *fetcher, g governor, head uint64, kind str
 	}
 	refs := findingCandidates(kind)
 	cache := make(map[string]*api.CredentialEvidence)
+	byFingerprint := make(map[string][]string) // aboutCredentials' answers
 	window, scanned := uint64(1024), uint64(0)
 	for hi > 0 && scanned < findingsScan && len(cache) < findingsCredentials {
 		var (
@@ -606,24 +610,26 @@ func findings(ctx context.Context, f *fetcher, g governor, head uint64, kind str
 		}
 		for i := len(nodes) - 1; i >= 0; i-- {
 			n := nodes[i]
-			id := n.attr(ledger.AttrCredentialID)
-			if id == "" || len(id) > ledger.MaxRefValue {
-				continue
+			ids, err := aboutCredentials(ctx, f, n, byFingerprint)
+			if err != nil {
+				return nil, err
 			}
-			ev, ok := cache[id]
-			if !ok {
-				if len(cache) == findingsCredentials {
-					page.NextCursor = encodeCursor(n.index() + 1)
-					return page, nil
+			for _, id := range ids {
+				ev, ok := cache[id]
+				if !ok {
+					if len(cache) == findingsCredentials {
+						page.NextCursor = encodeCursor(n.index() + 1)
+						return page, nil
+					}
+					if ev, err = reconcile(ctx, f, id, &g); err != nil {
+						return nil, err
+					}
+					cache[id] = ev
 				}
-				if ev, err = reconcile(ctx, f, id, &g); err != nil {
-					return nil, err
-				}
-				cache[id] = ev
-			}
-			for _, fd := range ev.Findings {
-				if fd.Index == n.index() && (kind == "" || fd.Kind == kind) {
-					page.Findings = append(page.Findings, fd)
+				for _, fd := range ev.Findings {
+					if fd.Index == n.index() && (kind == "" || fd.Kind == kind) {
+						page.Findings = append(page.Findings, fd)
+					}
 				}
 			}
 			if len(page.Findings) >= limit {
@@ -641,6 +647,68 @@ func findings(ctx context.Context, f *fetcher, g governor, head uint64, kind str
 		page.NextCursor = encodeCursor(hi)
 	}
 	return page, nil
+}
+
+// maxFingerprintCredentials bounds the credentials a provider-seen use
+// that names no credential ID is looked up as, by its fingerprints, and
+// maxKnownFingerprints the answers one findings page remembers.
+const (
+	maxFingerprintCredentials = 8
+	maxKnownFingerprints      = 4096
+)
+
+// aboutCredentials returns the credentials the findings about candidate n
+// belong to: its credential.id; or, for a provider-seen use that names its
+// credential by its token's fingerprint alone (a request Vault could not
+// authenticate), the credentials whose credential events carry that
+// fingerprint, as reconcile joins them. known holds the answers for
+// fingerprints looked up before, by the use's fingerprint attribute.
+func aboutCredentials(ctx context.Context, f *fetcher, n *node, known map[string][]string) ([]string, error) {
+	if id := n.attr(ledger.AttrCredentialID); id != "" {
+		if len(id) > ledger.MaxRefValue {
+			return nil, nil
+		}
+		return []string{id}, nil
+	}
+	if n.e.Kind != ledger.KindAPICall || !fromEvidence(n) {
+		return nil, nil
+	}
+	attr := n.attr(ledger.AttrCredentialFingerprint)
+	if ids, ok := known[attr]; ok {
+		return ids, nil
+	}
+	fps := fields(attr)
+	if len(fps) == 0 {
+		return nil, nil
+	}
+	refs := refsOf(ledger.RefFingerprint, fps...)
+	qs := make([]ledger.FindQuery, len(refs))
+	for i, ref := range refs {
+		qs[i] = ledger.FindQuery{Ref: ref, Kinds: []ledger.Kind{ledger.KindCredential}, Limit: maxFingerprintCredentials}
+	}
+	found, err := f.findMany(ctx, qs)
+	if err != nil {
+		return nil, err
+	}
+	var idx []uint64
+	for _, fd := range found {
+		idx = append(idx, fd.Indices...)
+	}
+	events, err := f.fetch(ctx, idx)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, e := range events {
+		if id := e.attr(ledger.AttrCredentialID); id != "" && len(id) <= ledger.MaxRefValue && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	if len(known) < maxKnownFingerprints {
+		known[attr] = ids
+	}
+	return ids, nil
 }
 
 // maxCandidates bounds the candidates one window of a findings scan reads

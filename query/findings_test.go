@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/agentledger/agentledger/api"
@@ -416,5 +417,80 @@ func TestSameFact(t *testing.T) {
 		if got := sameFact(tc.fact, tc.a, tc.b); got != tc.want {
 			t.Errorf("sameFact(%s, %q, %q) = %v, want %v", tc.fact, tc.a, tc.b, got, tc.want)
 		}
+	}
+}
+
+// TestVaultHMACAcrossImports: a Vault token's issuance and a request Vault
+// could not authenticate, which names the token by its HMAC alone, read in
+// two separate imports. The issuance carries the issued token's HMAC as a
+// fingerprint, so the credential view, its evidence and /v1/findings join
+// the use to the token: a use after revocation, from the address Vault saw.
+func TestVaultHMACAcrossImports(t *testing.T) {
+	const (
+		accessor = "hQ3rN8vT2wL5yK9mP4sD7fG1"
+		hmac     = "hmac-sha256:3b1f0c9e2d7a4b6c8e5f1a2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a61"
+		useKey   = "vault/4c1d2e3f-5a6b-4c7d-8e9f-0a1b2c3d4e04/response"
+	)
+	w := newWorld(t, backends()[0], worldOptions{noFixture: true})
+	data, err := os.ReadFile(filepath.Join("..", "evidence", "testdata", "vault_hmac_only.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(data), "\n")
+	r, err := secrets.NewRedactor(bytes.Repeat([]byte("s"), 32), secrets.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The login, a read and the revocation; then, with a parser that never
+	// saw the token, the read after the revocation and an unknown token's.
+	for _, part := range []string{strings.Join(lines[:6], ""), strings.Join(lines[6:], "")} {
+		p, err := evidence.NewParser(r, evidence.Config{Format: evidence.FormatVault})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := evidence.Import(t.Context(), p, w.log, strings.NewReader(part), func(rec evidence.Record) {
+			t.Errorf("record %d refused: %v", rec.Number, rec.Err)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.checkpoint()
+
+	var v api.CredentialView
+	w.get("responder", "/v1/credentials/"+accessor, &v)
+	if !slices.Contains(v.Credential.Fingerprints, hmac) {
+		t.Errorf("credential fingerprints %v, want the issued token's HMAC %s", v.Credential.Fingerprints, hmac)
+	}
+	var use *api.Call
+	for _, u := range v.Usages {
+		for i, c := range u.Calls {
+			if c.Entry.EventKey == useKey {
+				use = &u.Calls[i]
+			}
+		}
+	}
+	if use == nil {
+		t.Fatalf("usages %+v: want the use %s, joined by the HMAC", v.Usages, useKey)
+	}
+	if !slices.Contains(use.MatchedBy, "fingerprint") || use.CredentialID != "" {
+		t.Errorf("use %s: matched by %v, credential %q; want matched by its fingerprint alone", useKey, use.MatchedBy, use.CredentialID)
+	}
+	var outside []api.EvidenceFinding
+	for _, f := range v.Evidence.Findings {
+		if f.Kind == FindingUseOutsideValidity {
+			outside = append(outside, f)
+		}
+	}
+	if len(outside) != 1 || outside[0].Index != use.Entry.Index || outside[0].Reason != "revoked" {
+		t.Fatalf("use outside validity findings %+v, want one about entry %d, revoked", outside, use.Entry.Index)
+	}
+	if v.Evidence.ProviderUses != 3 {
+		t.Errorf("provider uses %d, want 3 (the read, the revocation and the read after it)", v.Evidence.ProviderUses)
+	}
+
+	var page api.FindingsPage
+	w.get("responder", "/v1/findings?kind="+FindingUseOutsideValidity, &page)
+	if len(page.Findings) != 1 || page.Findings[0].CredentialID != accessor || page.Findings[0].Index != use.Entry.Index {
+		t.Errorf("/v1/findings?kind=%s = %+v, want the use %d of %s", FindingUseOutsideValidity, page.Findings, use.Entry.Index, accessor)
 	}
 }

@@ -97,13 +97,19 @@ func rawSecrets(t *testing.T) []string {
 
 // TestImportNoSecretStored imports records holding real-shaped session
 // tokens, Vault client tokens, an Authorization header and a service
-// account JWT, then searches every byte each store holds (the SQLite files;
-// pg_dump of the Postgres schema) for each raw secret, plain and hex.
+// account JWT, and records refused with a raw secret in the field their
+// error names, then searches every byte each store holds (the SQLite files;
+// pg_dump of the Postgres schema) and everything the command wrote (its
+// output and its errors) for each raw secret, plain and hex.
 func TestImportNoSecretStored(t *testing.T) {
-	files := []struct{ format, file string }{
-		{"vault", evidenceFixture("secrets/vault_raw.log")},
-		{"k8s-audit", evidenceFixture("secrets/k8s_audit.log")},
-		{"cloudtrail", evidenceFixture("scenario/cloudtrail.json")},
+	files := []struct {
+		format, file string
+		refused      bool
+	}{
+		{"vault", evidenceFixture("secrets/vault_raw.log"), false},
+		{"k8s-audit", evidenceFixture("secrets/k8s_audit.log"), false},
+		{"cloudtrail", evidenceFixture("scenario/cloudtrail.json"), false},
+		{"vault", evidenceFixture("secrets/vault_refused.log"), true},
 	}
 	raw := rawSecrets(t)
 	for _, bk := range []string{"sqlite", "postgres"} {
@@ -129,9 +135,15 @@ func TestImportNoSecretStored(t *testing.T) {
 					return all
 				}
 			}
+			var said []byte
 			for _, f := range files {
-				if _, errOut, err := run(t, newImportCmd(), append(args, "--format", f.format, f.file)...); err != nil {
-					t.Fatalf("import %s: %v\n%s", f.file, err, errOut)
+				out, errOut, err := run(t, newImportCmd(), append(args, "--format", f.format, f.file)...)
+				if (err != nil) != f.refused || (f.refused && !strings.Contains(errOut, "(line 4): invalid JSON")) {
+					t.Fatalf("import %s: %v, want refused records %v\n%s", f.file, err, f.refused, errOut)
+				}
+				said = append(said, out+errOut...)
+				if err != nil {
+					said = append(said, err.Error()...)
 				}
 			}
 			all := dump()
@@ -142,6 +154,9 @@ func TestImportNoSecretStored(t *testing.T) {
 				for _, form := range []string{s, hex.EncodeToString([]byte(s)), strings.ReplaceAll(s, "/", `\/`)} {
 					if bytes.Contains(all, []byte(form)) {
 						t.Errorf("raw secret %.12s… is in the %s store", s, bk)
+					}
+					if bytes.Contains(said, []byte(form)) {
+						t.Errorf("raw secret %.12s… is in what import wrote:\n%s", s, said)
 					}
 				}
 			}

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
 
+	"github.com/agentledger/agentledger/ingest/shard"
 	"github.com/agentledger/agentledger/ledger"
 )
 
@@ -110,6 +111,12 @@ type Config struct {
 	// keys for JWS approvals (ES256, EdDSA; a key's kid names its
 	// approver). A URL is fetched at start and refreshed.
 	ApprovalJWKS string `mapstructure:"approval_jwks"`
+	// ShardRule, if set, says which spans and log records belong to this
+	// receiver's log when traffic is split across several logs (see
+	// package shard: trace-id:0-7, resource:service.namespace=payments).
+	// A request holding any that do not is refused whole with
+	// InvalidArgument (HTTP 400) naming the rule; nothing of it is written.
+	ShardRule string `mapstructure:"shard_rule"`
 
 	// embedded is set for a config created by a factory that holds an open
 	// ledger (NewFactoryWithLedger): Ledger must then be empty.
@@ -307,6 +314,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxInflightBytes < 0 {
 		errs = append(errs, fmt.Errorf("max_inflight_bytes: %d is negative", c.MaxInflightBytes))
+	}
+	if _, err := shard.Parse(c.ShardRule); err != nil {
+		errs = append(errs, fmt.Errorf("shard_rule: %w", err))
 	}
 	return errors.Join(errs...)
 }

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/agentledger/agentledger/approval"
+	"github.com/agentledger/agentledger/ingest/shard"
 	"github.com/agentledger/agentledger/ledger"
 )
 
@@ -75,6 +76,8 @@ type ledgerReceiver struct {
 	stopJWKS context.CancelFunc
 	// inflight bounds the bytes of the requests held at a time.
 	inflight *inflight
+	// shard says what belongs to this log; nil: everything.
+	shard *shard.Rule
 
 	startOnce sync.Once
 	startErr  error
@@ -109,7 +112,8 @@ func (r *ledgerReceiver) start(ctx context.Context, host component.Host) error {
 		po, _ := l.Observer.(PushbackObserver)
 		r.inflight = newInflight(cmp.Or(r.cfg.MaxInflightBytes, DefaultMaxInflightBytes), po)
 		r.auth = newAuthentication(r.cfg, l.Tokens)
-		if r.cfg.BindingPolicyFile != "" {
+		r.shard, err = shard.Parse(r.cfg.ShardRule)
+		if err == nil && r.cfg.BindingPolicyFile != "" {
 			r.binding, err = LoadBindingPolicy(r.cfg.BindingPolicyFile)
 		}
 		if err == nil {
@@ -175,6 +179,9 @@ func (r *ledgerReceiver) consumeTraces(ctx context.Context, td ptrace.Traces) er
 	if err != nil {
 		return r.refused(ctx, SignalTraces, n, err)
 	}
+	if bad := r.shard.Traces(td); bad > 0 {
+		return r.misrouted(ctx, SignalTraces, n, bad)
+	}
 	t, own := r.inflight.hold(ctx, int64(tracesSizer.TracesSize(td)))
 	if t == nil {
 		return r.pushedBack(ctx, SignalTraces, n)
@@ -211,6 +218,9 @@ func (r *ledgerReceiver) consumeLogs(ctx context.Context, ld plog.Logs) error {
 	submitter, err := r.auth.submitter(ctx)
 	if err != nil {
 		return r.refused(ctx, SignalLogs, n, err)
+	}
+	if bad := r.shard.Logs(ld); bad > 0 {
+		return r.misrouted(ctx, SignalLogs, n, bad)
 	}
 	t, own := r.inflight.hold(ctx, int64(logsSizer.LogsSize(ld)))
 	if t == nil {
@@ -279,6 +289,36 @@ func (r *ledgerReceiver) failed(ctx context.Context, s Signal, items int, err er
 		}
 	}
 	return statusError(err)
+}
+
+// MisrouteObserver, if the receiver's Observer implements it, is told of
+// the requests refused under the shard rule, for metrics. Its method is
+// called concurrently and must not block.
+type MisrouteObserver interface {
+	// Misrouted reports a request of items spans or log records, bad of
+	// which belong to another shard: it was refused whole with
+	// InvalidArgument (HTTP 400) and nothing of it was written.
+	Misrouted(s Signal, items, bad int)
+}
+
+// misrouted refuses a request holding spans or log records of another
+// shard, whole: written here they would split their traces across logs,
+// and a retry cannot succeed, so the answer is permanent (InvalidArgument,
+// HTTP 400) and names the rule, for the operator to fix the routing.
+func (r *ledgerReceiver) misrouted(ctx context.Context, s Signal, items, bad int) error {
+	if mo, ok := r.observer.(MisrouteObserver); ok {
+		mo.Misrouted(s, items, bad)
+	}
+	return r.failed(ctx, s, items, invalidf("%d of the request's %d %s belong to another shard than this log's (shard rule %s): the collector in front routes them to the wrong log; nothing of the request was written",
+		bad, items, itemNoun(s), r.shard))
+}
+
+// itemNoun names what a request of signal s holds.
+func itemNoun(s Signal) string {
+	if s == SignalLogs {
+		return "log records"
+	}
+	return "spans"
 }
 
 // pushedBack reports a request refused for load (too many bytes in

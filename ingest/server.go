@@ -56,6 +56,9 @@ type ServerConfig struct {
 	ApprovalSignersFile string
 	// ApprovalJWKS is Config.ApprovalJWKS.
 	ApprovalJWKS string
+	// ShardRule is Config.ShardRule: the spans and log records that belong
+	// to this log; empty accepts all.
+	ShardRule string
 
 	// Log is the open ledger to append to. Required. Shutdown does not
 	// close it.
@@ -144,6 +147,7 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	c.BindingPolicyFile = cfg.BindingPolicyFile
 	c.ApprovalSignersFile = cfg.ApprovalSignersFile
 	c.ApprovalJWKS = cfg.ApprovalJWKS
+	c.ShardRule = cfg.ShardRule
 	c.MappingConfig = cfg.Mapping
 	if c.Profiles == nil {
 		c.Profiles = append([]string(nil), Profiles...)

@@ -11,8 +11,15 @@ import (
 
 // metrics are the server's Prometheus metrics. It implements
 // ledger.Observer.
+//
+// Every agentledger_ metric carries the label log, the log's origin
+// (--log-name), so that one Prometheus scraping the serve processes of
+// several logs (shards) tells their series apart; agentledger_log_info
+// adds the log's shard rule.
 type metrics struct {
-	reg            *prometheus.Registry
+	reg *prometheus.Registry
+	// logReg registers on reg with the label log.
+	logReg         prometheus.Registerer
 	appended       prometheus.Counter
 	appendLatency  prometheus.Histogram
 	batchSize      prometheus.Histogram
@@ -25,11 +32,16 @@ type metrics struct {
 	dupMismatches  prometheus.Counter
 	inflight       prometheus.Gauge
 	pushbacks      *prometheus.CounterVec
+	misrouted      *prometheus.CounterVec
 }
 
-func newMetrics() *metrics {
+// newMetrics returns the metrics of the log named origin, whose shard
+// rule is shardRule ("" for none).
+func newMetrics(origin, shardRule string) *metrics {
+	reg := prometheus.NewRegistry()
 	m := &metrics{
-		reg: prometheus.NewRegistry(),
+		reg:    reg,
+		logReg: prometheus.WrapRegistererWith(prometheus.Labels{"log": origin}, reg),
 		appended: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "agentledger_appended_entries_total",
 			Help: "Entries appended to the ledger by this process.",
@@ -80,9 +92,22 @@ func newMetrics() *metrics {
 			Name: "agentledger_ingest_pushbacks_total",
 			Help: "OTLP requests refused for load (too many bytes in flight, or the append queue full), answered ResourceExhausted / HTTP 429 with a retry delay, which exporters retry; by signal.",
 		}, []string{"signal"}),
+		misrouted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "agentledger_ingest_misrouted_spans_total",
+			Help: "Spans (signal traces) and log records (signal logs) that belong to another shard than this log's (--shard-rule); each request holding one was refused whole, answered InvalidArgument / HTTP 400; by signal.",
+		}, []string{"signal"}),
 	}
-	m.reg.MustRegister(m.inflight, m.pushbacks, m.dupMismatches, m.appended, m.appendLatency, m.batchSize, m.treeSize, m.checkpointTime, m.checkpointSize, m.rejected, m.failed, m.contentFails,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	info := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "agentledger_log_info",
+		Help:        "Always 1: the log this process writes (label log, the checkpoints' origin) and its shard rule (empty: not sharded).",
+		ConstLabels: prometheus.Labels{"shard_rule": shardRule},
+	})
+	info.Set(1)
+	for _, s := range []ingest.Signal{ingest.SignalTraces, ingest.SignalLogs} {
+		m.misrouted.WithLabelValues(string(s))
+	}
+	m.logReg.MustRegister(info, m.misrouted, m.inflight, m.pushbacks, m.dupMismatches, m.appended, m.appendLatency, m.batchSize, m.treeSize, m.checkpointTime, m.checkpointSize, m.rejected, m.failed, m.contentFails)
+	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
@@ -132,9 +157,14 @@ func (m *metrics) Pushback(s ingest.Signal, _ int) {
 	m.pushbacks.WithLabelValues(string(s)).Inc()
 }
 
+// Misrouted implements ingest.MisrouteObserver.
+func (m *metrics) Misrouted(s ingest.Signal, _, bad int) {
+	m.misrouted.WithLabelValues(string(s)).Add(float64(bad))
+}
+
 // watchLog adds the gauges read from l: its append queue.
 func (m *metrics) watchLog(l *ledger.Log) {
-	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+	m.logReg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "agentledger_append_queue_requests",
 		Help: "Append calls waiting for a commit transaction (the append queue's depth).",
 	}, func() float64 { return float64(l.Pending()) }))

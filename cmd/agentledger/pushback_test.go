@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -78,14 +79,23 @@ func scrapeMetric(t testing.TB, httpAddr, name string) float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// name is metric{labels}: a series matches with every one of those
+	// labels, whatever others it has (such as log).
+	metric, want, _ := strings.Cut(strings.TrimSuffix(name, "}"), "{")
 	for line := range strings.Lines(string(body)) {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatalf("%s: %v", name, err)
-			}
-			return f
+		series, v, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if !ok {
+			continue
 		}
+		got, labels, _ := strings.Cut(strings.TrimSuffix(series, "}"), "{")
+		if got != metric || !hasLabels(labels, want) {
+			continue
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return f
 	}
 	return 0
 }
@@ -191,4 +201,16 @@ func newBurstExporter(t *testing.T, transport, httpAddr, grpcAddr string) sdktra
 	}
 	t.Cleanup(func() { exp.Shutdown(context.Background()) })
 	return exp
+}
+
+// hasLabels reports whether the labels of a series (a="x",b="y") include
+// every one of want's.
+func hasLabels(labels, want string) bool {
+	have := strings.Split(labels, ",")
+	for _, l := range strings.Split(want, ",") {
+		if l != "" && !slices.Contains(have, l) {
+			return false
+		}
+	}
+	return true
 }

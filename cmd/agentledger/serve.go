@@ -17,6 +17,7 @@ import (
 	"github.com/agentledger/agentledger/approval"
 	"github.com/agentledger/agentledger/ingest"
 	"github.com/agentledger/agentledger/ingest/secrets"
+	"github.com/agentledger/agentledger/ingest/shard"
 	"github.com/agentledger/agentledger/internal/certfile"
 	"github.com/agentledger/agentledger/internal/demo"
 	"github.com/agentledger/agentledger/ledger"
@@ -63,6 +64,7 @@ type serveFlags struct {
 	pprofAddr         string
 	maxInflightBytes  int64
 	readDatabase      string
+	shardRule         string
 
 	witness serveWitnessFlags
 }
@@ -100,6 +102,14 @@ POST /v1/opa/logs: in OPA's configuration, a service whose url is the API's
 URL and /v1/opa, with an ingest token as credentials.bearer.token, and
 decision_logs.service naming it. Each decision becomes an entry of source
 opa named policy.decision.
+
+Several logs (shards, each its own database or schema, --log-name and key)
+may split a fleet's traffic, the collector in front routing each span to
+one of them; --shard-rule tells each serve which spans are its own, such as
+--shard-rule trace-id:0-7 and --shard-rule trace-id:8-f for two shards by
+trace ID (a trace never spans two logs), or
+--shard-rule resource:service.namespace=payments,billing by tenant. A
+request holding a span of another shard is refused whole, naming the rule.
 
 SIGINT or SIGTERM stops it cleanly: it stops accepting, finishes the appends
 in flight, signs a final checkpoint and exits 0. A second signal exits at once.`,
@@ -145,6 +155,7 @@ in flight, signs a final checkpoint and exits 0. A second signal exits at once.`
 	fl.Int64Var(&f.maxInflightBytes, "max-inflight-bytes", ingest.DefaultMaxInflightBytes, "OTLP: most bytes of requests (uncompressed protobuf) held at a time, mapping them or waiting for their commit; one more is answered 429 / RESOURCE_EXHAUSTED with a retry delay, which exporters retry (bounds memory: a request held takes about 8 times its size). Under load the limit adapts lower, to no less than 4 MiB, while commits take longer than 500 ms")
 	fl.StringVar(&f.pprofAddr, "pprof-addr", "", "serve Go's runtime profiles (/debug/pprof/) on this loopback address, such as 127.0.0.1:6060; empty (the default) serves none")
 	fl.StringVar(&f.readDatabase, "read-database", "", "Postgres URL of a streaming replica of --database: the query API reads from it, each answer complete to the replica's latest checkpoint (writes, such as access entries, still go to --database); /readyz reports its lag")
+	fl.StringVar(&f.shardRule, "shard-rule", "", "this log is one shard of several: accept only the spans and log records this rule gives it, trace-id:LO-HI (first hex digits of the trace ID in [LO, HI], such as 0-7 or 00-3f) or resource:KEY=V1,V2 (resource attribute KEY one of the values) or resource:KEY!=V1,V2 (every other resource); a request holding others is refused whole (HTTP 400 / InvalidArgument) and counted in agentledger_ingest_misrouted_spans_total (see README, Scaling)")
 	// Witnesses (C2SP tlog-witness), cmd/agentledger/witness.go.
 	f.witness.register(cmd)
 	return withEnv(cmd)
@@ -185,6 +196,10 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	if err != nil {
 		return err
 	}
+	rule, err := shard.Parse(f.shardRule)
+	if err != nil {
+		return fmt.Errorf("--shard-rule: %w", err)
+	}
 	if f.pprofAddr != "" {
 		stopPprof, err := startPprof(f.pprofAddr, logger)
 		if err != nil {
@@ -222,8 +237,8 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	}
 	defer rs.close()
 
-	m := newMetrics()
-	sub, err := f.witness.submitter(store, m.reg, logger)
+	m := newMetrics(n.signer.Origin(), rule.String())
+	sub, err := f.witness.submitter(store, m.logReg, logger)
 	if err != nil {
 		return err
 	}
@@ -351,6 +366,7 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 		BindingPolicyFile:   f.bindingPolicy,
 		ApprovalSignersFile: f.approvalSigners,
 		ApprovalJWKS:        f.approvalJWKS,
+		ShardRule:           rule.String(),
 		Log:                 l,
 		Redactor:            redactor,
 		Logger:              logger,
@@ -371,6 +387,9 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	}
 	if f.readDatabase != "" {
 		fmt.Fprintf(out, "  reads from:   %s\n", redactURL(f.readDatabase))
+	}
+	if rule != nil {
+		fmt.Fprintf(out, "  shard rule:   %s\n", rule)
 	}
 	if f.otlpGRPCAddr != "" {
 		fmt.Fprintf(out, "  OTLP gRPC:    %s\n", f.otlpGRPCAddr)

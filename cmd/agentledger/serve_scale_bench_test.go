@@ -20,10 +20,10 @@ const benchBatch = 100
 // BenchmarkServeWriters sends b.N spans over OTLP/HTTP, in exports of
 // benchBatch, two senders per serve process, to one serve process on one
 // log, to three serve processes on one log, and to two logs (shards, each
-// its own database, key and serve process) of one private Postgres
-// cluster, in the same run: writers=1 is the baseline of the others. It
-// reports the
-// throughput and, per span, the CPU time of the serve processes and of
+// its own database, key and serve process with its --shard-rule,
+// trace-id:0-7 and trace-id:8-f, each export sent to the shard of its
+// trace) of one private Postgres cluster, in the same run: writers=1 is the
+// baseline of the others. It reports the throughput and, per span, the CPU time of the serve processes and of
 // their Postgres backends and the write-ahead log written. The cluster runs
 // with fsync off (see pgcluster): the figures are of CPU and lock
 // contention, not of a disk.
@@ -51,6 +51,10 @@ func benchWriters(b *testing.B, cluster *pgcluster.Cluster, prefix string, logs,
 	var (
 		dbs     []string
 		servers []*servetest.Server
+		// batches[l] are the exports of log l's traces.
+		batches = make([]chan spanBatch, logs)
+		// logOf[i] is the log of servers[i].
+		logOf []int
 	)
 	for l := range logs {
 		db := fmt.Sprintf("%s_%d", prefix, l)
@@ -59,27 +63,36 @@ func benchWriters(b *testing.B, cluster *pgcluster.Cluster, prefix string, logs,
 		}
 		dbs = append(dbs, db)
 		dir := b.TempDir()
-		for range writers {
-			servers = append(servers, startServer(b, dir, "--database", cluster.DSN(db), "--log-level", "warn"))
+		args := []string{"--database", cluster.DSN(db), "--log-level", "warn"}
+		if logs > 1 {
+			args = append(args, "--shard-rule", fmt.Sprintf("trace-id:%x-%x", l*16/logs, (l+1)*16/logs-1))
 		}
+		for range writers {
+			servers = append(servers, startServer(b, dir, args...))
+			logOf = append(logOf, l)
+		}
+		batches[l] = make(chan spanBatch, b.N/benchBatch+1)
 	}
-	batches := make(chan spanBatch, b.N/benchBatch+1)
 	for n := b.N; n > 0; n -= benchBatch {
-		batches <- newSpanBatch(min(n, benchBatch))
+		batch := newSpanBatch(min(n, benchBatch))
+		l := int(batch.spans[0].SpanContext().TraceID()[0]>>4) * logs / 16
+		batches[l] <- batch
 	}
-	close(batches)
+	for _, c := range batches {
+		close(c)
+	}
 
 	before := benchUsage(b, admin, dbs, servers)
 	b.ResetTimer()
 	var (
 		wg   sync.WaitGroup
-		errs = make(chan error, 2*writers)
+		errs = make(chan error, 2*len(servers))
 	)
-	for _, s := range servers {
+	for i, s := range servers {
 		for range 2 {
 			exp := newExporter(b, s.OTLPHTTPAddr)
 			wg.Go(func() {
-				for batch := range batches {
+				for batch := range batches[logOf[i]] {
 					if err := exp.ExportSpans(b.Context(), batch.spans); err != nil {
 						errs <- err
 						return

@@ -79,7 +79,7 @@ func (f *serveWitnessFlags) register(cmd *cobra.Command) {
 
 // submitter parses the witness flags and, if any witness is given,
 // returns the submitter, not yet running, with its metrics registered.
-func (f *serveWitnessFlags) submitter(store backend.Store, reg *prometheus.Registry, logger *slog.Logger) (*witness.Submitter, error) {
+func (f *serveWitnessFlags) submitter(store backend.Store, reg prometheus.Registerer, logger *slog.Logger) (*witness.Submitter, error) {
 	specs := splitList(f.witnesses)
 	if len(specs) == 0 {
 		return nil, nil
@@ -119,7 +119,7 @@ func runSubmitter(sub *witness.Submitter) (stop func()) {
 }
 
 // registerWitnessMetrics exports each witness's state.
-func registerWitnessMetrics(reg *prometheus.Registry, sub *witness.Submitter) {
+func registerWitnessMetrics(reg prometheus.Registerer, sub *witness.Submitter) {
 	for i, st := range sub.Status() {
 		labels := prometheus.Labels{"witness": st.Witness.URL, "key": st.Witness.Name()}
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{

@@ -167,8 +167,8 @@ func TestServeWitnesses(t *testing.T) {
 		return code == http.StatusOK && strings.Contains(body, `"degraded"`) && strings.Contains(body, addr2)
 	})
 	_, metrics := httpGet(t, base+"/metrics")
-	wantMatch(t, "metrics", metrics, `agentledger_witness_up\{key="example.com/w2",witness="http://`+addr2+`"\} 0`)
-	wantMatch(t, "metrics", metrics, `agentledger_witness_up\{key="example.com/w1",witness="http://[^"]+"\} 1`)
+	wantMatch(t, "metrics", metrics, `agentledger_witness_up\{key="example.com/w2",log="[^"]+",witness="http://`+addr2+`"\} 0`)
+	wantMatch(t, "metrics", metrics, `agentledger_witness_up\{key="example.com/w1",log="[^"]+",witness="http://[^"]+"\} 1`)
 	if out, err := verifyCP(cp, "--witness", w1.key, "--witness", w2.key); err == nil {
 		t.Fatalf("verify with a policy of 2 accepted a checkpoint cosigned by 1\n%s", out)
 	}

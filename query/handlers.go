@@ -21,21 +21,31 @@ func (s *Server) credential(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	v, found, err := credentialView(ctx, newFetcher(s.cfg.Reader), rd, id, viewOptions{cursor: l.cursor, limit: l.limit, gov: s.governor()})
+	v, found, err := s.credentialAnswer(c, rd, id, l)
 	if err != nil {
 		return err
 	}
 	if !found {
 		return notFound("no entry names credential %q", id)
 	}
+	return s.reply(c, rd, http.StatusOK, v)
+}
+
+// credentialAnswer builds the view of credential id, with its findings and
+// completeness block, even when the ledger knows nothing of it (found is
+// false).
+func (s *Server) credentialAnswer(c echo.Context, rd *render, id string, l listing) (*api.CredentialView, bool, error) {
+	v, found, err := credentialView(c.Request().Context(), newFetcher(s.cfg.Reader), rd, id, viewOptions{cursor: l.cursor, limit: l.limit, gov: s.governor()})
+	if err != nil {
+		return nil, false, err
+	}
 	v.Findings = rd.findingList()
 	var keys keySet
 	keys.credential(v)
 	if v.Completeness, err = s.completeness(c, keys); err != nil {
-		return err
+		return nil, false, err
 	}
-	return s.reply(c, rd, http.StatusOK, v)
+	return v, found, nil
 }
 
 // GET /v1/credentials/{id}/blast-radius

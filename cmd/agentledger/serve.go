@@ -64,7 +64,8 @@ type serveFlags struct {
 	maxInflightBytes  int64
 	readDatabase      string
 
-	witness serveWitnessFlags
+	witness  serveWitnessFlags
+	federate federateFlags
 }
 
 func newServeCmd() *cobra.Command {
@@ -147,6 +148,8 @@ in flight, signs a final checkpoint and exits 0. A second signal exits at once.`
 	fl.StringVar(&f.readDatabase, "read-database", "", "Postgres URL of a streaming replica of --database: the query API reads from it, each answer complete to the replica's latest checkpoint (writes, such as access entries, still go to --database); /readyz reports its lag")
 	// Witnesses (C2SP tlog-witness), cmd/agentledger/witness.go.
 	f.witness.register(cmd)
+	// Federated credential view, cmd/agentledger/federate.go.
+	f.federate.register(cmd)
 	return withEnv(cmd)
 }
 
@@ -182,6 +185,10 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 		return fmt.Errorf("--tls-reload-interval %v: want a positive duration", f.tlsReloadInterval)
 	}
 	publicTiles, publicEntries, err := parsePublicTiles(f.publicTiles)
+	if err != nil {
+		return err
+	}
+	federation, err := f.federate.federation()
 	if err != nil {
 		return err
 	}
@@ -300,6 +307,7 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 		Replica:          rs.replica,
 		Degraded:         degraded,
 		Observer:         m,
+		Federation:       federation,
 	})
 	if err != nil {
 		return err

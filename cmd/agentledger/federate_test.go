@@ -289,3 +289,55 @@ func TestServeFederatedCredentialView(t *testing.T) {
 	}
 	wantMatch(t, "verify output", string(out), fmt.Sprintf(`shard shard-b did not answer: .*%s`, strings.ReplaceAll(b.httpAddr, ".", `\.`)))
 }
+
+// TestServeFederateFlags checks serve's --federate flags: a token for each
+// shard, from a file no one else may read.
+func TestServeFederateFlags(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, data string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(data), mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tokens := write("tokens", "# peers\nshard-b tok-b\nshard-c tok-c\n", 0o600)
+	for _, tt := range []struct {
+		name string
+		f    federateFlags
+		err  string
+	}{
+		{"none", federateFlags{}, ""},
+		{"two", federateFlags{peers: []string{"shard-b=https://b.example:8080 shard-c=http://127.0.0.1:9"}, tokensFile: tokens, timeout: time.Second}, ""},
+		{"no tokens file", federateFlags{peers: []string{"shard-b=https://b.example"}, timeout: time.Second}, "needs --federate-tokens-file"},
+		{"open tokens file", federateFlags{peers: []string{"shard-b=https://b.example"}, tokensFile: write("open", "shard-b t\n", 0o644), timeout: time.Second}, "too open"},
+		{"no token", federateFlags{peers: []string{"shard-d=https://d.example"}, tokensFile: tokens, timeout: time.Second}, "has no token for it"},
+		{"token without peer", federateFlags{peers: []string{"shard-b=https://b.example"}, tokensFile: tokens, timeout: time.Second}, "names shard-c, which no --federate gives"},
+		{"not NAME=URL", federateFlags{peers: []string{"https://b.example"}, tokensFile: tokens, timeout: time.Second}, "want NAME=URL"},
+		{"bad line", federateFlags{peers: []string{"shard-b=https://b.example"}, tokensFile: write("bad", "shard-b\n", 0o600), timeout: time.Second}, "line 1: want NAME TOKEN"},
+		{"bad CA", federateFlags{peers: []string{"shard-b=https://b.example shard-c=https://c.example"}, tokensFile: tokens, caFile: write("ca", "no pem", 0o644), timeout: time.Second}, "no PEM certificates"},
+		{"tokens without peers", federateFlags{tokensFile: tokens}, "need --federate"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			fed, err := tt.f.federation()
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("federation() = %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(tt.f.peers) == 0 {
+				if fed != nil {
+					t.Fatalf("federation() = %+v, want nil", fed)
+				}
+				return
+			}
+			if len(fed.Peers) != 2 || fed.Peers[0].Token != "tok-b" || fed.Peers[1].URL != "http://127.0.0.1:9" || fed.Client == nil {
+				t.Errorf("federation() = %+v", fed)
+			}
+		})
+	}
+}

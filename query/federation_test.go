@@ -2,6 +2,7 @@ package query
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/agentledger/agentledger/api"
+	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/ledger/verify"
 )
 
@@ -153,5 +155,32 @@ func TestFederationValidate(t *testing.T) {
 				t.Errorf("Validate() = %v, want %q", err, tt.err)
 			}
 		})
+	}
+}
+
+// TestFederatedPages checks that verify follows each shard's pages of a
+// federated view (?shard=&cursor=) and proves the entries of every page.
+func TestFederatedPages(t *testing.T) {
+	w := newWorld(t, backends()[0], worldOptions{noFixture: true})
+	const cred, runs = "cred-paged", 2*MaxUsageRuns + 5
+	entries := make([]ledger.Entry, runs)
+	for i := range entries {
+		trace := fmt.Sprintf("%032x", i+1)
+		entries[i] = ledger.Entry{Kind: ledger.KindAPICall, TraceID: trace, SpanID: span(trace, 1), Name: "GET", Start: epoch.Add(time.Duration(i) * time.Second),
+			Attrs: []ledger.Attr{{Key: ledger.AttrCredentialID, Value: cred}, {Key: "http.request.method", Value: "GET"}}}
+	}
+	if _, err := w.log.Append(t.Context(), entries); err != nil {
+		t.Fatal(err)
+	}
+	w.indexed()
+	srv := httptest.NewServer(w.srv.Handler())
+	defer srv.Close()
+	c := &verify.Client{BaseURL: srv.URL, Token: w.tokens["responder"]}
+	rep, err := c.VerifyFederatedCredential(t.Context(), cred, verify.FederatedOptions{Trust: verify.Trust{testOrigin: w.vkey}})
+	if err != nil {
+		t.Fatalf("VerifyFederatedCredential = %v", err)
+	}
+	if len(rep.Shards) != 1 || rep.Shards[0].Pages != 3 || len(rep.Shards[0].Entries) != runs || !rep.Shards[0].Complete.Complete() {
+		t.Errorf("report = %+v, want one shard of 3 pages and %d entries, complete", rep.Shards, runs)
 	}
 }

@@ -136,6 +136,6 @@ function othersCard() {
   return card('Keys of other logs', { id: 'other-keys-card' },
     h('p', { class: 'muted' }, 'The verifier keys of the other shards of a sharded deployment, one per line: a federated view verifies each shard\'s entries with the key of its own log.'),
     h('form', { novalidate: true, on: { submit: save } },
-      h('label', { for: 'other-keys' }, 'Verifier keys'), input, err,
-      h('div', { class: 'form-actions' }, h('button', { type: 'submit', class: 'btn btn-primary', id: 'save-other-keys' }, 'Pin keys'))));
+      h('label', { for: 'other-keys' }, 'One key per line'), input, err,
+      h('div', { class: 'form-actions' }, h('button', { type: 'submit', class: 'btn btn-primary', id: 'save-other-keys' }, 'Save'))));
 }

@@ -3,14 +3,13 @@ package web
 import (
 	"fmt"
 	"net/http"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/agentledger/agentledger/internal/pgtest"
+	"github.com/agentledger/agentledger/internal/servetest"
 )
 
 // TestBrowserCompleteness runs web/e2e/completeness.spec.mjs against a real
@@ -25,18 +24,13 @@ func TestBrowserCompleteness(t *testing.T) {
 	ctx := t.Context()
 	dsn := pgtest.NewSchema(t)
 
-	bin := filepath.Join(t.TempDir(), "agentledger")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/agentledger")
-	build.Dir = ".."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/agentledger: %v\n%s", err, out)
-	}
+	bin := servetest.Binary(t)
 	dataDir := t.TempDir()
-	srv := startServe(t, bin, dataDir, "--database", dsn)
+	srv := servetest.Start(t, servetest.Options{Binary: bin, DataDir: dataDir, Args: []string{"--database", dsn}})
 	token := adminToken(t, bin, dataDir, "--database", dsn)
-	api := apiClient{base: srv.base, token: token}
+	api := apiClient{base: srv.URL(), token: token}
 
-	sc, err := loadScenario(ctx, srv.otlpHTTP)
+	sc, err := loadScenario(ctx, srv.OTLPHTTPAddr)
 	if err != nil {
 		t.Fatalf("load scenario over OTLP: %v", err)
 	}
@@ -82,9 +76,9 @@ func TestBrowserCompleteness(t *testing.T) {
 		t.Helper()
 		runNode(t, node, "e2e/completeness.spec.mjs",
 			"PHASE="+name,
-			"BASE_URL="+srv.base,
+			"BASE_URL="+srv.URL(),
 			"TOKEN="+token,
-			"VERIFIER_KEY="+srv.verifierKey,
+			"VERIFIER_KEY="+srv.VerifierKey(t),
 			"CREDENTIAL_ID="+sc.CredentialID,
 			"TRACE_ID="+sc.TraceID,
 			"AGENT_ID="+sc.AgentID,

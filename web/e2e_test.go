@@ -1,25 +1,23 @@
 package web
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/agentledger/agentledger/internal/demo"
+	"github.com/agentledger/agentledger/internal/servetest"
 )
 
 // chromiumPath is the browser the end-to-end tests drive: Debian's
@@ -76,6 +74,12 @@ func runNode(t *testing.T, node, dir string, env ...string) {
 	}
 }
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	servetest.Cleanup()
+	os.Exit(code)
+}
+
 // TestJavaScriptUnit runs the unit tests of the browser's verifier,
 // search classification and export (web/test/*.test.mjs) with Node.js,
 // against testdata/vectors.json.
@@ -84,101 +88,15 @@ func TestJavaScriptUnit(t *testing.T) {
 	runNode(t, node, "test/")
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// serveProcess is a running agentledger serve.
-type serveProcess struct {
-	cmd         *exec.Cmd
-	base        string
-	otlpHTTP    string
-	verifierKey string
-	done        chan error
-}
-
-// startServe starts serve on a fresh data directory, with extra flags.
-func startServe(t *testing.T, bin, dataDir string, extra ...string) *serveProcess {
-	t.Helper()
-	p := &serveProcess{otlpHTTP: freePort(t), done: make(chan error, 1)}
-	httpAddr := freePort(t)
-	p.base = "http://" + httpAddr
-	args := []string{"serve", "--data-dir", dataDir, "--http-addr", httpAddr,
-		"--otlp-grpc-addr", freePort(t), "--otlp-http-addr", p.otlpHTTP, "--checkpoint-interval", "100ms"}
-	p.cmd = exec.Command(bin, append(args, extra...)...)
-	var stderr bytes.Buffer
-	p.cmd.Stderr = &stderr
-	stdout, err := p.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	keys := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if k, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "verifier key:"); ok {
-				keys <- strings.TrimSpace(k)
-			}
-		}
-		p.done <- p.cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(30 * time.Second):
-			p.cmd.Process.Kill()
-		}
-		if t.Failed() {
-			t.Logf("serve stderr:\n%s", stderr.String())
-		}
-	})
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if resp, err := http.Get(p.base + "/readyz"); err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		select {
-		case err := <-p.done:
-			t.Fatalf("serve exited: %v\n%s", err, stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve not ready within 60s:\n%s", stderr.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	select {
-	case p.verifierKey = <-keys:
-	case <-time.After(10 * time.Second):
-		t.Fatal("serve printed no `verifier key:` line")
-	}
-	return p
-}
-
 var tokenPattern = regexp.MustCompile(`alt_[A-Za-z0-9_-]{20,}`)
 
 // adminToken creates an admin token with `agentledger token create`, or
 // reads the one serve wrote to <data-dir>/admin.token.
 func adminToken(t *testing.T, bin, dataDir string, extra ...string) string {
 	t.Helper()
-	cmd := exec.Command(bin, append([]string{"token", "create", "--role", "admin", "--name", "e2e", "--data-dir", dataDir}, extra...)...)
-	out, err := cmd.CombinedOutput()
+	tok, err := servetest.CreateToken(t.Context(), bin, "admin", "e2e", append([]string{"--data-dir", dataDir}, extra...)...)
 	if err == nil {
-		if tok := tokenPattern.FindString(string(out)); tok != "" {
+		if tok := tokenPattern.FindString(tok); tok != "" {
 			return tok
 		}
 	}
@@ -186,7 +104,7 @@ func adminToken(t *testing.T, bin, dataDir string, extra ...string) string {
 	if ferr == nil && tokenPattern.Match(b) {
 		return tokenPattern.FindString(string(b))
 	}
-	t.Fatalf("no admin token: `agentledger token create` said %v: %s; and %v", err, out, ferr)
+	t.Fatalf("no admin token: `agentledger token create` said %q, %v; and %v", tok, err, ferr)
 	return ""
 }
 
@@ -286,17 +204,12 @@ func TestBrowserEndToEnd(t *testing.T) {
 	node := requireTools(t, true)
 	ctx := t.Context()
 
-	bin := filepath.Join(t.TempDir(), "agentledger")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/agentledger")
-	build.Dir = ".."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/agentledger: %v\n%s", err, out)
-	}
+	bin := servetest.Binary(t)
 	dataDir := t.TempDir()
-	srv := startServe(t, bin, dataDir)
+	srv := servetest.Start(t, servetest.Options{Binary: bin, DataDir: dataDir})
 
 	// The UI must be served at / (query.Config.UI = web.FS).
-	resp, err := http.Get(srv.base + "/")
+	resp, err := http.Get(srv.URL() + "/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,9 +220,9 @@ func TestBrowserEndToEnd(t *testing.T) {
 	}
 
 	token := adminToken(t, bin, dataDir)
-	api := apiClient{base: srv.base, token: token}
+	api := apiClient{base: srv.URL(), token: token}
 
-	sc, err := loadScenario(ctx, srv.otlpHTTP)
+	sc, err := loadScenario(ctx, srv.OTLPHTTPAddr)
 	if err != nil {
 		t.Fatalf("load scenario over OTLP: %v", err)
 	}
@@ -327,7 +240,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 
 	// The demo's traffic too: its foreign run (shadow-runner) uses a
 	// leaked token it never obtained, and names it only by the token.
-	dm, err := demo.Send(ctx, demo.Config{Target: srv.otlpHTTP, HTTP: true})
+	dm, err := demo.Send(ctx, demo.Config{Target: srv.OTLPHTTPAddr, HTTP: true})
 	if err != nil {
 		t.Fatalf("send the demo traffic over OTLP: %v", err)
 	}
@@ -379,9 +292,9 @@ func TestBrowserEndToEnd(t *testing.T) {
 	shots := screenshotDir(t)
 	t.Logf("screenshots: %s", shots)
 	runNode(t, node, "e2e/",
-		"BASE_URL="+srv.base,
+		"BASE_URL="+srv.URL(),
 		"TOKEN="+token,
-		"VERIFIER_KEY="+srv.verifierKey,
+		"VERIFIER_KEY="+srv.VerifierKey(t),
 		"CREDENTIAL_ID="+sc.CredentialID,
 		"TRACE_ID="+sc.TraceID,
 		"FOREIGN_TRACE_ID="+sc.ForeignTrace,

@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/agentledger/agentledger/approval"
+	"github.com/agentledger/agentledger/internal/servetest"
 )
 
 // govCredential is the credential of the governance run.
@@ -128,12 +129,7 @@ func TestBrowserGovernance(t *testing.T) {
 		t.Fatal("ssh-keygen is needed to sign the approvals: apt-get install -y openssh-client")
 	}
 	ctx := t.Context()
-	bin := filepath.Join(t.TempDir(), "agentledger")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/agentledger")
-	build.Dir = ".."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/agentledger: %v\n%s", err, out)
-	}
+	bin := servetest.Binary(t)
 	dir := t.TempDir()
 	alice := filepath.Join(dir, "alice")
 	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "alice", "-f", alice).CombinedOutput(); err != nil {
@@ -151,11 +147,11 @@ func TestBrowserGovernance(t *testing.T) {
 		t.Fatal(err)
 	}
 	dataDir := t.TempDir()
-	srv := startServe(t, bin, dataDir, "--approval-signers", signers, "--approval-required", "POST /v1/wires*", "--attestation-allow", allow)
+	srv := servetest.Start(t, servetest.Options{Binary: bin, DataDir: dataDir, Args: []string{"--approval-signers", signers, "--approval-required", "POST /v1/wires*", "--attestation-allow", allow}})
 	token := adminToken(t, bin, dataDir)
-	client := apiClient{base: srv.base, token: token}
+	client := apiClient{base: srv.URL(), token: token}
 
-	runID := sendGovernanceRun(t, ctx, srv.otlpHTTP, alice)
+	runID := sendGovernanceRun(t, ctx, srv.OTLPHTTPAddr, alice)
 	waitFor(t, "the governance run is ingested", 30*time.Second, func() (bool, error) {
 		var r struct {
 			Governance []struct {
@@ -174,7 +170,7 @@ func TestBrowserGovernance(t *testing.T) {
 
 	shots := filepath.Join(screenshotDir(t), "governance")
 	runNode(t, node, "e2e/governance.spec.mjs",
-		"BASE_URL="+srv.base,
+		"BASE_URL="+srv.URL(),
 		"TOKEN="+token,
 		"GOV_TRACE_ID="+runID,
 		"GOV_CREDENTIAL_ID="+govCredential,

@@ -14,6 +14,7 @@ import (
 
 	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/internal/demo"
+	"github.com/agentledger/agentledger/internal/servetest"
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/ledger/sqlite"
 	"github.com/agentledger/agentledger/ledger/verify"
@@ -27,8 +28,8 @@ import (
 func TestDemoAgainstServer(t *testing.T) {
 	dir := t.TempDir()
 	s := startServer(t, dir)
-	vkey := s.verifierKey(t)
-	res, err := demo.Send(t.Context(), demo.Config{Target: s.otlpHTTP, HTTP: true})
+	vkey := s.VerifierKey(t)
+	res, err := demo.Send(t.Context(), demo.Config{Target: s.OTLPHTTPAddr, HTTP: true})
 	if err != nil {
 		t.Fatalf("demo: %v", err)
 	}
@@ -37,7 +38,7 @@ func TestDemoAgainstServer(t *testing.T) {
 		t.Fatalf("first admin token: %v", err)
 	}
 	token := strings.TrimSpace(string(raw))
-	base := "http://" + s.httpAddr
+	base := "http://" + s.HTTPAddr
 
 	var view api.CredentialView
 	getJSON(t, base+"/v1/credentials/"+url.PathEscape(res.LeakedCredential)+"?content=true", token, &view)
@@ -107,7 +108,7 @@ func TestDemoAgainstServer(t *testing.T) {
 	if len(rep.Entries) < 6 || rep.Content == 0 {
 		t.Fatalf("verified %d entries and %d pieces of content, want the whole view", len(rep.Entries), rep.Content)
 	}
-	if err := s.stop(t, syscall.SIGTERM); err != nil {
+	if err := s.Stop(t, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -152,8 +153,8 @@ func TestServeDemoMutualTLS(t *testing.T) {
 			t.Fatal(err)
 		}
 		writePEM(t, caOnly, map[string][]byte{devCAFile: ca})
-		args := append([]string{"serve", "--demo", "--data-dir", t.TempDir(), "--http-addr", freeAddr(t), "--otlp-http-addr", "",
-			"--otlp-grpc-addr", freeAddr(t), "--otlp-client-ca-file", filepath.Join(caOnly, devCAFile)}, tlsFlags...)
+		args := append([]string{"serve", "--demo", "--data-dir", t.TempDir(), "--http-addr", servetest.FreeAddr(t), "--otlp-http-addr", "",
+			"--otlp-grpc-addr", servetest.FreeAddr(t), "--otlp-client-ca-file", filepath.Join(caOnly, devCAFile)}, tlsFlags...)
 		out, err := exec.Command(binary, args...).CombinedOutput()
 		if err == nil || !strings.Contains(string(out), "--demo-client-cert-file") {
 			t.Errorf("serve --demo with mutual TLS and no client certificate: err %v, output %q; want a refusal naming --demo-client-cert-file", err, out)
@@ -168,19 +169,10 @@ func TestServeDemoMutualTLS(t *testing.T) {
 				extra = append(extra, "--otlp-grpc-addr", "")
 			}
 			s := startServer(t, dir, extra...)
-			timeout := time.After(2 * time.Minute)
-			for sent := false; !sent; {
-				select {
-				case line, ok := <-s.stdout:
-					if !ok {
-						t.Fatal("serve --demo exited without sending the demo traffic")
-					}
-					sent = strings.Contains(line, "Demo traffic sent")
-				case <-timeout:
-					t.Fatal("serve --demo sent no demo traffic within 2 minutes")
-				}
+			if _, err := s.Stdout().WaitLine(2*time.Minute, func(l string) bool { return strings.Contains(l, "Demo traffic sent") }); err != nil {
+				t.Fatalf("serve --demo sent no demo traffic: %v", err)
 			}
-			if err := s.stop(t, syscall.SIGTERM); err != nil {
+			if err := s.Stop(t, syscall.SIGTERM); err != nil {
 				t.Fatal(err)
 			}
 			store, err := sqlite.Open(t.Context(), filepath.Join(dir, sqliteFile))

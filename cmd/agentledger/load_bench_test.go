@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -92,9 +93,9 @@ func benchServeLoad(b *testing.B, database string, baseline *pgtest.Baseline, se
 	if database != "" {
 		args = append(args, "--database", database)
 	}
-	srv := startBenchServer(b, b.TempDir(), args...)
-	defer srv.cmd.Process.Kill()
-	pid := srv.cmd.Process.Pid
+	srv := startServer(b, b.TempDir(), args...)
+	defer srv.Signal(syscall.SIGKILL)
+	pid := srv.Pid()
 	count := max(30, 2*senders)
 
 	var mapper *ingest.Mapper
@@ -125,7 +126,7 @@ func benchServeLoad(b *testing.B, database string, baseline *pgtest.Baseline, se
 			}
 			srvBefore := procCPU(b, pid)
 			dbBefore := backendsCPU(b, pg)
-			res := runLoadgen(b, srv.otlpHTTP, senders, first, count)
+			res := runLoadgen(b, srv.OTLPHTTPAddr, senders, first, count)
 			srvCPU := procCPU(b, pid) - srvBefore
 			dbCPU := backendsCPU(b, pg).since(dbBefore)
 			rss, err := procStatusKiBOf(pid, "VmHWM")
@@ -165,21 +166,6 @@ func benchServeLoad(b *testing.B, database string, baseline *pgtest.Baseline, se
 	report("pushbacks", func(r loadRun) float64 { return r.pushbacks })
 	report("rss-MiB", func(r loadRun) float64 { return r.rssMiB })
 	report("srv-cpu-ms/1k", func(r loadRun) float64 { return r.srvCPU })
-}
-
-// startBenchServer starts serve for a benchmark and waits until it is
-// ready.
-func startBenchServer(b *testing.B, dataDir string, extra ...string) *server {
-	b.Helper()
-	s, stderr, err := tryStartServer(b, dataDir, extra...)
-	if err != nil {
-		b.Fatalf("serve did not become ready: %v\n%s", err, stderr.String())
-	}
-	go func() {
-		for range s.stdout {
-		}
-	}()
-	return s
 }
 
 // runLoadgen runs agentledger loadgen, a process of its own, and returns

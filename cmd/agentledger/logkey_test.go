@@ -14,6 +14,7 @@ import (
 	"github.com/agentledger/agentledger/ledger"
 
 	"github.com/agentledger/agentledger/internal/pgtest"
+	"github.com/agentledger/agentledger/internal/servetest"
 )
 
 // TestServeRefusesSecondKey: two data directories (two signer keys) on one
@@ -24,14 +25,14 @@ func TestServeRefusesSecondKey(t *testing.T) {
 	dsn := pgtest.NewSchema(t)
 	first, second := t.TempDir(), t.TempDir()
 	s := startServer(t, first, "--database", dsn)
-	firstKey := s.verifierKey(t)
-	sendSpans(t, s.otlpHTTP, 3)
-	if err := s.stop(t, syscall.SIGTERM); err != nil {
+	firstKey := s.VerifierKey(t)
+	sendSpans(t, s.OTLPHTTPAddr, 3)
+	if err := s.Stop(t, syscall.SIGTERM); err != nil {
 		t.Fatalf("serve exit: %v", err)
 	}
 
 	out, err := exec.Command(binary, "serve", "--data-dir", second, "--database", dsn,
-		"--http-addr", freeAddr(t), "--otlp-http-addr", freeAddr(t), "--otlp-grpc-addr", freeAddr(t)).CombinedOutput()
+		"--http-addr", servetest.FreeAddr(t), "--otlp-http-addr", servetest.FreeAddr(t), "--otlp-grpc-addr", servetest.FreeAddr(t)).CombinedOutput()
 	if err == nil {
 		t.Fatalf("serve with a second key started on the log's database:\n%s", out)
 	}
@@ -47,13 +48,13 @@ func TestServeRefusesSecondKey(t *testing.T) {
 	}
 
 	out, err = exec.Command(binary, "serve", "--data-dir", t.TempDir(), "--database", dsn, "--log-name", "other.example/log",
-		"--http-addr", freeAddr(t), "--otlp-http-addr", freeAddr(t), "--otlp-grpc-addr", freeAddr(t)).CombinedOutput()
+		"--http-addr", servetest.FreeAddr(t), "--otlp-http-addr", servetest.FreeAddr(t), "--otlp-grpc-addr", servetest.FreeAddr(t)).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), firstKey) || !strings.Contains(string(out), "other.example/log+") {
 		t.Fatalf("serve for another log on the log's database: %v\n%s", err, out)
 	}
 
 	s = startServer(t, first, "--database", dsn)
-	if err := s.stop(t, syscall.SIGTERM); err != nil {
+	if err := s.Stop(t, syscall.SIGTERM); err != nil {
 		t.Fatalf("serve with the log's key after the refusal: %v", err)
 	}
 }
@@ -82,9 +83,9 @@ func wantBothKeys(t *testing.T, out, firstKey string) string {
 func TestRotateKey(t *testing.T) {
 	dir := t.TempDir()
 	s := startServer(t, dir)
-	oldKey := s.verifierKey(t)
-	sendSpans(t, s.otlpHTTP, 3)
-	if err := s.stop(t, syscall.SIGTERM); err != nil {
+	oldKey := s.VerifierKey(t)
+	sendSpans(t, s.OTLPHTTPAddr, 3)
+	if err := s.Stop(t, syscall.SIGTERM); err != nil {
 		t.Fatalf("serve exit: %v", err)
 	}
 	oldSkey, err := os.ReadFile(filepath.Join(dir, signerKeyFile))
@@ -108,12 +109,12 @@ func TestRotateKey(t *testing.T) {
 	}
 
 	s = startServer(t, dir)
-	if got := s.verifierKey(t); got != newKey {
+	if got := s.VerifierKey(t); got != newKey {
 		t.Fatalf("serve after the rotation signs with %s, want %s", got, newKey)
 	}
-	sendSpans(t, s.otlpHTTP, 2)
+	sendSpans(t, s.OTLPHTTPAddr, 2)
 	cp := fetchCheckpoint(t, s, newKey)
-	if err := s.stop(t, syscall.SIGTERM); err != nil {
+	if err := s.Stop(t, syscall.SIGTERM); err != nil {
 		t.Fatalf("serve exit: %v", err)
 	}
 	cpFile := writeFile(t, work, "cp.txt", cp)
@@ -144,7 +145,7 @@ func TestRotateKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, err = exec.Command(binary, "serve", "--data-dir", stale,
-		"--http-addr", freeAddr(t), "--otlp-http-addr", freeAddr(t), "--otlp-grpc-addr", freeAddr(t)).CombinedOutput()
+		"--http-addr", servetest.FreeAddr(t), "--otlp-http-addr", servetest.FreeAddr(t), "--otlp-grpc-addr", servetest.FreeAddr(t)).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), newKey) || !strings.Contains(string(out), oldKey) {
 		t.Fatalf("serve with the rotated-out key: %v\n%s", err, out)
 	}
@@ -152,11 +153,11 @@ func TestRotateKey(t *testing.T) {
 
 // fetchCheckpoint returns the server's latest checkpoint, waiting until it
 // verifies with vkey.
-func fetchCheckpoint(t *testing.T, s *server, vkey string) []byte {
+func fetchCheckpoint(t *testing.T, s *servetest.Server, vkey string) []byte {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		resp, err := http.Get("http://" + s.httpAddr + "/checkpoint")
+		resp, err := http.Get("http://" + s.HTTPAddr + "/checkpoint")
 		if err == nil {
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()

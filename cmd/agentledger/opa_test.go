@@ -35,7 +35,7 @@ func TestServeOPADecisionLogs(t *testing.T) {
 		t.Fatal(err)
 	}
 	treeSize := func() uint64 {
-		req, _ := http.NewRequest(http.MethodGet, "http://"+s.httpAddr+"/v1/log", nil)
+		req, _ := http.NewRequest(http.MethodGet, "http://"+s.HTTPAddr+"/v1/log", nil)
 		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(admin)))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -55,7 +55,7 @@ func TestServeOPADecisionLogs(t *testing.T) {
 		zw := gzip.NewWriter(&buf)
 		zw.Write([]byte(batch))
 		zw.Close()
-		req, _ := http.NewRequest(http.MethodPost, "http://"+s.httpAddr+policy.DecisionLogsPath, &buf)
+		req, _ := http.NewRequest(http.MethodPost, "http://"+s.HTTPAddr+policy.DecisionLogsPath, &buf)
 		req.Header.Set("Content-Encoding", "gzip")
 		req.Header.Set("Content-Type", "application/json")
 		if token != "" {

@@ -30,12 +30,12 @@ func TestServeWithPKCS11(t *testing.T) {
 
 	data := t.TempDir()
 	s := startServer(t, data, "--signer", "pkcs11:token=ledger-token;object=checkpoint-key?module-path="+module)
-	if got := s.verifierKey(t); got != vkey {
+	if got := s.VerifierKey(t); got != vkey {
 		t.Fatalf("serve prints verifier key %s, want the token's %s", got, vkey)
 	}
-	sendSpans(t, s.otlpHTTP, 4)
+	sendSpans(t, s.OTLPHTTPAddr, 4)
 	fetchCheckpoint(t, s, vkey)
-	if err := s.stop(t, syscall.SIGTERM); err != nil {
+	if err := s.Stop(t, syscall.SIGTERM); err != nil {
 		t.Fatalf("serve exit: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(data, signerKeyFile)); err == nil {

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/agentledger/agentledger/internal/servetest"
 )
 
 func TestStartPprofRefusesNonLoopback(t *testing.T) {
@@ -24,7 +26,7 @@ func TestStartPprofRefusesNonLoopback(t *testing.T) {
 }
 
 func TestStartPprofServesProfiles(t *testing.T) {
-	addr := freeAddr(t)
+	addr := servetest.FreeAddr(t)
 	stop, err := startPprof(addr, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

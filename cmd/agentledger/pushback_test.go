@@ -24,16 +24,12 @@ import (
 // exporter retries): every export still succeeds and no request fails.
 func TestServePushbackMetrics(t *testing.T) {
 	s := startServer(t, t.TempDir(), "--max-inflight-bytes", "1")
-	go func() {
-		for range s.stdout {
-		}
-	}()
 	const exportsPerRound, spansPerExport = 12, 50
-	for round := 0; round < 20 && scrapeMetric(t, s.httpAddr, `agentledger_ingest_pushbacks_total{signal="traces"}`) == 0; round++ {
+	for round := 0; round < 20 && scrapeMetric(t, s.HTTPAddr, `agentledger_ingest_pushbacks_total{signal="traces"}`) == 0; round++ {
 		var wg sync.WaitGroup
 		for e := range exportsPerRound {
 			wg.Go(func() {
-				exp, err := otlptracehttp.New(t.Context(), otlptracehttp.WithEndpoint(s.otlpHTTP), otlptracehttp.WithInsecure(),
+				exp, err := otlptracehttp.New(t.Context(), otlptracehttp.WithEndpoint(s.OTLPHTTPAddr), otlptracehttp.WithInsecure(),
 					otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: true, InitialInterval: 20 * time.Millisecond, MaxInterval: 200 * time.Millisecond, MaxElapsedTime: 2 * time.Minute}))
 				if err != nil {
 					t.Error(err)
@@ -53,13 +49,13 @@ func TestServePushbackMetrics(t *testing.T) {
 		}
 		wg.Wait()
 	}
-	if n := scrapeMetric(t, s.httpAddr, `agentledger_ingest_pushbacks_total{signal="traces"}`); n == 0 {
+	if n := scrapeMetric(t, s.HTTPAddr, `agentledger_ingest_pushbacks_total{signal="traces"}`); n == 0 {
 		t.Errorf("agentledger_ingest_pushbacks_total = 0 after 20 rounds of %d concurrent exports, want some", exportsPerRound)
 	}
-	if n := scrapeMetric(t, s.httpAddr, `agentledger_failed_requests_total{signal="traces"}`); n != 0 {
+	if n := scrapeMetric(t, s.HTTPAddr, `agentledger_failed_requests_total{signal="traces"}`); n != 0 {
 		t.Errorf("agentledger_failed_requests_total = %v, want 0", n)
 	}
-	if n := scrapeMetric(t, s.httpAddr, "agentledger_ingest_inflight_bytes"); n != 0 {
+	if n := scrapeMetric(t, s.HTTPAddr, "agentledger_ingest_inflight_bytes"); n != 0 {
 		t.Errorf("agentledger_ingest_inflight_bytes = %v once idle, want 0", n)
 	}
 }

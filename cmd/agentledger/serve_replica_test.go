@@ -19,13 +19,14 @@ import (
 	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/internal/pgcluster"
 	"github.com/agentledger/agentledger/internal/readreplica"
+	"github.com/agentledger/agentledger/internal/servetest"
 )
 
 // replicaGet GETs path from s with the bearer token, decodes the answer into
 // v and returns the answer's status and headers.
-func replicaGet(t *testing.T, s *server, token, path string, v any) (int, http.Header) {
+func replicaGet(t *testing.T, s *servetest.Server, token, path string, v any) (int, http.Header) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+s.httpAddr+path, nil)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+s.HTTPAddr+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +111,7 @@ func TestServeReadReplica(t *testing.T) {
 
 	dir := t.TempDir()
 	s := startServer(t, dir, "--database", pdsn, "--read-database", rdsn)
-	vkey := s.verifierKey(t)
+	vkey := s.VerifierKey(t)
 	raw, err := os.ReadFile(filepath.Join(dir, adminTokenFile))
 	if err != nil {
 		t.Fatal(err)
@@ -135,7 +136,7 @@ func TestServeReadReplica(t *testing.T) {
 		if status, _ := replicaGet(t, s, token, fmt.Sprintf("/v1/entries/%d", size), nil); status != http.StatusNotFound {
 			t.Errorf("GET entry %d, beyond the checkpoint: %d, want 404", size, status)
 		}
-		out, err := exec.Command(binary, "verify", "--key", vkey, "--url", "http://"+s.httpAddr, "--token", token, "--all").CombinedOutput()
+		out, err := exec.Command(binary, "verify", "--key", vkey, "--url", "http://"+s.HTTPAddr, "--token", token, "--all").CombinedOutput()
 		if err != nil {
 			t.Fatalf("verify --all at size %d: %v\n%s", size, err, out)
 		}
@@ -149,7 +150,7 @@ func TestServeReadReplica(t *testing.T) {
 		return *ready.Replica
 	}
 
-	sendSpans(t, s.otlpHTTP, 100)
+	sendSpans(t, s.OTLPHTTPAddr, 100)
 	p1 := waitSettled(t, conn)
 	if err := primary.WaitReplayed(t.Context(), replica); err != nil {
 		t.Fatal(err)
@@ -162,7 +163,7 @@ func TestServeReadReplica(t *testing.T) {
 	if err := replica.PauseReplay(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	sendSpans(t, s.otlpHTTP, 100)
+	sendSpans(t, s.OTLPHTTPAddr, 100)
 	p2 := waitSettled(t, conn)
 	if p2 < p1+100 {
 		t.Fatalf("tree of %d entries after 100 spans more than %d", p2, p1)
@@ -182,7 +183,7 @@ func TestServeReadReplica(t *testing.T) {
 	if st := logAt(p3); st.PrimaryCheckpointSize != p3 {
 		t.Errorf("/readyz of a replica caught up = %+v, want primary checkpoint size %d", st, p3)
 	}
-	if err := s.stop(t, syscall.SIGTERM); err != nil {
+	if err := s.Stop(t, syscall.SIGTERM); err != nil {
 		t.Fatalf("serve exit: %v", err)
 	}
 }

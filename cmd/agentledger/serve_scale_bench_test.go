@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/agentledger/agentledger/internal/pgcluster"
+	"github.com/agentledger/agentledger/internal/servetest"
 )
 
 // benchBatch is the spans of one OTLP export in BenchmarkServeWriters.
@@ -49,7 +50,7 @@ func benchWriters(b *testing.B, cluster *pgcluster.Cluster, prefix string, logs,
 	defer admin.Close(context.Background())
 	var (
 		dbs     []string
-		servers []*server
+		servers []*servetest.Server
 	)
 	for l := range logs {
 		db := fmt.Sprintf("%s_%d", prefix, l)
@@ -76,7 +77,7 @@ func benchWriters(b *testing.B, cluster *pgcluster.Cluster, prefix string, logs,
 	)
 	for _, s := range servers {
 		for range 2 {
-			exp := newExporter(b, s.otlpHTTP)
+			exp := newExporter(b, s.OTLPHTTPAddr)
 			wg.Go(func() {
 				for batch := range batches {
 					if err := exp.ExportSpans(b.Context(), batch.spans); err != nil {
@@ -106,7 +107,7 @@ func benchWriters(b *testing.B, cluster *pgcluster.Cluster, prefix string, logs,
 	b.ReportMetric(0, "ns/op")
 
 	for _, s := range servers {
-		if err := s.stop(b, syscall.SIGTERM); err != nil {
+		if err := s.Stop(b, syscall.SIGTERM); err != nil {
 			b.Fatalf("serve exit: %v", err)
 		}
 	}
@@ -140,11 +141,11 @@ type usage struct {
 // benchUsage reads the CPU times from /proc, the backends' from the pids
 // pg_stat_activity lists for dbs. A backend that exits between two readings
 // is not counted; the serve processes keep their pool's connections.
-func benchUsage(b *testing.B, admin *pgx.Conn, dbs []string, servers []*server) usage {
+func benchUsage(b *testing.B, admin *pgx.Conn, dbs []string, servers []*servetest.Server) usage {
 	b.Helper()
 	var u usage
 	for _, s := range servers {
-		u.serve += procCPU(b, s.cmd.Process.Pid)
+		u.serve += procCPU(b, s.Pid())
 	}
 	rows, _ := admin.Query(b.Context(), "SELECT pid FROM pg_stat_activity WHERE datname = ANY($1)", dbs)
 	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])

@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/agentledger/agentledger/internal/pgtest"
+	"github.com/agentledger/agentledger/internal/servetest"
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/ledger/postgres"
 )
@@ -155,16 +156,16 @@ func checkCheckpoints(t *testing.T, dsn, vkey string, head ledger.TreeHead) {
 // startWriters starts n serve processes on the database dsn, sharing one
 // data directory (one signer key and ledger secret), and returns them and
 // the log's verifier key.
-func startWriters(t *testing.T, dsn string, n int) ([]*server, string) {
+func startWriters(t *testing.T, dsn string, n int) ([]*servetest.Server, string) {
 	t.Helper()
 	dir := t.TempDir()
 	var (
-		servers []*server
+		servers []*servetest.Server
 		vkey    string
 	)
 	for i := range n {
 		s := startServer(t, dir, "--database", dsn)
-		k := s.verifierKey(t)
+		k := s.VerifierKey(t)
 		if i == 0 {
 			vkey = k
 		} else if k != vkey {
@@ -195,14 +196,14 @@ func TestServeWritersShareOneDatabase(t *testing.T) {
 	)
 	for _, s := range servers {
 		for range sendersPerServer {
-			exp := newExporter(t, s.otlpHTTP)
+			exp := newExporter(t, s.OTLPHTTPAddr)
 			wg.Go(func() {
 				for range batches {
 					b := newSpanBatch(batchSize)
 					err := exp.ExportSpans(t.Context(), b.spans)
 					mu.Lock()
 					if err != nil {
-						errs = append(errs, fmt.Errorf("export to %s: %w", s.otlpHTTP, err))
+						errs = append(errs, fmt.Errorf("export to %s: %w", s.OTLPHTTPAddr, err))
 					} else {
 						sent = append(sent, b.ids...)
 					}
@@ -216,7 +217,7 @@ func TestServeWritersShareOneDatabase(t *testing.T) {
 		t.Error(err)
 	}
 	for i, s := range servers {
-		if err := s.stop(t, syscall.SIGTERM); err != nil {
+		if err := s.Stop(t, syscall.SIGTERM); err != nil {
 			t.Fatalf("serve %d exit: %v", i, err)
 		}
 	}
@@ -258,7 +259,7 @@ func TestServeWriterKilledMidStream(t *testing.T) {
 		victimOK = make(chan struct{})
 	)
 	for i, s := range servers {
-		exp := newExporter(t, s.otlpHTTP)
+		exp := newExporter(t, s.OTLPHTTPAddr)
 		wg.Go(func() {
 			for n := range batches {
 				b := newSpanBatch(batchSize)
@@ -281,17 +282,12 @@ func TestServeWriterKilledMidStream(t *testing.T) {
 		})
 	}
 	<-victimOK
-	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := victim.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	wg.Wait()
-	select {
-	case err := <-victim.exited:
-		if err == nil || !strings.Contains(err.Error(), "killed") {
-			t.Fatalf("victim exit = %v, want killed", err)
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("the killed serve did not exit within a minute")
+	if err := victim.Wait(t, time.Minute); err == nil || !strings.Contains(err.Error(), "killed") {
+		t.Fatalf("victim exit = %v, want killed", err)
 	}
 	if len(failed) == 0 {
 		t.Fatal("no export to the killed serve failed: it was not killed mid-stream")
@@ -310,7 +306,7 @@ func TestServeWriterKilledMidStream(t *testing.T) {
 	}
 
 	// A sender whose export failed sends it again, to a survivor.
-	exp := newExporter(t, servers[0].otlpHTTP)
+	exp := newExporter(t, servers[0].OTLPHTTPAddr)
 	all := append([]string(nil), acked...)
 	for _, b := range failed {
 		if err := exp.ExportSpans(t.Context(), b.spans); err != nil {
@@ -322,7 +318,7 @@ func TestServeWriterKilledMidStream(t *testing.T) {
 		if s == victim {
 			continue
 		}
-		if err := s.stop(t, syscall.SIGTERM); err != nil {
+		if err := s.Stop(t, syscall.SIGTERM); err != nil {
 			t.Fatalf("serve %d exit: %v", i, err)
 		}
 	}

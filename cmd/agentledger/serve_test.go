@@ -1,30 +1,27 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
-	"time"
 
-	"github.com/agentledger/agentledger/ledger/sqlite"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/agentledger/agentledger/internal/servetest"
+	"github.com/agentledger/agentledger/ledger/sqlite"
 )
 
+// binary is the agentledger binary TestMain builds with go build: faster
+// than re-running the test binary, which -race slows down.
 var binary string
 
 func TestMain(m *testing.M) {
@@ -33,10 +30,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	binary = filepath.Join(dir, "agentledger")
-	build := exec.Command("go", "build", "-o", binary, ".")
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
+	binary, err = servetest.Build(context.Background(), dir)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "build agentledger:", err)
 		os.Exit(1)
 	}
@@ -45,149 +40,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func freeAddr(t testing.TB) string {
+// startServer runs serve on dataDir with extra flags, as servetest.Start
+// does, and shows its standard error as it is written.
+func startServer(t testing.TB, dataDir string, extra ...string) *servetest.Server {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// server is a running agentledger serve process.
-type server struct {
-	cmd      *exec.Cmd
-	httpAddr string
-	otlpHTTP string
-	stdout   chan string
-	exited   chan error
-}
-
-func startServer(t testing.TB, dataDir string, extra ...string) *server {
-	t.Helper()
-	// freeAddr's ports are free when it returns, not when serve binds them:
-	// a parallel test may take one first. serve then exits at once, naming
-	// the address, and is started again on other ports.
-	for attempt := 1; ; attempt++ {
-		s, stderr, err := tryStartServer(t, dataDir, extra...)
-		if err == nil {
-			return s
-		}
-		if attempt == 3 || !strings.Contains(stderr.String(), "address already in use") {
-			t.Fatalf("serve did not become ready: %v\n%s", err, stderr.String())
-		}
-	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for a writer and a reader in two
-// goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// tryStartServer starts serve and waits until it is ready, or until it
-// exits, or for 30 s. It returns what serve wrote to standard error too.
-func tryStartServer(t testing.TB, dataDir string, extra ...string) (*server, *lockedBuffer, error) {
-	t.Helper()
-	s := &server{httpAddr: freeAddr(t), otlpHTTP: freeAddr(t), stdout: make(chan string, 100), exited: make(chan error, 1)}
-	args := append([]string{"serve", "--data-dir", dataDir, "--http-addr", s.httpAddr,
-		"--otlp-http-addr", s.otlpHTTP, "--otlp-grpc-addr", freeAddr(t), "--checkpoint-interval", "100ms"}, extra...)
-	stderr := &lockedBuffer{}
-	s.cmd = exec.Command(binary, args...)
-	s.cmd.Stderr = io.MultiWriter(os.Stderr, stderr)
-	out, err := s.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			s.stdout <- sc.Text()
-		}
-		close(s.stdout)
-		s.exited <- s.cmd.Wait()
-		close(done)
-	}()
-	t.Cleanup(func() {
-		if s.cmd.ProcessState == nil {
-			s.cmd.Process.Kill()
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get("http://" + s.httpAddr + "/readyz")
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s, stderr, nil
-			}
-		}
-		select {
-		case <-done:
-			return nil, stderr, fmt.Errorf("serve exited before it was ready: %v", <-s.exited)
-		default:
-		}
-		if time.Now().After(deadline) {
-			return nil, stderr, fmt.Errorf("not ready within 30s: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// verifierKey reads the verifier key line that serve prints once started.
-func (s *server) verifierKey(t testing.TB) string {
-	t.Helper()
-	timeout := time.After(10 * time.Second)
-	for {
-		select {
-		case line, ok := <-s.stdout:
-			if !ok {
-				t.Fatal("serve printed no verifier key")
-			}
-			if k, found := strings.CutPrefix(strings.TrimSpace(line), "verifier key:"); found {
-				return strings.TrimSpace(k)
-			}
-		case <-timeout:
-			t.Fatal("serve printed no verifier key within 10s")
-		}
-	}
-}
-
-func (s *server) stop(t testing.TB, sig syscall.Signal) error {
-	t.Helper()
-	if err := s.cmd.Process.Signal(sig); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		for range s.stdout {
-		}
-	}()
-	select {
-	case err := <-s.exited:
-		return err
-	case <-time.After(60 * time.Second):
-		t.Fatal("serve did not exit within 60s of the signal")
-		return nil
-	}
+	return servetest.Start(t, servetest.Options{Binary: binary, DataDir: dataDir, Args: extra, Stderr: os.Stderr})
 }
 
 func sendSpans(t *testing.T, endpoint string, n int) {
@@ -211,10 +68,10 @@ func sendSpans(t *testing.T, endpoint string, n int) {
 func TestServeShutdownSignsFinalCheckpoint(t *testing.T) {
 	dir := t.TempDir()
 	s := startServer(t, dir)
-	vkey := s.verifierKey(t)
+	vkey := s.VerifierKey(t)
 	const spans = 300
-	sendSpans(t, s.otlpHTTP, spans)
-	if err := s.stop(t, syscall.SIGTERM); err != nil {
+	sendSpans(t, s.OTLPHTTPAddr, spans)
+	if err := s.Stop(t, syscall.SIGTERM); err != nil {
 		t.Fatalf("serve exit after SIGTERM: %v, want status 0", err)
 	}
 
@@ -249,10 +106,10 @@ func TestServeShutdownSignsFinalCheckpoint(t *testing.T) {
 
 	// The same binary on the same directory reuses its keys.
 	s2 := startServer(t, dir)
-	if got := s2.verifierKey(t); got != vkey {
+	if got := s2.VerifierKey(t); got != vkey {
 		t.Fatalf("verifier key after restart = %q, want %q", got, vkey)
 	}
-	if err := s2.stop(t, syscall.SIGINT); err != nil {
+	if err := s2.Stop(t, syscall.SIGINT); err != nil {
 		t.Fatalf("serve exit after SIGINT: %v, want status 0", err)
 	}
 }
@@ -260,14 +117,14 @@ func TestServeShutdownSignsFinalCheckpoint(t *testing.T) {
 func TestServeRefusesOpenKeyFile(t *testing.T) {
 	dir := t.TempDir()
 	s := startServer(t, dir)
-	if err := s.stop(t, syscall.SIGTERM); err != nil {
+	if err := s.Stop(t, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Chmod(filepath.Join(dir, signerKeyFile), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(binary, "serve", "--data-dir", dir, "--http-addr", freeAddr(t),
-		"--otlp-http-addr", freeAddr(t), "--otlp-grpc-addr", freeAddr(t)).CombinedOutput()
+	out, err := exec.Command(binary, "serve", "--data-dir", dir, "--http-addr", servetest.FreeAddr(t),
+		"--otlp-http-addr", servetest.FreeAddr(t), "--otlp-grpc-addr", servetest.FreeAddr(t)).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "too open") {
 		t.Fatalf("serve with a world-readable key: err %v, output %q; want a refusal naming the permissions", err, out)
 	}
@@ -315,8 +172,8 @@ func TestServeGovernanceFlags(t *testing.T) {
 		{[]string{"--approval-jwks", "http://idp.example/jwks.json"}, "want an https URL"},
 		{[]string{"--approval-jwks", filepath.Join(dir, "missing.jwks")}, "approval jwks"},
 	} {
-		args := append([]string{"serve", "--data-dir", t.TempDir(), "--http-addr", freeAddr(t),
-			"--otlp-http-addr", freeAddr(t), "--otlp-grpc-addr", freeAddr(t)}, c.args...)
+		args := append([]string{"serve", "--data-dir", t.TempDir(), "--http-addr", servetest.FreeAddr(t),
+			"--otlp-http-addr", servetest.FreeAddr(t), "--otlp-grpc-addr", servetest.FreeAddr(t)}, c.args...)
 		out, err := exec.Command(binary, args...).CombinedOutput()
 		if err == nil || !strings.Contains(string(out), c.want) {
 			t.Errorf("serve %v: err %v, output %q; want a refusal naming %q", c.args, err, out, c.want)

@@ -24,6 +24,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/agentledger/agentledger/internal/devcert"
+	"github.com/agentledger/agentledger/internal/servetest"
 )
 
 // writePEM writes files into dir and returns their paths.
@@ -62,8 +63,8 @@ func TestServeMutualTLS(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	apiAddr := freeAddr(t)
-	_, otlpPort, _ := net.SplitHostPort(freeAddr(t))
+	apiAddr := servetest.FreeAddr(t)
+	_, otlpPort, _ := net.SplitHostPort(servetest.FreeAddr(t))
 	cmd := exec.Command(binary, "serve", "--data-dir", dir, "--http-addr", apiAddr,
 		"--otlp-http-addr", "0.0.0.0:"+otlpPort, "--otlp-grpc-addr", "",
 		"--otlp-tls-cert-file", filepath.Join(pemDir, "tls.crt"), "--otlp-tls-key-file", filepath.Join(pemDir, "tls.key"),
@@ -140,8 +141,8 @@ func TestServeMutualTLS(t *testing.T) {
 // TestServeIngestExposure: a non-loopback OTLP address without TLS is
 // refused unless --insecure-ingest, which is warned about at start.
 func TestServeIngestExposure(t *testing.T) {
-	_, port, _ := net.SplitHostPort(freeAddr(t))
-	args := []string{"serve", "--data-dir", t.TempDir(), "--http-addr", freeAddr(t), "--otlp-grpc-addr", "", "--otlp-http-addr", "0.0.0.0:" + port}
+	_, port, _ := net.SplitHostPort(servetest.FreeAddr(t))
+	args := []string{"serve", "--data-dir", t.TempDir(), "--http-addr", servetest.FreeAddr(t), "--otlp-grpc-addr", "", "--otlp-http-addr", "0.0.0.0:" + port}
 	out, err := exec.Command(binary, args...).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "--insecure-ingest") {
 		t.Fatalf("serve on 0.0.0.0 without TLS: err %v, output %q; want a refusal naming --insecure-ingest", err, out)
@@ -190,7 +191,7 @@ func TestServeSlowSendersBounded(t *testing.T) {
 	const limit, senders = 8, 200
 	s := startServer(t, t.TempDir(), "--otlp-http-max-connections", fmt.Sprint(limit), "--otlp-http-read-header-timeout", "30s")
 	fds := func() int {
-		ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", s.cmd.Process.Pid))
+		ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", s.Pid()))
 		if err != nil {
 			t.Skipf("cannot count serve's file descriptors: %v", err)
 		}
@@ -198,7 +199,7 @@ func TestServeSlowSendersBounded(t *testing.T) {
 	}
 	before := fds()
 	for range senders {
-		c, err := net.Dial("tcp", s.otlpHTTP)
+		c, err := net.Dial("tcp", s.OTLPHTTPAddr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -207,7 +208,7 @@ func TestServeSlowSendersBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get("http://" + s.httpAddr + "/healthz")
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get("http://" + s.HTTPAddr + "/healthz")
 	if err != nil {
 		t.Fatalf("/healthz with %d slow senders: %v", senders, err)
 	}
@@ -219,10 +220,10 @@ func TestServeSlowSendersBounded(t *testing.T) {
 	// the relay's, and a splice pipe pair per direction of the relay);
 	// allow a few for the health check and the runtime.
 	if got, max := fds(), before+6*limit+8; got > max {
-		ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", s.cmd.Process.Pid))
+		ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", s.Pid()))
 		var targets []string
 		for _, e := range ents {
-			l, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", s.cmd.Process.Pid, e.Name()))
+			l, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", s.Pid(), e.Name()))
 			targets = append(targets, l)
 		}
 		t.Errorf("serve holds %d file descriptors with %d slow senders, want at most %d (%d before): %v", got, senders, max, before, targets)

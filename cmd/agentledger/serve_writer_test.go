@@ -52,8 +52,8 @@ func TestServeAsWriterRole(t *testing.T) {
 	writer := u.String()
 
 	s := startServer(t, t.TempDir(), "--database", writer, "--no-migrate")
-	sendSpans(t, s.otlpHTTP, 10)
-	if err := s.stop(t, syscall.SIGTERM); err != nil {
+	sendSpans(t, s.OTLPHTTPAddr, 10)
+	if err := s.Stop(t, syscall.SIGTERM); err != nil {
 		t.Fatalf("serve exit: %v", err)
 	}
 	var n int

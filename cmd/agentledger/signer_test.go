@@ -50,12 +50,12 @@ func TestServeWithSignerProcess(t *testing.T) {
 
 	dir := t.TempDir()
 	s := startServer(t, dir, "--signer", "unix:"+sock)
-	if got := s.verifierKey(t); got != vkey {
+	if got := s.VerifierKey(t); got != vkey {
 		t.Fatalf("serve prints verifier key %s, want the signer's %s", got, vkey)
 	}
-	sendSpans(t, s.otlpHTTP, 5)
+	sendSpans(t, s.OTLPHTTPAddr, 5)
 	fetchCheckpoint(t, s, vkey)
-	if err := s.stop(t, syscall.SIGTERM); err != nil {
+	if err := s.Stop(t, syscall.SIGTERM); err != nil {
 		t.Fatalf("serve exit: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, signerKeyFile)); err == nil {
@@ -74,10 +74,10 @@ func TestServeWithSignerProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	s = startServer(t, dir)
-	if got := s.verifierKey(t); got != vkey {
+	if got := s.VerifierKey(t); got != vkey {
 		t.Errorf("serve with the key file signs with %s, want %s", got, vkey)
 	}
-	if err := s.stop(t, syscall.SIGTERM); err != nil {
+	if err := s.Stop(t, syscall.SIGTERM); err != nil {
 		t.Fatalf("serve with the key file: %v", err)
 	}
 }

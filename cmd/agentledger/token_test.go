@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/agentledger/agentledger/internal/servetest"
 )
 
 // TestServeRefusesOpenSecretFiles checks that serve refuses each file of
@@ -19,7 +21,7 @@ func TestServeRefusesOpenSecretFiles(t *testing.T) {
 		t.Run(file, func(t *testing.T) {
 			dir := t.TempDir()
 			s := startServer(t, dir)
-			if err := s.stop(t, syscall.SIGTERM); err != nil {
+			if err := s.Stop(t, syscall.SIGTERM); err != nil {
 				t.Fatal(err)
 			}
 			path := filepath.Join(dir, file)
@@ -29,8 +31,8 @@ func TestServeRefusesOpenSecretFiles(t *testing.T) {
 			// A serve that accepts the file runs until the deadline kills it.
 			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 			defer cancel()
-			out, err := exec.CommandContext(ctx, binary, "serve", "--data-dir", dir, "--http-addr", freeAddr(t),
-				"--otlp-http-addr", freeAddr(t), "--otlp-grpc-addr", freeAddr(t)).CombinedOutput()
+			out, err := exec.CommandContext(ctx, binary, "serve", "--data-dir", dir, "--http-addr", servetest.FreeAddr(t),
+				"--otlp-http-addr", servetest.FreeAddr(t), "--otlp-grpc-addr", servetest.FreeAddr(t)).CombinedOutput()
 			if err == nil || !strings.Contains(string(out), path+": permissions -rw-r--r-- are too open") {
 				t.Fatalf("serve with %s at 0644: err %v, output %q; want a refusal naming the file and its permissions", file, err, out)
 			}

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/agentledger/agentledger/internal/servetest"
 )
 
 // witnessProc is a running agentledger witness process.
@@ -120,20 +122,20 @@ func checkpointSize(noteText string) int {
 func TestServeWitnesses(t *testing.T) {
 	dir := t.TempDir()
 	s := startServer(t, dir)
-	vkey := s.verifierKey(t)
-	if err := s.stop(t, syscall.SIGTERM); err != nil {
+	vkey := s.VerifierKey(t)
+	if err := s.Stop(t, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	origin, _, _ := strings.Cut(vkey, "+")
 	wdir1, wdir2 := t.TempDir(), t.TempDir()
-	addr2 := freeAddr(t)
-	w1 := startWitness(t, wdir1, "example.com/w1", freeAddr(t), vkey)
+	addr2 := servetest.FreeAddr(t)
+	w1 := startWitness(t, wdir1, "example.com/w1", servetest.FreeAddr(t), vkey)
 	w2 := startWitness(t, wdir2, "example.com/w2", addr2, vkey)
 
 	s = startServer(t, dir, "--witness", "http://"+w1.addr+","+w1.key,
 		"--witness", "http://"+w2.addr+","+w2.key, "--witness-retry-interval", "100ms", "--witness-timeout", "2s")
-	base := "http://" + s.httpAddr
-	sendSpans(t, s.otlpHTTP, 20)
+	base := "http://" + s.HTTPAddr
+	sendSpans(t, s.OTLPHTTPAddr, 20)
 	var cp string
 	waitUntil(t, "a checkpoint of the 20 spans cosigned by both witnesses", func() bool {
 		_, cp = httpGet(t, base+"/checkpoint")
@@ -154,7 +156,7 @@ func TestServeWitnesses(t *testing.T) {
 
 	// Witness 2 down.
 	w2.stop(t)
-	sendSpans(t, s.otlpHTTP, 10)
+	sendSpans(t, s.OTLPHTTPAddr, 10)
 	waitUntil(t, "a larger checkpoint with one cosignature", func() bool {
 		_, cp = httpGet(t, base+"/checkpoint")
 		return checkpointSize(cp) > size1 && cosigLines(cp, origin) == 1
@@ -184,7 +186,7 @@ func TestServeWitnesses(t *testing.T) {
 		code, body := httpGet(t, base+"/readyz")
 		return code == http.StatusOK && strings.Contains(body, `"ready"`)
 	})
-	if err := s.stop(t, syscall.SIGTERM); err != nil {
+	if err := s.Stop(t, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 
@@ -197,11 +199,11 @@ func TestServeWitnesses(t *testing.T) {
 	}
 	s = startServer(t, dir, "--witness", "http://"+w1.addr+","+w1.key,
 		"--witness", "http://"+w2.addr+","+w2.key, "--witness-retry-interval", "100ms")
-	if got := s.verifierKey(t); got != vkey {
+	if got := s.VerifierKey(t); got != vkey {
 		t.Fatalf("rewritten log's key %q, want the data directory's %q", got, vkey)
 	}
-	base = "http://" + s.httpAddr
-	sendSpans(t, s.otlpHTTP, 35)
+	base = "http://" + s.HTTPAddr
+	sendSpans(t, s.OTLPHTTPAddr, 35)
 	waitUntil(t, "the rewritten log's checkpoint and /readyz degraded", func() bool {
 		_, cp = httpGet(t, base+"/checkpoint")
 		_, ready := httpGet(t, base+"/readyz")
@@ -222,7 +224,7 @@ func TestServeWitnesses(t *testing.T) {
 		t.Fatalf("monitor with a witness policy accepted the rewritten checkpoint\n%s", logs)
 	}
 	wantMatch(t, "monitor log", logs, `level=ERROR msg="UNWITNESSED CHECKPOINT`)
-	if err := s.stop(t, syscall.SIGTERM); err != nil {
+	if err := s.Stop(t, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -5,9 +5,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/agentledger/agentledger/internal/otelcoltest"
+	"github.com/agentledger/agentledger/internal/servetest"
 	"github.com/agentledger/agentledger/ledger"
 )
 
@@ -19,12 +21,12 @@ import (
 func TestCollectorExportsWithClientCertificate(t *testing.T) {
 	c := newCerts(t, "spiffe://e2e.example/ns/observability/sa/otel-gateway")
 	dir := t.TempDir()
-	s := startServe(t, dir, "--otlp-tls-cert-file", filepath.Join(c.dir, "server.crt"), "--otlp-tls-key-file", filepath.Join(c.dir, "server.key"),
-		"--otlp-client-ca-file", filepath.Join(c.dir, "ca.pem"))
-	in := map[string]string{"grpc": freeAddr(t), "http": freeAddr(t), "no-cert": freeAddr(t)}
+	s := servetest.Start(t, servetest.Options{DataDir: dir, Args: []string{"--otlp-tls-cert-file", filepath.Join(c.dir, "server.crt"), "--otlp-tls-key-file", filepath.Join(c.dir, "server.key"),
+		"--otlp-client-ca-file", filepath.Join(c.dir, "ca.pem")}})
+	in := map[string]string{"grpc": servetest.FreeAddr(t), "http": servetest.FreeAddr(t), "no-cert": servetest.FreeAddr(t)}
 	col := otelcoltest.Start(t, []string{
 		"E2E_IN_GRPC=" + in["grpc"], "E2E_IN_HTTP=" + in["http"], "E2E_IN_NO_CERT=" + in["no-cert"],
-		"E2E_SERVE_GRPC=" + s.grpc, "E2E_SERVE_HTTP=" + s.http, "E2E_CERTS=" + c.dir,
+		"E2E_SERVE_GRPC=" + s.OTLPGRPCAddr, "E2E_SERVE_HTTP=" + s.OTLPHTTPAddr, "E2E_CERTS=" + c.dir,
 	}, filepath.Join("testdata", "export-mtls.yaml"))
 
 	for _, tt := range []struct{ in, span string }{{"grpc", "via otlp_grpc"}, {"http", "via otlp_http"}} {
@@ -38,7 +40,9 @@ func TestCollectorExportsWithClientCertificate(t *testing.T) {
 	if err := col.Stop(t); err != nil {
 		t.Errorf("collector: %v", err)
 	}
-	s.stop(t)
+	if err := s.Stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("serve exited with %v", err)
+	}
 
 	es, _ := entries(t, filepath.Join(dir, "ledger.db"))
 	got := submitters(es)
@@ -59,13 +63,16 @@ func TestCollectorExportsWithClientCertificate(t *testing.T) {
 func TestCollectorExportsWithIngestToken(t *testing.T) {
 	c := newCerts(t, "spiffe://e2e.example/unused")
 	dir := t.TempDir()
-	s := startServe(t, dir, "--otlp-tls-cert-file", filepath.Join(c.dir, "server.crt"), "--otlp-tls-key-file", filepath.Join(c.dir, "server.key"))
+	s := servetest.Start(t, servetest.Options{DataDir: dir, Args: []string{"--otlp-tls-cert-file", filepath.Join(c.dir, "server.crt"), "--otlp-tls-key-file", filepath.Join(c.dir, "server.key")}})
 	const name = "otel-gateway"
-	token := strings.TrimSpace(agentledgerCmd(t, "token", "create", "--data-dir", dir, "--name", name, "--role", "ingest"))
-	in := map[string]string{"grpc": freeAddr(t), "http": freeAddr(t)}
+	token, err := servetest.CreateToken(t.Context(), servetest.Binary(t), "ingest", name, "--data-dir", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := map[string]string{"grpc": servetest.FreeAddr(t), "http": servetest.FreeAddr(t)}
 	col := otelcoltest.Start(t, []string{
 		"E2E_IN_GRPC=" + in["grpc"], "E2E_IN_HTTP=" + in["http"], "E2E_INGEST_TOKEN=" + token,
-		"E2E_SERVE_GRPC=" + s.grpc, "E2E_SERVE_HTTP=" + s.http, "E2E_CERTS=" + c.dir,
+		"E2E_SERVE_GRPC=" + s.OTLPGRPCAddr, "E2E_SERVE_HTTP=" + s.OTLPHTTPAddr, "E2E_CERTS=" + c.dir,
 	}, filepath.Join("testdata", "export-token.yaml"))
 
 	for _, p := range []string{"grpc", "http"} {
@@ -73,7 +80,7 @@ func TestCollectorExportsWithIngestToken(t *testing.T) {
 			t.Errorf("span through the collector's %s exporter with the ingest token: %v", p, err)
 		}
 	}
-	agentledgerCmd(t, "token", "revoke", "--data-dir", dir, name)
+	servetest.Run(t, "", "token", "revoke", "--data-dir", dir, name)
 	for _, p := range []string{"grpc", "http"} {
 		if err := (exporter{grpc: true, endpoint: in[p]}).send(t, "token-agent", "revoked via "+p); err == nil || !strings.Contains(err.Error(), "Unauthenticated") {
 			t.Errorf("the collector's %s exporter with a revoked ingest token: %v; want Unauthenticated", p, err)
@@ -82,7 +89,9 @@ func TestCollectorExportsWithIngestToken(t *testing.T) {
 	if err := col.Stop(t); err != nil {
 		t.Errorf("collector: %v", err)
 	}
-	s.stop(t)
+	if err := s.Stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("serve exited with %v", err)
+	}
 
 	es, _ := entries(t, filepath.Join(dir, "ledger.db"))
 	got := submitters(es)
@@ -122,7 +131,7 @@ func TestExampleCollector(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	grpcAddr, httpAddr, bearerAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	grpcAddr, httpAddr, bearerAddr := servetest.FreeAddr(t), servetest.FreeAddr(t), servetest.FreeAddr(t)
 	col := otelcoltest.Start(t, []string{
 		"AGENTLEDGER_DATABASE=" + filepath.Join(dir, "ledger.db"),
 		"E2E_DIR=" + dir, "E2E_CERTS=" + c.dir, "E2E_GRPC=" + grpcAddr, "E2E_HTTP=" + httpAddr, "E2E_BEARER=" + bearerAddr,

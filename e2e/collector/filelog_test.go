@@ -8,10 +8,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/agentledger/agentledger/internal/otelcoltest"
+	"github.com/agentledger/agentledger/internal/servetest"
 	"github.com/agentledger/agentledger/ledger"
 )
 
@@ -33,7 +35,7 @@ func TestFilelogEvidence(t *testing.T) {
 	// What import makes of the files.
 	importDir := t.TempDir()
 	for format, file := range files {
-		agentledgerCmd(t, "import", "--data-dir", importDir, "--format", format, filepath.Join(fixtures, file))
+		servetest.Run(t, "", "import", "--data-dir", importDir, "--format", format, filepath.Join(fixtures, file))
 	}
 	imported, _ := entries(t, filepath.Join(importDir, "ledger.db"))
 	for _, src := range []string{ledger.SourceCloudTrail, ledger.SourceVault, ledger.SourceK8sAudit} {
@@ -44,15 +46,15 @@ func TestFilelogEvidence(t *testing.T) {
 
 	c := newCerts(t, "spiffe://e2e.example/ns/audit/sa/otel-filelog")
 	dir := t.TempDir()
-	s := startServe(t, dir, "--otlp-tls-cert-file", filepath.Join(c.dir, "server.crt"), "--otlp-tls-key-file", filepath.Join(c.dir, "server.key"),
-		"--otlp-client-ca-file", filepath.Join(c.dir, "ca.pem"))
-	col := otelcoltest.Start(t, []string{"E2E_FIXTURES=" + fixtures, "E2E_SERVE_GRPC=" + s.grpc, "E2E_CERTS=" + c.dir, "E2E_DIR=" + dir},
+	s := servetest.Start(t, servetest.Options{DataDir: dir, Args: []string{"--otlp-tls-cert-file", filepath.Join(c.dir, "server.crt"), "--otlp-tls-key-file", filepath.Join(c.dir, "server.key"),
+		"--otlp-client-ca-file", filepath.Join(c.dir, "ca.pem")}})
+	col := otelcoltest.Start(t, []string{"E2E_FIXTURES=" + fixtures, "E2E_SERVE_GRPC=" + s.OTLPGRPCAddr, "E2E_CERTS=" + c.dir, "E2E_DIR=" + dir},
 		filepath.Join("..", "..", "ingest", "example-filelog-collector.yaml"), filepath.Join("testdata", "filelog-collector.yaml"))
 
 	// The filelog receivers read on their own schedule: wait until the
 	// ledger is as large as import's, or a minute.
 	deadline := time.Now().Add(time.Minute)
-	for size := uint64(0); size < uint64(len(imported)); size = checkpointSize(t, s.api) {
+	for size := uint64(0); size < uint64(len(imported)); size = checkpointSize(t, s.HTTPAddr) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the ledger holds %d entries after a minute, want %d", size, len(imported))
 		}
@@ -61,7 +63,9 @@ func TestFilelogEvidence(t *testing.T) {
 	if err := col.Stop(t); err != nil {
 		t.Errorf("collector: %v", err)
 	}
-	s.stop(t)
+	if err := s.Stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("serve exited with %v", err)
+	}
 
 	got, _ := entries(t, filepath.Join(dir, "ledger.db"))
 	key := func(e ledger.Entry) string {

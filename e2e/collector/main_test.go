@@ -5,17 +5,10 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
-	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -30,41 +23,16 @@ import (
 
 	"github.com/agentledger/agentledger/internal/devcert"
 	"github.com/agentledger/agentledger/internal/otelcoltest"
+	"github.com/agentledger/agentledger/internal/servetest"
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/ledger/sqlite"
 )
 
-// agentledger is the path of the agentledger binary TestMain builds.
-var agentledger string
-
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "e2e-collector-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	agentledger = filepath.Join(dir, "agentledger")
-	build := exec.Command("go", "build", "-o", agentledger, "../../cmd/agentledger")
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build agentledger:", err)
-		os.Exit(1)
-	}
 	code := m.Run()
 	otelcoltest.Cleanup()
-	os.RemoveAll(dir)
+	servetest.Cleanup()
 	os.Exit(code)
-}
-
-// freeAddr returns a loopback address whose port was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // certs is a test CA's files in one directory, as agentledger dev-certs
@@ -111,113 +79,6 @@ func (c *certs) clientTLS(withCert bool) *tls.Config {
 		cfg.Certificates = []tls.Certificate{c.client}
 	}
 	return cfg
-}
-
-// lockedBuffer is a strings.Builder for one writer and readers in other
-// goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// serve is a running agentledger serve process.
-type serve struct {
-	cmd             *exec.Cmd
-	dir             string
-	api, grpc, http string
-	exited          chan struct{}
-	err             error
-	stderr          *lockedBuffer
-}
-
-// startServe runs agentledger serve on dir with OTLP on loopback and the
-// query API in plain HTTP, and waits until it is ready.
-func startServe(t *testing.T, dir string, extra ...string) *serve {
-	t.Helper()
-	s := &serve{dir: dir, api: freeAddr(t), grpc: freeAddr(t), http: freeAddr(t), exited: make(chan struct{}), stderr: &lockedBuffer{}}
-	args := append([]string{"serve", "--data-dir", dir, "--http-addr", s.api, "--otlp-grpc-addr", s.grpc, "--otlp-http-addr", s.http,
-		"--checkpoint-interval", "100ms"}, extra...)
-	s.cmd = exec.Command(agentledger, args...)
-	s.cmd.Stdout, s.cmd.Stderr = io.Discard, s.stderr
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		s.err = s.cmd.Wait()
-		close(s.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-s.exited:
-		default:
-			s.cmd.Process.Kill()
-			<-s.exited
-		}
-		if t.Failed() {
-			t.Logf("serve's log:\n%s", s.stderr.String())
-		}
-	})
-	deadline := time.Now().Add(time.Minute)
-	for {
-		resp, err := http.Get("http://" + s.api + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s
-			}
-		}
-		select {
-		case <-s.exited:
-			t.Fatalf("serve exited before it was ready: %v\n%s", s.err, s.stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve was not ready within a minute: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// stop stops serve cleanly (it signs a final checkpoint) and waits for it.
-func (s *serve) stop(t *testing.T) {
-	t.Helper()
-	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-s.exited:
-	case <-time.After(time.Minute):
-		t.Fatal("serve did not exit within a minute of SIGTERM")
-	}
-	if s.err != nil {
-		t.Fatalf("serve exited with %v", s.err)
-	}
-}
-
-// agentledgerCmd runs an agentledger subcommand and returns its standard
-// output.
-func agentledgerCmd(t *testing.T, args ...string) string {
-	t.Helper()
-	cmd := exec.Command(agentledger, args...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("agentledger %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
-	}
-	return string(out)
 }
 
 // entries returns the entries of the SQLite ledger at path that its

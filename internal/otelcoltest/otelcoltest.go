@@ -11,12 +11,10 @@
 package otelcoltest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,6 +25,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/agentledger/agentledger/internal/servetest"
 )
 
 // BuilderVersion is the OCB release; it matches the collector modules
@@ -75,7 +75,7 @@ func Binary(t testing.TB) string {
 // Build runs OCB on Manifest with its output in dir and returns the path
 // of the collector binary.
 func Build(ctx context.Context, dir string) (string, error) {
-	root, err := moduleRoot(ctx)
+	root, err := servetest.ModuleRoot(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -121,25 +121,9 @@ func Build(ctx context.Context, dir string) (string, error) {
 	return bin, nil
 }
 
-// moduleRoot returns the directory of the main module's go.mod.
-func moduleRoot(ctx context.Context) (string, error) {
-	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		return "", errors.New("not inside the agentledger module")
-	}
-	return filepath.Dir(gomod), nil
-}
-
 // Collector is a running collector process.
 type Collector struct {
-	cmd    *exec.Cmd
-	log    *syncBuffer
-	exited chan struct{}
-	err    error
+	p *servetest.Process
 }
 
 // readyLine is what the collector logs once every pipeline has started.
@@ -156,88 +140,27 @@ func Start(t testing.TB, env []string, configs ...string) *Collector {
 	for _, c := range configs {
 		args = append(args, "--config", c)
 	}
-	c := &Collector{cmd: exec.Command(bin, args...), log: &syncBuffer{}, exited: make(chan struct{})}
-	c.cmd.Env = append(os.Environ(), env...)
-	stderr, err := c.cmd.StderrPipe()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	p, err := servetest.StartProcess(t, "collector", cmd)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.cmd.Stdout = c.log
-	if err := c.cmd.Start(); err != nil {
-		t.Fatal(err)
+	c := &Collector{p: p}
+	_, err = p.Stderr().WaitLine(2*time.Minute, func(l string) bool { return strings.Contains(l, readyLine) })
+	if errors.Is(err, servetest.ErrClosed) {
+		<-p.Exited()
+		t.Fatalf("the collector exited before it was ready: %v", p.Err())
 	}
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-		signalled := false
-		for sc.Scan() {
-			c.log.Write(append(sc.Bytes(), '\n'))
-			if !signalled && strings.Contains(sc.Text(), readyLine) {
-				signalled = true
-				close(ready)
-			}
-		}
-		io.Copy(io.Discard, stderr)
-		c.err = c.cmd.Wait()
-		close(c.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-c.exited:
-		default:
-			c.cmd.Process.Kill()
-			<-c.exited
-		}
-		if t.Failed() {
-			t.Logf("collector output:\n%s", c.Log())
-		}
-	})
-	select {
-	case <-ready:
-		return c
-	case <-c.exited:
-		t.Fatalf("the collector exited before it was ready: %v\n%s", c.err, c.Log())
-	case <-time.After(2 * time.Minute):
-		t.Fatalf("the collector was not ready within 2 minutes:\n%s", c.Log())
+	if err != nil {
+		t.Fatalf("the collector was not ready: %v", err)
 	}
-	return nil
+	return c
 }
 
-// Stop asks the collector to shut down (SIGTERM) and waits for it to exit,
-// and returns how it exited.
+// Stop asks the collector to shut down (SIGTERM) and waits up to a minute
+// for it to exit, and returns how it exited.
 func (c *Collector) Stop(t testing.TB) error {
 	t.Helper()
-	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-c.exited:
-		return c.err
-	case <-time.After(time.Minute):
-		t.Fatalf("the collector did not exit within a minute of SIGTERM:\n%s", c.Log())
-		return nil
-	}
-}
-
-// Log returns what the collector wrote to its standard output and error.
-func (c *Collector) Log() string { return c.log.String() }
-
-// syncBuffer is a bytes.Buffer for one writer and readers in other
-// goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	return c.p.Stop(t, syscall.SIGTERM)
 }

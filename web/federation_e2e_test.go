@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -18,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/agentledger/agentledger/internal/pgtest"
+	"github.com/agentledger/agentledger/internal/servetest"
 )
 
 // sendCredentialUse sends, with the OTel SDK's OTLP/HTTP exporter, one run
@@ -54,25 +54,20 @@ func TestBrowserFederation(t *testing.T) {
 	node := requireTools(t, true)
 	ctx := t.Context()
 	const cred = "AKIAFEDERATEDUI00001"
-	bin := filepath.Join(t.TempDir(), "agentledger")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/agentledger")
-	build.Dir = ".."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/agentledger: %v\n%s", err, out)
-	}
+	bin := servetest.Binary(t)
 	dsnA, dsnB := pgtest.NewSchema(t), pgtest.NewSchema(t)
 	dirB := t.TempDir()
-	b := startServe(t, bin, dirB, "--database", dsnB, "--log-name", "shard-b.test/ledger")
+	b := servetest.Start(t, servetest.Options{Binary: bin, DataDir: dirB, Args: []string{"--database", dsnB, "--log-name", "shard-b.test/ledger"}})
 	tokens := filepath.Join(t.TempDir(), "peers")
 	if err := os.WriteFile(tokens, []byte("shard-b "+adminToken(t, bin, dirB, "--database", dsnB)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	dirA := t.TempDir()
-	a := startServe(t, bin, dirA, "--database", dsnA, "--log-name", "shard-a.test/ledger",
-		"--federate", "shard-b="+b.base, "--federate-tokens-file", tokens, "--federate-timeout", "3s")
-	api := apiClient{base: a.base, token: adminToken(t, bin, dirA, "--database", dsnA)}
-	sendCredentialUse(t, a.otlpHTTP, "agent-a", cred)
-	sendCredentialUse(t, b.otlpHTTP, "agent-b", cred)
+	a := servetest.Start(t, servetest.Options{Binary: bin, DataDir: dirA, Args: []string{"--database", dsnA, "--log-name", "shard-a.test/ledger",
+		"--federate", "shard-b=" + b.URL(), "--federate-tokens-file", tokens, "--federate-timeout", "3s"}})
+	api := apiClient{base: a.URL(), token: adminToken(t, bin, dirA, "--database", dsnA)}
+	sendCredentialUse(t, a.OTLPHTTPAddr, "agent-a", cred)
+	sendCredentialUse(t, b.OTLPHTTPAddr, "agent-b", cred)
 
 	type shard struct {
 		Answered bool            `json:"answered"`
@@ -101,14 +96,12 @@ func TestBrowserFederation(t *testing.T) {
 	})
 
 	shots := screenshotDir(t)
-	env := []string{"BASE_URL=" + a.base, "TOKEN=" + api.token, "KEY_A=" + a.verifierKey, "KEY_B=" + b.verifierKey,
+	env := []string{"BASE_URL=" + a.URL(), "TOKEN=" + api.token, "KEY_A=" + a.VerifierKey(t), "KEY_B=" + b.VerifierKey(t),
 		"CREDENTIAL_ID=" + cred, "SCREENSHOT_DIR=" + shots, "CHROMIUM=" + chromiumPath()}
 	runNode(t, node, "e2e/federation.spec.mjs", append(env, "PHASE=up")...)
 
-	if err := b.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+	if err := b.Stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("stop shard b: %v", err)
 	}
-	err := <-b.done
-	b.done <- err // for startServe's cleanup
 	runNode(t, node, "e2e/federation.spec.mjs", append(env, "PHASE=down")...)
 }

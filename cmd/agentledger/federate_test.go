@@ -25,6 +25,7 @@ import (
 
 	"github.com/agentledger/agentledger/api"
 	"github.com/agentledger/agentledger/internal/pgtest"
+	"github.com/agentledger/agentledger/internal/servetest"
 	"github.com/agentledger/agentledger/ledger/verify"
 )
 
@@ -32,12 +33,11 @@ import (
 // agentledger token create, and returns it.
 func createToken(t *testing.T, dsn, role, name string) string {
 	t.Helper()
-	out, err := exec.Command(binary, "token", "create", "--database", dsn, "--role", role, "--name", name).Output()
+	tok, err := servetest.CreateToken(t.Context(), binary, role, name, "--database", dsn)
 	if err != nil {
-		t.Fatalf("token create: %v", err)
+		t.Fatal(err)
 	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	return strings.TrimSpace(lines[len(lines)-1])
+	return tok
 }
 
 // useCredential sends, with the OTel SDK's OTLP/HTTP exporter, one agent
@@ -119,24 +119,24 @@ func TestServeFederatedCredentialView(t *testing.T) {
 	const cred = "AKIAFEDERATED0000001"
 	dsnA, dsnB := pgtest.NewSchema(t), pgtest.NewSchema(t)
 	b := startServer(t, t.TempDir(), "--database", dsnB, "--log-name", "shard-b.test/ledger")
-	keyB := b.verifierKey(t)
+	keyB := b.VerifierKey(t)
 	tokens := filepath.Join(t.TempDir(), "peers")
 	if err := os.WriteFile(tokens, []byte("shard-b "+createToken(t, dsnB, "responder", "federation")+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	a := startServer(t, t.TempDir(), "--database", dsnA, "--log-name", "shard-a.test/ledger",
-		"--federate", "shard-b=http://"+b.httpAddr, "--federate-tokens-file", tokens, "--federate-timeout", "5s")
-	keyA := a.verifierKey(t)
+		"--federate", "shard-b=http://"+b.HTTPAddr, "--federate-tokens-file", tokens, "--federate-timeout", "5s")
+	keyA := a.VerifierKey(t)
 	token := createToken(t, dsnA, "responder", "auditor")
 	trust := filepath.Join(t.TempDir(), "trust")
 	if err := os.WriteFile(trust, []byte("# the two shards\n"+keyA+"\n"+keyB+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 
-	useCredential(t, a.otlpHTTP, "agent-a", cred)
-	useCredential(t, b.otlpHTTP, "agent-b", cred)
+	useCredential(t, a.OTLPHTTPAddr, "agent-a", cred)
+	useCredential(t, b.OTLPHTTPAddr, "agent-b", cred)
 
-	fedURL := "http://" + a.httpAddr + "/v1/federation/credentials/" + cred
+	fedURL := "http://" + a.HTTPAddr + "/v1/federation/credentials/" + cred
 	var fed api.FederatedCredentialView
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -160,7 +160,7 @@ func TestServeFederatedCredentialView(t *testing.T) {
 		}
 	}
 
-	verifyArgs := []string{"verify", "--url", "http://" + a.httpAddr, "--token", token, "--credential", cred, "--federated", "--trust", trust, "--wait", "20s"}
+	verifyArgs := []string{"verify", "--url", "http://" + a.HTTPAddr, "--token", token, "--credential", cred, "--federated", "--trust", trust, "--wait", "20s"}
 	out, err := exec.Command(binary, verifyArgs...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("verify --federated = %v\n%s", err, out)
@@ -186,7 +186,7 @@ func TestServeFederatedCredentialView(t *testing.T) {
 	if err := os.WriteFile(third, []byte(keyA+"\n"+keyB+"\n"+keyC+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := run(t, newVerifyCmd(), "--url", "http://"+a.httpAddr, "--token", token, "--credential", cred, "--federated", "--trust", third); err == nil {
+	if _, _, err := run(t, newVerifyCmd(), "--url", "http://"+a.HTTPAddr, "--token", token, "--credential", cred, "--federated", "--trust", third); err == nil {
 		t.Error("verify --federated with a third trusted log = nil, want an error")
 	} else {
 		wantMatch(t, "verify error", err.Error(), `log shard-c.test/ledger: no shard's answer for it verified`)
@@ -274,7 +274,7 @@ func TestServeFederatedCredentialView(t *testing.T) {
 
 	// Shard b stops: the federated view names it as not answering, and
 	// verify fails.
-	if err := b.stop(t, syscall.SIGTERM); err != nil {
+	if err := b.Stop(t, syscall.SIGTERM); err != nil {
 		t.Fatalf("stop shard b: %v", err)
 	}
 	if st := getFed(t, fedURL, token, &fed); st != http.StatusOK {
@@ -287,7 +287,7 @@ func TestServeFederatedCredentialView(t *testing.T) {
 	if err == nil {
 		t.Fatalf("verify --federated with shard b down = nil, want an error\n%s", out)
 	}
-	wantMatch(t, "verify output", string(out), fmt.Sprintf(`shard shard-b did not answer: .*%s`, strings.ReplaceAll(b.httpAddr, ".", `\.`)))
+	wantMatch(t, "verify output", string(out), fmt.Sprintf(`shard shard-b did not answer: .*%s`, strings.ReplaceAll(b.HTTPAddr, ".", `\.`)))
 }
 
 // TestServeFederateFlags checks serve's --federate flags: a token for each

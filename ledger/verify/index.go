@@ -49,6 +49,11 @@ func (c *Client) VerifyIndex(ctx context.Context, cp *ledger.VerifiedCheckpoint,
 // consistency proof from src.
 func noteInLog(ctx context.Context, src proofSource, cp *ledger.VerifiedCheckpoint, n index.Note) error {
 	switch {
+	case n.Size == 0 && cp.Size > 0:
+		// The empty tree is a prefix of every tree: there is no proof to ask.
+		if n.TreeRoot != ledger.EmptyRoot() {
+			return fmt.Errorf("the index note for the empty tree has root %x, not the empty tree's %x", n.TreeRoot, ledger.EmptyRoot())
+		}
 	case n.Size == cp.Size:
 		if n.TreeRoot != cp.Root {
 			return fmt.Errorf("the index note for tree size %d has root %x, the checkpoint %x", n.Size, n.TreeRoot, cp.Root)

@@ -6,6 +6,9 @@ import (
 	"testing"
 
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/agentledger/agentledger/ledger"
+	"github.com/agentledger/agentledger/ledger/index"
 )
 
 func TestParseTrust(t *testing.T) {
@@ -46,5 +49,19 @@ func TestParseTrust(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestNoteInLogEmptyTree checks that an index note of the empty tree is a
+// prefix of any checkpoint without a proof, if its root is the empty
+// tree's: a proved view may carry such a note before the index catches up.
+func TestNoteInLogEmptyTree(t *testing.T) {
+	cp := &ledger.VerifiedCheckpoint{Origin: "a.example/log", Size: 3, Root: [ledger.HashSize]byte{1}}
+	var none *provedPage // asked for no proof: a proof asked of it panics
+	if err := noteInLog(t.Context(), none, cp, index.Note{Size: 0, TreeRoot: ledger.EmptyRoot()}); err != nil {
+		t.Errorf("noteInLog(empty tree) = %v, want nil", err)
+	}
+	if err := noteInLog(t.Context(), none, cp, index.Note{Size: 0, TreeRoot: [ledger.HashSize]byte{2}}); err == nil || !strings.Contains(err.Error(), "not the empty tree's") {
+		t.Errorf("noteInLog(size 0, another root) = %v, want an error", err)
 	}
 }

@@ -84,7 +84,7 @@ func TestFederationShards(t *testing.T) {
 	defer junk.Close()
 	tok := peer.tokens["responder"]
 	w := newWorld(t, b, worldOptions{federation: &Federation{
-		Timeout:        500 * time.Millisecond,
+		Timeout:        5 * time.Second,
 		MaxAnswerBytes: 1 << 20,
 		Peers: []Peer{
 			{Name: "good", URL: good.URL, Token: tok}, {Name: "slow", URL: slow.URL, Token: tok}, {Name: "down", URL: down.URL, Token: tok},
@@ -95,7 +95,7 @@ func TestFederationShards(t *testing.T) {
 	var v api.FederatedCredentialView
 	w.get("responder", "/v1/federation/credentials/"+credC1, &v)
 	want := []struct{ name, err string }{
-		{testOrigin, ""}, {"good", ""}, {"slow", "no answer within 500ms"}, {"down", "HTTP 503 unavailable: the ledger's database is unavailable"},
+		{testOrigin, ""}, {"good", ""}, {"slow", "no answer within 5s"}, {"down", "HTTP 503 unavailable: the ledger's database is unavailable"},
 		{"redirect", "HTTP 302"}, {"junk", "the answer is not a proved credential view"}, {"wrong-token", "HTTP 401 unauthorized"},
 	}
 	if len(v.Shards) != len(want) {

@@ -64,7 +64,7 @@ func TestBrowserFederation(t *testing.T) {
 	}
 	dirA := t.TempDir()
 	a := servetest.Start(t, servetest.Options{Binary: bin, DataDir: dirA, Args: []string{"--database", dsnA, "--log-name", "shard-a.test/ledger",
-		"--federate", "shard-b=" + b.URL(), "--federate-tokens-file", tokens, "--federate-timeout", "3s"}})
+		"--federate", "shard-b=" + b.URL(), "--federate-tokens-file", tokens, "--federate-timeout", "10s"}})
 	api := apiClient{base: a.URL(), token: adminToken(t, bin, dirA, "--database", dsnA)}
 	sendCredentialUse(t, a.OTLPHTTPAddr, "agent-a", cred)
 	sendCredentialUse(t, b.OTLPHTTPAddr, "agent-b", cred)

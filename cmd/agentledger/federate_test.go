@@ -125,7 +125,7 @@ func TestServeFederatedCredentialView(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := startServer(t, t.TempDir(), "--database", dsnA, "--log-name", "shard-a.test/ledger",
-		"--federate", "shard-b=http://"+b.HTTPAddr, "--federate-tokens-file", tokens, "--federate-timeout", "5s")
+		"--federate", "shard-b=http://"+b.HTTPAddr, "--federate-tokens-file", tokens, "--federate-timeout", "10s")
 	keyA := a.VerifierKey(t)
 	token := createToken(t, dsnA, "responder", "auditor")
 	trust := filepath.Join(t.TempDir(), "trust")

@@ -565,6 +565,19 @@ type Completeness struct {
 	// there are more than MaxUnindexed.
 	Unindexed          []uint64 `json:"unindexed"`
 	UnindexedTruncated bool     `json:"unindexed_truncated,omitempty"`
+	// Lost names, for each key whose stored references give fewer entries
+	// than its signed list counts, the entries below Size whose leaves
+	// carry the key but that the references lost: what an answer built
+	// from them misses. A client checks them: with the key's indices they
+	// must give its signed count and list root.
+	Lost []LostEntries `json:"lost,omitempty"`
+}
+
+// LostEntries are the entries of one index key that its stored references
+// lost, found again in the leaves.
+type LostEntries struct {
+	Key     string   `json:"key"`
+	Indices []uint64 `json:"indices"`
 }
 
 // EvidenceFinding is one disagreement between the two sides of a credential, with

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -22,6 +23,7 @@ import (
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/tap"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
@@ -60,6 +62,9 @@ type guard struct {
 	// error, from the codec to the interceptor, which runs right after
 	// the decoding, on the same message.
 	failed sync.Map
+	// grpcEstimate is the size of the latest gRPC request message, which
+	// the tap reserves for the next one before it is read.
+	grpcEstimate atomic.Int64
 }
 
 var (
@@ -87,6 +92,7 @@ func withGuard(cfg *otlpreceiver.Config) *otlpreceiver.Config {
 // cfg.
 func newGuard(r *ledgerReceiver, cfg *otlpreceiver.Config) *guard {
 	g := &guard{r: r, paths: map[string]Signal{}}
+	g.grpcEstimate.Store(initialGRPCEstimate)
 	if h := cfg.Protocols.HTTP.Get(); h != nil {
 		g.paths[string(h.TracesURLPath)] = SignalTraces
 		g.paths[string(h.LogsURLPath)] = SignalLogs
@@ -122,7 +128,8 @@ func (h guardHost) GetExtensions() map[component.ID]component.Component {
 // that hands a message that does not decode to the interceptor, which
 // refuses it with InvalidArgument. The interceptor is the server's outer
 // one (grpc.UnaryInterceptor runs before the chained ones), so it sees
-// every message the codec decoded.
+// every message the codec decoded. A tap reserves each request's bytes in
+// flight before its message is read (see tap).
 func (g *guard) GetGRPCServerOptions(context.Context) ([]grpc.ServerOption, error) {
 	delegate := encoding.GetCodecV2("proto")
 	if delegate == nil {
@@ -131,6 +138,7 @@ func (g *guard) GetGRPCServerOptions(context.Context) ([]grpc.ServerOption, erro
 	return []grpc.ServerOption{
 		grpc.ForceServerCodecV2(guardCodec{delegate: delegate, g: g}),
 		grpc.UnaryInterceptor(g.intercept),
+		grpc.InTapHandle(g.tap),
 	}, nil
 }
 
@@ -148,12 +156,45 @@ func (c guardCodec) Marshal(v any) (mem.BufferSlice, error) { return c.delegate.
 func (c guardCodec) Name() string                           { return c.delegate.Name() }
 
 func (c guardCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	err := c.delegate.Unmarshal(data, v)
-	if _, ok := v.(otlpRequest); err == nil || !ok {
-		return err
+	if _, ok := v.(otlpRequest); !ok {
+		return c.delegate.Unmarshal(data, v)
 	}
-	c.g.failed.Store(v, err)
+	c.g.grpcEstimate.Store(max(int64(data.Len()), minGRPCEstimate))
+	if err := c.delegate.Unmarshal(data, v); err != nil {
+		c.g.failed.Store(v, err)
+	}
 	return nil
+}
+
+// minGRPCEstimate and initialGRPCEstimate bound and start guard.grpcEstimate.
+const (
+	minGRPCEstimate     = 64 << 10
+	initialGRPCEstimate = 1 << 20
+)
+
+// tap reserves bytes in flight for a gRPC request before its message is
+// read, as the HTTP guard reserves a body's Content-Length: gRPC reads a
+// whole message before it hands it on, and a message's size is not known
+// until then, so the tap reserves the size of the latest request, and the
+// consumer grows the reservation to the decoded size. A request that does
+// not fit is refused ResourceExhausted with a retry delay before it is
+// read. The reservation is released when the call ends, however it ends.
+func (g *guard) tap(ctx context.Context, info *tap.Info) (context.Context, error) {
+	f := g.r.inflight
+	if f == nil {
+		return ctx, nil
+	}
+	t := f.reserve(g.grpcEstimate.Load())
+	if t == nil {
+		s := SignalTraces
+		if strings.Contains(info.FullMethodName, ".logs.") {
+			s = SignalLogs
+		}
+		return nil, g.r.pushedBack(ctx, s, 0)
+	}
+	var once sync.Once
+	context.AfterFunc(ctx, func() { once.Do(t.release) })
+	return withTicket(ctx, t), nil
 }
 
 func (g *guard) intercept(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
@@ -200,9 +241,23 @@ func (g *guard) serveHTTP(next http.Handler, w http.ResponseWriter, req *http.Re
 	}
 	rep := &reported{}
 	ctx := context.WithValue(req.Context(), reportedKey{}, rep)
-	if f := g.r.inflight; f != nil && f.full(req.ContentLength) {
-		g.pushBack(ctx, s, w, req)
-		return
+	if f := g.r.inflight; f != nil {
+		// A body of known length is reserved before it is read, so that
+		// a burst of requests is refused before it takes memory; one of
+		// unknown length is refused only if nothing more fits, and counted
+		// once it is decoded.
+		if req.ContentLength > 0 {
+			t := f.reserve(req.ContentLength)
+			if t == nil {
+				g.pushBack(ctx, s, w, req)
+				return
+			}
+			defer t.release()
+			ctx = withTicket(ctx, t)
+		} else if f.full(req.ContentLength) {
+			g.pushBack(ctx, s, w, req)
+			return
+		}
 	}
 	cw := &captureWriter{w: w}
 	next.ServeHTTP(cw, req.WithContext(ctx))

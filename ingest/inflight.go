@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -88,6 +89,74 @@ func (f *inflight) acquire(n int64) bool {
 		f.obs.Inflight(now)
 	}
 	return ok
+}
+
+// ticket is the bytes one request holds: reserved from its size on the
+// wire before its body is read (HTTP Content-Length, the gRPC message), so
+// that a burst of requests is refused before it takes memory, and grown to
+// its decoded size once it is decoded.
+type ticket struct {
+	f    *inflight
+	n    int64
+	took time.Duration // how long the request took to commit; zero: not committed
+}
+
+// reserve takes n bytes for a request not yet read, as acquire does, and
+// returns its ticket, or nil if they do not fit.
+func (f *inflight) reserve(n int64) *ticket {
+	if !f.acquire(n) {
+		return nil
+	}
+	return &ticket{f: f, n: n}
+}
+
+// grow makes t hold n bytes if it holds fewer, and reports whether they fit:
+// the bytes it lacks fit under the limit, or nothing but t is in flight.
+func (t *ticket) grow(n int64) bool {
+	extra := n - t.n
+	if extra <= 0 {
+		return true
+	}
+	f := t.f
+	f.mu.Lock()
+	ok := f.bytes == t.n || f.bytes+extra <= f.limit
+	if ok {
+		f.bytes += extra
+		t.n = n
+	} else {
+		f.refused = true
+	}
+	now := f.bytes
+	f.mu.Unlock()
+	if ok && f.obs != nil {
+		f.obs.Inflight(now)
+	}
+	return ok
+}
+
+// release gives back the bytes t holds.
+func (t *ticket) release() { t.f.release(t.n, t.took) }
+
+// ticketKey is the context key of a request's *ticket.
+type ticketKey struct{}
+
+// withTicket returns ctx carrying t, for the consumer of the request.
+func withTicket(ctx context.Context, t *ticket) context.Context {
+	return context.WithValue(ctx, ticketKey{}, t)
+}
+
+// hold returns the ticket of a request of size bytes: the one its guard
+// reserved, grown to size, or a new one. It returns nil if the bytes do not
+// fit. The caller releases a ticket it did not find in ctx; the guard
+// releases its own.
+func (f *inflight) hold(ctx context.Context, size int64) (t *ticket, own bool) {
+	if t, ok := ctx.Value(ticketKey{}).(*ticket); ok && t.f == f {
+		if !t.grow(size) {
+			return nil, false
+		}
+		return t, false
+	}
+	return f.reserve(size), true
 }
 
 // full reports whether a request of n bytes (unknown if negative) would

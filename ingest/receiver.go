@@ -175,13 +175,14 @@ func (r *ledgerReceiver) consumeTraces(ctx context.Context, td ptrace.Traces) er
 	if err != nil {
 		return r.refused(ctx, SignalTraces, n, err)
 	}
-	size := int64(tracesSizer.TracesSize(td))
-	if !r.inflight.acquire(size) {
+	t, own := r.inflight.hold(ctx, int64(tracesSizer.TracesSize(td)))
+	if t == nil {
 		return r.pushedBack(ctx, SignalTraces, n)
 	}
 	held := time.Now()
-	var took time.Duration // once committed
-	defer func() { r.inflight.release(size, took) }()
+	if own {
+		defer t.release()
+	}
 	entries, err := Map(ctx, td, r.mapper)
 	if err == nil {
 		err = r.attribute(entries, submitter)
@@ -192,7 +193,7 @@ func (r *ledgerReceiver) consumeTraces(ctx context.Context, td ptrace.Traces) er
 	if err != nil {
 		return r.failed(ctx, SignalTraces, n, err)
 	}
-	took = max(time.Since(held), 1)
+	t.took = max(time.Since(held), 1)
 	if r.observer != nil {
 		r.observer.Accepted(SignalTraces, n, len(entries), time.Since(start))
 	}
@@ -211,13 +212,14 @@ func (r *ledgerReceiver) consumeLogs(ctx context.Context, ld plog.Logs) error {
 	if err != nil {
 		return r.refused(ctx, SignalLogs, n, err)
 	}
-	size := int64(logsSizer.LogsSize(ld))
-	if !r.inflight.acquire(size) {
+	t, own := r.inflight.hold(ctx, int64(logsSizer.LogsSize(ld)))
+	if t == nil {
 		return r.pushedBack(ctx, SignalLogs, n)
 	}
 	held := time.Now()
-	var took time.Duration // once committed
-	defer func() { r.inflight.release(size, took) }()
+	if own {
+		defer t.release()
+	}
 	entries, err := MapLogs(ctx, ld, r.mapper)
 	if err == nil {
 		err = r.attribute(entries, submitter)
@@ -228,7 +230,7 @@ func (r *ledgerReceiver) consumeLogs(ctx context.Context, ld plog.Logs) error {
 	if err != nil {
 		return r.failed(ctx, SignalLogs, n, err)
 	}
-	took = max(time.Since(held), 1)
+	t.took = max(time.Since(held), 1)
 	if r.observer != nil {
 		r.observer.Accepted(SignalLogs, n, len(entries), time.Since(start))
 	}

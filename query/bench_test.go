@@ -371,7 +371,8 @@ const (
 // round trips per answer (rt/req). The *_sql_floor sub-benchmarks time,
 // the same way, the one statement that reads the rows the answer is built
 // from (floorCredential, floorRun): an answer's p50 over its floor's is
-// the ratio the issue's goal bounds.
+// the ratio the issue's goal bounds. durable_commit_floor times the one
+// durable commit an answer with content waits for (its access entry's).
 func BenchmarkCredentialView(b *testing.B) {
 	bl := seedBench(b)
 	samples := envInt(envBenchSamples, 500)
@@ -442,9 +443,36 @@ func BenchmarkCredentialView(b *testing.B) {
 		b.StopTimer()
 		report(b, lat)
 	}
+	// commitFloor times the least a durable commit costs on the database:
+	// a transaction given an ID (so that its commit is flushed to the
+	// WAL) and nothing else, in one round trip. A view with content waits
+	// for one such commit, of its access entry, besides its reads.
+	commitFloor := func(b *testing.B) {
+		if bl.floor == nil {
+			b.Skip("the commit floor is measured on Postgres")
+		}
+		var lat []time.Duration
+		b.ResetTimer()
+		for range b.N {
+			for range samples {
+				start := time.Now()
+				var batch pgx.Batch
+				batch.Queue(`BEGIN`)
+				batch.Queue(`SELECT pg_current_xact_id()`)
+				batch.Queue(`COMMIT`)
+				if err := bl.floor.SendBatch(b.Context(), &batch).Close(); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(start))
+			}
+		}
+		b.StopTimer()
+		report(b, lat)
+	}
 	cred := func(rng *rand.Rand) string { return benchCred(rng.IntN(bl.credentials)) }
 	trace := func(rng *rand.Rand) string { return benchTrace(rng.IntN(bl.runs)) }
 	b.Run("credential_view_sql_floor", func(b *testing.B) { floor(b, floorCredential, cred) })
+	b.Run("durable_commit_floor", commitFloor)
 	b.Run("credential_view", func(b *testing.B) {
 		measure(b, bl.srv, func(rng *rand.Rand) string { return "/v1/credentials/" + cred(rng) })
 	})

@@ -1,8 +1,11 @@
 package query
 
 import (
+	"bytes"
+	"fmt"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -137,6 +140,55 @@ func TestCompletenessBlocks(t *testing.T) {
 		w.get("responder", "/v1/credentials/"+credC1, &late)
 		if late.Completeness.Size != note2.Size || len(late.Completeness.Unindexed) != 0 {
 			t.Fatalf("after indexing %d: size %d, unindexed %v", note2.Size, late.Completeness.Size, late.Completeness.Unindexed)
+		}
+	})
+}
+
+// TestCompletenessNamesLostEntries deletes a reference of a credential
+// behind the triggers, as an attacker with the database would: the
+// credential view then misses that entry, and its block names it, found
+// again in the leaves, so that with the answer's indices it gives the
+// signed count and list root. An intact ledger's blocks name none.
+func TestCompletenessNamesLostEntries(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		w := newWorld(t, b, worldOptions{})
+		w.indexed()
+		key := ledger.Ref{Key: ledger.RefCredential, Value: credC1}
+		all, err := w.store.Find(t.Context(), key, 0, 1000)
+		if err != nil || len(all) < 2 {
+			t.Fatalf("credential %s: %v entries, %v", credC1, all, err)
+		}
+		var clean answerWithCompleteness
+		w.get("responder", "/v1/credentials/"+credC1+"?content=false", &clean)
+		if clean.Completeness == nil || len(clean.Completeness.Lost) != 0 {
+			t.Fatalf("intact ledger: block %+v, want one naming no lost entries", clean.Completeness)
+		}
+		hidden := all[len(all)/2]
+		del := fmt.Sprintf(`DELETE FROM entry_refs WHERE key = 'credential' AND value = '%s' AND idx = %d`, credC1, hidden)
+		if b.name == "sqlite" {
+			w.tamper(t, `DROP TRIGGER entry_refs_no_delete`, del)
+		} else {
+			w.tamper(t, del)
+		}
+		var got answerWithCompleteness
+		if r := w.get("responder", "/v1/credentials/"+credC1+"?content=false", &got); r.status != http.StatusOK {
+			t.Fatalf("status %d %s", r.status, r.body)
+		}
+		c := got.Completeness
+		i := slices.IndexFunc(c.Keys, func(p index.Proof) bool { return p.Key == key.String() })
+		if i < 0 {
+			t.Fatalf("no proof for %s", key)
+		}
+		p := c.Keys[i]
+		want := []api.LostEntries{{Key: key.String(), Indices: []uint64{hidden}}}
+		if !reflect.DeepEqual(c.Lost, want) {
+			t.Fatalf("lost %+v, want %+v", c.Lost, want)
+		}
+		merged := slices.Sorted(slices.Values(append(slices.Clone(p.Indices), c.Lost[0].Indices...)))
+		l := index.NewList()
+		l.Append(merged...)
+		if root := l.Root(); l.Size() != p.Count || !bytes.Equal(root[:], p.ListRoot) {
+			t.Errorf("the answer's %d indices with the lost ones: %d entries, root %x; the signed list %d, %x", len(p.Indices), l.Size(), root[:6], p.Count, p.ListRoot[:6])
 		}
 	})
 }

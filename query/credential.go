@@ -168,7 +168,6 @@ func facts(rd *render, id string, events []*node) api.Credential {
 		}
 		return 0
 	})
-	fps := make(map[string]bool)
 	for _, n := range ordered {
 		for _, f := range []struct {
 			dst *string
@@ -187,9 +186,6 @@ func facts(rd *render, id string, events []*node) api.Credential {
 				*f.dst = n.attr(f.key)
 			}
 		}
-		for _, fp := range fields(n.attr(ledger.AttrCredentialFingerprint)) {
-			fps[fp] = true
-		}
 	}
 	for _, n := range events {
 		if operation(n) == operationRevoke && !c.Revoked {
@@ -197,8 +193,20 @@ func facts(rd *render, id string, events []*node) api.Credential {
 			c.RevokedAt = timePtr(n.e.Start)
 		}
 	}
-	c.Fingerprints = sortedKeys(fps)
+	c.Fingerprints = eventFingerprints(events)
 	return c
+}
+
+// eventFingerprints returns the fingerprints a credential's events record,
+// sorted, once each: those of its facts.
+func eventFingerprints(events []*node) []string {
+	fps := make(map[string]bool)
+	for _, n := range events {
+		for _, fp := range fields(n.attr(ledger.AttrCredentialFingerprint)) {
+			fps[fp] = true
+		}
+	}
+	return sortedKeys(fps)
 }
 
 func firstIssuing(events []*node) *node {
@@ -353,6 +361,18 @@ func credentialView(ctx context.Context, f *fetcher, rd *render, id string, opt 
 	if issuer != nil && issuer.e.TraceID != "" && !slices.Contains(load, issuer.e.TraceID) {
 		load = append(load, issuer.e.TraceID)
 	}
+	calls := slices.Clone(p.nodes)
+	sortNodes(calls)
+	// The runs and the policy decisions near the calls: looked up at once,
+	// and read at once.
+	qs := runQueries(load)
+	decisions, last := len(qs), uint64(0)
+	if q, hi, ok := untracedQuery(calls); ok {
+		qs, last = append(qs, q), hi
+	}
+	if err := prefetch(ctx, f, qs, func(q int, idx uint64) bool { return q < decisions || idx <= last }); err != nil {
+		return nil, false, err
+	}
 	runs, err := loadRuns(ctx, f, load)
 	if err != nil {
 		return nil, false, err
@@ -361,8 +381,6 @@ func credentialView(ctx context.Context, f *fetcher, rd *render, id string, opt 
 		v.Issuance = issuance(rd, issuer, runs[issuer.e.TraceID])
 	}
 
-	calls := slices.Clone(p.nodes)
-	sortNodes(calls)
 	untraced, err := untracedDecisions(ctx, f, calls)
 	if err != nil {
 		return nil, false, err

@@ -35,14 +35,33 @@ func (s *Server) credential(c echo.Context) error {
 // completeness block, even when the ledger knows nothing of it (found is
 // false).
 func (s *Server) credentialAnswer(c echo.Context, rd *render, id string, l listing) (*api.CredentialView, bool, error) {
-	v, found, err := credentialView(c.Request().Context(), newFetcher(s.cfg.Reader), rd, id, viewOptions{cursor: l.cursor, limit: l.limit, gov: s.governor()})
+	ctx := c.Request().Context()
+	f := newFetcher(s.cfg.Reader)
+	// The keys the view will use are known from the credential's events:
+	// its completeness block is built while the view is.
+	cr, err := credentialEvents(ctx, f, id)
+	if err != nil {
+		return nil, false, err
+	}
+	var early keySet
+	early.add(ledger.RefCredential, id)
+	early.add(ledger.RefCredentialParent, id)
+	early.add(ledger.RefFingerprint, eventFingerprints(cr.events)...)
+	block := s.startCompleteness(c, early)
+	defer block.stop()
+	v, found, err := credentialView(ctx, f, rd, id, viewOptions{cursor: l.cursor, limit: l.limit, gov: s.governor()})
 	if err != nil {
 		return nil, false, err
 	}
 	v.Findings = rd.findingList()
 	var keys keySet
 	keys.credential(v)
-	if v.Completeness, err = s.completeness(c, keys); err != nil {
+	if slices.Equal(keys, early) {
+		v.Completeness, err = block.wait()
+	} else {
+		v.Completeness, err = s.completeness(c, keys)
+	}
+	if err != nil {
 		return nil, false, err
 	}
 	return v, found, nil

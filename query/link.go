@@ -91,6 +91,37 @@ func rank(n *node) int {
 	return 0
 }
 
+// runQueries are the lookups loadRuns makes of traceIDs.
+func runQueries(traceIDs []string) []ledger.FindQuery {
+	var qs []ledger.FindQuery
+	for _, id := range traceIDs {
+		for _, ref := range refsOf(ledger.RefTrace, id) {
+			qs = append(qs, ledger.FindQuery{Ref: ref, Limit: MaxRunEntries + 1})
+		}
+	}
+	return qs
+}
+
+// prefetch makes the lookups qs at once and reads at once the entries
+// they find that keep accepts (the first MaxRunEntries of each at most):
+// the calls that make them later find them in f.
+func prefetch(ctx context.Context, f *fetcher, qs []ledger.FindQuery, keep func(q int, idx uint64) bool) error {
+	found, err := f.findMany(ctx, qs)
+	if err != nil {
+		return err
+	}
+	var idx []uint64
+	for q, fd := range found {
+		for _, i := range fd.Indices[:min(len(fd.Indices), MaxRunEntries)] {
+			if keep(q, i) {
+				idx = append(idx, i)
+			}
+		}
+	}
+	_, err = f.fetch(ctx, idx)
+	return err
+}
+
 // loadRuns loads the entries of each trace, up to MaxRunEntries each.
 func loadRuns(ctx context.Context, f *fetcher, traceIDs []string) (map[string]*run, error) {
 	var refs []ledger.Ref

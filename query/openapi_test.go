@@ -122,7 +122,7 @@ func TestOpenAPI(t *testing.T) {
 		"Finding": api.Finding{}, "TokenInfo": api.TokenInfo{}, "TokenList": api.TokenList{}, "NewTokenRequest": api.NewTokenRequest{}, "NewToken": api.NewToken{},
 		"EvidenceFinding": api.EvidenceFinding{}, "FactCheck": api.FactCheck{}, "CredentialEvidence": api.CredentialEvidence{}, "FindingsPage": api.FindingsPage{},
 		"IndexProof": index.Proof{}, "IndexProofNode": index.ProofNode{}, "PolicyDecision": api.PolicyDecision{}, "ApprovalCheck": api.ApprovalCheck{},
-		"Completeness": api.Completeness{}, "AttestationCheck": api.AttestationCheck{}, "AttestationMismatch": api.AttestationMismatch{},
+		"Completeness": api.Completeness{}, "LostEntries": api.LostEntries{}, "AttestationCheck": api.AttestationCheck{}, "AttestationMismatch": api.AttestationMismatch{},
 		"CallGovernance": api.CallGovernance{}, "ProvedCredentialView": api.ProvedCredentialView{}, "ProvedLeaf": api.ProvedLeaf{},
 		"FederatedCredentialView": api.FederatedCredentialView{}, "ShardAnswer": api.ShardAnswer{},
 	}

@@ -212,24 +212,34 @@ const (
 // are near calls in the ledger, for policy.Link to link by subject,
 // method, path and time.
 func untracedDecisions(ctx context.Context, f *fetcher, calls []*node) ([]*node, error) {
-	if len(calls) == 0 {
+	q, hi, ok := untracedQuery(calls)
+	if !ok {
 		return nil, nil
+	}
+	idx, err := f.find(ctx, q.Ref, q.From, q.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("find policy decisions: %w", err)
+	}
+	idx = slices.DeleteFunc(idx, func(i uint64) bool { return i > hi })
+	nodes, err := f.fetch(ctx, idx)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(nodes, func(n *node) bool { return n.e.TraceID != "" || !policy.IsDecision(n.e) }), nil
+}
+
+// untracedQuery is the lookup untracedDecisions makes for calls, and the
+// last index it keeps; ok is false for no calls.
+func untracedQuery(calls []*node) (q ledger.FindQuery, hi uint64, ok bool) {
+	if len(calls) == 0 {
+		return q, 0, false
 	}
 	lo, hi := calls[0].index(), calls[0].index()
 	for _, n := range calls {
 		lo, hi = min(lo, n.index()), max(hi, n.index())
 	}
 	lo -= min(lo, untracedWindow)
-	idx, err := f.find(ctx, ledger.Ref{Key: ledger.RefSource, Value: ledger.SourceOPA}, lo, maxUntraced)
-	if err != nil {
-		return nil, fmt.Errorf("find policy decisions: %w", err)
-	}
-	idx = slices.DeleteFunc(idx, func(i uint64) bool { return i > hi+untracedWindow })
-	nodes, err := f.fetch(ctx, idx)
-	if err != nil {
-		return nil, err
-	}
-	return slices.DeleteFunc(nodes, func(n *node) bool { return n.e.TraceID != "" || !policy.IsDecision(n.e) }), nil
+	return ledger.FindQuery{Ref: ledger.Ref{Key: ledger.RefSource, Value: ledger.SourceOPA}, From: lo, Limit: maxUntraced}, hi + untracedWindow, true
 }
 
 // maxGovernanceTraces bounds the runs whose governance the evidence of one

@@ -1,6 +1,7 @@
 package query
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -302,15 +303,37 @@ func (s *Server) reply(c echo.Context, rd *render, status int, body any) error {
 			}
 		}
 		if idx := rd.readIndices(); len(idx) > 0 {
-			if err := s.recordAccess(c, idx); err != nil {
+			// The answer is encoded while the access entry commits; it
+			// is sent only once the entry is committed.
+			recorded := make(chan error, 1)
+			go func() { recorded <- s.recordAccess(c, idx) }()
+			out, encErr := encodeJSON(c, body)
+			if err := <-recorded; err != nil {
 				rid, _ := c.Get(ctxRequestID).(string)
 				s.logger.Error("query: record access", "request_id", rid, "err", err)
 				return newError(http.StatusServiceUnavailable, CodeUnavailable,
 					"the read could not be recorded in the ledger, so no content is returned; retry")
 			}
+			if encErr != nil {
+				return fail("encode answer", encErr)
+			}
+			return c.Blob(status, echo.MIMEApplicationJSON, out)
 		}
 	}
 	return c.JSON(status, body)
+}
+
+// encodeJSON encodes body as c.JSON would send it.
+func encodeJSON(c echo.Context, body any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	if _, pretty := c.QueryParams()["pretty"]; pretty || c.Echo().Debug {
+		enc.SetIndent("", "  ")
+	}
+	if err := enc.Encode(body); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // decodeJSON reads a JSON body of at most MaxBodyBytes into v, rejecting

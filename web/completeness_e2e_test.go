@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
@@ -82,6 +83,7 @@ func TestBrowserCompleteness(t *testing.T) {
 			"CREDENTIAL_ID="+sc.CredentialID,
 			"TRACE_ID="+sc.TraceID,
 			"AGENT_ID="+sc.AgentID,
+			"HIDDEN_INDEX="+strconv.FormatUint(hidden, 10),
 			"SCREENSHOT_DIR="+shots,
 			"CHROMIUM="+chromiumPath(),
 		)

@@ -22,6 +22,7 @@ import (
 	"github.com/agentledger/agentledger/ingest/secrets"
 	"github.com/agentledger/agentledger/internal/loadgen"
 	"github.com/agentledger/agentledger/internal/pgtest"
+	"github.com/agentledger/agentledger/internal/sqlitetest"
 	"github.com/agentledger/agentledger/ledger"
 )
 
@@ -36,16 +37,18 @@ const benchAppName = "agentledger-bench-serve"
 // BenchmarkServeLoad measures ingest from outside: serve runs as a process
 // of its own, on Postgres and on SQLite, and agentledger loadgen, another
 // process, sends it pre-marshalled OTLP/HTTP requests of 1 000 distinct
-// agent-shaped spans from 1, 4, 16 and 64 senders. On Postgres each run is
-// followed by raw COPY of the same rows (entries with their leaves,
-// references and content, prepared as the ledger prepares them) into
-// equally indexed tables without triggers or tree, by one connection, one
-// transaction per request (internal/pgtest Baseline): the floor.
+// agent-shaped spans from 1, 4, 16 and 64 senders. Each run is followed by
+// a raw write of the same rows (entries with their leaves, references and
+// content, prepared as the ledger prepares them) into equally indexed
+// tables without triggers or tree, by one connection, one transaction per
+// request: the floor. On Postgres it is bare COPY (internal/pgtest
+// Baseline); on SQLite bare prepared INSERTs into a database opened with
+// the store's pragmas (internal/sqlitetest Baseline).
 //
 // Each case runs loadRuns times and reports, as -min, -med and -max:
 //
 //   - spans/s: spans acknowledged per second, as loadgen measured;
-//   - ratio: ingest's rate over COPY's for the same rows (Postgres);
+//   - ratio: ingest's rate over the raw write's for the same rows;
 //   - ack-p50-ms, ack-p99-ms: acknowledgement latency per attempt;
 //   - pushbacks: retryable answers (429/503) loadgen retried;
 //   - rss-MiB: serve's peak resident set during the run (VmHWM, reset
@@ -53,26 +56,33 @@ const benchAppName = "agentledger-bench-serve"
 //   - srv-cpu-ms/1k: serve's CPU time (user+system, /proc/<pid>/stat) per
 //     1 000 spans;
 //   - db-cpu-ms/1k: the CPU time of serve's Postgres backends (found by
-//     application_name in pg_stat_activity) per 1 000 spans.
+//     application_name in pg_stat_activity) per 1 000 spans (SQLite runs
+//     in serve's process: its CPU is part of srv-cpu-ms/1k);
+//   - allocs/span: serve's heap allocations (go_memstats_mallocs_total
+//     on its /metrics) per span.
 //
 // Run it (the 64-sender case loads the machine most; select cases with
-// the -bench pattern):
+// the -bench pattern; all eight cases take longer than go test's default
+// timeout of 10 minutes):
 //
 //	go test -run '^$' -bench 'BenchmarkServeLoad/postgres/senders=4$' -benchtime 1x ./cmd/agentledger/
+//	go test -run '^$' -bench BenchmarkServeLoad -benchtime 1x -timeout 90m ./cmd/agentledger/
 func BenchmarkServeLoad(b *testing.B) {
 	for _, backend := range []string{"postgres", "sqlite"} {
 		b.Run(backend, func(b *testing.B) {
-			var baseline *pgtest.Baseline
+			var raw func(testing.TB, []ledger.Record)
 			if backend == "postgres" {
-				baseline = pgtest.NewBaseline(b)
+				raw = pgtest.NewBaseline(b).Copy
+			} else {
+				raw = sqlitetest.NewBaseline(b).Insert
 			}
 			for _, senders := range []int{1, 4, 16, 64} {
 				b.Run(fmt.Sprintf("senders=%d", senders), func(b *testing.B) {
 					var database string // each case a new ledger: serve's data directory holds its key
-					if baseline != nil {
+					if backend == "postgres" {
 						database = pgtest.NewSchema(b) + "&application_name=" + benchAppName
 					}
-					benchServeLoad(b, database, baseline, senders)
+					benchServeLoad(b, database, raw, senders)
 				})
 			}
 		})
@@ -85,10 +95,13 @@ var nextRequest int
 
 // loadRun is what one run measured.
 type loadRun struct {
-	spansPerSec, ratio, ackP50, ackP99, pushbacks, rssMiB, srvCPU, dbCPU float64
+	spansPerSec, ratio, ackP50, ackP99, pushbacks, rssMiB, srvCPU, dbCPU, allocs float64
 }
 
-func benchServeLoad(b *testing.B, database string, baseline *pgtest.Baseline, senders int) {
+// benchServeLoad runs the load of senders against serve on database
+// (empty: SQLite in its data directory), and raw, the baseline, on the same
+// rows.
+func benchServeLoad(b *testing.B, database string, raw func(testing.TB, []ledger.Record), senders int) {
 	args := []string{"--otlp-grpc-addr", "", "--log-level", "warn"}
 	if database != "" {
 		args = append(args, "--database", database)
@@ -98,18 +111,18 @@ func benchServeLoad(b *testing.B, database string, baseline *pgtest.Baseline, se
 	pid := srv.Pid()
 	count := max(30, 2*senders)
 
-	var mapper *ingest.Mapper
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	r, err := secrets.NewRedactor(secret, secrets.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	mapper, err := ingest.NewMapper(r, ingest.MappingConfig{}, ingest.Limits{})
+	if err != nil {
+		b.Fatal(err)
+	}
 	var pg *pgx.Conn
-	if baseline != nil {
-		secret := make([]byte, 32)
-		rand.Read(secret)
-		r, err := secrets.NewRedactor(secret, secrets.Config{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if mapper, err = ingest.NewMapper(r, ingest.MappingConfig{}, ingest.Limits{}); err != nil {
-			b.Fatal(err)
-		}
+	if database != "" {
 		if pg, err = pgx.Connect(b.Context(), pgtest.BaseDSN()); err != nil {
 			b.Fatal(err)
 		}
@@ -126,9 +139,11 @@ func benchServeLoad(b *testing.B, database string, baseline *pgtest.Baseline, se
 			}
 			srvBefore := procCPU(b, pid)
 			dbBefore := backendsCPU(b, pg)
+			mallocsBefore := scrapeMetric(b, srv.HTTPAddr, "go_memstats_mallocs_total")
 			res := runLoadgen(b, srv.OTLPHTTPAddr, senders, first, count)
 			srvCPU := procCPU(b, pid) - srvBefore
 			dbCPU := backendsCPU(b, pg).since(dbBefore)
+			mallocs := scrapeMetric(b, srv.HTTPAddr, "go_memstats_mallocs_total") - mallocsBefore
 			rss, err := procStatusKiBOf(pid, "VmHWM")
 			if err != nil {
 				b.Fatal(err)
@@ -138,10 +153,8 @@ func benchServeLoad(b *testing.B, database string, baseline *pgtest.Baseline, se
 				spansPerSec: res.SpansPerSecond, ackP50: res.AckP50 * 1000, ackP99: res.AckP99 * 1000,
 				pushbacks: float64(res.Pushbacks), rssMiB: float64(rss) / 1024,
 				srvCPU: srvCPU.Seconds() * 1000 / per1k, dbCPU: dbCPU.Seconds() * 1000 / per1k,
-			}
-			if baseline != nil {
-				copied := copyRows(b, baseline, mapper, first, count)
-				run.ratio = copied.Seconds() / res.Seconds
+				allocs: mallocs / float64(res.Spans),
+				ratio:  rawRows(b, raw, mapper, first, count).Seconds() / res.Seconds,
 			}
 			runs = append(runs, run)
 		}
@@ -157,8 +170,8 @@ func benchServeLoad(b *testing.B, database string, baseline *pgtest.Baseline, se
 		b.ReportMetric(v[len(v)-1], unit+"-max")
 	}
 	report("spans/s", func(r loadRun) float64 { return r.spansPerSec })
-	if baseline != nil {
-		report("ratio", func(r loadRun) float64 { return r.ratio })
+	report("ratio", func(r loadRun) float64 { return r.ratio })
+	if pg != nil {
 		report("db-cpu-ms/1k", func(r loadRun) float64 { return r.dbCPU })
 	}
 	report("ack-p50-ms", func(r loadRun) float64 { return r.ackP50 })
@@ -166,6 +179,7 @@ func benchServeLoad(b *testing.B, database string, baseline *pgtest.Baseline, se
 	report("pushbacks", func(r loadRun) float64 { return r.pushbacks })
 	report("rss-MiB", func(r loadRun) float64 { return r.rssMiB })
 	report("srv-cpu-ms/1k", func(r loadRun) float64 { return r.srvCPU })
+	report("allocs/span", func(r loadRun) float64 { return r.allocs })
 }
 
 // runLoadgen runs agentledger loadgen, a process of its own, and returns
@@ -186,10 +200,10 @@ func runLoadgen(b *testing.B, otlpHTTP string, senders, first, count int) loadge
 	return res
 }
 
-// copyRows writes the rows of requests [first, first+count) with the raw
-// COPY baseline, one transaction per request, and returns the time the
-// COPYs took (their preparation is not timed).
-func copyRows(b *testing.B, baseline *pgtest.Baseline, m *ingest.Mapper, first, count int) time.Duration {
+// rawRows writes the rows of requests [first, first+count) with the raw
+// baseline, one call (one transaction) per request, and returns the time
+// the writes took (their preparation is not timed).
+func rawRows(b *testing.B, raw func(testing.TB, []ledger.Record), m *ingest.Mapper, first, count int) time.Duration {
 	b.Helper()
 	var d time.Duration
 	for n := first; n < first+count; n++ {
@@ -214,7 +228,7 @@ func copyRows(b *testing.B, baseline *pgtest.Baseline, m *ingest.Mapper, first, 
 			}
 		}
 		start := time.Now()
-		baseline.Copy(b, recs)
+		raw(b, recs)
 		d += time.Since(start)
 	}
 	return d

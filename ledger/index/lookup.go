@@ -83,11 +83,37 @@ func Lookup(ctx context.Context, r LookupReader, key ledger.Ref, since uint64) (
 // keys: the store calls do not grow with the number of keys but for each
 // key's list.
 func LookupKeys(ctx context.Context, r LookupReader, keys []ledger.Ref, since []uint64) ([]*Proof, error) {
+	a, err := LookupKeysBeyond(ctx, r, keys, since, 0)
+	if err != nil {
+		return nil, err
+	}
+	return a.Proofs, nil
+}
+
+// Answer is what LookupKeysBeyond found: the proofs of the keys, and what
+// a store that reads a Snapshot read with them at no extra round trip.
+type Answer struct {
+	Proofs []*Proof
+	// Checkpoint is the signed checkpoint at the size of the proofs' index
+	// note, or nil when the store did not read it with the lookup.
+	Checkpoint *ledger.Checkpoint
+	// Beyond lists, for each key, up to the asked number of its indices at
+	// or past the note's size, ascending: the entries the index does not
+	// cover yet. It is nil when the store did not read them with the
+	// lookup.
+	Beyond [][]uint64
+}
+
+// LookupKeysBeyond is LookupKeys that also asks for up to beyond indices of
+// each key past the index note's size and for the note's checkpoint: a
+// SnapshotReader reads them in the same round trip as the proofs; other
+// stores leave Answer.Checkpoint and Answer.Beyond nil.
+func LookupKeysBeyond(ctx context.Context, r LookupReader, keys []ledger.Ref, since []uint64, beyond int) (*Answer, error) {
 	if len(since) != len(keys) {
 		return nil, fmt.Errorf("index: lookup of %d keys with %d since positions", len(keys), len(since))
 	}
 	if sr, ok := r.(SnapshotReader); ok {
-		return lookupSnapshot(ctx, sr, r, keys, since)
+		return lookupSnapshot(ctx, sr, r, keys, since, beyond)
 	}
 	for range lookupAttempts {
 		ps, note, err := lookupOnce(ctx, r, keys)
@@ -106,7 +132,7 @@ func LookupKeys(ctx context.Context, r LookupReader, keys []ledger.Ref, since []
 				return nil, err
 			}
 		}
-		return ps, nil
+		return &Answer{Proofs: ps}, nil
 	}
 	return nil, fmt.Errorf("index: lookup of %d keys: the index kept advancing: %w", len(keys), ledger.ErrConflict)
 }
@@ -122,19 +148,26 @@ type Snapshot struct {
 	// Lists are the keys' indices below Note.Size, ascending, in the order
 	// of the keys asked.
 	Lists [][]uint64
+	// Beyond are, in the same order, up to the number asked of the keys'
+	// indices at or past Note.Size, ascending.
+	Beyond [][]uint64
+	// Checkpoint is the signed checkpoint of Note.Size, nil if the store
+	// holds none.
+	Checkpoint *ledger.Checkpoint
 }
 
 // SnapshotReader is a Reader that reads a Snapshot in one round trip to
 // its database; LookupKeys uses it when the store implements it. The
-// snapshot is consistent: every part is of the index as of its note.
+// snapshot is consistent: every part is of the index as of its note. It
+// holds up to beyond indices of each key past the note (none for 0).
 type SnapshotReader interface {
-	IndexSnapshot(ctx context.Context, keys []ledger.Ref, labels [][HashSize]byte, ids []NodeID) (*Snapshot, error)
+	IndexSnapshot(ctx context.Context, keys []ledger.Ref, labels [][HashSize]byte, ids []NodeID, beyond int) (*Snapshot, error)
 }
 
 // lookupSnapshot answers keys from one snapshot: the note, the key states,
 // the nodes on the paths to the keys' labels down to guessDepth bits, their
 // children, and the lists, all read at once.
-func lookupSnapshot(ctx context.Context, sr SnapshotReader, r LookupReader, keys []ledger.Ref, since []uint64) ([]*Proof, error) {
+func lookupSnapshot(ctx context.Context, sr SnapshotReader, r LookupReader, keys []ledger.Ref, since []uint64, beyond int) (*Answer, error) {
 	labels := make([][HashSize]byte, len(keys))
 	ids := make([]NodeID, 0, (guessDepth+2)*len(keys))
 	for i, k := range keys {
@@ -144,7 +177,7 @@ func lookupSnapshot(ctx context.Context, sr SnapshotReader, r LookupReader, keys
 		ids = append(ids, all[len(all)-1])
 	}
 	for range lookupAttempts {
-		snap, err := sr.IndexSnapshot(ctx, keys, labels, ids)
+		snap, err := sr.IndexSnapshot(ctx, keys, labels, ids, beyond)
 		if err != nil {
 			return nil, fmt.Errorf("index: lookup: %w", err)
 		}
@@ -190,7 +223,11 @@ func lookupSnapshot(ctx context.Context, sr SnapshotReader, r LookupReader, keys
 				return nil, err
 			}
 		}
-		return ps, nil
+		a := &Answer{Proofs: ps, Beyond: snap.Beyond}
+		if cp := snap.Checkpoint; cp != nil && cp.Size == snap.Note.Size {
+			a.Checkpoint = cp
+		}
+		return a, nil
 	}
 	return nil, fmt.Errorf("index: lookup of %d keys: the index kept advancing: %w", len(keys), ledger.ErrConflict)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/agentledger/agentledger/ledger"
 )
@@ -239,11 +240,20 @@ func writeBatch(ctx context.Context, conn *pgx.Conn, old ledger.TreeHead, b *led
 }
 
 // copyRecords writes the entries, their references and their content with
-// COPY. An entry's duplicate references are written once.
+// COPY. An entry's duplicate references are written once. COPY encodes each
+// row before it asks for the next, so one row of values is reused, and its
+// values are pointers into recs (and into flat slices of the references and
+// content) that encode themselves (see the column types below): an
+// interface holds a pointer without allocating, where it would allocate for
+// each field's value, so a batch of thousands of entries makes a handful
+// of allocations, not tens per entry.
 func copyRecords(ctx context.Context, conn *pgx.Conn, recs []ledger.Record) error {
+	row := make([]any, len(entryColumns))
 	n, err := conn.CopyFrom(ctx, pgx.Identifier{"entries"}, entryColumns, pgx.CopyFromSlice(len(recs), func(i int) ([]any, error) {
 		r := &recs[i]
-		return []any{int64(r.Index), r.Leaf, r.LeafHash[:], r.DedupKey[:], string(r.Kind), r.TraceID, toDB(r.Time)}, nil
+		row[0], row[1], row[2], row[3] = (*idxCol)(r), (*leafCol)(r), (*leafHashCol)(r), (*dedupKeyCol)(r)
+		row[4], row[5], row[6] = (*kindCol)(r), (*traceIDCol)(r), (*timeCol)(r)
+		return row, nil
 	}))
 	if err != nil {
 		return fmt.Errorf("postgres: write entries: %w", translate(err))
@@ -252,7 +262,10 @@ func copyRecords(ctx context.Context, conn *pgx.Conn, recs []ledger.Record) erro
 		return fmt.Errorf("postgres: write entries: %w: %d rows copied, want %d", ledger.ErrConflict, n, len(recs))
 	}
 
-	var refs, content [][]any
+	var (
+		refs    []refRow
+		content []contentRow
+	)
 	for i := range recs {
 		r := &recs[i]
 		idx := int64(r.Index)
@@ -265,36 +278,121 @@ func copyRecords(ctx context.Context, conn *pgx.Conn, recs []ledger.Record) erro
 			rs = slices.Compact(rs)
 		}
 		for _, ref := range rs {
-			refs = append(refs, []any{ref.Key, ref.Value, idx})
+			refs = append(refs, refRow{key: ref.Key, value: ref.Value, idx: idx})
 		}
-		for _, c := range r.Content {
-			data := c.Data
-			if data == nil {
-				data = []byte{}
-			}
-			content = append(content, []any{idx, c.Name, c.Salt, data})
+		for j := range r.Content {
+			content = append(content, contentRow{idx: idx, c: &r.Content[j]})
 		}
 	}
-	for _, t := range []struct {
-		table   string
-		columns []string
-		rows    [][]any
-	}{
-		{"entry_refs", refColumns, refs},
-		{"content", contentColumns, content},
-	} {
-		if len(t.rows) == 0 {
-			continue
+	if len(refs) > 0 {
+		row := make([]any, len(refColumns))
+		n, err := conn.CopyFrom(ctx, pgx.Identifier{"entry_refs"}, refColumns, pgx.CopyFromSlice(len(refs), func(i int) ([]any, error) {
+			r := &refs[i]
+			row[0], row[1], row[2] = (*refKeyCol)(r), (*refValueCol)(r), (*refIdxCol)(r)
+			return row, nil
+		}))
+		if err := copied("entry_refs", n, len(refs), err); err != nil {
+			return err
 		}
-		n, err := conn.CopyFrom(ctx, pgx.Identifier{t.table}, t.columns, pgx.CopyFromRows(t.rows))
-		if err != nil {
-			return fmt.Errorf("postgres: write %s: %w", t.table, translate(err))
-		}
-		if n != int64(len(t.rows)) {
-			return fmt.Errorf("postgres: write %s: %w: %d rows copied, want %d", t.table, ledger.ErrConflict, n, len(t.rows))
+	}
+	if len(content) > 0 {
+		row := make([]any, len(contentColumns))
+		n, err := conn.CopyFrom(ctx, pgx.Identifier{"content"}, contentColumns, pgx.CopyFromSlice(len(content), func(i int) ([]any, error) {
+			c := &content[i]
+			row[0], row[1], row[2], row[3] = (*contentIdxCol)(c), (*contentNameCol)(c), (*contentSaltCol)(c), (*contentDataCol)(c)
+			return row, nil
+		}))
+		if err := copied("content", n, len(content), err); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// copied returns the error of a COPY into table that wrote n rows of want.
+func copied(table string, n int64, want int, err error) error {
+	if err != nil {
+		return fmt.Errorf("postgres: write %s: %w", table, translate(err))
+	}
+	if n != int64(want) {
+		return fmt.Errorf("postgres: write %s: %w: %d rows copied, want %d", table, ledger.ErrConflict, n, want)
+	}
+	return nil
+}
+
+// refRow and contentRow are rows of entry_refs and content.
+type (
+	refRow struct {
+		key, value string
+		idx        int64
+	}
+	contentRow struct {
+		idx int64
+		c   *ledger.Content
+	}
+)
+
+// The columns of the rows copyRecords writes, each a view of a record, a
+// refRow or a contentRow that encodes the column's value (pgtype's
+// Int64Valuer, BytesValuer, TextValuer, TimestamptzValuer).
+type (
+	idxCol         ledger.Record
+	leafCol        ledger.Record
+	leafHashCol    ledger.Record
+	dedupKeyCol    ledger.Record
+	kindCol        ledger.Record
+	traceIDCol     ledger.Record
+	timeCol        ledger.Record
+	refKeyCol      refRow
+	refValueCol    refRow
+	refIdxCol      refRow
+	contentIdxCol  contentRow
+	contentNameCol contentRow
+	contentSaltCol contentRow
+	contentDataCol contentRow
+)
+
+func (r *idxCol) Int64Value() (pgtype.Int8, error) {
+	return pgtype.Int8{Int64: int64(r.Index), Valid: true}, nil
+}
+func (r *leafCol) BytesValue() ([]byte, error)     { return r.Leaf, nil }
+func (r *leafHashCol) BytesValue() ([]byte, error) { return r.LeafHash[:], nil }
+func (r *dedupKeyCol) BytesValue() ([]byte, error) { return r.DedupKey[:], nil }
+func (r *kindCol) TextValue() (pgtype.Text, error) {
+	return pgtype.Text{String: string(r.Kind), Valid: true}, nil
+}
+func (r *traceIDCol) TextValue() (pgtype.Text, error) {
+	return pgtype.Text{String: r.TraceID, Valid: true}, nil
+}
+
+// TimestamptzValue is NULL for the zero time, as toDB makes it.
+func (r *timeCol) TimestamptzValue() (pgtype.Timestamptz, error) {
+	return pgtype.Timestamptz{Time: r.Time, Valid: !r.Time.IsZero()}, nil
+}
+func (r *refKeyCol) TextValue() (pgtype.Text, error) {
+	return pgtype.Text{String: r.key, Valid: true}, nil
+}
+func (r *refValueCol) TextValue() (pgtype.Text, error) {
+	return pgtype.Text{String: r.value, Valid: true}, nil
+}
+func (r *refIdxCol) Int64Value() (pgtype.Int8, error) {
+	return pgtype.Int8{Int64: r.idx, Valid: true}, nil
+}
+func (c *contentIdxCol) Int64Value() (pgtype.Int8, error) {
+	return pgtype.Int8{Int64: c.idx, Valid: true}, nil
+}
+func (c *contentNameCol) TextValue() (pgtype.Text, error) {
+	return pgtype.Text{String: c.c.Name, Valid: true}, nil
+}
+func (c *contentSaltCol) BytesValue() ([]byte, error) { return c.c.Salt, nil }
+
+// BytesValue is never nil: content data is NOT NULL, and empty data is
+// stored empty.
+func (c *contentDataCol) BytesValue() ([]byte, error) {
+	if c.c.Data == nil {
+		return []byte{}, nil
+	}
+	return c.c.Data, nil
 }
 
 func joinHashes(hs [][]byte) []byte {

@@ -172,6 +172,11 @@ func dsn(path string, write bool, sync string) string {
 	return path + "?" + strings.Join(q, "&")
 }
 
+// WriterDSN returns the data source name, pragmas included, of the
+// connection the store writes to path with: benchmarks open their raw
+// baselines with it, so that both write under the same settings.
+func WriterDSN(path string) string { return dsn(path, true, syncFull) }
+
 // Close releases the store's connections.
 func (s *Store) Close() error {
 	var errs []error

@@ -9,11 +9,13 @@
 //           "Complete as of checkpoint N"
 //   hidden  the entry_refs row of the foreign run's use of the credential
 //           is deleted: the credential page no longer shows that use, and
-//           its verification names the key and how many entries are missing
+//           its verification names the key, how many entries are missing
+//           and which (HIDDEN_INDEX), as the block's lost list names it and
+//           the signed list root confirms
 //   stale   the latest index note is replaced by the first one (an old map
 //           root served with the new checkpoint): the verification fails
 // Environment: BASE_URL, TOKEN, VERIFIER_KEY, CREDENTIAL_ID, TRACE_ID,
-// AGENT_ID, PHASE, SCREENSHOT_DIR, CHROMIUM.
+// AGENT_ID, HIDDEN_INDEX, PHASE, SCREENSHOT_DIR, CHROMIUM.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, existsSync } from 'node:fs';
@@ -31,6 +33,7 @@ const VKEY = env('VERIFIER_KEY');
 const CRED = env('CREDENTIAL_ID');
 const TRACE = env('TRACE_ID');
 const AGENT = env('AGENT_ID');
+const HIDDEN = env('HIDDEN_INDEX');
 const PHASE = env('PHASE');
 const SHOTS = env('SCREENSHOT_DIR');
 const CHROMIUM = env('CHROMIUM', '/usr/bin/chromium');
@@ -101,7 +104,7 @@ phases.clean = ['the credential, run and agent pages are proved complete', async
 phases.hidden = ['a deleted entry_refs row makes the credential view fail its check, naming the key', async () => {
   const cred = await credentialPage();
   assert.equal(cred.state, 'failed', cred.text);
-  assert.match(cred.text, new RegExp(`index key credential:${CRED} is incomplete as of checkpoint \\d+: the signed index holds (\\d+) entries, the answer \\d+ \\(1 missing\\)`));
+  assert.match(cred.text, new RegExp(`index key credential:${CRED} is incomplete as of checkpoint \\d+: the signed index holds (\\d+) entries, the answer \\d+ \\(1 missing\\): the answer omits entry ${HIDDEN}, which carries the key`));
 }];
 
 phases.stale = ['an old map root served with the new checkpoint fails the check', async () => {

@@ -71,3 +71,26 @@ test('tampered blocks are caught', async () => {
     });
   }
 });
+
+test('entries the references lost are named when they complete the signed list, and only then', async () => {
+  const at = V.block.keys.findIndex((k) => k.count > 1);
+  const p = V.block.keys[at];
+  const lost = p.indices[1];
+  const tampered = () => {
+    const b = structuredClone(V.block);
+    b.keys[at].indices.splice(1, 1);
+    return b;
+  };
+  const named = tampered();
+  named.lost = [{ key: p.key, indices: [lost] }];
+  await rejectsWith(verifyCompleteness(named, V.verifier_key, [p.key]), FAIL_INCOMPLETE,
+    new RegExp(`1 missing\\): the answer omits entry ${lost}, which carries the key$`));
+  // A lost entry that does not give the signed list root names nothing.
+  const wrong = tampered();
+  wrong.lost = [{ key: p.key, indices: [lost + 1] }];
+  await rejectsWith(verifyCompleteness(wrong, V.verifier_key, [p.key]), FAIL_INCOMPLETE, /1 missing\)$/);
+  // Nor does one named for another key.
+  const other = tampered();
+  other.lost = [{ key: 'credential:someone-else', indices: [lost] }];
+  await rejectsWith(verifyCompleteness(other, V.verifier_key, [p.key]), FAIL_INCOMPLETE, /1 missing\)$/);
+});

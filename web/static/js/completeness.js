@@ -136,6 +136,21 @@ export async function openIndexNote(msg, vk) {
 }
 
 /**
+ * lostEntries returns the entries the block's lost list names for key
+ * proof p, if, added to the answer's indices idx, they give exactly the
+ * signed count and list root; otherwise none (an unchecked claim names
+ * nothing).
+ */
+async function lostEntries(block, p, idx, size) {
+  const lost = (block.lost || []).find((l) => l.key === p.key);
+  const extra = (lost?.indices || []).filter((i) => Number.isSafeInteger(i) && i >= 0 && BigInt(i) < size && !idx.includes(i));
+  if (extra.length === 0) return [];
+  const merged = [...new Set([...idx, ...extra])].sort((a, b) => a - b);
+  if (merged.length !== p.count || !equalBytes(await listRoot(merged), base64ToBytes(p.list_root || ''))) return [];
+  return extra.sort((a, b) => a - b);
+}
+
+/**
  * verifyCompleteness checks an answer's completeness block with the pinned
  * verifier key: the checkpoint and index note signatures, that they are for
  * the same tree, and for each key the list root and the map proof. need
@@ -185,8 +200,10 @@ export async function verifyCompleteness(block, verifierKey, need = [], reported
     }
     if (idx.length !== p.count || (p.count > 0 && !equalBytes(await listRoot(idx), base64ToBytes(p.list_root)))) {
       const missing = p.count - idx.length;
+      const named = missing > 0 ? await lostEntries(block, p, idx, note.size) : [];
       throw new VerifyError(FAIL_INCOMPLETE, missing > 0
-        ? `${where} is incomplete as of checkpoint ${note.size}: the signed index holds ${p.count} entries, the answer ${idx.length} (${missing} missing)`
+        ? `${where} is incomplete as of checkpoint ${note.size}: the signed index holds ${p.count} entries, the answer ${idx.length} (${missing} missing)${
+          named.length ? `: the answer omits ${named.map((i) => `entry ${i}`).join(', ')}, which carr${named.length === 1 ? 'ies' : 'y'} the key` : ''}`
         : `${where} as of checkpoint ${note.size}: the answer's ${idx.length} entries are not those the signed index holds`);
     }
     const shown = reported.get(p.key);

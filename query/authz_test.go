@@ -32,6 +32,10 @@ func requestFor(t *testing.T, w *world, r route, caller string) (target string, 
 		return "/v1/credentials/" + credC1, nil
 	case "GET /v1/credentials/:id/blast-radius":
 		return "/v1/credentials/" + credC1 + "/blast-radius", nil
+	case "GET /v1/credentials/:id/proved":
+		return "/v1/credentials/" + credC1 + "/proved", nil
+	case "GET /v1/federation/credentials/:id":
+		return "/v1/federation/credentials/" + credC1, nil
 	case "POST /v1/credentials/lookup":
 		return "/v1/credentials/lookup", api.LookupRequest{Token: tokenC1}
 	case "GET /v1/runs/:trace_id":

@@ -120,6 +120,10 @@ type Config struct {
 	// Observer, if set, is told of what the server finds wrong in the
 	// ledger while answering, for metrics.
 	Observer Observer
+	// Federation, if set, names the other shards whose logs a federated
+	// credential view (/v1/federation/credentials/{id}) asks besides this
+	// one. Nil means the federated view asks this log alone.
+	Federation *Federation
 }
 
 // Observer is told of what the server finds wrong in the ledger while
@@ -172,6 +176,16 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("verifier key: %v", err))
 		case origin != "" && v.Name() != origin:
 			errs = append(errs, fmt.Errorf("verifier key is for %q, not the log origin %q", v.Name(), origin))
+		}
+	}
+	if c.Federation != nil {
+		if err := c.Federation.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+		for _, p := range c.Federation.Peers {
+			if p.Name == origin {
+				errs = append(errs, fmt.Errorf("federation: peer name %q is this log's origin, the local shard's name", p.Name))
+			}
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

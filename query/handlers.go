@@ -21,13 +21,27 @@ func (s *Server) credential(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	v, found, err := s.credentialAnswer(c, rd, id, l)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return notFound("no entry names credential %q", id)
+	}
+	return s.reply(c, rd, http.StatusOK, v)
+}
+
+// credentialAnswer builds the view of credential id, with its findings and
+// completeness block, even when the ledger knows nothing of it (found is
+// false).
+func (s *Server) credentialAnswer(c echo.Context, rd *render, id string, l listing) (*api.CredentialView, bool, error) {
 	ctx := c.Request().Context()
 	f := newFetcher(s.cfg.Reader)
 	// The keys the view will use are known from the credential's events:
 	// its completeness block is built while the view is.
 	cr, err := credentialEvents(ctx, f, id)
 	if err != nil {
-		return err
+		return nil, false, err
 	}
 	var early keySet
 	early.add(ledger.RefCredential, id)
@@ -37,10 +51,7 @@ func (s *Server) credential(c echo.Context) error {
 	defer block.stop()
 	v, found, err := credentialView(ctx, f, rd, id, viewOptions{cursor: l.cursor, limit: l.limit, gov: s.governor()})
 	if err != nil {
-		return err
-	}
-	if !found {
-		return notFound("no entry names credential %q", id)
+		return nil, false, err
 	}
 	v.Findings = rd.findingList()
 	var keys keySet
@@ -51,9 +62,9 @@ func (s *Server) credential(c echo.Context) error {
 		v.Completeness, err = s.completeness(c, keys)
 	}
 	if err != nil {
-		return err
+		return nil, false, err
 	}
-	return s.reply(c, rd, http.StatusOK, v)
+	return v, found, nil
 }
 
 // GET /v1/credentials/{id}/blast-radius

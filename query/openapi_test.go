@@ -123,7 +123,8 @@ func TestOpenAPI(t *testing.T) {
 		"EvidenceFinding": api.EvidenceFinding{}, "FactCheck": api.FactCheck{}, "CredentialEvidence": api.CredentialEvidence{}, "FindingsPage": api.FindingsPage{},
 		"IndexProof": index.Proof{}, "IndexProofNode": index.ProofNode{}, "PolicyDecision": api.PolicyDecision{}, "ApprovalCheck": api.ApprovalCheck{},
 		"Completeness": api.Completeness{}, "LostEntries": api.LostEntries{}, "AttestationCheck": api.AttestationCheck{}, "AttestationMismatch": api.AttestationMismatch{},
-		"CallGovernance": api.CallGovernance{},
+		"CallGovernance": api.CallGovernance{}, "ProvedCredentialView": api.ProvedCredentialView{}, "ProvedLeaf": api.ProvedLeaf{},
+		"FederatedCredentialView": api.FederatedCredentialView{}, "ShardAnswer": api.ShardAnswer{},
 	}
 	for name := range doc.Comps.Schemas {
 		if _, ok := types[name]; !ok {

@@ -25,6 +25,9 @@ type render struct {
 	mu       sync.Mutex
 	read     map[uint64]bool
 	findings map[findingKey]api.Finding
+	// shown holds the index of every entry rendered: the entries the
+	// answer reports.
+	shown map[uint64]bool
 }
 
 type findingKey struct {
@@ -33,7 +36,7 @@ type findingKey struct {
 }
 
 func newRender(content bool) *render {
-	return &render{content: content, read: make(map[uint64]bool), findings: make(map[findingKey]api.Finding)}
+	return &render{content: content, read: make(map[uint64]bool), findings: make(map[findingKey]api.Finding), shown: make(map[uint64]bool)}
 }
 
 // findingList returns what the rendered entries raised, by entry and
@@ -99,10 +102,25 @@ func (r *render) readIndices() []uint64 {
 	return out
 }
 
+// shownIndices returns the indices of the entries rendered, ascending.
+func (r *render) shownIndices() []uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]uint64, 0, len(r.shown))
+	for i := range r.shown {
+		out = append(out, i)
+	}
+	slices.Sort(out)
+	return out
+}
+
 // entry renders n. Its content data is included when withContent is set
 // and the caller may read content; the commitments always are.
 func (r *render) entry(n *node, withContent bool) api.Entry {
 	e := n.e
+	r.mu.Lock()
+	r.shown[n.index()] = true
+	r.mu.Unlock()
 	out := api.Entry{
 		Index:        n.index(),
 		LeafHash:     hex.EncodeToString(n.rec.LeafHash[:]),

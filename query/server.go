@@ -104,6 +104,8 @@ func NewServer(cfg Config) (*Server, error) {
 
 	s.add(http.MethodGet, "/v1/credentials/:id", auth.RoleResponder, s.credential)
 	s.add(http.MethodGet, "/v1/credentials/:id/blast-radius", auth.RoleResponder, s.blastRadius)
+	s.add(http.MethodGet, "/v1/credentials/:id/proved", auth.RoleResponder, s.provedCredential)
+	s.add(http.MethodGet, "/v1/federation/credentials/:id", auth.RoleResponder, s.federatedCredential)
 	s.add(http.MethodPost, "/v1/credentials/lookup", auth.RoleResponder, s.lookup)
 	s.add(http.MethodGet, "/v1/runs/:trace_id", auth.RoleResponder, s.run)
 	s.add(http.MethodGet, "/v1/agents/:agent_id/runs", auth.RoleResponder, s.agentRuns)

@@ -197,6 +197,8 @@ type worldOptions struct {
 	approvalGate *approval.Gate
 	// attestationAllow is Config.AttestationAllow.
 	attestationAllow *policy.AttestationAllow
+	// federation is Config.Federation.
+	federation *Federation
 }
 
 func newWorld(t testing.TB, b backend, opt worldOptions) *world {
@@ -251,6 +253,7 @@ func newWorld(t testing.TB, b backend, opt worldOptions) *world {
 		ApprovalGate:  opt.approvalGate,
 	}
 	cfg.AttestationAllow = opt.attestationAllow
+	cfg.Federation = opt.federation
 	if opt.ready != nil {
 		cfg.Ready = func(context.Context) error { return opt.ready() }
 	}

@@ -66,7 +66,8 @@ type serveFlags struct {
 	readDatabase      string
 	shardRule         string
 
-	witness serveWitnessFlags
+	witness  serveWitnessFlags
+	federate federateFlags
 }
 
 func newServeCmd() *cobra.Command {
@@ -158,6 +159,8 @@ in flight, signs a final checkpoint and exits 0. A second signal exits at once.`
 	fl.StringVar(&f.shardRule, "shard-rule", "", "this log is one shard of several: accept only the spans and log records this rule gives it, trace-id:LO-HI (first hex digits of the trace ID in [LO, HI], such as 0-7 or 00-3f) or resource:KEY=V1,V2 (resource attribute KEY one of the values) or resource:KEY!=V1,V2 (every other resource); a request holding others is refused whole (HTTP 400 / InvalidArgument) and counted in agentledger_ingest_misrouted_spans_total (see README, Scaling)")
 	// Witnesses (C2SP tlog-witness), cmd/agentledger/witness.go.
 	f.witness.register(cmd)
+	// Federated credential view, cmd/agentledger/federate.go.
+	f.federate.register(cmd)
 	return withEnv(cmd)
 }
 
@@ -199,6 +202,10 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	rule, err := shard.Parse(f.shardRule)
 	if err != nil {
 		return fmt.Errorf("--shard-rule: %w", err)
+	}
+	federation, err := f.federate.federation()
+	if err != nil {
+		return err
 	}
 	if f.pprofAddr != "" {
 		stopPprof, err := startPprof(f.pprofAddr, logger)
@@ -315,6 +322,7 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 		Replica:          rs.replica,
 		Degraded:         degraded,
 		Observer:         m,
+		Federation:       federation,
 	})
 	if err != nil {
 		return err

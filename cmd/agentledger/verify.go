@@ -28,6 +28,9 @@ type verifyFlags struct {
 	all, content           bool
 	wait                   time.Duration
 	policy                 *witness.Policy
+	// Federated.
+	federated bool
+	trust     string
 }
 
 func newVerifyCmd() *cobra.Command {
@@ -63,6 +66,18 @@ Online, from a server (--url, with an auditor or responder --token):
                    server reports erased must be named by an erasure entry
                    of the checkpoint's tree, which it reports.
 
+Federated, across the shards of a sharded deployment (--url of any shard
+whose serve --federate names the others):
+  --credential ID --federated --trust FILE
+                   reads /v1/federation/credentials/ID and verifies every
+                   shard's part with the key of the log it claims to be,
+                   from the trust file (one verifier key per line, # for
+                   comments), as --credential does, from the leaves and
+                   proofs the part carries. It fails, naming each shard at
+                   fault, when a shard did not answer, answers for a log the
+                   file does not list, fails a proof or its completeness, or
+                   when a log of the file has no shard in the answer.
+
 Witnesses: with --witness KEY (repeatable) and --min-witnesses N (default:
 all the keys given), the checkpoint (--checkpoint, or the server's latest)
 must also carry N valid cosignatures (c2sp.org/tlog-cosignature) of those
@@ -70,7 +85,8 @@ witnesses, else verify fails: a log rewritten and re-signed with its own key
 has none.`,
 		Example: `  agentledger verify --key-file ledger.vkey --checkpoint cp.txt --leaf entry.json --index 41 --proof proof.json
   agentledger verify --key-file ledger.vkey --url https://ledger.example.com --token "$TOKEN" --credential AKIAIOSFODNN7EXAMPLE
-  agentledger verify --key-file ledger.vkey --url https://ledger.example.com --token "$TOKEN" --all --content`,
+  agentledger verify --key-file ledger.vkey --url https://ledger.example.com --token "$TOKEN" --all --content
+  agentledger verify --trust shards.vkeys --url https://shard-a.example.com --token "$TOKEN" --credential AKIAIOSFODNN7EXAMPLE --federated`,
 		Args: cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) error {
 			f.indexSet = cmd.Flags().Changed("index")
@@ -94,10 +110,15 @@ has none.`,
 	fl.BoolVar(&f.all, "all", false, "verify the whole log through the tlog-tiles API (online)")
 	fl.BoolVar(&f.content, "content", false, "with --credential or --all: also fetch and check content (the server records the read)")
 	fl.DurationVar(&f.wait, "wait", 10*time.Second, "with --credential: how long to wait for a checkpoint, and the verifiable index, to cover new entries")
+	fl.BoolVar(&f.federated, "federated", false, "with --credential: verify the federated view, every shard's part with its own log's key from --trust (online)")
+	fl.StringVar(&f.trust, "trust", "", "with --federated: file of the verifier keys of every log the federated view must cover, one per line")
 	return withEnv(cmd)
 }
 
 func runVerify(cmd *cobra.Command, f *verifyFlags) error {
+	if f.federated || f.trust != "" {
+		return verifyFederated(cmd, f)
+	}
 	vkey, err := f.verifierKey()
 	if err != nil {
 		return err

@@ -259,6 +259,28 @@ func (c *Client) Credential(ctx context.Context, id, cursor string, content bool
 	return b, nil
 }
 
+// proofSource serves what verifying an answer needs besides the answer:
+// leaves and proofs. A Client fetches them from the server; a proved view
+// carries them.
+type proofSource interface {
+	leaf(ctx context.Context, index uint64) ([]byte, error)
+	inclusionProof(ctx context.Context, index, size uint64) ([][]byte, error)
+	consistencyProof(ctx context.Context, from, to uint64) ([][]byte, error)
+}
+
+func (c *Client) leaf(ctx context.Context, index uint64) ([]byte, error) {
+	_, leaf, err := c.Entry(ctx, index)
+	return leaf, err
+}
+
+func (c *Client) inclusionProof(ctx context.Context, index, size uint64) ([][]byte, error) {
+	return c.InclusionProof(ctx, index, size)
+}
+
+func (c *Client) consistencyProof(ctx context.Context, from, to uint64) ([][]byte, error) {
+	return c.ConsistencyProof(ctx, from, to)
+}
+
 // Tile fetches the hashes of a tile of the given width: width·32 bytes.
 func (c *Client) Tile(ctx context.Context, level uint8, index uint64, width int) ([]byte, error) {
 	t := layout.Tile{Level: level, Index: index, Width: width}

@@ -190,13 +190,13 @@ func (c *Client) verifyCredential(ctx context.Context, id string, opts Credentia
 		}
 		rep.Entries = append(rep.Entries, idx)
 	}
-	comp, err := c.checkComplete(ctx, cp, block, need, byIndex, func(k ledger.Ref, idx uint64) (bool, error) {
+	comp, err := checkComplete(ctx, c, c.VerifierKey, cp, block, need, byIndex, func(k ledger.Ref, idx uint64) (bool, error) {
 		if k.Key == ledger.RefCredential {
 			return true, nil // the view reports every entry that names the credential
 		}
 		// A fingerprint is also carried by the steps and tools whose text
 		// held the secret; the view reports its API calls and events.
-		kind, err := c.verifiedKind(ctx, cp, idx)
+		kind, err := verifiedKind(ctx, c, cp, idx)
 		return kind == ledger.KindAPICall || kind == ledger.KindCredential, err
 	})
 	if err != nil {
@@ -209,14 +209,14 @@ func (c *Client) verifyCredential(ctx context.Context, id string, opts Credentia
 	return rep, nil
 }
 
-// verifiedKind fetches entry idx and proves it in checkpoint cp, and
-// returns its kind.
-func (c *Client) verifiedKind(ctx context.Context, cp *ledger.VerifiedCheckpoint, idx uint64) (ledger.Kind, error) {
-	_, leaf, err := c.Entry(ctx, idx)
+// verifiedKind reads entry idx from src and proves it in checkpoint cp,
+// and returns its kind.
+func verifiedKind(ctx context.Context, src proofSource, cp *ledger.VerifiedCheckpoint, idx uint64) (ledger.Kind, error) {
+	leaf, err := src.leaf(ctx, idx)
 	if err != nil {
 		return "", err
 	}
-	p, err := c.InclusionProof(ctx, idx, cp.Size)
+	p, err := src.inclusionProof(ctx, idx, cp.Size)
 	if err != nil {
 		return "", err
 	}

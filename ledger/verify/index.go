@@ -38,22 +38,28 @@ func (c *Client) VerifyIndex(ctx context.Context, cp *ledger.VerifiedCheckpoint,
 	if err != nil {
 		return nil, err
 	}
-	if err := c.noteInLog(ctx, cp, v.Note); err != nil {
+	if err := noteInLog(ctx, c, cp, v.Note); err != nil {
 		return nil, err
 	}
 	return v, nil
 }
 
 // noteInLog checks that the tree an index note commits to is the log's:
-// the checkpoint cp's tree, or a prefix or an extension of it.
-func (c *Client) noteInLog(ctx context.Context, cp *ledger.VerifiedCheckpoint, n index.Note) error {
+// the checkpoint cp's tree, or a prefix or an extension of it, by a
+// consistency proof from src.
+func noteInLog(ctx context.Context, src proofSource, cp *ledger.VerifiedCheckpoint, n index.Note) error {
 	switch {
+	case n.Size == 0 && cp.Size > 0:
+		// The empty tree is a prefix of every tree: there is no proof to ask.
+		if n.TreeRoot != ledger.EmptyRoot() {
+			return fmt.Errorf("the index note for the empty tree has root %x, not the empty tree's %x", n.TreeRoot, ledger.EmptyRoot())
+		}
 	case n.Size == cp.Size:
 		if n.TreeRoot != cp.Root {
 			return fmt.Errorf("the index note for tree size %d has root %x, the checkpoint %x", n.Size, n.TreeRoot, cp.Root)
 		}
 	case n.Size < cp.Size:
-		proof, err := c.ConsistencyProof(ctx, n.Size, cp.Size)
+		proof, err := src.consistencyProof(ctx, n.Size, cp.Size)
 		if err != nil {
 			return err
 		}
@@ -61,7 +67,7 @@ func (c *Client) noteInLog(ctx context.Context, cp *ledger.VerifiedCheckpoint, n
 			return fmt.Errorf("the index note's tree (size %d) is not a prefix of checkpoint %d: %v", n.Size, cp.Size, err)
 		}
 	default:
-		proof, err := c.ConsistencyProof(ctx, cp.Size, n.Size)
+		proof, err := src.consistencyProof(ctx, cp.Size, n.Size)
 		if err != nil {
 			return err
 		}
@@ -119,8 +125,9 @@ var errIndexBehind = errors.New("the index is behind the checkpoint")
 // checkpoint interval): if it does not, checkComplete returns
 // errIndexBehind and the caller reads the answer again. unreported, for a
 // listed entry the answer does not report, says whether that is an
-// omission; nil means always.
-func (c *Client) checkComplete(ctx context.Context, cp *ledger.VerifiedCheckpoint, b *api.Completeness, need []ledger.Ref, reported map[uint64][]reported,
+// omission; nil means always. vkey is the log's verifier key; src serves
+// the consistency proof between the block's note and cp.
+func checkComplete(ctx context.Context, src proofSource, vkey string, cp *ledger.VerifiedCheckpoint, b *api.Completeness, need []ledger.Ref, reported map[uint64][]reported,
 	unreported func(key ledger.Ref, idx uint64) (bool, error)) (*Completeness, error) {
 	if b == nil {
 		return nil, errors.New("the answer carries no completeness block: the server has no index, or no index note yet")
@@ -135,7 +142,7 @@ func (c *Client) checkComplete(ctx context.Context, cp *ledger.VerifiedCheckpoin
 			return nil, fmt.Errorf("completeness: the answer used index key %s but its block does not prove it", k)
 		}
 	}
-	bcp, err := ledger.OpenCheckpoint([]byte(b.Checkpoint), c.VerifierKey)
+	bcp, err := ledger.OpenCheckpoint([]byte(b.Checkpoint), vkey)
 	if err != nil {
 		return nil, fmt.Errorf("completeness: the block's checkpoint: %w", err)
 	}
@@ -148,7 +155,7 @@ func (c *Client) checkComplete(ctx context.Context, cp *ledger.VerifiedCheckpoin
 		if err != nil {
 			return nil, fmt.Errorf("completeness: the block names key %q: %w", p.Key, err)
 		}
-		v, err := p.Verify(c.VerifierKey, k, index.Known{})
+		v, err := p.Verify(vkey, k, index.Known{})
 		if err != nil {
 			return nil, fmt.Errorf("completeness of %s: %w", k, err)
 		}
@@ -157,7 +164,7 @@ func (c *Client) checkComplete(ctx context.Context, cp *ledger.VerifiedCheckpoin
 			return nil, fmt.Errorf("completeness of %s: its index note is for tree size %d, the block's checkpoint %d with another root", k, n.Size, bcp.Size)
 		}
 		if i == 0 {
-			if err := c.noteInLog(ctx, cp, n); err != nil {
+			if err := noteInLog(ctx, src, cp, n); err != nil {
 				return nil, fmt.Errorf("completeness: %w", err)
 			}
 			if n.Size < cp.Size {

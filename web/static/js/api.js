@@ -101,6 +101,8 @@ export const api = {
   inclusion: (index, treeSize, o) => request('GET', `/v1/proofs/inclusion${qs({ index, tree_size: treeSize })}`, o),
   credential: (id, cursor, o) => request('GET', `/v1/credentials/${enc(id)}${qs({ cursor })}`, o),
   blastRadius: (id, o) => request('GET', `/v1/credentials/${enc(id)}/blast-radius`, o),
+  // federated asks every shard the server federates for its proved view.
+  federated: (id, o) => request('GET', `/v1/federation/credentials/${enc(id)}`, o),
   // The raw token travels only in the body of a POST.
   lookup: (token, o) => request('POST', '/v1/credentials/lookup', { ...o, body: { token } }),
   run: (traceId, cursor, o) => request('GET', `/v1/runs/${enc(traceId)}${qs({ cursor })}`, o),

@@ -4,6 +4,7 @@
 //   #/                         search, ledger size, recent checkpoints
 //   #/signin?next=…            sign in with a bearer token
 //   #/credentials/<id>         a credential: facts, lineage, usage, blast radius
+//   #/federation/<id>          a credential's uses in every shard, each verified with its log's key
 //   #/runs/<trace id>?entry=n  a run's waterfall, entry n expanded
 //   #/agents/<id>              an agent's runs
 //   #/entries/<index>          one entry and its proof
@@ -15,6 +16,7 @@ import { pinnedKey, keyName } from './settings.js';
 import { signinView } from './views/signin.js';
 import { searchView } from './views/search.js';
 import { credentialView } from './views/credential.js';
+import { federationView } from './views/federation.js';
 import { runView } from './views/run.js';
 import { agentView } from './views/agent.js';
 import { entryView } from './views/entry.js';
@@ -41,6 +43,7 @@ const table = [
   { match: (s) => s[0] === 'signin' && s.length === 1, view: signinView, open: true },
   { match: (s) => s[0] === 'settings' && s.length === 1, view: settingsView, nav: 'settings', open: true },
   { match: (s) => s[0] === 'credentials' && s.length === 2, view: credentialView, nav: 'search' },
+  { match: (s) => s[0] === 'federation' && s.length === 2, view: federationView, nav: 'search' },
   { match: (s) => s[0] === 'runs' && s.length === 2, view: runView, nav: 'search' },
   { match: (s) => s[0] === 'agents' && s.length === 2, view: agentView, nav: 'search' },
   { match: (s) => s[0] === 'entries' && s.length === 2, view: entryView, nav: 'search' },

@@ -100,6 +100,7 @@ export function short(s, n = 12) {
 export const routes = {
   home: () => '#/',
   credential: (id) => `#/credentials/${encodeURIComponent(id)}`,
+  federation: (id) => `#/federation/${encodeURIComponent(id)}`,
   run: (trace, entry) => `#/runs/${encodeURIComponent(trace)}${entry != null ? `?entry=${entry}` : ''}`,
   agent: (id) => `#/agents/${encodeURIComponent(id)}`,
   entry: (index) => `#/entries/${index}`,

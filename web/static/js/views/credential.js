@@ -306,6 +306,7 @@ export async function credentialView({ segs, signal }) {
           foreign ? badge(`Used from ${foreign} foreign run${foreign === 1 ? '' : 's'}`, 'danger', { id: 'foreign-alert' }) : null,
           view.matched_by?.length ? badge(`matched by ${view.matched_by.join(', ')}`) : null)),
       h('div', { class: 'page-actions' },
+        h('a', { class: 'btn', id: 'across-shards', href: routes.federation(id) }, 'Across shards'),
         h('button', { type: 'button', class: 'btn', on: { click: exportJSON } }, 'Export JSON'),
         h('button', { type: 'button', class: 'btn', on: { click: exportCSV } }, 'Export CSV'))),
 

@@ -1,6 +1,6 @@
 import { api, session, signOut } from '../api.js';
 import { h, replace, routes, card, badge, announce } from '../dom.js';
-import { pinnedKey, pinKey, unpinKey } from '../settings.js';
+import { pinnedKey, pinKey, unpinKey, otherKeys, setOtherKeys } from '../settings.js';
 import { parseVerifierKey, bytesToHex } from '../verify.js';
 
 async function describe(key) {
@@ -102,9 +102,40 @@ export async function settingsView({ signal }) {
     card('Verifier key', { id: 'verifier-key' },
       h('p', { class: 'muted' }, 'Every proof is checked in this browser against this key: a checkpoint not signed by it fails verification, whatever the server says.'),
       current, form, serverBox),
+    othersCard(),
     card('Session', { id: 'session-card' },
       session.token
         ? [h('p', null, 'Signed in. The token is kept in this tab\'s session storage only and is forgotten when the tab closes.'),
           h('button', { type: 'button', class: 'btn', on: { click: signOut } }, 'Sign out')]
         : h('p', null, 'Not signed in. ', h('a', { href: routes.signin() }, 'Sign in'))));
+}
+
+/**
+ * othersCard pins the keys of the other logs (shards) whose entries a
+ * federated view shows, one per line.
+ */
+function othersCard() {
+  const err = h('div', { id: 'other-keys-error', class: 'form-error', role: 'alert' });
+  const input = h('textarea', { id: 'other-keys', class: 'input mono', rows: '3', spellcheck: 'false', autocomplete: 'off' });
+  input.value = otherKeys().join('\n');
+  const save = async (e) => {
+    e.preventDefault();
+    replace(err);
+    const keys = input.value.split('\n').map((k) => k.trim()).filter(Boolean);
+    for (const k of keys) {
+      try {
+        await parseVerifierKey(k);
+      } catch (ex) {
+        replace(err, `${k.slice(0, 40)}: ${ex.message}`);
+        return;
+      }
+    }
+    setOtherKeys(keys);
+    announce(`${keys.length} key(s) of other logs pinned`);
+  };
+  return card('Keys of other logs', { id: 'other-keys-card' },
+    h('p', { class: 'muted' }, 'The verifier keys of the other shards of a sharded deployment, one per line: a federated view verifies each shard\'s entries with the key of its own log.'),
+    h('form', { novalidate: true, on: { submit: save } },
+      h('label', { for: 'other-keys' }, 'One key per line'), input, err,
+      h('div', { class: 'form-actions' }, h('button', { type: 'submit', class: 'btn btn-primary', id: 'save-other-keys' }, 'Save'))));
 }

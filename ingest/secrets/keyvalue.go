@@ -843,9 +843,14 @@ func isAttrName(v string) bool {
 }
 
 // isPath reports whether v looks like a file path: it starts with /, ./, ../ or ~/ and
-// has no upper-case letters, which random tokens almost always have.
+// has no upper-case letters, which random tokens almost always have, and neither an empty
+// segment (//) nor = or +, which lower-case base64-like tokens have and paths seldom do
+// (gitleaks' kraken-access-token examples, such as //tl=ar0x…).
 func isPath(v string) bool {
 	if v[0] != '/' && !strings.HasPrefix(v, "./") && !strings.HasPrefix(v, "../") && !strings.HasPrefix(v, "~/") {
+		return false
+	}
+	if strings.Contains(v, "//") || strings.ContainsAny(v, "=+") {
 		return false
 	}
 	for i := 0; i < len(v); i++ {

@@ -52,6 +52,11 @@ func TestRedactTextKeyValue(t *testing.T) {
 			rules:  []string{"*token*"},
 		},
 		{
+			name:   "lower-case token that starts with a slash is not a path",
+			marked: `kraken_token: [[//tl=ar0xuor1w23ri2bo4/im3xgtma=-+yn9wft1qytx367qa3aqyksts1-t6ky/7z3jv4_mdpzpeo/]]`,
+			rules:  []string{"*token*"},
+		},
+		{
 			name:   "key after a JSON escape",
 			marked: `{"env": "HOME=/root\nDB_PASSWORD=[[hunter2hunter2]]\nPATH=/bin"}`,
 			rules:  []string{"*password*"},

@@ -2,6 +2,7 @@ package gitleakscheck
 
 import (
 	"encoding/base64"
+	"flag"
 	"fmt"
 	"go/ast"
 	"go/parser"
@@ -12,9 +13,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/lucasjones/reggen"
 	"github.com/zricethezav/gitleaks/v8/cmd/generate/config/rules"
 	"github.com/zricethezav/gitleaks/v8/cmd/generate/config/utils"
-	gsecrets "github.com/zricethezav/gitleaks/v8/cmd/generate/secrets"
 	"github.com/zricethezav/gitleaks/v8/config"
 )
 
@@ -180,7 +181,7 @@ var generators = map[string]func(args []string) any{
 	"utils.Hex8_4_4_4_12":             func(a []string) any { return utils.Hex8_4_4_4_12() },
 	"utils.GenerateSampleSecret":      func(a []string) any { return utils.GenerateSampleSecret(a[0], a[1]) },
 	"utils.GenerateSampleSecrets":     func(a []string) any { return utils.GenerateSampleSecrets(a[0], a[1]) },
-	"secrets.NewSecret":               func(a []string) any { return gsecrets.NewSecret(a[0]) },
+	"secrets.NewSecret":               func(a []string) any { return newSecret(a[0]) },
 	"newPlausibleSecret":              func(a []string) any { return newPlausibleSecret(a[0]) },
 	"generateTestValues":              func([]string) any { return jwtBase64Values() },
 	"base64.StdEncoding.EncodeToString": func(a []string) any {
@@ -192,6 +193,22 @@ var generators = map[string]func(args []string) any{
 	},
 }
 
+// secretSeed seeds the next secret newSecret draws: every run draws the same examples,
+// so that a miss is reproducible; -seed and -rounds explore others.
+var secretSeed = flag.Int64("seed", 1, "seed of the first randomly generated example; each next one takes the next seed")
+
+// newSecret is gitleaks' secrets.NewSecret (reggen on the rule's regular expression),
+// seeded from secretSeed instead of the clock.
+func newSecret(re string) string {
+	g, err := reggen.NewGenerator(re)
+	if err != nil {
+		panic(err)
+	}
+	g.SetSeed(*secretSeed)
+	*secretSeed++
+	return g.Generate(1)
+}
+
 // stopWords are the words that newPlausibleSecret keeps out of a secret.
 var stopWords = &config.Allowlist{StopWords: rules.DefaultStopWords}
 
@@ -199,7 +216,7 @@ var stopWords = &config.Allowlist{StopWords: rules.DefaultStopWords}
 // the regular expression with a digit from 1 to 9 and no stop word.
 func newPlausibleSecret(re string) string {
 	for {
-		s := gsecrets.NewSecret(re)
+		s := newSecret(re)
 		if !strings.ContainsAny(s, "123456789") {
 			continue
 		}

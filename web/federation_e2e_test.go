@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -10,39 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
-	"go.opentelemetry.io/otel/sdk/resource"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/trace"
-
 	"github.com/agentledger/agentledger/internal/pgtest"
 	"github.com/agentledger/agentledger/internal/servetest"
 )
-
-// sendCredentialUse sends, with the OTel SDK's OTLP/HTTP exporter, one run
-// of agent that calls an API with credential id.
-func sendCredentialUse(t *testing.T, endpoint, agent, id string) {
-	t.Helper()
-	exp, err := otlptracehttp.New(t.Context(), otlptracehttp.WithEndpoint(endpoint), otlptracehttp.WithInsecure())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp),
-		sdktrace.WithResource(resource.NewSchemaless(attribute.String("service.name", agent))))
-	tr := tp.Tracer("federation-e2e")
-	ctx, run := tr.Start(context.Background(), "invoke_agent "+agent, trace.WithAttributes(
-		attribute.String("gen_ai.operation.name", "invoke_agent"), attribute.String("gen_ai.agent.name", agent)))
-	_, call := tr.Start(ctx, "GET", trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
-		attribute.String("http.request.method", "GET"), attribute.String("server.address", "api."+agent+".example"),
-		attribute.String("url.path", "/v1/items"), attribute.Int("http.response.status_code", 200),
-		attribute.String("credential.id", id)))
-	call.End()
-	run.End()
-	if err := tp.Shutdown(t.Context()); err != nil {
-		t.Fatalf("flush spans: %v", err)
-	}
-}
 
 // TestBrowserFederation runs web/e2e/federation.spec.mjs against two
 // shards, each its own log on its own Postgres schema served by its own
@@ -66,8 +35,8 @@ func TestBrowserFederation(t *testing.T) {
 	a := servetest.Start(t, servetest.Options{Binary: bin, DataDir: dirA, Args: []string{"--database", dsnA, "--log-name", "shard-a.test/ledger",
 		"--federate", "shard-b=" + b.URL(), "--federate-tokens-file", tokens, "--federate-timeout", "10s"}})
 	api := apiClient{base: a.URL(), token: adminToken(t, bin, dirA, "--database", dsnA)}
-	sendCredentialUse(t, a.OTLPHTTPAddr, "agent-a", cred)
-	sendCredentialUse(t, b.OTLPHTTPAddr, "agent-b", cred)
+	servetest.SendCredentialUse(t, a.OTLPHTTPAddr, "agent-a", cred)
+	servetest.SendCredentialUse(t, b.OTLPHTTPAddr, "agent-b", cred)
 
 	type shard struct {
 		Answered bool            `json:"answered"`

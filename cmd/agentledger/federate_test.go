@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
@@ -16,11 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
-	"go.opentelemetry.io/otel/sdk/resource"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/agentledger/agentledger/api"
@@ -38,30 +32,6 @@ func createToken(t *testing.T, dsn, role, name string) string {
 		t.Fatal(err)
 	}
 	return tok
-}
-
-// useCredential sends, with the OTel SDK's OTLP/HTTP exporter, one agent
-// run that calls an API with credential id to the OTLP endpoint.
-func useCredential(t *testing.T, endpoint, service, id string) {
-	t.Helper()
-	exp, err := otlptracehttp.New(t.Context(), otlptracehttp.WithEndpoint(endpoint), otlptracehttp.WithInsecure())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp),
-		sdktrace.WithResource(resource.NewSchemaless(attribute.String("service.name", service))))
-	tr := tp.Tracer("federate-test")
-	ctx, run := tr.Start(context.Background(), "invoke_agent "+service, trace.WithAttributes(
-		attribute.String("gen_ai.operation.name", "invoke_agent"), attribute.String("gen_ai.agent.name", service)))
-	_, call := tr.Start(ctx, "GET", trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
-		attribute.String("http.request.method", "GET"), attribute.String("server.address", "api."+service+".example"),
-		attribute.String("url.path", "/v1/items"), attribute.Int("http.response.status_code", 200),
-		attribute.String("credential.id", id)))
-	call.End()
-	run.End()
-	if err := tp.Shutdown(t.Context()); err != nil {
-		t.Fatalf("flush spans: %v", err)
-	}
 }
 
 // getFed GETs url with a bearer token into v and returns the status.
@@ -133,8 +103,8 @@ func TestServeFederatedCredentialView(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	useCredential(t, a.OTLPHTTPAddr, "agent-a", cred)
-	useCredential(t, b.OTLPHTTPAddr, "agent-b", cred)
+	servetest.SendCredentialUse(t, a.OTLPHTTPAddr, "agent-a", cred)
+	servetest.SendCredentialUse(t, b.OTLPHTTPAddr, "agent-b", cred)
 
 	fedURL := "http://" + a.HTTPAddr + "/v1/federation/credentials/" + cred
 	var fed api.FederatedCredentialView

@@ -23,11 +23,12 @@ func TestCollectorExportsWithClientCertificate(t *testing.T) {
 	dir := t.TempDir()
 	s := servetest.Start(t, servetest.Options{DataDir: dir, Args: []string{"--otlp-tls-cert-file", filepath.Join(c.dir, "server.crt"), "--otlp-tls-key-file", filepath.Join(c.dir, "server.key"),
 		"--otlp-client-ca-file", filepath.Join(c.dir, "ca.pem")}})
-	in := map[string]string{"grpc": servetest.FreeAddr(t), "http": servetest.FreeAddr(t), "no-cert": servetest.FreeAddr(t)}
-	col := otelcoltest.Start(t, []string{
-		"E2E_IN_GRPC=" + in["grpc"], "E2E_IN_HTTP=" + in["http"], "E2E_IN_NO_CERT=" + in["no-cert"],
-		"E2E_SERVE_GRPC=" + s.OTLPGRPCAddr, "E2E_SERVE_HTTP=" + s.OTLPHTTPAddr, "E2E_CERTS=" + c.dir,
-	}, filepath.Join("testdata", "export-mtls.yaml"))
+	col := otelcoltest.Start(t, otelcoltest.Options{
+		Configs: []string{filepath.Join("testdata", "export-mtls.yaml")},
+		Listen:  []string{"E2E_IN_GRPC", "E2E_IN_HTTP", "E2E_IN_NO_CERT"},
+		Env:     []string{"E2E_SERVE_GRPC=" + s.OTLPGRPCAddr, "E2E_SERVE_HTTP=" + s.OTLPHTTPAddr, "E2E_CERTS=" + c.dir},
+	})
+	in := map[string]string{"grpc": col.Addr("E2E_IN_GRPC"), "http": col.Addr("E2E_IN_HTTP"), "no-cert": col.Addr("E2E_IN_NO_CERT")}
 
 	for _, tt := range []struct{ in, span string }{{"grpc", "via otlp_grpc"}, {"http", "via otlp_http"}} {
 		if err := (exporter{grpc: true, endpoint: in[tt.in]}).send(t, "gateway-agent", tt.span); err != nil {
@@ -69,11 +70,12 @@ func TestCollectorExportsWithIngestToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := map[string]string{"grpc": servetest.FreeAddr(t), "http": servetest.FreeAddr(t)}
-	col := otelcoltest.Start(t, []string{
-		"E2E_IN_GRPC=" + in["grpc"], "E2E_IN_HTTP=" + in["http"], "E2E_INGEST_TOKEN=" + token,
-		"E2E_SERVE_GRPC=" + s.OTLPGRPCAddr, "E2E_SERVE_HTTP=" + s.OTLPHTTPAddr, "E2E_CERTS=" + c.dir,
-	}, filepath.Join("testdata", "export-token.yaml"))
+	col := otelcoltest.Start(t, otelcoltest.Options{
+		Configs: []string{filepath.Join("testdata", "export-token.yaml")},
+		Listen:  []string{"E2E_IN_GRPC", "E2E_IN_HTTP"},
+		Env:     []string{"E2E_INGEST_TOKEN=" + token, "E2E_SERVE_GRPC=" + s.OTLPGRPCAddr, "E2E_SERVE_HTTP=" + s.OTLPHTTPAddr, "E2E_CERTS=" + c.dir},
+	})
+	in := map[string]string{"grpc": col.Addr("E2E_IN_GRPC"), "http": col.Addr("E2E_IN_HTTP")}
 
 	for _, p := range []string{"grpc", "http"} {
 		if err := (exporter{grpc: true, endpoint: in[p]}).send(t, "token-agent", "with the token via "+p); err != nil {
@@ -131,11 +133,12 @@ func TestExampleCollector(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	grpcAddr, httpAddr, bearerAddr := servetest.FreeAddr(t), servetest.FreeAddr(t), servetest.FreeAddr(t)
-	col := otelcoltest.Start(t, []string{
-		"AGENTLEDGER_DATABASE=" + filepath.Join(dir, "ledger.db"),
-		"E2E_DIR=" + dir, "E2E_CERTS=" + c.dir, "E2E_GRPC=" + grpcAddr, "E2E_HTTP=" + httpAddr, "E2E_BEARER=" + bearerAddr,
-	}, filepath.Join("..", "..", "ingest", "example-collector.yaml"), filepath.Join("testdata", "example-collector.yaml"))
+	col := otelcoltest.Start(t, otelcoltest.Options{
+		Configs: []string{filepath.Join("..", "..", "ingest", "example-collector.yaml"), filepath.Join("testdata", "example-collector.yaml")},
+		Listen:  []string{"E2E_GRPC", "E2E_HTTP", "E2E_BEARER"},
+		Env:     []string{"AGENTLEDGER_DATABASE=" + filepath.Join(dir, "ledger.db"), "E2E_DIR=" + dir, "E2E_CERTS=" + c.dir},
+	})
+	grpcAddr, httpAddr, bearerAddr := col.Addr("E2E_GRPC"), col.Addr("E2E_HTTP"), col.Addr("E2E_BEARER")
 
 	// wantErr: "" for success, else what the refusal says (the TLS alert
 	// of a missing client certificate reaches the client as

@@ -48,8 +48,10 @@ func TestFilelogEvidence(t *testing.T) {
 	dir := t.TempDir()
 	s := servetest.Start(t, servetest.Options{DataDir: dir, Args: []string{"--otlp-tls-cert-file", filepath.Join(c.dir, "server.crt"), "--otlp-tls-key-file", filepath.Join(c.dir, "server.key"),
 		"--otlp-client-ca-file", filepath.Join(c.dir, "ca.pem")}})
-	col := otelcoltest.Start(t, []string{"E2E_FIXTURES=" + fixtures, "E2E_SERVE_GRPC=" + s.OTLPGRPCAddr, "E2E_CERTS=" + c.dir, "E2E_DIR=" + dir},
-		filepath.Join("..", "..", "ingest", "example-filelog-collector.yaml"), filepath.Join("testdata", "filelog-collector.yaml"))
+	col := otelcoltest.Start(t, otelcoltest.Options{
+		Configs: []string{filepath.Join("..", "..", "ingest", "example-filelog-collector.yaml"), filepath.Join("testdata", "filelog-collector.yaml")},
+		Env:     []string{"E2E_FIXTURES=" + fixtures, "E2E_SERVE_GRPC=" + s.OTLPGRPCAddr, "E2E_CERTS=" + c.dir, "E2E_DIR=" + dir},
+	})
 
 	// The filelog receivers read on their own schedule: wait until the
 	// ledger is as large as import's, or a minute.

@@ -84,11 +84,12 @@ func TestShardedCollector(t *testing.T) {
 	reader := servetest.Start(t, servetest.Options{DataDir: dirs[0], Args: append([]string{"--database", cluster.DSN("shard_0"), "--read-database", replica.DSN("shard_0"),
 		"--log-name", shardLogName(0), "--shard-rule", shardRules[0]}, tlsFlags...)})
 
-	in := servetest.FreeAddr(t)
-	col := otelcoltest.Start(t, []string{
-		"OTLP_GRPC_ENDPOINT=" + in, "OTLP_HTTP_ENDPOINT=" + servetest.FreeAddr(t),
-		"AGENTLEDGER_SHARD_0=" + shards[0].OTLPGRPCAddr, "AGENTLEDGER_SHARD_1=" + shards[1].OTLPGRPCAddr, "AGENTLEDGER_CERTS=" + c.dir,
-	}, filepath.Join("..", "..", "ingest", "example-sharded-collector.yaml"), filepath.Join("testdata", "no-telemetry.yaml"))
+	col := otelcoltest.Start(t, otelcoltest.Options{
+		Configs: []string{filepath.Join("..", "..", "ingest", "example-sharded-collector.yaml"), filepath.Join("testdata", "no-telemetry.yaml")},
+		Listen:  []string{"OTLP_GRPC_ENDPOINT", "OTLP_HTTP_ENDPOINT"},
+		Env:     []string{"AGENTLEDGER_SHARD_0=" + shards[0].OTLPGRPCAddr, "AGENTLEDGER_SHARD_1=" + shards[1].OTLPGRPCAddr, "AGENTLEDGER_CERTS=" + c.dir},
+	})
+	in := col.Addr("OTLP_GRPC_ENDPOINT")
 
 	// Send every span through the collector.
 	batches := make(chan []sdktrace.ReadOnlySpan, senders)

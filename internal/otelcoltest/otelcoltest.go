@@ -123,39 +123,96 @@ func Build(ctx context.Context, dir string) (string, error) {
 
 // Collector is a running collector process.
 type Collector struct {
-	p *servetest.Process
+	p     *servetest.Process
+	addrs map[string]string
 }
 
 // readyLine is what the collector logs once every pipeline has started.
 const readyLine = "Everything is ready"
 
-// Start runs the collector built by Binary with the given configuration
-// files (merged in order, as repeated --config flags are) and extra
-// environment, and waits until it is ready. The collector is stopped when
-// the test ends.
-func Start(t testing.TB, env []string, configs ...string) *Collector {
+// Options say how to run the collector.
+type Options struct {
+	// Configs are the configuration files, merged in order as repeated
+	// --config flags are.
+	Configs []string
+	// Env is extra environment, as NAME=value.
+	Env []string
+	// Listen names environment variables that Start sets to free
+	// loopback addresses (host:port) for the configuration to listen on;
+	// Addr returns them.
+	Listen []string
+}
+
+// Start runs the collector built by Binary as o says and waits until it
+// is ready. A port another process took before the collector bound it
+// makes the collector exit; Start then tries other ports for o.Listen,
+// three times in all. It fails the test if the collector does not become
+// ready. The collector is stopped when the test ends.
+func Start(t testing.TB, o Options) *Collector {
 	t.Helper()
 	bin := Binary(t)
-	args := make([]string, 0, 2*len(configs))
-	for _, c := range configs {
+	for attempt := 1; ; attempt++ {
+		c, err := tryStart(t, bin, o)
+		if err == nil {
+			return c
+		}
+		if c == nil || attempt == 3 || !exitedOnBusyPort(c.p) {
+			t.Fatal(err)
+		}
+		t.Logf("attempt %d: %v; trying other ports", attempt, err)
+	}
+}
+
+// exitedOnBusyPort reports whether p has exited because a port it was to
+// listen on was taken.
+func exitedOnBusyPort(p *servetest.Process) bool {
+	select {
+	case <-p.Exited():
+		return strings.Contains(p.Stderr().String(), "address already in use")
+	default:
+		return false
+	}
+}
+
+// tryStart starts the collector once and waits until it is ready or has
+// exited. It returns the Collector whenever the process started.
+func tryStart(t testing.TB, bin string, o Options) (*Collector, error) {
+	t.Helper()
+	args := make([]string, 0, 2*len(o.Configs))
+	for _, c := range o.Configs {
 		args = append(args, "--config", c)
 	}
+	c := &Collector{addrs: make(map[string]string, len(o.Listen))}
+	env := append(os.Environ(), o.Env...)
+	for _, name := range o.Listen {
+		c.addrs[name] = servetest.FreeAddr(t)
+		env = append(env, name+"="+c.addrs[name])
+	}
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = env
 	p, err := servetest.StartProcess(t, "collector", cmd)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	c := &Collector{p: p}
+	c.p = p
 	_, err = p.Stderr().WaitLine(2*time.Minute, func(l string) bool { return strings.Contains(l, readyLine) })
 	if errors.Is(err, servetest.ErrClosed) {
 		<-p.Exited()
-		t.Fatalf("the collector exited before it was ready: %v", p.Err())
+		return c, fmt.Errorf("the collector exited before it was ready: %v", p.Err())
 	}
 	if err != nil {
-		t.Fatalf("the collector was not ready: %v", err)
+		return c, fmt.Errorf("the collector was not ready: %w", err)
 	}
-	return c
+	return c, nil
+}
+
+// Addr returns the address Start chose for the listen variable name.
+func (c *Collector) Addr(name string) string {
+	addr, ok := c.addrs[name]
+	if !ok {
+		panic("otelcoltest: no listen variable " + name)
+	}
+	return addr
 }
 
 // Stop asks the collector to shut down (SIGTERM) and waits up to a minute

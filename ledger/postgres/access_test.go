@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"reflect"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -129,3 +130,42 @@ func (s *statements) TraceCopyFromStart(ctx context.Context, _ *pgx.Conn, _ pgx.
 	return ctx
 }
 func (s *statements) TraceCopyFromEnd(context.Context, *pgx.Conn, pgx.TraceCopyFromEndData) {}
+
+// BenchmarkAccessEntry times the transaction of one entry as AppendNow
+// commits it, with Update (COPY) and with UpdateNow (INSERT in the
+// committing pipeline), alternating one of each per iteration so that both
+// see the same load, and reports the p50 and p99 of each.
+func BenchmarkAccessEntry(b *testing.B) {
+	s, err := postgres.Open(b.Context(), pgtest.NewSchema(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	ways := []struct {
+		name   string
+		update func(context.Context, [][ledger.HashSize]byte, ledger.UpdateFunc) error
+	}{{"update", s.Update}, {"update_now", s.UpdateNow}}
+	lat := make([][]time.Duration, len(ways))
+	b.ResetTimer()
+	for range b.N {
+		for i, w := range ways {
+			start := time.Now()
+			err := w.update(b.Context(), nil, func(h ledger.TreeHead, _ map[[ledger.HashSize]byte]ledger.Existing) (*ledger.Batch, error) {
+				return grow(h, benchRecords(h.Size, 1)), nil
+			})
+			lat[i] = append(lat[i], time.Since(start))
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.StopTimer()
+	for i, w := range ways {
+		slices.Sort(lat[i])
+		q := func(p float64) float64 {
+			return float64(lat[i][int(p*float64(len(lat[i])-1))]) / float64(time.Millisecond)
+		}
+		b.ReportMetric(q(0.5), w.name+"-p50-ms")
+		b.ReportMetric(q(0.99), w.name+"-p99-ms")
+	}
+}

@@ -300,8 +300,12 @@ func (l *Log) AppendNow(ctx context.Context, entries []Entry) ([]Index, error) {
 	defer cancel()
 	stop := context.AfterFunc(l.base, cancel) // a Close that gives up cancels it
 	defer stop()
+	update := l.store.Update
+	if s, ok := l.store.(nowUpdater); ok {
+		update = s.UpdateNow
+	}
 	start := time.Now()
-	indices, head, added, mismatches, err := l.appendRecords(ctx, recs, nil)
+	indices, head, added, mismatches, err := l.appendRecordsBy(ctx, update, recs, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -420,6 +424,12 @@ func (l *Log) commit(reqs []*request) {
 // each record, the new head, how many records were new, and the duplicates
 // whose leaf differs from the stored (or earlier in recs) one.
 func (l *Log) appendRecords(ctx context.Context, recs []Record, erase []ContentRef) ([]Index, TreeHead, int, []Mismatch, error) {
+	return l.appendRecordsBy(ctx, l.store.Update, recs, erase)
+}
+
+// appendRecordsBy is appendRecords with the transaction run by update, the
+// store's Update or an equivalent.
+func (l *Log) appendRecordsBy(ctx context.Context, update func(context.Context, [][HashSize]byte, UpdateFunc) error, recs []Record, erase []ContentRef) ([]Index, TreeHead, int, []Mismatch, error) {
 	keys := make([][HashSize]byte, len(recs))
 	for i := range recs {
 		keys[i] = recs[i].DedupKey
@@ -433,7 +443,7 @@ func (l *Log) appendRecords(ctx context.Context, recs []Record, erase []ContentR
 		err        error
 	)
 	for attempt := 0; attempt < 3; attempt++ {
-		err = l.store.Update(ctx, keys, func(h TreeHead, existing map[[HashSize]byte]Existing) (*Batch, error) {
+		err = update(ctx, keys, func(h TreeHead, existing map[[HashSize]byte]Existing) (*Batch, error) {
 			for _, ref := range erase {
 				if ref.Index >= h.Size {
 					return nil, fmt.Errorf("%w: erase entry %d: tree size is %d", ErrInvalid, ref.Index, h.Size)

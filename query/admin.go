@@ -192,6 +192,7 @@ func (s *Server) revokeToken(c echo.Context) error {
 		return err
 	}
 	t, err := s.cfg.Tokens.RevokeToken(c.Request().Context(), name, time.Now().UTC().Truncate(time.Microsecond))
+	s.tokens.clear() // even after a failure: the revocation may have committed
 	if errors.Is(err, ledger.ErrNotFound) {
 		return notFound("no active token is named %q", name)
 	}

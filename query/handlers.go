@@ -159,6 +159,10 @@ func (s *Server) run(c echo.Context) error {
 	ctx := c.Request().Context()
 	f := newFetcher(s.cfg.Reader)
 	st := &refStream{f: f, ref: ledger.Ref{Key: ledger.RefTrace, Value: traceID}, from: l.cursor}
+	// The view uses the trace's key alone: its completeness block is
+	// built while the view is.
+	block := s.startCompleteness(c, keySet{st.ref})
+	defer block.stop()
 	p, err := paginate(ctx, f, st, l.limit, func(*node) verdict { return take })
 	if err != nil {
 		return err
@@ -206,7 +210,7 @@ func (s *Server) run(c echo.Context) error {
 		return err
 	}
 	v.Findings = rd.findingList()
-	if v.Completeness, err = s.completeness(c, keySet{st.ref}); err != nil {
+	if v.Completeness, err = block.wait(); err != nil {
 		return err
 	}
 	return s.reply(c, rd, http.StatusOK, v)
@@ -237,6 +241,10 @@ func (s *Server) agentRuns(c echo.Context) error {
 		keys = append(keys, ref)
 		parts = append(parts, &refStream{f: f, ref: ref, kinds: []ledger.Kind{ledger.KindAgent}, from: l.cursor})
 	}
+	// The keys are the agent's names: the completeness block is built
+	// while the answer is.
+	block := s.startCompleteness(c, keys)
+	defer block.stop()
 	p, err := paginate(ctx, f, newUnion(parts...), l.limit, func(n *node) verdict {
 		if n.e.Kind == ledger.KindAgent {
 			return take
@@ -269,7 +277,7 @@ func (s *Server) agentRuns(c echo.Context) error {
 		return err
 	}
 	out.Findings = rd.findingList()
-	if out.Completeness, err = s.completeness(c, keys); err != nil {
+	if out.Completeness, err = block.wait(); err != nil {
 		return err
 	}
 	return s.reply(c, rd, http.StatusOK, out)

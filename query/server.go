@@ -36,6 +36,8 @@ type Server struct {
 	cpMu sync.Mutex
 	cp   ledger.Checkpoint // the latest checkpoint read for a proof
 	cpAt time.Time         // when it was read
+
+	tokens tokenCache
 }
 
 // route is a registered endpoint and the role it needs; an empty role
@@ -252,7 +254,8 @@ func (s *Server) authorize(need auth.Role) echo.MiddlewareFunc {
 
 // authenticate returns the active token the request presents. Tokens are
 // looked up by their SHA-256, and the stored hash is compared in constant
-// time.
+// time. An active token looked up within tokenCacheTTL is not looked up
+// again.
 func (s *Server) authenticate(c echo.Context) (auth.Token, error) {
 	h := c.Request().Header.Get(echo.HeaderAuthorization)
 	scheme, secret, _ := strings.Cut(h, " ")
@@ -265,6 +268,11 @@ func (s *Server) authenticate(c echo.Context) (auth.Token, error) {
 		return auth.Token{}, invalid
 	}
 	hash := auth.Hash(secret)
+	t, ok, gen := s.tokens.get(hash)
+	if ok {
+		return t, nil
+	}
+	at := time.Now()
 	t, err := s.cfg.Tokens.LookupToken(c.Request().Context(), hash)
 	if errors.Is(err, ledger.ErrNotFound) {
 		return auth.Token{}, invalid
@@ -275,6 +283,7 @@ func (s *Server) authenticate(c echo.Context) (auth.Token, error) {
 	if subtle.ConstantTimeCompare(t.Hash[:], hash[:]) != 1 || !t.Active() {
 		return auth.Token{}, invalid
 	}
+	s.tokens.put(t, at, gen)
 	return t, nil
 }
 

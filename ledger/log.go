@@ -401,9 +401,8 @@ func (l *Log) commit(reqs []*request) {
 	if err == nil && l.observer != nil {
 		l.observer.Committed(added, time.Since(start), head)
 	}
-	if err == nil {
-		l.recordMismatches(ctx, mismatches)
-	}
+	// The entries have committed: answer before the findings' transaction,
+	// which no request waits for.
 	off := 0
 	for _, r := range live {
 		if err != nil {
@@ -412,6 +411,9 @@ func (l *Log) commit(reqs []*request) {
 		}
 		r.result <- result{indices: indices[off : off+len(r.records)]}
 		off += len(r.records)
+	}
+	if err == nil {
+		l.recordMismatches(ctx, mismatches)
 	}
 }
 

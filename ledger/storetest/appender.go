@@ -125,6 +125,75 @@ func testDuplicateMismatch(t *testing.T, db DB) {
 	}
 }
 
+// heldUpdates is a store whose write transaction number hold (counting
+// those that look up dedup keys, from 1) waits until release is closed.
+type heldUpdates struct {
+	ledger.Store
+	hold    int
+	release chan struct{}
+
+	mu sync.Mutex
+	n  int
+}
+
+func (s *heldUpdates) Update(ctx context.Context, keys [][ledger.HashSize]byte, fn ledger.UpdateFunc) error {
+	if len(keys) > 0 {
+		s.mu.Lock()
+		s.n++
+		n := s.n
+		s.mu.Unlock()
+		if n == s.hold {
+			<-s.release
+		}
+	}
+	return s.Store.Update(ctx, keys, fn)
+}
+
+// testMismatchAcksFirst: the requests of a batch that holds a duplicate
+// mismatch are answered once their batch commits, not after the finding's
+// transaction.
+func testMismatchAcksFirst(t *testing.T, db DB) {
+	// The first append's transaction, the mismatching one's, then the
+	// finding's: held.
+	s := &heldUpdates{Store: db.Open(t), hold: 3, release: make(chan struct{})}
+	l := openLogConfig(t, s, ledger.Config{})
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(s.release)
+		}
+	}
+	defer release()
+	if _, err := l.Append(t.Context(), []ledger.Entry{entry(1, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	changed := entry(1, 0)
+	changed.Attrs = []ledger.Attr{{Key: "n", Value: "changed"}}
+	done := make(chan error, 1)
+	go func() {
+		_, err := l.Append(t.Context(), []ledger.Entry{changed})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		release()
+		t.Fatal("the mismatching append was answered only after the finding's transaction")
+	}
+	release()
+	// The finding is still written, before the next batch.
+	if _, err := l.Append(t.Context(), []ledger.Entry{entry(1, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	if h := head(t, s); h.Size != 3 {
+		t.Fatalf("tree size = %d, want 3 (the entry, the finding, the next entry)", h.Size)
+	}
+}
+
 func mustLeaf(t *testing.T, e ledger.Entry) []byte {
 	t.Helper()
 	leaf, err := ledger.EncodeLeaf(&e)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -30,7 +29,7 @@ var (
 //
 // The dedup probe looks up every key, most of them new, and the unique
 // index on dedup_key looks them up again when the entries are written. So
-// while no duplicate arrives (see probeTracker), Update skips the probe and
+// while no duplicate arrives (see ledger.DedupProbes), Update skips the probe and
 // lets the index find one: fn is given no stored keys, and if its batch
 // writes an entry of each of keys, the COPY fails if any is stored, and
 // Update runs the transaction again with the probe. A batch of fn that does
@@ -41,7 +40,7 @@ var (
 // After a transaction that erased content commits, Update has the content
 // table rewritten in the background (see vacuumer).
 func (s *Store) Update(ctx context.Context, keys [][ledger.HashSize]byte, fn ledger.UpdateFunc) error {
-	probe := len(keys) == 0 || s.probes.probe()
+	probe := len(keys) == 0 || s.probes.Probe()
 	for {
 		err := s.update(ctx, keys, probe, fn)
 		if probe || !errors.Is(err, errProbe) {
@@ -68,13 +67,13 @@ func (s *Store) update(ctx context.Context, keys [][ledger.HashSize]byte, probe 
 			return err
 		}
 		if probe && len(keys) > 0 {
-			s.probes.probed(len(existing) > 0)
+			s.probes.Probed(len(existing) > 0)
 		}
 		b, err := fn(head, existing)
 		if err != nil {
 			return err
 		}
-		if !probe && !writesAll(b, keys) {
+		if !probe && !b.WritesKeys(keys) {
 			return errProbe
 		}
 		if b == nil {
@@ -85,7 +84,7 @@ func (s *Store) update(ctx context.Context, keys [][ledger.HashSize]byte, probe 
 		}
 		err = writeBatch(ctx, conn, head, b, &erasure)
 		if !probe && isDedupConflict(err) {
-			s.probes.conflict()
+			s.probes.Conflict()
 			return errProbe
 		}
 		return err
@@ -94,21 +93,6 @@ func (s *Store) update(ctx context.Context, keys [][ledger.HashSize]byte, probe 
 		s.requestVacuum(erasure)
 	}
 	return err
-}
-
-// writesAll reports whether b writes an entry of each of keys, in order, and
-// nothing else: then the unique index on dedup_key refuses b if any of keys
-// is stored.
-func writesAll(b *ledger.Batch, keys [][ledger.HashSize]byte) bool {
-	if b == nil || len(b.Records) != len(keys) {
-		return false
-	}
-	for i := range keys {
-		if b.Records[i].DedupKey != keys[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // dedupKeyConstraint is the unique constraint of entries.dedup_key.
@@ -120,34 +104,6 @@ func isDedupConflict(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == codeUniqueViolation && pe.ConstraintName == dedupKeyConstraint
 }
-
-// probeAfterDuplicate is how many transactions probe dedup keys after one
-// found a stored key: duplicates come in bursts (an exporter retrying a
-// request, a collector re-sending its queue), and each one found without
-// the probe costs a transaction.
-const probeAfterDuplicate = 64
-
-// probeTracker decides whether a transaction probes dedup keys: only
-// within probeAfterDuplicate transactions after one that found a stored
-// key, by its probe or by the unique index.
-type probeTracker struct {
-	left atomic.Int64 // transactions that still probe
-}
-
-func (p *probeTracker) probe() bool { return p.left.Load() > 0 }
-
-// probed counts a transaction that probed, and whether it found a key.
-func (p *probeTracker) probed(found bool) {
-	if found {
-		p.left.Store(probeAfterDuplicate)
-		return
-	}
-	p.left.Add(-1)
-}
-
-// conflict counts a transaction that skipped the probe and wrote a stored
-// key.
-func (p *probeTracker) conflict() { p.left.Store(probeAfterDuplicate) }
 
 // writeTx runs f on one connection, in a read-committed transaction that f
 // begins with its first pipeline and commits with its last, to save the two

@@ -127,7 +127,7 @@ const probeAfterDuplicate = 64
 // every key (Batch.WritesKeys): the unique index refuses it if any is
 // stored, and the store runs the transaction again with the lookup.
 // DedupProbes says to look up keys within probeAfterDuplicate transactions
-// after one that found a stored key. The zero value skips the lookup. It
+// after one that found a stored key or skipped the lookup in vain. The zero value skips the lookup. It
 // is safe for concurrent use.
 type DedupProbes struct {
 	left atomic.Int64 // transactions that still look up keys
@@ -146,6 +146,7 @@ func (p *DedupProbes) Probed(found bool) {
 	p.left.Add(-1)
 }
 
-// Conflict counts a transaction that skipped the lookup and whose batch the
-// unique index refused.
+// Conflict counts a transaction that skipped the lookup in vain: the unique
+// index refused its batch, or its batch did not write every key (a key
+// repeated in one batch, as a re-delivery within one group commit has).
 func (p *DedupProbes) Conflict() { p.left.Store(probeAfterDuplicate) }

@@ -119,6 +119,7 @@ func (s *Store) update(ctx context.Context, keys [][ledger.HashSize]byte, probe 
 		return err
 	}
 	if !probe && !b.WritesKeys(keys) {
+		s.probes.Conflict()
 		return errProbe
 	}
 	if b == nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"sync/atomic"
 )
 
 // Check checks that b can follow head, the tree head its transaction
@@ -96,3 +97,56 @@ func (b *Batch) ErasureIndex() int64 {
 	}
 	return -1
 }
+
+// WritesKeys reports whether b writes an entry of each of keys, in their
+// order, and no other: then a store's unique index on dedup keys refuses b
+// if any of keys is stored. A nil batch writes none.
+func (b *Batch) WritesKeys(keys [][HashSize]byte) bool {
+	if b == nil || len(b.Records) != len(keys) {
+		return false
+	}
+	for i := range keys {
+		if b.Records[i].DedupKey != keys[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// probeAfterDuplicate is how many transactions probe dedup keys after one
+// found a stored key: duplicates come in bursts (an exporter retrying a
+// request, a collector re-sending its queue), and each one a store finds
+// without the probe costs it a transaction.
+const probeAfterDuplicate = 64
+
+// DedupProbes decides for a store whether a write transaction looks up its
+// dedup keys before it calls the UpdateFunc. Most keys are new, and the
+// unique index on dedup keys looks each up again when the entries are
+// written; so a store may skip the lookup while no duplicate arrives, give
+// the UpdateFunc no stored keys, and write its batch if the batch writes
+// every key (Batch.WritesKeys): the unique index refuses it if any is
+// stored, and the store runs the transaction again with the lookup.
+// DedupProbes says to look up keys within probeAfterDuplicate transactions
+// after one that found a stored key or skipped the lookup in vain. The zero value skips the lookup. It
+// is safe for concurrent use.
+type DedupProbes struct {
+	left atomic.Int64 // transactions that still look up keys
+}
+
+// Probe reports whether the next transaction looks up its dedup keys.
+func (p *DedupProbes) Probe() bool { return p.left.Load() > 0 }
+
+// Probed counts a transaction that looked up its keys, and whether it found
+// one stored.
+func (p *DedupProbes) Probed(found bool) {
+	if found {
+		p.left.Store(probeAfterDuplicate)
+		return
+	}
+	p.left.Add(-1)
+}
+
+// Conflict counts a transaction that skipped the lookup in vain: the unique
+// index refused its batch, or its batch did not write every key (a key
+// repeated in one batch, as a re-delivery within one group commit has).
+func (p *DedupProbes) Conflict() { p.left.Store(probeAfterDuplicate) }

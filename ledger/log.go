@@ -405,17 +405,34 @@ func (l *Log) commit(reqs []*request) {
 	if err == nil && l.observer != nil {
 		l.observer.Committed(added, time.Since(start), head)
 	}
-	if err == nil {
-		l.recordMismatches(ctx, mismatches)
+	// The entries have committed: answer each request now, but one that
+	// delivered a duplicate mismatch only once its finding is written, so
+	// that its sender, once answered, finds the finding. The others do not
+	// wait for the finding's transaction.
+	type answer struct {
+		r       *request
+		indices []Index
 	}
+	var held []answer
 	off := 0
 	for _, r := range live {
 		if err != nil {
 			r.result <- result{err: err}
 			continue
 		}
-		r.result <- result{indices: indices[off : off+len(r.records)]}
+		ix := indices[off : off+len(r.records)]
 		off += len(r.records)
+		if slices.ContainsFunc(ix, func(i Index) bool { return i.LeafDiffers }) {
+			held = append(held, answer{r, ix})
+			continue
+		}
+		r.result <- result{indices: ix}
+	}
+	if err == nil {
+		l.recordMismatches(ctx, mismatches)
+	}
+	for _, a := range held {
+		a.r.result <- result{indices: a.indices}
 	}
 }
 

@@ -64,7 +64,8 @@ func (c *Config) Validate() error {
 
 // Store is the Postgres store. It is safe for concurrent use.
 type Store struct {
-	pool *pgxpool.Pool
+	pool   *pgxpool.Pool
+	probes ledger.DedupProbes // whether write transactions probe dedup keys
 
 	vacuums    chan string // erasing transactions, for the vacuumer
 	stop       context.CancelFunc

@@ -1203,3 +1203,98 @@ func TestIndexUpdatesInPlace(t *testing.T) {
 		}
 	}
 }
+
+// probeCounter is a pgx tracer that counts the dedup probes a store sends.
+type probeCounter struct {
+	mu     sync.Mutex
+	probes int
+}
+
+func (p *probeCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	return ctx
+}
+func (p *probeCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (p *probeCounter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	return ctx
+}
+func (p *probeCounter) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.TraceBatchQueryData) {
+	if strings.Contains(d.SQL, "dedup_key = ANY") {
+		p.mu.Lock()
+		p.probes++
+		p.mu.Unlock()
+	}
+}
+func (p *probeCounter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+
+func (p *probeCounter) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.probes
+}
+
+// TestDedupWithoutProbe: while no duplicate arrives, a batch that writes
+// every key is written without the dedup probe; one that holds a stored key
+// is refused by the unique index and run again with the probe, which the
+// next transactions keep; nothing is written twice.
+func TestDedupWithoutProbe(t *testing.T) {
+	t.Parallel()
+	tr := &probeCounter{}
+	s, err := postgres.New(t.Context(), postgres.Config{DSN: pgtest.NewSchema(t), Tracer: tr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	// appendNew appends those of recs whose keys are not stored, as
+	// ledger.Log does, and returns how often fn ran and the keys it found.
+	appendNew := func(recs []ledger.Record) (calls int, found int) {
+		keys := make([][ledger.HashSize]byte, len(recs))
+		for i := range recs {
+			keys[i] = recs[i].DedupKey
+		}
+		err := s.Update(t.Context(), keys, func(h ledger.TreeHead, existing map[[ledger.HashSize]byte]ledger.Existing) (*ledger.Batch, error) {
+			calls++
+			found = len(existing)
+			var fresh []ledger.Record
+			for _, r := range recs {
+				if _, ok := existing[r.DedupKey]; !ok {
+					r.Index = h.Size + uint64(len(fresh))
+					fresh = append(fresh, r)
+				}
+			}
+			return grow(h, fresh), nil
+		})
+		if err != nil {
+			t.Fatalf("Update: %v", err)
+		}
+		return calls, found
+	}
+	for _, step := range []struct {
+		name                        string
+		recs                        []ledger.Record
+		wantCalls, wantFound, probe int
+		wantSize                    uint64
+	}{
+		{"new keys", records(0, 2), 1, 0, 0, 2},
+		{"a stored key", records(1, 3), 2, 1, 1, 4},
+		{"new keys after a duplicate", records(4, 2), 1, 0, 1, 6},
+	} {
+		before := tr.count()
+		calls, found := appendNew(step.recs)
+		if calls != step.wantCalls || found != step.wantFound || tr.count()-before != step.probe {
+			t.Errorf("%s: fn ran %d times, found %d stored keys, %d probes; want %d, %d, %d",
+				step.name, calls, found, tr.count()-before, step.wantCalls, step.wantFound, step.probe)
+		}
+		if h, err := s.Head(t.Context()); err != nil || h.Size != step.wantSize {
+			t.Errorf("%s: tree size %d (%v), want %d", step.name, h.Size, err, step.wantSize)
+		}
+	}
+	got, err := s.Records(t.Context(), 0, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range got {
+		if want := records(uint64(i), 1)[0]; r.DedupKey != want.DedupKey {
+			t.Errorf("entry %d has dedup key %x, want record %d's %x", i, r.DedupKey, i, want.DedupKey)
+		}
+	}
+}

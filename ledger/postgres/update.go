@@ -3,12 +3,14 @@ package postgres
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/agentledger/agentledger/ledger"
@@ -25,18 +27,55 @@ var (
 // COPY each for entries, references and content; the head, the tiles, the
 // checkpoint, the erasure and COMMIT, pipelined.
 //
+// The dedup probe looks up every key, most of them new, and the unique
+// index on dedup_key looks them up again when the entries are written. So
+// while no duplicate arrives (see ledger.DedupProbes), Update skips the probe and
+// lets the index find one: fn is given no stored keys, and if its batch
+// writes an entry of each of keys, the COPY fails if any is stored, and
+// Update runs the transaction again with the probe. A batch of fn that does
+// not write every key, or no batch, was decided without the stored keys:
+// Update runs it again with the probe too. Only a transaction that probed,
+// or whose batch the unique index vouches for, commits.
+//
 // After a transaction that erased content commits, Update has the content
 // table rewritten in the background (see vacuumer).
 func (s *Store) Update(ctx context.Context, keys [][ledger.HashSize]byte, fn ledger.UpdateFunc) error {
+	probe := len(keys) == 0 || s.probes.Probe()
+	for {
+		err := s.update(ctx, keys, probe, fn)
+		if probe || !errors.Is(err, errProbe) {
+			return err
+		}
+		probe = true
+	}
+}
+
+// errProbe is the error of a transaction that skipped the dedup probe and
+// must run again with it.
+var errProbe = errors.New("postgres: dedup probe needed")
+
+// update runs one transaction of Update, with or without the dedup probe.
+func (s *Store) update(ctx context.Context, keys [][ledger.HashSize]byte, probe bool, fn ledger.UpdateFunc) error {
 	var erasure string // the erasing transaction's ID
 	err := s.writeTx(ctx, func(conn *pgx.Conn) error {
-		head, existing, err := lockHead(ctx, conn, keys)
+		probed := keys
+		if !probe {
+			probed = nil
+		}
+		head, existing, err := lockHead(ctx, conn, probed)
 		if err != nil {
 			return err
+		}
+		if probe && len(keys) > 0 {
+			s.probes.Probed(len(existing) > 0)
 		}
 		b, err := fn(head, existing)
 		if err != nil {
 			return err
+		}
+		if !probe && !b.WritesKeys(keys) {
+			s.probes.Conflict()
+			return errProbe
 		}
 		if b == nil {
 			return nil
@@ -44,12 +83,27 @@ func (s *Store) Update(ctx context.Context, keys [][ledger.HashSize]byte, fn led
 		if err := b.Check(head); err != nil {
 			return fmt.Errorf("postgres: %w", err)
 		}
-		return writeBatch(ctx, conn, head, b, &erasure)
+		err = writeBatch(ctx, conn, head, b, &erasure)
+		if !probe && isDedupConflict(err) {
+			s.probes.Conflict()
+			return errProbe
+		}
+		return err
 	})
 	if err == nil && erasure != "" {
 		s.requestVacuum(erasure)
 	}
 	return err
+}
+
+// dedupKeyConstraint is the unique constraint of entries.dedup_key.
+const dedupKeyConstraint = "entries_dedup_key_key"
+
+// isDedupConflict reports whether err is the unique index on dedup_key
+// refusing an entry.
+func isDedupConflict(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == codeUniqueViolation && pe.ConstraintName == dedupKeyConstraint
 }
 
 // writeTx runs f on one connection, in a read-committed transaction that f

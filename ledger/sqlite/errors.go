@@ -52,3 +52,23 @@ func wrap(op string, err error) error {
 	}
 	return fmt.Errorf("sqlite: %s: %w", op, translate(err))
 }
+
+// dedupTaken is the message of the entries' insert guard refusing an entry
+// whose dedup key is stored (migrations/sqlite/0003_guards.up.sql).
+const dedupTaken = conflictPrefix + " the dedup key is taken"
+
+// isDedupConflict reports whether err is the refusal of an entry whose
+// dedup key is stored, by the insert guard or the unique index.
+func isDedupConflict(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() {
+	case sqlite3.SQLITE_CONSTRAINT_TRIGGER:
+		return strings.Contains(se.Error(), dedupTaken)
+	case sqlite3.SQLITE_CONSTRAINT_UNIQUE:
+		return strings.Contains(se.Error(), "entries.dedup_key")
+	}
+	return false
+}

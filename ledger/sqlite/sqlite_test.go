@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -898,4 +899,68 @@ func TestReplaceRefused(t *testing.T) {
 		t.Errorf("head after refused replaces = size %d checkpoint %d, want 3 and 3", h.Size, h.CheckpointSize)
 	}
 	appendRecords(t, t.Context(), s, 2)
+}
+
+// TestDedupWithoutLookup: while no duplicate arrives, a batch that writes
+// every key is written without looking keys up; one that holds a stored
+// key is refused by the insert guard and run again with the lookup, which
+// finds it; nothing is written twice.
+func TestDedupWithoutLookup(t *testing.T) {
+	s := openStore(t, t.Context(), newPath(t))
+	recs := make([]ledger.Record, 6)
+	for i := range recs {
+		recs[i] = testRecord(t, uint64(i))
+	}
+	// appendNew appends those of rs whose keys are not stored, as
+	// ledger.Log does, and returns how often fn ran and the keys it found.
+	appendNew := func(rs []ledger.Record) (calls, found int) {
+		keys := make([][ledger.HashSize]byte, len(rs))
+		for i := range rs {
+			keys[i] = rs[i].DedupKey
+		}
+		err := s.Update(t.Context(), keys, func(h ledger.TreeHead, existing map[[ledger.HashSize]byte]ledger.Existing) (*ledger.Batch, error) {
+			calls++
+			found = len(existing)
+			var fresh []ledger.Record
+			for _, r := range rs {
+				if _, ok := existing[r.DedupKey]; !ok {
+					fresh = append(fresh, r)
+				}
+			}
+			return grow(h, fresh)
+		})
+		if err != nil {
+			t.Fatalf("Update: %v", err)
+		}
+		return calls, found
+	}
+	for _, step := range []struct {
+		name                 string
+		recs                 []ledger.Record
+		wantCalls, wantFound int
+		wantSize             uint64
+	}{
+		{"new keys", recs[0:2], 1, 0, 2},
+		{"a stored key", recs[1:4], 2, 1, 4},
+		{"new keys after a duplicate", recs[4:6], 1, 0, 6},
+		{"a stored key after a duplicate", recs[5:6], 1, 1, 6},
+	} {
+		calls, found := appendNew(slices.Clone(step.recs))
+		if calls != step.wantCalls || found != step.wantFound {
+			t.Errorf("%s: fn ran %d times and found %d stored keys, want %d and %d",
+				step.name, calls, found, step.wantCalls, step.wantFound)
+		}
+		if h, err := s.Head(t.Context()); err != nil || h.Size != step.wantSize {
+			t.Errorf("%s: tree size %d (%v), want %d", step.name, h.Size, err, step.wantSize)
+		}
+	}
+	got, err := s.Records(t.Context(), 0, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range got {
+		if r.DedupKey != recs[i].DedupKey {
+			t.Errorf("entry %d has dedup key %x, want record %d's %x", i, r.DedupKey, i, recs[i].DedupKey)
+		}
+	}
 }

@@ -58,6 +58,8 @@ type Store struct {
 	w  *sql.DB // one connection; every write transaction runs on it
 	r  *sql.DB // read-only pool
 	st writeStmts
+
+	probes ledger.DedupProbes // whether write transactions look up dedup keys
 }
 
 var _ ledger.Store = (*Store)(nil)

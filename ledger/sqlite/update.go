@@ -67,12 +67,35 @@ func (st *writeStmts) close() error {
 // wraps ctx's. (If ctx ends during the commit, the batch may be written
 // although Update fails: a retry finds its dedup keys.) fn must not call
 // Update.
+//
+// While no duplicate arrives (ledger.DedupProbes), Update does not look up
+// keys: fn is given none stored, and a batch that writes every key is
+// written, which the entries' insert guard refuses if a key is stored; then,
+// or if fn's batch does not write every key, Update runs the transaction
+// again with the lookup.
 func (s *Store) Update(ctx context.Context, keys [][ledger.HashSize]byte, fn ledger.UpdateFunc) (err error) {
 	defer func() {
 		if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
 			err = fmt.Errorf("sqlite: update: %w: %w", ctx.Err(), err)
 		}
 	}()
+	probe := len(keys) == 0 || s.probes.Probe()
+	for {
+		err := s.update(ctx, keys, probe, fn)
+		if probe || !errors.Is(err, errProbe) {
+			return err
+		}
+		probe = true
+	}
+}
+
+// errProbe is the error of a transaction that skipped the dedup key lookup
+// and must run again with it.
+var errProbe = errors.New("sqlite: dedup key lookup needed")
+
+// update runs one transaction of Update, with or without the lookup of
+// keys.
+func (s *Store) update(ctx context.Context, keys [][ledger.HashSize]byte, probe bool, fn ledger.UpdateFunc) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return wrap("update: begin", err)
@@ -82,13 +105,22 @@ func (s *Store) Update(ctx context.Context, keys [][ledger.HashSize]byte, fn led
 	if err != nil {
 		return err
 	}
-	existing, err := lookupKeys(ctx, tx, keys)
-	if err != nil {
-		return err
+	existing := map[[ledger.HashSize]byte]ledger.Existing{}
+	if probe {
+		if existing, err = lookupKeys(ctx, tx, keys); err != nil {
+			return err
+		}
+		if len(keys) > 0 {
+			s.probes.Probed(len(existing) > 0)
+		}
 	}
 	b, err := fn(head, existing)
 	if err != nil {
 		return err
+	}
+	if !probe && !b.WritesKeys(keys) {
+		s.probes.Conflict()
+		return errProbe
 	}
 	if b == nil {
 		return nil
@@ -97,6 +129,10 @@ func (s *Store) Update(ctx context.Context, keys [][ledger.HashSize]byte, fn led
 		return fmt.Errorf("sqlite: %w", err)
 	}
 	if err := s.write(ctx, tx, head, b); err != nil {
+		if !probe && isDedupConflict(err) {
+			s.probes.Conflict()
+			return errProbe
+		}
 		return err
 	}
 	if err := tx.Commit(); err != nil {

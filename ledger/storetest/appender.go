@@ -125,6 +125,108 @@ func testDuplicateMismatch(t *testing.T, db DB) {
 	}
 }
 
+// heldUpdates is a store whose write transactions that look up dedup keys
+// are counted from 1, and number n waits until holds[n] is closed.
+type heldUpdates struct {
+	ledger.Store
+	holds map[int]chan struct{}
+
+	mu sync.Mutex
+	n  int
+}
+
+func (s *heldUpdates) Update(ctx context.Context, keys [][ledger.HashSize]byte, fn ledger.UpdateFunc) error {
+	if len(keys) > 0 {
+		s.mu.Lock()
+		s.n++
+		hold := s.holds[s.n]
+		s.mu.Unlock()
+		if hold != nil {
+			<-hold
+		}
+	}
+	return s.Store.Update(ctx, keys, fn)
+}
+
+func (s *heldUpdates) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n
+}
+
+// testMismatchAcksFirst: of the requests of one batch, those without a
+// duplicate mismatch are answered once the batch commits, not after the
+// finding's transaction; the one with the mismatch once its finding is
+// written.
+func testMismatchAcksFirst(t *testing.T, db DB) {
+	// Transactions: 1 the first entry; 2 another, held while the next two
+	// requests queue behind it; 3 those two in one batch; 4 the finding,
+	// held.
+	batchHeld, findingHeld := make(chan struct{}), make(chan struct{})
+	s := &heldUpdates{Store: db.Open(t), holds: map[int]chan struct{}{2: batchHeld, 4: findingHeld}}
+	l := openLogConfig(t, s, ledger.Config{})
+	var once [2]sync.Once
+	release := func(i int, ch chan struct{}) { once[i].Do(func() { close(ch) }) }
+	defer release(0, batchHeld)
+	defer release(1, findingHeld)
+	if _, err := l.Append(t.Context(), []ledger.Entry{entry(1, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	appendAsync := func(e ledger.Entry) chan result {
+		c := make(chan result, 1)
+		go func() {
+			ix, err := l.Append(t.Context(), []ledger.Entry{e})
+			c <- result{ix, err}
+		}()
+		return c
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+		}
+	}
+	first := appendAsync(entry(2, 0))
+	waitFor("the second transaction", func() bool { return s.count() == 2 })
+	changed := entry(1, 0)
+	changed.Attrs = []ledger.Attr{{Key: "n", Value: "changed"}}
+	plain, mismatch := appendAsync(entry(3, 0)), appendAsync(changed)
+	waitFor("two queued appends", func() bool { return l.Pending() == 2 })
+	release(0, batchHeld)
+	if r := <-first; r.err != nil {
+		t.Fatal(r.err)
+	}
+	select {
+	case r := <-plain:
+		if r.err != nil || len(r.ix) != 1 || r.ix[0].IsDup {
+			t.Fatalf("Append(new entry) = %+v, %v, want one new index", r.ix, r.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("an append of the batch was answered only after the duplicate mismatch finding's transaction")
+	}
+	select {
+	case r := <-mismatch:
+		t.Fatalf("the mismatching append was answered (%+v, %v) before its finding was written", r.ix, r.err)
+	default:
+	}
+	release(1, findingHeld)
+	r := <-mismatch
+	if want := (ledger.Index{Index: 0, IsDup: true, LeafDiffers: true}); r.err != nil || len(r.ix) != 1 || r.ix[0] != want {
+		t.Fatalf("Append(changed) = %+v, %v, want [%+v]", r.ix, r.err, want)
+	}
+	if h := head(t, s); h.Size != 4 {
+		t.Fatalf("tree size = %d, want 4 (three entries and the finding)", h.Size)
+	}
+}
+
+// result is what one Append returned.
+type result struct {
+	ix  []ledger.Index
+	err error
+}
+
 func mustLeaf(t *testing.T, e ledger.Entry) []byte {
 	t.Helper()
 	leaf, err := ledger.EncodeLeaf(&e)

@@ -41,6 +41,7 @@ func Run(t *testing.T, newDB func(t *testing.T) DB) {
 		{"EmptyTree", testEmptyTree},
 		{"AppendAndDedup", testAppendAndDedup},
 		{"DuplicateMismatch", testDuplicateMismatch},
+		{"MismatchAcksFirst", testMismatchAcksFirst},
 		{"Pushback", testPushback},
 		{"CommitTimeout", testCommitTimeout},
 		{"CloseBounded", testCloseBounded},

@@ -85,13 +85,18 @@ type builder struct {
 	// allocating.
 	index   map[string]int
 	content []ledger.Content
+	// attrBuf holds the first attributes, so that a builder and its
+	// attributes are one allocation.
+	attrBuf [16]ledger.Attr
 	// attrFindings is how many of sc.findings came from structural
 	// attributes and names; the rest came from content.
 	attrFindings int
 }
 
 func (m *Mapper) newBuilder() *builder {
-	return &builder{m: m, sc: scrub{r: m.redactor}, attrs: make([]ledger.Attr, 0, 16)}
+	b := &builder{m: m, sc: scrub{r: m.redactor}}
+	b.attrs = b.attrBuf[:0]
+	return b
 }
 
 // linearLookup is the most attributes the builder finds by a scan.
@@ -167,6 +172,9 @@ func (b *builder) addContent(name, fallback, data string) error {
 	}
 	for b.hasContent(name) {
 		name += "+"
+	}
+	if b.content == nil {
+		b.content = make([]ledger.Content, 0, 4)
 	}
 	b.content = append(b.content, newContent(name, data))
 	return nil
@@ -313,28 +321,32 @@ func (b *builder) fit(e *ledger.Entry) error {
 		a := e.Attrs[i]
 		n += len(a.Key) + 1 - (4 + len(a.Key) + len(a.Value))
 	}
-	var movable []int
 	for i, a := range e.Attrs {
-		switch {
-		case essential(a.Key):
-		case len(a.Value) > inline || !b.m.leaf.keeps(a.Key):
+		if !essential(a.Key) && (len(a.Value) > inline || !b.m.leaf.keeps(a.Key)) {
 			moveAttr(i)
-		default:
-			movable = append(movable, i)
 		}
 	}
-	slices.SortFunc(movable, func(i, j int) int {
-		x, y := e.Attrs[i], e.Attrs[j]
-		if c := len(y.Value) - len(x.Value); c != 0 {
-			return c
+	if n > ledger.MaxLeafSize {
+		// The longest of the others, until the leaf fits.
+		var movable []int
+		for i, a := range e.Attrs {
+			if !move[i] && !essential(a.Key) {
+				movable = append(movable, i)
+			}
 		}
-		return strings.Compare(x.Key, y.Key)
-	})
-	for _, i := range movable {
-		if n <= ledger.MaxLeafSize {
-			break
+		slices.SortFunc(movable, func(i, j int) int {
+			x, y := e.Attrs[i], e.Attrs[j]
+			if c := len(y.Value) - len(x.Value); c != 0 {
+				return c
+			}
+			return strings.Compare(x.Key, y.Key)
+		})
+		for _, i := range movable {
+			if n <= ledger.MaxLeafSize {
+				break
+			}
+			moveAttr(i)
 		}
-		moveAttr(i)
 	}
 	if n > ledger.MaxLeafSize {
 		largest, largestSize := "", 0

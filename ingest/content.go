@@ -178,7 +178,9 @@ func outputFacts(data []byte, ids []string, reasoning []string) ([]string, []str
 	if !json.Valid(data) {
 		return ids, reasoning
 	}
-	w := factWalker{data: data, ids: ids, reasoning: reasoning}
+	// Every value but the first follows a comma, '[' or '{'.
+	n := min(1+bytes.Count(data, []byte{','})+bytes.Count(data, []byte{'['})+bytes.Count(data, []byte{'{'}), 256)
+	w := factWalker{data: data, nodes: make([]jsonNode, 0, n), members: make([]int, 0, n), ids: ids, reasoning: reasoning}
 	root, _, ok := w.parse(skipJSONSpace(data, 0))
 	if !ok {
 		return ids, reasoning

@@ -227,8 +227,14 @@ func (m *Mapper) attestation(res *resourceInfo, traceID string, g *attestGroup) 
 		b.put(AttrModels, strings.Join(sortedKeys(g.models), " "))
 	}
 	h := sha256.New()
+	var buf []byte
 	for _, a := range b.attrs {
-		fmt.Fprintf(h, "%d:%s%d:%s", len(a.Key), a.Key, len(a.Value), a.Value)
+		// "<len>:<key><len>:<value>"
+		buf = strconv.AppendInt(buf[:0], int64(len(a.Key)), 10)
+		buf = append(append(buf, ':'), a.Key...)
+		buf = strconv.AppendInt(buf, int64(len(a.Value)), 10)
+		buf = append(append(buf, ':'), a.Value...)
+		h.Write(buf)
 	}
 	b.sc.findings = res.findings
 	b.attrFindings = len(res.findings)
@@ -306,13 +312,14 @@ func (m *Mapper) span(entries []ledger.Entry, res *resourceInfo, scope pcommon.I
 
 	// Structural attributes first (their findings give credential facts),
 	// content after.
-	content, err := m.splitAttributes(sp.Attributes(), b)
+	var pending [8]pendingContent
+	content, err := m.splitAttributes(sp.Attributes(), b, pending[:0])
 	if err != nil {
 		return entries, err
 	}
 	b.common(res, kind, op)
 	b.put(AttrSpanKind, spanKindName(int32(sp.Kind())))
-	b.put(AttrStatusCode, strings.ToUpper(statusName(sp.Status().Code())))
+	b.put(AttrStatusCode, statusCodeName(sp.Status().Code()))
 	if msg := sp.Status().Message(); msg != "" {
 		if err := checkText("status message", msg, false); err != nil {
 			return entries, err
@@ -433,10 +440,9 @@ func (m *Mapper) span(entries []ledger.Entry, res *resourceInfo, scope pcommon.I
 	return append(entries, eventEntries...), nil
 }
 
-// splitAttributes adds the structural attributes of attrs to b and returns
-// those that become content, in order. A repeated key counts once.
-func (m *Mapper) splitAttributes(attrs pcommon.Map, b *builder) ([]pendingContent, error) {
-	var content []pendingContent
+// splitAttributes adds the structural attributes of attrs to b and appends
+// to content those that become content, in order. A repeated key counts once.
+func (m *Mapper) splitAttributes(attrs pcommon.Map, b *builder, content []pendingContent) ([]pendingContent, error) {
 	var seen keySet
 	seen.init(attrs.Len())
 	var err error
@@ -653,14 +659,15 @@ func (m *Mapper) spanEvent(res *resourceInfo, span ledger.Entry, i int, ev ptrac
 	})
 }
 
-func statusName(c ptrace.StatusCode) string {
+// statusCodeName renders an OTLP status code as otel.status_code.
+func statusCodeName(c ptrace.StatusCode) string {
 	switch c {
 	case ptrace.StatusCodeUnset:
-		return "unset"
+		return "UNSET"
 	case ptrace.StatusCodeOk:
-		return "ok"
+		return "OK"
 	case ptrace.StatusCodeError:
-		return "error"
+		return "ERROR"
 	}
 	return strconv.Itoa(int(c))
 }

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"crypto/rand"
 	"fmt"
 	"slices"
 	"strings"
@@ -84,13 +85,18 @@ type builder struct {
 	// allocating.
 	index   map[string]int
 	content []ledger.Content
+	// attrBuf holds the first attributes, so that a builder and its
+	// attributes are one allocation.
+	attrBuf [16]ledger.Attr
 	// attrFindings is how many of sc.findings came from structural
 	// attributes and names; the rest came from content.
 	attrFindings int
 }
 
 func (m *Mapper) newBuilder() *builder {
-	return &builder{m: m, sc: scrub{r: m.redactor}, attrs: make([]ledger.Attr, 0, 16)}
+	b := &builder{m: m, sc: scrub{r: m.redactor}}
+	b.attrs = b.attrBuf[:0]
+	return b
 }
 
 // linearLookup is the most attributes the builder finds by a scan.
@@ -167,8 +173,20 @@ func (b *builder) addContent(name, fallback, data string) error {
 	for b.hasContent(name) {
 		name += "+"
 	}
-	b.content = append(b.content, ledger.NewContent(name, []byte(data)))
+	if b.content == nil {
+		b.content = make([]ledger.Content, 0, 4)
+	}
+	b.content = append(b.content, newContent(name, data))
 	return nil
+}
+
+// newContent returns content named name holding data, with a fresh salt
+// as ledger.NewContent gives, salt and data in one allocation.
+func newContent(name, data string) ledger.Content {
+	buf := make([]byte, ledger.SaltSize+len(data))
+	rand.Read(buf[:ledger.SaltSize])
+	copy(buf[ledger.SaltSize:], data)
+	return ledger.Content{Name: name, Salt: buf[:ledger.SaltSize:ledger.SaltSize], Data: buf[ledger.SaltSize:]}
 }
 
 // checkValue rejects an attribute value over the limit.
@@ -289,68 +307,119 @@ func (b *builder) fit(e *ledger.Entry) error {
 	// n is the leaf's size with the attributes in move moved: each moved
 	// attribute leaves the leaf and adds its name to AttrMovedAttributes;
 	// the first also adds the content's commitment and that attribute.
+	// Attribute names are unique (builder.set), so an attribute is its
+	// place in e.Attrs.
 	n := size
-	move := make(map[string]bool)
-	moveAttr := func(a ledger.Attr) {
-		if len(move) == 0 {
+	move := make([]bool, len(e.Attrs))
+	moves := 0
+	moveAttr := func(i int) {
+		if moves == 0 {
 			n += 2 + len(ContentAttributes) + ledger.CommitmentSize + 4 + len(AttrMovedAttributes)
 		}
-		move[a.Key] = true
+		move[i] = true
+		moves++
+		a := e.Attrs[i]
 		n += len(a.Key) + 1 - (4 + len(a.Key) + len(a.Value))
 	}
-	var movable []ledger.Attr
-	for _, a := range e.Attrs {
-		switch {
-		case essential(a.Key):
-		case len(a.Value) > inline || !b.m.leaf.keeps(a.Key):
-			moveAttr(a)
-		default:
-			movable = append(movable, a)
+	for i, a := range e.Attrs {
+		if !essential(a.Key) && (len(a.Value) > inline || !b.m.leaf.keeps(a.Key)) {
+			moveAttr(i)
 		}
 	}
-	slices.SortFunc(movable, func(x, y ledger.Attr) int {
-		if c := len(y.Value) - len(x.Value); c != 0 {
-			return c
+	if n > ledger.MaxLeafSize {
+		// The longest of the others, until the leaf fits.
+		var movable []int
+		for i, a := range e.Attrs {
+			if !move[i] && !essential(a.Key) {
+				movable = append(movable, i)
+			}
 		}
-		return strings.Compare(x.Key, y.Key)
-	})
-	for _, a := range movable {
-		if n <= ledger.MaxLeafSize {
-			break
+		slices.SortFunc(movable, func(i, j int) int {
+			x, y := e.Attrs[i], e.Attrs[j]
+			if c := len(y.Value) - len(x.Value); c != 0 {
+				return c
+			}
+			return strings.Compare(x.Key, y.Key)
+		})
+		for _, i := range movable {
+			if n <= ledger.MaxLeafSize {
+				break
+			}
+			moveAttr(i)
 		}
-		moveAttr(a)
 	}
 	if n > ledger.MaxLeafSize {
 		largest, largestSize := "", 0
-		for _, a := range e.Attrs {
-			if !move[a.Key] && len(a.Key)+len(a.Value) > largestSize {
+		for i, a := range e.Attrs {
+			if !move[i] && len(a.Key)+len(a.Value) > largestSize {
 				largest, largestSize = a.Key, len(a.Key)+len(a.Value)
 			}
 		}
 		return invalidf("entry of %d bytes exceeds the leaf limit of %d bytes even with long attributes moved to content (largest remaining attribute %q, %d attributes, %d content pieces)",
-			n, ledger.MaxLeafSize, largest, len(e.Attrs)-len(move), len(e.Content))
+			n, ledger.MaxLeafSize, largest, len(e.Attrs)-moves, len(e.Content))
 	}
 	if b.hasContent(ContentAttributes) {
 		return invalidf("entry needs content %q for the attributes it moves out of the leaf, but has content of that name", ContentAttributes)
 	}
-	moved := make(map[string]string, len(move))
-	kept := make([]ledger.Attr, 0, len(e.Attrs)-len(move)+1)
-	for _, a := range e.Attrs {
-		if move[a.Key] {
-			moved[a.Key] = a.Value
-		} else {
-			kept = append(kept, a)
+	// One allocation holds the kept attributes and, after them, the moved
+	// ones, which are then sorted by name.
+	all := make([]ledger.Attr, 0, len(e.Attrs)+1)
+	for i, a := range e.Attrs {
+		if !move[i] {
+			all = append(all, a)
 		}
 	}
-	data := marshalJSON(moved)
+	kept := len(all)
+	for i, a := range e.Attrs {
+		if move[i] {
+			all = append(all, a)
+		}
+	}
+	moved := all[kept:]
+	slices.SortFunc(moved, func(x, y ledger.Attr) int { return strings.Compare(x.Key, y.Key) })
+	// The content's salt and data share one allocation.
+	buf := movedJSON(ledger.SaltSize, moved)
+	data := buf[ledger.SaltSize:]
 	if len(data) > b.m.limits.MaxContentBytes {
 		return invalidf("the attributes moved out of an entry's leaf are %d bytes together, limit is %d (limits.max_content_bytes)", len(data), b.m.limits.MaxContentBytes)
 	}
-	kept = append(kept, ledger.Attr{Key: AttrMovedAttributes, Value: strings.Join(sortedKeys(moved), " ")})
-	e.Attrs = kept
-	e.Content = append(e.Content, ledger.NewContent(ContentAttributes, data))
+	var names strings.Builder
+	names.Grow(len(moved) - 1 + (len(data) - 2)) // at most
+	for i, a := range moved {
+		if i > 0 {
+			names.WriteByte(' ')
+		}
+		names.WriteString(a.Key)
+	}
+	// The moved attributes' place takes AttrMovedAttributes: all's last
+	// slot is free, so the kept attributes do not move.
+	e.Attrs = append(all[:kept:kept+1], ledger.Attr{Key: AttrMovedAttributes, Value: names.String()})
+	rand.Read(buf[:ledger.SaltSize])
+	e.Content = append(e.Content, ledger.Content{Name: ContentAttributes, Salt: buf[:ledger.SaltSize:ledger.SaltSize], Data: data})
 	b.content = e.Content
 	return nil
+}
+
+// movedJSON encodes attrs, sorted by name and each name once, as the JSON
+// object of their names and values, byte for byte as encoding/json encodes
+// a map[string]string without escaping HTML. The JSON starts after prefix
+// zero bytes.
+func movedJSON(prefix int, attrs []ledger.Attr) []byte {
+	size := prefix + 2
+	for _, a := range attrs {
+		size += len(a.Key) + len(a.Value) + 6
+	}
+	buf := make([]byte, prefix, size)
+	buf = append(buf, '{')
+	for i, a := range attrs {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = appendStdJSONString(buf, a.Key)
+		buf = append(buf, ':')
+		buf = appendStdJSONString(buf, a.Value)
+	}
+	return append(buf, '}')
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -1,10 +1,12 @@
 package ingest
 
 import (
+	"bytes"
 	"encoding/json"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 )
@@ -165,53 +167,221 @@ const maxToolCallID = 256
 // response) and returns the tool-call IDs it decided, in order, and its
 // reasoning text. Parts of type "tool_call" and members "tool_calls" give
 // IDs; parts of type "reasoning" (or "thinking") give reasoning.
+//
+// It reads data as encoding/json would decode it into an any and walks the
+// result with the members of each object in the order of their sorted
+// names (of repeated names the last wins), but without building that
+// value: it parses data once into a flat list of nodes. Data that
+// encoding/json would refuse (invalid, or a number out of float64's range)
+// gives nothing.
 func outputFacts(data []byte, ids []string, reasoning []string) ([]string, []string) {
-	var v any
-	if json.Unmarshal(data, &v) != nil {
+	if !json.Valid(data) {
 		return ids, reasoning
 	}
-	var walk func(v any)
-	addID := func(x any) {
-		id, ok := x.(string)
-		if !ok || id == "" || len(id) > maxToolCallID || strings.ContainsAny(id, " \t\r\n") || slices.Contains(ids, id) {
+	// Every value but the first follows a comma, '[' or '{'.
+	n := min(1+bytes.Count(data, []byte{','})+bytes.Count(data, []byte{'['})+bytes.Count(data, []byte{'{'}), 256)
+	w := factWalker{data: data, nodes: make([]jsonNode, 0, n), members: make([]int, 0, n), ids: ids, reasoning: reasoning}
+	root, _, ok := w.parse(skipJSONSpace(data, 0))
+	if !ok {
+		return ids, reasoning
+	}
+	w.walk(root)
+	return w.ids, w.reasoning
+}
+
+// jsonNode is one value of the JSON outputFacts reads.
+type jsonNode struct {
+	kind  byte   // '{', '[', '"' or 0 for numbers and literals
+	key   []byte // the member name (unescaped) when the parent is an object
+	raw   []byte // a string's bytes with its quotes
+	first int    // the first child, or -1
+	next  int    // the next sibling, or -1
+}
+
+// factWalker parses and walks the JSON of outputFacts.
+type factWalker struct {
+	data      []byte
+	nodes     []jsonNode
+	members   []int // a stack of the members of the objects being walked
+	ids       []string
+	reasoning []string
+}
+
+// parse parses the valid JSON value at data[i] and returns its node and
+// the index after it; ok is false for a number encoding/json cannot decode
+// into a float64.
+func (w *factWalker) parse(i int) (n, end int, ok bool) {
+	n = len(w.nodes)
+	w.nodes = append(w.nodes, jsonNode{first: -1, next: -1})
+	d := w.data
+	switch c := d[i]; c {
+	case '{', '[':
+		w.nodes[n].kind = c
+		i = skipJSONSpace(d, i+1)
+		last := -1
+		for d[i] != '}' && d[i] != ']' {
+			var key []byte
+			if c == '{' {
+				ke := jsonEnd(d, i)
+				key = jsonKey(d[i:ke])
+				i = skipJSONSpace(d, ke) + 1 // the colon
+				i = skipJSONSpace(d, i)
+			}
+			child, e, ok := w.parse(i)
+			if !ok {
+				return 0, 0, false
+			}
+			w.nodes[child].key = key
+			if last < 0 {
+				w.nodes[n].first = child
+			} else {
+				w.nodes[last].next = child
+			}
+			last = child
+			i = skipJSONSpace(d, e)
+			if d[i] == ',' {
+				i = skipJSONSpace(d, i+1)
+			}
+		}
+		return n, i + 1, true
+	case '"':
+		e := jsonEnd(d, i)
+		w.nodes[n].kind = '"'
+		w.nodes[n].raw = d[i:e]
+		return n, e, true
+	default:
+		e := i
+		for e < len(d) && strings.IndexByte(",]} \t\r\n", d[e]) < 0 {
+			e++
+		}
+		if num := d[i:e]; (c == '-' || c >= '0' && c <= '9') && (len(num) > 300 || bytes.ContainsAny(num, "eE")) {
+			// Without an exponent, 300 digits stay below float64's
+			// largest value; encoding/json fails on larger numbers.
+			if _, err := strconv.ParseFloat(string(num), 64); err != nil {
+				return 0, 0, false
+			}
+		}
+		return n, e, true
+	}
+}
+
+// jsonEnd returns the index after the valid JSON string that starts at
+// d[i].
+func jsonEnd(d []byte, i int) int {
+	for j := i + 1; ; j++ {
+		switch d[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+}
+
+// jsonKey returns the value of the JSON string q as encoding/json decodes
+// it (escapes resolved, invalid UTF-8 replaced), without copying when q
+// holds neither.
+func jsonKey(q []byte) []byte {
+	inner := q[1 : len(q)-1]
+	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		return inner
+	}
+	var s string
+	if json.Unmarshal(q, &s) != nil {
+		return inner
+	}
+	return []byte(s)
+}
+
+func skipJSONSpace(d []byte, i int) int {
+	for i < len(d) && (d[i] == ' ' || d[i] == '\t' || d[i] == '\r' || d[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+// str returns node n's string value, or false if n is no string.
+func (w *factWalker) str(n int) ([]byte, bool) {
+	if n < 0 || w.nodes[n].kind != '"' {
+		return nil, false
+	}
+	return jsonKey(w.nodes[n].raw), true
+}
+
+// member returns the value of object n's member name (the last of that
+// name), or -1.
+func (w *factWalker) member(n int, name string) int {
+	found := -1
+	for c := w.nodes[n].first; c >= 0; c = w.nodes[c].next {
+		if string(w.nodes[c].key) == name {
+			found = c
+		}
+	}
+	return found
+}
+
+func (w *factWalker) addID(n int) {
+	id, ok := w.str(n)
+	if !ok || len(id) == 0 || len(id) > maxToolCallID || bytes.ContainsAny(id, " \t\r\n") {
+		return
+	}
+	for _, have := range w.ids {
+		if have == string(id) {
 			return
 		}
-		ids = append(ids, id)
 	}
-	walk = func(v any) {
-		switch v := v.(type) {
-		case []any:
-			for _, x := range v {
-				walk(x)
+	w.ids = append(w.ids, string(id))
+}
+
+func (w *factWalker) walk(n int) {
+	switch w.nodes[n].kind {
+	case '[':
+		for c := w.nodes[n].first; c >= 0; c = w.nodes[c].next {
+			w.walk(c)
+		}
+	case '{':
+		typ, _ := w.str(w.member(n, "type"))
+		switch string(typ) {
+		case "tool_call", "function_call", "tool_use":
+			if id := w.member(n, "id"); id >= 0 {
+				w.addID(id)
+			} else {
+				w.addID(w.member(n, "call_id"))
 			}
-		case map[string]any:
-			switch v["type"] {
-			case "tool_call", "function_call", "tool_use":
-				if id, ok := v["id"]; ok {
-					addID(id)
-				} else {
-					addID(v["call_id"])
+		case "reasoning", "thinking":
+			for _, k := range []string{"content", "text", "thinking"} {
+				if s, ok := w.str(w.member(n, k)); ok && len(s) > 0 {
+					w.reasoning = append(w.reasoning, string(s))
+					break
 				}
-			case "reasoning", "thinking":
-				for _, k := range []string{"content", "text", "thinking"} {
-					if s, ok := v[k].(string); ok && s != "" {
-						reasoning = append(reasoning, s)
-						break
-					}
-				}
-			}
-			if calls, ok := v["tool_calls"].([]any); ok {
-				for _, c := range calls {
-					if c, ok := c.(map[string]any); ok {
-						addID(c["id"])
-					}
-				}
-			}
-			for _, k := range sortedKeys(v) {
-				walk(v[k])
 			}
 		}
+		if calls := w.member(n, "tool_calls"); calls >= 0 && w.nodes[calls].kind == '[' {
+			for c := w.nodes[calls].first; c >= 0; c = w.nodes[c].next {
+				if w.nodes[c].kind == '{' {
+					w.addID(w.member(c, "id"))
+				}
+			}
+		}
+		// The members by name, the last of each name.
+		base := len(w.members)
+		for c := w.nodes[n].first; c >= 0; c = w.nodes[c].next {
+			w.members = append(w.members, c)
+		}
+		ms := w.members[base:]
+		slices.SortStableFunc(ms, func(x, y int) int { return bytes.Compare(w.nodes[x].key, w.nodes[y].key) })
+		k := 0
+		for j := range ms {
+			if j+1 < len(ms) && bytes.Equal(w.nodes[ms[j]].key, w.nodes[ms[j+1]].key) {
+				continue
+			}
+			ms[k] = ms[j]
+			k++
+		}
+		w.members = w.members[:base+k]
+		for j := base; j < base+k; j++ {
+			w.walk(w.members[j])
+		}
+		w.members = w.members[:base]
 	}
-	walk(v)
-	return ids, reasoning
 }

@@ -124,7 +124,7 @@ func (m *Mapper) logRecord(res *resourceInfo, scope pcommon.InstrumentationScope
 		return ledger.Entry{}, false, err
 	}
 	b := m.newBuilder()
-	content, err := m.splitAttributes(lr.Attributes(), b)
+	content, err := m.splitAttributes(lr.Attributes(), b, nil)
 	if err != nil {
 		return ledger.Entry{}, false, err
 	}

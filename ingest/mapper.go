@@ -92,6 +92,7 @@ func Map(ctx context.Context, td ptrace.Traces, m *Mapper) ([]ledger.Entry, erro
 			return nil, fmt.Errorf("resource %d: %w", i, err)
 		}
 		groups := map[string]*attestGroup{}
+		var ids hexIDs
 		sss := rs.ScopeSpans()
 		for j := range sss.Len() {
 			ss := sss.At(j)
@@ -106,7 +107,7 @@ func Map(ctx context.Context, td ptrace.Traces, m *Mapper) ([]ledger.Entry, erro
 				}
 				sp := spans.At(k)
 				n := len(entries)
-				entries, err = m.span(entries, res, scope, sp)
+				entries, err = m.span(entries, res, scope, sp, &ids)
 				if err != nil {
 					tid, sid := sp.TraceID(), sp.SpanID()
 					return nil, fmt.Errorf("resource %d scope %d span %d (trace %x span %x): %w", i, j, k, tid[:], sid[:], err)
@@ -226,8 +227,14 @@ func (m *Mapper) attestation(res *resourceInfo, traceID string, g *attestGroup) 
 		b.put(AttrModels, strings.Join(sortedKeys(g.models), " "))
 	}
 	h := sha256.New()
+	var buf []byte
 	for _, a := range b.attrs {
-		fmt.Fprintf(h, "%d:%s%d:%s", len(a.Key), a.Key, len(a.Value), a.Value)
+		// "<len>:<key><len>:<value>"
+		buf = strconv.AppendInt(buf[:0], int64(len(a.Key)), 10)
+		buf = append(append(buf, ':'), a.Key...)
+		buf = strconv.AppendInt(buf, int64(len(a.Value)), 10)
+		buf = append(append(buf, ':'), a.Value...)
+		h.Write(buf)
 	}
 	b.sc.findings = res.findings
 	b.attrFindings = len(res.findings)
@@ -242,9 +249,31 @@ func (m *Mapper) attestation(res *resourceInfo, traceID string, g *attestGroup) 
 	})
 }
 
+// hexIDs keeps the hex form of the last trace and parent span IDs, which
+// the next spans of a request mostly share, so that they share one string.
+type hexIDs struct {
+	traceID             pcommon.TraceID
+	parentID            pcommon.SpanID
+	traceHex, parentHex string
+}
+
+func (h *hexIDs) trace(id pcommon.TraceID) string {
+	if h.traceHex == "" || id != h.traceID {
+		h.traceID, h.traceHex = id, hex.EncodeToString(id[:])
+	}
+	return h.traceHex
+}
+
+func (h *hexIDs) parent(id pcommon.SpanID) string {
+	if h.parentHex == "" || id != h.parentID {
+		h.parentID, h.parentHex = id, hex.EncodeToString(id[:])
+	}
+	return h.parentHex
+}
+
 // span appends the entries of one span to entries: the span's own entry
 // first, then one per credential or approval event.
-func (m *Mapper) span(entries []ledger.Entry, res *resourceInfo, scope pcommon.InstrumentationScope, sp ptrace.Span) ([]ledger.Entry, error) {
+func (m *Mapper) span(entries []ledger.Entry, res *resourceInfo, scope pcommon.InstrumentationScope, sp ptrace.Span, ids *hexIDs) ([]ledger.Entry, error) {
 	traceID, spanID := sp.TraceID(), sp.SpanID()
 	if traceID.IsEmpty() {
 		return entries, invalidf("trace_id is all zero")
@@ -271,25 +300,26 @@ func (m *Mapper) span(entries []ledger.Entry, res *resourceInfo, scope pcommon.I
 	name := b.sc.text(sp.Name())
 	base := ledger.Entry{
 		Kind:    kind,
-		TraceID: hex.EncodeToString(traceID[:]),
+		TraceID: ids.trace(traceID),
 		SpanID:  hex.EncodeToString(spanID[:]),
 		Name:    name,
 		Start:   otelTime(sp.StartTimestamp()),
 		End:     otelTime(sp.EndTimestamp()),
 	}
 	if p := sp.ParentSpanID(); !p.IsEmpty() {
-		base.ParentSpanID = hex.EncodeToString(p[:])
+		base.ParentSpanID = ids.parent(p)
 	}
 
 	// Structural attributes first (their findings give credential facts),
 	// content after.
-	content, err := m.splitAttributes(sp.Attributes(), b)
+	var pending [8]pendingContent
+	content, err := m.splitAttributes(sp.Attributes(), b, pending[:0])
 	if err != nil {
 		return entries, err
 	}
 	b.common(res, kind, op)
 	b.put(AttrSpanKind, spanKindName(int32(sp.Kind())))
-	b.put(AttrStatusCode, strings.ToUpper(statusName(sp.Status().Code())))
+	b.put(AttrStatusCode, statusCodeName(sp.Status().Code()))
 	if msg := sp.Status().Message(); msg != "" {
 		if err := checkText("status message", msg, false); err != nil {
 			return entries, err
@@ -410,20 +440,19 @@ func (m *Mapper) span(entries []ledger.Entry, res *resourceInfo, scope pcommon.I
 	return append(entries, eventEntries...), nil
 }
 
-// splitAttributes adds the structural attributes of attrs to b and returns
-// those that become content, in order. A repeated key counts once.
-func (m *Mapper) splitAttributes(attrs pcommon.Map, b *builder) ([]pendingContent, error) {
-	var content []pendingContent
-	seen := make(map[string]bool, attrs.Len())
+// splitAttributes adds the structural attributes of attrs to b and appends
+// to content those that become content, in order. A repeated key counts once.
+func (m *Mapper) splitAttributes(attrs pcommon.Map, b *builder, content []pendingContent) ([]pendingContent, error) {
+	var seen keySet
+	seen.init(attrs.Len())
 	var err error
 	attrs.Range(func(k string, v pcommon.Value) bool {
 		if err = checkAttrKey(k); err != nil {
 			return false
 		}
-		if seen[k] {
+		if !seen.add(k) {
 			return true
 		}
-		seen[k] = true
 		if rule, rest, ok := m.contentRuleFor(k); ok {
 			content = append(content, pendingContent{k, rule, rest, v})
 			return true
@@ -432,6 +461,39 @@ func (m *Mapper) splitAttributes(attrs pcommon.Map, b *builder) ([]pendingConten
 		return err == nil
 	})
 	return content, err
+}
+
+// keySet is a set of attribute names: a list of the first few, which a
+// scan searches faster than a map and without allocating, or a map for a
+// map of more attributes, so that hostile input stays linear.
+type keySet struct {
+	small [16]string
+	n     int
+	big   map[string]bool
+}
+
+// init prepares the set for at most n names.
+func (s *keySet) init(n int) {
+	if n > len(s.small) {
+		s.big = make(map[string]bool, n)
+	}
+}
+
+// add adds k and reports whether it was new.
+func (s *keySet) add(k string) bool {
+	if s.big != nil {
+		if s.big[k] {
+			return false
+		}
+		s.big[k] = true
+		return true
+	}
+	if slices.Contains(s.small[:s.n], k) {
+		return false
+	}
+	s.small[s.n] = k
+	s.n++
+	return true
 }
 
 // pendingContent is an attribute that becomes content once the structural
@@ -597,14 +659,15 @@ func (m *Mapper) spanEvent(res *resourceInfo, span ledger.Entry, i int, ev ptrac
 	})
 }
 
-func statusName(c ptrace.StatusCode) string {
+// statusCodeName renders an OTLP status code as otel.status_code.
+func statusCodeName(c ptrace.StatusCode) string {
 	switch c {
 	case ptrace.StatusCodeUnset:
-		return "unset"
+		return "UNSET"
 	case ptrace.StatusCodeOk:
-		return "ok"
+		return "OK"
 	case ptrace.StatusCodeError:
-		return "error"
+		return "ERROR"
 	}
 	return strconv.Itoa(int(c))
 }

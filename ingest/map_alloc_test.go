@@ -1,0 +1,30 @@
+package ingest
+
+import (
+	"testing"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// TestMapAllocations checks that mapping the benchmark's agent-shaped
+// spans allocates a few times per span (its entry's builder, ID, content
+// and moved attributes), not once per attribute or per JSON value: issue
+// 20 measured 50 allocations per span before outputFacts, fit and the
+// builder stopped going through maps and encoding/json.
+func TestMapAllocations(t *testing.T) {
+	var dec ptrace.ProtoUnmarshaler
+	td, err := dec.UnmarshalTraces(benchRequest(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newMapper(t, MappingConfig{}, Limits{})
+	const maxPerSpan = 16
+	n := testing.AllocsPerRun(3, func() {
+		if _, err := Map(t.Context(), td, m); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if perSpan := n / benchSpansPerRequest; perSpan > maxPerSpan {
+		t.Errorf("Map allocates %.1f times per span, want at most %d", perSpan, maxPerSpan)
+	}
+}

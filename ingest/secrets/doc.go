@@ -82,7 +82,8 @@
 // with '='. It also recognises Facebook app tokens (15 or 16 digits|27 to 40 characters,
 // or %7C for '|'), Telegram bot tokens (digits:A…), Terraform Cloud tokens
 // (….atlasv1.…), and JWT-shaped tokens whose
-// header does not decode (ey….ey….…, as gitleaks finds them), and curl --user
+// header or payload does not decode (ey….ey….…, backslashes in the payload too, as
+// gitleaks finds them), and curl --user
 // "user":"password" and user:'password'; a password in braces with mixed case and
 // digits ({ZqL5kVrX1n8tA2}) is not taken for a {placeholder}.
 //

@@ -62,10 +62,10 @@
 //     not redacted either if it looks like code (get_token(), os.environ["TOKEN"],
 //     config.token), and, after ':' or a flag, if it is a single word of letters (prose such
 //     as "Token: Expired", type annotations such as "token: String") unless its letters look
-//     random (qWeRtYuIoPaSdFgH, not AccessTokenProvider). A constant named after its
-//     value (TokenField = "token_field") is not redacted, nor, in text, a *credential* or
-//     *creds value that is not token-shaped (--credential jti-7f3a). "the token expired"
-//     has no separator after its key word and is left alone; "max_tokens": 1024 and
+//     random (qWeRtYuIoPaSdFgH, ghwnecchnzinblzu, not AccessTokenProvider). A constant
+//     named after its value (TokenField = "token_field") is not redacted, nor, in text, a
+//     *credential* or *creds value that is not token-shaped (--credential jti-7f3a). "the
+//     token expired" has no separator after its key word and is left alone; "max_tokens": 1024 and
 //     token_count=12 are not secret names. A value that is itself a JWT, a prefixed token or
 //     a Bearer or Basic credential is reported as such, otherwise as
 //     [KindSecretAttribute] with the name pattern as Rule. The fingerprint is of the

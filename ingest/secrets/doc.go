@@ -62,10 +62,10 @@
 //     not redacted either if it looks like code (get_token(), os.environ["TOKEN"],
 //     config.token), and, after ':' or a flag, if it is a single word of letters (prose such
 //     as "Token: Expired", type annotations such as "token: String") unless its letters look
-//     random (qWeRtYuIoPaSdFgH, not AccessTokenProvider). A constant named after its
-//     value (TokenField = "token_field") is not redacted, nor, in text, a *credential* or
-//     *creds value that is not token-shaped (--credential jti-7f3a). "the token expired"
-//     has no separator after its key word and is left alone; "max_tokens": 1024 and
+//     random (qWeRtYuIoPaSdFgH, ghwnecchnzinblzu, not AccessTokenProvider). A constant
+//     named after its value (TokenField = "token_field") is not redacted, nor, in text, a
+//     *credential* or *creds value that is not token-shaped (--credential jti-7f3a). "the
+//     token expired" has no separator after its key word and is left alone; "max_tokens": 1024 and
 //     token_count=12 are not secret names. A value that is itself a JWT, a prefixed token or
 //     a Bearer or Basic credential is reported as such, otherwise as
 //     [KindSecretAttribute] with the name pattern as Rule. The fingerprint is of the
@@ -82,7 +82,8 @@
 // with '='. It also recognises Facebook app tokens (15 or 16 digits|27 to 40 characters,
 // or %7C for '|'), Telegram bot tokens (digits:A…), Terraform Cloud tokens
 // (….atlasv1.…), and JWT-shaped tokens whose
-// header does not decode (ey….ey….…, as gitleaks finds them), and curl --user
+// header or payload does not decode (ey….ey….…, backslashes in the payload too, as
+// gitleaks finds them), and curl --user
 // "user":"password" and user:'password'; a password in braces with mixed case and
 // digits ({ZqL5kVrX1n8tA2}) is not taken for a {placeholder}.
 //

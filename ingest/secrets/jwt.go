@@ -46,30 +46,45 @@ func parseJWT(s string, i int) (jwtMatch, bool) {
 	case n >= 3:
 		return jwtMatch{end: ends[2], rule: "jws", claims: parseClaims(s[ends[0]+1 : ends[1]])}, true
 	}
-	return jwtMatch{}, false
+	// A payload that holds a backslash (\/ of a JSON string, or made up) is looked at
+	// by its shape.
+	return jwtShape(s, i, ends[0])
 }
 
 // minJWTShapeSegment is the length of the shortest header and payload of a token taken
 // for a JWT by its shape alone.
 const minJWTShapeSegment = 19
 
+// minJWTShapeSignature is the length of the shortest signature of a token taken for a
+// JWT by its shape alone, if it has one.
+const minJWTShapeSignature = 10
+
 // jwtShape reports whether a token shaped like a JWS starts at s[i], whose header, which
 // ends at s[h], does not decode: "ey", as every JSON object in base64url starts, and 17 or
-// more characters; a payload that starts "ey" too, of base64url characters, '/' and the
-// JSON escape \/; and a signature of at least 10 such characters, or none, with up to two
-// '=' of padding. Such tokens are corrupted or made up, but as secret as real ones.
+// more characters; a payload that starts "ey" too, of base64url characters, '/' and
+// backslashes; and a signature of at least 10 such characters, or none, with up to two
+// '=' of padding. These are the characters gitleaks' jwt rule allows. Such tokens are
+// corrupted or made up, but as secret as real ones.
+//
+// The payload must end at a '.', so every backslash in it is the token's, even one that
+// reads as a JSON escape (ey…\rvU7…). The signature ends where the text may go on: at \n,
+// \r, \t or \u, which in a JSON string end a line or start an escaped character, unless
+// what comes before them is too short to be a signature and the run through them is not.
 func jwtShape(s string, i, h int) (jwtMatch, bool) {
 	if h-i < minJWTShapeSegment || s[i+1] != 'y' || !strings.HasPrefix(s[h+1:], "ey") {
 		return jwtMatch{}, false
 	}
-	p := jwtShapeSpan(s, h+1)
+	p := jwtShapeSpan(s, h+1, true)
 	if p-(h+1) < minJWTShapeSegment || p == len(s) || s[p] != '.' {
 		return jwtMatch{}, false
 	}
-	end := jwtShapeSpan(s, p+1)
-	switch {
-	case end == p+1:
-	case end-(p+1) < 10:
+	end := jwtShapeSpan(s, p+1, false)
+	if n := end - (p + 1); n > 0 && n < minJWTShapeSignature {
+		end = jwtShapeSpan(s, p+1, true)
+	}
+	switch n := end - (p + 1); {
+	case n == 0:
+	case n < minJWTShapeSignature:
 		return jwtMatch{}, false
 	default:
 		for n := 0; n < 2 && end < len(s) && s[end] == '='; n++ {
@@ -80,14 +95,20 @@ func jwtShape(s string, i, h int) (jwtMatch, bool) {
 }
 
 // jwtShapeSpan returns the index after the run of base64url characters, '/' and
-// backslashes (of the JSON escapes \/ and \\, or stray, but not of \n, \r, \t or
-// \u) that starts at s[i].
-func jwtShapeSpan(s string, i int) int {
+// backslashes that starts at s[i]. Unless every backslash is taken, the run stops at
+// the JSON escapes \n, \r, \t and \u, and at a backslash that ends it, while the
+// escapes \/ and \\ and a stray backslash before another character of the run, as
+// made-up tokens have, are part of it.
+func jwtShapeSpan(s string, i int, everyBackslash bool) int {
 	for i < len(s) {
 		switch c := s[i]; {
 		case byteClass[c]&bB64URL != 0 || c == '/':
 			i++
-		case c != '\\' || i+1 == len(s):
+		case c != '\\':
+			return i
+		case everyBackslash:
+			i++
+		case i+1 == len(s):
 			return i
 		case s[i+1] == '\\' || s[i+1] == '/':
 			i += 2 // \/ or \\, a JSON escape

@@ -181,8 +181,9 @@ func TestRedactTextKeyValueKept(t *testing.T) {
 		`--password --verbose`,                                                                          // another flag
 		"the password\nhunter2hunter2",                                                                  // no separator
 		`urn:example:token:a1b2c3d4e5f6 arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbC123`, // key:value without a space
-		`password:= ""`,              // empty
-		`"tokenizer": "cl100k_base"`, // not a credential
+		`password:= ""`,                          // empty
+		`"tokenizer": "cl100k_base"`,             // not a credential
+		`token_source: kubernetesserviceaccount`, // words glued together
 	} {
 		got, findings, changed := r.RedactText(v)
 		if changed || got != v || len(findings) != 0 {
@@ -304,7 +305,12 @@ func TestRandomLetters(t *testing.T) {
 		{"loadAWSConfig", false},
 		{"ServiceAccountKey", false},
 		{"Expired", false},
-		{"abcdefghijklmnop", false},  // one case
+		{"abcdefghijklmnop", false}, // one case, vowels
+		{"ghwnecchnzinblzu", true},  // one case, few vowels
+		{"GHWNECCHNZINBLZU", true},  // one case, few vowels
+		{"ghwnecchnzinblz", false},  // one case, too short
+		{"tokenexchangeendpoint", false},
+		{"kubernetesserviceaccount", false},
 		{"qWeRtYuIoPaS-dFgH", false}, // not letters alone
 	} {
 		if got := randomLetters(tc.v); got != tc.want {

@@ -298,6 +298,9 @@ func TestJWTClaims(t *testing.T) {
 func TestJWTShapes(t *testing.T) {
 	r := newTestRedactor(t, Config{})
 	enc := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	// shape is a JWT by shape, with the two bytes \r in its payload, as gitleaks' jwt rule
+	// generated it.
+	const shape = `eynnh7ptnqnPshnF00D.ey8NEcnNpNH\rvU7eph.GUb3Fc7gHt`
 	tests := []struct {
 		name, text, want string // want is the secret, "" for no JWT
 	}{
@@ -307,6 +310,19 @@ func TestJWTShapes(t *testing.T) {
 		{"two segments", enc(`{"alg":"HS256"}`) + "." + enc(`{"sub":"x"}`), ""},
 		{"mid word", "x" + enc(`{"alg":"HS256"}`) + "." + enc(`{}`) + ".c2ln", ""},
 		{"sentence end", "token " + enc(`{"alg":"HS256"}`) + "." + enc(`{}`) + ".c2lnbmF0dXJl.", enc(`{"alg":"HS256"}`) + "." + enc(`{}`) + ".c2lnbmF0dXJl"},
+		// Made-up tokens with backslashes, as gitleaks' jwt rule allows and its random
+		// examples have: every backslash of a payload is the token's, \r too.
+		{"escape in made-up payload", "<jwtToken>\n    " + shape + "\n</jwtToken>", shape},
+		{"escape in decoded header's payload", "x " + enc(`{"alg":"HS256"}`) + `.eyJzdWIiOiJ4\rIiwiZXhwIjoxfQ.abcdefghijklm y`,
+			enc(`{"alg":"HS256"}`) + `.eyJzdWIiOiJ4\rIiwiZXhwIjoxfQ.abcdefghijklm`},
+		{"backslash ends payload", `x eynnh7ptnqnPshnF00D.ey8NEcnNpNHvU7ephQ\.GUb3Fc7gHt y`, `eynnh7ptnqnPshnF00D.ey8NEcnNpNHvU7ephQ\.GUb3Fc7gHt`},
+		{"escape in short signature", `x eynnh7ptnqnPshnF00D.ey8NEcnNpNHvU7ephQz2.GUb3\rFc7gHtX y`, `eynnh7ptnqnPshnF00D.ey8NEcnNpNHvU7ephQz2.GUb3\rFc7gHtX`},
+		// A JSON string's \n after the signature, or after an empty one, ends the token.
+		{"escape after signature", `{"content":"token eynnh7ptnqnPshnF00D.ey8NEcnNpNHvU7ephQz2.GUb3Fc7gHtQ\nnext line"}`,
+			`eynnh7ptnqnPshnF00D.ey8NEcnNpNHvU7ephQz2.GUb3Fc7gHtQ`},
+		{"escape after empty signature", `{"content":"token eynnh7ptnqnPshnF00D.ey8NEcnNpNHvU7ephQz2.\nnext line"}`,
+			`eynnh7ptnqnPshnF00D.ey8NEcnNpNHvU7ephQz2.`},
+		{"escape in too short signature", `{"content":"token eynnh7ptnqnPshnF00D.ey8NEcnNpNHvU7ephQz2.GUb3\nok"}`, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -113,9 +113,13 @@ func TestRecallAgainstGitleaks(t *testing.T) {
 	seed := *secretSeed
 	var examples []ruleExamples
 	for range max(*rounds, 1) {
+		roundSeed := *secretSeed
 		ex, err := loadExamples()
 		if err != nil {
 			t.Fatal(err)
+		}
+		for i := range ex {
+			ex[i].seed = roundSeed
 		}
 		examples = append(examples, ex...)
 	}
@@ -128,7 +132,7 @@ func TestRecallAgainstGitleaks(t *testing.T) {
 		t.Fatal(err)
 	}
 	tallies := map[string]*tally{}
-	count := func(f report.Finding, where, text string, ok bool) {
+	count := func(f report.Finding, seed int64, where, text string, ok bool) {
 		tl := tallies[f.RuleID]
 		if tl == nil {
 			tl = &tally{}
@@ -138,7 +142,7 @@ func TestRecallAgainstGitleaks(t *testing.T) {
 		if ok {
 			tl.covered++
 		} else if len(tl.misses) < 12 {
-			tl.misses = append(tl.misses, fmt.Sprintf("%s: %q (secret %q)", where, text, f.Secret))
+			tl.misses = append(tl.misses, fmt.Sprintf("-seed %d, %s: %q (secret %q)", seed, where, text, f.Secret))
 		}
 	}
 	var partial []string
@@ -164,7 +168,7 @@ func TestRecallAgainstGitleaks(t *testing.T) {
 				}
 				out, fs := p.redact(r, text)
 				for _, f := range gl {
-					count(f, p.name, text, covered(f, out, fs))
+					count(f, ex.seed, p.name, text, covered(f, out, fs))
 				}
 			}
 			// The key of a one-line key=value example as an attribute name.
@@ -172,7 +176,7 @@ func TestRecallAgainstGitleaks(t *testing.T) {
 				out, fs, _ := r.RedactAttr(m[1], m[2])
 				for _, f := range raw {
 					if strings.Contains(m[2], f.Secret) {
-						count(f, "attribute name "+m[1], m[2], covered(f, out, fs))
+						count(f, ex.seed, "attribute name "+m[1], m[2], covered(f, out, fs))
 					}
 				}
 			}

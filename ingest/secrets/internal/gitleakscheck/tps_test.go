@@ -26,6 +26,9 @@ type ruleExamples struct {
 	tps  []string
 	// err says why some examples could not be evaluated.
 	err error
+	// seed is the -seed that draws the same examples in the first round, so that a miss
+	// found in a later round can be reproduced alone.
+	seed int64
 }
 
 // loadExamples evaluates the tps of every rule generator in the gitleaks module's

@@ -681,32 +681,23 @@ func (l *Log) Checkpoint(ctx context.Context) (Checkpoint, error) {
 
 // sign signs a checkpoint of the current tree head if the tree has grown
 // since the latest checkpoint (and, unless force, the interval has passed).
+//
+// Most ticks of an idle log, and of a log several processes write, find
+// nothing to sign. sign decides that from the head read without its row
+// lock, which every append and every reader's access entry waits for, and
+// takes the lock only to sign; there it decides again, on the locked head.
+// A head read after an append committed holds it, so a forced checkpoint
+// still covers every append that returned before sign was called.
 func (l *Log) sign(ctx context.Context, force bool) (Checkpoint, error) {
-	var cp *Checkpoint
-	err := l.store.Update(ctx, nil, func(h TreeHead, _ map[[HashSize]byte]Existing) (*Batch, error) {
-		cp = nil
-		if h.Checkpointed && h.CheckpointSize == h.Size {
-			return nil, nil
-		}
-		now := time.Now().UTC()
-		// The ticker paces this process; the stored time paces several
-		// writers. Allow a tenth of the interval of slack, else the tick
-		// after a checkpoint finds it a few microseconds too young and
-		// checkpoints come every other interval.
-		if !force && h.Checkpointed && now.Sub(h.CheckpointTime) < l.interval-l.interval/10 {
-			return nil, nil
-		}
-		msg, err := l.signer.Sign(h.Size, h.Root)
-		if err != nil {
-			return nil, err
-		}
-		cp = &Checkpoint{Size: h.Size, Root: h.Root, Note: msg, Time: now}
-		next := h
-		next.Checkpointed, next.CheckpointSize, next.CheckpointTime = true, h.Size, now
-		return &Batch{Head: next, Checkpoint: cp}, nil
-	})
+	h, err := l.store.Head(ctx)
 	if err != nil {
-		return Checkpoint{}, fmt.Errorf("sign checkpoint: %w", err)
+		return Checkpoint{}, fmt.Errorf("sign checkpoint: read head: %w", err)
+	}
+	var cp *Checkpoint
+	if l.due(h, time.Now().UTC(), force) {
+		if cp, err = l.signLocked(ctx, force); err != nil {
+			return Checkpoint{}, err
+		}
 	}
 	if cp != nil {
 		if l.observer != nil {
@@ -722,6 +713,43 @@ func (l *Log) sign(ctx context.Context, force bool) (Checkpoint, error) {
 		return Checkpoint{}, fmt.Errorf("read latest checkpoint: %w", err)
 	}
 	return latest, nil
+}
+
+// due reports whether a checkpoint of h is to be signed at now.
+func (l *Log) due(h TreeHead, now time.Time, force bool) bool {
+	if h.Checkpointed && h.CheckpointSize == h.Size {
+		return false
+	}
+	// The ticker paces this process; the stored time paces several
+	// writers. Allow a tenth of the interval of slack, else the tick
+	// after a checkpoint finds it a few microseconds too young and
+	// checkpoints come every other interval.
+	return force || !h.Checkpointed || now.Sub(h.CheckpointTime) >= l.interval-l.interval/10
+}
+
+// signLocked signs a checkpoint of the head in a transaction that holds
+// its lock, if one is still due, and returns it (nil if none was).
+func (l *Log) signLocked(ctx context.Context, force bool) (*Checkpoint, error) {
+	var cp *Checkpoint
+	err := l.store.Update(ctx, nil, func(h TreeHead, _ map[[HashSize]byte]Existing) (*Batch, error) {
+		cp = nil
+		now := time.Now().UTC()
+		if !l.due(h, now, force) {
+			return nil, nil
+		}
+		msg, err := l.signer.Sign(h.Size, h.Root)
+		if err != nil {
+			return nil, err
+		}
+		cp = &Checkpoint{Size: h.Size, Root: h.Root, Note: msg, Time: now}
+		next := h
+		next.Checkpointed, next.CheckpointSize, next.CheckpointTime = true, h.Size, now
+		return &Batch{Head: next, Checkpoint: cp}, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sign checkpoint: %w", err)
+	}
+	return cp, nil
 }
 
 // Close stops accepting appends, commits those already accepted, signs a

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,6 +53,7 @@ func Run(t *testing.T, newDB func(t *testing.T) DB) {
 		{"InclusionAcrossTileBoundaries", testInclusion},
 		{"Consistency", testConsistency},
 		{"CheckpointInterval", testCheckpointInterval},
+		{"IdleTicksTakeNoLock", testIdleTicksTakeNoLock},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"CancelledContexts", testCancelled},
 		{"FailedUpdateWritesNothing", testFailedUpdate},
@@ -727,6 +729,50 @@ func testCheckpointInterval(t *testing.T, db DB) {
 			t.Fatalf("checkpoints not strictly growing: %d then %d", all[i-1].Size, all[i].Size)
 		}
 	}
+}
+
+// lockCounter is a store that counts its write transactions.
+type lockCounter struct {
+	ledger.Store
+	n atomic.Int64
+}
+
+func (s *lockCounter) Update(ctx context.Context, keys [][ledger.HashSize]byte, fn ledger.UpdateFunc) error {
+	s.n.Add(1)
+	return s.Store.Update(ctx, keys, fn)
+}
+
+// testIdleTicksTakeNoLock: a checkpoint tick with nothing new to sign does
+// not open a write transaction (it would take the tree head's lock, which
+// appends and readers' access entries wait for); the first tick after an
+// append does, and signs.
+func testIdleTicksTakeNoLock(t *testing.T, db DB) {
+	s := &lockCounter{Store: db.Open(t)}
+	const interval = 20 * time.Millisecond
+	l := openLog(t, s, interval)
+	appendN(t, l, 6, 0, 3)
+	waitCheckpoint := func(size uint64) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			cp, err := s.LatestCheckpoint(t.Context())
+			if err == nil && cp.Size == size {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no checkpoint of size %d signed within 10s (latest: %d, %v)", size, cp.Size, err)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitCheckpoint(3)
+	before := s.n.Load()
+	time.Sleep(15 * interval)
+	if n := s.n.Load() - before; n != 0 {
+		t.Errorf("%d write transactions in 15 idle checkpoint intervals, want 0", n)
+	}
+	appendN(t, l, 6, 3, 2)
+	waitCheckpoint(5)
 }
 
 func testConcurrentWriters(t *testing.T, db DB) {

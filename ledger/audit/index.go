@@ -3,11 +3,10 @@ package audit
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"strings"
 	"sync"
@@ -116,9 +115,8 @@ type indexAudit struct {
 	next   int
 	latest *index.Note
 	rb     *index.Rebuild
-	// stored and refs are read concurrently with the pass.
+	// stored is read concurrently with the pass.
 	stored chan storedKeys
-	refs   chan storedRefs
 }
 
 // storedKeys are the stored key lists, by label.
@@ -127,36 +125,12 @@ type storedKeys struct {
 	err  error
 }
 
-// refRows are the entry_refs rows of one key.
-type refRows struct {
-	ref ledger.Ref
-	idx []uint64
-}
-
-// storedRefs are the entry_refs rows of index keys below the audited size,
-// by label, and how many. From a store that digests them
-// (index.RefDigester), digests holds each key's count and digest instead,
-// and only the rows of keys whose digest differs are read.
-type storedRefs struct {
-	rows    map[[index.HashSize]byte]*refRows
-	digests map[[index.HashSize]byte]*refDigest
-	n       uint64
-	err     error
-}
-
-// refDigest is what index.RefDigester says of one key's rows.
-type refDigest struct {
-	ref    ledger.Ref
-	count  uint64
-	digest [index.HashSize]byte
-}
-
 // startIndex verifies the index notes of size at most size and starts
 // reading the stored key lists and entry_refs rows. ctx must outlive the
 // audit: its end stops the reads.
 func startIndex(ctx context.Context, s index.Store, verifierKey string, size uint64) (*indexAudit, error) {
 	ia := &indexAudit{s: s, size: size, start: time.Now(), rep: &IndexReport{Size: size}, rb: index.NewRebuild(),
-		stored: make(chan storedKeys, 1), refs: make(chan storedRefs, 1)}
+		stored: make(chan storedKeys, 1)}
 	notes, err := readNotes(ctx, s, size)
 	if err != nil {
 		return nil, err
@@ -207,7 +181,6 @@ func startIndex(ctx context.Context, s index.Store, verifierKey string, size uin
 		ia.latest = &ia.signed[len(ia.signed)-1]
 		go func() { ia.stored <- readStoredKeys(ctx, s) }()
 	}
-	go func() { ia.refs <- readRefs(ctx, s, size) }()
 	ia.atSize()
 	return ia, nil
 }
@@ -215,6 +188,16 @@ func startIndex(ctx context.Context, s index.Store, verifierKey string, size uin
 // readStoredKeys reads every stored key list.
 func readStoredKeys(ctx context.Context, s index.Store) storedKeys {
 	out := storedKeys{keys: make(map[[index.HashSize]byte]index.KeyState)}
+	if sc, ok := s.(index.Scanner); ok {
+		out.err = sc.ScanIndexKeys(ctx, func(st index.KeyState) error {
+			out.keys[st.Label] = st
+			return nil
+		})
+		if out.err != nil {
+			out.err = fmt.Errorf("audit index: read key lists: %w", out.err)
+		}
+		return out
+	}
 	var from [index.HashSize]byte
 	for {
 		page, err := s.IndexKeysFrom(ctx, from, keyPage)
@@ -233,41 +216,6 @@ func readStoredKeys(ctx context.Context, s index.Store) storedKeys {
 			return out
 		}
 	}
-}
-
-// readRefs reads the entry_refs rows of index keys below size.
-func readRefs(ctx context.Context, s index.Store, size uint64) storedRefs {
-	out := storedRefs{rows: make(map[[index.HashSize]byte]*refRows)}
-	if d, ok := s.(index.RefDigester); ok {
-		out.digests = make(map[[index.HashSize]byte]*refDigest)
-		out.err = d.RefDigests(ctx, size, func(ref ledger.Ref, count uint64, digest [index.HashSize]byte) error {
-			out.n += count
-			out.digests[index.Label(ref)] = &refDigest{ref: ref, count: count, digest: digest}
-			return nil
-		})
-		if out.err != nil {
-			out.err = fmt.Errorf("audit index: read entry_refs digests: %w", out.err)
-		}
-		return out
-	}
-	out.err = s.ScanRefs(ctx, func(ref ledger.Ref, idx uint64) error {
-		if idx >= size {
-			return nil // appended while the audit ran
-		}
-		out.n++
-		l := index.Label(ref)
-		r := out.rows[l]
-		if r == nil {
-			r = &refRows{ref: ref}
-			out.rows[l] = r
-		}
-		r.idx = append(r.idx, idx)
-		return nil
-	})
-	if out.err != nil {
-		out.err = fmt.Errorf("audit index: read entry_refs: %w", out.err)
-	}
-	return out
 }
 
 // add adds the next entry's keys and their labels.
@@ -464,6 +412,9 @@ func (ia *indexAudit) compareKeys(ctx context.Context) error {
 // nodePage at a time with DefaultReaders reads at once, and reports each
 // that differs into found, in the order of nodes.
 func (ia *indexAudit) compareNodes(ctx context.Context, nodes []index.Node, at uint64, found *IndexReport) error {
+	if sc, ok := ia.s.(index.Scanner); ok {
+		return scanNodes(ctx, sc, nodes, at, found)
+	}
 	chunks := (len(nodes) + nodePage - 1) / nodePage
 	// differs[c] are the nodes of chunk c that differ, and whether each is
 	// stored.
@@ -508,6 +459,43 @@ func (ia *indexAudit) compareNodes(ctx context.Context, nodes []index.Node, at u
 	return nil
 }
 
+// scanNodes compares the rebuilt map nodes with the stored ones, read in
+// one scan, and reports each that differs into found, in the order of
+// their ids. Stored nodes that the rebuilt map does not hold are left
+// alone, as compareNodes leaves them.
+func scanNodes(ctx context.Context, sc index.Scanner, nodes []index.Node, at uint64, found *IndexReport) error {
+	byID := func(a, b index.Node) int { return bytes.Compare(a.ID[:], b.ID[:]) }
+	slices.SortFunc(nodes, byID)
+	type state uint8
+	const (
+		absent state = iota
+		same
+		differs
+	)
+	states := make([]state, len(nodes))
+	err := sc.ScanIndexNodes(ctx, func(st index.Node) error {
+		i, ok := slices.BinarySearchFunc(nodes, st, byID)
+		if !ok {
+			return nil
+		}
+		if st == nodes[i] && states[i] == absent {
+			states[i] = same
+		} else {
+			states[i] = differs
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("audit index: read map nodes: %w", err)
+	}
+	for i, n := range nodes {
+		if states[i] != same {
+			found.diverge(at, "index map node %x: stored %v, the leaves give hash %s", n.ID, states[i] != absent, short(n.Hash[:]))
+		}
+	}
+	return nil
+}
+
 // increment adds one to a big-endian number, reporting false on overflow.
 func increment(b *[index.HashSize]byte) bool {
 	for i := len(b) - 1; i >= 0; i-- {
@@ -519,60 +507,46 @@ func increment(b *[index.HashSize]byte) bool {
 	return false
 }
 
-// compareRefs checks every entry_refs row of an index key below the
-// audited size against the rebuilt lists, in order of the keys' labels.
+// compareRefs reads every entry_refs row of an index key below the
+// audited size, in one pass in no particular order, and checks it against
+// the rebuilt lists: each row must name an entry of its key's list, once,
+// and every entry of a list must have its row.
 func (ia *indexAudit) compareRefs(ctx context.Context) error {
-	refs := <-ia.refs
-	if refs.err != nil {
-		return refs.err
+	c := refCheck{rb: ia.rb, size: ia.size, seen: make(map[*index.RebuiltKey][]uint64, ia.rb.Len())}
+	var err error
+	if sc, ok := ia.s.(index.Scanner); ok {
+		err = sc.ScanIndexRefs(ctx, ia.size, c.row)
+	} else {
+		err = ia.s.ScanRefs(ctx, func(ref ledger.Ref, idx uint64) error {
+			return c.row([]byte(ref.Key), []byte(ref.Value), idx)
+		})
 	}
-	ia.rep.Refs = refs.n
-	rb := ia.rb
-	if refs.digests != nil {
-		if err := ia.refRows(ctx, &refs); err != nil {
-			return err
-		}
+	if err != nil {
+		return fmt.Errorf("audit index: read entry_refs: %w", err)
 	}
+	ia.rep.Refs = c.n
 	// Rows that say too much come first, then entries without their row;
 	// each in entry order.
-	var extra, missing []*Divergence
-	for _, l := range rb.Keys() {
-		k := rb.Key(l)
-		var rows []uint64
-		if r := refs.rows[l]; r != nil {
-			rows = r.idx
-			slices.Sort(rows)
-		} else if d := refs.digests[l]; d != nil {
-			continue // the digest matches: the rows are the list
-		}
-		want := k.Indices
-		i, j := 0, 0
-		for i < len(want) || j < len(rows) {
-			switch {
-			case j == len(rows) || (i < len(want) && want[i] < rows[j]):
-				missing = append(missing, diverge(want[i], "entry_refs: entry %d carries %s, but no entry_refs row says so", want[i], k.Key))
-				i++
-			case i == len(want) || rows[j] < want[i]:
-				extra = append(extra, diverge(rows[j], "entry_refs: a row says entry %d carries %s, but entry %d does not", rows[j], k.Key, rows[j]))
-				j++
-			default:
-				i++
-				j++
-				for j < len(rows) && rows[j] == rows[j-1] {
-					extra = append(extra, diverge(rows[j], "entry_refs: entry %d has more than one row for %s", rows[j], k.Key))
-					j++
-				}
+	var missing []*Divergence
+	for _, l := range ia.rb.Keys() {
+		k := ia.rb.Key(l)
+		got := c.seen[k]
+		for w := 0; w*64 < len(k.Indices); w++ {
+			all := ^uint64(0)
+			if n := len(k.Indices) - w*64; n < 64 {
+				all = 1<<n - 1
+			}
+			var have uint64
+			if got != nil {
+				have = got[w]
+			}
+			for m := all &^ have; m != 0; m &= m - 1 {
+				i := k.Indices[w*64+bits.TrailingZeros64(m)]
+				missing = append(missing, diverge(i, "entry_refs: entry %d carries %s, but no entry_refs row says so", i, k.Key))
 			}
 		}
 	}
-	for l, r := range refs.rows {
-		if rb.Key(l) == nil {
-			for _, idx := range r.idx {
-				extra = append(extra, diverge(idx, "entry_refs: a row says entry %d carries %s, but no entry carries it", idx, r.ref))
-			}
-		}
-	}
-	for _, ds := range [][]*Divergence{extra, missing} {
+	for _, ds := range [][]*Divergence{c.extra, missing} {
 		slices.SortStableFunc(ds, func(a, b *Divergence) int {
 			if c := cmpUint(a.Index, b.Index); c != 0 {
 				return c
@@ -586,47 +560,42 @@ func (ia *indexAudit) compareRefs(ctx context.Context) error {
 	return nil
 }
 
-// refRows reads the rows of the keys whose digest differs from the rebuilt
-// list's, and of the keys no entry carries, into refs.rows; the keys whose
-// digest matches keep only their digest.
-func (ia *indexAudit) refRows(ctx context.Context, refs *storedRefs) error {
-	read := func(d *refDigest, want int) error {
-		idx, err := ia.s.Find(ctx, d.ref, 0, want)
-		if err != nil {
-			return fmt.Errorf("audit index: read entry_refs of %s: %w", d.ref, err)
-		}
-		for len(idx) > 0 && idx[len(idx)-1] >= ia.size {
-			idx = idx[:len(idx)-1] // appended while the audit ran
-		}
-		refs.rows[index.Label(d.ref)] = &refRows{ref: d.ref, idx: idx}
+// refCheck checks entry_refs rows one at a time against a rebuilt index.
+type refCheck struct {
+	rb   *index.Rebuild
+	size uint64
+	// seen has, for each key with a row, a bit per entry of its list: set
+	// once the entry's row is read.
+	seen  map[*index.RebuiltKey][]uint64
+	extra []*Divergence
+	// n is the number of rows checked.
+	n uint64
+}
+
+func (c *refCheck) row(key, value []byte, idx uint64) error {
+	if idx >= c.size {
+		return nil // appended while the audit ran
+	}
+	c.n++
+	k := c.rb.Key(index.LabelBytes(key, value))
+	if k == nil {
+		c.extra = append(c.extra, diverge(idx, "entry_refs: a row says entry %d carries %s, but no entry carries it", idx, ledger.Ref{Key: string(key), Value: string(value)}))
 		return nil
 	}
-	h := sha256.New()
-	var b [8]byte
-	for _, l := range ia.rb.Keys() {
-		k := ia.rb.Key(l)
-		d := refs.digests[l]
-		if d == nil {
-			continue // no row: every entry of the key is missing its row
-		}
-		h.Reset()
-		for _, i := range k.Indices {
-			binary.BigEndian.PutUint64(b[:], i)
-			h.Write(b[:])
-		}
-		if d.count == uint64(len(k.Indices)) && [index.HashSize]byte(h.Sum(nil)) == d.digest {
-			continue
-		}
-		if err := read(d, int(d.count)+len(k.Indices)+1); err != nil {
-			return err
-		}
+	i, ok := slices.BinarySearch(k.Indices, idx)
+	if !ok {
+		c.extra = append(c.extra, diverge(idx, "entry_refs: a row says entry %d carries %s, but entry %d does not", idx, k.Key, idx))
+		return nil
 	}
-	for l, d := range refs.digests {
-		if ia.rb.Key(l) == nil {
-			if err := read(d, int(d.count)+1); err != nil {
-				return err
-			}
-		}
+	got := c.seen[k]
+	if got == nil {
+		got = make([]uint64, (len(k.Indices)+63)/64)
+		c.seen[k] = got
 	}
+	if got[i/64]&(1<<(i%64)) != 0 {
+		c.extra = append(c.extra, diverge(idx, "entry_refs: entry %d has more than one row for %s", idx, k.Key))
+		return nil
+	}
+	got[i/64] |= 1 << (i % 64)
 	return nil
 }

@@ -70,6 +70,17 @@ func TestIndexTampered(t *testing.T) {
 			stmts: []string{`UPDATE index_nodes SET hash = sha256(hash) WHERE id = (SELECT id FROM index_nodes WHERE children IS NULL ORDER BY id LIMIT 1)`},
 			want:  []string{`^index map node [0-9a-f]{68}: stored true, the leaves give hash .*$`},
 		},
+		{
+			name:  "a map node deleted",
+			stmts: []string{`DELETE FROM index_nodes WHERE id = (SELECT id FROM index_nodes WHERE children IS NULL ORDER BY id LIMIT 1)`},
+			want:  []string{`^index map node [0-9a-f]{68}: stored false, the leaves give hash .*$`},
+		},
+		{
+			name: "entry_refs row duplicated",
+			stmts: []string{`ALTER TABLE entry_refs DROP CONSTRAINT entry_refs_pkey`,
+				`INSERT INTO entry_refs (key, value, idx) VALUES ('credential', 'cred-1', 7)`},
+			want: []string{`^entry_refs: entry 7 has more than one row for credential:cred-1$`},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

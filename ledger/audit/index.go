@@ -3,10 +3,13 @@ package audit
 import (
 	"bytes"
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
-	"math/bits"
 	"slices"
 	"strings"
 	"sync"
@@ -115,8 +118,9 @@ type indexAudit struct {
 	next   int
 	latest *index.Note
 	rb     *index.Rebuild
-	// stored is read concurrently with the pass.
+	// stored and refs are read concurrently with the pass.
 	stored chan storedKeys
+	refs   chan *refSums
 }
 
 // storedKeys are the stored key lists, by label.
@@ -130,7 +134,7 @@ type storedKeys struct {
 // audit: its end stops the reads.
 func startIndex(ctx context.Context, s index.Store, verifierKey string, size uint64) (*indexAudit, error) {
 	ia := &indexAudit{s: s, size: size, start: time.Now(), rep: &IndexReport{Size: size}, rb: index.NewRebuild(),
-		stored: make(chan storedKeys, 1)}
+		stored: make(chan storedKeys, 1), refs: make(chan *refSums, 1)}
 	notes, err := readNotes(ctx, s, size)
 	if err != nil {
 		return nil, err
@@ -181,6 +185,14 @@ func startIndex(ctx context.Context, s index.Store, verifierKey string, size uin
 		ia.latest = &ia.signed[len(ia.signed)-1]
 		go func() { ia.stored <- readStoredKeys(ctx, s) }()
 	}
+	sums, err := newRefSums()
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		readRefSums(ctx, s, size, sums)
+		ia.refs <- sums
+	}()
 	ia.atSize()
 	return ia, nil
 }
@@ -248,13 +260,39 @@ func (ia *indexAudit) finish(ctx context.Context) (*IndexReport, error) {
 	if ia.rb.Size() != ia.size {
 		return nil, fmt.Errorf("audit index: rebuilt %d entries, want %d", ia.rb.Size(), ia.size) // a bug, not a divergence
 	}
+	// The entry_refs rows, read during the pass, are checked while the key
+	// lists and map nodes are compared; their divergences are reported
+	// after those.
+	type refsResult struct {
+		n   uint64
+		ds  []*Divergence
+		err error
+	}
+	refs := make(chan refsResult, 1)
+	go func() {
+		var r refsResult
+		select {
+		case sums := <-ia.refs:
+			if r.err = sums.err; r.err == nil {
+				r.n, r.ds, r.err = ia.checkRefs(ctx, sums)
+			}
+		case <-ctx.Done():
+			r.err = ctx.Err()
+		}
+		refs <- r
+	}()
 	if ia.latest != nil {
 		if err := ia.compareKeys(ctx); err != nil {
 			return nil, err
 		}
 	}
-	if err := ia.compareRefs(ctx); err != nil {
-		return nil, err
+	r := <-refs
+	if r.err != nil {
+		return nil, r.err
+	}
+	ia.rep.Refs = r.n
+	for _, d := range r.ds {
+		ia.rep.diverge(d.Index, "%s", d.Message)
 	}
 	ia.rep.Elapsed = time.Since(ia.start)
 	return ia.rep, nil
@@ -507,95 +545,159 @@ func increment(b *[index.HashSize]byte) bool {
 	return false
 }
 
-// compareRefs reads every entry_refs row of an index key below the
-// audited size, in one pass in no particular order, and checks it against
-// the rebuilt lists: each row must name an entry of its key's list, once,
-// and every entry of a list must have its row.
-func (ia *indexAudit) compareRefs(ctx context.Context) error {
-	c := refCheck{rb: ia.rb, size: ia.size, seen: make(map[*index.RebuiltKey][]uint64, ia.rb.Len())}
+// refSums are the stored entry_refs rows of index keys below the audited
+// size, read while the pass over the leaves runs, summarised per key: the
+// number of rows and the sum of a keyed pseudo-random function of their
+// indices (AES under a key drawn for this audit). The sum does not depend
+// on the order rows are read in, and someone who changed rows cannot make
+// it match without the audit's key; memory grows with the keys, not the
+// rows. Only the rows of keys whose summary differs from the rebuilt
+// list's are then read one key at a time, to name each divergence.
+type refSums struct {
+	prf  cipher.Block
+	keys map[string]*refSum
+	buf  []byte
+	// n is the number of rows read.
+	n   uint64
+	err error
+}
+
+// refSum summarises the rows of one key.
+type refSum struct {
+	ref   ledger.Ref
+	count uint64
+	sum   [2]uint64
+}
+
+func newRefSums() (*refSums, error) {
+	var k [16]byte
+	if _, err := rand.Read(k[:]); err != nil {
+		return nil, fmt.Errorf("audit index: draw a key: %w", err)
+	}
+	b, err := aes.NewCipher(k[:])
+	if err != nil {
+		return nil, fmt.Errorf("audit index: %w", err)
+	}
+	return &refSums{prf: b, keys: make(map[string]*refSum)}, nil
+}
+
+// add adds the row of a key, name and value, for the entry idx.
+func (r *refSums) add(name, value []byte, idx uint64) {
+	r.n++
+	r.buf = append(append(append(r.buf[:0], name...), ':'), value...)
+	s := r.keys[string(r.buf)]
+	if s == nil {
+		s = &refSum{ref: ledger.Ref{Key: string(name), Value: string(value)}}
+		r.keys[string(r.buf)] = s
+	}
+	s.count++
+	r.addTo(&s.sum, idx)
+}
+
+// addTo adds the pseudo-random function of idx to sum, lane by lane.
+func (r *refSums) addTo(sum *[2]uint64, idx uint64) {
+	var b [aes.BlockSize]byte
+	binary.BigEndian.PutUint64(b[:], idx)
+	r.prf.Encrypt(b[:], b[:])
+	sum[0] += binary.BigEndian.Uint64(b[:8])
+	sum[1] += binary.BigEndian.Uint64(b[8:])
+}
+
+// readRefSums reads the entry_refs rows of index keys below size into
+// sums.
+func readRefSums(ctx context.Context, s index.Store, size uint64, sums *refSums) {
 	var err error
-	if sc, ok := ia.s.(index.Scanner); ok {
-		err = sc.ScanIndexRefs(ctx, ia.size, c.row)
+	if sc, ok := s.(index.Scanner); ok {
+		err = sc.ScanIndexRefs(ctx, size, func(name, value []byte, idx uint64) error {
+			sums.add(name, value, idx)
+			return nil
+		})
 	} else {
-		err = ia.s.ScanRefs(ctx, func(ref ledger.Ref, idx uint64) error {
-			return c.row([]byte(ref.Key), []byte(ref.Value), idx)
+		err = s.ScanRefs(ctx, func(ref ledger.Ref, idx uint64) error {
+			if idx < size { // not appended while the audit ran
+				sums.add([]byte(ref.Key), []byte(ref.Value), idx)
+			}
+			return nil
 		})
 	}
 	if err != nil {
-		return fmt.Errorf("audit index: read entry_refs: %w", err)
+		sums.err = fmt.Errorf("audit index: read entry_refs: %w", err)
 	}
-	ia.rep.Refs = c.n
-	// Rows that say too much come first, then entries without their row;
-	// each in entry order.
-	var missing []*Divergence
-	for _, l := range ia.rb.Keys() {
-		k := ia.rb.Key(l)
-		got := c.seen[k]
-		for w := 0; w*64 < len(k.Indices); w++ {
-			all := ^uint64(0)
-			if n := len(k.Indices) - w*64; n < 64 {
-				all = 1<<n - 1
-			}
-			var have uint64
-			if got != nil {
-				have = got[w]
-			}
-			for m := all &^ have; m != 0; m &= m - 1 {
-				i := k.Indices[w*64+bits.TrailingZeros64(m)]
-				missing = append(missing, diverge(i, "entry_refs: entry %d carries %s, but no entry_refs row says so", i, k.Key))
+}
+
+// checkRefs compares the entry_refs rows with the rebuilt lists: each row
+// must name an entry of its key's list, once, and every entry of a list
+// must have its row. It returns the number of rows and the divergences:
+// rows that say too much first, then entries without their row, each in
+// entry order. It only reads the rebuild.
+func (ia *indexAudit) checkRefs(ctx context.Context, sums *refSums) (uint64, []*Divergence, error) {
+	var extra, missing []*Divergence
+	// compare reads the rows of ref below the audited size, at most want,
+	// and compares them with the list want (nil for a key no entry carries).
+	compare := func(ref ledger.Ref, list []uint64, limit int) error {
+		rows, err := ia.s.Find(ctx, ref, 0, limit)
+		if err != nil {
+			return fmt.Errorf("audit index: read entry_refs of %s: %w", ref, err)
+		}
+		for len(rows) > 0 && rows[len(rows)-1] >= ia.size {
+			rows = rows[:len(rows)-1] // appended while the audit ran
+		}
+		slices.Sort(rows)
+		i, j := 0, 0
+		for i < len(list) || j < len(rows) {
+			switch {
+			case j == len(rows) || (i < len(list) && list[i] < rows[j]):
+				missing = append(missing, diverge(list[i], "entry_refs: entry %d carries %s, but no entry_refs row says so", list[i], ref))
+				i++
+			case list == nil:
+				extra = append(extra, diverge(rows[j], "entry_refs: a row says entry %d carries %s, but no entry carries it", rows[j], ref))
+				j++
+			case i == len(list) || rows[j] < list[i]:
+				extra = append(extra, diverge(rows[j], "entry_refs: a row says entry %d carries %s, but entry %d does not", rows[j], ref, rows[j]))
+				j++
+			default:
+				i++
+				j++
+				for j < len(rows) && rows[j] == rows[j-1] {
+					extra = append(extra, diverge(rows[j], "entry_refs: entry %d has more than one row for %s", rows[j], ref))
+					j++
+				}
 			}
 		}
+		return nil
 	}
-	for _, ds := range [][]*Divergence{c.extra, missing} {
+	for _, l := range ia.rb.Keys() {
+		k := ia.rb.Key(l)
+		name := k.Key.String()
+		got := sums.keys[name]
+		delete(sums.keys, name)
+		var want [2]uint64
+		for _, i := range k.Indices {
+			sums.addTo(&want, i)
+		}
+		if got != nil && got.count == uint64(len(k.Indices)) && got.sum == want {
+			continue
+		}
+		n := 0
+		if got != nil {
+			n = int(got.count)
+		}
+		if err := compare(k.Key, k.Indices, n+len(k.Indices)+1); err != nil {
+			return 0, nil, err
+		}
+	}
+	for _, got := range sums.keys { // keys no entry carries
+		if err := compare(got.ref, nil, int(got.count)+1); err != nil {
+			return 0, nil, err
+		}
+	}
+	for _, ds := range [][]*Divergence{extra, missing} {
 		slices.SortStableFunc(ds, func(a, b *Divergence) int {
 			if c := cmpUint(a.Index, b.Index); c != 0 {
 				return c
 			}
 			return strings.Compare(a.Message, b.Message)
 		})
-		for _, d := range ds {
-			ia.rep.diverge(d.Index, "%s", d.Message)
-		}
 	}
-	return nil
-}
-
-// refCheck checks entry_refs rows one at a time against a rebuilt index.
-type refCheck struct {
-	rb   *index.Rebuild
-	size uint64
-	// seen has, for each key with a row, a bit per entry of its list: set
-	// once the entry's row is read.
-	seen  map[*index.RebuiltKey][]uint64
-	extra []*Divergence
-	// n is the number of rows checked.
-	n uint64
-}
-
-func (c *refCheck) row(key, value []byte, idx uint64) error {
-	if idx >= c.size {
-		return nil // appended while the audit ran
-	}
-	c.n++
-	k := c.rb.Key(index.LabelBytes(key, value))
-	if k == nil {
-		c.extra = append(c.extra, diverge(idx, "entry_refs: a row says entry %d carries %s, but no entry carries it", idx, ledger.Ref{Key: string(key), Value: string(value)}))
-		return nil
-	}
-	i, ok := slices.BinarySearch(k.Indices, idx)
-	if !ok {
-		c.extra = append(c.extra, diverge(idx, "entry_refs: a row says entry %d carries %s, but entry %d does not", idx, k.Key, idx))
-		return nil
-	}
-	got := c.seen[k]
-	if got == nil {
-		got = make([]uint64, (len(k.Indices)+63)/64)
-		c.seen[k] = got
-	}
-	if got[i/64]&(1<<(i%64)) != 0 {
-		c.extra = append(c.extra, diverge(idx, "entry_refs: entry %d has more than one row for %s", idx, k.Key))
-		return nil
-	}
-	got[i/64] |= 1 << (i % 64)
-	return nil
+	return sums.n, append(extra, missing...), nil
 }

@@ -51,6 +51,14 @@ func TestIndexTampered(t *testing.T) {
 			want:  []string{`^entry_refs: a row says entry 0 carries credential:cred-1, but entry 0 does not$`},
 		},
 		{
+			name:  "ref moved to another entry",
+			stmts: []string{`UPDATE entry_refs SET idx = 0 WHERE key = 'credential' AND value = 'cred-1' AND idx = 7`},
+			want: []string{
+				`^entry_refs: a row says entry 0 carries credential:cred-1, but entry 0 does not$`,
+				`^entry_refs: entry 7 carries credential:cred-1, but no entry_refs row says so$`,
+			},
+		},
+		{
 			name:  "ref to a key no entry carries",
 			stmts: []string{`INSERT INTO entry_refs (key, value, idx) VALUES ('agent', 'ghost', 3)`},
 			want:  []string{`^entry_refs: a row says entry 3 carries agent:ghost, but no entry carries it$`},

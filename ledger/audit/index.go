@@ -73,6 +73,11 @@ func (r *IndexReport) diverge(index uint64, format string, args ...any) {
 // Index reads them on its own. Run it after Run, which proves the leaves
 // are those the checkpoints signed. The key lists are compared only if no
 // index note is signed while the audit reads them.
+//
+// From a store that is an index.Scanner, the key lists, map nodes and
+// entry_refs rows are each read in one scan; the rows of a key are read
+// on their own only when their summary (see refSums) differs from the
+// rebuilt list.
 func Index(ctx context.Context, s index.Store, verifierKey string) (*IndexReport, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // stops readPages if the audit ends early
@@ -446,9 +451,10 @@ func (ia *indexAudit) compareKeys(ctx context.Context) error {
 	return nil
 }
 
-// compareNodes compares the rebuilt map nodes with the stored ones, read
-// nodePage at a time with DefaultReaders reads at once, and reports each
-// that differs into found, in the order of nodes.
+// compareNodes compares the rebuilt map nodes with the stored ones, and
+// reports each that differs into found: from an index.Scanner in one scan
+// (scanNodes), otherwise read nodePage at a time with DefaultReaders reads
+// at once, in the order of nodes.
 func (ia *indexAudit) compareNodes(ctx context.Context, nodes []index.Node, at uint64, found *IndexReport) error {
 	if sc, ok := ia.s.(index.Scanner); ok {
 		return scanNodes(ctx, sc, nodes, at, found)

@@ -3,7 +3,9 @@ package audit
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -71,6 +73,11 @@ func (r *IndexReport) diverge(index uint64, format string, args ...any) {
 // Index reads them on its own. Run it after Run, which proves the leaves
 // are those the checkpoints signed. The key lists are compared only if no
 // index note is signed while the audit reads them.
+//
+// From a store that is an index.Scanner, the key lists, map nodes and
+// entry_refs rows are each read in one scan; the rows of a key are read
+// on their own only when their summary (see refSums) differs from the
+// rebuilt list.
 func Index(ctx context.Context, s index.Store, verifierKey string) (*IndexReport, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // stops readPages if the audit ends early
@@ -118,7 +125,7 @@ type indexAudit struct {
 	rb     *index.Rebuild
 	// stored and refs are read concurrently with the pass.
 	stored chan storedKeys
-	refs   chan storedRefs
+	refs   chan *refSums
 }
 
 // storedKeys are the stored key lists, by label.
@@ -127,36 +134,12 @@ type storedKeys struct {
 	err  error
 }
 
-// refRows are the entry_refs rows of one key.
-type refRows struct {
-	ref ledger.Ref
-	idx []uint64
-}
-
-// storedRefs are the entry_refs rows of index keys below the audited size,
-// by label, and how many. From a store that digests them
-// (index.RefDigester), digests holds each key's count and digest instead,
-// and only the rows of keys whose digest differs are read.
-type storedRefs struct {
-	rows    map[[index.HashSize]byte]*refRows
-	digests map[[index.HashSize]byte]*refDigest
-	n       uint64
-	err     error
-}
-
-// refDigest is what index.RefDigester says of one key's rows.
-type refDigest struct {
-	ref    ledger.Ref
-	count  uint64
-	digest [index.HashSize]byte
-}
-
 // startIndex verifies the index notes of size at most size and starts
 // reading the stored key lists and entry_refs rows. ctx must outlive the
 // audit: its end stops the reads.
 func startIndex(ctx context.Context, s index.Store, verifierKey string, size uint64) (*indexAudit, error) {
 	ia := &indexAudit{s: s, size: size, start: time.Now(), rep: &IndexReport{Size: size}, rb: index.NewRebuild(),
-		stored: make(chan storedKeys, 1), refs: make(chan storedRefs, 1)}
+		stored: make(chan storedKeys, 1), refs: make(chan *refSums, 1)}
 	notes, err := readNotes(ctx, s, size)
 	if err != nil {
 		return nil, err
@@ -207,7 +190,14 @@ func startIndex(ctx context.Context, s index.Store, verifierKey string, size uin
 		ia.latest = &ia.signed[len(ia.signed)-1]
 		go func() { ia.stored <- readStoredKeys(ctx, s) }()
 	}
-	go func() { ia.refs <- readRefs(ctx, s, size) }()
+	sums, err := newRefSums()
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		readRefSums(ctx, s, size, sums)
+		ia.refs <- sums
+	}()
 	ia.atSize()
 	return ia, nil
 }
@@ -215,6 +205,16 @@ func startIndex(ctx context.Context, s index.Store, verifierKey string, size uin
 // readStoredKeys reads every stored key list.
 func readStoredKeys(ctx context.Context, s index.Store) storedKeys {
 	out := storedKeys{keys: make(map[[index.HashSize]byte]index.KeyState)}
+	if sc, ok := s.(index.Scanner); ok {
+		out.err = sc.ScanIndexKeys(ctx, func(st index.KeyState) error {
+			out.keys[st.Label] = st
+			return nil
+		})
+		if out.err != nil {
+			out.err = fmt.Errorf("audit index: read key lists: %w", out.err)
+		}
+		return out
+	}
 	var from [index.HashSize]byte
 	for {
 		page, err := s.IndexKeysFrom(ctx, from, keyPage)
@@ -233,41 +233,6 @@ func readStoredKeys(ctx context.Context, s index.Store) storedKeys {
 			return out
 		}
 	}
-}
-
-// readRefs reads the entry_refs rows of index keys below size.
-func readRefs(ctx context.Context, s index.Store, size uint64) storedRefs {
-	out := storedRefs{rows: make(map[[index.HashSize]byte]*refRows)}
-	if d, ok := s.(index.RefDigester); ok {
-		out.digests = make(map[[index.HashSize]byte]*refDigest)
-		out.err = d.RefDigests(ctx, size, func(ref ledger.Ref, count uint64, digest [index.HashSize]byte) error {
-			out.n += count
-			out.digests[index.Label(ref)] = &refDigest{ref: ref, count: count, digest: digest}
-			return nil
-		})
-		if out.err != nil {
-			out.err = fmt.Errorf("audit index: read entry_refs digests: %w", out.err)
-		}
-		return out
-	}
-	out.err = s.ScanRefs(ctx, func(ref ledger.Ref, idx uint64) error {
-		if idx >= size {
-			return nil // appended while the audit ran
-		}
-		out.n++
-		l := index.Label(ref)
-		r := out.rows[l]
-		if r == nil {
-			r = &refRows{ref: ref}
-			out.rows[l] = r
-		}
-		r.idx = append(r.idx, idx)
-		return nil
-	})
-	if out.err != nil {
-		out.err = fmt.Errorf("audit index: read entry_refs: %w", out.err)
-	}
-	return out
 }
 
 // add adds the next entry's keys and their labels.
@@ -300,13 +265,39 @@ func (ia *indexAudit) finish(ctx context.Context) (*IndexReport, error) {
 	if ia.rb.Size() != ia.size {
 		return nil, fmt.Errorf("audit index: rebuilt %d entries, want %d", ia.rb.Size(), ia.size) // a bug, not a divergence
 	}
+	// The entry_refs rows, read during the pass, are checked while the key
+	// lists and map nodes are compared; their divergences are reported
+	// after those.
+	type refsResult struct {
+		n   uint64
+		ds  []*Divergence
+		err error
+	}
+	refs := make(chan refsResult, 1)
+	go func() {
+		var r refsResult
+		select {
+		case sums := <-ia.refs:
+			if r.err = sums.err; r.err == nil {
+				r.n, r.ds, r.err = ia.checkRefs(ctx, sums)
+			}
+		case <-ctx.Done():
+			r.err = ctx.Err()
+		}
+		refs <- r
+	}()
 	if ia.latest != nil {
 		if err := ia.compareKeys(ctx); err != nil {
 			return nil, err
 		}
 	}
-	if err := ia.compareRefs(ctx); err != nil {
-		return nil, err
+	r := <-refs
+	if r.err != nil {
+		return nil, r.err
+	}
+	ia.rep.Refs = r.n
+	for _, d := range r.ds {
+		ia.rep.diverge(d.Index, "%s", d.Message)
 	}
 	ia.rep.Elapsed = time.Since(ia.start)
 	return ia.rep, nil
@@ -460,10 +451,14 @@ func (ia *indexAudit) compareKeys(ctx context.Context) error {
 	return nil
 }
 
-// compareNodes compares the rebuilt map nodes with the stored ones, read
-// nodePage at a time with DefaultReaders reads at once, and reports each
-// that differs into found, in the order of nodes.
+// compareNodes compares the rebuilt map nodes with the stored ones, and
+// reports each that differs into found: from an index.Scanner in one scan
+// (scanNodes), otherwise read nodePage at a time with DefaultReaders reads
+// at once, in the order of nodes.
 func (ia *indexAudit) compareNodes(ctx context.Context, nodes []index.Node, at uint64, found *IndexReport) error {
+	if sc, ok := ia.s.(index.Scanner); ok {
+		return scanNodes(ctx, sc, nodes, at, found)
+	}
 	chunks := (len(nodes) + nodePage - 1) / nodePage
 	// differs[c] are the nodes of chunk c that differ, and whether each is
 	// stored.
@@ -508,6 +503,43 @@ func (ia *indexAudit) compareNodes(ctx context.Context, nodes []index.Node, at u
 	return nil
 }
 
+// scanNodes compares the rebuilt map nodes with the stored ones, read in
+// one scan, and reports each that differs into found, in the order of
+// their ids. Stored nodes that the rebuilt map does not hold are left
+// alone, as compareNodes leaves them.
+func scanNodes(ctx context.Context, sc index.Scanner, nodes []index.Node, at uint64, found *IndexReport) error {
+	byID := func(a, b index.Node) int { return bytes.Compare(a.ID[:], b.ID[:]) }
+	slices.SortFunc(nodes, byID)
+	type state uint8
+	const (
+		absent state = iota
+		same
+		differs
+	)
+	states := make([]state, len(nodes))
+	err := sc.ScanIndexNodes(ctx, func(st index.Node) error {
+		i, ok := slices.BinarySearchFunc(nodes, st, byID)
+		if !ok {
+			return nil
+		}
+		if st == nodes[i] && states[i] == absent {
+			states[i] = same
+		} else {
+			states[i] = differs
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("audit index: read map nodes: %w", err)
+	}
+	for i, n := range nodes {
+		if states[i] != same {
+			found.diverge(at, "index map node %x: stored %v, the leaves give hash %s", n.ID, states[i] != absent, short(n.Hash[:]))
+		}
+	}
+	return nil
+}
+
 // increment adds one to a big-endian number, reporting false on overflow.
 func increment(b *[index.HashSize]byte) bool {
 	for i := len(b) - 1; i >= 0; i-- {
@@ -519,57 +551,150 @@ func increment(b *[index.HashSize]byte) bool {
 	return false
 }
 
-// compareRefs checks every entry_refs row of an index key below the
-// audited size against the rebuilt lists, in order of the keys' labels.
-func (ia *indexAudit) compareRefs(ctx context.Context) error {
-	refs := <-ia.refs
-	if refs.err != nil {
-		return refs.err
+// refSums are the stored entry_refs rows of index keys below the audited
+// size, read while the pass over the leaves runs, summarised per key: the
+// number of rows and the sum of a keyed pseudo-random function of their
+// indices (AES under a key drawn for this audit). The sum does not depend
+// on the order rows are read in, and someone who changed rows cannot make
+// it match without the audit's key; memory grows with the keys, not the
+// rows. Only the rows of keys whose summary differs from the rebuilt
+// list's are then read one key at a time, to name each divergence.
+type refSums struct {
+	prf  cipher.Block
+	keys map[string]*refSum
+	buf  []byte
+	// n is the number of rows read.
+	n   uint64
+	err error
+}
+
+// refSum summarises the rows of one key.
+type refSum struct {
+	ref   ledger.Ref
+	count uint64
+	sum   [2]uint64
+}
+
+func newRefSums() (*refSums, error) {
+	var k [16]byte
+	if _, err := rand.Read(k[:]); err != nil {
+		return nil, fmt.Errorf("audit index: draw a key: %w", err)
 	}
-	ia.rep.Refs = refs.n
-	rb := ia.rb
-	if refs.digests != nil {
-		if err := ia.refRows(ctx, &refs); err != nil {
-			return err
-		}
+	b, err := aes.NewCipher(k[:])
+	if err != nil {
+		return nil, fmt.Errorf("audit index: %w", err)
 	}
-	// Rows that say too much come first, then entries without their row;
-	// each in entry order.
+	return &refSums{prf: b, keys: make(map[string]*refSum)}, nil
+}
+
+// add adds the row of a key, name and value, for the entry idx.
+func (r *refSums) add(name, value []byte, idx uint64) {
+	r.n++
+	r.buf = append(append(append(r.buf[:0], name...), ':'), value...)
+	s := r.keys[string(r.buf)]
+	if s == nil {
+		s = &refSum{ref: ledger.Ref{Key: string(name), Value: string(value)}}
+		r.keys[string(r.buf)] = s
+	}
+	s.count++
+	r.addTo(&s.sum, idx)
+}
+
+// addTo adds the pseudo-random function of idx to sum, lane by lane.
+func (r *refSums) addTo(sum *[2]uint64, idx uint64) {
+	var b [aes.BlockSize]byte
+	binary.BigEndian.PutUint64(b[:], idx)
+	r.prf.Encrypt(b[:], b[:])
+	sum[0] += binary.BigEndian.Uint64(b[:8])
+	sum[1] += binary.BigEndian.Uint64(b[8:])
+}
+
+// readRefSums reads the entry_refs rows of index keys below size into
+// sums.
+func readRefSums(ctx context.Context, s index.Store, size uint64, sums *refSums) {
+	var err error
+	if sc, ok := s.(index.Scanner); ok {
+		err = sc.ScanIndexRefs(ctx, size, func(name, value []byte, idx uint64) error {
+			sums.add(name, value, idx)
+			return nil
+		})
+	} else {
+		err = s.ScanRefs(ctx, func(ref ledger.Ref, idx uint64) error {
+			if idx < size { // not appended while the audit ran
+				sums.add([]byte(ref.Key), []byte(ref.Value), idx)
+			}
+			return nil
+		})
+	}
+	if err != nil {
+		sums.err = fmt.Errorf("audit index: read entry_refs: %w", err)
+	}
+}
+
+// checkRefs compares the entry_refs rows with the rebuilt lists: each row
+// must name an entry of its key's list, once, and every entry of a list
+// must have its row. It returns the number of rows and the divergences:
+// rows that say too much first, then entries without their row, each in
+// entry order. It only reads the rebuild.
+func (ia *indexAudit) checkRefs(ctx context.Context, sums *refSums) (uint64, []*Divergence, error) {
 	var extra, missing []*Divergence
-	for _, l := range rb.Keys() {
-		k := rb.Key(l)
-		var rows []uint64
-		if r := refs.rows[l]; r != nil {
-			rows = r.idx
-			slices.Sort(rows)
-		} else if d := refs.digests[l]; d != nil {
-			continue // the digest matches: the rows are the list
+	// compare reads the rows of ref below the audited size, at most want,
+	// and compares them with the list want (nil for a key no entry carries).
+	compare := func(ref ledger.Ref, list []uint64, limit int) error {
+		rows, err := ia.s.Find(ctx, ref, 0, limit)
+		if err != nil {
+			return fmt.Errorf("audit index: read entry_refs of %s: %w", ref, err)
 		}
-		want := k.Indices
+		for len(rows) > 0 && rows[len(rows)-1] >= ia.size {
+			rows = rows[:len(rows)-1] // appended while the audit ran
+		}
+		slices.Sort(rows)
 		i, j := 0, 0
-		for i < len(want) || j < len(rows) {
+		for i < len(list) || j < len(rows) {
 			switch {
-			case j == len(rows) || (i < len(want) && want[i] < rows[j]):
-				missing = append(missing, diverge(want[i], "entry_refs: entry %d carries %s, but no entry_refs row says so", want[i], k.Key))
+			case j == len(rows) || (i < len(list) && list[i] < rows[j]):
+				missing = append(missing, diverge(list[i], "entry_refs: entry %d carries %s, but no entry_refs row says so", list[i], ref))
 				i++
-			case i == len(want) || rows[j] < want[i]:
-				extra = append(extra, diverge(rows[j], "entry_refs: a row says entry %d carries %s, but entry %d does not", rows[j], k.Key, rows[j]))
+			case list == nil:
+				extra = append(extra, diverge(rows[j], "entry_refs: a row says entry %d carries %s, but no entry carries it", rows[j], ref))
+				j++
+			case i == len(list) || rows[j] < list[i]:
+				extra = append(extra, diverge(rows[j], "entry_refs: a row says entry %d carries %s, but entry %d does not", rows[j], ref, rows[j]))
 				j++
 			default:
 				i++
 				j++
 				for j < len(rows) && rows[j] == rows[j-1] {
-					extra = append(extra, diverge(rows[j], "entry_refs: entry %d has more than one row for %s", rows[j], k.Key))
+					extra = append(extra, diverge(rows[j], "entry_refs: entry %d has more than one row for %s", rows[j], ref))
 					j++
 				}
 			}
 		}
+		return nil
 	}
-	for l, r := range refs.rows {
-		if rb.Key(l) == nil {
-			for _, idx := range r.idx {
-				extra = append(extra, diverge(idx, "entry_refs: a row says entry %d carries %s, but no entry carries it", idx, r.ref))
-			}
+	for _, l := range ia.rb.Keys() {
+		k := ia.rb.Key(l)
+		name := k.Key.String()
+		got := sums.keys[name]
+		delete(sums.keys, name)
+		var want [2]uint64
+		for _, i := range k.Indices {
+			sums.addTo(&want, i)
+		}
+		if got != nil && got.count == uint64(len(k.Indices)) && got.sum == want {
+			continue
+		}
+		n := 0
+		if got != nil {
+			n = int(got.count)
+		}
+		if err := compare(k.Key, k.Indices, n+len(k.Indices)+1); err != nil {
+			return 0, nil, err
+		}
+	}
+	for _, got := range sums.keys { // keys no entry carries
+		if err := compare(got.ref, nil, int(got.count)+1); err != nil {
+			return 0, nil, err
 		}
 	}
 	for _, ds := range [][]*Divergence{extra, missing} {
@@ -579,54 +704,6 @@ func (ia *indexAudit) compareRefs(ctx context.Context) error {
 			}
 			return strings.Compare(a.Message, b.Message)
 		})
-		for _, d := range ds {
-			ia.rep.diverge(d.Index, "%s", d.Message)
-		}
 	}
-	return nil
-}
-
-// refRows reads the rows of the keys whose digest differs from the rebuilt
-// list's, and of the keys no entry carries, into refs.rows; the keys whose
-// digest matches keep only their digest.
-func (ia *indexAudit) refRows(ctx context.Context, refs *storedRefs) error {
-	read := func(d *refDigest, want int) error {
-		idx, err := ia.s.Find(ctx, d.ref, 0, want)
-		if err != nil {
-			return fmt.Errorf("audit index: read entry_refs of %s: %w", d.ref, err)
-		}
-		for len(idx) > 0 && idx[len(idx)-1] >= ia.size {
-			idx = idx[:len(idx)-1] // appended while the audit ran
-		}
-		refs.rows[index.Label(d.ref)] = &refRows{ref: d.ref, idx: idx}
-		return nil
-	}
-	h := sha256.New()
-	var b [8]byte
-	for _, l := range ia.rb.Keys() {
-		k := ia.rb.Key(l)
-		d := refs.digests[l]
-		if d == nil {
-			continue // no row: every entry of the key is missing its row
-		}
-		h.Reset()
-		for _, i := range k.Indices {
-			binary.BigEndian.PutUint64(b[:], i)
-			h.Write(b[:])
-		}
-		if d.count == uint64(len(k.Indices)) && [index.HashSize]byte(h.Sum(nil)) == d.digest {
-			continue
-		}
-		if err := read(d, int(d.count)+len(k.Indices)+1); err != nil {
-			return err
-		}
-	}
-	for l, d := range refs.digests {
-		if ia.rb.Key(l) == nil {
-			if err := read(d, int(d.count)+1); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return sums.n, append(extra, missing...), nil
 }

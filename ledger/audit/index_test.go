@@ -51,6 +51,14 @@ func TestIndexTampered(t *testing.T) {
 			want:  []string{`^entry_refs: a row says entry 0 carries credential:cred-1, but entry 0 does not$`},
 		},
 		{
+			name:  "ref moved to another entry",
+			stmts: []string{`UPDATE entry_refs SET idx = 0 WHERE key = 'credential' AND value = 'cred-1' AND idx = 7`},
+			want: []string{
+				`^entry_refs: a row says entry 0 carries credential:cred-1, but entry 0 does not$`,
+				`^entry_refs: entry 7 carries credential:cred-1, but no entry_refs row says so$`,
+			},
+		},
+		{
 			name:  "ref to a key no entry carries",
 			stmts: []string{`INSERT INTO entry_refs (key, value, idx) VALUES ('agent', 'ghost', 3)`},
 			want:  []string{`^entry_refs: a row says entry 3 carries agent:ghost, but no entry carries it$`},
@@ -69,6 +77,17 @@ func TestIndexTampered(t *testing.T) {
 			name:  "a map node rewritten",
 			stmts: []string{`UPDATE index_nodes SET hash = sha256(hash) WHERE id = (SELECT id FROM index_nodes WHERE children IS NULL ORDER BY id LIMIT 1)`},
 			want:  []string{`^index map node [0-9a-f]{68}: stored true, the leaves give hash .*$`},
+		},
+		{
+			name:  "a map node deleted",
+			stmts: []string{`DELETE FROM index_nodes WHERE id = (SELECT id FROM index_nodes WHERE children IS NULL ORDER BY id LIMIT 1)`},
+			want:  []string{`^index map node [0-9a-f]{68}: stored false, the leaves give hash .*$`},
+		},
+		{
+			name: "entry_refs row duplicated",
+			stmts: []string{`ALTER TABLE entry_refs DROP CONSTRAINT entry_refs_pkey`,
+				`INSERT INTO entry_refs (key, value, idx) VALUES ('credential', 'cred-1', 7)`},
+			want: []string{`^entry_refs: entry 7 has more than one row for credential:cred-1$`},
 		},
 	}
 	for _, tt := range tests {

@@ -21,6 +21,13 @@ func Label(key ledger.Ref) [HashSize]byte {
 	return sha256.Sum256(append(append(append(buf[:0], key.Key...), ':'), key.Value...))
 }
 
+// LabelBytes returns the Label of the key of name and value given as
+// bytes, as a store's rows hold them, without converting them to strings.
+func LabelBytes(name, value []byte) [HashSize]byte {
+	var buf [128]byte
+	return sha256.Sum256(append(append(append(buf[:0], name...), ':'), value...))
+}
+
 // ParseKey parses a key "<name>:<value>" (the name has no ':') and checks
 // that it names an index key and that the value is one the index holds.
 func ParseKey(s string) (ledger.Ref, error) {

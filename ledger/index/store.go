@@ -101,15 +101,18 @@ type Store interface {
 	ScanRefs(ctx context.Context, fn func(ref ledger.Ref, index uint64) error) error
 }
 
-// RefDigester is a Store that can summarise its entry_refs rows in the
-// database, so that an audit reads one row per key instead of one per
-// reference.
-type RefDigester interface {
-	// RefDigests calls fn, in no particular order, for each index key
-	// (ledger.IsIndexKey) that has entry_refs rows below size, with the
-	// number of those rows and the SHA-256 of their indices, each as 8
-	// big-endian bytes, in ascending order.
-	RefDigests(ctx context.Context, size uint64, fn func(ref ledger.Ref, count uint64, digest [HashSize]byte) error) error
+// Scanner is a Store that can read its whole index state in one pass per
+// table, for audits: a few sequential scans instead of a read per key or
+// per node. The order of rows is unspecified.
+type Scanner interface {
+	// ScanIndexKeys calls fn with every stored key state.
+	ScanIndexKeys(ctx context.Context, fn func(KeyState) error) error
+	// ScanIndexNodes calls fn with every stored map node.
+	ScanIndexNodes(ctx context.Context, fn func(Node) error) error
+	// ScanIndexRefs calls fn with every stored reference whose name is an
+	// index key (ledger.IsIndexKey) and whose index is below size. key and
+	// value are valid only until fn returns.
+	ScanIndexRefs(ctx context.Context, size uint64, fn func(key, value []byte, index uint64) error) error
 }
 
 // EncodeNode returns a node's stored columns: its hash, and for an inner

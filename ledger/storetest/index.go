@@ -1,11 +1,13 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -92,6 +94,7 @@ func testIndex(t *testing.T, db DB) {
 		if got, want := note.MapRoot, rb.MapRoot(); got != want {
 			t.Fatalf("round %d: signed map root %x, rebuilt from the leaves %x", round, got, want)
 		}
+		checkScans(t, is, rb, cp.Size)
 		for _, label := range rb.Keys() {
 			k := rb.Key(label)
 			for _, since := range []index.Known{{}, known[k.Key.String()]} {
@@ -121,6 +124,65 @@ func testIndex(t *testing.T, db DB) {
 		}
 		if _, err := p.Verify(verifierKey, absent, index.Known{}); err != nil || p.Found {
 			t.Fatalf("round %d: absent key: found %v, Verify: %v", round, p.Found, err)
+		}
+	}
+}
+
+// checkScans checks that the store's index.Scanner (both stores must have
+// one) reads the index of rb, rebuilt at size: every key state, every map
+// node, and the entry_refs rows of index keys, those below size only.
+func checkScans(t *testing.T, is index.Store, rb *index.Rebuild, size uint64) {
+	t.Helper()
+	sc, ok := is.(index.Scanner)
+	if !ok {
+		t.Fatalf("%T does not implement index.Scanner", is)
+	}
+	var keys []index.KeyState
+	if err := sc.ScanIndexKeys(t.Context(), func(k index.KeyState) error { keys = append(keys, k); return nil }); err != nil {
+		t.Fatalf("ScanIndexKeys: %v", err)
+	}
+	slices.SortFunc(keys, func(a, b index.KeyState) int { return bytes.Compare(a.Label[:], b.Label[:]) })
+	if want := rb.States(); !slices.EqualFunc(keys, want, func(a, b index.KeyState) bool {
+		return a.Label == b.Label && a.Size == b.Size && bytes.Equal(a.Range, b.Range)
+	}) {
+		t.Errorf("ScanIndexKeys at %d: %d states, want the %d rebuilt", size, len(keys), len(want))
+	}
+	byID := func(a, b index.Node) int { return bytes.Compare(a.ID[:], b.ID[:]) }
+	var nodes []index.Node
+	if err := sc.ScanIndexNodes(t.Context(), func(n index.Node) error { nodes = append(nodes, n); return nil }); err != nil {
+		t.Fatalf("ScanIndexNodes: %v", err)
+	}
+	want := rb.Nodes()
+	slices.SortFunc(nodes, byID)
+	slices.SortFunc(want, byID)
+	if !slices.Equal(nodes, want) {
+		t.Errorf("ScanIndexNodes at %d: %d nodes, want the %d rebuilt", size, len(nodes), len(want))
+	}
+	for _, below := range []uint64{size, size / 2} {
+		got := make(map[string][]uint64)
+		if err := sc.ScanIndexRefs(t.Context(), below, func(key, value []byte, idx uint64) error {
+			ref := ledger.Ref{Key: string(key), Value: string(value)}.String()
+			got[ref] = append(got[ref], idx)
+			return nil
+		}); err != nil {
+			t.Fatalf("ScanIndexRefs(%d): %v", below, err)
+		}
+		n := 0
+		for _, l := range rb.Keys() {
+			k := rb.Key(l)
+			end, _ := slices.BinarySearch(k.Indices, below)
+			if end == 0 {
+				continue
+			}
+			n++
+			idx := got[k.Key.String()]
+			slices.Sort(idx)
+			if !slices.Equal(idx, k.Indices[:end]) {
+				t.Errorf("ScanIndexRefs(%d): %s has rows %v, want %v", below, k.Key, idx, k.Indices[:end])
+			}
+		}
+		if len(got) != n {
+			t.Errorf("ScanIndexRefs(%d): rows of %d keys, want %d", below, len(got), n)
 		}
 	}
 }

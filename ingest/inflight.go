@@ -96,9 +96,10 @@ func (f *inflight) acquire(n int64) bool {
 // that a burst of requests is refused before it takes memory, and grown to
 // its decoded size once it is decoded.
 type ticket struct {
-	f    *inflight
-	n    int64
-	took time.Duration // how long the request took to commit; zero: not committed
+	f     *inflight
+	n     int64
+	since time.Time     // when the bytes were reserved
+	took  time.Duration // how long the request took to commit; zero: not committed
 }
 
 // reserve takes n bytes for a request not yet read, as acquire does, and
@@ -107,8 +108,13 @@ func (f *inflight) reserve(n int64) *ticket {
 	if !f.acquire(n) {
 		return nil
 	}
-	return &ticket{f: f, n: n}
+	return &ticket{f: f, n: n, since: time.Now()}
 }
+
+// committed records that t's request is committed: it took from its
+// reservation until now, reading and decoding its body included, as its
+// sender waits for all of that.
+func (t *ticket) committed() { t.took = max(time.Since(t.since), 1) }
 
 // grow makes t hold n bytes if it holds fewer, and reports whether they fit:
 // the bytes it lacks fit under the limit, or nothing but t is in flight.

@@ -186,3 +186,26 @@ func TestInflightAdapts(t *testing.T) {
 		t.Fatalf("limit = %d after many raises, want the maximum %d", f.limit, 16*mib)
 	}
 }
+
+// TestTicketTookFromReservation: a request's commit time counts from when
+// its bytes were reserved, before its body was read, as its sender waits
+// from then: a request whose body alone took longer than the target lowers
+// the limit although its commit was quick.
+func TestTicketTookFromReservation(t *testing.T) {
+	const mib = 1 << 20
+	f := newInflight(16*mib, nil)
+	f.target = 20 * time.Millisecond
+	tk := f.reserve(mib)
+	if tk == nil {
+		t.Fatal("1 MiB does not fit with nothing in flight")
+	}
+	time.Sleep(2 * f.target) // the body arrives slowly
+	tk.committed()
+	if tk.took < 2*f.target {
+		t.Fatalf("took = %v, want at least the %v since the reservation", tk.took, 2*f.target)
+	}
+	tk.release()
+	if f.limit != 12*mib {
+		t.Fatalf("limit after a slow request = %d, want %d", f.limit, 12*mib)
+	}
+}

@@ -186,7 +186,6 @@ func (r *ledgerReceiver) consumeTraces(ctx context.Context, td ptrace.Traces) er
 	if t == nil {
 		return r.pushedBack(ctx, SignalTraces, n)
 	}
-	held := time.Now()
 	if own {
 		defer t.release()
 	}
@@ -200,7 +199,7 @@ func (r *ledgerReceiver) consumeTraces(ctx context.Context, td ptrace.Traces) er
 	if err != nil {
 		return r.failed(ctx, SignalTraces, n, err)
 	}
-	t.took = max(time.Since(held), 1)
+	t.committed()
 	if r.observer != nil {
 		r.observer.Accepted(SignalTraces, n, len(entries), time.Since(start))
 	}
@@ -226,7 +225,6 @@ func (r *ledgerReceiver) consumeLogs(ctx context.Context, ld plog.Logs) error {
 	if t == nil {
 		return r.pushedBack(ctx, SignalLogs, n)
 	}
-	held := time.Now()
 	if own {
 		defer t.release()
 	}
@@ -240,7 +238,7 @@ func (r *ledgerReceiver) consumeLogs(ctx context.Context, ld plog.Logs) error {
 	if err != nil {
 		return r.failed(ctx, SignalLogs, n, err)
 	}
-	t.took = max(time.Since(held), 1)
+	t.committed()
 	if r.observer != nil {
 		r.observer.Accepted(SignalLogs, n, len(entries), time.Since(start))
 	}

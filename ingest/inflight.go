@@ -53,7 +53,10 @@ const minInflightBytes = 4 << 20
 
 // inflight counts the bytes of the requests the receiver holds, up to a
 // limit that adapts to how long requests take (additive increase,
-// multiplicative decrease, as TCP adapts its window). It never blocks: a
+// multiplicative decrease, as TCP adapts its window). The limit starts at
+// the floor, as TCP's window starts small: started at the maximum, the
+// first burst of many senders was admitted whole and its last requests
+// waited seconds for their commits before the limit came down. It never blocks: a
 // request that does not fit is refused, so that the sender backs off and
 // memory and latency stay bounded however many senders there are.
 type inflight struct {
@@ -69,7 +72,7 @@ type inflight struct {
 }
 
 func newInflight(max int64, obs PushbackObserver) *inflight {
-	return &inflight{max: max, min: min(max, minInflightBytes), target: TargetAckLatency, obs: obs, limit: max}
+	return &inflight{max: max, min: min(max, minInflightBytes), target: TargetAckLatency, obs: obs, limit: min(max, minInflightBytes)}
 }
 
 // acquire takes n bytes and reports whether they fit. A request larger

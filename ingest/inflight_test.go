@@ -140,13 +140,17 @@ func newRetryingExporter(t *testing.T, transport, grpcAddr, httpAddr string) (sd
 		otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: true, InitialInterval: 20 * time.Millisecond, MaxInterval: 200 * time.Millisecond, MaxElapsedTime: 2 * time.Minute}))
 }
 
-// TestInflightAdapts checks the adaptive limit: a request larger than the
-// limit fits alone; slow commits lower the limit by a quarter, not below
-// the floor; a refusal followed by a fast commit raises it by that
-// request's size, not above the maximum.
+// TestInflightAdapts checks the adaptive limit: it starts at the floor; a
+// request larger than the limit fits alone; slow commits lower the limit
+// by a quarter, not below the floor; a refusal followed by a fast commit
+// raises it by that request's size, not above the maximum.
 func TestInflightAdapts(t *testing.T) {
 	const mib = 1 << 20
 	f := newInflight(16*mib, nil)
+	if f.limit != minInflightBytes {
+		t.Fatalf("a new limit is %d, want the floor %d", f.limit, minInflightBytes)
+	}
+	f.limit = f.max // as after a while of fast commits under load
 	if !f.acquire(20 * mib) {
 		t.Fatal("a request over the limit does not fit with nothing in flight")
 	}
@@ -195,6 +199,7 @@ func TestTicketTookFromReservation(t *testing.T) {
 	const mib = 1 << 20
 	f := newInflight(16*mib, nil)
 	f.target = 20 * time.Millisecond
+	f.limit = f.max // as after a while of fast commits under load
 	tk := f.reserve(mib)
 	if tk == nil {
 		t.Fatal("1 MiB does not fit with nothing in flight")

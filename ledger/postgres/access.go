@@ -121,25 +121,7 @@ func writeBatchNow(ctx context.Context, conn *pgx.Conn, old ledger.TreeHead, b *
 		queue("content", int64(n), `INSERT INTO content (idx, name, salt, data)
 			SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::bytea[])`, cIdxs, cNames, cSalts, cData)
 	}
-	h := &b.Head
-	var cpSize *int64
-	if h.Checkpointed {
-		cpSize = new(int64(h.CheckpointSize))
-	}
-	queue("tree head", 1, `UPDATE tree_head
-		SET size = $1, root = $2, range = $3, checkpoint_size = $4, checkpoint_time = $5
-		WHERE id = 1 AND size = $6`,
-		int64(h.Size), h.Root[:], joinHashes(h.Range), cpSize, toDB(h.CheckpointTime), int64(old.Size))
-	if n := len(b.Tiles); n > 0 {
-		levels, idxs, starts := make([]int16, n), make([]int64, n), make([]int16, n)
-		hashes := make([][]byte, n)
-		for i, t := range b.Tiles {
-			levels[i], idxs[i], starts[i], hashes[i] = int16(t.Tile.Level), int64(t.Tile.Index), int16(t.Start), t.Hashes
-		}
-		queue("tiles", int64(n), `INSERT INTO tiles (level, idx, start, hashes)
-			SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::smallint[], $4::bytea[])`,
-			levels, idxs, starts, hashes)
-	}
+	queueHeadAndTiles(queue, old, b)
 	queue("commit", -1, `COMMIT`)
 
 	br := conn.SendBatch(ctx, &pb)

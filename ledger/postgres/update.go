@@ -232,25 +232,7 @@ func writeBatch(ctx context.Context, conn *pgx.Conn, old ledger.TreeHead, b *led
 		pb.Queue(sql, args...)
 		steps = append(steps, step{what: what, want: want})
 	}
-	h := &b.Head
-	var cpSize *int64
-	if h.Checkpointed {
-		cpSize = new(int64(h.CheckpointSize))
-	}
-	queue("tree head", 1, `UPDATE tree_head
-		SET size = $1, root = $2, range = $3, checkpoint_size = $4, checkpoint_time = $5
-		WHERE id = 1 AND size = $6`,
-		int64(h.Size), h.Root[:], joinHashes(h.Range), cpSize, toDB(h.CheckpointTime), int64(old.Size))
-	if n := len(b.Tiles); n > 0 {
-		levels, idxs, starts := make([]int16, n), make([]int64, n), make([]int16, n)
-		hashes := make([][]byte, n)
-		for i, t := range b.Tiles {
-			levels[i], idxs[i], starts[i], hashes[i] = int16(t.Tile.Level), int64(t.Tile.Index), int16(t.Start), t.Hashes
-		}
-		queue("tiles", int64(n), `INSERT INTO tiles (level, idx, start, hashes)
-			SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::smallint[], $4::bytea[])`,
-			levels, idxs, starts, hashes)
-	}
+	queueHeadAndTiles(queue, old, b)
 	if cp := b.Checkpoint; cp != nil {
 		queue("checkpoint", 1, `INSERT INTO checkpoints (size, root, note, time) VALUES ($1, $2, $3, $4)`,
 			int64(cp.Size), cp.Root[:], cp.Note, toDB(cp.Time))
@@ -471,4 +453,29 @@ func fromDB(t *time.Time) time.Time {
 		return time.Time{}
 	}
 	return t.UTC()
+}
+
+// queueHeadAndTiles queues, through queue, the move of the tree head from
+// old to b's head (refused unless the stored head still has old's size) and
+// the insert of b's tiles.
+func queueHeadAndTiles(queue func(what string, want int64, sql string, args ...any), old ledger.TreeHead, b *ledger.Batch) {
+	h := &b.Head
+	var cpSize *int64
+	if h.Checkpointed {
+		cpSize = new(int64(h.CheckpointSize))
+	}
+	queue("tree head", 1, `UPDATE tree_head
+		SET size = $1, root = $2, range = $3, checkpoint_size = $4, checkpoint_time = $5
+		WHERE id = 1 AND size = $6`,
+		int64(h.Size), h.Root[:], joinHashes(h.Range), cpSize, toDB(h.CheckpointTime), int64(old.Size))
+	if n := len(b.Tiles); n > 0 {
+		levels, idxs, starts := make([]int16, n), make([]int64, n), make([]int16, n)
+		hashes := make([][]byte, n)
+		for i, t := range b.Tiles {
+			levels[i], idxs[i], starts[i], hashes[i] = int16(t.Tile.Level), int64(t.Tile.Index), int16(t.Start), t.Hashes
+		}
+		queue("tiles", int64(n), `INSERT INTO tiles (level, idx, start, hashes)
+			SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::smallint[], $4::bytea[])`,
+			levels, idxs, starts, hashes)
+	}
 }

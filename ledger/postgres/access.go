@@ -59,18 +59,8 @@ func (s *Store) UpdateNow(ctx context.Context, keys [][ledger.HashSize]byte, fn 
 // order writeBatch writes them (the database checks each table against the
 // head as writeBatch's statements leave it).
 func writeBatchNow(ctx context.Context, conn *pgx.Conn, old ledger.TreeHead, b *ledger.Batch) error {
-	type step struct {
-		what string
-		want int64 // rows affected; -1 for any
-	}
-	var (
-		pb    pgx.Batch
-		steps []step
-	)
-	queue := func(what string, want int64, sql string, args ...any) {
-		pb.Queue(sql, args...)
-		steps = append(steps, step{what: what, want: want})
-	}
+	var p pipeline
+	queue := p.queue
 	recs := b.Records
 	if n := len(recs); n > 0 {
 		idxs, leaves, leafHashes, dedupKeys := make([]int64, n), make([][]byte, n), make([][]byte, n), make([][]byte, n)
@@ -121,22 +111,7 @@ func writeBatchNow(ctx context.Context, conn *pgx.Conn, old ledger.TreeHead, b *
 		queue("content", int64(n), `INSERT INTO content (idx, name, salt, data)
 			SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::bytea[])`, cIdxs, cNames, cSalts, cData)
 	}
-	queueHeadAndTiles(queue, old, b)
+	queueHeadAndTiles(&p, old, b)
 	queue("commit", -1, `COMMIT`)
-
-	br := conn.SendBatch(ctx, &pb)
-	defer br.Close()
-	for _, st := range steps {
-		tag, err := br.Exec()
-		if err != nil {
-			return fmt.Errorf("postgres: write %s: %w", st.what, translate(err))
-		}
-		if st.want >= 0 && tag.RowsAffected() != st.want {
-			return fmt.Errorf("postgres: write %s: %w: %d rows affected, want %d", st.what, ledger.ErrConflict, tag.RowsAffected(), st.want)
-		}
-	}
-	if err := br.Close(); err != nil {
-		return fmt.Errorf("postgres: write batch: %w", translate(err))
-	}
-	return nil
+	return p.send(ctx, conn)
 }

@@ -219,20 +219,9 @@ func writeBatch(ctx context.Context, conn *pgx.Conn, old ledger.TreeHead, b *led
 		}
 	}
 
-	type step struct {
-		what string
-		want int64   // rows affected; -1 for any
-		scan *string // where the step's one value goes, if it returns one
-	}
-	var (
-		pb    pgx.Batch
-		steps []step
-	)
-	queue := func(what string, want int64, sql string, args ...any) {
-		pb.Queue(sql, args...)
-		steps = append(steps, step{what: what, want: want})
-	}
-	queueHeadAndTiles(queue, old, b)
+	var p pipeline
+	queue := p.queue
+	queueHeadAndTiles(&p, old, b)
 	if cp := b.Checkpoint; cp != nil {
 		queue("checkpoint", 1, `INSERT INTO checkpoints (size, root, note, time) VALUES ($1, $2, $3, $4)`,
 			int64(cp.Size), cp.Root[:], cp.Note, toDB(cp.Time))
@@ -247,14 +236,43 @@ func writeBatch(ctx context.Context, conn *pgx.Conn, old ledger.TreeHead, b *led
 		queue("erased content", -1, `DELETE FROM content c
 			USING unnest($1::bigint[], $2::text[]) AS e(idx, name)
 			WHERE c.idx = e.idx AND (e.name = '' OR c.name = e.name)`, idxs, names)
-		pb.Queue(`SELECT pg_current_xact_id()::xid::text`)
-		steps = append(steps, step{what: "transaction ID", scan: erasure})
+		p.queueScan("transaction ID", erasure, `SELECT pg_current_xact_id()::xid::text`)
 	}
 	queue("commit", -1, `COMMIT`)
+	return p.send(ctx, conn)
+}
 
-	br := conn.SendBatch(ctx, &pb)
+// pipeline is statements sent to the database in one round trip, each
+// checked as its answer is read.
+type pipeline struct {
+	b     pgx.Batch
+	steps []step
+}
+
+// step is one statement of a pipeline.
+type step struct {
+	what string  // what it writes, for errors
+	want int64   // rows affected; -1 for any
+	scan *string // where the statement's one value goes, if it returns one
+}
+
+// queue adds a statement that must affect want rows (-1: any).
+func (p *pipeline) queue(what string, want int64, sql string, args ...any) {
+	p.b.Queue(sql, args...)
+	p.steps = append(p.steps, step{what: what, want: want})
+}
+
+// queueScan adds a statement whose one value is stored in *dst.
+func (p *pipeline) queueScan(what string, dst *string, sql string, args ...any) {
+	p.b.Queue(sql, args...)
+	p.steps = append(p.steps, step{what: what, scan: dst})
+}
+
+// send sends the pipeline and checks each statement's answer in order.
+func (p *pipeline) send(ctx context.Context, conn *pgx.Conn) error {
+	br := conn.SendBatch(ctx, &p.b)
 	defer br.Close()
-	for _, st := range steps {
+	for _, st := range p.steps {
 		if st.scan != nil {
 			if err := br.QueryRow().Scan(st.scan); err != nil {
 				return fmt.Errorf("postgres: write %s: %w", st.what, translate(err))
@@ -455,16 +473,16 @@ func fromDB(t *time.Time) time.Time {
 	return t.UTC()
 }
 
-// queueHeadAndTiles queues, through queue, the move of the tree head from
+// queueHeadAndTiles queues on p the move of the tree head from
 // old to b's head (refused unless the stored head still has old's size) and
 // the insert of b's tiles.
-func queueHeadAndTiles(queue func(what string, want int64, sql string, args ...any), old ledger.TreeHead, b *ledger.Batch) {
+func queueHeadAndTiles(p *pipeline, old ledger.TreeHead, b *ledger.Batch) {
 	h := &b.Head
 	var cpSize *int64
 	if h.Checkpointed {
 		cpSize = new(int64(h.CheckpointSize))
 	}
-	queue("tree head", 1, `UPDATE tree_head
+	p.queue("tree head", 1, `UPDATE tree_head
 		SET size = $1, root = $2, range = $3, checkpoint_size = $4, checkpoint_time = $5
 		WHERE id = 1 AND size = $6`,
 		int64(h.Size), h.Root[:], joinHashes(h.Range), cpSize, toDB(h.CheckpointTime), int64(old.Size))
@@ -474,7 +492,7 @@ func queueHeadAndTiles(queue func(what string, want int64, sql string, args ...a
 		for i, t := range b.Tiles {
 			levels[i], idxs[i], starts[i], hashes[i] = int16(t.Tile.Level), int64(t.Tile.Index), int16(t.Start), t.Hashes
 		}
-		queue("tiles", int64(n), `INSERT INTO tiles (level, idx, start, hashes)
+		p.queue("tiles", int64(n), `INSERT INTO tiles (level, idx, start, hashes)
 			SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::smallint[], $4::bytea[])`,
 			levels, idxs, starts, hashes)
 	}

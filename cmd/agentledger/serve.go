@@ -195,6 +195,7 @@ func serve(ctx context.Context, cmd *cobra.Command, f serveFlags) error {
 	if f.tlsReloadInterval <= 0 {
 		return fmt.Errorf("--tls-reload-interval %v: want a positive duration", f.tlsReloadInterval)
 	}
+	tuneGC(f.maxInflightBytes, logger)
 	publicTiles, publicEntries, err := parsePublicTiles(f.publicTiles)
 	if err != nil {
 		return err

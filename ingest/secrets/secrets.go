@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
+	"hash/maphash"
 	"strings"
 	"sync"
 )
@@ -150,6 +151,9 @@ type Redactor struct {
 	key   []byte
 	macs  sync.Pool // of *mac, keyed with key
 	names nameRules
+	// verdicts remembers names' verdicts for RedactAttr, whose attribute
+	// names repeat from span to span.
+	verdicts nameCache
 }
 
 // NewRedactor returns a Redactor that fingerprints with key, which must be at least
@@ -162,6 +166,7 @@ func NewRedactor(key []byte, cfg Config) (*Redactor, error) {
 		return nil, fmt.Errorf("secrets: invalid config: %w", err)
 	}
 	r := &Redactor{key: append([]byte(nil), key...), names: newNameRules(cfg.ExtraSecretKeys)}
+	r.verdicts.seed = maphash.MakeSeed()
 	r.macs.New = func() any { return newMAC(r.key) }
 	return r, nil
 }
@@ -183,7 +188,7 @@ func (r *Redactor) Fingerprint(value string) string {
 // access key IDs ([KindAWSAccessKeyID]), which are left in place, so a value can have
 // findings and yet be unchanged.
 func (r *Redactor) RedactAttr(name, value string) (string, []Finding, bool) {
-	rule, secret := r.names.match(name)
+	rule, secret := r.verdicts.match(&r.names, name)
 	if !secret {
 		return r.RedactText(value)
 	}

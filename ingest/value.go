@@ -76,8 +76,7 @@ func (s *scrub) text(v string) string {
 // "api_key", "authorization", …), keeping every other byte. A text that is
 // not JSON is returned unchanged: RedactText already scanned it.
 func (s *scrub) jsonMembers(text string) string {
-	t := strings.TrimLeft(text, " \t\r\n")
-	if t == "" || (t[0] != '{' && t[0] != '[') {
+	if c := firstNonSpace(text); c != '{' && c != '[' {
 		return text
 	}
 	var (
@@ -138,6 +137,20 @@ func (s *scrub) jsonMembers(text string) string {
 	}
 	b.WriteString(text[last:])
 	return b.String()
+}
+
+// firstNonSpace returns the first byte of s that is not JSON white space,
+// or 0. It stands in for strings.TrimLeft, which builds its set of bytes
+// on every call: jsonMembers asks it of every text ingest stores.
+func firstNonSpace(s string) byte {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case ' ', '\t', '\r', '\n':
+		default:
+			return s[i]
+		}
+	}
+	return 0
 }
 
 // jsonStringEnd returns the index after the JSON string that starts at

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -74,7 +75,8 @@ func (s *scrub) text(v string) string {
 // jsonMembers replaces, in a text that looks like a JSON object or array,
 // the string values of members whose names are secret ("password",
 // "api_key", "authorization", …), keeping every other byte. A text that is
-// not JSON is returned unchanged: RedactText already scanned it.
+// not JSON is returned unchanged: RedactText already scanned it, as it
+// scanned every text passed here.
 func (s *scrub) jsonMembers(text string) string {
 	if c := firstNonSpace(text); c != '{' && c != '[' {
 		return text
@@ -114,6 +116,11 @@ func (s *scrub) jsonMembers(text string) string {
 			switch {
 			case inObject && expectKey:
 				key = jsonUnquote(text[i:end])
+			case inObject && !s.r.SecretName(key) && !strings.Contains(text[i:end], `\`):
+				// RedactText scanned these very bytes as part of text, so
+				// scanning them alone would find nothing more; an escaped
+				// value is unquoted and scanned again, since escapes can
+				// hide a secret from the scan of the quoted text.
 			case inObject:
 				val := jsonUnquote(text[i:end])
 				out, f, changed := s.r.RedactAttr(key, val)
@@ -167,15 +174,56 @@ func jsonStringEnd(s string, i int) (int, bool) {
 	return 0, false
 }
 
+// jsonUnquote returns the string that the JSON string q (quotes included)
+// holds, or q without its quotes if q is not valid JSON. It decodes the
+// common escapes itself, and leaves the rare ones (surrogates, control
+// bytes, invalid UTF-8) to encoding/json, whose answer it must give.
 func jsonUnquote(q string) string {
-	if !strings.Contains(q, `\`) {
-		return q[1 : len(q)-1]
+	body := q[1 : len(q)-1]
+	if !strings.Contains(body, `\`) {
+		return body
+	}
+	if s, ok := unquoteCommon(body); ok {
+		return s
 	}
 	var s string
 	if json.Unmarshal([]byte(q), &s) != nil {
-		return q[1 : len(q)-1]
+		return body
 	}
 	return s
+}
+
+// jsonEscapes maps the byte after a backslash to what the escape stands
+// for, for every JSON escape but \u.
+var jsonEscapes = [256]byte{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}
+
+// unquoteCommon decodes the body of a JSON string made of printable ASCII
+// and the escapes of jsonEscapes and \u of a code point outside the
+// surrogates, and reports false for any other body.
+func unquoteCommon(body string) (string, bool) {
+	out := make([]byte, 0, len(body))
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		switch {
+		case c < ' ' || c >= utf8.RuneSelf || c == '"':
+			return "", false
+		case c != '\\':
+			out = append(out, c)
+		case i+1 < len(body) && jsonEscapes[body[i+1]] != 0:
+			out = append(out, jsonEscapes[body[i+1]])
+			i++
+		case i+5 < len(body) && body[i+1] == 'u':
+			r, err := strconv.ParseUint(body[i+2:i+6], 16, 16)
+			if err != nil || utf16.IsSurrogate(rune(r)) {
+				return "", false
+			}
+			out = utf8.AppendRune(out, rune(r))
+			i += 5
+		default:
+			return "", false
+		}
+	}
+	return string(out), true
 }
 
 // checkText rejects a string the ledger cannot hold: invalid UTF-8 (and,

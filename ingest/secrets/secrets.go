@@ -212,6 +212,16 @@ func (r *Redactor) RedactAttr(name, value string) (string, []Finding, bool) {
 	return f.Fingerprint, []Finding{f}, true
 }
 
+// SecretName reports whether RedactAttr treats the values of the attribute
+// (or JSON member) name as secret, under the built-in patterns and the
+// Redactor's [Config.ExtraSecretKeys]. A value whose name is not secret is
+// only scanned as [Redactor.RedactText] scans it, so a caller that already
+// scanned it, inside a larger text, need not scan it again.
+func (r *Redactor) SecretName(name string) bool {
+	_, secret := r.verdicts.match(&r.names, name)
+	return secret
+}
+
 // RedactText is RedactAttr for free text with no attribute name (message content,
 // reasoning, tool arguments): every secret found inside value is replaced in place by its
 // fingerprint and the rest of the text is kept. A value without secrets is returned as it

@@ -58,7 +58,7 @@ func (s *scrub) approvalJWS(v string) bool {
 // name redacts an attribute or member name: names hold no secrets, but a
 // name is stored, so it is checked like any other string.
 func (s *scrub) name(n string) string {
-	out, f, changed := s.r.RedactText(n)
+	out, f, changed := s.r.RedactName(n)
 	if changed {
 		s.findings = append(s.findings, f...)
 	}

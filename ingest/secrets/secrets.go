@@ -151,8 +151,8 @@ type Redactor struct {
 	key   []byte
 	macs  sync.Pool // of *mac, keyed with key
 	names nameRules
-	// verdicts remembers names' verdicts for RedactAttr, whose attribute
-	// names repeat from span to span.
+	// verdicts remembers names' verdicts for RedactAttr and RedactName:
+	// attribute names repeat from span to span.
 	verdicts nameCache
 }
 
@@ -188,7 +188,7 @@ func (r *Redactor) Fingerprint(value string) string {
 // access key IDs ([KindAWSAccessKeyID]), which are left in place, so a value can have
 // findings and yet be unchanged.
 func (r *Redactor) RedactAttr(name, value string) (string, []Finding, bool) {
-	rule, secret := r.verdicts.match(&r.names, name)
+	rule, secret := r.matchName(name)
 	if !secret {
 		return r.RedactText(value)
 	}
@@ -218,8 +218,18 @@ func (r *Redactor) RedactAttr(name, value string) (string, []Finding, bool) {
 // only scanned as [Redactor.RedactText] scans it, so a caller that already
 // scanned it, inside a larger text, need not scan it again.
 func (r *Redactor) SecretName(name string) bool {
-	_, secret := r.verdicts.match(&r.names, name)
+	_, secret := r.matchName(name)
 	return secret
+}
+
+// RedactName is [Redactor.RedactText] for an attribute or member name.
+// Names repeat from span to span: a name in which RedactText finds nothing
+// is remembered, and returned as it is the next time without a scan.
+func (r *Redactor) RedactName(name string) (string, []Finding, bool) {
+	if r.remembered(name) != nil {
+		return name, nil, false
+	}
+	return r.RedactText(name)
 }
 
 // RedactText is RedactAttr for free text with no attribute name (message content,

@@ -118,9 +118,11 @@ func (s *scrub) jsonMembers(text string) string {
 				key = jsonUnquote(text[i:end])
 			case inObject && !s.r.SecretName(key) && !strings.Contains(text[i:end], `\`):
 				// RedactText scanned these very bytes as part of text, so
-				// scanning them alone would find nothing more; an escaped
-				// value is unquoted and scanned again, since escapes can
-				// hide a secret from the scan of the quoted text.
+				// scanning them alone would find nothing more (secrets'
+				// TestRedactTextMemberRescan checks it on its fixtures and
+				// corpora); an escaped value is unquoted and scanned again,
+				// since escapes can hide a secret from the scan of the
+				// quoted text.
 			case inObject:
 				val := jsonUnquote(text[i:end])
 				out, f, changed := s.r.RedactAttr(key, val)

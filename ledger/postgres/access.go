@@ -48,26 +48,22 @@ const guessAfterMiss = 16
 // an erasure is written as Update writes it.
 func (s *Store) UpdateNow(ctx context.Context, keys [][ledger.HashSize]byte, fn ledger.UpdateFunc) error {
 	if guess, ok := s.guess.get(); ok {
-		sent, err := s.updateGuessed(ctx, guess, keys, fn)
-		switch {
-		case sent && (err == nil || ctx.Err() != nil):
+		done, err := s.updateGuessed(ctx, guess, keys, fn)
+		if done {
 			return err
-		case sent:
-			s.guess.missed()
 		}
+		s.guess.missed()
 	}
 	return s.updateLocked(ctx, keys, fn)
 }
 
 // updateGuessed runs fn on a guessed head and, if its batch may be written
-// so (guessable), writes and commits it in one pipeline, and reports that
-// it sent it. If the batch may not be written so, it sends nothing: the
-// caller runs the transaction with the head lock first, which also returns
-// the errors of fn and of the batch's check that the guess may have
-// caused. A pipeline that fails commits nothing, unless only the answer to
-// its COMMIT was lost: the caller's transaction with the head lock then
-// finds the entries stored, by their dedup keys.
-func (s *Store) updateGuessed(ctx context.Context, guess ledger.TreeHead, keys [][ledger.HashSize]byte, fn ledger.UpdateFunc) (sent bool, err error) {
+// so (guessable), writes and commits it in one pipeline. It returns done
+// false, having committed nothing, if the batch may not be written so, or
+// if the pipeline failed while ctx is live: the caller then runs the
+// transaction with the head lock first, which also returns the errors of
+// fn and of the batch's check that the guess may have caused.
+func (s *Store) updateGuessed(ctx context.Context, guess ledger.TreeHead, keys [][ledger.HashSize]byte, fn ledger.UpdateFunc) (done bool, err error) {
 	b, err := fn(guess, map[[ledger.HashSize]byte]ledger.Existing{})
 	if err != nil || !guessable(b, keys) || b.Check(guess) != nil {
 		return false, nil
@@ -85,10 +81,11 @@ func (s *Store) updateGuessed(ctx context.Context, guess ledger.TreeHead, keys [
 		p.queue("commit", -1, `COMMIT`)
 		return p.send(ctx, conn)
 	})
-	if err == nil {
-		s.guess.set(b.Head)
+	if err != nil {
+		return ctx.Err() != nil, err
 	}
-	return true, err
+	s.guess.set(b.Head)
+	return true, nil
 }
 
 // guessable reports whether b may be written on a guessed head: it appends
@@ -143,9 +140,7 @@ func (s *Store) updateLocked(ctx context.Context, keys [][ledger.HashSize]byte, 
 
 // headGuess is the tree head a store's next UpdateNow guesses: the head its
 // latest UpdateNow left, unless a guess missed within the last
-// guessAfterMiss calls. A guess is given to one call at a time: calls that
-// run concurrently would guess the same head, and all but one miss. It is
-// safe for concurrent use.
+// guessAfterMiss calls. It is safe for concurrent use.
 type headGuess struct {
 	mu    sync.Mutex
 	head  ledger.TreeHead
@@ -153,8 +148,7 @@ type headGuess struct {
 	skip  int // calls left that do not guess
 }
 
-// get returns the head to guess, if any, and takes it: the next call finds
-// none until the head it leaves is set.
+// get returns the head to guess, if any.
 func (g *headGuess) get() (ledger.TreeHead, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -162,18 +156,15 @@ func (g *headGuess) get() (ledger.TreeHead, bool) {
 		g.skip--
 		return ledger.TreeHead{}, false
 	}
-	ok := g.valid
-	g.valid = false
-	return g.head, ok
+	return g.head, g.valid
 }
 
-// set records h as the head a transaction left, unless a larger one was
-// recorded since: of concurrent calls, the last to commit left the
-// largest.
+// set records h as the head a transaction left, unless a larger one is
+// recorded: of concurrent calls, the last to commit left the largest.
 func (g *headGuess) set(h ledger.TreeHead) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if h.Size >= g.head.Size {
+	if !g.valid || h.Size >= g.head.Size {
 		g.head, g.valid = h, true
 	}
 }

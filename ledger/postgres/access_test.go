@@ -87,9 +87,8 @@ func TestUpdateNow(t *testing.T) {
 }
 
 // TestUpdateNowRoundTrips counts the statements UpdateNow sends for one
-// entry with references and content: two pipelines the first time, where
-// Update sends a pipeline, a COPY for each of three tables and a pipeline;
-// then one, on the head the previous call left.
+// entry with references and content: two pipelines, where Update sends a
+// pipeline, a COPY for each of three tables and a pipeline.
 func TestUpdateNowRoundTrips(t *testing.T) {
 	t.Parallel()
 	var rt statements
@@ -107,91 +106,9 @@ func TestUpdateNowRoundTrips(t *testing.T) {
 		if err != nil {
 			t.Fatalf("UpdateNow %d: %v", i, err)
 		}
-		want := int64(1)
-		if i == 0 {
-			want = 2
+		if n := rt.n.Load() - before; n != 2 {
+			t.Errorf("UpdateNow %d sent %d statements or pipelines, want 2", i, n)
 		}
-		if n := rt.n.Load() - before; n != want {
-			t.Errorf("UpdateNow %d sent %d statements or pipelines, want %d", i, n, want)
-		}
-	}
-}
-
-// TestUpdateNowGuess appends an entry with UpdateNow, lets another store on
-// the same database write, and appends another: on the head the first left
-// (one round trip) while that still holds, else on the head as stored, and
-// in either case the head, the entries and the latest checkpoint are as
-// the stores wrote them.
-func TestUpdateNowGuess(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		name  string
-		other func(h ledger.TreeHead) *ledger.Batch // nil: the other store writes nothing
-		// rt is the statements the second UpdateNow sends: its guess
-		// fails (one pipeline and a ROLLBACK), then it locks the head (two
-		// pipelines).
-		rt int64
-	}{
-		{"nothing", nil, 1},
-		{"a checkpoint", func(h ledger.TreeHead) *ledger.Batch { return withCheckpoint(&ledger.Batch{Head: h}, testTime) }, 1},
-		{"entries", func(h ledger.TreeHead) *ledger.Batch { return grow(h, records(h.Size, 3)) }, 4},
-		{"entries and a checkpoint", func(h ledger.TreeHead) *ledger.Batch { return withCheckpoint(grow(h, records(h.Size, 2)), testTime) }, 4},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			dsn := pgtest.NewSchema(t)
-			var rt statements
-			s, err := postgres.New(t.Context(), postgres.Config{DSN: dsn, Tracer: &rt})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
-			other, err := postgres.Open(t.Context(), dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { other.Close() })
-			appendNow := func(rec ledger.Record) {
-				t.Helper()
-				err := s.UpdateNow(t.Context(), [][ledger.HashSize]byte{rec.DedupKey},
-					func(h ledger.TreeHead, _ map[[ledger.HashSize]byte]ledger.Existing) (*ledger.Batch, error) {
-						rec.Index = h.Size
-						return grow(h, []ledger.Record{rec}), nil
-					})
-				if err != nil {
-					t.Fatalf("UpdateNow: %v", err)
-				}
-			}
-			appendNow(record(100, ledger.KindAccess))
-			if tc.other != nil {
-				update(t, other, tc.other)
-			}
-			want, err := other.Head(t.Context())
-			if err != nil {
-				t.Fatal(err)
-			}
-			before := rt.n.Load()
-			appendNow(record(101, ledger.KindAccess))
-			if n := rt.n.Load() - before; n != tc.rt {
-				t.Errorf("UpdateNow sent %d statements or pipelines, want %d", n, tc.rt)
-			}
-			got, err := s.Head(t.Context())
-			if err != nil {
-				t.Fatal(err)
-			}
-			next := grow(want, []ledger.Record{record(want.Size, ledger.KindAccess)}).Head
-			if got.Size != next.Size || got.Root != next.Root || got.Checkpointed != want.Checkpointed ||
-				got.CheckpointSize != want.CheckpointSize || !got.CheckpointTime.Equal(want.CheckpointTime) {
-				t.Errorf("head = %+v, want %+v with its checkpoint", got, next)
-			}
-			recs, err := s.Records(t.Context(), 0, got.Size)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if n := uint64(len(recs)); n != got.Size || recs[n-1].DedupKey != record(101, ledger.KindAccess).DedupKey {
-				t.Errorf("Records = %d entries, the last %+v; want %d, the last the second entry appended", n, recs[n-1].Index, got.Size)
-			}
-		})
 	}
 }
 

@@ -66,7 +66,6 @@ func (c *Config) Validate() error {
 type Store struct {
 	pool   *pgxpool.Pool
 	probes ledger.DedupProbes // whether write transactions probe dedup keys
-	guess  headGuess          // the head UpdateNow guesses
 
 	vacuums    chan string // erasing transactions, for the vacuumer
 	stop       context.CancelFunc

@@ -486,15 +486,10 @@ func queueHeadAndTiles(p *pipeline, old ledger.TreeHead, b *ledger.Batch) {
 		SET size = $1, root = $2, range = $3, checkpoint_size = $4, checkpoint_time = $5
 		WHERE id = 1 AND size = $6`,
 		int64(h.Size), h.Root[:], joinHashes(h.Range), cpSize, toDB(h.CheckpointTime), int64(old.Size))
-	queueTiles(p, b.Tiles)
-}
-
-// queueTiles queues on p the insert of tile segments.
-func queueTiles(p *pipeline, tiles []ledger.TileSegment) {
-	if n := len(tiles); n > 0 {
+	if n := len(b.Tiles); n > 0 {
 		levels, idxs, starts := make([]int16, n), make([]int64, n), make([]int16, n)
 		hashes := make([][]byte, n)
-		for i, t := range tiles {
+		for i, t := range b.Tiles {
 			levels[i], idxs[i], starts[i], hashes[i] = int16(t.Tile.Level), int64(t.Tile.Index), int16(t.Start), t.Hashes
 		}
 		p.queue("tiles", int64(n), `INSERT INTO tiles (level, idx, start, hashes)

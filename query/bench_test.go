@@ -328,13 +328,9 @@ type roundTrips struct {
 // phaseTimes is the time one request spent in each phase of its round
 // trips, summed over the round trips of the phase.
 type phaseTimes struct {
-	read atomic.Int64 // statements outside a write transaction
-	// lock is BEGIN, the tree head lock and the dedup probe, when sent
-	// before the writes.
-	lock atomic.Int64
-	// commit is the writes and COMMIT, with its WAL flush (and BEGIN and
-	// the head lock when sent with them).
-	commit atomic.Int64
+	read   atomic.Int64 // statements outside a write transaction
+	lock   atomic.Int64 // BEGIN, the tree head lock and the dedup probe
+	commit atomic.Int64 // the writes and COMMIT, with its WAL flush
 	// behind is set when a transaction of no request committed while
 	// this request's write transaction waited for the tree head lock.
 	behind atomic.Bool
@@ -364,9 +360,8 @@ type traceStart struct {
 type traceKey struct{}
 
 // batchPhase names a pipeline: the one that writes and commits a write
-// transaction (which moves the head; on a guessed head it also begins the
-// transaction and locks the head), the one that only begins it and locks
-// the head, or a read (also a read-only transaction's pipeline).
+// transaction (it moves the head), the one that begins it and locks the
+// head, or a read (also a read-only transaction's pipeline).
 func batchPhase(b *pgx.Batch) phase {
 	q := b.QueuedQueries
 	switch {
@@ -407,8 +402,8 @@ func (r *roundTrips) end(ctx context.Context) {
 	case phaseCommit:
 		p.commit.Add(d)
 	}
-	// A transaction of no request that committed while this one's head
-	// lock pipeline ran (on a guessed head, its only one) held the lock.
+	// A transaction of no request that committed while this one's write
+	// transaction ran held the head lock it waited for.
 	if bg := r.bgCommit.Load(); st.ph != phaseRead && bg >= st.at.UnixNano() {
 		p.behind.Store(true)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/agentledger/agentledger/internal/pgtest"
 	"github.com/agentledger/agentledger/ledger"
@@ -133,26 +134,49 @@ func (s *statements) TraceCopyFromEnd(context.Context, *pgx.Conn, pgx.TraceCopyF
 
 // BenchmarkAccessEntry times the transaction of one entry as AppendNow
 // commits it, with Update (COPY) and with UpdateNow (INSERT in the
-// committing pipeline), alternating one of each per iteration so that both
+// committing pipeline), beside the durable commit floor (a transaction
+// that writes one WAL record, so that its commit waits for the WAL flush,
+// in one round trip), alternating one of each per iteration so that all
 // see the same load, and reports the p50 and p99 of each.
 func BenchmarkAccessEntry(b *testing.B) {
-	s, err := postgres.Open(b.Context(), pgtest.NewSchema(b))
+	dsn := pgtest.NewSchema(b)
+	s, err := postgres.Open(b.Context(), dsn)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { s.Close() })
+	floor, err := pgxpool.New(b.Context(), dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(floor.Close)
+	one := func(update func(context.Context, [][ledger.HashSize]byte, ledger.UpdateFunc) error) func() error {
+		return func() error {
+			return update(b.Context(), nil, func(h ledger.TreeHead, _ map[[ledger.HashSize]byte]ledger.Existing) (*ledger.Batch, error) {
+				return grow(h, benchRecords(h.Size, 1)), nil
+			})
+		}
+	}
 	ways := []struct {
-		name   string
-		update func(context.Context, [][ledger.HashSize]byte, ledger.UpdateFunc) error
-	}{{"update", s.Update}, {"update_now", s.UpdateNow}}
+		name string
+		run  func() error
+	}{
+		{"update", one(s.Update)},
+		{"update_now", one(s.UpdateNow)},
+		{"durable_commit_floor", func() error {
+			var batch pgx.Batch
+			batch.Queue(`BEGIN`)
+			batch.Queue(`SELECT pg_logical_emit_message(true, 'agentledger-bench', '')`)
+			batch.Queue(`COMMIT`)
+			return floor.SendBatch(b.Context(), &batch).Close()
+		}},
+	}
 	lat := make([][]time.Duration, len(ways))
 	b.ResetTimer()
 	for range b.N {
 		for i, w := range ways {
 			start := time.Now()
-			err := w.update(b.Context(), nil, func(h ledger.TreeHead, _ map[[ledger.HashSize]byte]ledger.Existing) (*ledger.Batch, error) {
-				return grow(h, benchRecords(h.Size, 1)), nil
-			})
+			err := w.run()
 			lat[i] = append(lat[i], time.Since(start))
 			if err != nil {
 				b.Fatal(err)

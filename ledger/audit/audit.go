@@ -58,7 +58,8 @@ const (
 // Options tune Run. The zero value is ready to use.
 type Options struct {
 	// PageSize is the number of entries read per call, rounded up to a
-	// multiple of ledger.TileWidth. Zero means DefaultPageSize.
+	// multiple of ledger.TileWidth. Zero means DefaultPageSize. The first
+	// and last pages are smaller (down to 4 tiles).
 	PageSize int
 	// Readers is the number of pages read concurrently. Zero means
 	// DefaultReaders.

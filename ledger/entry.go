@@ -135,17 +135,20 @@ func (e *Entry) Attr(key string) (string, bool) {
 // 24 are the first 24 bytes of SHA-256 over the kind, trace ID, span ID and
 // event key, each prefixed by its 32-bit big-endian length.
 func (e *Entry) DedupKey() [32]byte {
-	h := sha256.New()
-	for _, s := range []string{string(e.Kind), e.TraceID, e.SpanID, e.EventKey} {
-		var n [4]byte
-		binary.BigEndian.PutUint32(n[:], uint32(len(s)))
-		h.Write(n[:])
-		h.Write([]byte(s))
+	// The hashed fields are built on the stack (the heap only for a long
+	// event key): the audit computes this key for every entry.
+	var stack [128]byte
+	b := stack[:0]
+	for _, s := range [...]string{string(e.Kind), e.TraceID, e.SpanID, e.EventKey} {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
+		b = append(b, s...)
 	}
-	var sum, out [32]byte
-	h.Sum(sum[:0])
+	sum := sha256.Sum256(b)
+	var out [32]byte
 	if len(e.TraceID) >= 16 {
-		hex.Decode(out[:8], []byte(e.TraceID[:16]))
+		var prefix [16]byte
+		copy(prefix[:], e.TraceID)
+		hex.Decode(out[:8], prefix[:])
 	}
 	copy(out[8:], sum[:24])
 	return out

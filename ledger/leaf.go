@@ -133,16 +133,28 @@ type DecodedLeaf struct {
 // field, unsorted, duplicate or empty names or trailing bytes are errors
 // wrapping ErrInvalid. It reads versions 1 and 2.
 func DecodeLeaf(leaf []byte) (*DecodedLeaf, error) {
+	d := new(DecodedLeaf)
+	if err := DecodeLeafTo(d, leaf); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// DecodeLeafTo is DecodeLeaf into d, reusing the memory of d's attribute
+// and commitment slices: for a caller that decodes many leaves one after
+// the other, such as an audit. d is overwritten, also on error.
+func DecodeLeafTo(d *DecodedLeaf, leaf []byte) error {
+	attrs, cms := d.Entry.Attrs[:0], d.Commitments[:0]
+	*d = DecodedLeaf{Entry: Entry{Attrs: attrs}, Commitments: cms}
 	if len(leaf) > MaxLeafSize {
-		return nil, fmt.Errorf("%w: leaf of %d bytes exceeds %d", ErrInvalid, len(leaf), MaxLeafSize)
+		return fmt.Errorf("%w: leaf of %d bytes exceeds %d", ErrInvalid, len(leaf), MaxLeafSize)
 	}
 	// The leaf's strings are substrings of one copy of it: one allocation
 	// per leaf, not one per string.
 	r := leafReader{b: leaf, s: string(leaf)}
-	var d DecodedLeaf
 	d.Version = r.byte()
 	if r.err == nil && d.Version != 1 && d.Version != 2 {
-		return nil, fmt.Errorf("%w: leaf version %d, want 1 or 2", ErrInvalid, d.Version)
+		return fmt.Errorf("%w: leaf version %d, want 1 or 2", ErrInvalid, d.Version)
 	}
 	e := &d.Entry
 	e.Kind = Kind(r.string())
@@ -159,7 +171,9 @@ func DecodeLeaf(leaf []byte) (*DecodedLeaf, error) {
 	e.End = r.time()
 	n := r.uint16()
 	if r.err == nil && n > 0 {
-		e.Attrs = make([]Attr, 0, min(n, len(r.b)/4))
+		if cap(attrs) < n {
+			e.Attrs = make([]Attr, 0, min(n, len(r.b)/4))
+		}
 	}
 	for i := 0; i < n && r.err == nil; i++ {
 		k, v := r.string(), r.string()
@@ -172,7 +186,9 @@ func DecodeLeaf(leaf []byte) (*DecodedLeaf, error) {
 	}
 	n = r.uint16()
 	if r.err == nil && n > 0 {
-		d.Commitments = make([]Commitment, 0, min(n, len(r.b)/(2+CommitmentSize)))
+		if cap(cms) < n {
+			d.Commitments = make([]Commitment, 0, min(n, len(r.b)/(2+CommitmentSize)))
+		}
 	}
 	for i := 0; i < n && r.err == nil; i++ {
 		c := Commitment{Name: r.string()}
@@ -188,12 +204,9 @@ func DecodeLeaf(leaf []byte) (*DecodedLeaf, error) {
 		r.fail("%d trailing bytes", len(r.b))
 	}
 	if r.err != nil {
-		return nil, r.err
+		return r.err
 	}
-	if err := e.validateHeader(); err != nil {
-		return nil, err
-	}
-	return &d, nil
+	return e.validateHeader()
 }
 
 // Validate checks that e can be encoded: a known kind, hex trace and span

@@ -151,7 +151,7 @@ the tree as it was when it started.`,
 	}
 	sf.register(cmd)
 	kf.register(cmd)
-	cmd.Flags().IntVar(&opts.PageSize, "page-size", audit.DefaultPageSize, "entries read per query")
+	cmd.Flags().IntVar(&opts.PageSize, "page-size", audit.DefaultPageSize, "entries read per query (the first and last pages are smaller, so that the checks start early and end soon after the last read)")
 	cmd.Flags().IntVar(&opts.Workers, "workers", 0, "goroutines that hash and check entries (0: one per CPU)")
 	cmd.Flags().BoolVar(&quiet, "quiet", false, "do not print progress")
 	return withEnv(cmd)

@@ -58,7 +58,8 @@ const (
 // Options tune Run. The zero value is ready to use.
 type Options struct {
 	// PageSize is the number of entries read per call, rounded up to a
-	// multiple of ledger.TileWidth. Zero means DefaultPageSize.
+	// multiple of ledger.TileWidth. Zero means DefaultPageSize. The first
+	// and last pages are smaller (down to 4 tiles).
 	PageSize int
 	// Readers is the number of pages read concurrently. Zero means
 	// DefaultReaders.
@@ -199,6 +200,7 @@ func Run(ctx context.Context, r ledger.Reader, verifierKey string, opts Options)
 		cr:      ranges.NewEmptyRange(0),
 		cps:     &cpIter{r: r},
 		pending: make(map[uint64][]string),
+		free:    make(chan *pageBuf, opts.Readers+1),
 		rep:     Report{Size: head.Size, Root: head.Root},
 	}
 	a.visit = a.visitNode
@@ -256,6 +258,9 @@ type auditor struct {
 
 	// idx is the index audit, with Options.Index.
 	idx *indexAudit
+
+	// free holds the buffers of checked pages for the pages read next.
+	free chan *pageBuf
 }
 
 func (a *auditor) run(ctx context.Context) error {
@@ -273,6 +278,7 @@ func (a *auditor) run(ctx context.Context) error {
 		if err := a.page(ctx, pg); err != nil {
 			return err
 		}
+		a.putBuf(pg.buf)
 		if a.opts.Progress != nil {
 			a.opts.Progress(a.rep)
 		}
@@ -290,6 +296,54 @@ type page struct {
 	tiles      map[ledger.TileID][]byte
 	tileErr    map[ledger.TileID]error
 	err        error
+	// buf holds the page's memory, reused for a later page once this one is
+	// checked.
+	buf *pageBuf
+}
+
+// pageBuf is the memory of one page that a store implementing
+// recordsReuser reads into, and the results of its checks.
+type pageBuf struct {
+	recs []ledger.Record
+	slab []byte
+	res  []checked
+}
+
+// results returns n cleared results.
+func (b *pageBuf) results(n int) []checked {
+	if cap(b.res) < n {
+		b.res = make([]checked, n)
+	}
+	b.res = b.res[:n]
+	clear(b.res)
+	return b.res
+}
+
+// recordsReuser is implemented by a store that can read a range of records
+// into memory the caller reuses (postgres.Store.RecordsInto): the audit
+// reads every row once, and reusing a few pages' memory spares the
+// allocation and collection of every record's bytes.
+type recordsReuser interface {
+	RecordsInto(ctx context.Context, start, end uint64, recs []ledger.Record, slab []byte) ([]ledger.Record, []byte, error)
+}
+
+// minPage is the size of the first and last pages (see pageEnd).
+const minPage = 4 * ledger.TileWidth
+
+// pageEnd returns the end of the page that starts at s. The first pages
+// are small and double up to PageSize, and the last ones halve down again:
+// the checks start once a few tiles are read instead of a whole page, and
+// the checks of the last page, which no read overlaps, are short. (At
+// 200 000 entries a page of 16 384 is a twelfth of the log.)
+func (a *auditor) pageEnd(s uint64) uint64 {
+	step := uint64(a.opts.PageSize)
+	least := min(minPage, step)
+	n := min(step, max(least, s))
+	rest := a.head.Size - s
+	if half := (rest/2 + ledger.TileWidth - 1) / ledger.TileWidth * ledger.TileWidth; half < n {
+		n = max(half, least)
+	}
+	return s + min(n, rest)
 }
 
 // readPages reads the pages of [0, head.Size) with opts.Readers reads in
@@ -299,24 +353,48 @@ func (a *auditor) readPages(ctx context.Context) <-chan chan page {
 	out := make(chan chan page, a.opts.Readers)
 	go func() {
 		defer close(out)
-		step := uint64(a.opts.PageSize)
-		for s := uint64(0); s < a.head.Size; s += step {
-			e := min(s+step, a.head.Size)
+		for s := uint64(0); s < a.head.Size; {
+			e := a.pageEnd(s)
 			c := make(chan page, 1)
 			select {
 			case out <- c:
 			case <-ctx.Done():
 				return
 			}
-			go func() { c <- a.readPage(ctx, s, e) }()
+			go func(s, e uint64) { c <- a.readPage(ctx, s, e) }(s, e)
+			s = e
 		}
 	}()
 	return out
 }
 
+// getBuf returns a page buffer that a checked page gave back, or a new one.
+func (a *auditor) getBuf() *pageBuf {
+	select {
+	case b := <-a.free:
+		return b
+	default:
+		return new(pageBuf)
+	}
+}
+
+// putBuf gives back the buffer of a page that is checked.
+func (a *auditor) putBuf(b *pageBuf) {
+	select {
+	case a.free <- b:
+	default:
+	}
+}
+
 func (a *auditor) readPage(ctx context.Context, s, e uint64) page {
-	pg := page{start: s, end: e}
-	pg.recs, pg.err = a.r.Records(ctx, s, e)
+	pg := page{start: s, end: e, buf: a.getBuf()}
+	if rr, ok := a.r.(recordsReuser); ok {
+		b := pg.buf
+		b.recs, b.slab, pg.err = rr.RecordsInto(ctx, s, e, b.recs, b.slab)
+		pg.recs = b.recs
+	} else {
+		pg.recs, pg.err = a.r.Records(ctx, s, e)
+	}
 	if pg.err != nil {
 		if errors.Is(pg.err, ledger.ErrCorrupt) {
 			pg.err = diverge(s, "entries %d–%d: %v", s, e-1, pg.err)
@@ -385,7 +463,7 @@ type checked struct {
 // page checks one page: the entries in parallel, then the tree in order.
 func (a *auditor) page(ctx context.Context, pg page) error {
 	n := int(pg.end - pg.start)
-	res := make([]checked, n)
+	res := pg.buf.results(n)
 	// Entries present in index order up to the first gap.
 	have := 0
 	for have < len(pg.recs) && have < n && pg.recs[have].Index == pg.start+uint64(have) {
@@ -578,8 +656,10 @@ type checker struct {
 	index  bool
 	labels [][index.HashSize]byte
 	h      hash.Hash
-	buf    [1 + 2*ledger.HashSize]byte
-	level  [ledger.TileWidth][ledger.HashSize]byte
+	// leaf is the leaf being checked, decoded.
+	leaf  ledger.DecodedLeaf
+	buf   [1 + 2*ledger.HashSize]byte
+	level [ledger.TileWidth][ledger.HashSize]byte
 }
 
 // check checks one entry: its leaf hash, its leaf against its columns, its
@@ -596,8 +676,8 @@ func (c *checker) check(rec *ledger.Record, out *checked) {
 		out.div = diverge(i, "entry %d: leaf hash mismatch: stored %s but the leaf hashes to %s", i, short(rec.LeafHash[:]), short(out.hash[:]))
 		return
 	}
-	d, err := ledger.DecodeLeaf(rec.Leaf)
-	if err != nil {
+	d := &c.leaf
+	if err := ledger.DecodeLeafTo(d, rec.Leaf); err != nil {
 		out.div = diverge(i, "entry %d: leaf does not decode: %v", i, err)
 		return
 	}

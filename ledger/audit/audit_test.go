@@ -2,7 +2,10 @@ package audit_test
 
 import (
 	"fmt"
+	"reflect"
 	"regexp"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/agentledger/agentledger/ledger"
@@ -296,5 +299,51 @@ func TestAuditTampered(t *testing.T) {
 				t.Errorf("Run() divergence index = %d, want %d", rep.Divergence.Index, tt.index)
 			}
 		})
+	}
+}
+
+// TestAuditRowsOutOfHeapOrder moves rows to the end of their tables'
+// heaps, as an UPDATE of an unchanged value does: the Postgres store reads
+// the audit's pages without ORDER BY, and must still deliver the entries
+// in index order with their content, so the ledger audits clean.
+func TestAuditRowsOutOfHeapOrder(t *testing.T) {
+	t.Parallel()
+	l := audittest.New(t, entries, every)
+	l.Tamper(t, `UPDATE entries SET kind = kind WHERE idx IN (3, 100)`, `UPDATE content SET name = name WHERE idx = 10`)
+	rep, err := audit.Run(t.Context(), l.Store, l.Keys.Verifier, audit.Options{})
+	if err != nil || !rep.OK() || rep.Entries != entries+1 {
+		t.Fatalf("Run() = %d entries, %v, %v; want %d, no divergence", rep.Entries, rep.Divergence, err, entries+1)
+	}
+}
+
+// TestRecordsInto reads ranges with the Postgres store's RecordsInto,
+// reusing the memory of each read for the next, and compares them with
+// Records.
+func TestRecordsInto(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	l := audittest.New(t, entries, every)
+	l.Tamper(t, `UPDATE entries SET kind = kind WHERE idx = 7`, `UPDATE content SET name = name WHERE idx = 20`)
+	var (
+		recs []ledger.Record
+		slab []byte
+		err  error
+	)
+	for _, r := range [][2]uint64{{0, entries + 1}, {10, 50}, {0, entries + 1}, {295, 400}, {400, 500}} {
+		recs, slab, err = l.Store.RecordsInto(ctx, r[0], r[1], recs, slab)
+		if err != nil {
+			t.Fatalf("RecordsInto(%d, %d) error = %v", r[0], r[1], err)
+		}
+		want, err := l.Store.Records(ctx, r[0], r[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := slices.Clone(recs)
+		for i := range got {
+			got[i].Content = slices.SortedFunc(slices.Values(got[i].Content), func(a, b ledger.Content) int { return strings.Compare(a.Name, b.Name) })
+		}
+		if len(got) != len(want) || (len(want) > 0 && !reflect.DeepEqual(got, want)) {
+			t.Fatalf("RecordsInto(%d, %d) = %d records, differs from Records' %d", r[0], r[1], len(recs), len(want))
+		}
 	}
 }

@@ -1,9 +1,11 @@
 package ingest
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // unquoteCases are JSON strings, quotes included, valid and not.
@@ -43,5 +45,42 @@ func checkJSONUnquote(t *testing.T, q string) {
 	}
 	if got := jsonUnquote(q); got != want {
 		t.Errorf("jsonUnquote(%q) = %q, want %q", q, got, want)
+	}
+}
+
+// TestAppendJSONStrings checks the two string encoders on every ASCII
+// control character and the characters encoding/json treats apart:
+// appendStdJSONString writes what encoding/json writes (HTML not escaped),
+// and appendJSONString writes the same but for \b and \f (as \u00XX), a
+// string that decodes back to its input.
+func TestAppendJSONStrings(t *testing.T) {
+	inputs := []string{"", "plain", `quote " and \ backslash`, "<html> & text", "line\u2028sep\u2029", "bad \xff utf-8", "é ü 世界"}
+	for c := range 0x20 {
+		inputs = append(inputs, "a"+string(rune(c))+"b")
+	}
+	for _, in := range inputs {
+		var want bytes.Buffer
+		enc := json.NewEncoder(&want)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(in); err != nil {
+			t.Fatal(err)
+		}
+		if got := string(appendStdJSONString(nil, in)); got != strings.TrimSuffix(want.String(), "\n") {
+			t.Errorf("appendStdJSONString(%q) = %s, want %s", in, got, want.String())
+		}
+		if !utf8.ValidString(in) {
+			continue
+		}
+		if !strings.ContainsAny(in, "\u2028\u2029") {
+			// Short escapes only for \n, \r and \t: \b and \f as \u00XX.
+			std := strings.NewReplacer(`\b`, `\u0008`, `\f`, `\u000c`).Replace(strings.TrimSuffix(want.String(), "\n"))
+			if got := string(appendJSONString(nil, in)); got != std {
+				t.Errorf("appendJSONString(%q) = %s, want %s", in, got, std)
+			}
+		}
+		var back string
+		if err := json.Unmarshal(appendJSONString(nil, in), &back); err != nil || back != in {
+			t.Errorf("appendJSONString(%q) decodes to %q (%v)", in, back, err)
+		}
 	}
 }

@@ -1,6 +1,9 @@
 package ledger
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // IndexKeys returns the keys of the verifiable index that e carries, as
 // ledger/FORMAT.md specifies them ("Verifiable index (version 2)"): a pure
@@ -43,15 +46,17 @@ func IndexKeys(e *Entry) []Ref {
 	return keys
 }
 
+// indexKeyNames are the names of the refs that are keys of the verifiable
+// index, in the order IndexKeys adds them.
+var indexKeyNames = [...]string{RefTrace, RefCredential, RefCredentialParent, RefFingerprint, RefAgent, RefTarget}
+
 // IsIndexKey reports whether refs named name are keys of the verifiable
 // index (and so checked by its audit), rather than plain lookup refs.
-func IsIndexKey(name string) bool {
-	switch name {
-	case RefTrace, RefCredential, RefCredentialParent, RefFingerprint, RefAgent, RefTarget:
-		return true
-	}
-	return false
-}
+func IsIndexKey(name string) bool { return slices.Contains(indexKeyNames[:], name) }
+
+// IndexKeyNames returns the names of the refs that are index keys (see
+// IsIndexKey), for stores that select those refs.
+func IndexKeyNames() []string { return slices.Clone(indexKeyNames[:]) }
 
 // String returns the ref as the index names it, "<key>:<value>".
 func (r Ref) String() string { return r.Key + ":" + r.Value }

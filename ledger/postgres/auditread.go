@@ -17,7 +17,7 @@ import (
 var _ index.Scanner = (*Store)(nil)
 
 // indexRefNames are the names of the references that are index keys.
-var indexRefNames = []string{ledger.RefTrace, ledger.RefCredential, ledger.RefCredentialParent, ledger.RefFingerprint, ledger.RefAgent, ledger.RefTarget}
+var indexRefNames = ledger.IndexKeyNames()
 
 // ScanIndexKeys implements index.Scanner: one sequential scan, read in
 // binary.

@@ -284,7 +284,7 @@ func copyIndexBatch(ctx context.Context, conn *pgx.Conn, b *index.Batch) error {
 // ScanRefs implements index.Store.
 func (s *Store) ScanRefs(ctx context.Context, fn func(ref ledger.Ref, idx uint64) error) error {
 	rows, _ := s.pool.Query(ctx, `SELECT key, value, idx FROM entry_refs WHERE key = ANY($1)`,
-		[]string{ledger.RefTrace, ledger.RefCredential, ledger.RefCredentialParent, ledger.RefFingerprint, ledger.RefAgent, ledger.RefTarget})
+		indexRefNames)
 	defer rows.Close()
 	for rows.Next() {
 		var (

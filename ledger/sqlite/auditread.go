@@ -3,12 +3,28 @@ package sqlite
 import (
 	"context"
 	"math"
+	"strings"
 
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/ledger/index"
 )
 
 var _ index.Scanner = (*Store)(nil)
+
+// indexKeyIn is the condition that a row of entry_refs is an index key:
+// "key IN (?, …)", a parameter for each of ledger.IndexKeyNames, which
+// indexKeyArgs returns.
+var indexKeyIn = "key IN (?" + strings.Repeat(", ?", len(ledger.IndexKeyNames())-1) + ")"
+
+// indexKeyArgs returns the arguments of indexKeyIn.
+func indexKeyArgs() []any {
+	names := ledger.IndexKeyNames()
+	args := make([]any, len(names), len(names)+1)
+	for i, n := range names {
+		args[i] = n
+	}
+	return args
+}
 
 // ScanIndexKeys implements index.Scanner: one scan of the table.
 func (s *Store) ScanIndexKeys(ctx context.Context, fn func(index.KeyState) error) error {
@@ -63,8 +79,8 @@ func (s *Store) ScanIndexNodes(ctx context.Context, fn func(index.Node) error) e
 // ScanIndexRefs implements index.Scanner: one scan of entry_refs.
 func (s *Store) ScanIndexRefs(ctx context.Context, size uint64, fn func(key, value []byte, idx uint64) error) error {
 	size = min(size, math.MaxInt64)
-	rows, err := s.r.QueryContext(ctx, `SELECT key, value, idx FROM entry_refs WHERE key IN (?, ?, ?, ?, ?, ?) AND idx < ?`,
-		ledger.RefTrace, ledger.RefCredential, ledger.RefCredentialParent, ledger.RefFingerprint, ledger.RefAgent, ledger.RefTarget, int64(size))
+	rows, err := s.r.QueryContext(ctx, `SELECT key, value, idx FROM entry_refs WHERE `+indexKeyIn+` AND idx < ?`,
+		append(indexKeyArgs(), int64(size))...)
 	if err != nil {
 		return wrap("scan index refs", err)
 	}

@@ -296,8 +296,7 @@ func backfillRefs(ctx context.Context, tx *sql.Tx, refs []index.RefAt) error {
 
 // ScanRefs implements index.Store.
 func (s *Store) ScanRefs(ctx context.Context, fn func(ref ledger.Ref, idx uint64) error) error {
-	rows, err := s.r.QueryContext(ctx, `SELECT key, value, idx FROM entry_refs WHERE key IN (?, ?, ?, ?, ?, ?)`,
-		ledger.RefTrace, ledger.RefCredential, ledger.RefCredentialParent, ledger.RefFingerprint, ledger.RefAgent, ledger.RefTarget)
+	rows, err := s.r.QueryContext(ctx, `SELECT key, value, idx FROM entry_refs WHERE `+indexKeyIn, indexKeyArgs()...)
 	if err != nil {
 		return wrap("scan refs", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -71,14 +72,17 @@ const selectEntries = `SELECT idx, leaf, leaf_hash, dedup_key, kind, trace_id, t
 
 const selectContent = `SELECT idx, name, salt, data FROM content `
 
-// Records implements ledger.Reader.
+// Records implements ledger.Reader: RecordsInto, into memory of its own,
+// with each entry's content in name order, as RecordsAt returns it.
 func (s *Store) Records(ctx context.Context, start, end uint64) ([]ledger.Record, error) {
-	end = min(end, math.MaxInt64)
-	if start >= end {
-		return nil, nil
+	recs, _, err := s.RecordsInto(ctx, start, end, nil, nil)
+	if err != nil || len(recs) == 0 {
+		return nil, err
 	}
-	const where = `WHERE idx >= $1 AND idx < $2 ORDER BY idx`
-	return s.queryRecords(ctx, int(min(end-start, maxRecordsHint)), selectEntries+where, selectContent+where+`, name COLLATE "C"`, int64(start), int64(end))
+	for i := range recs {
+		slices.SortFunc(recs[i].Content, func(a, b ledger.Content) int { return strings.Compare(a.Name, b.Name) })
+	}
+	return recs, nil
 }
 
 // RecordsAt implements ledger.Reader. It reads the entries and their
@@ -137,105 +141,14 @@ func (s *Store) RecordsAt(ctx context.Context, indices []uint64) ([]ledger.Recor
 	return recs, nil
 }
 
-// maxRecordsHint bounds the records queryRecords makes room for before it
+// maxRecordsHint bounds the records RecordsInto makes room for before it
 // reads any: a range read past the head must not allocate for rows that
 // are not there.
 const maxRecordsHint = 1 << 14
 
-// queryRecords reads entries and their content with two index range scans
-// in one repeatable-read snapshot, and merges them: much faster than
-// aggregating content per entry when an auditor reads the whole log. hint
-// is how many entries the range may hold, so that a long read does not
-// copy its records again each time the slice grows. Rows are read in
-// binary from the driver's buffer: the leaves, salts and content of many
-// records share one allocation (a slab), and a record's fixed-size
-// columns are copied into it in place.
-func (s *Store) queryRecords(ctx context.Context, hint int, entrySQL, contentSQL string, args ...any) ([]ledger.Record, error) {
-	recs := make([]ledger.Record, 0, hint)
-	args = append([]any{pgx.QueryResultFormats{pgx.BinaryFormatCode}}, args...)
-	var sl slab
-	kinds := make(map[string]ledger.Kind)
-	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		rows, _ := tx.Query(ctx, entrySQL, args...)
-		for rows.Next() {
-			v := rows.RawValues()
-			if len(v) != 7 || len(v[0]) != 8 {
-				rows.Close()
-				return fmt.Errorf("%w: malformed entry row", ledger.ErrCorrupt)
-			}
-			idx := int64(binary.BigEndian.Uint64(v[0]))
-			if len(v[2]) != ledger.HashSize || len(v[3]) != ledger.HashSize {
-				rows.Close()
-				return fmt.Errorf("%w: entry %d: malformed row", ledger.ErrCorrupt, idx)
-			}
-			t, err := binaryTime(v[6])
-			if err != nil {
-				rows.Close()
-				return fmt.Errorf("%w: entry %d: %w", ledger.ErrCorrupt, idx, err)
-			}
-			kind, ok := kinds[string(v[4])]
-			if !ok {
-				kind = ledger.Kind(v[4])
-				kinds[string(kind)] = kind
-			}
-			recs = append(recs, ledger.Record{Index: uint64(idx), Leaf: sl.copy(v[1]), Kind: kind, TraceID: string(v[5]), Time: t})
-			r := &recs[len(recs)-1]
-			copy(r.LeafHash[:], v[2])
-			copy(r.DedupKey[:], v[3])
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		rows, _ = tx.Query(ctx, contentSQL, args...)
-		defer rows.Close()
-		i := 0
-		for rows.Next() {
-			v := rows.RawValues()
-			if len(v) != 4 || len(v[0]) != 8 || v[1] == nil {
-				return fmt.Errorf("%w: malformed content row", ledger.ErrCorrupt)
-			}
-			idx := int64(binary.BigEndian.Uint64(v[0]))
-			for i < len(recs) && recs[i].Index < uint64(idx) {
-				i++
-			}
-			if i == len(recs) || recs[i].Index != uint64(idx) {
-				return fmt.Errorf("%w: content %q of entry %d has no entry", ledger.ErrCorrupt, v[1], idx)
-			}
-			recs[i].Content = append(recs[i].Content, ledger.Content{Name: string(v[1]), Salt: sl.copy(v[2]), Data: sl.copy(v[3])})
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		return nil, fmt.Errorf("postgres: read entries: %w", translate(err))
-	}
-	if len(recs) == 0 {
-		return nil, nil
-	}
-	return recs, nil
-}
-
-// slabSize is the size of each allocation a slab makes for small values.
+// slabSize is the least size of the slab into which RecordsInto copies
+// the values of many rows.
 const slabSize = 256 << 10
-
-// slab copies the values of many rows into a few shared allocations.
-type slab struct{ buf []byte }
-
-// copy returns a copy of b, nil for nil (SQL NULL). The copy's capacity is
-// its length: appending to it never writes over its neighbour.
-func (s *slab) copy(b []byte) []byte {
-	if b == nil {
-		return nil
-	}
-	if cap(s.buf)-len(s.buf) < len(b) {
-		if len(b) > slabSize/4 {
-			return append(make([]byte, 0, len(b)), b...)
-		}
-		s.buf = make([]byte, 0, slabSize)
-	}
-	n := len(s.buf)
-	s.buf = append(s.buf, b...)
-	return s.buf[n:len(s.buf):len(s.buf)]
-}
 
 // pgEpoch is the Postgres epoch, 2000-01-01 UTC, in microseconds since the
 // Unix epoch.

@@ -21,7 +21,7 @@ import (
 // (internal/loadgen, mapped by ingest: 1 100 entries a request), one Update
 // a request with the tree hashes the ledger would compute, and after each
 // the same rows with the raw baseline of internal/sqlitetest (bare prepared
-// INSERTs, one transaction a request), and reports ratio, the store's rate
+// INSERTs of many rows, one transaction a request), and reports ratio, the store's rate
 // over the raw write's, as BenchmarkServeLoad does, beside each's time per
 // entry. Mapping and leaf encoding are done before the loop.
 func BenchmarkUpdateVsRaw(b *testing.B) {

@@ -42,8 +42,9 @@ const benchAppName = "agentledger-bench-serve"
 // content, prepared as the ledger prepares them) into equally indexed
 // tables without triggers or tree, by one connection, one transaction per
 // request: the floor. On Postgres it is bare COPY (internal/pgtest
-// Baseline); on SQLite bare prepared INSERTs into a database opened with
-// the store's pragmas (internal/sqlitetest Baseline).
+// Baseline); on SQLite bare prepared INSERTs of 64 rows each, as the
+// store's, into a database opened with the store's pragmas
+// (internal/sqlitetest Baseline).
 //
 // Each run sends max(60, 8 × senders) requests. A sender refused for load
 // waits the Retry-After of 1 s before it retries; with two requests a

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/agentledger/agentledger/ledger"
@@ -16,11 +17,11 @@ import (
 // pragmas (WAL, synchronous FULL, foreign keys, its checkpoint size,
 // secure_delete), whose entries, entry_refs and content tables have the
 // ledger's columns, constraints and indexes but no triggers and no tree:
-// the cost of writing the ledger's rows with bare INSERTs, the baseline
-// that write benchmarks on SQLite report against.
+// the cost of writing the ledger's rows with bare INSERTs of many rows
+// each, the baseline that write benchmarks on SQLite report against.
 type Baseline struct {
-	db                  *sql.DB
-	entry, ref, content *sql.Stmt
+	db                     *sql.DB
+	entries, refs, content table
 }
 
 // NewBaseline creates the baseline database in a temporary directory of
@@ -61,35 +62,68 @@ func NewBaseline(tb testing.TB) *Baseline {
 		tb.Fatal(err)
 	}
 	b := &Baseline{db: db}
-	for _, p := range []struct {
-		s **sql.Stmt
-		q string
+	for _, t := range []struct {
+		t             *table
+		name, columns string
+		cols          int
 	}{
-		{&b.entry, `INSERT INTO entries (idx, leaf, leaf_hash, dedup_key, kind, trace_id, time) VALUES (?, ?, ?, ?, ?, ?, ?)`},
-		{&b.ref, `INSERT INTO entry_refs (key, value, idx) VALUES (?, ?, ?)`},
-		{&b.content, `INSERT INTO content (idx, name, salt, data) VALUES (?, ?, ?, ?)`},
+		{&b.entries, "entries", "idx, leaf, leaf_hash, dedup_key, kind, trace_id, time", 7},
+		{&b.refs, "entry_refs", "key, value, idx", 3},
+		{&b.content, "content", "idx, name, salt, data", 4},
 	} {
-		if *p.s, err = db.PrepareContext(tb.Context(), p.q); err != nil {
+		t.t.cols = t.cols
+		row := "(?" + strings.Repeat(", ?", t.cols-1) + ")"
+		q := "INSERT INTO " + t.name + " (" + t.columns + ") VALUES " + row
+		if t.t.one, err = db.PrepareContext(tb.Context(), q); err != nil {
+			tb.Fatal(err)
+		}
+		if t.t.many, err = db.PrepareContext(tb.Context(), q+strings.Repeat(", "+row, RowsPerInsert-1)); err != nil {
 			tb.Fatal(err)
 		}
 	}
 	return b
 }
 
-// Insert writes recs' rows with bare INSERTs, prepared once, in one
-// transaction.
+// RowsPerInsert is how many rows one INSERT of the baseline writes, as
+// many as one of the store's (ledger/sqlite): a statement of many rows pays
+// the driver's work per statement once for all of them.
+const RowsPerInsert = 64
+
+// table is a table's INSERTs of one row and of RowsPerInsert rows.
+type table struct {
+	one, many *sql.Stmt
+	cols      int
+}
+
+// insert writes the rows whose arguments args holds, cols a row, in tx.
+func (t *table) insert(tb testing.TB, tx *sql.Tx, args []any) {
+	ctx := tb.Context()
+	many, one := tx.StmtContext(ctx, t.many), tx.StmtContext(ctx, t.one)
+	for n := t.cols * RowsPerInsert; len(args) >= n; args = args[n:] {
+		if _, err := many.ExecContext(ctx, args[:n]...); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	for ; len(args) > 0; args = args[t.cols:] {
+		if _, err := one.ExecContext(ctx, args[:t.cols]...); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// Insert writes recs' rows with bare INSERTs of RowsPerInsert rows (the
+// rest one row at a time), prepared once, in one transaction: the entries,
+// then the references, then the content, as the store writes them.
 func (b *Baseline) Insert(tb testing.TB, recs []ledger.Record) {
 	tb.Helper()
-	ctx := tb.Context()
-	tx, err := b.db.BeginTx(ctx, nil)
+	tx, err := b.db.BeginTx(tb.Context(), nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	defer tx.Rollback()
-	entry, ref, content := tx.StmtContext(ctx, b.entry), tx.StmtContext(ctx, b.ref), tx.StmtContext(ctx, b.content)
+	var args []any
 	for i := range recs {
 		r := &recs[i]
-		idx := int64(r.Index)
 		var trace, at any
 		if r.TraceID != "" {
 			trace = r.TraceID
@@ -97,27 +131,31 @@ func (b *Baseline) Insert(tb testing.TB, recs []ledger.Record) {
 		if !r.Time.IsZero() {
 			at = r.Time.UnixNano()
 		}
-		if _, err := entry.ExecContext(ctx, idx, r.Leaf, r.LeafHash[:], r.DedupKey[:], string(r.Kind), trace, at); err != nil {
-			tb.Fatal(err)
-		}
+		args = append(args, int64(r.Index), r.Leaf, r.LeafHash[:], r.DedupKey[:], string(r.Kind), trace, at)
+	}
+	b.entries.insert(tb, tx, args)
+	args = args[:0]
+	for i := range recs {
+		r := &recs[i]
 		for j, f := range r.Refs {
-			if slices.Contains(r.Refs[:j], f) { // as the store skips a repeated reference
-				continue
-			}
-			if _, err := ref.ExecContext(ctx, f.Key, f.Value, idx); err != nil {
-				tb.Fatal(err)
+			if !slices.Contains(r.Refs[:j], f) { // as the store skips a repeated reference
+				args = append(args, f.Key, f.Value, int64(r.Index))
 			}
 		}
+	}
+	b.refs.insert(tb, tx, args)
+	args = args[:0]
+	for i := range recs {
+		r := &recs[i]
 		for _, c := range r.Content {
 			data := c.Data
 			if data == nil {
 				data = []byte{}
 			}
-			if _, err := content.ExecContext(ctx, idx, c.Name, c.Salt, data); err != nil {
-				tb.Fatal(err)
-			}
+			args = append(args, int64(r.Index), c.Name, c.Salt, data)
 		}
 	}
+	b.content.insert(tb, tx, args)
 	if err := tx.Commit(); err != nil {
 		tb.Fatal(err)
 	}

@@ -16,22 +16,82 @@ import (
 // SQLite's limit of 32766 bound parameters.
 const keysPerQuery = 500
 
+// rowsPerInsert is how many rows one INSERT of entries, references or
+// content writes. Every statement costs the driver work of its own
+// (database/sql's conversion of the arguments into a new slice, the
+// driver's setup of the binding, its result, the reset of the statement),
+// the same for one row as for many: a statement of many rows pays it once
+// for all of them. 64 rows of entries bind 448 parameters, far below
+// SQLite's limit of 32766.
+const rowsPerInsert = 64
+
+// inserter writes rows into one table through two statements prepared on
+// the writer: one of rowsPerInsert rows, and one of a single row for the
+// rows a batch has beyond a multiple of rowsPerInsert.
+type inserter struct {
+	one, many *sql.Stmt
+	cols      int // parameters per row
+}
+
+// insertSQL returns the INSERT of rows rows into table's columns.
+func insertSQL(table, columns string, cols, rows int) string {
+	row := "(?" + strings.Repeat(", ?", cols-1) + ")"
+	return "INSERT INTO " + table + " (" + columns + ") VALUES " + row + strings.Repeat(", "+row, rows-1)
+}
+
+// insert writes the rows whose arguments args holds, cols a row, in tx.
+func (in *inserter) insert(ctx context.Context, tx *sql.Tx, args []any) error {
+	if n := in.cols * rowsPerInsert; len(args) >= n {
+		many := tx.StmtContext(ctx, in.many)
+		for ; len(args) >= n; args = args[n:] {
+			if _, err := many.ExecContext(ctx, args[:n]...); err != nil {
+				return err
+			}
+		}
+	}
+	if len(args) > 0 {
+		one := tx.StmtContext(ctx, in.one)
+		for ; len(args) > 0; args = args[in.cols:] {
+			if _, err := one.ExecContext(ctx, args[:in.cols]...); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // writeStmts are the statements of a write transaction, prepared once on the
 // writer connection.
 type writeStmts struct {
-	entry, ref, content, tile, checkpoint *sql.Stmt
-	guard, unguard, eraseAll, eraseOne    *sql.Stmt
-	head                                  *sql.Stmt
+	entries, refs, content             inserter
+	tile, checkpoint                   *sql.Stmt
+	guard, unguard, eraseAll, eraseOne *sql.Stmt
+	head                               *sql.Stmt
 }
 
+// The columns of the tables an append writes a row or more per entry into,
+// and how many there are.
+const (
+	entryColumns   = "idx, leaf, leaf_hash, dedup_key, kind, trace_id, time"
+	entryCols      = 7
+	refColumns     = "key, value, idx"
+	refCols        = 3
+	contentColumns = "idx, name, salt, data"
+	contentCols    = 4
+)
+
 func (st *writeStmts) prepare(ctx context.Context, w *sql.DB) error {
+	st.entries.cols, st.refs.cols, st.content.cols = entryCols, refCols, contentCols
 	for _, p := range []struct {
 		s **sql.Stmt
 		q string
 	}{
-		{&st.entry, `INSERT INTO entries (idx, leaf, leaf_hash, dedup_key, kind, trace_id, time) VALUES (?, ?, ?, ?, ?, ?, ?)`},
-		{&st.ref, `INSERT INTO entry_refs (key, value, idx) VALUES (?, ?, ?)`},
-		{&st.content, `INSERT INTO content (idx, name, salt, data) VALUES (?, ?, ?, ?)`},
+		{&st.entries.one, insertSQL("entries", entryColumns, entryCols, 1)},
+		{&st.entries.many, insertSQL("entries", entryColumns, entryCols, rowsPerInsert)},
+		{&st.refs.one, insertSQL("entry_refs", refColumns, refCols, 1)},
+		{&st.refs.many, insertSQL("entry_refs", refColumns, refCols, rowsPerInsert)},
+		{&st.content.one, insertSQL("content", contentColumns, contentCols, 1)},
+		{&st.content.many, insertSQL("content", contentColumns, contentCols, rowsPerInsert)},
 		{&st.tile, `INSERT INTO tiles (level, idx, start, hashes) VALUES (?, ?, ?, ?)`},
 		{&st.checkpoint, `INSERT INTO checkpoints (size, root, note, created_at) VALUES (?, ?, ?, ?)`},
 		{&st.guard, `INSERT INTO erasure_guard (idx) VALUES (?)`},
@@ -51,7 +111,10 @@ func (st *writeStmts) prepare(ctx context.Context, w *sql.DB) error {
 
 func (st *writeStmts) close() error {
 	var errs []error
-	for _, s := range []*sql.Stmt{st.entry, st.ref, st.content, st.tile, st.checkpoint, st.guard, st.unguard, st.eraseAll, st.eraseOne, st.head} {
+	for _, s := range []*sql.Stmt{
+		st.entries.one, st.entries.many, st.refs.one, st.refs.many, st.content.one, st.content.many,
+		st.tile, st.checkpoint, st.guard, st.unguard, st.eraseAll, st.eraseOne, st.head,
+	} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}
@@ -210,26 +273,8 @@ func (s *Store) write(ctx context.Context, tx *sql.Tx, head ledger.TreeHead, b *
 		}
 		return nil
 	}
-	entry, ref, content := tx.StmtContext(ctx, s.st.entry), tx.StmtContext(ctx, s.st.ref), tx.StmtContext(ctx, s.st.content)
-	for i := range b.Records {
-		r := &b.Records[i]
-		idx := int64(r.Index)
-		if _, err := entry.ExecContext(ctx, idx, r.Leaf, r.LeafHash[:], r.DedupKey[:], string(r.Kind), nullString(r.TraceID), nanos(r.Time)); err != nil {
-			return wrap(fmt.Sprintf("update: entry %d", idx), err)
-		}
-		for j, f := range r.Refs {
-			if dupRef(r.Refs[:j], f) {
-				continue
-			}
-			if _, err := ref.ExecContext(ctx, f.Key, f.Value, idx); err != nil {
-				return wrap(fmt.Sprintf("update: entry %d: ref %s", idx, f.Key), err)
-			}
-		}
-		for _, c := range r.Content {
-			if _, err := content.ExecContext(ctx, idx, c.Name, c.Salt, blob(c.Data)); err != nil {
-				return wrap(fmt.Sprintf("update: entry %d: content %q", idx, c.Name), err)
-			}
-		}
+	if err := s.writeRecords(ctx, tx, b.Records); err != nil {
+		return err
 	}
 	if len(b.Tiles) > 0 {
 		tile := tx.StmtContext(ctx, s.st.tile)
@@ -274,6 +319,50 @@ func (s *Store) write(ctx context.Context, tx *sql.Tx, head ledger.TreeHead, b *
 	}
 	if n, err := res.RowsAffected(); err != nil || n != 1 {
 		return fmt.Errorf("%w: sqlite: update: tree head: %d rows updated, want 1 (%v)", ledger.ErrCorrupt, n, err)
+	}
+	return nil
+}
+
+// writeRecords writes the entries of recs, then their references, then
+// their content, each table in statements of many rows.
+func (s *Store) writeRecords(ctx context.Context, tx *sql.Tx, recs []ledger.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	nrefs, ncontent := 0, 0
+	for i := range recs {
+		nrefs += len(recs[i].Refs)
+		ncontent += len(recs[i].Content)
+	}
+	args := make([]any, 0, max(len(recs)*entryCols, nrefs*refCols, ncontent*contentCols))
+	for i := range recs {
+		r := &recs[i]
+		args = append(args, int64(r.Index), r.Leaf, r.LeafHash[:], r.DedupKey[:], string(r.Kind), nullString(r.TraceID), nanos(r.Time))
+	}
+	if err := s.st.entries.insert(ctx, tx, args); err != nil {
+		return wrap(fmt.Sprintf("update: entries %d–%d", recs[0].Index, recs[len(recs)-1].Index), err)
+	}
+	args = args[:0]
+	for i := range recs {
+		r := &recs[i]
+		for j, f := range r.Refs {
+			if !dupRef(r.Refs[:j], f) {
+				args = append(args, f.Key, f.Value, int64(r.Index))
+			}
+		}
+	}
+	if err := s.st.refs.insert(ctx, tx, args); err != nil {
+		return wrap(fmt.Sprintf("update: references of entries %d–%d", recs[0].Index, recs[len(recs)-1].Index), err)
+	}
+	args = args[:0]
+	for i := range recs {
+		r := &recs[i]
+		for _, c := range r.Content {
+			args = append(args, int64(r.Index), c.Name, c.Salt, blob(c.Data))
+		}
+	}
+	if err := s.st.content.insert(ctx, tx, args); err != nil {
+		return wrap(fmt.Sprintf("update: content of entries %d–%d", recs[0].Index, recs[len(recs)-1].Index), err)
 	}
 	return nil
 }

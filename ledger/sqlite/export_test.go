@@ -1,0 +1,4 @@
+package sqlite
+
+// Grow is grow for the external test package's benchmarks.
+var Grow = grow

@@ -34,6 +34,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -309,6 +310,33 @@ type pageBuf struct {
 	res  []checked
 }
 
+// reserve makes room in b, once it holds a page, for the records, bytes
+// and results of a page of n entries, estimated from the page it holds:
+// the first pages are smaller, and a store that runs out of room copies
+// into a new slab each time (the page b holds keeps its memory).
+func (b *pageBuf) reserve(n int) {
+	if len(b.recs) == 0 || len(b.recs) >= n {
+		return
+	}
+	used := 0
+	for i := range b.recs {
+		r := &b.recs[i]
+		used += len(r.Leaf)
+		for _, c := range r.Content {
+			used += len(c.Salt) + len(c.Data)
+		}
+	}
+	if need := used/len(b.recs)*n + n*16; cap(b.slab) < need {
+		b.slab = make([]byte, 0, need)
+	}
+	if cap(b.recs) < n {
+		b.recs = make([]ledger.Record, 0, n)
+	}
+	if cap(b.res) < n {
+		b.res = make([]checked, 0, n)
+	}
+}
+
 // results returns n cleared results.
 func (b *pageBuf) results(n int) []checked {
 	if cap(b.res) < n {
@@ -392,6 +420,7 @@ func (a *auditor) readPage(ctx context.Context, s, e uint64) page {
 		b := pg.buf
 		b.recs, b.slab, pg.err = rr.RecordsInto(ctx, s, e, b.recs, b.slab)
 		pg.recs = b.recs
+		b.reserve(a.opts.PageSize)
 	} else {
 		pg.recs, pg.err = a.r.Records(ctx, s, e)
 	}
@@ -636,11 +665,8 @@ func (a *auditor) checkEntries(pg page, res []checked, roots [][]byte) {
 			c := &checker{tiles: pg.tiles, h: sha256.New(), index: a.idx != nil}
 			for t := w; t < tiles; t += workers {
 				lo, hi := t*ledger.TileWidth, min((t+1)*ledger.TileWidth, len(res))
-				leaves := c.leaves(pg.recs[lo:hi])
 				for i := lo; i < hi; i++ {
-					n := len(pg.recs[i].Leaf)
-					c.check(&pg.recs[i], leaves[:n], &res[i])
-					leaves = leaves[n:]
+					c.check(&pg.recs[i], &res[i])
 				}
 				if hi-lo == ledger.TileWidth && pg.start%ledger.TileWidth == 0 {
 					roots[t] = c.tileRoot(res[lo:hi])
@@ -661,8 +687,8 @@ type checker struct {
 	h      hash.Hash
 	// leaf is the leaf being checked, decoded.
 	leaf ledger.DecodedLeaf
-	// cat holds the leaves of a tile, for leaves.
-	cat []byte
+	// sum is a content hash.
+	sum [ledger.HashSize]byte
 	// tile is the stored level-0 tile of the entry being checked, number
 	// tileIdx, looked up once for its entries.
 	tile    []byte
@@ -672,21 +698,15 @@ type checker struct {
 	level   [ledger.TileWidth][ledger.HashSize]byte
 }
 
-// leaves returns the leaves of recs, one after the other, in one string:
-// the strings of the decoded leaves are its substrings, one allocation for
-// a tile of leaves instead of one for each.
-func (c *checker) leaves(recs []ledger.Record) string {
-	c.cat = c.cat[:0]
-	for i := range recs {
-		c.cat = append(c.cat, recs[i].Leaf...)
-	}
-	return string(c.cat)
-}
-
-// check checks one entry: its leaf hash, its leaf (leaf, the same bytes as
-// rec.Leaf) against its columns, its content against the leaf's
-// commitments and its level-0 tile hash.
-func (c *checker) check(rec *ledger.Record, leaf string, out *checked) {
+// check checks one entry: its leaf hash, its leaf against its columns, its
+// content against the leaf's commitments and its level-0 tile hash.
+//
+// The leaf is decoded in place, without a copy: the decoded strings share
+// rec.Leaf's memory, which stays unchanged until the page is checked (a
+// page's buffer is reused only after that). The strings that out keeps
+// beyond the page (missing content names, index keys, erasure targets) are
+// copies.
+func (c *checker) check(rec *ledger.Record, out *checked) {
 	i := rec.Index
 	h := c.h
 	h.Reset()
@@ -699,7 +719,7 @@ func (c *checker) check(rec *ledger.Record, leaf string, out *checked) {
 		return
 	}
 	d := &c.leaf
-	if err := ledger.DecodeLeafString(d, leaf); err != nil {
+	if err := ledger.DecodeLeafString(d, unsafe.String(unsafe.SliceData(rec.Leaf), len(rec.Leaf))); err != nil {
 		out.div = diverge(i, "entry %d: leaf does not decode: %v", i, err)
 		return
 	}
@@ -728,9 +748,9 @@ func (c *checker) check(rec *ledger.Record, leaf string, out *checked) {
 		h.Reset()
 		h.Write(ct.Salt)
 		h.Write(ct.Data)
-		var sum [ledger.HashSize]byte
+		sum := &c.sum
 		h.Sum(sum[:0])
-		if sum != cm.Hash {
+		if *sum != cm.Hash {
 			out.div = diverge(i, "entry %d: content %q does not match its commitment: SHA-256(salt ‖ content) is %s, the leaf commits to %s",
 				i, ct.Name, short(sum[:]), short(cm.Hash[:]))
 			return
@@ -740,12 +760,15 @@ func (c *checker) check(rec *ledger.Record, leaf string, out *checked) {
 	if len(rec.Content) < len(d.Commitments) {
 		for _, cm := range d.Commitments {
 			if !hasContent(rec.Content, cm.Name) {
-				out.missing = append(out.missing, cm.Name)
+				out.missing = append(out.missing, strings.Clone(cm.Name))
 			}
 		}
 	}
 	if c.index {
 		out.keys = ledger.IndexKeys(e)
+		for k := range out.keys {
+			out.keys[k].Value = strings.Clone(out.keys[k].Value)
+		}
 		if len(c.labels)+len(out.keys) > cap(c.labels) {
 			c.labels = make([][index.HashSize]byte, 0, max(4*ledger.TileWidth, len(out.keys)))
 		}
@@ -757,6 +780,7 @@ func (c *checker) check(rec *ledger.Record, leaf string, out *checked) {
 	}
 	if e.Kind == ledger.KindErasure {
 		targets, _ := e.Attr(ledger.AttrErasureTargets)
+		targets = strings.Clone(targets)
 		refs, err := parseTargets(targets)
 		if err != nil {
 			out.div = diverge(i, "entry %d: erasure targets %q: %v", i, targets, err)

@@ -300,6 +300,12 @@ type page struct {
 	// buf holds the page's memory, reused for a later page once this one is
 	// checked.
 	buf *pageBuf
+	// res holds the checks of the entries, by checkPage: of the first have
+	// records, which are the entries from start on without a gap; roots the
+	// roots of its full tiles of checked entries.
+	res   []checked
+	have  int
+	roots [][]byte
 }
 
 // pageBuf is the memory of one page that a store implementing
@@ -375,8 +381,9 @@ func (a *auditor) pageEnd(s uint64) uint64 {
 }
 
 // readPages reads the pages of [0, head.Size) with opts.Readers reads in
-// flight, and delivers them in order: each element of the returned channel
-// is a channel that yields that page.
+// flight, checks the entries of each as soon as it is read (checkPage), and
+// delivers them in order: each element of the returned channel is a
+// channel that yields that page.
 func (a *auditor) readPages(ctx context.Context) <-chan chan page {
 	out := make(chan chan page, a.opts.Readers)
 	go func() {
@@ -389,7 +396,13 @@ func (a *auditor) readPages(ctx context.Context) <-chan chan page {
 			case <-ctx.Done():
 				return
 			}
-			go func(s, e uint64) { c <- a.readPage(ctx, s, e) }(s, e)
+			go func(s, e uint64) {
+				pg := a.readPage(ctx, s, e)
+				if pg.err == nil {
+					a.checkPage(&pg)
+				}
+				c <- pg
+			}(s, e)
 			s = e
 		}
 	}()
@@ -489,18 +502,25 @@ type checked struct {
 	labels [][index.HashSize]byte
 }
 
-// page checks one page: the entries in parallel, then the tree in order.
-func (a *auditor) page(ctx context.Context, pg page) error {
+// checkPage checks the entries of a page that was read, each on its own
+// and in parallel, into pg.res. It runs where the page was read, as soon
+// as it is read: while earlier pages are checked and built into the tree,
+// and while the memory it was read into is still in the cache.
+func (a *auditor) checkPage(pg *page) {
 	n := int(pg.end - pg.start)
-	res := pg.buf.results(n)
+	pg.res = pg.buf.results(n)
 	// Entries present in index order up to the first gap.
-	have := 0
-	for have < len(pg.recs) && have < n && pg.recs[have].Index == pg.start+uint64(have) {
-		have++
+	for pg.have < len(pg.recs) && pg.have < n && pg.recs[pg.have].Index == pg.start+uint64(pg.have) {
+		pg.have++
 	}
-	roots := make([][]byte, (n+ledger.TileWidth-1)/ledger.TileWidth)
-	a.checkEntries(pg, res[:have], roots)
+	pg.roots = make([][]byte, (n+ledger.TileWidth-1)/ledger.TileWidth)
+	a.checkEntries(*pg, pg.res[:pg.have], pg.roots)
+}
 
+// page builds the tree from a checked page in order, and checks the stored
+// tile hashes and the checkpoints the page reaches.
+func (a *auditor) page(ctx context.Context, pg page) error {
+	res, have, roots := pg.res, pg.have, pg.roots
 	a.tiles = pg.tiles
 	for t := range roots {
 		ts := pg.start + uint64(t*ledger.TileWidth)

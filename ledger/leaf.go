@@ -407,18 +407,38 @@ func (r *leafReader) uint16() int {
 }
 
 // string reads a length-prefixed string and checks it as checkString
-// does: the scan of ASCII without NUL, which most strings are, is inline.
+// does, quickly for ASCII without NUL, which most strings are.
 func (r *leafReader) string() string {
 	s := r.take(r.uint16())
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c == 0 || c >= utf8.RuneSelf {
-			if err := checkString("string", s); err != nil && r.err == nil {
-				r.err = err
-			}
-			break
+	if !plainASCII(s) {
+		if err := checkString("string", s); err != nil && r.err == nil {
+			r.err = err
 		}
 	}
 	return s
+}
+
+// plainASCII reports whether s is ASCII without NUL, which checkString
+// accepts, eight bytes at a time. It may report false for such a string
+// (then checkString decides), never true for another.
+func plainASCII(s string) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		// A byte ≥ 0x80 sets its high bit; a zero byte sets the high bit of
+		// its byte of x-ones & ^x.
+		if (x|(x-ones)&^x)&highs != 0 {
+			return false
+		}
+	}
+	for ; i < len(s); i++ {
+		if c := s[i]; c == 0 || c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 func (r *leafReader) time() time.Time {

@@ -489,11 +489,18 @@ func pageTiles(s, e uint64) []ledger.TileID {
 	return ids
 }
 
-// checked is the outcome of checking one entry on its own.
+// checked is the outcome of checking one entry on its own. It is small, as
+// a page holds one for each entry.
 type checked struct {
 	hash    [ledger.HashSize]byte
 	div     *Divergence
 	content int
+	// more is what only some entries have, nil for the others.
+	more *checkedMore
+}
+
+// checkedMore is what checking one entry found beyond checked.
+type checkedMore struct {
 	missing []string            // commitments without content
 	erases  []ledger.ContentRef // for an erasure entry, what it erased
 	// keys and labels are the entry's index keys and their labels, with
@@ -608,12 +615,19 @@ func (a *auditor) account(start uint64, res []checked) {
 		a.rep.Entries++
 		a.rep.Content += uint64(c.content)
 		a.rep.TileHashes++ // its level-0 tile hash
-		if len(c.missing) > 0 {
-			a.pending[start+uint64(i)] = c.missing
+		m := c.more
+		if m == nil {
+			if a.idx != nil {
+				a.idx.add(nil, nil)
+			}
+			continue
 		}
-		a.erase(c.erases)
+		if len(m.missing) > 0 {
+			a.pending[start+uint64(i)] = m.missing
+		}
+		a.erase(m.erases)
 		if a.idx != nil {
-			a.idx.add(c.keys, c.labels)
+			a.idx.add(m.keys, m.labels)
 		}
 	}
 }
@@ -707,6 +721,9 @@ type checker struct {
 	h      hash.Hash
 	// leaf is the leaf being checked, decoded.
 	leaf ledger.DecodedLeaf
+	keys ledger.DedupKeys
+	// more is where checkedMore values are taken from.
+	more []checkedMore
 	// sum is a content hash.
 	sum [ledger.HashSize]byte
 	// tile is the stored level-0 tile of the entry being checked, number
@@ -755,7 +772,7 @@ func (c *checker) check(rec *ledger.Record, out *checked) {
 		out.div = diverge(i, "entry %d: time column %s but the leaf says %s", i, fmtTime(rec.Time), fmtTime(e.Start))
 		return
 	}
-	if key := e.DedupKey(); rec.DedupKey != key {
+	if key := c.keys.Key(e); rec.DedupKey != key {
 		out.div = diverge(i, "entry %d: dedup key column %s does not match the leaf (%s)", i, short(rec.DedupKey[:]), short(key[:]))
 		return
 	}
@@ -780,23 +797,25 @@ func (c *checker) check(rec *ledger.Record, out *checked) {
 	if len(rec.Content) < len(d.Commitments) {
 		for _, cm := range d.Commitments {
 			if !hasContent(rec.Content, cm.Name) {
-				out.missing = append(out.missing, strings.Clone(cm.Name))
+				m := c.moreOf(out)
+				m.missing = append(m.missing, strings.Clone(cm.Name))
 			}
 		}
 	}
 	if c.index {
-		out.keys = ledger.IndexKeys(e)
-		for k := range out.keys {
-			out.keys[k].Value = strings.Clone(out.keys[k].Value)
+		m := c.moreOf(out)
+		m.keys = ledger.IndexKeys(e)
+		for k := range m.keys {
+			m.keys[k].Value = strings.Clone(m.keys[k].Value)
 		}
-		if len(c.labels)+len(out.keys) > cap(c.labels) {
-			c.labels = make([][index.HashSize]byte, 0, max(4*ledger.TileWidth, len(out.keys)))
+		if len(c.labels)+len(m.keys) > cap(c.labels) {
+			c.labels = make([][index.HashSize]byte, 0, max(4*ledger.TileWidth, len(m.keys)))
 		}
 		n := len(c.labels)
-		for _, k := range out.keys {
+		for _, k := range m.keys {
 			c.labels = append(c.labels, index.Label(k))
 		}
-		out.labels = c.labels[n:len(c.labels):len(c.labels)]
+		m.labels = c.labels[n:len(c.labels):len(c.labels)]
 	}
 	if e.Kind == ledger.KindErasure {
 		targets, _ := e.Attr(ledger.AttrErasureTargets)
@@ -806,7 +825,7 @@ func (c *checker) check(rec *ledger.Record, out *checked) {
 			out.div = diverge(i, "entry %d: erasure targets %q: %v", i, targets, err)
 			return
 		}
-		out.erases = refs
+		c.moreOf(out).erases = refs
 	}
 	tile := ledger.TileID{Level: 0, Index: i / ledger.TileWidth}
 	pos := i % ledger.TileWidth
@@ -822,6 +841,17 @@ func (c *checker) check(rec *ledger.Record, out *checked) {
 		out.div = diverge(i, "tile 0/%d hash %d (entry %d) differs: stored %s but the entry's leaf hashes to %s",
 			tile.Index, pos, i, short(got), short(out.hash[:]))
 	}
+}
+
+// moreOf returns out.more, taken from the checker's pool if it is nil.
+func (c *checker) moreOf(out *checked) *checkedMore {
+	if out.more == nil {
+		if len(c.more) == 0 {
+			c.more = make([]checkedMore, ledger.TileWidth)
+		}
+		out.more, c.more = &c.more[0], c.more[1:]
+	}
+	return out.more
 }
 
 // tileRoot returns the root of the perfect subtree over 256 leaf hashes.

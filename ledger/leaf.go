@@ -144,14 +144,25 @@ func DecodeLeaf(leaf []byte) (*DecodedLeaf, error) {
 // and commitment slices: for a caller that decodes many leaves one after
 // the other, such as an audit. d is overwritten, also on error.
 func DecodeLeafTo(d *DecodedLeaf, leaf []byte) error {
+	if len(leaf) > MaxLeafSize {
+		*d = DecodedLeaf{Entry: Entry{Attrs: d.Entry.Attrs[:0]}, Commitments: d.Commitments[:0]}
+		return fmt.Errorf("%w: leaf of %d bytes exceeds %d", ErrInvalid, len(leaf), MaxLeafSize)
+	}
+	// The leaf's strings are substrings of one copy of it: one allocation
+	// per leaf, not one per string.
+	return DecodeLeafString(d, string(leaf))
+}
+
+// DecodeLeafString is DecodeLeafTo for a leaf held in a string, whose
+// substrings the decoded strings are: nothing is copied. A caller that
+// decodes many leaves can convert them to one string at once.
+func DecodeLeafString(d *DecodedLeaf, leaf string) error {
 	attrs, cms := d.Entry.Attrs[:0], d.Commitments[:0]
 	*d = DecodedLeaf{Entry: Entry{Attrs: attrs}, Commitments: cms}
 	if len(leaf) > MaxLeafSize {
 		return fmt.Errorf("%w: leaf of %d bytes exceeds %d", ErrInvalid, len(leaf), MaxLeafSize)
 	}
-	// The leaf's strings are substrings of one copy of it: one allocation
-	// per leaf, not one per string.
-	r := leafReader{b: leaf, s: string(leaf)}
+	r := leafReader{s: leaf}
 	d.Version = r.byte()
 	if r.err == nil && d.Version != 1 && d.Version != 2 {
 		return fmt.Errorf("%w: leaf version %d, want 1 or 2", ErrInvalid, d.Version)
@@ -172,7 +183,7 @@ func DecodeLeafTo(d *DecodedLeaf, leaf []byte) error {
 	n := r.uint16()
 	if r.err == nil && n > 0 {
 		if cap(attrs) < n {
-			e.Attrs = make([]Attr, 0, min(n, len(r.b)/4))
+			e.Attrs = make([]Attr, 0, min(n, len(r.s)/4))
 		}
 	}
 	for i := 0; i < n && r.err == nil; i++ {
@@ -187,12 +198,12 @@ func DecodeLeafTo(d *DecodedLeaf, leaf []byte) error {
 	n = r.uint16()
 	if r.err == nil && n > 0 {
 		if cap(cms) < n {
-			d.Commitments = make([]Commitment, 0, min(n, len(r.b)/(2+CommitmentSize)))
+			d.Commitments = make([]Commitment, 0, min(n, len(r.s)/(2+CommitmentSize)))
 		}
 	}
 	for i := 0; i < n && r.err == nil; i++ {
 		c := Commitment{Name: r.string()}
-		copy(c.Hash[:], r.bytes(CommitmentSize))
+		copy(c.Hash[:], r.take(CommitmentSize))
 		if c.Name == "" {
 			r.fail("empty commitment name")
 		} else if i > 0 && c.Name <= d.Commitments[i-1].Name {
@@ -200,13 +211,15 @@ func DecodeLeafTo(d *DecodedLeaf, leaf []byte) error {
 		}
 		d.Commitments = append(d.Commitments, c)
 	}
-	if r.err == nil && len(r.b) != 0 {
-		r.fail("%d trailing bytes", len(r.b))
+	if r.err == nil && len(r.s) != 0 {
+		r.fail("%d trailing bytes", len(r.s))
 	}
 	if r.err != nil {
 		return r.err
 	}
-	return e.validateHeader()
+	// Every string was checked as it was read (leafReader.string), as
+	// validateHeader would check them again.
+	return e.checkHeader(false)
 }
 
 // Validate checks that e can be encoded: a known kind, hex trace and span
@@ -251,7 +264,12 @@ func (e *Entry) Validate() error {
 	return nil
 }
 
-func (e *Entry) validateHeader() error {
+func (e *Entry) validateHeader() error { return e.checkHeader(true) }
+
+// checkHeader checks what validateHeader does; without strs, not that the
+// submitter, event key and name are UTF-8 without NUL (checkString), for a
+// caller that checked them already.
+func (e *Entry) checkHeader(strs bool) error {
 	if !e.Kind.Valid() {
 		return errField("kind", fmt.Sprintf("unknown kind %q", e.Kind))
 	}
@@ -261,8 +279,10 @@ func (e *Entry) validateHeader() error {
 	if len(e.Submitter) > MaxSubmitter {
 		return errField("submitter", fmt.Sprintf("%d bytes exceeds %d", len(e.Submitter), MaxSubmitter))
 	}
-	if err := checkString("submitter", e.Submitter); err != nil {
-		return err
+	if strs {
+		if err := checkString("submitter", e.Submitter); err != nil {
+			return err
+		}
 	}
 	if e.TraceID != "" && !isHex(e.TraceID, 32) {
 		return errField("trace_id", "want 32 lowercase hex digits")
@@ -272,6 +292,9 @@ func (e *Entry) validateHeader() error {
 	}
 	if e.ParentSpanID != "" && !isHex(e.ParentSpanID, 16) {
 		return errField("parent_span_id", "want 16 lowercase hex digits")
+	}
+	if !strs {
+		return nil
 	}
 	if err := checkString("event_key", e.EventKey); err != nil {
 		return err
@@ -342,9 +365,9 @@ func putTime(b *bytes.Buffer, t time.Time) {
 	b.Write(x[:])
 }
 
+// leafReader reads the fields of a leaf held in a string.
 type leafReader struct {
-	b []byte
-	// s is the whole leaf, of which b is the unread end.
+	// s is the unread end of the leaf.
 	s   string
 	err error
 }
@@ -355,54 +378,78 @@ func (r *leafReader) fail(format string, args ...any) {
 	}
 }
 
-func (r *leafReader) bytes(n int) []byte {
+// take returns the next n bytes, "" after an error.
+func (r *leafReader) take(n int) string {
 	if r.err != nil {
-		return nil
+		return ""
 	}
-	if len(r.b) < n {
+	if len(r.s) < n {
 		r.fail("truncated")
-		return nil
+		return ""
 	}
-	out := r.b[:n]
-	r.b = r.b[n:]
+	out := r.s[:n]
+	r.s = r.s[n:]
 	return out
 }
 
 func (r *leafReader) byte() byte {
-	if b := r.bytes(1); b != nil {
+	if b := r.take(1); b != "" {
 		return b[0]
 	}
 	return 0
 }
 
 func (r *leafReader) uint16() int {
-	if b := r.bytes(2); b != nil {
-		return int(binary.BigEndian.Uint16(b))
+	if b := r.take(2); b != "" {
+		return int(b[0])<<8 | int(b[1])
 	}
 	return 0
 }
 
+// string reads a length-prefixed string and checks it as checkString
+// does, quickly for ASCII without NUL, which most strings are.
 func (r *leafReader) string() string {
-	n := r.uint16()
-	if r.bytes(n) == nil {
-		return ""
-	}
-	end := len(r.s) - len(r.b)
-	s := r.s[end-n : end]
-	if r.err == nil {
-		if err := checkString("string", s); err != nil {
+	s := r.take(r.uint16())
+	if !plainASCII(s) {
+		if err := checkString("string", s); err != nil && r.err == nil {
 			r.err = err
 		}
 	}
 	return s
 }
 
+// plainASCII reports whether s is ASCII without NUL, which checkString
+// accepts, eight bytes at a time. It may report false for such a string
+// (then checkString decides), never true for another.
+func plainASCII(s string) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		// A byte ≥ 0x80 sets its high bit; a zero byte sets the high bit of
+		// its byte of x-ones & ^x.
+		if (x|(x-ones)&^x)&highs != 0 {
+			return false
+		}
+	}
+	for ; i < len(s); i++ {
+		if c := s[i]; c == 0 || c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
 func (r *leafReader) time() time.Time {
-	b := r.bytes(8)
-	if b == nil {
+	b := r.take(8)
+	if b == "" {
 		return time.Time{}
 	}
-	n := int64(binary.BigEndian.Uint64(b))
+	var n int64
+	for i := range 8 {
+		n = n<<8 | int64(b[i])
+	}
 	if n == 0 {
 		return time.Time{}
 	}

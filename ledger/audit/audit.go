@@ -34,6 +34,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -299,6 +300,12 @@ type page struct {
 	// buf holds the page's memory, reused for a later page once this one is
 	// checked.
 	buf *pageBuf
+	// res holds the checks of the entries, by checkPage: of the first have
+	// records, which are the entries from start on without a gap; roots the
+	// roots of its full tiles of checked entries.
+	res   []checked
+	have  int
+	roots [][]byte
 }
 
 // pageBuf is the memory of one page that a store implementing
@@ -307,6 +314,33 @@ type pageBuf struct {
 	recs []ledger.Record
 	slab []byte
 	res  []checked
+}
+
+// reserve makes room in b, once it holds a page, for the records, bytes
+// and results of a page of n entries, estimated from the page it holds:
+// the first pages are smaller, and a store that runs out of room copies
+// into a new slab each time (the page b holds keeps its memory).
+func (b *pageBuf) reserve(n int) {
+	if len(b.recs) == 0 || len(b.recs) >= n {
+		return
+	}
+	used := 0
+	for i := range b.recs {
+		r := &b.recs[i]
+		used += len(r.Leaf)
+		for _, c := range r.Content {
+			used += len(c.Salt) + len(c.Data)
+		}
+	}
+	if need := used/len(b.recs)*n + n*16; cap(b.slab) < need {
+		b.slab = make([]byte, 0, need)
+	}
+	if cap(b.recs) < n {
+		b.recs = make([]ledger.Record, 0, n)
+	}
+	if cap(b.res) < n {
+		b.res = make([]checked, 0, n)
+	}
 }
 
 // results returns n cleared results.
@@ -347,8 +381,9 @@ func (a *auditor) pageEnd(s uint64) uint64 {
 }
 
 // readPages reads the pages of [0, head.Size) with opts.Readers reads in
-// flight, and delivers them in order: each element of the returned channel
-// is a channel that yields that page.
+// flight, checks the entries of each as soon as it is read (checkPage), and
+// delivers them in order: each element of the returned channel is a
+// channel that yields that page.
 func (a *auditor) readPages(ctx context.Context) <-chan chan page {
 	out := make(chan chan page, a.opts.Readers)
 	go func() {
@@ -361,7 +396,13 @@ func (a *auditor) readPages(ctx context.Context) <-chan chan page {
 			case <-ctx.Done():
 				return
 			}
-			go func(s, e uint64) { c <- a.readPage(ctx, s, e) }(s, e)
+			go func(s, e uint64) {
+				pg := a.readPage(ctx, s, e)
+				if pg.err == nil {
+					a.checkPage(&pg)
+				}
+				c <- pg
+			}(s, e)
 			s = e
 		}
 	}()
@@ -392,6 +433,7 @@ func (a *auditor) readPage(ctx context.Context, s, e uint64) page {
 		b := pg.buf
 		b.recs, b.slab, pg.err = rr.RecordsInto(ctx, s, e, b.recs, b.slab)
 		pg.recs = b.recs
+		b.reserve(a.opts.PageSize)
 	} else {
 		pg.recs, pg.err = a.r.Records(ctx, s, e)
 	}
@@ -447,11 +489,18 @@ func pageTiles(s, e uint64) []ledger.TileID {
 	return ids
 }
 
-// checked is the outcome of checking one entry on its own.
+// checked is the outcome of checking one entry on its own. It is small, as
+// a page holds one for each entry.
 type checked struct {
 	hash    [ledger.HashSize]byte
 	div     *Divergence
 	content int
+	// more is what only some entries have, nil for the others.
+	more *checkedMore
+}
+
+// checkedMore is what checking one entry found beyond checked.
+type checkedMore struct {
 	missing []string            // commitments without content
 	erases  []ledger.ContentRef // for an erasure entry, what it erased
 	// keys and labels are the entry's index keys and their labels, with
@@ -460,18 +509,25 @@ type checked struct {
 	labels [][index.HashSize]byte
 }
 
-// page checks one page: the entries in parallel, then the tree in order.
-func (a *auditor) page(ctx context.Context, pg page) error {
+// checkPage checks the entries of a page that was read, each on its own
+// and in parallel, into pg.res. It runs where the page was read, as soon
+// as it is read: while earlier pages are checked and built into the tree,
+// and while the memory it was read into is still in the cache.
+func (a *auditor) checkPage(pg *page) {
 	n := int(pg.end - pg.start)
-	res := pg.buf.results(n)
+	pg.res = pg.buf.results(n)
 	// Entries present in index order up to the first gap.
-	have := 0
-	for have < len(pg.recs) && have < n && pg.recs[have].Index == pg.start+uint64(have) {
-		have++
+	for pg.have < len(pg.recs) && pg.have < n && pg.recs[pg.have].Index == pg.start+uint64(pg.have) {
+		pg.have++
 	}
-	roots := make([][]byte, (n+ledger.TileWidth-1)/ledger.TileWidth)
-	a.checkEntries(pg, res[:have], roots)
+	pg.roots = make([][]byte, (n+ledger.TileWidth-1)/ledger.TileWidth)
+	a.checkEntries(*pg, pg.res[:pg.have], pg.roots)
+}
 
+// page builds the tree from a checked page in order, and checks the stored
+// tile hashes and the checkpoints the page reaches.
+func (a *auditor) page(ctx context.Context, pg page) error {
+	res, have, roots := pg.res, pg.have, pg.roots
 	a.tiles = pg.tiles
 	for t := range roots {
 		ts := pg.start + uint64(t*ledger.TileWidth)
@@ -559,12 +615,19 @@ func (a *auditor) account(start uint64, res []checked) {
 		a.rep.Entries++
 		a.rep.Content += uint64(c.content)
 		a.rep.TileHashes++ // its level-0 tile hash
-		if len(c.missing) > 0 {
-			a.pending[start+uint64(i)] = c.missing
+		m := c.more
+		if m == nil {
+			if a.idx != nil {
+				a.idx.add(nil, nil)
+			}
+			continue
 		}
-		a.erase(c.erases)
+		if len(m.missing) > 0 {
+			a.pending[start+uint64(i)] = m.missing
+		}
+		a.erase(m.erases)
 		if a.idx != nil {
-			a.idx.add(c.keys, c.labels)
+			a.idx.add(m.keys, m.labels)
 		}
 	}
 }
@@ -657,13 +720,29 @@ type checker struct {
 	labels [][index.HashSize]byte
 	h      hash.Hash
 	// leaf is the leaf being checked, decoded.
-	leaf  ledger.DecodedLeaf
-	buf   [1 + 2*ledger.HashSize]byte
-	level [ledger.TileWidth][ledger.HashSize]byte
+	leaf ledger.DecodedLeaf
+	keys ledger.DedupKeys
+	// more is where checkedMore values are taken from.
+	more []checkedMore
+	// sum is a content hash.
+	sum [ledger.HashSize]byte
+	// tile is the stored level-0 tile of the entry being checked, number
+	// tileIdx, looked up once for its entries.
+	tile    []byte
+	tileIdx uint64
+	hasTile bool
+	buf     [1 + 2*ledger.HashSize]byte
+	level   [ledger.TileWidth][ledger.HashSize]byte
 }
 
 // check checks one entry: its leaf hash, its leaf against its columns, its
 // content against the leaf's commitments and its level-0 tile hash.
+//
+// The leaf is decoded in place, without a copy: the decoded strings share
+// rec.Leaf's memory, which stays unchanged until the page is checked (a
+// page's buffer is reused only after that). The strings that out keeps
+// beyond the page (missing content names, index keys, erasure targets) are
+// copies.
 func (c *checker) check(rec *ledger.Record, out *checked) {
 	i := rec.Index
 	h := c.h
@@ -677,7 +756,7 @@ func (c *checker) check(rec *ledger.Record, out *checked) {
 		return
 	}
 	d := &c.leaf
-	if err := ledger.DecodeLeafTo(d, rec.Leaf); err != nil {
+	if err := ledger.DecodeLeafString(d, unsafe.String(unsafe.SliceData(rec.Leaf), len(rec.Leaf))); err != nil {
 		out.div = diverge(i, "entry %d: leaf does not decode: %v", i, err)
 		return
 	}
@@ -693,7 +772,7 @@ func (c *checker) check(rec *ledger.Record, out *checked) {
 		out.div = diverge(i, "entry %d: time column %s but the leaf says %s", i, fmtTime(rec.Time), fmtTime(e.Start))
 		return
 	}
-	if key := e.DedupKey(); rec.DedupKey != key {
+	if key := c.keys.Key(e); rec.DedupKey != key {
 		out.div = diverge(i, "entry %d: dedup key column %s does not match the leaf (%s)", i, short(rec.DedupKey[:]), short(key[:]))
 		return
 	}
@@ -706,9 +785,9 @@ func (c *checker) check(rec *ledger.Record, out *checked) {
 		h.Reset()
 		h.Write(ct.Salt)
 		h.Write(ct.Data)
-		var sum [ledger.HashSize]byte
+		sum := &c.sum
 		h.Sum(sum[:0])
-		if sum != cm.Hash {
+		if *sum != cm.Hash {
 			out.div = diverge(i, "entry %d: content %q does not match its commitment: SHA-256(salt ‖ content) is %s, the leaf commits to %s",
 				i, ct.Name, short(sum[:]), short(cm.Hash[:]))
 			return
@@ -718,33 +797,42 @@ func (c *checker) check(rec *ledger.Record, out *checked) {
 	if len(rec.Content) < len(d.Commitments) {
 		for _, cm := range d.Commitments {
 			if !hasContent(rec.Content, cm.Name) {
-				out.missing = append(out.missing, cm.Name)
+				m := c.moreOf(out)
+				m.missing = append(m.missing, strings.Clone(cm.Name))
 			}
 		}
 	}
 	if c.index {
-		out.keys = ledger.IndexKeys(e)
-		if len(c.labels)+len(out.keys) > cap(c.labels) {
-			c.labels = make([][index.HashSize]byte, 0, max(4*ledger.TileWidth, len(out.keys)))
+		m := c.moreOf(out)
+		m.keys = ledger.IndexKeys(e)
+		for k := range m.keys {
+			m.keys[k].Value = strings.Clone(m.keys[k].Value)
+		}
+		if len(c.labels)+len(m.keys) > cap(c.labels) {
+			c.labels = make([][index.HashSize]byte, 0, max(4*ledger.TileWidth, len(m.keys)))
 		}
 		n := len(c.labels)
-		for _, k := range out.keys {
+		for _, k := range m.keys {
 			c.labels = append(c.labels, index.Label(k))
 		}
-		out.labels = c.labels[n:len(c.labels):len(c.labels)]
+		m.labels = c.labels[n:len(c.labels):len(c.labels)]
 	}
 	if e.Kind == ledger.KindErasure {
 		targets, _ := e.Attr(ledger.AttrErasureTargets)
+		targets = strings.Clone(targets)
 		refs, err := parseTargets(targets)
 		if err != nil {
 			out.div = diverge(i, "entry %d: erasure targets %q: %v", i, targets, err)
 			return
 		}
-		out.erases = refs
+		c.moreOf(out).erases = refs
 	}
 	tile := ledger.TileID{Level: 0, Index: i / ledger.TileWidth}
 	pos := i % ledger.TileWidth
-	stored := c.tiles[tile]
+	if !c.hasTile || c.tileIdx != tile.Index {
+		c.tile, c.tileIdx, c.hasTile = c.tiles[tile], tile.Index, true
+	}
+	stored := c.tile
 	if uint64(len(stored)) < (pos+1)*ledger.HashSize {
 		out.div = diverge(i, "tile 0/%d hash %d (entry %d): missing; the tile has %d hashes", tile.Index, pos, i, len(stored)/ledger.HashSize)
 		return
@@ -753,6 +841,17 @@ func (c *checker) check(rec *ledger.Record, out *checked) {
 		out.div = diverge(i, "tile 0/%d hash %d (entry %d) differs: stored %s but the entry's leaf hashes to %s",
 			tile.Index, pos, i, short(got), short(out.hash[:]))
 	}
+}
+
+// moreOf returns out.more, taken from the checker's pool if it is nil.
+func (c *checker) moreOf(out *checked) *checkedMore {
+	if out.more == nil {
+		if len(c.more) == 0 {
+			c.more = make([]checkedMore, ledger.TileWidth)
+		}
+		out.more, c.more = &c.more[0], c.more[1:]
+	}
+	return out.more
 }
 
 // tileRoot returns the root of the perfect subtree over 256 leaf hashes.
@@ -816,7 +915,10 @@ func sameTime(stored, leaf time.Time) bool {
 	if leaf.IsZero() {
 		return stored.IsZero()
 	}
-	return stored.Equal(leaf) || stored.Equal(leaf.Truncate(time.Microsecond))
+	// Truncating to the microsecond truncates the nanoseconds within the
+	// second (the zero time is a whole second).
+	ns := leaf.Nanosecond()
+	return stored.Unix() == leaf.Unix() && (stored.Nanosecond() == ns || stored.Nanosecond() == ns-ns%1000)
 }
 
 func fmtTime(t time.Time) string {

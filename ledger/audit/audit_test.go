@@ -8,9 +8,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agentledger/agentledger/internal/pgtest"
 	"github.com/agentledger/agentledger/ledger"
 	"github.com/agentledger/agentledger/ledger/audit"
 	"github.com/agentledger/agentledger/ledger/audit/audittest"
+	"github.com/agentledger/agentledger/ledger/postgres"
 )
 
 const (
@@ -42,6 +44,27 @@ func TestAuditClean(t *testing.T) {
 		if rep.TileHashes != entries+2 {
 			t.Errorf("Run(%+v) tile hashes = %d, want %d", opts, rep.TileHashes, entries+2)
 		}
+	}
+}
+
+// TestAuditErasureAcrossPages erases content of entry 5 with an erasure
+// entry many pages later: the audit must remember what is missing while
+// it reads later pages into the memory that held entry 5's leaf.
+func TestAuditErasureAcrossPages(t *testing.T) {
+	t.Parallel()
+	s, err := postgres.Open(t.Context(), pgtest.NewSchema(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	l := &audittest.Ledger{Store: s, Keys: audittest.NewKeys(t)}
+	l.Append(t, 0, 3000, 1000, 2500)
+	rep, err := audit.Run(t.Context(), l.Store, l.Keys.Verifier, audit.Options{PageSize: 256, Readers: 1, Workers: 1})
+	if err != nil || !rep.OK() {
+		t.Fatalf("Run() = %v, %v; want no divergence", rep.Divergence, err)
+	}
+	if rep.Erased != 1 || rep.Entries != 3001 {
+		t.Errorf("Run() erased %d of %d entries, want 1 of 3001", rep.Erased, rep.Entries)
 	}
 }
 

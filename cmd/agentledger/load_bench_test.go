@@ -57,7 +57,8 @@ const benchAppName = "agentledger-bench-serve"
 // seconds and measured mostly those waits at its start and end, not the
 // ledger's throughput under that many senders.
 //
-// Each case runs loadRuns times and reports, as -min, -med and -max:
+// Each case runs loadRuns times, logs each run's main figures (in order:
+// the ledger grows from run to run), and reports, as -min, -med and -max:
 //
 //   - spans/s: spans acknowledged per second, as loadgen measured;
 //   - ratio: ingest's rate over the raw write's for the same rows;
@@ -168,6 +169,8 @@ func benchServeLoad(b *testing.B, database string, raw func(testing.TB, []ledger
 				allocs: mallocs / float64(res.Spans),
 				ratio:  rawRows(b, raw, mapper, first, count).Seconds() / res.Seconds,
 			}
+			b.Logf("run %d: %.0f spans/s, ratio %.3f, ack p99 %.0f ms, %.0f pushbacks, serve %.1f and db %.1f ms CPU per 1 000 spans",
+				len(runs)+1, run.spansPerSec, run.ratio, run.ackP99, run.pushbacks, run.srvCPU, run.dbCPU)
 			runs = append(runs, run)
 		}
 	}

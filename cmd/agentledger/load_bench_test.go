@@ -46,13 +46,20 @@ const benchAppName = "agentledger-bench-serve"
 // store's, into a database opened with the store's pragmas
 // (internal/sqlitetest Baseline).
 //
+// serve runs with the default --checkpoint-interval (1 s), not the 100 ms
+// of the other tests' servers: each interval signs a checkpoint and updates
+// the index in transactions of their own, whose fixed cost, ten times a
+// second, was a tenth of the CPU of serve's backends per span (36 against
+// 32 ms per 1 000 spans at 4 senders).
+//
 // Each run sends max(60, 8 × senders) requests. A sender refused for load
 // waits the Retry-After of 1 s before it retries; with two requests a
 // sender, as runs had before, a run at 16 or 64 senders lasted one or two
 // seconds and measured mostly those waits at its start and end, not the
 // ledger's throughput under that many senders.
 //
-// Each case runs loadRuns times and reports, as -min, -med and -max:
+// Each case runs loadRuns times, logs each run's main figures (in order:
+// the ledger grows from run to run), and reports, as -min, -med and -max:
 //
 //   - spans/s: spans acknowledged per second, as loadgen measured;
 //   - ratio: ingest's rate over the raw write's for the same rows;
@@ -109,7 +116,7 @@ type loadRun struct {
 // (empty: SQLite in its data directory), and raw, the baseline, on the same
 // rows.
 func benchServeLoad(b *testing.B, database string, raw func(testing.TB, []ledger.Record), senders int) {
-	args := []string{"--otlp-grpc-addr", "", "--log-level", "warn"}
+	args := []string{"--otlp-grpc-addr", "", "--log-level", "warn", "--checkpoint-interval", ledger.DefaultCheckpointInterval.String()}
 	if database != "" {
 		args = append(args, "--database", database)
 	}
@@ -163,6 +170,8 @@ func benchServeLoad(b *testing.B, database string, raw func(testing.TB, []ledger
 				allocs: mallocs / float64(res.Spans),
 				ratio:  rawRows(b, raw, mapper, first, count).Seconds() / res.Seconds,
 			}
+			b.Logf("run %d: %.0f spans/s, ratio %.3f, ack p99 %.0f ms, %.0f pushbacks, serve %.1f and db %.1f ms CPU per 1 000 spans",
+				len(runs)+1, run.spansPerSec, run.ratio, run.ackP99, run.pushbacks, run.srvCPU, run.dbCPU)
 			runs = append(runs, run)
 		}
 	}

@@ -39,21 +39,6 @@ func BenchmarkDedupKey(b *testing.B) {
 	}
 }
 
-// TestDedupKeys checks that DedupKeys gives DedupKey's keys, for fields
-// longer than its first buffer too.
-func TestDedupKeys(t *testing.T) {
-	var k DedupKeys
-	long := benchEntry()
-	long.EventKey = strings.Repeat("e", 300)
-	short := benchEntry()
-	short.TraceID = ""
-	for _, e := range []Entry{benchEntry(), long, short, {Kind: KindErasure, EventKey: "x"}} {
-		if got, want := k.Key(&e), e.DedupKey(); got != want {
-			t.Errorf("DedupKeys.Key(%+v) = %x, want %x", e, got, want)
-		}
-	}
-}
-
 // TestPlainASCII checks plainASCII against checkString's rule, with a NUL
 // or a non-ASCII byte at every position of strings of up to 20 bytes.
 func TestPlainASCII(t *testing.T) {

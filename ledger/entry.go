@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"hash"
 	"time"
 )
 
@@ -139,21 +138,12 @@ func (e *Entry) DedupKey() [32]byte {
 	// The hashed fields are built on the stack (the heap only for a long
 	// event key).
 	var stack [128]byte
-	sum := sha256.Sum256(e.appendDedupFields(stack[:0]))
-	return e.dedupKey(&sum)
-}
-
-// appendDedupFields appends the fields that DedupKey hashes to b.
-func (e *Entry) appendDedupFields(b []byte) []byte {
+	b := stack[:0]
 	for _, s := range [...]string{string(e.Kind), e.TraceID, e.SpanID, e.EventKey} {
 		b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
 		b = append(b, s...)
 	}
-	return b
-}
-
-// dedupKey returns the dedup key of e whose fields hash to sum.
-func (e *Entry) dedupKey(sum *[32]byte) [32]byte {
+	sum := sha256.Sum256(b)
 	var out [32]byte
 	if len(e.TraceID) >= 16 {
 		var prefix [16]byte
@@ -162,28 +152,6 @@ func (e *Entry) dedupKey(sum *[32]byte) [32]byte {
 	}
 	copy(out[8:], sum[:24])
 	return out
-}
-
-// DedupKeys computes Entry.DedupKey for many entries with one hash and
-// buffer, allocating nothing for each: for an audit, which checks every
-// entry's key. The zero value is ready to use; a DedupKeys is not safe for
-// concurrent use.
-type DedupKeys struct {
-	h   hash.Hash
-	buf []byte
-	sum [32]byte
-}
-
-// Key returns e.DedupKey().
-func (k *DedupKeys) Key(e *Entry) [32]byte {
-	if k.h == nil {
-		k.h = sha256.New()
-	}
-	k.buf = e.appendDedupFields(k.buf[:0])
-	k.h.Reset()
-	k.h.Write(k.buf)
-	k.h.Sum(k.sum[:0])
-	return e.dedupKey(&k.sum)
 }
 
 // Stored is an entry as the ledger holds it: its index in the tree, its

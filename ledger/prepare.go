@@ -3,7 +3,6 @@ package ledger
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"hash"
 	"slices"
@@ -33,7 +32,7 @@ func PrepareRecords(entries []Entry) ([]Record, error) {
 		recs[i] = Record{
 			Leaf:     slab[start:len(slab):len(slab)],
 			LeafHash: p.leafHash(slab[start:]),
-			DedupKey: p.dedupKey(e),
+			DedupKey: e.DedupKey(),
 			Kind:     e.Kind,
 			TraceID:  e.TraceID,
 			Time:     e.Start,
@@ -74,24 +73,6 @@ func (p *preparer) commitment(c *Content) [CommitmentSize]byte {
 func (p *preparer) leafHash(leaf []byte) [HashSize]byte {
 	p.buf = append(append(p.buf[:0], 0), leaf...)
 	return sha256.Sum256(p.buf)
-}
-
-// dedupKey returns e.DedupKey().
-func (p *preparer) dedupKey(e *Entry) [32]byte {
-	p.buf = p.buf[:0]
-	for _, s := range [...]string{string(e.Kind), e.TraceID, e.SpanID, e.EventKey} {
-		p.buf = binary.BigEndian.AppendUint32(p.buf, uint32(len(s)))
-		p.buf = append(p.buf, s...)
-	}
-	sum := sha256.Sum256(p.buf)
-	var out [32]byte
-	if len(e.TraceID) >= 16 {
-		var prefix [16]byte
-		copy(prefix[:], e.TraceID)
-		hex.Decode(out[:8], prefix[:])
-	}
-	copy(out[8:], sum[:24])
-	return out
 }
 
 // appendLeaf appends e's leaf, as EncodeLeaf returns it, to dst. It

@@ -721,7 +721,6 @@ type checker struct {
 	h      hash.Hash
 	// leaf is the leaf being checked, decoded.
 	leaf ledger.DecodedLeaf
-	keys ledger.DedupKeys
 	// more is where checkedMore values are taken from.
 	more []checkedMore
 	// sum is a content hash.
@@ -772,7 +771,7 @@ func (c *checker) check(rec *ledger.Record, out *checked) {
 		out.div = diverge(i, "entry %d: time column %s but the leaf says %s", i, fmtTime(rec.Time), fmtTime(e.Start))
 		return
 	}
-	if key := c.keys.Key(e); rec.DedupKey != key {
+	if key := e.DedupKey(); rec.DedupKey != key {
 		out.div = diverge(i, "entry %d: dedup key column %s does not match the leaf (%s)", i, short(rec.DedupKey[:]), short(key[:]))
 		return
 	}

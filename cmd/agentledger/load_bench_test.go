@@ -231,17 +231,12 @@ func rawRows(b *testing.B, raw func(testing.TB, []ledger.Record), m *ingest.Mapp
 		if err != nil {
 			b.Fatal(err)
 		}
-		recs := make([]ledger.Record, len(entries))
-		for i := range entries {
-			e := &entries[i]
-			leaf, err := ledger.EncodeLeaf(e)
-			if err != nil {
-				b.Fatal(err)
-			}
-			recs[i] = ledger.Record{
-				Index: uint64(n*loadgen.EntriesPerRequest + i), Leaf: leaf, LeafHash: ledger.LeafHash(leaf), DedupKey: e.DedupKey(),
-				Kind: e.Kind, TraceID: e.TraceID, Time: e.Start, Refs: ledger.RefsOf(e), Content: e.Content,
-			}
+		recs, err := ledger.PrepareRecords(entries)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := range recs {
+			recs[i].Index = uint64(n*loadgen.EntriesPerRequest + i)
 		}
 		start := time.Now()
 		raw(b, recs)

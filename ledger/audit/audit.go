@@ -772,7 +772,7 @@ func (c *checker) check(rec *ledger.Record, out *checked) {
 		return
 	}
 	if key := e.DedupKey(); rec.DedupKey != key {
-		out.div = diverge(i, "entry %d: dedup key column %s does not match the leaf (%s)", i, short(rec.DedupKey[:]), short(key[:]))
+		out.div = dedupDiv(i, rec.DedupKey, key)
 		return
 	}
 	for _, ct := range rec.Content {
@@ -840,6 +840,13 @@ func (c *checker) check(rec *ledger.Record, out *checked) {
 		out.div = diverge(i, "tile 0/%d hash %d (entry %d) differs: stored %s but the entry's leaf hashes to %s",
 			tile.Index, pos, i, short(got), short(out.hash[:]))
 	}
+}
+
+// dedupDiv reports an entry whose dedup key column is not its leaf's key.
+// It takes the keys by value, so that check's key stays on its stack (a
+// slice of it passed to short would move it to the heap for every entry).
+func dedupDiv(i uint64, stored, key [ledger.HashSize]byte) *Divergence {
+	return diverge(i, "entry %d: dedup key column %s does not match the leaf (%s)", i, short(stored[:]), short(key[:]))
 }
 
 // moreOf returns out.more, taken from the checker's pool if it is nil.

@@ -76,10 +76,12 @@ type Reader interface {
 	IndexNodes(ctx context.Context, ids []NodeID) (map[NodeID]Node, error)
 }
 
-// Tx is an index write transaction, as UpdateIndex passes it to its
-// function.
+// Tx is what UpdateIndex passes its function to read with: the index write
+// transaction, or a snapshot of the database whose index head is the size
+// it passes.
 type Tx interface {
-	// IndexKeys and IndexNodes read as Reader's do, inside the transaction.
+	// IndexKeys and IndexNodes read as Reader's do, inside the transaction
+	// or snapshot.
 	IndexKeys(ctx context.Context, labels [][HashSize]byte) (map[[HashSize]byte]KeyState, error)
 	IndexNodes(ctx context.Context, ids []NodeID) (map[NodeID]Node, error)
 }
@@ -89,12 +91,16 @@ type Tx interface {
 type Store interface {
 	ledger.Reader
 	Reader
-	// UpdateIndex runs one index write transaction. It locks the index
-	// head, so that index writers of one database are serialised by the
-	// database, and calls fn with the size the index covers (zero, with
-	// indexed false, before the first note); if fn returns a batch it is
-	// written and committed: the note must be of a larger size than the
-	// locked one. Entries are not locked: appends go on meanwhile.
+	// UpdateIndex runs one index write transaction. It calls fn with the
+	// size the index covers (zero, with indexed false, before the first
+	// note); if fn returns a batch it is written and committed: the note
+	// must be of a larger size than that one. Index writers of one
+	// database are serialised by the database: a store either locks the
+	// index head while fn runs, or runs fn on a snapshot and writes its
+	// batch only if the index head has not moved since, and otherwise
+	// calls fn again on a newer snapshot; fn must therefore be free of
+	// effects beyond what it returns, until UpdateIndex returns. Entries
+	// are not locked: appends go on meanwhile.
 	UpdateIndex(ctx context.Context, fn func(tx Tx, size uint64, indexed bool) (*Batch, error)) error
 	// ScanRefs calls fn with every stored reference whose name is an index
 	// key (ledger.IsIndexKey), in no particular order, for audits.

@@ -106,8 +106,8 @@ func (x *Indexer) step(ctx context.Context) (Note, bool, error) {
 	var note Note
 	conflict := false
 	err = x.store.UpdateIndex(ctx, func(tx Tx, size uint64, ok bool) (*Batch, error) {
-		if size != latest.Size || ok != indexed {
-			conflict = true // another indexer got there first
+		// Another indexer got there first: step again from its note.
+		if conflict = size != latest.Size || ok != indexed; conflict {
 			return nil, nil
 		}
 		b, err := x.apply(ctx, tx, lists, cp, upgrade)

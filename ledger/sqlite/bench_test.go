@@ -6,11 +6,13 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/agentledger/agentledger/ledger"
+	"github.com/agentledger/agentledger/ledger/index"
 )
 
 // BenchmarkUpdate appends batches of realistic records (a leaf of about
@@ -131,4 +133,97 @@ func BenchmarkAppend(b *testing.B) {
 			b.ReportMetric(float64(seq)/b.Elapsed().Seconds(), "entries/s")
 		})
 	}
+}
+
+// timedIndexStore times what UpdateIndex's function takes (reading key
+// states and map nodes, hashing the map, signing the note) apart from the
+// whole call.
+type timedIndexStore struct {
+	*Store
+	fn, total   time.Duration
+	keys, nodes int // written
+}
+
+func (s *timedIndexStore) UpdateIndex(ctx context.Context, fn func(tx index.Tx, size uint64, indexed bool) (*index.Batch, error)) error {
+	start := time.Now()
+	err := s.Store.UpdateIndex(ctx, func(tx index.Tx, size uint64, indexed bool) (*index.Batch, error) {
+		t := time.Now()
+		b, err := fn(tx, size, indexed)
+		s.fn += time.Since(t)
+		if b != nil {
+			s.keys, s.nodes = s.keys+len(b.Keys), s.nodes+len(b.Nodes)
+		}
+		return b, err
+	})
+	s.total += time.Since(start)
+	return err
+}
+
+// BenchmarkIndexStep measures one index step of 16 000 agent-shaped
+// entries (a trace of 8 spans, one of 100 agents, 10 000 credentials and
+// 20 targets, as the load benchmark's), on a ledger of 100 000 indexed
+// entries and growing, and reports the time its function takes (fn-ms:
+// reads, map hashing and signing, which UpdateIndex runs on a snapshot,
+// outside the write lock) and the rest (write-ms: the write transaction,
+// during which appends wait).
+func BenchmarkIndexStep(b *testing.B) {
+	s, err := Open(b.Context(), newPath(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	skey, _, err := ledger.GenerateKey("bench.example/log")
+	if err != nil {
+		b.Fatal(err)
+	}
+	signer, err := ledger.NewSigner(skey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	l, err := ledger.Open(s, ledger.Config{Signer: signer, CheckpointInterval: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close(context.Background())
+	ts := &timedIndexStore{Store: s}
+	x := index.NewIndexer(ts, signer)
+	r := rand.New(rand.NewPCG(1, 2))
+	pad := strings.Repeat("x", 400)
+	var seq uint64
+	step := func(n int) {
+		for range n / 1000 {
+			es := make([]ledger.Entry, 1000)
+			for i := range es {
+				es[i] = ledger.Entry{
+					Kind: ledger.KindAPICall, TraceID: fmt.Sprintf("%032x", seq/8+1), SpanID: fmt.Sprintf("%016x", seq+1),
+					Name: "call", Start: time.Unix(1_700_000_000, int64(seq)).UTC(),
+					Attrs: []ledger.Attr{
+						{Key: ledger.AttrAgentID, Value: fmt.Sprintf("agent-%d", r.IntN(100))},
+						{Key: ledger.AttrCredentialID, Value: fmt.Sprintf("cred-%d", r.IntN(10000))},
+						{Key: ledger.AttrServerAddress, Value: fmt.Sprintf("api%d.example.com", r.IntN(20))},
+						{Key: "pad", Value: pad},
+					},
+				}
+				seq++
+			}
+			if _, err := l.Append(b.Context(), es); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, err := l.Checkpoint(b.Context()); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := x.Update(b.Context()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	step(100_000)
+	*ts = timedIndexStore{Store: s}
+	for b.Loop() {
+		step(16_000)
+	}
+	b.ReportMetric(float64(ts.fn.Milliseconds())/float64(b.N), "fn-ms")
+	b.ReportMetric(float64((ts.total-ts.fn).Milliseconds())/float64(b.N), "write-ms")
+	b.ReportMetric(float64(ts.keys)/float64(b.N), "keys/step")
+	b.ReportMetric(float64(ts.nodes)/float64(b.N), "nodes/step")
 }

@@ -168,7 +168,7 @@ func readIndexNodes(ctx context.Context, q querier, ids []index.NodeID) (map[ind
 	return out, nil
 }
 
-// indexTx is an index.Tx on the writer connection.
+// indexTx is an index.Tx on a read snapshot of the database.
 type indexTx struct{ tx *sql.Tx }
 
 func (t indexTx) IndexKeys(ctx context.Context, labels [][ledger.HashSize]byte) (map[[ledger.HashSize]byte]index.KeyState, error) {
@@ -179,65 +179,108 @@ func (t indexTx) IndexNodes(ctx context.Context, ids []index.NodeID) (map[index.
 	return readIndexNodes(ctx, t.tx, ids)
 }
 
-// UpdateIndex implements index.Store. It begins IMMEDIATE on the writer
-// connection, as Update does, so it serialises with every writer.
+// UpdateIndex implements index.Store. fn runs in a read transaction on the
+// read pool, on a snapshot of the database, while appends go on: computing
+// a batch (reading key states and map nodes, hashing the map, signing the
+// note) takes the writer's lock from no one. The batch is then written in a
+// transaction that begins IMMEDIATE on the writer connection, as Update
+// does, so index writers are serialised with every writer, if the index
+// head is still the snapshot's: only index batches write the index tables,
+// and each advances the head, so an unchanged head means the key states and
+// nodes fn read are the latest. If another index writer committed since,
+// UpdateIndex calls fn again on a newer snapshot.
 func (s *Store) UpdateIndex(ctx context.Context, fn func(tx index.Tx, size uint64, indexed bool) (*index.Batch, error)) error {
+	for {
+		var (
+			size sql.NullInt64
+			b    *index.Batch
+		)
+		err := s.readTx(ctx, func(tx *sql.Tx) error {
+			var err error
+			if size, err = readIndexHead(ctx, tx); err != nil {
+				return err
+			}
+			b, err = fn(indexTx{tx}, uint64(size.Int64), size.Valid)
+			return err
+		})
+		if err != nil || b == nil {
+			return err
+		}
+		if written, err := s.writeIndex(ctx, size, b); err != nil || written {
+			return err
+		}
+	}
+}
+
+// readIndexHead returns the size the index covers, NULL before the first
+// note.
+func readIndexHead(ctx context.Context, q querier) (sql.NullInt64, error) {
+	var size sql.NullInt64
+	if err := q.QueryRowContext(ctx, `SELECT size FROM index_head WHERE id = 1`).Scan(&size); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return size, fmt.Errorf("%w: sqlite: no index head row", ledger.ErrCorrupt)
+		}
+		return size, wrap("update index: read head", err)
+	}
+	return size, nil
+}
+
+// writeIndex writes b, computed on a snapshot whose index head was size, in
+// a write transaction, unless the head has moved since: then it writes
+// nothing and returns false.
+func (s *Store) writeIndex(ctx context.Context, size sql.NullInt64, b *index.Batch) (bool, error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return wrap("update index: begin", err)
+		return false, wrap("update index: begin", err)
 	}
 	defer tx.Rollback()
-	var size sql.NullInt64
-	if err := tx.QueryRowContext(ctx, `SELECT size FROM index_head WHERE id = 1`).Scan(&size); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%w: sqlite: no index head row", ledger.ErrCorrupt)
-		}
-		return wrap("update index: read head", err)
+	cur, err := readIndexHead(ctx, tx)
+	if err != nil {
+		return false, err
 	}
-	b, err := fn(indexTx{tx}, uint64(size.Int64), size.Valid)
-	if err != nil || b == nil {
-		return err
+	if cur != size {
+		return false, nil
 	}
 	if size.Valid && b.Note.Size <= uint64(size.Int64) || b.Note.Size > math.MaxInt64 {
-		return fmt.Errorf("%w: sqlite: index note of size %d does not advance the index from %d", ledger.ErrInvalid, b.Note.Size, size.Int64)
+		return false, fmt.Errorf("%w: sqlite: index note of size %d does not advance the index from %d", ledger.ErrInvalid, b.Note.Size, size.Int64)
 	}
 	if err := resetIndex(ctx, tx, b); err != nil {
-		return err
+		return false, err
 	}
 	if err := backfillRefs(ctx, tx, b.AgentRefs); err != nil {
-		return err
+		return false, err
 	}
 	keyStmt, err := tx.PrepareContext(ctx, `INSERT INTO index_keys (label, size, "range") VALUES (?, ?, ?)
 		ON CONFLICT (label) DO UPDATE SET size = excluded.size, "range" = excluded."range"`)
 	if err != nil {
-		return wrap("update index: prepare", err)
+		return false, wrap("update index: prepare", err)
 	}
 	defer keyStmt.Close()
 	for _, k := range b.Keys {
 		if _, err := keyStmt.ExecContext(ctx, k.Label[:], int64(k.Size), blob(k.Range)); err != nil {
-			return wrap("update index: key", err)
+			return false, wrap("update index: key", err)
 		}
 	}
 	nodeStmt, err := tx.PrepareContext(ctx, `INSERT INTO index_nodes (id, hash, children) VALUES (?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET hash = excluded.hash, children = excluded.children`)
 	if err != nil {
-		return wrap("update index: prepare", err)
+		return false, wrap("update index: prepare", err)
 	}
 	defer nodeStmt.Close()
 	for _, n := range b.Nodes {
 		h, children := index.EncodeNode(n)
 		if _, err := nodeStmt.ExecContext(ctx, n.ID[:], h, children); err != nil {
-			return wrap("update index: node", err)
+			return false, wrap("update index: node", err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO index_notes (size, tree_root, map_root, note, time) VALUES (?, ?, ?, ?, ?)`,
 		int64(b.Note.Size), b.Note.TreeRoot[:], b.Note.MapRoot[:], b.Note.Note, nanos(b.Note.Time)); err != nil {
-		return wrap("update index: note", err)
+		return false, wrap("update index: note", err)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE index_head SET size = ? WHERE id = 1`, int64(b.Note.Size)); err != nil {
-		return wrap("update index: head", err)
+		return false, wrap("update index: head", err)
 	}
-	return wrap("update index: commit", tx.Commit())
+	return true, wrap("update index: commit", tx.Commit())
 }
 
 // resetIndex removes the key states and map nodes of a version-1 index

@@ -85,6 +85,32 @@ func BenchmarkUpdate(b *testing.B) {
 	}
 }
 
+// benchLog returns a new store in a file of its own, a signer and a Log of
+// the store with cfg and that signer, all closed when b ends.
+func benchLog(b *testing.B, cfg ledger.Config) (*Store, *ledger.Signer, *ledger.Log) {
+	b.Helper()
+	s, err := Open(b.Context(), newPath(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	skey, _, err := ledger.GenerateKey("bench.example/log")
+	if err != nil {
+		b.Fatal(err)
+	}
+	signer, err := ledger.NewSigner(skey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.Signer = signer
+	l, err := ledger.Open(s, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { l.Close(context.Background()) })
+	return s, signer, l
+}
+
 // BenchmarkAppend measures the whole write path on the embedded store,
 // ledger.Log.Append (leaf encoding, dedup probe, tree tiles, head, one
 // durable transaction with synchronous=FULL), one call of n agent-shaped
@@ -93,24 +119,7 @@ func BenchmarkAppend(b *testing.B) {
 	pad := strings.Repeat("x", 400)
 	for _, n := range []int{1, 100, 1000} {
 		b.Run(fmt.Sprintf("batch=%d", n), func(b *testing.B) {
-			s, err := Open(b.Context(), newPath(b))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
-			skey, _, err := ledger.GenerateKey("bench.example/log")
-			if err != nil {
-				b.Fatal(err)
-			}
-			signer, err := ledger.NewSigner(skey)
-			if err != nil {
-				b.Fatal(err)
-			}
-			l, err := ledger.Open(s, ledger.Config{Signer: signer})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer l.Close(context.Background())
+			_, _, l := benchLog(b, ledger.Config{})
 			var seq uint64
 			for b.Loop() {
 				es := make([]ledger.Entry, n)
@@ -167,24 +176,7 @@ func (s *timedIndexStore) UpdateIndex(ctx context.Context, fn func(tx index.Tx, 
 // outside the write lock) and the rest (write-ms: the write transaction,
 // during which appends wait).
 func BenchmarkIndexStep(b *testing.B) {
-	s, err := Open(b.Context(), newPath(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	skey, _, err := ledger.GenerateKey("bench.example/log")
-	if err != nil {
-		b.Fatal(err)
-	}
-	signer, err := ledger.NewSigner(skey)
-	if err != nil {
-		b.Fatal(err)
-	}
-	l, err := ledger.Open(s, ledger.Config{Signer: signer, CheckpointInterval: time.Hour})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close(context.Background())
+	s, signer, l := benchLog(b, ledger.Config{CheckpointInterval: time.Hour})
 	ts := &timedIndexStore{Store: s}
 	x := index.NewIndexer(ts, signer)
 	r := rand.New(rand.NewPCG(1, 2))

@@ -77,19 +77,14 @@ func NewBaseline(tb testing.TB) *Baseline {
 		if t.t.one, err = db.PrepareContext(tb.Context(), q); err != nil {
 			tb.Fatal(err)
 		}
-		if t.t.many, err = db.PrepareContext(tb.Context(), q+strings.Repeat(", "+row, RowsPerInsert-1)); err != nil {
+		if t.t.many, err = db.PrepareContext(tb.Context(), q+strings.Repeat(", "+row, sqlite.RowsPerInsert-1)); err != nil {
 			tb.Fatal(err)
 		}
 	}
 	return b
 }
 
-// RowsPerInsert is how many rows one INSERT of the baseline writes, as
-// many as one of the store's (ledger/sqlite): a statement of many rows pays
-// the driver's work per statement once for all of them.
-const RowsPerInsert = 64
-
-// table is a table's INSERTs of one row and of RowsPerInsert rows.
+// table is a table's INSERTs of one row and of sqlite.RowsPerInsert rows.
 type table struct {
 	one, many *sql.Stmt
 	cols      int
@@ -99,7 +94,7 @@ type table struct {
 func (t *table) insert(tb testing.TB, tx *sql.Tx, args []any) {
 	ctx := tb.Context()
 	many, one := tx.StmtContext(ctx, t.many), tx.StmtContext(ctx, t.one)
-	for n := t.cols * RowsPerInsert; len(args) >= n; args = args[n:] {
+	for n := t.cols * sqlite.RowsPerInsert; len(args) >= n; args = args[n:] {
 		if _, err := many.ExecContext(ctx, args[:n]...); err != nil {
 			tb.Fatal(err)
 		}
@@ -111,7 +106,7 @@ func (t *table) insert(tb testing.TB, tx *sql.Tx, args []any) {
 	}
 }
 
-// Insert writes recs' rows with bare INSERTs of RowsPerInsert rows (the
+// Insert writes recs' rows with bare INSERTs of sqlite.RowsPerInsert rows (the
 // rest one row at a time), prepared once, in one transaction: the entries,
 // then the references, then the content, as the store writes them.
 func (b *Baseline) Insert(tb testing.TB, recs []ledger.Record) {

@@ -16,18 +16,19 @@ import (
 // SQLite's limit of 32766 bound parameters.
 const keysPerQuery = 500
 
-// rowsPerInsert is how many rows one INSERT of entries, references or
+// RowsPerInsert is how many rows one INSERT of entries, references or
 // content writes. Every statement costs the driver work of its own
 // (database/sql's conversion of the arguments into a new slice, the
 // driver's setup of the binding, its result, the reset of the statement),
 // the same for one row as for many: a statement of many rows pays it once
 // for all of them. 64 rows of entries bind 448 parameters, far below
-// SQLite's limit of 32766.
-const rowsPerInsert = 64
+// SQLite's limit of 32766. The raw-write baseline of the benchmarks
+// (internal/sqlitetest) writes as many rows a statement.
+const RowsPerInsert = 64
 
 // inserter writes rows into one table through two statements prepared on
-// the writer: one of rowsPerInsert rows, and one of a single row for the
-// rows a batch has beyond a multiple of rowsPerInsert.
+// the writer: one of RowsPerInsert rows, and one of a single row for the
+// rows a batch has beyond a multiple of RowsPerInsert.
 type inserter struct {
 	one, many *sql.Stmt
 	cols      int // parameters per row
@@ -41,7 +42,7 @@ func insertSQL(table, columns string, cols, rows int) string {
 
 // insert writes the rows whose arguments args holds, cols a row, in tx.
 func (in *inserter) insert(ctx context.Context, tx *sql.Tx, args []any) error {
-	if n := in.cols * rowsPerInsert; len(args) >= n {
+	if n := in.cols * RowsPerInsert; len(args) >= n {
 		many := tx.StmtContext(ctx, in.many)
 		for ; len(args) >= n; args = args[n:] {
 			if _, err := many.ExecContext(ctx, args[:n]...); err != nil {
@@ -87,11 +88,11 @@ func (st *writeStmts) prepare(ctx context.Context, w *sql.DB) error {
 		q string
 	}{
 		{&st.entries.one, insertSQL("entries", entryColumns, entryCols, 1)},
-		{&st.entries.many, insertSQL("entries", entryColumns, entryCols, rowsPerInsert)},
+		{&st.entries.many, insertSQL("entries", entryColumns, entryCols, RowsPerInsert)},
 		{&st.refs.one, insertSQL("entry_refs", refColumns, refCols, 1)},
-		{&st.refs.many, insertSQL("entry_refs", refColumns, refCols, rowsPerInsert)},
+		{&st.refs.many, insertSQL("entry_refs", refColumns, refCols, RowsPerInsert)},
 		{&st.content.one, insertSQL("content", contentColumns, contentCols, 1)},
-		{&st.content.many, insertSQL("content", contentColumns, contentCols, rowsPerInsert)},
+		{&st.content.many, insertSQL("content", contentColumns, contentCols, RowsPerInsert)},
 		{&st.tile, `INSERT INTO tiles (level, idx, start, hashes) VALUES (?, ?, ?, ?)`},
 		{&st.checkpoint, `INSERT INTO checkpoints (size, root, note, created_at) VALUES (?, ?, ?, ?)`},
 		{&st.guard, `INSERT INTO erasure_guard (idx) VALUES (?)`},

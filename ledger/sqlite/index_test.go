@@ -1,7 +1,9 @@
 package sqlite
 
 import (
+	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -91,5 +93,51 @@ func TestUpdateIndexOutsideWriteLock(t *testing.T) {
 	}
 	if ks, err := s.IndexKeys(ctx, [][ledger.HashSize]byte{{3}}); err != nil || len(ks) != 0 {
 		t.Fatalf("IndexKeys(label 3) = %d states, %v; want 0, nil", len(ks), err)
+	}
+}
+
+// TestUpdateIndexCancelled checks that a context ending while UpdateIndex
+// writes its batch ends the write with the context's error and leaves no
+// row of the batch: the rows are written without the context's
+// cancellation (writeIndex), the loops check it between rows.
+func TestUpdateIndexCancelled(t *testing.T) {
+	path := newPath(t)
+	s := openStore(t, t.Context(), path)
+	b := indexBatch(3, 3)
+	for i := range 100_000 {
+		var id index.NodeID
+		id[0] = 1
+		id[2], id[3], id[4] = byte(i>>16), byte(i>>8), byte(i)
+		b.Nodes = append(b.Nodes, index.Node{ID: id, Hash: [ledger.HashSize]byte{byte(i)}})
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	err := s.UpdateIndex(ctx, func(index.Tx, uint64, bool) (*index.Batch, error) {
+		// Cancel while the batch is being written.
+		go func() {
+			time.Sleep(10 * time.Millisecond)
+			cancel()
+		}()
+		return b, nil
+	})
+	if err == nil {
+		t.Skip("the batch committed before the cancellation")
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("UpdateIndex(cancelled during write) = %v, want context.Canceled", err)
+	}
+	db := rawDB(t, path)
+	for _, table := range []string{"index_notes", "index_keys", "index_nodes"} {
+		var n int
+		if err := db.QueryRowContext(t.Context(), "SELECT count(*) FROM "+table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Errorf("%s holds %d rows after a cancelled UpdateIndex, want 0", table, n)
+		}
+	}
+	// The writer connection is still usable.
+	if err := s.UpdateIndex(t.Context(), func(index.Tx, uint64, bool) (*index.Batch, error) { return indexBatch(3, 3), nil }); err != nil {
+		t.Fatal(err)
 	}
 }

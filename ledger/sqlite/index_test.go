@@ -113,16 +113,14 @@ func TestUpdateIndexCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	err := s.UpdateIndex(ctx, func(index.Tx, uint64, bool) (*index.Batch, error) {
-		// Cancel while the batch is being written.
+		// Cancel while the batch is being written: 100 000 rows take
+		// far longer than 10 ms.
 		go func() {
 			time.Sleep(10 * time.Millisecond)
 			cancel()
 		}()
 		return b, nil
 	})
-	if err == nil {
-		t.Skip("the batch committed before the cancellation")
-	}
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("UpdateIndex(cancelled during write) = %v, want context.Canceled", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"sort"
 	"strings"
 	"time"
@@ -442,7 +443,7 @@ func (r *leafReader) string() string {
 	}
 	s := r.s[2 : 2+n]
 	r.s = r.s[2+n:]
-	if !plainASCII(s) {
+	if n > 0 && !plainASCII(s) {
 		if err := checkString("string", s); err != nil {
 			if r.err == nil {
 				r.err = err
@@ -458,13 +459,22 @@ func (r *leafReader) string() string {
 // (then checkString decides), never true for another.
 func plainASCII(s string) bool {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	for ; len(s) >= 8; s = s[8:] {
-		x := le64(s)
-		// A byte ≥ 0x80 sets its high bit; a zero byte sets the high bit of
-		// its byte of x-ones & ^x.
-		if (x|(x-ones)&^x)&highs != 0 {
+	// plain reports whether the eight bytes of x are ASCII without NUL: a
+	// byte ≥ 0x80 sets its high bit; a zero byte sets the high bit of its
+	// byte of x-ones & ^x.
+	plain := func(x uint64) bool { return (x|(x-ones)&^x)&highs == 0 }
+	if len(s) >= 8 {
+		// The last eight bytes, which may overlap the words before them,
+		// instead of the bytes after the last whole word one by one.
+		if !plain(le64(s[len(s)-8:])) {
 			return false
 		}
+		for ; len(s) >= 8; s = s[8:] {
+			if !plain(le64(s)) {
+				return false
+			}
+		}
+		return true
 	}
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c == 0 || c >= utf8.RuneSelf {
@@ -487,10 +497,7 @@ func (r *leafReader) time() time.Time {
 	if b == "" {
 		return time.Time{}
 	}
-	var n int64
-	for i := range 8 {
-		n = n<<8 | int64(b[i])
-	}
+	n := int64(bits.ReverseBytes64(le64(b))) // big-endian
 	if n == 0 {
 		return time.Time{}
 	}

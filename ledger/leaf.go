@@ -432,17 +432,19 @@ func (r *leafReader) uint16() int {
 // string reads a length-prefixed string and checks it as checkString
 // does, quickly for ASCII without NUL, which most strings are.
 func (r *leafReader) string() string {
-	if len(r.s) < 2 {
+	rest := r.s
+	if len(rest) < 2 {
 		r.fail("truncated")
 		return ""
 	}
-	n := int(r.s[0])<<8 | int(r.s[1])
-	if len(r.s)-2 < n {
+	n := int(rest[0])<<8 | int(rest[1])
+	rest = rest[2:]
+	if len(rest) < n {
 		r.fail("truncated")
 		return ""
 	}
-	s := r.s[2 : 2+n]
-	r.s = r.s[2+n:]
+	s := rest[:n]
+	r.s = rest[n:]
 	if n > 0 && !plainASCII(s) {
 		if err := checkString("string", s); err != nil {
 			if r.err == nil {

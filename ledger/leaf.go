@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"sort"
 	"strings"
 	"time"
@@ -315,9 +316,15 @@ func checkString(field, s string) error {
 	return nil
 }
 
+// isHex reports whether s is n lowercase hex digits, eight bytes at a time.
 func isHex(s string, n int) bool {
 	if len(s) != n {
 		return false
+	}
+	for ; len(s) >= 8; s = s[8:] {
+		if !hex8(le64(s)) {
+			return false
+		}
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -326,6 +333,16 @@ func isHex(s string, n int) bool {
 		}
 	}
 	return true
+}
+
+// hex8 reports whether each of the eight bytes of x is a lowercase hex
+// digit. For bytes below 0x80, adding 0x80-k to each sets its high bit
+// exactly when it is at least k, without a carry into the next byte.
+func hex8(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	digits := (x + (0x80-'0')*ones) &^ (x + (0x80-'9'-1)*ones)
+	letters := (x + (0x80-'a')*ones) &^ (x + (0x80-'f'-1)*ones)
+	return x&highs == 0 && (digits|letters)&highs == highs
 }
 
 // isToken reports whether s is 1 to n bytes of a-z, 0-9, '.', '_' and '-'
@@ -372,17 +389,17 @@ type leafReader struct {
 	err error
 }
 
+// fail records the first error and drops the unread bytes, so that every
+// later read finds none and returns its zero value.
 func (r *leafReader) fail(format string, args ...any) {
 	if r.err == nil {
 		r.err = fmt.Errorf("%w: leaf: %s", ErrInvalid, fmt.Sprintf(format, args...))
 	}
+	r.s = ""
 }
 
 // take returns the next n bytes, "" after an error.
 func (r *leafReader) take(n int) string {
-	if r.err != nil {
-		return ""
-	}
 	if len(r.s) < n {
 		r.fail("truncated")
 		return ""
@@ -393,26 +410,47 @@ func (r *leafReader) take(n int) string {
 }
 
 func (r *leafReader) byte() byte {
-	if b := r.take(1); b != "" {
-		return b[0]
+	if len(r.s) < 1 {
+		r.fail("truncated")
+		return 0
 	}
-	return 0
+	b := r.s[0]
+	r.s = r.s[1:]
+	return b
 }
 
 func (r *leafReader) uint16() int {
-	if b := r.take(2); b != "" {
-		return int(b[0])<<8 | int(b[1])
+	if len(r.s) < 2 {
+		r.fail("truncated")
+		return 0
 	}
-	return 0
+	n := int(r.s[0])<<8 | int(r.s[1])
+	r.s = r.s[2:]
+	return n
 }
 
 // string reads a length-prefixed string and checks it as checkString
 // does, quickly for ASCII without NUL, which most strings are.
 func (r *leafReader) string() string {
-	s := r.take(r.uint16())
-	if !plainASCII(s) {
-		if err := checkString("string", s); err != nil && r.err == nil {
-			r.err = err
+	rest := r.s
+	if len(rest) < 2 {
+		r.fail("truncated")
+		return ""
+	}
+	n := int(rest[0])<<8 | int(rest[1])
+	rest = rest[2:]
+	if len(rest) < n {
+		r.fail("truncated")
+		return ""
+	}
+	s := rest[:n]
+	r.s = rest[n:]
+	if n > 0 && !plainASCII(s) {
+		if err := checkString("string", s); err != nil {
+			if r.err == nil {
+				r.err = err
+			}
+			r.s = ""
 		}
 	}
 	return s
@@ -423,17 +461,24 @@ func (r *leafReader) string() string {
 // (then checkString decides), never true for another.
 func plainASCII(s string) bool {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	i := 0
-	for ; i+8 <= len(s); i += 8 {
-		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-		// A byte ≥ 0x80 sets its high bit; a zero byte sets the high bit of
-		// its byte of x-ones & ^x.
-		if (x|(x-ones)&^x)&highs != 0 {
+	// plain reports whether the eight bytes of x are ASCII without NUL: a
+	// byte ≥ 0x80 sets its high bit; a zero byte sets the high bit of its
+	// byte of x-ones & ^x.
+	plain := func(x uint64) bool { return (x|(x-ones)&^x)&highs == 0 }
+	if len(s) >= 8 {
+		// The last eight bytes, which may overlap the words before them,
+		// instead of the bytes after the last whole word one by one.
+		if !plain(le64(s[len(s)-8:])) {
 			return false
 		}
+		for ; len(s) >= 8; s = s[8:] {
+			if !plain(le64(s)) {
+				return false
+			}
+		}
+		return true
 	}
-	for ; i < len(s); i++ {
+	for i := 0; i < len(s); i++ {
 		if c := s[i]; c == 0 || c >= utf8.RuneSelf {
 			return false
 		}
@@ -441,15 +486,20 @@ func plainASCII(s string) bool {
 	return true
 }
 
+// le64 returns the first eight bytes of s as a little-endian number, in
+// one load.
+func le64(s string) uint64 {
+	_ = s[7] // one bounds check for the eight bytes
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
 func (r *leafReader) time() time.Time {
 	b := r.take(8)
 	if b == "" {
 		return time.Time{}
 	}
-	var n int64
-	for i := range 8 {
-		n = n<<8 | int64(b[i])
-	}
+	n := int64(bits.ReverseBytes64(le64(b))) // big-endian
 	if n == 0 {
 		return time.Time{}
 	}

@@ -288,7 +288,8 @@ func (g *guard) serveHTTP(next http.Handler, w http.ResponseWriter, req *http.Re
 // for the retry.
 func (g *guard) pushBack(ctx context.Context, s Signal, w http.ResponseWriter, req *http.Request) {
 	drain(req.Body)
-	st := status.Convert(g.r.pushedBack(ctx, s, 0)).Proto()
+	delay := g.r.inflight.retryDelay()
+	st := status.Convert(g.r.pushedBackFor(ctx, s, 0, delay)).Proto()
 	var out []byte
 	if mt, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type")); mt == "application/json" {
 		out, _ = protojson.Marshal(st)
@@ -297,7 +298,7 @@ func (g *guard) pushBack(ctx context.Context, s Signal, w http.ResponseWriter, r
 		out, _ = proto.Marshal(st)
 		w.Header().Set("Content-Type", "application/x-protobuf")
 	}
-	w.Header().Set("Retry-After", strconv.Itoa(int(PushbackRetryDelay/time.Second)))
+	w.Header().Set("Retry-After", strconv.Itoa(int(delay/time.Second)))
 	w.WriteHeader(http.StatusTooManyRequests)
 	_, _ = w.Write(out)
 }

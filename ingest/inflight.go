@@ -19,9 +19,20 @@ import (
 // per byte: 24 MiB of requests keep serve under 300 MiB resident.
 const DefaultMaxInflightBytes = 24 << 20
 
-// PushbackRetryDelay is the wait a refused request's answer asks for
-// (gRPC RetryInfo; HTTP Retry-After, in whole seconds).
+// PushbackRetryDelay is the least wait a refused request's answer asks
+// for (gRPC RetryInfo; HTTP Retry-After, in whole seconds); under heavy
+// load it asks for more, up to MaxPushbackRetryDelay (see
+// inflight.retryDelay).
 const PushbackRetryDelay = time.Second
+
+// MaxPushbackRetryDelay is the longest wait a refused request's answer
+// asks for.
+const MaxPushbackRetryDelay = 3 * time.Second
+
+// retriesPerCommit is how many refused requests the retry delay lets come
+// back for each request committed in the same time: more than one, so
+// that the retries still fill the room the commits free.
+const retriesPerCommit = 2
 
 // pushbackMessage is what a sender refused for load learns.
 const pushbackMessage = "the ledger is busy: too many bytes in flight; retry later"
@@ -69,6 +80,42 @@ type inflight struct {
 	limit        int64
 	refused      bool      // a request was refused since the limit last rose
 	lastDecrease time.Time // when the limit last fell
+
+	// seconds counts, for each of the latest seconds, the requests
+	// refused and committed in it, indexed by Unix time modulo its
+	// length; delay is the retry delay, computed from them once a second
+	// (last in the Unix second delaySecond).
+	seconds     [retryWindow]second
+	delay       time.Duration
+	delaySecond int64
+}
+
+// retryWindow is how many seconds inflight.seconds holds: enough for
+// the longest retry delay.
+const retryWindow = int(MaxPushbackRetryDelay/time.Second) + 1
+
+// second is what happened in one second of inflight.seconds.
+type second struct {
+	unix               int64
+	refused, committed int
+	emptied            bool // nothing was in flight after a release
+}
+
+// count returns the counts of the second of now, reset if they were an
+// older second's. f.mu is held.
+func (f *inflight) count(now time.Time) *second {
+	u := now.Unix()
+	c := &f.seconds[u%int64(retryWindow)]
+	if c.unix != u {
+		*c = second{unix: u}
+	}
+	return c
+}
+
+// refuse counts a refused request. f.mu is held.
+func (f *inflight) refuse() {
+	f.refused = true
+	f.count(time.Now()).refused++
 }
 
 func newInflight(max int64, obs PushbackObserver) *inflight {
@@ -84,7 +131,7 @@ func (f *inflight) acquire(n int64) bool {
 	if ok {
 		f.bytes += n
 	} else {
-		f.refused = true
+		f.refuse()
 	}
 	now := f.bytes
 	f.mu.Unlock()
@@ -133,7 +180,7 @@ func (t *ticket) grow(n int64) bool {
 		f.bytes += extra
 		t.n = n
 	} else {
-		f.refused = true
+		f.refuse()
 	}
 	now := f.bytes
 	f.mu.Unlock()
@@ -175,7 +222,7 @@ func (f *inflight) full(n int64) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.bytes > 0 && f.bytes+max(n, 0) > f.limit {
-		f.refused = true
+		f.refuse()
 		return true
 	}
 	return false
@@ -188,6 +235,13 @@ func (f *inflight) release(n int64, took time.Duration) {
 	t := time.Now()
 	f.mu.Lock()
 	f.bytes -= n
+	c := f.count(t)
+	if took > 0 {
+		c.committed++
+	}
+	if f.bytes == 0 {
+		c.emptied = true
+	}
 	switch {
 	case took == 0:
 	case took > f.target:
@@ -208,12 +262,64 @@ func (f *inflight) release(n int64, took time.Duration) {
 	}
 }
 
+// retryDelay returns the wait to ask of a request refused now: whole
+// seconds, from PushbackRetryDelay to MaxPushbackRetryDelay. A refused
+// sender waits the delay and sends again; with far more senders waiting
+// than the ledger commits requests in a second, most retries are refused
+// again, and each refused body crosses the network and is read for
+// nothing. The delay is therefore the number of senders waiting now (those
+// refused within the last delay) over retriesPerCommit times the most
+// requests committed in one second of the last few (the ledger's pace
+// while busy): about retriesPerCommit retries then arrive for each request
+// the ledger commits. If nothing was in flight at some moment within the
+// last delay, the retries were too few to keep the ledger busy, and the
+// delay is PushbackRetryDelay again. It is computed once a second, from
+// the complete seconds before, and stays as it was while nothing was
+// committed in them.
+func (f *inflight) retryDelay() time.Duration {
+	if f == nil {
+		return PushbackRetryDelay
+	}
+	now := time.Now()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	u := now.Unix()
+	if f.delaySecond == u && f.delay > 0 {
+		return f.delay
+	}
+	f.delaySecond = u
+	d := max(f.delay, PushbackRetryDelay)
+	secs := int64(d / time.Second)
+	var refused, committed int
+	emptied := false
+	for past := u - int64(retryWindow) + 1; past < u; past++ {
+		if c := f.seconds[past%int64(retryWindow)]; c.unix == past {
+			if past >= u-secs {
+				refused += c.refused
+				emptied = emptied || c.emptied
+			}
+			committed = max(committed, c.committed)
+		}
+	}
+	switch {
+	case emptied:
+		d = PushbackRetryDelay
+	case committed > 0:
+		// refused/(retriesPerCommit × committed), rounded up.
+		n := (int64(refused) + int64(retriesPerCommit*committed) - 1) / int64(retriesPerCommit*committed)
+		d = min(max(time.Duration(n)*time.Second, PushbackRetryDelay), MaxPushbackRetryDelay)
+	}
+	f.delay = d
+	return d
+}
+
 // pushbackError returns the error the receiver answers a request it
-// refuses for load with: ResourceExhausted with a RetryInfo detail, which
-// the OTLP receiver answers over HTTP as 429 with Retry-After, and which
-// the OTel SDKs' and the collector's exporters retry after the delay.
-func pushbackError() error {
-	st, err := status.New(codes.ResourceExhausted, pushbackMessage).WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(PushbackRetryDelay)})
+// refuses for load with: ResourceExhausted with a RetryInfo detail asking
+// for delay, which the OTLP receiver answers over HTTP as 429 with
+// Retry-After, and which the OTel SDKs' and the collector's exporters
+// retry after the delay.
+func pushbackError(delay time.Duration) error {
+	st, err := status.New(codes.ResourceExhausted, pushbackMessage).WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(delay)})
 	if err != nil {
 		return status.Error(codes.ResourceExhausted, pushbackMessage)
 	}

@@ -214,3 +214,83 @@ func TestTicketTookFromReservation(t *testing.T) {
 		t.Fatalf("limit after a slow request = %d, want %d", f.limit, 12*mib)
 	}
 }
+
+// TestRetryDelay checks the retry delay a refusal asks for: 1 s with no
+// history; longer while far more requests are refused than committed, so
+// that about retriesPerCommit retries come back for each commit, up to
+// MaxPushbackRetryDelay; 1 s again once the pipeline emptied, as then the
+// waiting senders' retries are too few to keep it busy.
+func TestRetryDelay(t *testing.T) {
+	if d := (*inflight)(nil).retryDelay(); d != PushbackRetryDelay {
+		t.Fatalf("no limit: delay %v, want %v", d, PushbackRetryDelay)
+	}
+	for _, tt := range []struct {
+		name      string
+		delay     time.Duration // the delay asked for until now
+		seconds   []second      // the last complete seconds, latest first
+		wantDelay time.Duration
+	}{
+		{"no history", 0, nil, time.Second},
+		{"few refused", time.Second, []second{{refused: 15, committed: 10}}, time.Second},
+		{"twice as many refused as committed", time.Second, []second{{refused: 40, committed: 10}}, 2 * time.Second},
+		{"many refused", time.Second, []second{{refused: 50, committed: 10}}, 3 * time.Second},
+		{"more than the longest delay", time.Second, []second{{refused: 500, committed: 10}}, MaxPushbackRetryDelay},
+		{"refused within the delay", 2 * time.Second, []second{{refused: 25, committed: 10}, {refused: 25, committed: 8}, {refused: 90, committed: 9}}, 3 * time.Second},
+		{"busiest second", 2 * time.Second, []second{{refused: 30, committed: 2}, {refused: 10, committed: 20}}, time.Second},
+		{"nothing committed", 2 * time.Second, []second{{refused: 30}}, 2 * time.Second},
+		{"emptied", 3 * time.Second, []second{{refused: 30, committed: 10}, {refused: 30, committed: 10, emptied: true}}, time.Second},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for {
+				f := newInflight(DefaultMaxInflightBytes, nil)
+				f.delay = tt.delay
+				u := time.Now().Unix()
+				for i, s := range tt.seconds {
+					s.unix = u - 1 - int64(i)
+					f.seconds[s.unix%int64(retryWindow)] = s
+				}
+				d := f.retryDelay()
+				if time.Now().Unix() != u {
+					continue // the second changed under the test: again
+				}
+				if d != tt.wantDelay {
+					t.Fatalf("delay %v, want %v", d, tt.wantDelay)
+				}
+				return
+			}
+		})
+	}
+}
+
+// TestRetryDelayCounts checks what retryDelay counts: refusals, commits
+// (not releases of requests that failed) and a pipeline that emptied.
+func TestRetryDelayCounts(t *testing.T) {
+	for {
+		f := newInflight(4<<20, nil)
+		u := time.Now().Unix()
+		if !f.acquire(3 << 20) {
+			t.Fatal("3 MiB does not fit with nothing in flight")
+		}
+		for range 5 {
+			if f.acquire(2 << 20) {
+				t.Fatal("2 MiB fit beside 3 MiB under a limit of 4 MiB")
+			}
+		}
+		f.acquire(1)
+		f.release(1, time.Millisecond)
+		f.acquire(1)
+		f.release(1, 0) // not committed
+		c := f.seconds[u%int64(retryWindow)]
+		if time.Now().Unix() != u {
+			continue
+		}
+		if c.unix != u || c.refused != 5 || c.committed != 1 || c.emptied {
+			t.Fatalf("second: %+v, want 5 refused, 1 committed, not emptied", c)
+		}
+		f.release(3<<20, time.Millisecond)
+		if c := f.seconds[u%int64(retryWindow)]; time.Now().Unix() == u && !c.emptied {
+			t.Fatalf("second: %+v, want emptied", c)
+		}
+		return
+	}
+}

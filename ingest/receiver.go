@@ -323,11 +323,16 @@ func itemNoun(s Signal) string {
 // flight, or the ledger's queue full) and returns the retryable answer
 // that makes its sender back off.
 func (r *ledgerReceiver) pushedBack(ctx context.Context, s Signal, items int) error {
+	return r.pushedBackFor(ctx, s, items, r.inflight.retryDelay())
+}
+
+// pushedBackFor is pushedBack answering a retry delay of delay.
+func (r *ledgerReceiver) pushedBackFor(ctx context.Context, s Signal, items int, delay time.Duration) error {
 	markReported(ctx)
 	if po, ok := r.observer.(PushbackObserver); ok {
 		po.Pushback(s, items)
 	}
-	return pushbackError()
+	return pushbackError(delay)
 }
 
 // tracesSizer and logsSizer measure a request's uncompressed OTLP size.

@@ -53,10 +53,10 @@ const benchAppName = "agentledger-bench-serve"
 // 32 ms per 1 000 spans at 4 senders).
 //
 // Each run sends max(60, 8 × senders) requests. A sender refused for load
-// waits the Retry-After of 1 s before it retries; with two requests a
-// sender, as runs had before, a run at 16 or 64 senders lasted one or two
-// seconds and measured mostly those waits at its start and end, not the
-// ledger's throughput under that many senders.
+// waits the Retry-After (1 s; up to 3 s under heavy load) before it
+// retries; with two requests a sender, as runs had before, a run at 16 or
+// 64 senders lasted one or two seconds and measured mostly those waits at
+// its start and end, not the ledger's throughput under that many senders.
 //
 // Each case runs loadRuns times, logs each run's main figures (in order:
 // the ledger grows from run to run), and reports, as -min, -med and -max:

@@ -44,9 +44,9 @@ type PushbackObserver interface {
 	// Inflight reports the bytes of the requests the receiver holds now.
 	Inflight(bytes int64)
 	// Pushback reports a request refused because the receiver held too
-	// many bytes: it was answered ResourceExhausted (HTTP 429) with a
-	// retry delay, which senders retry; nothing of it was written.
-	Pushback(s Signal, items int)
+	// many bytes: it was answered ResourceExhausted (HTTP 429) asking its
+	// sender to retry after retryDelay; nothing of it was written.
+	Pushback(s Signal, items int, retryDelay time.Duration)
 }
 
 // TargetAckLatency is the acknowledgement latency the receiver aims for

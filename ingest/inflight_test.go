@@ -18,12 +18,14 @@ import (
 )
 
 // pushbackCounter is an Observer and PushbackObserver that counts
-// pushbacks and the highest in-flight bytes, and closes first when the
-// first pushback happens.
+// pushbacks and the highest in-flight bytes, keeps a retry delay reported
+// outside [PushbackRetryDelay, MaxPushbackRetryDelay], and closes first
+// when the first pushback happens.
 type pushbackCounter struct {
 	pushbacks   atomic.Int64
 	maxInflight atomic.Int64
 	failed      atomic.Int64
+	badDelay    atomic.Int64
 	once        sync.Once
 	first       chan struct{}
 }
@@ -39,7 +41,10 @@ func (p *pushbackCounter) Inflight(n int64) {
 		}
 	}
 }
-func (p *pushbackCounter) Pushback(Signal, int) {
+func (p *pushbackCounter) Pushback(_ Signal, _ int, delay time.Duration) {
+	if delay < PushbackRetryDelay || delay > MaxPushbackRetryDelay {
+		p.badDelay.Store(int64(delay))
+	}
 	p.pushbacks.Add(1)
 	p.once.Do(func() { close(p.first) })
 }
@@ -110,6 +115,9 @@ func TestInflightPushback(t *testing.T) {
 			}
 			if n := obs.failed.Load(); n != 0 {
 				t.Errorf("failed requests = %d, want 0", n)
+			}
+			if d := time.Duration(obs.badDelay.Load()); d != 0 {
+				t.Errorf("a pushback reported a retry delay of %v, want %v to %v", d, PushbackRetryDelay, MaxPushbackRetryDelay)
 			}
 			seen := map[string]int{}
 			for _, e := range tl.entries(t) {

@@ -330,7 +330,7 @@ func (r *ledgerReceiver) pushedBack(ctx context.Context, s Signal, items int) er
 func (r *ledgerReceiver) pushedBackFor(ctx context.Context, s Signal, items int, delay time.Duration) error {
 	markReported(ctx)
 	if po, ok := r.observer.(PushbackObserver); ok {
-		po.Pushback(s, items)
+		po.Pushback(s, items, delay)
 	}
 	return pushbackError(delay)
 }

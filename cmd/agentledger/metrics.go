@@ -32,6 +32,7 @@ type metrics struct {
 	dupMismatches  prometheus.Counter
 	inflight       prometheus.Gauge
 	pushbacks      *prometheus.CounterVec
+	retryDelay     prometheus.Gauge
 	misrouted      *prometheus.CounterVec
 }
 
@@ -92,6 +93,10 @@ func newMetrics(origin, shardRule string) *metrics {
 			Name: "agentledger_ingest_pushbacks_total",
 			Help: "OTLP requests refused for load (too many bytes in flight, or the append queue full), answered ResourceExhausted / HTTP 429 with a retry delay, which exporters retry; by signal.",
 		}, []string{"signal"}),
+		retryDelay: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "agentledger_ingest_retry_delay_seconds",
+			Help: "The retry delay (Retry-After / RetryInfo) the latest request refused for load was asked to wait: 1 s, up to 3 s while far more senders wait than the ledger commits requests; 0 before the first refusal.",
+		}),
 		misrouted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "agentledger_ingest_misrouted_spans_total",
 			Help: "Spans (signal traces) and log records (signal logs) that belong to another shard than this log's (--shard-rule); each request holding one was refused whole, answered InvalidArgument / HTTP 400; by signal.",
@@ -106,7 +111,7 @@ func newMetrics(origin, shardRule string) *metrics {
 	for _, s := range []ingest.Signal{ingest.SignalTraces, ingest.SignalLogs} {
 		m.misrouted.WithLabelValues(string(s))
 	}
-	m.logReg.MustRegister(info, m.misrouted, m.inflight, m.pushbacks, m.dupMismatches, m.appended, m.appendLatency, m.batchSize, m.treeSize, m.checkpointTime, m.checkpointSize, m.rejected, m.failed, m.contentFails)
+	m.logReg.MustRegister(info, m.misrouted, m.inflight, m.pushbacks, m.retryDelay, m.dupMismatches, m.appended, m.appendLatency, m.batchSize, m.treeSize, m.checkpointTime, m.checkpointSize, m.rejected, m.failed, m.contentFails)
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -153,8 +158,9 @@ func (m *metrics) Inflight(bytes int64) {
 }
 
 // Pushback implements ingest.PushbackObserver.
-func (m *metrics) Pushback(s ingest.Signal, _ int) {
+func (m *metrics) Pushback(s ingest.Signal, _ int, retryDelay time.Duration) {
 	m.pushbacks.WithLabelValues(string(s)).Inc()
+	m.retryDelay.Set(retryDelay.Seconds())
 }
 
 // Misrouted implements ingest.MisrouteObserver.

@@ -64,6 +64,9 @@ func TestServePushbackMetrics(t *testing.T) {
 	if n := scrapeMetric(t, s.HTTPAddr, "agentledger_ingest_inflight_bytes"); n != 0 {
 		t.Errorf("agentledger_ingest_inflight_bytes = %v once idle, want 0", n)
 	}
+	if d := scrapeMetric(t, s.HTTPAddr, "agentledger_ingest_retry_delay_seconds"); d < 1 || d > 3 {
+		t.Errorf("agentledger_ingest_retry_delay_seconds = %v after pushbacks, want 1 to 3", d)
+	}
 }
 
 // scrapeMetric returns the value of the sample named name (with its

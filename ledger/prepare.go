@@ -19,13 +19,14 @@ import (
 func PrepareRecords(entries []Entry) ([]Record, error) {
 	recs := make([]Record, len(entries))
 	var p preparer
-	// Most leaves are a few hundred bytes: start with room for them all,
-	// and let append grow the buffer past that.
+	// Most leaves are a few hundred bytes: start with room for them all;
+	// appendLeaf grows the buffer past that as the leaves so far suggest.
 	slab := make([]byte, 0, 512*len(entries))
 	for i := range entries {
 		e := &entries[i]
 		start := len(slab)
 		var err error
+		p.done, p.left = i, len(entries)-i
 		if slab, err = p.appendLeaf(slab, e); err != nil {
 			return nil, fmt.Errorf("entry %d: %w", i, err)
 		}
@@ -47,11 +48,17 @@ func PrepareRecords(entries []Entry) ([]Record, error) {
 
 // preparer holds what encoding one entry after another reuses.
 type preparer struct {
-	attrs []Attr
+	// order holds the places of an entry's attributes in the order of
+	// their names: sorting places rather than the attributes writes no
+	// pointers, which cost a write barrier each while the GC runs.
+	order []int32
 	cs    []Commitment
 	h     hash.Hash
-	buf   []byte
 	sum   [sha256.Size]byte
+	// done is how many leaves the buffer appendLeaf receives holds, and
+	// left how many, this one included, are still to be appended to it
+	// (PrepareRecords); both 0 for a buffer of one leaf.
+	done, left int
 }
 
 // commitment returns c.Commitment(), SHA-256(Salt ‖ Data).
@@ -68,11 +75,45 @@ func (p *preparer) commitment(c *Content) [CommitmentSize]byte {
 	return p.sum
 }
 
+// leafPrefix is the RFC 6962 domain separation byte of a leaf hash.
+var leafPrefix = [1]byte{0}
+
 // leafHash returns the RFC 6962 leaf hash SHA-256(0x00 ‖ leaf), as
-// LeafHash does.
+// LeafHash does, without copying leaf.
 func (p *preparer) leafHash(leaf []byte) [HashSize]byte {
-	p.buf = append(append(p.buf[:0], 0), leaf...)
-	return sha256.Sum256(p.buf)
+	if p.h == nil {
+		p.h = sha256.New()
+	}
+	p.h.Reset()
+	p.h.Write(leafPrefix[:])
+	p.h.Write(leaf)
+	p.h.Sum(p.sum[:0])
+	return p.sum
+}
+
+// sortAttrs sets p.order to the places of attrs sorted by name: by
+// insertion for the few dozen attributes of most entries, which saves the
+// calls of a comparison function, by slices.SortFunc beyond. Names are
+// compared as strings.Compare does, so duplicates end up neighbours.
+func (p *preparer) sortAttrs(attrs []Attr) {
+	p.order = p.order[:0]
+	for i := range attrs {
+		p.order = append(p.order, int32(i))
+	}
+	o := p.order
+	if len(o) > 32 {
+		slices.SortFunc(o, func(x, y int32) int { return strings.Compare(attrs[x].Key, attrs[y].Key) })
+		return
+	}
+	for i := 1; i < len(o); i++ {
+		x := o[i]
+		key := attrs[x].Key
+		j := i
+		for ; j > 0 && attrs[o[j-1]].Key > key; j-- {
+			o[j] = o[j-1]
+		}
+		o[j] = x
+	}
 }
 
 // appendLeaf appends e's leaf, as EncodeLeaf returns it, to dst. It
@@ -83,18 +124,18 @@ func (p *preparer) appendLeaf(dst []byte, e *Entry) ([]byte, error) {
 	if err := e.validateHeader(); err != nil {
 		return dst, err
 	}
-	p.attrs = append(p.attrs[:0], e.Attrs...)
-	slices.SortFunc(p.attrs, func(x, y Attr) int { return strings.Compare(x.Key, y.Key) })
+	p.sortAttrs(e.Attrs)
 	size := 1 + 2*3 + len(e.Kind) + len(e.Source) + len(e.Submitter)
 	for _, s := range [...]string{e.TraceID, e.SpanID, e.ParentSpanID, e.EventKey, e.Name} {
 		size += 2 + len(s)
 	}
 	size += 8 + 8 + 2 + 2
-	for i, a := range p.attrs {
+	for i, k := range p.order {
+		a := &e.Attrs[k]
 		if a.Key == "" {
 			return dst, errField("attribute", "empty name")
 		}
-		if i > 0 && p.attrs[i-1].Key == a.Key {
+		if i > 0 && e.Attrs[p.order[i-1]].Key == a.Key {
 			return dst, errField("attribute", fmt.Sprintf("duplicate name %q", a.Key))
 		}
 		if !validString(a.Value) {
@@ -125,11 +166,18 @@ func (p *preparer) appendLeaf(dst []byte, e *Entry) ([]byte, error) {
 		size += 2 + len(c.Name) + CommitmentSize
 	}
 	slices.SortFunc(p.cs, func(x, y Commitment) int { return strings.Compare(x.Name, y.Name) })
-	if len(p.attrs) > 0xffff || len(p.cs) > 0xffff {
+	if len(p.order) > 0xffff || len(p.cs) > 0xffff {
 		return dst, fmt.Errorf("%w: more than 65535 attributes or commitments", ErrTooLarge)
 	}
 	if size > MaxLeafSize {
 		return dst, fmt.Errorf("%w: leaf of %d bytes exceeds %d", ErrTooLarge, size, MaxLeafSize)
+	}
+	if cap(dst)-len(dst) < size && p.left > 1 {
+		// Room for the leaves still to come, an eighth larger on average
+		// than those so far, so that the buffer is copied about once
+		// rather than each time append's growth falls short.
+		avg := (len(dst) + size) / (p.done + 1)
+		dst = slices.Grow(dst, size+(avg+avg/8)*(p.left-1))
 	}
 	b := slices.Grow(dst, size)
 	b = append(b, LeafVersion)
@@ -138,8 +186,9 @@ func (p *preparer) appendLeaf(dst []byte, e *Entry) ([]byte, error) {
 	}
 	b = appendTime(b, e.Start)
 	b = appendTime(b, e.End)
-	b = binary.BigEndian.AppendUint16(b, uint16(len(p.attrs)))
-	for _, a := range p.attrs {
+	b = binary.BigEndian.AppendUint16(b, uint16(len(p.order)))
+	for _, k := range p.order {
+		a := &e.Attrs[k]
 		b = appendString(b, a.Key)
 		b = appendString(b, a.Value)
 	}

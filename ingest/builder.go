@@ -83,7 +83,11 @@ type builder struct {
 	// more than linearLookup of them; nil before: most entries have a
 	// dozen attributes, which a scan finds faster than a map, and without
 	// allocating.
-	index   map[string]int
+	index map[string]int
+	// keys has bit keyBit(k) set for every attribute name k in attrs, so
+	// that find answers most absent names (common looks up dozens of
+	// rule targets and sources per span) without comparing strings.
+	keys    uint64
 	content []ledger.Content
 	// attrBuf holds the first attributes, so that a builder and its
 	// attributes are one allocation.
@@ -102,8 +106,27 @@ func (m *Mapper) newBuilder() *builder {
 // linearLookup is the most attributes the builder finds by a scan.
 const linearLookup = 32
 
+// keyBit returns the bit of builder.keys that stands for the name key:
+// one of 64 chosen by its length and two of its bytes, which tell most
+// attribute names apart.
+func keyBit(key string) uint64 {
+	if key == "" {
+		return 1
+	}
+	h := uint(len(key))*7 + uint(key[len(key)-1]) + uint(key[len(key)/2])*3
+	return 1 << (h & 63)
+}
+
 // find returns the place of attribute key in attrs, or -1.
 func (b *builder) find(key string) int {
+	if b.keys&keyBit(key) == 0 {
+		return -1
+	}
+	return b.search(key)
+}
+
+// search returns the place of attribute key in attrs, or -1.
+func (b *builder) search(key string) int {
 	if b.index != nil {
 		if i, ok := b.index[key]; ok {
 			return i
@@ -131,6 +154,7 @@ func (b *builder) set(key, value string) {
 		return
 	}
 	b.attrs = append(b.attrs, ledger.Attr{Key: key, Value: value})
+	b.keys |= keyBit(key)
 	switch {
 	case b.index != nil:
 		b.index[key] = len(b.attrs) - 1

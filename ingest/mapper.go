@@ -28,7 +28,8 @@ type Mapper struct {
 	openllmetry   bool
 	rules         []copyRule // user mappings first, then core, then profiles
 	exact         map[string]contentRule
-	prefixes      []prefixRule
+	exactKeys     uint64            // keyBit of every name in exact
+	prefixes      [256][]prefixRule // by the first byte of their prefix, in order
 	limits        Limits
 	leaf          leafList // the attributes whose values stay in the leaf
 }
@@ -67,7 +68,20 @@ func NewMapper(r *secrets.Redactor, mc MappingConfig, limits Limits) (*Mapper, e
 			m.rules = append(m.rules, openllmetryRules...)
 		}
 	}
-	m.exact, m.prefixes = m.contentRules()
+	var prefixes []prefixRule
+	m.exact, prefixes = m.contentRules()
+	for k := range m.exact {
+		m.exactKeys |= keyBit(k)
+	}
+	for _, p := range prefixes {
+		if p.prefix == "" {
+			for c := range m.prefixes {
+				m.prefixes[c] = append(m.prefixes[c], p)
+			}
+			continue
+		}
+		m.prefixes[p.prefix[0]] = append(m.prefixes[p.prefix[0]], p)
+	}
 	return m, nil
 }
 

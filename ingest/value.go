@@ -108,7 +108,7 @@ func (s *scrub) jsonMembers(text string) string {
 			expectKey = false
 			i++
 		case '"':
-			end, ok := jsonStringEnd(text, i)
+			end, escaped, ok := jsonStringEnd(text, i)
 			if !ok {
 				return text // not JSON after all
 			}
@@ -116,7 +116,7 @@ func (s *scrub) jsonMembers(text string) string {
 			switch {
 			case inObject && expectKey:
 				key = jsonUnquote(text[i:end])
-			case inObject && !s.r.SecretName(key) && !strings.Contains(text[i:end], `\`):
+			case inObject && !escaped && !s.r.SecretName(key):
 				// RedactText scanned these very bytes as part of text, so
 				// scanning them alone would find nothing more (secrets'
 				// TestRedactTextMemberRescan checks it on its fixtures and
@@ -163,17 +163,30 @@ func firstNonSpace(s string) byte {
 }
 
 // jsonStringEnd returns the index after the JSON string that starts at
-// s[i] (a quote).
-func jsonStringEnd(s string, i int) (int, bool) {
-	for j := i + 1; j < len(s); j++ {
-		switch s[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1, true
+// s[i] (a quote), and whether the string holds a backslash. It finds the
+// quotes and backslashes with strings.IndexByte rather than looking at
+// every byte, and looks at each byte at most twice.
+func jsonStringEnd(s string, i int) (end int, escaped, ok bool) {
+	j := i + 1 // the first byte not yet known to be plain
+	q := -1    // the index of the next quote at or after j, once known
+	for j < len(s) {
+		if q < j {
+			n := strings.IndexByte(s[j:], '"')
+			if n < 0 {
+				return 0, false, false
+			}
+			q = j + n
 		}
+		bs := strings.IndexByte(s[j:q], '\\')
+		if bs < 0 {
+			return q + 1, escaped, true
+		}
+		// The byte after the backslash is escaped, whatever it is: if it
+		// is the quote, the next quote is searched for.
+		escaped = true
+		j += bs + 2
 	}
-	return 0, false
+	return 0, false, false
 }
 
 // jsonUnquote returns the string that the JSON string q (quotes included)
@@ -456,7 +469,7 @@ func appendJSONString(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
+		if jsonPlain[c]&plainText != 0 {
 			continue
 		}
 		b = appendEscape(append(b, s[start:i]...), c, false)
@@ -465,6 +478,28 @@ func appendJSONString(b []byte, s string) []byte {
 	b = append(b, s[start:]...)
 	return append(b, '"')
 }
+
+// Bits of jsonPlain.
+const (
+	plainASCII = 1 << iota // an ASCII byte a JSON string holds as it is
+	plainText              // that, or any byte of a multi-byte character
+)
+
+// jsonPlain tells, for each byte, whether a JSON string holds it as it is:
+// every byte but ASCII control characters, '"' and '\\'. It saves the
+// encoders' loops three comparisons a byte.
+var jsonPlain = func() (t [256]byte) {
+	for c := 0x20; c < 256; c++ {
+		switch {
+		case c == '"' || c == '\\':
+		case c < utf8.RuneSelf:
+			t[c] = plainASCII | plainText
+		default:
+			t[c] = plainText
+		}
+	}
+	return t
+}()
 
 // appendEscape appends the JSON escape of c, an ASCII control character,
 // '"' or '\\': a short escape for '"', '\\', \n, \r and \t (and with std,
@@ -498,11 +533,11 @@ func appendStdJSONString(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
+		if jsonPlain[c]&plainASCII != 0 {
+			i++
+			continue
+		}
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
 			b = appendEscape(append(b, s[start:i]...), c, true)
 			i++
 			start = i

@@ -84,3 +84,40 @@ func TestAppendJSONStrings(t *testing.T) {
 		}
 	}
 }
+
+// TestJSONStringEnd checks jsonStringEnd against a byte-by-byte scan on
+// every text of up to 9 bytes made of quotes, backslashes and letters.
+func TestJSONStringEnd(t *testing.T) {
+	scan := func(s string, i int) (end int, escaped, ok bool) {
+		for j := i + 1; j < len(s); j++ {
+			switch s[j] {
+			case '\\':
+				escaped = true
+				j++
+			case '"':
+				return j + 1, escaped, true
+			}
+		}
+		return 0, false, false
+	}
+	texts := []string{`"`}
+	level := texts
+	for range 8 {
+		var next []string
+		for _, s := range level {
+			next = append(next, s+`"`, s+`\`, s+"a")
+		}
+		texts = append(texts, next...)
+		level = next
+	}
+	if len(texts) != (3*3*3*3*3*3*3*3*3-1)/2 {
+		t.Fatalf("%d texts", len(texts))
+	}
+	for _, s := range texts {
+		end, escaped, ok := jsonStringEnd(s, 0)
+		wantEnd, wantEscaped, wantOK := scan(s, 0)
+		if end != wantEnd || escaped != wantEscaped || ok != wantOK {
+			t.Errorf("jsonStringEnd(%q) = %d, %v, %v, want %d, %v, %v", s, end, escaped, ok, wantEnd, wantEscaped, wantOK)
+		}
+	}
+}

@@ -132,3 +132,23 @@ func TestPrepareRecordsLeavesAreSeparate(t *testing.T) {
 		}
 	}
 }
+
+// TestValidString checks validString against checkString on strings of
+// every length up to 24 with a NUL, a non-ASCII byte, a two-byte
+// character or a truncated one at every place.
+func TestValidString(t *testing.T) {
+	for n := range 25 {
+		plain := strings.Repeat("a", n)
+		cases := []string{plain}
+		for i := range n {
+			for _, odd := range []string{"\x00", "\x80", "\xff", "é", "\xc3", "\x01", "\x7f"} {
+				cases = append(cases, plain[:i]+odd+plain[i+1:])
+			}
+		}
+		for _, s := range cases {
+			if got, want := validString(s), checkString("s", s) == nil; got != want {
+				t.Errorf("validString(%q) = %v, want %v", s, got, want)
+			}
+		}
+	}
+}

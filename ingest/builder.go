@@ -95,6 +95,11 @@ type builder struct {
 	// attrFindings is how many of sc.findings came from structural
 	// attributes and names; the rest came from content.
 	attrFindings int
+	// slab, if not nil, holds the attribute lists of the entries built:
+	// the builder is reused (spanScratch), so entries may not keep attrs.
+	slab *attrSlab
+	// facts holds outputFacts' buffers; nil allocates them each time.
+	facts *factBufs
 }
 
 func (m *Mapper) newBuilder() *builder {
@@ -290,8 +295,12 @@ func (b *builder) entry(e ledger.Entry) (ledger.Entry, error) {
 	e.Source = ledger.SourceAgent
 	e.Attrs = b.attrs
 	e.Content = b.content
-	if err := b.fit(&e); err != nil {
+	moved, err := b.fit(&e)
+	if err != nil {
 		return ledger.Entry{}, err
+	}
+	if b.slab != nil && !moved {
+		e.Attrs = append(b.slab.make(len(b.attrs)), b.attrs...)
 	}
 	return e, nil
 }
@@ -315,7 +324,10 @@ func leafSize(e *ledger.Entry) int {
 // ledger.MaxLeafSize, the longest remaining ones. Nothing is truncated: an
 // entry that cannot be made to fit is rejected, naming its largest
 // attribute.
-func (b *builder) fit(e *ledger.Entry) error {
+//
+// It reports whether it moved attributes: then e.Attrs is a list of its
+// own, else it is b.attrs.
+func (b *builder) fit(e *ledger.Entry) (bool, error) {
 	size := leafSize(e)
 	inline := b.m.limits.MaxInlineAttributeBytes
 	must := false
@@ -326,7 +338,7 @@ func (b *builder) fit(e *ledger.Entry) error {
 		}
 	}
 	if !must && size <= ledger.MaxLeafSize {
-		return nil
+		return false, nil
 	}
 	// n is the leaf's size with the attributes in move moved: each moved
 	// attribute leaves the leaf and adds its name to AttrMovedAttributes;
@@ -379,15 +391,20 @@ func (b *builder) fit(e *ledger.Entry) error {
 				largest, largestSize = a.Key, len(a.Key)+len(a.Value)
 			}
 		}
-		return invalidf("entry of %d bytes exceeds the leaf limit of %d bytes even with long attributes moved to content (largest remaining attribute %q, %d attributes, %d content pieces)",
+		return false, invalidf("entry of %d bytes exceeds the leaf limit of %d bytes even with long attributes moved to content (largest remaining attribute %q, %d attributes, %d content pieces)",
 			n, ledger.MaxLeafSize, largest, len(e.Attrs)-moves, len(e.Content))
 	}
 	if b.hasContent(ContentAttributes) {
-		return invalidf("entry needs content %q for the attributes it moves out of the leaf, but has content of that name", ContentAttributes)
+		return false, invalidf("entry needs content %q for the attributes it moves out of the leaf, but has content of that name", ContentAttributes)
 	}
 	// One allocation holds the kept attributes and, after them, the moved
 	// ones, which are then sorted by name.
-	all := make([]ledger.Attr, 0, len(e.Attrs)+1)
+	var all []ledger.Attr
+	if b.slab != nil {
+		all = b.slab.make(len(e.Attrs) + 1)
+	} else {
+		all = make([]ledger.Attr, 0, len(e.Attrs)+1)
+	}
 	for i, a := range e.Attrs {
 		if !move[i] {
 			all = append(all, a)
@@ -405,7 +422,7 @@ func (b *builder) fit(e *ledger.Entry) error {
 	buf := movedJSON(ledger.SaltSize, moved)
 	data := buf[ledger.SaltSize:]
 	if len(data) > b.m.limits.MaxContentBytes {
-		return invalidf("the attributes moved out of an entry's leaf are %d bytes together, limit is %d (limits.max_content_bytes)", len(data), b.m.limits.MaxContentBytes)
+		return false, invalidf("the attributes moved out of an entry's leaf are %d bytes together, limit is %d (limits.max_content_bytes)", len(data), b.m.limits.MaxContentBytes)
 	}
 	var names strings.Builder
 	names.Grow(len(moved) - 1 + (len(data) - 2)) // at most
@@ -421,7 +438,7 @@ func (b *builder) fit(e *ledger.Entry) error {
 	rand.Read(buf[:ledger.SaltSize])
 	e.Content = append(e.Content, ledger.Content{Name: ContentAttributes, Salt: buf[:ledger.SaltSize:ledger.SaltSize], Data: data})
 	b.content = e.Content
-	return nil
+	return true, nil
 }
 
 // movedJSON encodes attrs, sorted by name and each name once, as the JSON

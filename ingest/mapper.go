@@ -98,6 +98,7 @@ func Map(ctx context.Context, td ptrace.Traces, m *Mapper) ([]ledger.Entry, erro
 		return nil, invalidf("request holds %d spans, limit is %d (limits.max_spans_per_request)", n, m.limits.MaxSpansPerRequest)
 	}
 	entries := make([]ledger.Entry, 0, td.SpanCount()+td.ResourceSpans().Len())
+	var scratch spanScratch
 	rss := td.ResourceSpans()
 	for i := range rss.Len() {
 		rs := rss.At(i)
@@ -121,7 +122,7 @@ func Map(ctx context.Context, td ptrace.Traces, m *Mapper) ([]ledger.Entry, erro
 				}
 				sp := spans.At(k)
 				n := len(entries)
-				entries, err = m.span(entries, res, scope, sp, &ids)
+				entries, err = m.span(entries, res, scope, sp, &ids, &scratch)
 				if err != nil {
 					tid, sid := sp.TraceID(), sp.SpanID()
 					return nil, fmt.Errorf("resource %d scope %d span %d (trace %x span %x): %w", i, j, k, tid[:], sid[:], err)
@@ -285,9 +286,60 @@ func (h *hexIDs) parent(id pcommon.SpanID) string {
 	return h.parentHex
 }
 
+// spanScratch is what the spans of one request reuse: one builder, the
+// arrays their entries' attributes are cut from, and outputFacts' buffers.
+// Without it, each span allocated a builder and, past 16 attributes, a
+// second array for them, and fit a third for the attributes it keeps.
+type spanScratch struct {
+	b     builder
+	attrs attrSlab
+	facts factBufs
+}
+
+// builder returns the scratch builder, emptied, for m. Its findings and
+// attributes arrays are reused: entry copies the attributes out, and
+// nothing keeps the findings.
+func (s *spanScratch) builder(m *Mapper) *builder {
+	b := &s.b
+	findings, attrs := b.sc.findings[:0], b.attrs[:0]
+	if cap(attrs) <= len(b.attrBuf) {
+		attrs = nil
+	}
+	*b = builder{m: m, sc: scrub{r: m.redactor, findings: findings}, slab: &s.attrs, facts: &s.facts}
+	b.attrs = attrs
+	if b.attrs == nil {
+		b.attrs = b.attrBuf[:0]
+	}
+	return b
+}
+
+// attrSlab cuts attribute lists from arrays of attrSlabSize attributes,
+// so that the entries of a request share a few allocations.
+type attrSlab struct {
+	free []ledger.Attr
+}
+
+// attrSlabSize is how many attributes one array of an attrSlab holds
+// (32 KiB).
+const attrSlabSize = 1024
+
+// make returns an empty list with room for n attributes, and no more: an
+// append past n copies the list rather than overwriting the next one.
+func (s *attrSlab) make(n int) []ledger.Attr {
+	if n > attrSlabSize/4 {
+		return make([]ledger.Attr, 0, n)
+	}
+	if cap(s.free) < n {
+		s.free = make([]ledger.Attr, attrSlabSize)
+	}
+	list := s.free[:0:n]
+	s.free = s.free[n:]
+	return list
+}
+
 // span appends the entries of one span to entries: the span's own entry
 // first, then one per credential or approval event.
-func (m *Mapper) span(entries []ledger.Entry, res *resourceInfo, scope pcommon.InstrumentationScope, sp ptrace.Span, ids *hexIDs) ([]ledger.Entry, error) {
+func (m *Mapper) span(entries []ledger.Entry, res *resourceInfo, scope pcommon.InstrumentationScope, sp ptrace.Span, ids *hexIDs, scratch *spanScratch) ([]ledger.Entry, error) {
 	traceID, spanID := sp.TraceID(), sp.SpanID()
 	if traceID.IsEmpty() {
 		return entries, invalidf("trace_id is all zero")
@@ -310,7 +362,7 @@ func (m *Mapper) span(entries []ledger.Entry, res *resourceInfo, scope pcommon.I
 		}
 	}
 	kind, op := m.classify(sp)
-	b := m.newBuilder()
+	b := scratch.builder(m)
 	name := b.sc.text(sp.Name())
 	base := ledger.Entry{
 		Kind:    kind,
@@ -592,7 +644,7 @@ func (b *builder) llmFacts() {
 	for _, c := range b.content {
 		switch c.Name {
 		case ContentOutputMessages, ContentOutput, "output.events":
-			ids, reasoning = outputFacts(c.Data, ids, reasoning)
+			ids, reasoning = b.facts.outputFacts(c.Data, ids, reasoning)
 		}
 	}
 	if len(ids) > 0 {

@@ -259,7 +259,40 @@ func checkText(what, v string, nul bool) error {
 // textOK reports whether checkText accepts v; callers that build the
 // name of what they check use it to build the name only on error.
 func textOK(v string, nul bool) bool {
+	if asciiText(v, nul) {
+		return true
+	}
 	return utf8.ValidString(v) && (nul || strings.IndexByte(v, 0) < 0)
+}
+
+// asciiText reports whether v is ASCII, without NUL unless nul, looking
+// at eight bytes at a time (the last eight overlapping the ones before):
+// most text is, and then textOK needs neither utf8.ValidString, whose
+// bytes after the last eight it looks at one by one, nor a second pass
+// for NUL.
+func asciiText(v string, nul bool) bool {
+	const lows, highs = 0x0101010101010101, 0x8080808080808080
+	if len(v) < 8 {
+		for i := 0; i < len(v); i++ {
+			if c := v[i]; c >= utf8.RuneSelf || c == 0 && !nul {
+				return false
+			}
+		}
+		return true
+	}
+	for i := 0; ; i += 8 {
+		i = min(i, len(v)-8)
+		w := v[i : i+8]
+		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+		// x-lows sets the high bit of x's lowest zero byte, if any.
+		if x&highs != 0 || !nul && (x-lows)&^x&highs != 0 {
+			return false
+		}
+		if i == len(v)-8 {
+			return true
+		}
+	}
 }
 
 // attrValue returns the leaf value of attribute key: a string redacted as

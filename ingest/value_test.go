@@ -121,3 +121,26 @@ func TestJSONStringEnd(t *testing.T) {
 		}
 	}
 }
+
+// TestTextOK checks textOK against utf8.ValidString and strings.IndexByte
+// on strings of every length up to 24 with a NUL, a non-ASCII byte, a
+// two-byte character or a truncated one at every place.
+func TestTextOK(t *testing.T) {
+	for n := range 25 {
+		plain := strings.Repeat("a", n)
+		cases := []string{plain}
+		for i := range n {
+			for _, odd := range []string{"\x00", "\x80", "\xff", "é", "\xc3", "\x01", "\x7f"} {
+				cases = append(cases, plain[:i]+odd+plain[i+1:])
+			}
+		}
+		for _, s := range cases {
+			for _, nul := range []bool{false, true} {
+				want := utf8.ValidString(s) && (nul || strings.IndexByte(s, 0) < 0)
+				if got := textOK(s, nul); got != want {
+					t.Errorf("textOK(%q, %v) = %v, want %v", s, nul, got, want)
+				}
+			}
+		}
+	}
+}

@@ -330,14 +330,15 @@ func leafSize(e *ledger.Entry) int {
 func (b *builder) fit(e *ledger.Entry) (bool, error) {
 	size := leafSize(e)
 	inline := b.m.limits.MaxInlineAttributeBytes
-	must := false
-	for _, a := range e.Attrs {
+	// first is the first attribute that must move, or len(e.Attrs).
+	first := len(e.Attrs)
+	for i, a := range e.Attrs {
 		if !essential(a.Key) && (len(a.Value) > inline || !b.m.leaf.keeps(a.Key)) {
-			must = true
+			first = i
 			break
 		}
 	}
-	if !must && size <= ledger.MaxLeafSize {
+	if first == len(e.Attrs) && size <= ledger.MaxLeafSize {
 		return false, nil
 	}
 	// n is the leaf's size with the attributes in move moved: each moved
@@ -346,7 +347,11 @@ func (b *builder) fit(e *ledger.Entry) (bool, error) {
 	// Attribute names are unique (builder.set), so an attribute is its
 	// place in e.Attrs.
 	n := size
-	move := make([]bool, len(e.Attrs))
+	var moveBuf [64]bool
+	move := moveBuf[:]
+	if len(e.Attrs) > len(moveBuf) {
+		move = make([]bool, len(e.Attrs))
+	}
 	moves := 0
 	moveAttr := func(i int) {
 		if moves == 0 {
@@ -357,8 +362,8 @@ func (b *builder) fit(e *ledger.Entry) (bool, error) {
 		a := e.Attrs[i]
 		n += len(a.Key) + 1 - (4 + len(a.Key) + len(a.Value))
 	}
-	for i, a := range e.Attrs {
-		if !essential(a.Key) && (len(a.Value) > inline || !b.m.leaf.keeps(a.Key)) {
+	for i := first; i < len(e.Attrs); i++ {
+		if a := e.Attrs[i]; !essential(a.Key) && (len(a.Value) > inline || !b.m.leaf.keeps(a.Key)) {
 			moveAttr(i)
 		}
 	}

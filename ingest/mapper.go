@@ -68,6 +68,14 @@ func NewMapper(r *secrets.Redactor, mc MappingConfig, limits Limits) (*Mapper, e
 			m.rules = append(m.rules, openllmetryRules...)
 		}
 	}
+	for i := range m.rules {
+		r := &m.rules[i]
+		r.targetBit = keyBit(r.target)
+		r.sourceBits = make([]uint64, len(r.sources))
+		for j, src := range r.sources {
+			r.sourceBits[j] = keyBit(src)
+		}
+	}
 	var prefixes []prefixRule
 	m.exact, prefixes = m.contentRules()
 	for k := range m.exact {
@@ -577,7 +585,7 @@ type pendingContent struct {
 // query is content).
 func (b *builder) attribute(k string, v pcommon.Value) error {
 	switch {
-	case urlAttrs[k] && v.Type() == pcommon.ValueTypeStr:
+	case urlAttr(k) && v.Type() == pcommon.ValueTypeStr:
 		if !textOK(v.Str(), false) {
 			return checkText(fmt.Sprintf("attribute %q", k), v.Str(), false)
 		}
@@ -587,7 +595,7 @@ func (b *builder) attribute(k string, v pcommon.Value) error {
 		}
 		b.set(b.sc.name(k), s)
 		return nil
-	case queryAttrs[k] && v.Type() == pcommon.ValueTypeStr:
+	case queryAttr(k) && v.Type() == pcommon.ValueTypeStr:
 		if !textOK(v.Str(), false) {
 			return checkText(fmt.Sprintf("attribute %q", k), v.Str(), false)
 		}
@@ -615,14 +623,21 @@ func (b *builder) common(res *resourceInfo, kind ledger.Kind, op string) {
 	if op != "" {
 		b.set(ledger.AttrCredentialOperation, op)
 	}
-	for _, r := range b.m.rules {
+	for i := range b.m.rules {
+		r := &b.m.rules[i]
 		if r.kinds != nil && !slices.Contains(r.kinds, kind) {
 			continue
 		}
-		if _, ok := b.get(r.target); ok {
-			continue
+		// b.keys tells most absent names without a call of find.
+		if b.keys&r.targetBit != 0 {
+			if _, ok := b.get(r.target); ok {
+				continue
+			}
 		}
-		for _, s := range r.sources {
+		for j, s := range r.sources {
+			if b.keys&r.sourceBits[j] == 0 {
+				continue
+			}
 			if v, ok := b.get(s); ok {
 				b.set(r.target, v)
 				break

@@ -114,6 +114,8 @@ func (s *scrub) jsonMembers(text string) string {
 			}
 			inObject := len(stack) > 0 && stack[len(stack)-1] == '{'
 			switch {
+			case inObject && expectKey && !escaped:
+				key = text[i+1 : end-1] // as jsonUnquote would return it
 			case inObject && expectKey:
 				key = jsonUnquote(text[i:end])
 			case inObject && !escaped && !s.r.SecretName(key):
@@ -163,12 +165,23 @@ func firstNonSpace(s string) byte {
 }
 
 // jsonStringEnd returns the index after the JSON string that starts at
-// s[i] (a quote), and whether the string holds a backslash. It finds the
-// quotes and backslashes with strings.IndexByte rather than looking at
-// every byte, and looks at each byte at most twice.
+// s[i] (a quote), and whether the string holds a backslash. Past its
+// first bytes, it finds the quotes and backslashes with strings.IndexByte
+// rather than looking at every byte, and looks at each byte at most twice.
 func jsonStringEnd(s string, i int) (end int, escaped, ok bool) {
 	j := i + 1 // the first byte not yet known to be plain
-	q := -1    // the index of the next quote at or after j, once known
+	// Most strings (member names, short values) end within a few bytes,
+	// which a loop finds faster than the calls of strings.IndexByte.
+	for short := min(len(s), j+16); j < short; j++ {
+		switch s[j] {
+		case '"':
+			return j + 1, escaped, true
+		case '\\':
+			escaped = true
+			j++ // the escaped byte
+		}
+	}
+	q := -1 // the index of the next quote at or after j, once known
 	for j < len(s) {
 		if q < j {
 			n := strings.IndexByte(s[j:], '"')

@@ -86,7 +86,8 @@ func TestAppendJSONStrings(t *testing.T) {
 }
 
 // TestJSONStringEnd checks jsonStringEnd against a byte-by-byte scan on
-// every text of up to 9 bytes made of quotes, backslashes and letters.
+// every text of up to 9 bytes made of quotes, backslashes and letters,
+// and on longer ones, past its first loop.
 func TestJSONStringEnd(t *testing.T) {
 	scan := func(s string, i int) (end int, escaped, ok bool) {
 		for j := i + 1; j < len(s); j++ {
@@ -112,6 +113,12 @@ func TestJSONStringEnd(t *testing.T) {
 	}
 	if len(texts) != (3*3*3*3*3*3*3*3*3-1)/2 {
 		t.Fatalf("%d texts", len(texts))
+	}
+	for _, s := range texts[:len(texts)/3] {
+		for n := 10; n <= 20; n++ {
+			// The same endings past the first loop, and across its end.
+			texts = append(texts, `"`+strings.Repeat("a", n)+s[1:], `"`+strings.Repeat("a", n)+`\"`+s[1:])
+		}
 	}
 	for _, s := range texts {
 		end, escaped, ok := jsonStringEnd(s, 0)

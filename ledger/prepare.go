@@ -19,14 +19,13 @@ import (
 func PrepareRecords(entries []Entry) ([]Record, error) {
 	recs := make([]Record, len(entries))
 	var p preparer
-	// Most leaves are a few hundred bytes: start with room for them all;
-	// appendLeaf grows the buffer past that as the leaves so far suggest.
+	// Most leaves are a few hundred bytes: start with room for them all,
+	// and let append grow the buffer past that.
 	slab := make([]byte, 0, 512*len(entries))
 	for i := range entries {
 		e := &entries[i]
 		start := len(slab)
 		var err error
-		p.done, p.left = i, len(entries)-i
 		if slab, err = p.appendLeaf(slab, e); err != nil {
 			return nil, fmt.Errorf("entry %d: %w", i, err)
 		}
@@ -55,10 +54,6 @@ type preparer struct {
 	cs    []Commitment
 	h     hash.Hash
 	sum   [sha256.Size]byte
-	// done is how many leaves the buffer appendLeaf receives holds, and
-	// left how many, this one included, are still to be appended to it
-	// (PrepareRecords); both 0 for a buffer of one leaf.
-	done, left int
 }
 
 // commitment returns c.Commitment(), SHA-256(Salt ‖ Data).
@@ -171,13 +166,6 @@ func (p *preparer) appendLeaf(dst []byte, e *Entry) ([]byte, error) {
 	}
 	if size > MaxLeafSize {
 		return dst, fmt.Errorf("%w: leaf of %d bytes exceeds %d", ErrTooLarge, size, MaxLeafSize)
-	}
-	if cap(dst)-len(dst) < size && p.left > 1 {
-		// Room for the leaves still to come, an eighth larger on average
-		// than those so far, so that the buffer is copied about once
-		// rather than each time append's growth falls short.
-		avg := (len(dst) + size) / (p.done + 1)
-		dst = slices.Grow(dst, size+(avg+avg/8)*(p.left-1))
 	}
 	b := slices.Grow(dst, size)
 	b = append(b, LeafVersion)

@@ -100,6 +100,35 @@ type builder struct {
 	slab *attrSlab
 	// facts holds outputFacts' buffers; nil allocates them each time.
 	facts *factBufs
+	// salts gives the content's salts; nil reads each from crypto/rand.
+	salts *saltPool
+}
+
+// saltPool hands out salts from one crypto/rand read of saltPoolSize:
+// a read of a few bytes costs about what a read of a few hundred does.
+// Each byte is handed out once, and cleared as it is.
+type saltPool struct {
+	buf  [saltPoolSize]byte
+	next int // buf[next:] is left, once filled
+	full bool
+}
+
+const saltPoolSize = 32 * ledger.SaltSize
+
+// read fills salt with random bytes.
+func (p *saltPool) read(salt []byte) {
+	if p == nil || len(salt) > len(p.buf) {
+		rand.Read(salt)
+		return
+	}
+	if !p.full || p.next+len(salt) > len(p.buf) {
+		rand.Read(p.buf[:])
+		p.next, p.full = 0, true
+	}
+	used := p.buf[p.next : p.next+len(salt)]
+	copy(salt, used)
+	clear(used)
+	p.next += len(salt)
 }
 
 func (m *Mapper) newBuilder() *builder {
@@ -205,15 +234,16 @@ func (b *builder) addContent(name, fallback, data string) error {
 	if b.content == nil {
 		b.content = make([]ledger.Content, 0, 4)
 	}
-	b.content = append(b.content, newContent(name, data))
+	b.content = append(b.content, newContent(name, data, b.salts))
 	return nil
 }
 
 // newContent returns content named name holding data, with a fresh salt
-// as ledger.NewContent gives, salt and data in one allocation.
-func newContent(name, data string) ledger.Content {
+// from salts (nil: from crypto/rand) as ledger.NewContent gives, salt and
+// data in one allocation.
+func newContent(name, data string, salts *saltPool) ledger.Content {
 	buf := make([]byte, ledger.SaltSize+len(data))
-	rand.Read(buf[:ledger.SaltSize])
+	salts.read(buf[:ledger.SaltSize])
 	copy(buf[ledger.SaltSize:], data)
 	return ledger.Content{Name: name, Salt: buf[:ledger.SaltSize:ledger.SaltSize], Data: buf[ledger.SaltSize:]}
 }
@@ -440,7 +470,7 @@ func (b *builder) fit(e *ledger.Entry) (bool, error) {
 	// The moved attributes' place takes AttrMovedAttributes: all's last
 	// slot is free, so the kept attributes do not move.
 	e.Attrs = append(all[:kept:kept+1], ledger.Attr{Key: AttrMovedAttributes, Value: names.String()})
-	rand.Read(buf[:ledger.SaltSize])
+	b.salts.read(buf[:ledger.SaltSize])
 	e.Content = append(e.Content, ledger.Content{Name: ContentAttributes, Salt: buf[:ledger.SaltSize:ledger.SaltSize], Data: data})
 	b.content = e.Content
 	return true, nil

@@ -295,13 +295,15 @@ func (h *hexIDs) parent(id pcommon.SpanID) string {
 }
 
 // spanScratch is what the spans of one request reuse: one builder, the
-// arrays their entries' attributes are cut from, and outputFacts' buffers.
+// arrays their entries' attributes are cut from, outputFacts' buffers and
+// a pool of salts.
 // Without it, each span allocated a builder and, past 16 attributes, a
 // second array for them, and fit a third for the attributes it keeps.
 type spanScratch struct {
 	b     builder
 	attrs attrSlab
 	facts factBufs
+	salts saltPool
 }
 
 // builder returns the scratch builder, emptied, for m. Its findings and
@@ -313,7 +315,7 @@ func (s *spanScratch) builder(m *Mapper) *builder {
 	if cap(attrs) <= len(b.attrBuf) {
 		attrs = nil
 	}
-	*b = builder{m: m, sc: scrub{r: m.redactor, findings: findings}, slab: &s.attrs, facts: &s.facts}
+	*b = builder{m: m, sc: scrub{r: m.redactor, findings: findings}, slab: &s.attrs, facts: &s.facts, salts: &s.salts}
 	b.attrs = attrs
 	if b.attrs == nil {
 		b.attrs = b.attrBuf[:0]

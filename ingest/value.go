@@ -513,16 +513,39 @@ func formatFloat(f float64) string {
 func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
-	for i := 0; i < len(s); i++ {
+	for i := 0; i < len(s); {
 		c := s[i]
 		if jsonPlain[c]&plainText != 0 {
+			i = skipPlainJSON(s, i+1, false)
 			continue
 		}
 		b = appendEscape(append(b, s[start:i]...), c, false)
-		start = i + 1
+		i++
+		start = i
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// skipPlainJSON returns the index of the first of the next eight-byte
+// words of s from i that holds a byte a JSON string escapes (an ASCII
+// control character, '"' or '\\') or, if ascii, any byte that is not
+// ASCII; or the index of s's last few bytes. The encoders look at s's
+// bytes one by one only from there.
+func skipPlainJSON(s string, i int, ascii bool) int {
+	const lows, highs = 0x0101010101010101, 0x8080808080808080
+	for ; i+8 <= len(s); i += 8 {
+		w := s[i : i+8]
+		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+		// (y-lows)&^y&highs is not 0 iff y has a zero byte, and
+		// (x-0x20*lows)&^x&highs iff x has a byte below 0x20.
+		q, bs := x^('"'*lows), x^('\\'*lows)
+		if (x-0x20*lows)&^x&highs|(q-lows)&^q&highs|(bs-lows)&^bs&highs != 0 || ascii && x&highs != 0 {
+			break
+		}
+	}
+	return i
 }
 
 // Bits of jsonPlain.
@@ -580,7 +603,7 @@ func appendStdJSONString(b []byte, s string) []byte {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if jsonPlain[c]&plainASCII != 0 {
-			i++
+			i = skipPlainJSON(s, i+1, true)
 			continue
 		}
 		if c < utf8.RuneSelf {

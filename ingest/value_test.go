@@ -58,6 +58,12 @@ func TestAppendJSONStrings(t *testing.T) {
 	for c := range 0x20 {
 		inputs = append(inputs, "a"+string(rune(c))+"b")
 	}
+	// Each byte that needs care at each place of the encoders' words.
+	for _, odd := range []string{"\x00", "\x1f", `"`, `\`, "\x7f", "é", "\xff", "\u2028", "!", "#", "[", "]"} {
+		for n := range 20 {
+			inputs = append(inputs, strings.Repeat("a", n)+odd+strings.Repeat("c", 19-n))
+		}
+	}
 	for _, in := range inputs {
 		var want bytes.Buffer
 		enc := json.NewEncoder(&want)

@@ -83,7 +83,11 @@ type builder struct {
 	// more than linearLookup of them; nil before: most entries have a
 	// dozen attributes, which a scan finds faster than a map, and without
 	// allocating.
-	index   map[string]int
+	index map[string]int
+	// keys has bit keyBit(k) set for every attribute name k in attrs, so
+	// that find answers most absent names (common looks up dozens of
+	// rule targets and sources per span) without comparing strings.
+	keys    uint64
 	content []ledger.Content
 	// attrBuf holds the first attributes, so that a builder and its
 	// attributes are one allocation.
@@ -91,6 +95,40 @@ type builder struct {
 	// attrFindings is how many of sc.findings came from structural
 	// attributes and names; the rest came from content.
 	attrFindings int
+	// slab, if not nil, holds the attribute lists of the entries built:
+	// the builder is reused (spanScratch), so entries may not keep attrs.
+	slab *attrSlab
+	// facts holds outputFacts' buffers; nil allocates them each time.
+	facts *factBufs
+	// salts gives the content's salts; nil reads each from crypto/rand.
+	salts *saltPool
+}
+
+// saltPool hands out salts from one crypto/rand read of saltPoolSize:
+// a read of a few bytes costs about what a read of a few hundred does.
+// Each byte is handed out once, and cleared as it is.
+type saltPool struct {
+	buf  [saltPoolSize]byte
+	next int // buf[next:] is left, once filled
+	full bool
+}
+
+const saltPoolSize = 32 * ledger.SaltSize
+
+// read fills salt with random bytes.
+func (p *saltPool) read(salt []byte) {
+	if p == nil || len(salt) > len(p.buf) {
+		rand.Read(salt)
+		return
+	}
+	if !p.full || p.next+len(salt) > len(p.buf) {
+		rand.Read(p.buf[:])
+		p.next, p.full = 0, true
+	}
+	used := p.buf[p.next : p.next+len(salt)]
+	copy(salt, used)
+	clear(used)
+	p.next += len(salt)
 }
 
 func (m *Mapper) newBuilder() *builder {
@@ -102,8 +140,27 @@ func (m *Mapper) newBuilder() *builder {
 // linearLookup is the most attributes the builder finds by a scan.
 const linearLookup = 32
 
+// keyBit returns the bit of builder.keys that stands for the name key:
+// one of 64 chosen by its length and two of its bytes, which tell most
+// attribute names apart.
+func keyBit(key string) uint64 {
+	if key == "" {
+		return 1
+	}
+	h := uint(len(key))*7 + uint(key[len(key)-1]) + uint(key[len(key)/2])*3
+	return 1 << (h & 63)
+}
+
 // find returns the place of attribute key in attrs, or -1.
 func (b *builder) find(key string) int {
+	if b.keys&keyBit(key) == 0 {
+		return -1
+	}
+	return b.search(key)
+}
+
+// search returns the place of attribute key in attrs, or -1.
+func (b *builder) search(key string) int {
 	if b.index != nil {
 		if i, ok := b.index[key]; ok {
 			return i
@@ -131,6 +188,7 @@ func (b *builder) set(key, value string) {
 		return
 	}
 	b.attrs = append(b.attrs, ledger.Attr{Key: key, Value: value})
+	b.keys |= keyBit(key)
 	switch {
 	case b.index != nil:
 		b.index[key] = len(b.attrs) - 1
@@ -176,15 +234,16 @@ func (b *builder) addContent(name, fallback, data string) error {
 	if b.content == nil {
 		b.content = make([]ledger.Content, 0, 4)
 	}
-	b.content = append(b.content, newContent(name, data))
+	b.content = append(b.content, newContent(name, data, b.salts))
 	return nil
 }
 
 // newContent returns content named name holding data, with a fresh salt
-// as ledger.NewContent gives, salt and data in one allocation.
-func newContent(name, data string) ledger.Content {
+// from salts (nil: from crypto/rand) as ledger.NewContent gives, salt and
+// data in one allocation.
+func newContent(name, data string, salts *saltPool) ledger.Content {
 	buf := make([]byte, ledger.SaltSize+len(data))
-	rand.Read(buf[:ledger.SaltSize])
+	salts.read(buf[:ledger.SaltSize])
 	copy(buf[ledger.SaltSize:], data)
 	return ledger.Content{Name: name, Salt: buf[:ledger.SaltSize:ledger.SaltSize], Data: buf[ledger.SaltSize:]}
 }
@@ -266,8 +325,12 @@ func (b *builder) entry(e ledger.Entry) (ledger.Entry, error) {
 	e.Source = ledger.SourceAgent
 	e.Attrs = b.attrs
 	e.Content = b.content
-	if err := b.fit(&e); err != nil {
+	moved, err := b.fit(&e)
+	if err != nil {
 		return ledger.Entry{}, err
+	}
+	if b.slab != nil && !moved {
+		e.Attrs = append(b.slab.make(len(b.attrs)), b.attrs...)
 	}
 	return e, nil
 }
@@ -291,18 +354,22 @@ func leafSize(e *ledger.Entry) int {
 // ledger.MaxLeafSize, the longest remaining ones. Nothing is truncated: an
 // entry that cannot be made to fit is rejected, naming its largest
 // attribute.
-func (b *builder) fit(e *ledger.Entry) error {
+//
+// It reports whether it moved attributes: then e.Attrs is a list of its
+// own, else it is b.attrs.
+func (b *builder) fit(e *ledger.Entry) (bool, error) {
 	size := leafSize(e)
 	inline := b.m.limits.MaxInlineAttributeBytes
-	must := false
-	for _, a := range e.Attrs {
+	// first is the first attribute that must move, or len(e.Attrs).
+	first := len(e.Attrs)
+	for i, a := range e.Attrs {
 		if !essential(a.Key) && (len(a.Value) > inline || !b.m.leaf.keeps(a.Key)) {
-			must = true
+			first = i
 			break
 		}
 	}
-	if !must && size <= ledger.MaxLeafSize {
-		return nil
+	if first == len(e.Attrs) && size <= ledger.MaxLeafSize {
+		return false, nil
 	}
 	// n is the leaf's size with the attributes in move moved: each moved
 	// attribute leaves the leaf and adds its name to AttrMovedAttributes;
@@ -310,7 +377,11 @@ func (b *builder) fit(e *ledger.Entry) error {
 	// Attribute names are unique (builder.set), so an attribute is its
 	// place in e.Attrs.
 	n := size
-	move := make([]bool, len(e.Attrs))
+	var moveBuf [64]bool
+	move := moveBuf[:]
+	if len(e.Attrs) > len(moveBuf) {
+		move = make([]bool, len(e.Attrs))
+	}
 	moves := 0
 	moveAttr := func(i int) {
 		if moves == 0 {
@@ -321,8 +392,8 @@ func (b *builder) fit(e *ledger.Entry) error {
 		a := e.Attrs[i]
 		n += len(a.Key) + 1 - (4 + len(a.Key) + len(a.Value))
 	}
-	for i, a := range e.Attrs {
-		if !essential(a.Key) && (len(a.Value) > inline || !b.m.leaf.keeps(a.Key)) {
+	for i := first; i < len(e.Attrs); i++ {
+		if a := e.Attrs[i]; !essential(a.Key) && (len(a.Value) > inline || !b.m.leaf.keeps(a.Key)) {
 			moveAttr(i)
 		}
 	}
@@ -355,15 +426,20 @@ func (b *builder) fit(e *ledger.Entry) error {
 				largest, largestSize = a.Key, len(a.Key)+len(a.Value)
 			}
 		}
-		return invalidf("entry of %d bytes exceeds the leaf limit of %d bytes even with long attributes moved to content (largest remaining attribute %q, %d attributes, %d content pieces)",
+		return false, invalidf("entry of %d bytes exceeds the leaf limit of %d bytes even with long attributes moved to content (largest remaining attribute %q, %d attributes, %d content pieces)",
 			n, ledger.MaxLeafSize, largest, len(e.Attrs)-moves, len(e.Content))
 	}
 	if b.hasContent(ContentAttributes) {
-		return invalidf("entry needs content %q for the attributes it moves out of the leaf, but has content of that name", ContentAttributes)
+		return false, invalidf("entry needs content %q for the attributes it moves out of the leaf, but has content of that name", ContentAttributes)
 	}
 	// One allocation holds the kept attributes and, after them, the moved
 	// ones, which are then sorted by name.
-	all := make([]ledger.Attr, 0, len(e.Attrs)+1)
+	var all []ledger.Attr
+	if b.slab != nil {
+		all = b.slab.make(len(e.Attrs) + 1)
+	} else {
+		all = make([]ledger.Attr, 0, len(e.Attrs)+1)
+	}
 	for i, a := range e.Attrs {
 		if !move[i] {
 			all = append(all, a)
@@ -381,7 +457,7 @@ func (b *builder) fit(e *ledger.Entry) error {
 	buf := movedJSON(ledger.SaltSize, moved)
 	data := buf[ledger.SaltSize:]
 	if len(data) > b.m.limits.MaxContentBytes {
-		return invalidf("the attributes moved out of an entry's leaf are %d bytes together, limit is %d (limits.max_content_bytes)", len(data), b.m.limits.MaxContentBytes)
+		return false, invalidf("the attributes moved out of an entry's leaf are %d bytes together, limit is %d (limits.max_content_bytes)", len(data), b.m.limits.MaxContentBytes)
 	}
 	var names strings.Builder
 	names.Grow(len(moved) - 1 + (len(data) - 2)) // at most
@@ -394,10 +470,10 @@ func (b *builder) fit(e *ledger.Entry) error {
 	// The moved attributes' place takes AttrMovedAttributes: all's last
 	// slot is free, so the kept attributes do not move.
 	e.Attrs = append(all[:kept:kept+1], ledger.Attr{Key: AttrMovedAttributes, Value: names.String()})
-	rand.Read(buf[:ledger.SaltSize])
+	b.salts.read(buf[:ledger.SaltSize])
 	e.Content = append(e.Content, ledger.Content{Name: ContentAttributes, Salt: buf[:ledger.SaltSize:ledger.SaltSize], Data: data})
 	b.content = e.Content
-	return nil
+	return true, nil
 }
 
 // movedJSON encodes attrs, sorted by name and each name once, as the JSON

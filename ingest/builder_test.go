@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"testing"
 
 	"github.com/agentledger/agentledger/ledger"
@@ -48,5 +49,23 @@ func checkMovedJSON(t *testing.T, key, value string) {
 	}
 	if got, want := string(movedJSON(0, sorted)), string(marshalJSON(m)); got != want {
 		t.Errorf("movedJSON(%q) = %s, want %s", sorted, got, want)
+	}
+}
+
+// TestSaltPool checks that a saltPool hands out distinct salts, past its
+// refills, and keeps no copy of those it handed out.
+func TestSaltPool(t *testing.T) {
+	var p saltPool
+	seen := map[string]bool{}
+	for i := range 3 * saltPoolSize / ledger.SaltSize {
+		salt := make([]byte, ledger.SaltSize)
+		p.read(salt)
+		if seen[string(salt)] {
+			t.Fatalf("salt %d repeats an earlier one: %x", i, salt)
+		}
+		seen[string(salt)] = true
+		if left := p.buf[:p.next]; !bytes.Equal(left, make([]byte, len(left))) {
+			t.Fatalf("after salt %d, the pool keeps handed-out bytes", i)
+		}
 	}
 }

@@ -175,12 +175,29 @@ const maxToolCallID = 256
 // encoding/json would refuse (invalid, or a number out of float64's range)
 // gives nothing.
 func outputFacts(data []byte, ids []string, reasoning []string) ([]string, []string) {
+	var fb factBufs
+	return fb.outputFacts(data, ids, reasoning)
+}
+
+// factBufs holds the node and member lists of outputFacts, for reuse.
+type factBufs struct {
+	nodes   []jsonNode
+	members []int
+}
+
+// outputFacts is the package's outputFacts with fb's lists, which it
+// leaves to the next call; a nil fb allocates them.
+func (fb *factBufs) outputFacts(data []byte, ids []string, reasoning []string) ([]string, []string) {
 	if !json.Valid(data) {
 		return ids, reasoning
 	}
+	if fb == nil {
+		fb = new(factBufs)
+	}
 	// Every value but the first follows a comma, '[' or '{'.
 	n := min(1+bytes.Count(data, []byte{','})+bytes.Count(data, []byte{'['})+bytes.Count(data, []byte{'{'}), 256)
-	w := factWalker{data: data, nodes: make([]jsonNode, 0, n), members: make([]int, 0, n), ids: ids, reasoning: reasoning}
+	w := factWalker{data: data, nodes: slices.Grow(fb.nodes[:0], n), members: slices.Grow(fb.members[:0], n), ids: ids, reasoning: reasoning}
+	defer func() { fb.nodes, fb.members = w.nodes[:0], w.members[:0] }()
 	root, _, ok := w.parse(skipJSONSpace(data, 0))
 	if !ok {
 		return ids, reasoning

@@ -7,10 +7,12 @@ import (
 )
 
 // TestMapAllocations checks that mapping the benchmark's agent-shaped
-// spans allocates a few times per span (its entry's builder, ID, content
-// and moved attributes), not once per attribute or per JSON value: issue
+// spans allocates a few times per span (its entry's ID, content and
+// moved attributes), not once per attribute or per JSON value: issue
 // 20 measured 50 allocations per span before outputFacts, fit and the
-// builder stopped going through maps and encoding/json.
+// builder stopped going through maps and encoding/json, 13.3 before the
+// spans of a request shared one builder (spanScratch), 10.8 since (12.8
+// under -race).
 func TestMapAllocations(t *testing.T) {
 	var dec ptrace.ProtoUnmarshaler
 	td, err := dec.UnmarshalTraces(benchRequest(0))
@@ -18,7 +20,7 @@ func TestMapAllocations(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := newMapper(t, MappingConfig{}, Limits{})
-	const maxPerSpan = 16
+	const maxPerSpan = 14
 	n := testing.AllocsPerRun(3, func() {
 		if _, err := Map(t.Context(), td, m); err != nil {
 			t.Fatal(err)

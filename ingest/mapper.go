@@ -28,7 +28,8 @@ type Mapper struct {
 	openllmetry   bool
 	rules         []copyRule // user mappings first, then core, then profiles
 	exact         map[string]contentRule
-	prefixes      []prefixRule
+	exactKeys     uint64            // keyBit of every name in exact
+	prefixes      [256][]prefixRule // by the first byte of their prefix, in order
 	limits        Limits
 	leaf          leafList // the attributes whose values stay in the leaf
 }
@@ -67,7 +68,28 @@ func NewMapper(r *secrets.Redactor, mc MappingConfig, limits Limits) (*Mapper, e
 			m.rules = append(m.rules, openllmetryRules...)
 		}
 	}
-	m.exact, m.prefixes = m.contentRules()
+	for i := range m.rules {
+		r := &m.rules[i]
+		r.targetBit = keyBit(r.target)
+		r.sourceBits = make([]uint64, len(r.sources))
+		for j, src := range r.sources {
+			r.sourceBits[j] = keyBit(src)
+		}
+	}
+	var prefixes []prefixRule
+	m.exact, prefixes = m.contentRules()
+	for k := range m.exact {
+		m.exactKeys |= keyBit(k)
+	}
+	for _, p := range prefixes {
+		if p.prefix == "" {
+			for c := range m.prefixes {
+				m.prefixes[c] = append(m.prefixes[c], p)
+			}
+			continue
+		}
+		m.prefixes[p.prefix[0]] = append(m.prefixes[p.prefix[0]], p)
+	}
 	return m, nil
 }
 
@@ -84,6 +106,7 @@ func Map(ctx context.Context, td ptrace.Traces, m *Mapper) ([]ledger.Entry, erro
 		return nil, invalidf("request holds %d spans, limit is %d (limits.max_spans_per_request)", n, m.limits.MaxSpansPerRequest)
 	}
 	entries := make([]ledger.Entry, 0, td.SpanCount()+td.ResourceSpans().Len())
+	var scratch spanScratch
 	rss := td.ResourceSpans()
 	for i := range rss.Len() {
 		rs := rss.At(i)
@@ -107,7 +130,7 @@ func Map(ctx context.Context, td ptrace.Traces, m *Mapper) ([]ledger.Entry, erro
 				}
 				sp := spans.At(k)
 				n := len(entries)
-				entries, err = m.span(entries, res, scope, sp, &ids)
+				entries, err = m.span(entries, res, scope, sp, &ids, &scratch)
 				if err != nil {
 					tid, sid := sp.TraceID(), sp.SpanID()
 					return nil, fmt.Errorf("resource %d scope %d span %d (trace %x span %x): %w", i, j, k, tid[:], sid[:], err)
@@ -271,9 +294,62 @@ func (h *hexIDs) parent(id pcommon.SpanID) string {
 	return h.parentHex
 }
 
+// spanScratch is what the spans of one request reuse: one builder, the
+// arrays their entries' attributes are cut from, outputFacts' buffers and
+// a pool of salts.
+// Without it, each span allocated a builder and, past 16 attributes, a
+// second array for them, and fit a third for the attributes it keeps.
+type spanScratch struct {
+	b     builder
+	attrs attrSlab
+	facts factBufs
+	salts saltPool
+}
+
+// builder returns the scratch builder, emptied, for m. Its findings and
+// attributes arrays are reused: entry copies the attributes out, and
+// nothing keeps the findings.
+func (s *spanScratch) builder(m *Mapper) *builder {
+	b := &s.b
+	findings, attrs := b.sc.findings[:0], b.attrs[:0]
+	if cap(attrs) <= len(b.attrBuf) {
+		attrs = nil
+	}
+	*b = builder{m: m, sc: scrub{r: m.redactor, findings: findings}, slab: &s.attrs, facts: &s.facts, salts: &s.salts}
+	b.attrs = attrs
+	if b.attrs == nil {
+		b.attrs = b.attrBuf[:0]
+	}
+	return b
+}
+
+// attrSlab cuts attribute lists from arrays of attrSlabSize attributes,
+// so that the entries of a request share a few allocations.
+type attrSlab struct {
+	free []ledger.Attr
+}
+
+// attrSlabSize is how many attributes one array of an attrSlab holds
+// (32 KiB).
+const attrSlabSize = 1024
+
+// make returns an empty list with room for n attributes, and no more: an
+// append past n copies the list rather than overwriting the next one.
+func (s *attrSlab) make(n int) []ledger.Attr {
+	if n > attrSlabSize/4 {
+		return make([]ledger.Attr, 0, n)
+	}
+	if cap(s.free) < n {
+		s.free = make([]ledger.Attr, attrSlabSize)
+	}
+	list := s.free[:0:n]
+	s.free = s.free[n:]
+	return list
+}
+
 // span appends the entries of one span to entries: the span's own entry
 // first, then one per credential or approval event.
-func (m *Mapper) span(entries []ledger.Entry, res *resourceInfo, scope pcommon.InstrumentationScope, sp ptrace.Span, ids *hexIDs) ([]ledger.Entry, error) {
+func (m *Mapper) span(entries []ledger.Entry, res *resourceInfo, scope pcommon.InstrumentationScope, sp ptrace.Span, ids *hexIDs, scratch *spanScratch) ([]ledger.Entry, error) {
 	traceID, spanID := sp.TraceID(), sp.SpanID()
 	if traceID.IsEmpty() {
 		return entries, invalidf("trace_id is all zero")
@@ -296,7 +372,7 @@ func (m *Mapper) span(entries []ledger.Entry, res *resourceInfo, scope pcommon.I
 		}
 	}
 	kind, op := m.classify(sp)
-	b := m.newBuilder()
+	b := scratch.builder(m)
 	name := b.sc.text(sp.Name())
 	base := ledger.Entry{
 		Kind:    kind,
@@ -511,7 +587,7 @@ type pendingContent struct {
 // query is content).
 func (b *builder) attribute(k string, v pcommon.Value) error {
 	switch {
-	case urlAttrs[k] && v.Type() == pcommon.ValueTypeStr:
+	case urlAttr(k) && v.Type() == pcommon.ValueTypeStr:
 		if !textOK(v.Str(), false) {
 			return checkText(fmt.Sprintf("attribute %q", k), v.Str(), false)
 		}
@@ -521,7 +597,7 @@ func (b *builder) attribute(k string, v pcommon.Value) error {
 		}
 		b.set(b.sc.name(k), s)
 		return nil
-	case queryAttrs[k] && v.Type() == pcommon.ValueTypeStr:
+	case queryAttr(k) && v.Type() == pcommon.ValueTypeStr:
 		if !textOK(v.Str(), false) {
 			return checkText(fmt.Sprintf("attribute %q", k), v.Str(), false)
 		}
@@ -549,14 +625,21 @@ func (b *builder) common(res *resourceInfo, kind ledger.Kind, op string) {
 	if op != "" {
 		b.set(ledger.AttrCredentialOperation, op)
 	}
-	for _, r := range b.m.rules {
+	for i := range b.m.rules {
+		r := &b.m.rules[i]
 		if r.kinds != nil && !slices.Contains(r.kinds, kind) {
 			continue
 		}
-		if _, ok := b.get(r.target); ok {
-			continue
+		// b.keys tells most absent names without a call of find.
+		if b.keys&r.targetBit != 0 {
+			if _, ok := b.get(r.target); ok {
+				continue
+			}
 		}
-		for _, s := range r.sources {
+		for j, s := range r.sources {
+			if b.keys&r.sourceBits[j] == 0 {
+				continue
+			}
 			if v, ok := b.get(s); ok {
 				b.set(r.target, v)
 				break
@@ -578,7 +661,7 @@ func (b *builder) llmFacts() {
 	for _, c := range b.content {
 		switch c.Name {
 		case ContentOutputMessages, ContentOutput, "output.events":
-			ids, reasoning = outputFacts(c.Data, ids, reasoning)
+			ids, reasoning = b.facts.outputFacts(c.Data, ids, reasoning)
 		}
 	}
 	if len(ids) > 0 {

@@ -136,6 +136,10 @@ type copyRule struct {
 	target  string
 	sources []string
 	kinds   []ledger.Kind
+	// targetBit and sourceBits are the keyBit of target and of each
+	// source (NewMapper), with which common skips most absent names.
+	targetBit  uint64
+	sourceBits []uint64
 }
 
 // coreRules map older semantic-convention names onto current ones; they
@@ -278,11 +282,21 @@ func (m *Mapper) contentRules() (map[string]contentRule, []prefixRule) {
 // prefix rule, the rest of the key after the prefix. Flattened messages
 // are recognised only with an index after the prefix; a rule without
 // messages or group matches its exact name only.
+//
+// Most attribute names are neither: the names of exact rules are looked
+// up only if keyBit lets them be, and of the prefix rules only those
+// whose first byte is key's are tried.
 func (m *Mapper) contentRuleFor(key string) (contentRule, string, bool) {
-	if r, ok := m.exact[key]; ok {
-		return r, "", true
+	if m.exactKeys&keyBit(key) != 0 {
+		if r, ok := m.exact[key]; ok {
+			return r, "", true
+		}
 	}
-	for _, p := range m.prefixes {
+	var first byte // an empty key is tried against the empty prefixes
+	if key != "" {
+		first = key[0]
+	}
+	for _, p := range m.prefixes[first] {
 		rest, ok := strings.CutPrefix(key, p.prefix)
 		if !ok {
 			continue

@@ -8,19 +8,23 @@ import (
 	"github.com/agentledger/agentledger/ledger"
 )
 
-// urlAttrs are attributes that hold a URL or its query.
-var urlAttrs = map[string]bool{
-	"url.full":     true,
-	"url.original": true,
-	"url.query":    true,
-	"http.url":     true,
-	"http.target":  true,
+// urlAttr reports whether attribute k holds a URL or its query. A switch
+// rather than a map: the mapper asks it of every attribute.
+func urlAttr(k string) bool {
+	switch k {
+	case "url.full", "url.original", "url.query", "http.url", "http.target":
+		return true
+	}
+	return false
 }
 
-// queryAttrs are attributes that hold a database query.
-var queryAttrs = map[string]bool{
-	"db.query.text": true,
-	"db.statement":  true,
+// queryAttr reports whether attribute k holds a database query.
+func queryAttr(k string) bool {
+	switch k {
+	case "db.query.text", "db.statement":
+		return true
+	}
+	return false
 }
 
 // signatureParams are query parameters whose values the URL semantic

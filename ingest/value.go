@@ -108,15 +108,17 @@ func (s *scrub) jsonMembers(text string) string {
 			expectKey = false
 			i++
 		case '"':
-			end, ok := jsonStringEnd(text, i)
+			end, escaped, ok := jsonStringEnd(text, i)
 			if !ok {
 				return text // not JSON after all
 			}
 			inObject := len(stack) > 0 && stack[len(stack)-1] == '{'
 			switch {
+			case inObject && expectKey && !escaped:
+				key = text[i+1 : end-1] // as jsonUnquote would return it
 			case inObject && expectKey:
 				key = jsonUnquote(text[i:end])
-			case inObject && !s.r.SecretName(key) && !strings.Contains(text[i:end], `\`):
+			case inObject && !escaped && !s.r.SecretName(key):
 				// RedactText scanned these very bytes as part of text, so
 				// scanning them alone would find nothing more (secrets'
 				// TestRedactTextMemberRescan checks it on its fixtures and
@@ -163,17 +165,41 @@ func firstNonSpace(s string) byte {
 }
 
 // jsonStringEnd returns the index after the JSON string that starts at
-// s[i] (a quote).
-func jsonStringEnd(s string, i int) (int, bool) {
-	for j := i + 1; j < len(s); j++ {
+// s[i] (a quote), and whether the string holds a backslash. Past its
+// first bytes, it finds the quotes and backslashes with strings.IndexByte
+// rather than looking at every byte, and looks at each byte at most twice.
+func jsonStringEnd(s string, i int) (end int, escaped, ok bool) {
+	j := i + 1 // the first byte not yet known to be plain
+	// Most strings (member names, short values) end within a few bytes,
+	// which a loop finds faster than the calls of strings.IndexByte.
+	for short := min(len(s), j+16); j < short; j++ {
 		switch s[j] {
-		case '\\':
-			j++
 		case '"':
-			return j + 1, true
+			return j + 1, escaped, true
+		case '\\':
+			escaped = true
+			j++ // the escaped byte
 		}
 	}
-	return 0, false
+	q := -1 // the index of the next quote at or after j, once known
+	for j < len(s) {
+		if q < j {
+			n := strings.IndexByte(s[j:], '"')
+			if n < 0 {
+				return 0, false, false
+			}
+			q = j + n
+		}
+		bs := strings.IndexByte(s[j:q], '\\')
+		if bs < 0 {
+			return q + 1, escaped, true
+		}
+		// The byte after the backslash is escaped, whatever it is: if it
+		// is the quote, the next quote is searched for.
+		escaped = true
+		j += bs + 2
+	}
+	return 0, false, false
 }
 
 // jsonUnquote returns the string that the JSON string q (quotes included)
@@ -246,7 +272,40 @@ func checkText(what, v string, nul bool) error {
 // textOK reports whether checkText accepts v; callers that build the
 // name of what they check use it to build the name only on error.
 func textOK(v string, nul bool) bool {
+	if asciiText(v, nul) {
+		return true
+	}
 	return utf8.ValidString(v) && (nul || strings.IndexByte(v, 0) < 0)
+}
+
+// asciiText reports whether v is ASCII, without NUL unless nul, looking
+// at eight bytes at a time (the last eight overlapping the ones before):
+// most text is, and then textOK needs neither utf8.ValidString, whose
+// bytes after the last eight it looks at one by one, nor a second pass
+// for NUL.
+func asciiText(v string, nul bool) bool {
+	const lows, highs = 0x0101010101010101, 0x8080808080808080
+	if len(v) < 8 {
+		for i := 0; i < len(v); i++ {
+			if c := v[i]; c >= utf8.RuneSelf || c == 0 && !nul {
+				return false
+			}
+		}
+		return true
+	}
+	for i := 0; ; i += 8 {
+		i = min(i, len(v)-8)
+		w := v[i : i+8]
+		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+		// x-lows sets the high bit of x's lowest zero byte, if any.
+		if x&highs != 0 || !nul && (x-lows)&^x&highs != 0 {
+			return false
+		}
+		if i == len(v)-8 {
+			return true
+		}
+	}
 }
 
 // attrValue returns the leaf value of attribute key: a string redacted as
@@ -454,17 +513,62 @@ func formatFloat(f float64) string {
 func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
-	for i := 0; i < len(s); i++ {
+	for i := 0; i < len(s); {
 		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
+		if jsonPlain[c]&plainText != 0 {
+			i = skipPlainJSON(s, i+1, false)
 			continue
 		}
 		b = appendEscape(append(b, s[start:i]...), c, false)
-		start = i + 1
+		i++
+		start = i
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
 }
+
+// skipPlainJSON returns the index of the first of the next eight-byte
+// words of s from i that holds a byte a JSON string escapes (an ASCII
+// control character, '"' or '\\') or, if ascii, any byte that is not
+// ASCII; or the index of s's last few bytes. The encoders look at s's
+// bytes one by one only from there.
+func skipPlainJSON(s string, i int, ascii bool) int {
+	const lows, highs = 0x0101010101010101, 0x8080808080808080
+	for ; i+8 <= len(s); i += 8 {
+		w := s[i : i+8]
+		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+		// (y-lows)&^y&highs is not 0 iff y has a zero byte, and
+		// (x-0x20*lows)&^x&highs iff x has a byte below 0x20.
+		q, bs := x^('"'*lows), x^('\\'*lows)
+		if (x-0x20*lows)&^x&highs|(q-lows)&^q&highs|(bs-lows)&^bs&highs != 0 || ascii && x&highs != 0 {
+			break
+		}
+	}
+	return i
+}
+
+// Bits of jsonPlain.
+const (
+	plainASCII = 1 << iota // an ASCII byte a JSON string holds as it is
+	plainText              // that, or any byte of a multi-byte character
+)
+
+// jsonPlain tells, for each byte, whether a JSON string holds it as it is:
+// every byte but ASCII control characters, '"' and '\\'. It saves the
+// encoders' loops three comparisons a byte.
+var jsonPlain = func() (t [256]byte) {
+	for c := 0x20; c < 256; c++ {
+		switch {
+		case c == '"' || c == '\\':
+		case c < utf8.RuneSelf:
+			t[c] = plainASCII | plainText
+		default:
+			t[c] = plainText
+		}
+	}
+	return t
+}()
 
 // appendEscape appends the JSON escape of c, an ASCII control character,
 // '"' or '\\': a short escape for '"', '\\', \n, \r and \t (and with std,
@@ -498,11 +602,11 @@ func appendStdJSONString(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
+		if jsonPlain[c]&plainASCII != 0 {
+			i = skipPlainJSON(s, i+1, true)
+			continue
+		}
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
 			b = appendEscape(append(b, s[start:i]...), c, true)
 			i++
 			start = i

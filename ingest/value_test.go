@@ -58,6 +58,12 @@ func TestAppendJSONStrings(t *testing.T) {
 	for c := range 0x20 {
 		inputs = append(inputs, "a"+string(rune(c))+"b")
 	}
+	// Each byte that needs care at each place of the encoders' words.
+	for _, odd := range []string{"\x00", "\x1f", `"`, `\`, "\x7f", "é", "\xff", "\u2028", "!", "#", "[", "]"} {
+		for n := range 20 {
+			inputs = append(inputs, strings.Repeat("a", n)+odd+strings.Repeat("c", 19-n))
+		}
+	}
 	for _, in := range inputs {
 		var want bytes.Buffer
 		enc := json.NewEncoder(&want)
@@ -81,6 +87,73 @@ func TestAppendJSONStrings(t *testing.T) {
 		var back string
 		if err := json.Unmarshal(appendJSONString(nil, in), &back); err != nil || back != in {
 			t.Errorf("appendJSONString(%q) decodes to %q (%v)", in, back, err)
+		}
+	}
+}
+
+// TestJSONStringEnd checks jsonStringEnd against a byte-by-byte scan on
+// every text of up to 9 bytes made of quotes, backslashes and letters,
+// and on longer ones, past its first loop.
+func TestJSONStringEnd(t *testing.T) {
+	scan := func(s string, i int) (end int, escaped, ok bool) {
+		for j := i + 1; j < len(s); j++ {
+			switch s[j] {
+			case '\\':
+				escaped = true
+				j++
+			case '"':
+				return j + 1, escaped, true
+			}
+		}
+		return 0, false, false
+	}
+	texts := []string{`"`}
+	level := texts
+	for range 8 {
+		var next []string
+		for _, s := range level {
+			next = append(next, s+`"`, s+`\`, s+"a")
+		}
+		texts = append(texts, next...)
+		level = next
+	}
+	if len(texts) != (3*3*3*3*3*3*3*3*3-1)/2 {
+		t.Fatalf("%d texts", len(texts))
+	}
+	for _, s := range texts[:len(texts)/3] {
+		for n := 10; n <= 20; n++ {
+			// The same endings past the first loop, and across its end.
+			texts = append(texts, `"`+strings.Repeat("a", n)+s[1:], `"`+strings.Repeat("a", n)+`\"`+s[1:])
+		}
+	}
+	for _, s := range texts {
+		end, escaped, ok := jsonStringEnd(s, 0)
+		wantEnd, wantEscaped, wantOK := scan(s, 0)
+		if end != wantEnd || escaped != wantEscaped || ok != wantOK {
+			t.Errorf("jsonStringEnd(%q) = %d, %v, %v, want %d, %v, %v", s, end, escaped, ok, wantEnd, wantEscaped, wantOK)
+		}
+	}
+}
+
+// TestTextOK checks textOK against utf8.ValidString and strings.IndexByte
+// on strings of every length up to 24 with a NUL, a non-ASCII byte, a
+// two-byte character or a truncated one at every place.
+func TestTextOK(t *testing.T) {
+	for n := range 25 {
+		plain := strings.Repeat("a", n)
+		cases := []string{plain}
+		for i := range n {
+			for _, odd := range []string{"\x00", "\x80", "\xff", "é", "\xc3", "\x01", "\x7f"} {
+				cases = append(cases, plain[:i]+odd+plain[i+1:])
+			}
+		}
+		for _, s := range cases {
+			for _, nul := range []bool{false, true} {
+				want := utf8.ValidString(s) && (nul || strings.IndexByte(s, 0) < 0)
+				if got := textOK(s, nul); got != want {
+					t.Errorf("textOK(%q, %v) = %v, want %v", s, nul, got, want)
+				}
+			}
 		}
 	}
 }

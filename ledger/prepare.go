@@ -47,10 +47,12 @@ func PrepareRecords(entries []Entry) ([]Record, error) {
 
 // preparer holds what encoding one entry after another reuses.
 type preparer struct {
-	attrs []Attr
+	// order holds the places of an entry's attributes in the order of
+	// their names: sorting places rather than the attributes writes no
+	// pointers, which cost a write barrier each while the GC runs.
+	order []int32
 	cs    []Commitment
 	h     hash.Hash
-	buf   []byte
 	sum   [sha256.Size]byte
 }
 
@@ -68,11 +70,45 @@ func (p *preparer) commitment(c *Content) [CommitmentSize]byte {
 	return p.sum
 }
 
+// leafPrefix is the RFC 6962 domain separation byte of a leaf hash.
+var leafPrefix = [1]byte{0}
+
 // leafHash returns the RFC 6962 leaf hash SHA-256(0x00 ‖ leaf), as
-// LeafHash does.
+// LeafHash does, without copying leaf.
 func (p *preparer) leafHash(leaf []byte) [HashSize]byte {
-	p.buf = append(append(p.buf[:0], 0), leaf...)
-	return sha256.Sum256(p.buf)
+	if p.h == nil {
+		p.h = sha256.New()
+	}
+	p.h.Reset()
+	p.h.Write(leafPrefix[:])
+	p.h.Write(leaf)
+	p.h.Sum(p.sum[:0])
+	return p.sum
+}
+
+// sortAttrs sets p.order to the places of attrs sorted by name: by
+// insertion for the few dozen attributes of most entries, which saves the
+// calls of a comparison function, by slices.SortFunc beyond. Names are
+// compared as strings.Compare does, so duplicates end up neighbours.
+func (p *preparer) sortAttrs(attrs []Attr) {
+	p.order = p.order[:0]
+	for i := range attrs {
+		p.order = append(p.order, int32(i))
+	}
+	o := p.order
+	if len(o) > 32 {
+		slices.SortFunc(o, func(x, y int32) int { return strings.Compare(attrs[x].Key, attrs[y].Key) })
+		return
+	}
+	for i := 1; i < len(o); i++ {
+		x := o[i]
+		key := attrs[x].Key
+		j := i
+		for ; j > 0 && attrs[o[j-1]].Key > key; j-- {
+			o[j] = o[j-1]
+		}
+		o[j] = x
+	}
 }
 
 // appendLeaf appends e's leaf, as EncodeLeaf returns it, to dst. It
@@ -83,18 +119,18 @@ func (p *preparer) appendLeaf(dst []byte, e *Entry) ([]byte, error) {
 	if err := e.validateHeader(); err != nil {
 		return dst, err
 	}
-	p.attrs = append(p.attrs[:0], e.Attrs...)
-	slices.SortFunc(p.attrs, func(x, y Attr) int { return strings.Compare(x.Key, y.Key) })
+	p.sortAttrs(e.Attrs)
 	size := 1 + 2*3 + len(e.Kind) + len(e.Source) + len(e.Submitter)
 	for _, s := range [...]string{e.TraceID, e.SpanID, e.ParentSpanID, e.EventKey, e.Name} {
 		size += 2 + len(s)
 	}
 	size += 8 + 8 + 2 + 2
-	for i, a := range p.attrs {
+	for i, k := range p.order {
+		a := &e.Attrs[k]
 		if a.Key == "" {
 			return dst, errField("attribute", "empty name")
 		}
-		if i > 0 && p.attrs[i-1].Key == a.Key {
+		if i > 0 && e.Attrs[p.order[i-1]].Key == a.Key {
 			return dst, errField("attribute", fmt.Sprintf("duplicate name %q", a.Key))
 		}
 		if !validString(a.Value) {
@@ -115,8 +151,8 @@ func (p *preparer) appendLeaf(dst []byte, e *Entry) ([]byte, error) {
 				return dst, errField("content", fmt.Sprintf("duplicate name %q", c.Name))
 			}
 		}
-		if err := checkString("content name", c.Name); err != nil {
-			return dst, err
+		if !validString(c.Name) {
+			return dst, checkString("content name", c.Name)
 		}
 		if len(c.Salt) != SaltSize {
 			return dst, errField("content "+c.Name, fmt.Sprintf("salt of %d bytes, want %d", len(c.Salt), SaltSize))
@@ -125,7 +161,7 @@ func (p *preparer) appendLeaf(dst []byte, e *Entry) ([]byte, error) {
 		size += 2 + len(c.Name) + CommitmentSize
 	}
 	slices.SortFunc(p.cs, func(x, y Commitment) int { return strings.Compare(x.Name, y.Name) })
-	if len(p.attrs) > 0xffff || len(p.cs) > 0xffff {
+	if len(p.order) > 0xffff || len(p.cs) > 0xffff {
 		return dst, fmt.Errorf("%w: more than 65535 attributes or commitments", ErrTooLarge)
 	}
 	if size > MaxLeafSize {
@@ -138,8 +174,9 @@ func (p *preparer) appendLeaf(dst []byte, e *Entry) ([]byte, error) {
 	}
 	b = appendTime(b, e.Start)
 	b = appendTime(b, e.End)
-	b = binary.BigEndian.AppendUint16(b, uint16(len(p.attrs)))
-	for _, a := range p.attrs {
+	b = binary.BigEndian.AppendUint16(b, uint16(len(p.order)))
+	for _, k := range p.order {
+		a := &e.Attrs[k]
 		b = appendString(b, a.Key)
 		b = appendString(b, a.Value)
 	}
@@ -151,9 +188,55 @@ func (p *preparer) appendLeaf(dst []byte, e *Entry) ([]byte, error) {
 	return b, nil
 }
 
-// validString reports whether checkString accepts s.
+// validString reports whether checkString accepts s. Most strings are
+// ASCII without NUL, which it sees eight bytes at a time in one pass (the
+// last eight overlapping the ones before); any other string it checks as
+// checkString does.
 func validString(s string) bool {
-	return len(s) <= MaxLeafSize && strings.IndexByte(s, 0) < 0 && utf8.ValidString(s)
+	if len(s) > MaxLeafSize {
+		return false
+	}
+	if len(s) >= 8 {
+		for i := 0; ; i += 8 {
+			if i > len(s)-8 {
+				i = len(s) - 8
+			}
+			if !plainWord(load64(s, i)) {
+				break
+			}
+			if i == len(s)-8 {
+				return true
+			}
+		}
+	} else if plainShort(s) {
+		return true
+	}
+	return strings.IndexByte(s, 0) < 0 && utf8.ValidString(s)
+}
+
+// load64 returns s[i:i+8] as a little-endian number, in one load.
+func load64(s string, i int) uint64 {
+	w := s[i : i+8]
+	return uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+		uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+}
+
+// plainWord reports whether the eight bytes of w are ASCII and none is 0.
+func plainWord(w uint64) bool {
+	const lows, highs = 0x0101010101010101, 0x8080808080808080
+	// w-lows sets the high bit of the lowest zero byte (and maybe of a
+	// 0x01 above it): it has a zero byte iff (w-lows)&^w&highs != 0.
+	return w&highs == 0 && (w-lows)&^w&highs == 0
+}
+
+// plainShort reports whether the bytes of s are ASCII and none is 0.
+func plainShort(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == 0 || c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 func appendString(b []byte, s string) []byte {

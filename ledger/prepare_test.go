@@ -3,6 +3,8 @@ package ledger
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -42,6 +44,13 @@ func TestPrepareRecordsMatchesTwoPass(t *testing.T) {
 		{"leaf too long", with(func(e *Entry) {
 			e.Attrs = append(e.Attrs, Attr{"b", strings.Repeat("x", 40000)}, Attr{"c", strings.Repeat("y", 40000)})
 		})},
+		{"32 attributes", with(func(e *Entry) { e.Attrs = manyAttrs(32) })},
+		{"40 attributes", with(func(e *Entry) { e.Attrs = manyAttrs(40) })},
+		{"duplicate among 20 attributes", with(func(e *Entry) { e.Attrs = append(manyAttrs(20), Attr{"a07", "x"}) })},
+		{"duplicate among 40 attributes", with(func(e *Entry) { e.Attrs = append(manyAttrs(40), Attr{"a07", "x"}) })},
+		{"prefix names", with(func(e *Entry) {
+			e.Attrs = []Attr{{"ab", "1"}, {"a", "2"}, {"abc", "3"}, {"a\u00ff", "4"}, {"a\x7f", "5"}}
+		})},
 		{"duplicate content", with(func(e *Entry) { e.Content = append(e.Content, e.Content[0]) })},
 		{"short salt", with(func(e *Entry) { e.Content[0].Salt = salt[:3] })},
 		{"bad kind", with(func(e *Entry) { e.Kind = "nope" })},
@@ -74,6 +83,17 @@ func TestPrepareRecordsMatchesTwoPass(t *testing.T) {
 	}
 }
 
+// manyAttrs returns n attributes with distinct names, in an order far
+// from sorted.
+func manyAttrs(n int) []Attr {
+	attrs := make([]Attr, n)
+	for i := range attrs {
+		k := (i*7 + 3) % n
+		attrs[i] = Attr{Key: fmt.Sprintf("a%02d", k), Value: strconv.Itoa(i)}
+	}
+	return attrs
+}
+
 // twoPassLeaf is EncodeLeaf as it was: Validate, then encode.
 func twoPassLeaf(e *Entry) ([]byte, error) {
 	if err := e.Validate(); err != nil {
@@ -93,6 +113,11 @@ func TestPrepareRecordsLeavesAreSeparate(t *testing.T) {
 	for i := range 50 {
 		entries = append(entries, Entry{Kind: KindSpan, EventKey: strings.Repeat("k", i*40)})
 	}
+	// Past the first estimate of the buffer's size, leaves both larger
+	// and smaller than those before.
+	for i := range 300 {
+		entries = append(entries, Entry{Kind: KindSpan, EventKey: strings.Repeat("k", (i*997)%3000)})
+	}
 	recs, err := PrepareRecords(entries)
 	if err != nil {
 		t.Fatal(err)
@@ -104,6 +129,26 @@ func TestPrepareRecordsLeavesAreSeparate(t *testing.T) {
 		}
 		if !bytes.Equal(r.Leaf, want) || cap(r.Leaf) != len(r.Leaf) {
 			t.Errorf("record %d: leaf %d bytes (cap %d), want %d bytes", i, len(r.Leaf), cap(r.Leaf), len(want))
+		}
+	}
+}
+
+// TestValidString checks validString against checkString on strings of
+// every length up to 24 with a NUL, a non-ASCII byte, a two-byte
+// character or a truncated one at every place.
+func TestValidString(t *testing.T) {
+	for n := range 25 {
+		plain := strings.Repeat("a", n)
+		cases := []string{plain}
+		for i := range n {
+			for _, odd := range []string{"\x00", "\x80", "\xff", "é", "\xc3", "\x01", "\x7f"} {
+				cases = append(cases, plain[:i]+odd+plain[i+1:])
+			}
+		}
+		for _, s := range cases {
+			if got, want := validString(s), checkString("s", s) == nil; got != want {
+				t.Errorf("validString(%q) = %v, want %v", s, got, want)
+			}
 		}
 	}
 }

@@ -244,8 +244,34 @@ func memFromOverlay(ov *overlay) (*memMap, error) {
 	}
 	// The nodes converted, in one allocation: at most one per node held.
 	slab := make([]memNode, 0, len(ov.nodes))
-	var conv func(l prefix.Label) (*memNode, error)
-	conv = func(l prefix.Label) (*memNode, error) {
+	var conv func(pn *prefix.Node) (*memNode, error)
+	conv = func(pn *prefix.Node) (*memNode, error) {
+		slab = append(slab, memNode{bits: int(pn.Label.BitLen()), hash: pn.Hash})
+		n := &slab[len(slab)-1]
+		copy(n.label[:], pn.Label.Bytes())
+		if n.bits == 256 {
+			return n, nil
+		}
+		l, lok := ov.nodes[pn.Left]
+		r, rok := ov.nodes[pn.Right]
+		if !lok || !rok {
+			n.stub = true
+			return n, nil
+		}
+		if pn.Left == prefix.EmptyNodeLabel || pn.Right == prefix.EmptyNodeLabel {
+			return nil, fmt.Errorf("%w: map node %s has an empty child", ledger.ErrCorrupt, pn.Label)
+		}
+		var err error
+		if n.left, err = conv(l); err != nil {
+			return nil, err
+		}
+		if n.right, err = conv(r); err != nil {
+			return nil, err
+		}
+		return n, nil
+	}
+	// child converts a child of the root, nil for the empty node.
+	child := func(l prefix.Label) (*memNode, error) {
 		if l == prefix.EmptyNodeLabel {
 			return nil, nil
 		}
@@ -253,36 +279,14 @@ func memFromOverlay(ov *overlay) (*memMap, error) {
 		if !ok {
 			return nil, fmt.Errorf("index: map node %s is not loaded", l)
 		}
-		slab = append(slab, memNode{bits: int(l.BitLen()), hash: pn.Hash})
-		n := &slab[len(slab)-1]
-		copy(n.label[:], l.Bytes())
-		if n.bits == 256 {
-			return n, nil
-		}
-		_, lok := ov.nodes[pn.Left]
-		_, rok := ov.nodes[pn.Right]
-		if !lok || !rok {
-			n.stub = true
-			return n, nil
-		}
-		var err error
-		if n.left, err = conv(pn.Left); err != nil {
-			return nil, err
-		}
-		if n.right, err = conv(pn.Right); err != nil {
-			return nil, err
-		}
-		if n.left == nil || n.right == nil {
-			return nil, fmt.Errorf("%w: map node %s has an empty child", ledger.ErrCorrupt, l)
-		}
-		return n, nil
+		return conv(pn)
 	}
 	m := &memMap{hash: root.Hash}
 	var err error
-	if m.left, err = conv(root.Left); err != nil {
+	if m.left, err = child(root.Left); err != nil {
 		return nil, err
 	}
-	if m.right, err = conv(root.Right); err != nil {
+	if m.right, err = child(root.Right); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -247,7 +247,8 @@ func (x *Indexer) apply(ctx context.Context, tx Tx, lists []*keyList, leaves *le
 			return nil, fmt.Errorf("read key states: %w", err)
 		}
 	}
-	ov := newOverlay(load)
+	// A step loads about three nodes per key and their siblings.
+	ov := newOverlaySize(load, 6*len(labels)+16)
 	if err := ov.prefetch(ctx, labels); err != nil {
 		return nil, err
 	}

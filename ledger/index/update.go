@@ -3,6 +3,7 @@ package index
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -203,6 +204,11 @@ type recordReader interface {
 // eachKey calls fn, in index order, with each key of each leaf in [from,
 // to), derived from the leaf bytes alone.
 func eachKey(ctx context.Context, r recordReader, from, to uint64, fn func(key ledger.Ref, index uint64)) error {
+	// One digest for the leaf hashes and one decoded leaf whose memory each
+	// leaf reuses: the keys' strings are the leaf's own copy, not d's.
+	lh := sha256.New()
+	var sum [HashSize]byte
+	var d ledger.DecodedLeaf
 	for start := from; start < to; start += recordPage {
 		end := min(start+recordPage, to)
 		recs, err := r.Records(ctx, start, end)
@@ -214,11 +220,13 @@ func eachKey(ctx context.Context, r recordReader, from, to uint64, fn func(key l
 		}
 		for i := range recs {
 			idx := start + uint64(i)
-			if recs[i].Index != idx || ledger.LeafHash(recs[i].Leaf) != recs[i].LeafHash {
+			lh.Reset()
+			lh.Write([]byte{0}) // ledger.LeafHash: SHA-256(0x00 ‖ leaf)
+			lh.Write(recs[i].Leaf)
+			if recs[i].Index != idx || [HashSize]byte(lh.Sum(sum[:0])) != recs[i].LeafHash {
 				return fmt.Errorf("%w: entry %d: stored leaf does not match its leaf hash", ledger.ErrCorrupt, idx)
 			}
-			d, err := ledger.DecodeLeaf(recs[i].Leaf)
-			if err != nil {
+			if err := ledger.DecodeLeafTo(&d, recs[i].Leaf); err != nil {
 				return fmt.Errorf("entry %d: %w", idx, err)
 			}
 			for _, k := range ledger.IndexKeys(&d.Entry) {

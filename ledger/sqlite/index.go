@@ -250,29 +250,39 @@ func (s *Store) writeIndex(ctx context.Context, size sql.NullInt64, b *index.Bat
 	if err := backfillRefs(ctx, tx, b.AgentRefs); err != nil {
 		return false, err
 	}
-	// The rows are written with ctx's values but not its end, which
-	// upsertRows checks between statements: for a context that can end, the
-	// driver starts a goroutine per statement to interrupt it, which costs
-	// more CPU than the statement's own write (BenchmarkIndexStep).
-	rowCtx := context.WithoutCancel(ctx)
-	err = upsertRows(ctx, rowCtx, tx, `INSERT INTO index_keys (label, size, "range") VALUES `,
-		` ON CONFLICT (label) DO UPDATE SET size = excluded.size, "range" = excluded."range"`, 3, len(b.Keys),
-		func(i int, args []any) []any {
-			k := &b.Keys[i]
-			return append(args, k.Label[:], int64(k.Size), blob(k.Range))
-		})
+	keyStmt, err := tx.PrepareContext(ctx, `INSERT INTO index_keys (label, size, "range") VALUES (?, ?, ?)
+		ON CONFLICT (label) DO UPDATE SET size = excluded.size, "range" = excluded."range"`)
 	if err != nil {
-		return false, wrap("update index: key", err)
+		return false, wrap("update index: prepare", err)
 	}
-	err = upsertRows(ctx, rowCtx, tx, `INSERT INTO index_nodes (id, hash, children) VALUES `,
-		` ON CONFLICT (id) DO UPDATE SET hash = excluded.hash, children = excluded.children`, 3, len(b.Nodes),
-		func(i int, args []any) []any {
-			n := &b.Nodes[i]
-			h, children := index.EncodeNode(*n)
-			return append(args, n.ID[:], h, children)
-		})
+	defer keyStmt.Close()
+	// The rows are written with ctx's values but not its end, which the
+	// loops check between rows: for a context that can end, the driver
+	// starts a goroutine per statement to interrupt it, which costs more
+	// CPU than the row's own write (BenchmarkIndexStep).
+	rowCtx := context.WithoutCancel(ctx)
+	for _, k := range b.Keys {
+		if err := ctx.Err(); err != nil {
+			return false, wrap("update index: key", err)
+		}
+		if _, err := keyStmt.ExecContext(rowCtx, k.Label[:], int64(k.Size), blob(k.Range)); err != nil {
+			return false, wrap("update index: key", err)
+		}
+	}
+	nodeStmt, err := tx.PrepareContext(ctx, `INSERT INTO index_nodes (id, hash, children) VALUES (?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET hash = excluded.hash, children = excluded.children`)
 	if err != nil {
-		return false, wrap("update index: node", err)
+		return false, wrap("update index: prepare", err)
+	}
+	defer nodeStmt.Close()
+	for _, n := range b.Nodes {
+		if err := ctx.Err(); err != nil {
+			return false, wrap("update index: node", err)
+		}
+		h, children := index.EncodeNode(n)
+		if _, err := nodeStmt.ExecContext(rowCtx, n.ID[:], h, children); err != nil {
+			return false, wrap("update index: node", err)
+		}
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO index_notes (size, tree_root, map_root, note, time) VALUES (?, ?, ?, ?, ?)`,
 		int64(b.Note.Size), b.Note.TreeRoot[:], b.Note.MapRoot[:], b.Note.Note, nanos(b.Note.Time)); err != nil {
@@ -358,64 +368,4 @@ func (s *Store) ScanRefs(ctx context.Context, fn func(ref ledger.Ref, idx uint64
 		}
 	}
 	return wrap("scan refs", rows.Err())
-}
-
-// upsertChunk is how many rows one statement of upsertRows writes: with a
-// statement per row, the statements' own cost in database/sql and the
-// driver was about as much as the rows' writes, under the write lock.
-const upsertChunk = 100
-
-// upsertRows writes n rows of cols values each, upsertChunk rows to a
-// statement "insert (?, …), (?, …) … conflict"; row appends the values of
-// row i to args. It checks ctx between statements and runs them under
-// rowCtx.
-func upsertRows(ctx, rowCtx context.Context, tx *sql.Tx, insert, conflict string, cols, n int, row func(i int, args []any) []any) error {
-	var full *sql.Stmt
-	defer func() {
-		if full != nil {
-			full.Close()
-		}
-	}()
-	args := make([]any, 0, min(n, upsertChunk)*cols)
-	for start := 0; start < n; start += upsertChunk {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		end := min(start+upsertChunk, n)
-		args = args[:0]
-		for i := start; i < end; i++ {
-			args = row(i, args)
-		}
-		var err error
-		if end-start < upsertChunk {
-			_, err = tx.ExecContext(rowCtx, upsertSQL(insert, conflict, cols, end-start), args...)
-		} else {
-			if full == nil {
-				if full, err = tx.PrepareContext(ctx, upsertSQL(insert, conflict, cols, upsertChunk)); err != nil {
-					return err
-				}
-			}
-			_, err = full.ExecContext(rowCtx, args...)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// upsertSQL returns insert, rows tuples of cols placeholders, and conflict.
-func upsertSQL(insert, conflict string, cols, rows int) string {
-	tuple := "(" + placeholders(cols) + ")"
-	var b strings.Builder
-	b.Grow(len(insert) + rows*(len(tuple)+2) + len(conflict))
-	b.WriteString(insert)
-	for i := range rows {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(tuple)
-	}
-	b.WriteString(conflict)
-	return b.String()
 }

@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -138,62 +137,5 @@ func TestUpdateIndexCancelled(t *testing.T) {
 	// The writer connection is still usable.
 	if err := s.UpdateIndex(t.Context(), func(index.Tx, uint64, bool) (*index.Batch, error) { return indexBatch(3, 3), nil }); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// TestUpdateIndexManyRows checks that UpdateIndex writes every key state
-// and map node of a batch larger than one statement's rows (upsertChunk),
-// the last statement partial, and that a later batch replaces them.
-func TestUpdateIndexManyRows(t *testing.T) {
-	ctx := t.Context()
-	s := openStore(t, ctx, newPath(t))
-	const n = 2*upsertChunk + 7
-	batch := func(size uint64, gen byte) *index.Batch {
-		b := &index.Batch{Note: index.Note{Size: size, Note: fmt.Appendf(nil, "note %d\n", size), Time: time.Unix(int64(size), 0).UTC()}}
-		for i := range n {
-			var l [ledger.HashSize]byte
-			l[0], l[1], l[2] = byte(i>>8), byte(i), gen
-			var id index.NodeID
-			id[0], id[2], id[3] = 1, byte(i>>8), byte(i)
-			b.Keys = append(b.Keys, index.KeyState{Label: l, Size: uint64(i%3 + 1), Range: bytes.Repeat([]byte{gen}, index.HashSize*(i%2+1))})
-			nd := index.Node{ID: id, Hash: l}
-			if i%2 == 0 {
-				nd.Inner, nd.Left, nd.Right = true, index.NodeID{gen}, index.NodeID{gen, 1}
-			}
-			b.Nodes = append(b.Nodes, nd)
-			b.Keys[i].Label[3] = 0 // the same labels in every batch
-			b.Nodes[i].Hash[3] = gen
-		}
-		return b
-	}
-	for gen, size := range []uint64{10, 20} {
-		want := batch(size, byte(gen+1))
-		if err := s.UpdateIndex(ctx, func(index.Tx, uint64, bool) (*index.Batch, error) { return want, nil }); err != nil {
-			t.Fatal(err)
-		}
-		labels := make([][ledger.HashSize]byte, n)
-		ids := make([]index.NodeID, n)
-		for i := range n {
-			labels[i], ids[i] = want.Keys[i].Label, want.Nodes[i].ID
-		}
-		ks, err := s.IndexKeys(ctx, labels)
-		if err != nil {
-			t.Fatal(err)
-		}
-		nodes, err := s.IndexNodes(ctx, ids)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(ks) != n || len(nodes) != n {
-			t.Fatalf("after batch %d: %d key states, %d nodes; want %d each", gen, len(ks), len(nodes), n)
-		}
-		for i := range n {
-			if k := ks[labels[i]]; k.Size != want.Keys[i].Size || !bytes.Equal(k.Range, want.Keys[i].Range) {
-				t.Errorf("after batch %d: key state %d = %d %x, want %d %x", gen, i, k.Size, k.Range, want.Keys[i].Size, want.Keys[i].Range)
-			}
-			if nd := nodes[ids[i]]; nd != want.Nodes[i] {
-				t.Errorf("after batch %d: node %d = %+v, want %+v", gen, i, nd, want.Nodes[i])
-			}
-		}
 	}
 }

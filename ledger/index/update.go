@@ -255,8 +255,13 @@ func (x *Indexer) apply(ctx context.Context, tx Tx, lists []*keyList, leaves *le
 			return nil, fmt.Errorf("read key states: %w", err)
 		}
 	}
-	// A step loads about three nodes per key and their siblings.
-	ov := newOverlaySize(load, 6*len(labels)+16)
+	// A step loads about three nodes per key and their siblings; a fresh
+	// map loads none.
+	hint := 6*len(labels) + 16
+	if fresh {
+		hint = 0
+	}
+	ov := newOverlaySize(load, hint)
 	if err := ov.prefetch(ctx, labels); err != nil {
 		return nil, err
 	}

@@ -270,6 +270,15 @@ func (x *Indexer) apply(ctx context.Context, tx Tx, lists []*keyList, leaves *le
 		return nil, err
 	}
 	b := &Batch{Keys: make([]KeyState, 0, len(lists)), Reset: fresh}
+	agents := 0
+	for _, kl := range lists {
+		if kl.key.Key == ledger.RefAgent {
+			agents += len(kl.indices)
+		}
+	}
+	if agents > 0 {
+		b.AgentRefs = make([]RefAt, 0, agents)
+	}
 	for _, kl := range lists {
 		var size uint64
 		var rng []byte

@@ -1,12 +1,12 @@
 package index
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"strings"
-
-	"github.com/transparency-dev/merkle/compact"
 
 	"github.com/agentledger/agentledger/ledger"
 )
@@ -50,82 +50,88 @@ func Value(count uint64, listRoot [HashSize]byte) [HashSize]byte {
 	return sha256.Sum256(b[:])
 }
 
-var ranges = &compact.RangeFactory{Hash: rangeHash}
-
-// rangeHash is rfc6962.DefaultHasher.HashChildren (SHA-256(0x01 ‖ l ‖ r))
-// of two 32-byte hashes with one allocation, the result's, not three: the
-// Indexer appends to a list once per key of every entry.
-func rangeHash(l, r []byte) []byte {
-	h := hashChildren((*[HashSize]byte)(l), (*[HashSize]byte)(r))
-	return h[:]
-}
-
-// listLeaf returns the RFC 6962 leaf hash of a list element: SHA-256(0x00 ‖
-// uint64be(index)).
-func listLeaf(index uint64) []byte {
-	h := ListLeaf(index)
-	return h[:]
-}
-
 // List is the state of one key's list: how many indices it holds and the
-// compact range covering them, from which more can be appended.
+// compact range covering them, from which more can be appended. The range
+// is held as stored, its hashes concatenated left to right, and appending
+// merges in place: one allocation per list, none per hash.
 type List struct {
-	cr *compact.Range
+	size uint64
+	rng  []byte
 }
 
 // NewList returns an empty list.
-func NewList() *List { return &List{cr: ranges.NewEmptyRange(0)} }
+func NewList() *List { return &List{} }
 
 // ListFromRange returns the list of size entries whose compact range is the
 // concatenated hashes of rng, as stored.
 func ListFromRange(size uint64, rng []byte) (*List, error) {
+	return listWithRoom(size, rng, 0)
+}
+
+// listWithRoom is ListFromRange with room for more appends without
+// reallocating the range: a compact range from 0 of n entries holds at most
+// bits.Len64(n) hashes.
+func listWithRoom(size uint64, rng []byte, more int) (*List, error) {
 	if len(rng)%HashSize != 0 {
 		return nil, fmt.Errorf("%w: list range of %d bytes", ledger.ErrCorrupt, len(rng))
 	}
-	hashes := make([][]byte, 0, len(rng)/HashSize)
-	for i := 0; i < len(rng); i += HashSize {
-		hashes = append(hashes, rng[i:i+HashSize])
+	if len(rng) != bits.OnesCount64(size)*HashSize {
+		return nil, fmt.Errorf("%w: list range: %d hashes for %d entries, want %d", ledger.ErrCorrupt, len(rng)/HashSize, size, bits.OnesCount64(size))
 	}
-	cr, err := ranges.NewRange(0, size, hashes)
-	if err != nil {
-		return nil, fmt.Errorf("%w: list range: %w", ledger.ErrCorrupt, err)
+	l := &List{size: size}
+	if n := bits.Len64(size+uint64(more)) * HashSize; n > 0 {
+		l.rng = append(make([]byte, 0, n), rng...)
 	}
-	return &List{cr: cr}, nil
+	return l, nil
 }
 
 // Append adds ledger indices to the end of the list.
 func (l *List) Append(indices ...uint64) {
 	for _, i := range indices {
-		if err := l.cr.Append(listLeaf(i), nil); err != nil {
-			panic(fmt.Sprintf("index: append to list: %v", err)) // a range from 0 always accepts appends
-		}
+		l.push(ListLeaf(i))
 	}
+}
+
+// push appends a leaf hash to the list, merging the perfect subtrees it
+// completes.
+func (l *List) push(h [HashSize]byte) {
+	for s := l.size; s&1 == 1; s >>= 1 {
+		n := len(l.rng) - HashSize
+		h = hashChildren((*[HashSize]byte)(l.rng[n:]), &h)
+		l.rng = l.rng[:n]
+	}
+	l.rng = append(l.rng, h[:]...)
+	l.size++
 }
 
 // Size returns the number of indices in the list.
-func (l *List) Size() uint64 { return l.cr.End() }
+func (l *List) Size() uint64 { return l.size }
 
-// Root returns the RFC 6962 root of the list.
+// Root returns the RFC 6962 root of the list: its range's hashes folded
+// from the right.
 func (l *List) Root() [HashSize]byte {
-	var root [HashSize]byte
-	if l.cr.End() == 0 {
+	if l.size == 0 {
 		return sha256.Sum256(nil)
 	}
-	h, err := l.cr.GetRootHash(nil)
-	if err != nil {
-		panic(fmt.Sprintf("index: list root: %v", err)) // a range from 0 has a root
+	n := len(l.rng) - HashSize
+	h := [HashSize]byte(l.rng[n:])
+	for i := n - HashSize; i >= 0; i -= HashSize {
+		h = hashChildren((*[HashSize]byte)(l.rng[i:]), &h)
 	}
-	copy(root[:], h)
-	return root
+	return h
 }
 
 // Range returns the concatenated hashes of the list's compact range.
-func (l *List) Range() []byte {
-	var b []byte
-	for _, h := range l.cr.Hashes() {
-		b = append(b, h...)
+func (l *List) Range() []byte { return bytes.Clone(l.rng) }
+
+// hashes returns the hashes of the list's compact range, left to right,
+// sharing the list's memory.
+func (l *List) hashes() [][]byte {
+	out := make([][]byte, 0, len(l.rng)/HashSize)
+	for i := 0; i < len(l.rng); i += HashSize {
+		out = append(out, l.rng[i:i+HashSize:i+HashSize])
 	}
-	return b
+	return out
 }
 
 // Value returns the map value of the list.

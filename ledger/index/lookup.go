@@ -329,10 +329,7 @@ func setList(p *Proof, all []uint64, since uint64) error {
 	head := all[:min(uint64(len(all)), since)]
 	l := NewList()
 	l.Append(head...)
-	p.Range = l.cr.Hashes()
-	if p.Range == nil {
-		p.Range = [][]byte{}
-	}
+	p.Range = l.hashes()
 	p.Indices = append(p.Indices, all[len(head):]...)
 	return nil
 }
@@ -427,11 +424,17 @@ func (p *Proof) Verify(vkey string, key ledger.Ref, known Known) (*Verified, err
 	if known.Count > p.Count {
 		return nil, incomplete(known.Count, ": the list shrank since the client's last look")
 	}
-	cr, err := ranges.NewRange(0, p.Since, p.Range)
+	rng := make([]byte, 0, len(p.Range)*HashSize)
+	for _, h := range p.Range {
+		if len(h) != HashSize {
+			return nil, fmt.Errorf("index answer: range: a hash of %d bytes", len(h))
+		}
+		rng = append(rng, h...)
+	}
+	l, err := listWithRoom(p.Since, rng, len(p.Indices))
 	if err != nil {
 		return nil, fmt.Errorf("index answer: range: %w", err)
 	}
-	l := &List{cr: cr}
 	if p.Since > 0 && l.Root() != known.Root {
 		return nil, incomplete(p.Since, ": its range does not match the list the client verified before")
 	}

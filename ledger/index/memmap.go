@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"slices"
 
 	"filippo.io/torchwood/prefix"
 
@@ -23,6 +24,9 @@ type memMap struct {
 	left, right *memNode
 	hash        [HashSize]byte
 	dirty       bool
+	// marked counts the nodes marked since the last rehash, for the
+	// changed list of rootChanged to be allocated once.
+	marked int
 }
 
 // memNode is a leaf (no children) or an inner node of a memMap.
@@ -122,19 +126,21 @@ func (m *memMap) insert(label, value [HashSize]byte) error {
 			leaf := newMemNode(256, label)
 			leaf.value = value
 			*slot = leaf
+			m.marked++
 			return nil
 		}
 		c := commonBits(&n.label, &label, n.bits)
 		if c == n.bits {
 			if n.bits == 256 { // the leaf of label
-				n.dirty, n.stub = true, false
+				m.mark(n)
+				n.stub = false
 				n.value = value
 				return nil
 			}
 			if n.stub {
 				return errNotLoaded
 			}
-			n.dirty = true
+			m.mark(n)
 			if bitOf(&label, n.bits) == 0 {
 				slot = &n.left
 			} else {
@@ -151,7 +157,16 @@ func (m *memMap) insert(label, value [HashSize]byte) error {
 			parent.left, parent.right = n, leaf
 		}
 		*slot = parent
+		m.marked += 2
 		return nil
+	}
+}
+
+// mark marks n for rehashing.
+func (m *memMap) mark(n *memNode) {
+	if !n.dirty {
+		n.dirty = true
+		m.marked++
 	}
 }
 
@@ -201,6 +216,10 @@ func (m *memMap) rootChanged(changed *[]Node) [HashSize]byte {
 		return nodeHashOf(sha256.Sum256([]byte{0}), &rootLabelHash)
 	}
 	if m.dirty {
+		if changed != nil {
+			*changed = slices.Grow(*changed, m.marked+1)
+		}
+		m.marked = 0
 		l, r := childHash(m.left, changed), childHash(m.right, changed)
 		m.hash = nodeHashOf(pairHash(&l, &r), &rootLabelHash)
 		m.dirty = false
@@ -223,8 +242,36 @@ func memFromOverlay(ov *overlay) (*memMap, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: the map has no root", ledger.ErrCorrupt)
 	}
-	var conv func(l prefix.Label) (*memNode, error)
-	conv = func(l prefix.Label) (*memNode, error) {
+	// The nodes converted, in one allocation: at most one per node held.
+	slab := make([]memNode, 0, len(ov.nodes))
+	var conv func(pn *prefix.Node) (*memNode, error)
+	conv = func(pn *prefix.Node) (*memNode, error) {
+		slab = append(slab, memNode{bits: int(pn.Label.BitLen()), hash: pn.Hash})
+		n := &slab[len(slab)-1]
+		copy(n.label[:], pn.Label.Bytes())
+		if n.bits == 256 {
+			return n, nil
+		}
+		l, lok := ov.nodes[pn.Left]
+		r, rok := ov.nodes[pn.Right]
+		if !lok || !rok {
+			n.stub = true
+			return n, nil
+		}
+		if pn.Left == prefix.EmptyNodeLabel || pn.Right == prefix.EmptyNodeLabel {
+			return nil, fmt.Errorf("%w: map node %s has an empty child", ledger.ErrCorrupt, pn.Label)
+		}
+		var err error
+		if n.left, err = conv(l); err != nil {
+			return nil, err
+		}
+		if n.right, err = conv(r); err != nil {
+			return nil, err
+		}
+		return n, nil
+	}
+	// child converts a child of the root, nil for the empty node.
+	child := func(l prefix.Label) (*memNode, error) {
 		if l == prefix.EmptyNodeLabel {
 			return nil, nil
 		}
@@ -232,35 +279,14 @@ func memFromOverlay(ov *overlay) (*memMap, error) {
 		if !ok {
 			return nil, fmt.Errorf("index: map node %s is not loaded", l)
 		}
-		n := &memNode{bits: int(l.BitLen()), hash: pn.Hash}
-		copy(n.label[:], l.Bytes())
-		if n.bits == 256 {
-			return n, nil
-		}
-		_, lok := ov.nodes[pn.Left]
-		_, rok := ov.nodes[pn.Right]
-		if !lok || !rok {
-			n.stub = true
-			return n, nil
-		}
-		var err error
-		if n.left, err = conv(pn.Left); err != nil {
-			return nil, err
-		}
-		if n.right, err = conv(pn.Right); err != nil {
-			return nil, err
-		}
-		if n.left == nil || n.right == nil {
-			return nil, fmt.Errorf("%w: map node %s has an empty child", ledger.ErrCorrupt, l)
-		}
-		return n, nil
+		return conv(pn)
 	}
 	m := &memMap{hash: root.Hash}
 	var err error
-	if m.left, err = conv(root.Left); err != nil {
+	if m.left, err = child(root.Left); err != nil {
 		return nil, err
 	}
-	if m.right, err = conv(root.Right); err != nil {
+	if m.right, err = child(root.Right); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -52,23 +52,32 @@ func fromPrefix(n *prefix.Node) Node {
 }
 
 func toPrefix(n Node) (*prefix.Node, error) {
-	l, err := labelOf(n.ID)
-	if err != nil {
+	out := new(prefix.Node)
+	if err := toPrefixInto(out, n); err != nil {
 		return nil, err
 	}
-	out := &prefix.Node{Label: l, Hash: n.Hash}
+	return out, nil
+}
+
+// toPrefixInto is toPrefix into out.
+func toPrefixInto(out *prefix.Node, n Node) error {
+	l, err := labelOf(n.ID)
+	if err != nil {
+		return err
+	}
+	*out = prefix.Node{Label: l, Hash: n.Hash}
 	if isInner(l) != n.Inner {
-		return nil, fmt.Errorf("%w: map node %s: inner %v", ledger.ErrCorrupt, l, n.Inner)
+		return fmt.Errorf("%w: map node %s: inner %v", ledger.ErrCorrupt, l, n.Inner)
 	}
 	if n.Inner {
 		if out.Left, err = labelOf(n.Left); err != nil {
-			return nil, err
+			return err
 		}
 		if out.Right, err = labelOf(n.Right); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // nodeLoader reads stored nodes (Tx.IndexNodes, Reader.IndexNodes).
@@ -84,15 +93,19 @@ type overlay struct {
 	absent map[prefix.Label]bool
 }
 
-func newOverlay(load nodeLoader) *overlay {
-	return &overlay{load: load, nodes: make(map[prefix.Label]*prefix.Node), dirty: make(map[prefix.Label]bool),
+func newOverlay(load nodeLoader) *overlay { return newOverlaySize(load, 0) }
+
+// newOverlaySize returns an overlay whose cache is sized for about n nodes,
+// so that it does not grow step by step while it loads them.
+func newOverlaySize(load nodeLoader, n int) *overlay {
+	return &overlay{load: load, nodes: make(map[prefix.Label]*prefix.Node, n), dirty: make(map[prefix.Label]bool),
 		absent: make(map[prefix.Label]bool)}
 }
 
 // fetch loads the nodes of ids that are not cached, in one call.
 func (o *overlay) fetch(ctx context.Context, ids []NodeID) error {
 	var want []NodeID
-	asked := make(map[prefix.Label]bool)
+	asked := make(map[prefix.Label]bool, len(ids))
 	for _, id := range ids {
 		l, err := labelOf(id)
 		if err != nil {
@@ -110,12 +123,16 @@ func (o *overlay) fetch(ctx context.Context, ids []NodeID) error {
 	if err != nil {
 		return fmt.Errorf("load map nodes: %w", err)
 	}
+	// The nodes loaded, in one allocation.
+	slab := make([]prefix.Node, len(got))
+	i := 0
 	for id, n := range got {
 		if n.ID != id {
 			return fmt.Errorf("%w: map node %x read as %x", ledger.ErrCorrupt, id, n.ID)
 		}
-		pn, err := toPrefix(n)
-		if err != nil {
+		pn := &slab[i]
+		i++
+		if err := toPrefixInto(pn, n); err != nil {
 			return err
 		}
 		o.nodes[pn.Label] = pn
@@ -165,7 +182,9 @@ func (o *overlay) changed() []Node {
 // each node on the path to each label. The root's children are loaded even
 // with no labels, since memFromOverlay needs them (a step whose entries
 // carry no index key still signs the map's root). If the map has no root
-// yet, it initialises an empty one.
+// yet, it initialises an empty one. With labels in ascending order, as an
+// Indexer's are, the labels whose paths share a node are adjacent: each
+// node's children are asked for once.
 func (o *overlay) prefetch(ctx context.Context, labels [][HashSize]byte) error {
 	if err := o.fetch(ctx, []NodeID{idOf(prefix.RootLabel)}); err != nil {
 		return err
@@ -186,16 +205,16 @@ func (o *overlay) prefetch(ctx context.Context, labels [][HashSize]byte) error {
 		active = append(active, walk{target: leafLabel(l), at: prefix.RootLabel})
 	}
 	for len(active) > 0 {
-		var next []NodeID
-		seen := make(map[prefix.Label]bool)
+		next := make([]NodeID, 0, 2*len(active))
+		var prev *prefix.Node
 		live := active[:0]
 		for _, w := range active {
 			n, ok := o.nodes[w.at]
 			if !ok || !isInner(n.Label) || !w.target.HasPrefix(n.Label) {
 				continue
 			}
-			if !seen[n.Label] { // labels share the top of their paths
-				seen[n.Label] = true
+			if n != prev { // labels share the top of their paths
+				prev = n
 				next = append(next, idOf(n.Left), idOf(n.Right))
 			}
 			if w.target.SideOf(n.Label) == prefix.Left {

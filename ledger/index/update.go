@@ -3,6 +3,7 @@ package index
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -103,6 +104,7 @@ func (x *Indexer) step(ctx context.Context) (Note, bool, error) {
 	if err != nil {
 		return latest, false, err
 	}
+	leaves := newLeafCache(from, cp.Size)
 	var note Note
 	conflict := false
 	err = x.store.UpdateIndex(ctx, func(tx Tx, size uint64, ok bool) (*Batch, error) {
@@ -110,7 +112,7 @@ func (x *Indexer) step(ctx context.Context) (Note, bool, error) {
 		if conflict = size != latest.Size || ok != indexed; conflict {
 			return nil, nil
 		}
-		b, err := x.apply(ctx, tx, lists, cp, upgrade)
+		b, err := x.apply(ctx, tx, lists, leaves, cp, upgrade)
 		if err != nil {
 			return nil, err
 		}
@@ -158,14 +160,15 @@ type keyList struct {
 
 // read returns, for each key the leaves [from, to) carry, the new
 // indices, in label order. It takes the keys of the entries the Log handed
-// over (Appended) and reads the others' leaves from the store.
+// over (Appended) and reads the others' leaves from the store. Each key's
+// label is computed once, when the key first occurs.
 func (x *Indexer) read(ctx context.Context, from, to uint64) ([]*keyList, error) {
-	byLabel := make(map[[HashSize]byte]*keyList)
-	add := func(key ledger.Ref, label [HashSize]byte, index uint64) {
-		kl := byLabel[label]
+	byKey := make(map[ledger.Ref]*keyList)
+	add := func(key ledger.Ref, index uint64) {
+		kl := byKey[key]
 		if kl == nil {
-			kl = &keyList{label: label, key: key}
-			byLabel[label] = kl
+			kl = &keyList{label: Label(key), key: key}
+			byKey[key] = kl
 		}
 		kl.indices = append(kl.indices, index)
 	}
@@ -173,7 +176,7 @@ func (x *Indexer) read(ctx context.Context, from, to uint64) ([]*keyList, error)
 		keys, next := x.fed.take(at, to)
 		for i, ks := range keys {
 			for _, k := range ks {
-				add(k, Label(k), at+uint64(i))
+				add(k, at+uint64(i))
 			}
 		}
 		if len(keys) > 0 {
@@ -185,8 +188,8 @@ func (x *Indexer) read(ctx context.Context, from, to uint64) ([]*keyList, error)
 		}
 		at = next
 	}
-	out := make([]*keyList, 0, len(byLabel))
-	for _, kl := range byLabel {
+	out := make([]*keyList, 0, len(byKey))
+	for _, kl := range byKey {
 		out = append(out, kl)
 	}
 	slices.SortFunc(out, func(a, b *keyList) int { return bytes.Compare(a.label[:], b.label[:]) })
@@ -200,7 +203,12 @@ type recordReader interface {
 
 // eachKey calls fn, in index order, with each key of each leaf in [from,
 // to), derived from the leaf bytes alone.
-func eachKey(ctx context.Context, r recordReader, from, to uint64, fn func(key ledger.Ref, label [HashSize]byte, index uint64)) error {
+func eachKey(ctx context.Context, r recordReader, from, to uint64, fn func(key ledger.Ref, index uint64)) error {
+	// One digest for the leaf hashes and one decoded leaf whose memory each
+	// leaf reuses: the keys' strings are the leaf's own copy, not d's.
+	lh := sha256.New()
+	var sum [HashSize]byte
+	var d ledger.DecodedLeaf
 	for start := from; start < to; start += recordPage {
 		end := min(start+recordPage, to)
 		recs, err := r.Records(ctx, start, end)
@@ -212,15 +220,17 @@ func eachKey(ctx context.Context, r recordReader, from, to uint64, fn func(key l
 		}
 		for i := range recs {
 			idx := start + uint64(i)
-			if recs[i].Index != idx || ledger.LeafHash(recs[i].Leaf) != recs[i].LeafHash {
+			lh.Reset()
+			lh.Write([]byte{0}) // ledger.LeafHash: SHA-256(0x00 ‖ leaf)
+			lh.Write(recs[i].Leaf)
+			if recs[i].Index != idx || [HashSize]byte(lh.Sum(sum[:0])) != recs[i].LeafHash {
 				return fmt.Errorf("%w: entry %d: stored leaf does not match its leaf hash", ledger.ErrCorrupt, idx)
 			}
-			d, err := ledger.DecodeLeaf(recs[i].Leaf)
-			if err != nil {
+			if err := ledger.DecodeLeafTo(&d, recs[i].Leaf); err != nil {
 				return fmt.Errorf("entry %d: %w", idx, err)
 			}
 			for _, k := range ledger.IndexKeys(&d.Entry) {
-				fn(k, Label(k), idx)
+				fn(k, idx)
 			}
 		}
 	}
@@ -231,7 +241,7 @@ func eachKey(ctx context.Context, r recordReader, from, to uint64, fn func(key l
 // nodes and signs the note for cp.
 // With fresh, the step builds the version-2 index from index 0 over a
 // version-1 one, whose key states and map nodes the batch removes (Reset).
-func (x *Indexer) apply(ctx context.Context, tx Tx, lists []*keyList, cp ledger.Checkpoint, fresh bool) (*Batch, error) {
+func (x *Indexer) apply(ctx context.Context, tx Tx, lists []*keyList, leaves *leafCache, cp ledger.Checkpoint, fresh bool) (*Batch, error) {
 	labels := make([][HashSize]byte, len(lists))
 	for i, kl := range lists {
 		labels[i] = kl.label
@@ -245,7 +255,13 @@ func (x *Indexer) apply(ctx context.Context, tx Tx, lists []*keyList, cp ledger.
 			return nil, fmt.Errorf("read key states: %w", err)
 		}
 	}
-	ov := newOverlay(load)
+	// A step loads about three nodes per key and their siblings; a fresh
+	// map loads none.
+	hint := 6*len(labels) + 16
+	if fresh {
+		hint = 0
+	}
+	ov := newOverlaySize(load, hint)
 	if err := ov.prefetch(ctx, labels); err != nil {
 		return nil, err
 	}
@@ -254,20 +270,35 @@ func (x *Indexer) apply(ctx context.Context, tx Tx, lists []*keyList, cp ledger.
 		return nil, err
 	}
 	b := &Batch{Keys: make([]KeyState, 0, len(lists)), Reset: fresh}
+	agents := 0
 	for _, kl := range lists {
-		l := NewList()
-		if st, ok := states[kl.label]; ok {
-			if l, err = ListFromRange(st.Size, st.Range); err != nil {
-				return nil, fmt.Errorf("key %s: %w", kl.key, err)
-			}
+		if kl.key.Key == ledger.RefAgent {
+			agents += len(kl.indices)
 		}
-		l.Append(kl.indices...)
+	}
+	if agents > 0 {
+		b.AgentRefs = make([]RefAt, 0, agents)
+	}
+	for _, kl := range lists {
+		var size uint64
+		var rng []byte
+		if st, ok := states[kl.label]; ok {
+			size, rng = st.Size, st.Range
+		}
+		l, err := listWithRoom(size, rng, len(kl.indices))
+		if err != nil {
+			return nil, fmt.Errorf("key %s: %w", kl.key, err)
+		}
+		for _, idx := range kl.indices {
+			l.push(leaves.leaf(idx))
+		}
 		if kl.key.Key == ledger.RefAgent {
 			for _, idx := range kl.indices {
 				b.AgentRefs = append(b.AgentRefs, RefAt{Ref: kl.key, Index: idx})
 			}
 		}
-		b.Keys = append(b.Keys, KeyState{Label: kl.label, Size: l.Size(), Range: l.Range()})
+		// The list is the step's own: its range needs no copy.
+		b.Keys = append(b.Keys, KeyState{Label: kl.label, Size: l.size, Range: l.rng})
 		if err := m.insert(kl.label, l.Value()); err != nil {
 			return nil, fmt.Errorf("key %s: insert into map: %w", kl.key, err)
 		}
@@ -285,4 +316,39 @@ func (x *Indexer) apply(ctx context.Context, tx Tx, lists []*keyList, cp ledger.
 	}
 	b.Note.Time = x.now().UTC()
 	return b, nil
+}
+
+// maxLeafCache is the largest step, in entries, whose list leaves a
+// leafCache keeps: 32 MiB of hashes.
+const maxLeafCache = 1 << 20
+
+// leafCache holds the list leaf hashes (ListLeaf) of the entries of one
+// step: an entry's index is appended to the list of each of its keys, and
+// its leaf is hashed once. A step beyond maxLeafCache entries (the first
+// of a version-2 index over a long ledger) hashes each time instead.
+type leafCache struct {
+	from   uint64
+	leaves [][HashSize]byte
+}
+
+func newLeafCache(from, to uint64) *leafCache {
+	c := &leafCache{from: from}
+	if to > from && to-from <= maxLeafCache {
+		c.leaves = make([][HashSize]byte, to-from)
+	}
+	return c
+}
+
+// leaf returns ListLeaf(index). A zero slot is one not hashed yet: no
+// SHA-256 output is known to be zero, and if one were it would only be
+// hashed again.
+func (c *leafCache) leaf(index uint64) [HashSize]byte {
+	i := index - c.from
+	if index < c.from || i >= uint64(len(c.leaves)) {
+		return ListLeaf(index)
+	}
+	if c.leaves[i] == ([HashSize]byte{}) {
+		c.leaves[i] = ListLeaf(index)
+	}
+	return c.leaves[i]
 }

@@ -147,8 +147,10 @@ func readIndexNodes(ctx context.Context, q querier, ids []index.NodeID) (map[ind
 		if err != nil {
 			return nil, wrap("read index nodes", err)
 		}
+		// The columns are read in the driver's memory (RawBytes), which
+		// DecodeNode copies from: no allocation per column.
+		var id, h, children sql.RawBytes
 		for rows.Next() {
-			var id, h, children []byte
 			if err := rows.Scan(&id, &h, &children); err != nil {
 				rows.Close()
 				return nil, wrap("read index nodes", err)

@@ -719,8 +719,10 @@ type checker struct {
 	index  bool
 	labels [][index.HashSize]byte
 	h      hash.Hash
-	// leaf is the leaf being checked, decoded.
-	leaf ledger.DecodedLeaf
+	// attrs and cms hold the attributes and commitments of the leaf being
+	// checked, reused from leaf to leaf.
+	attrs []ledger.Attr
+	cms   []ledger.Commitment
 	// more is where checkedMore values are taken from.
 	more []checkedMore
 	// sum is a content hash.
@@ -754,8 +756,19 @@ func (c *checker) check(rec *ledger.Record, out *checked) {
 		out.div = diverge(i, "entry %d: leaf hash mismatch: stored %s but the leaf hashes to %s", i, short(rec.LeafHash[:]), short(out.hash[:]))
 		return
 	}
-	d := &c.leaf
-	if err := ledger.DecodeLeafString(d, unsafe.String(unsafe.SliceData(rec.Leaf), len(rec.Leaf))); err != nil {
+	// The decoded leaf is on the stack, not in the checker: its strings are
+	// written without the write barriers that writes into the heap take
+	// while the collector marks.
+	var d ledger.DecodedLeaf
+	d.Entry.Attrs, d.Commitments = c.attrs[:0], c.cms[:0]
+	err := ledger.DecodeLeafString(&d, unsafe.String(unsafe.SliceData(rec.Leaf), len(rec.Leaf)))
+	if cap(d.Entry.Attrs) > cap(c.attrs) {
+		c.attrs = d.Entry.Attrs[:0]
+	}
+	if cap(d.Commitments) > cap(c.cms) {
+		c.cms = d.Commitments[:0]
+	}
+	if err != nil {
 		out.div = diverge(i, "entry %d: leaf does not decode: %v", i, err)
 		return
 	}

@@ -26,6 +26,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash"
@@ -719,8 +720,10 @@ type checker struct {
 	index  bool
 	labels [][index.HashSize]byte
 	h      hash.Hash
-	// leaf is the leaf being checked, decoded.
-	leaf ledger.DecodedLeaf
+	// attrs and cms hold the attributes and commitments of the leaf being
+	// checked, reused from leaf to leaf.
+	attrs []ledger.Attr
+	cms   []ledger.Commitment
 	// more is where checkedMore values are taken from.
 	more []checkedMore
 	// sum is a content hash.
@@ -750,12 +753,23 @@ func (c *checker) check(rec *ledger.Record, out *checked) {
 	h.Write(c.buf[:1])
 	h.Write(rec.Leaf)
 	h.Sum(out.hash[:0])
-	if out.hash != rec.LeafHash {
+	if !sameHash(&out.hash, &rec.LeafHash) {
 		out.div = diverge(i, "entry %d: leaf hash mismatch: stored %s but the leaf hashes to %s", i, short(rec.LeafHash[:]), short(out.hash[:]))
 		return
 	}
-	d := &c.leaf
-	if err := ledger.DecodeLeafString(d, unsafe.String(unsafe.SliceData(rec.Leaf), len(rec.Leaf))); err != nil {
+	// The decoded leaf is on the stack, not in the checker: its strings are
+	// written without the write barriers that writes into the heap take
+	// while the collector marks.
+	var d ledger.DecodedLeaf
+	d.Entry.Attrs, d.Commitments = c.attrs[:0], c.cms[:0]
+	err := ledger.DecodeLeafString(&d, unsafe.String(unsafe.SliceData(rec.Leaf), len(rec.Leaf)))
+	if cap(d.Entry.Attrs) > cap(c.attrs) {
+		c.attrs = d.Entry.Attrs[:0]
+	}
+	if cap(d.Commitments) > cap(c.cms) {
+		c.cms = d.Commitments[:0]
+	}
+	if err != nil {
 		out.div = diverge(i, "entry %d: leaf does not decode: %v", i, err)
 		return
 	}
@@ -771,7 +785,7 @@ func (c *checker) check(rec *ledger.Record, out *checked) {
 		out.div = diverge(i, "entry %d: time column %s but the leaf says %s", i, fmtTime(rec.Time), fmtTime(e.Start))
 		return
 	}
-	if key := e.DedupKey(); rec.DedupKey != key {
+	if key := e.DedupKey(); !sameHash(&rec.DedupKey, &key) {
 		out.div = dedupDiv(i, rec.DedupKey, key)
 		return
 	}
@@ -836,10 +850,20 @@ func (c *checker) check(rec *ledger.Record, out *checked) {
 		out.div = diverge(i, "tile 0/%d hash %d (entry %d): missing; the tile has %d hashes", tile.Index, pos, i, len(stored)/ledger.HashSize)
 		return
 	}
-	if got := stored[pos*ledger.HashSize : (pos+1)*ledger.HashSize]; !bytes.Equal(got, out.hash[:]) {
+	if got := stored[pos*ledger.HashSize : (pos+1)*ledger.HashSize]; !sameHash((*[ledger.HashSize]byte)(got), &out.hash) {
 		out.div = diverge(i, "tile 0/%d hash %d (entry %d) differs: stored %s but the entry's leaf hashes to %s",
 			tile.Index, pos, i, short(got), short(out.hash[:]))
 	}
+}
+
+// sameHash reports whether a and b are equal, in four loads each instead
+// of a call of runtime.memequal, which the comparison of two arrays of
+// this size compiles to.
+func sameHash(a, b *[ledger.HashSize]byte) bool {
+	le := binary.LittleEndian
+	// ^ and | have the same precedence in Go: each XOR in parentheses.
+	return (le.Uint64(a[0:])^le.Uint64(b[0:]))|(le.Uint64(a[8:])^le.Uint64(b[8:]))|
+		(le.Uint64(a[16:])^le.Uint64(b[16:]))|(le.Uint64(a[24:])^le.Uint64(b[24:])) == 0
 }
 
 // dedupDiv reports an entry whose dedup key column is not its leaf's key.

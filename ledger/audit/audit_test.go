@@ -352,7 +352,7 @@ func TestRecordsInto(t *testing.T) {
 		slab []byte
 		err  error
 	)
-	for _, r := range [][2]uint64{{0, entries + 1}, {10, 50}, {0, entries + 1}, {295, 400}, {400, 500}} {
+	for _, r := range [][2]uint64{{0, entries + 1}, {10, 50}, {0, entries + 1}, {1, entries + 1}, {3, 300}, {295, 400}, {400, 500}} {
 		recs, slab, err = l.Store.RecordsInto(ctx, r[0], r[1], recs, slab)
 		if err != nil {
 			t.Fatalf("RecordsInto(%d, %d) error = %v", r[0], r[1], err)

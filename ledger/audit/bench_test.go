@@ -165,6 +165,21 @@ func readAll(ctx context.Context, b testing.TB, r ledger.Reader, size uint64, pa
 	return n
 }
 
+// BenchmarkAuditRun audits a Postgres ledger of benchSize entries and does
+// nothing else in its loop: for instruction counts of the audit alone, the
+// difference between two runs under callgrind that differ only in
+// -benchtime (the ledger is built alike in both), divided by the entries
+// audited.
+func BenchmarkAuditRun(b *testing.B) {
+	l := audittest.New(b, benchSize(b), 10_000)
+	for b.Loop() {
+		rep, err := audit.Run(b.Context(), l.Store, l.Keys.Verifier, audit.Options{})
+		if err != nil || !rep.OK() {
+			b.Fatalf("Run() = %v, %v", rep.Divergence, err)
+		}
+	}
+}
+
 // BenchmarkAuditMemory audits the same ledger copied into memory: the
 // audit's own cost, without the store's.
 func BenchmarkAuditMemory(b *testing.B) {

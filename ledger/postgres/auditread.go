@@ -137,6 +137,9 @@ type recordReader struct {
 	// names holds the content names read so far, so that each is one
 	// string however many entries carry it.
 	names map[string]string
+	// spare is how far content has looked, in recs, for the room of an
+	// earlier record without content (see addContent).
+	spare int
 }
 
 // maxNames bounds recordReader.names.
@@ -218,24 +221,45 @@ func (r *recordReader) content(v [][]byte) error {
 		return fmt.Errorf("%w: malformed content row", ledger.ErrCorrupt)
 	}
 	idx := binary.BigEndian.Uint64(v[0])
-	rec := r.find(idx)
-	if rec == nil {
+	k := r.find(idx)
+	if k < 0 {
 		return fmt.Errorf("%w: content %q of entry %d has no entry", ledger.ErrCorrupt, v[1], idx)
 	}
-	rec.Content = append(rec.Content, ledger.Content{Name: r.name(v[1]), Salt: r.copy(v[2]), Data: r.copy(v[3])})
+	r.addContent(k, ledger.Content{Name: r.name(v[1]), Salt: r.copy(v[2]), Data: r.copy(v[3])})
 	return nil
 }
 
-// find returns the record of entry idx, nil if there is none.
-func (r *recordReader) find(idx uint64) *ledger.Record {
+// addContent appends c to the content of recs[k]. A record keeps its
+// Content slice from the last call, but which records carry content moves
+// from page to page: when recs[k] has no room, it takes that of an earlier
+// record that has none (content comes in index order, as a rule, so an
+// earlier record is done), instead of allocating.
+func (r *recordReader) addContent(k int, c ledger.Content) {
+	rec := &r.recs[k]
+	if len(rec.Content) == cap(rec.Content) {
+		for ; r.spare < k; r.spare++ {
+			o := &r.recs[r.spare]
+			if len(o.Content) == 0 && cap(o.Content) > len(rec.Content) {
+				rec.Content, o.Content = append(o.Content, rec.Content...), nil
+				r.spare++
+				break
+			}
+		}
+	}
+	rec.Content = append(rec.Content, c)
+}
+
+// find returns the position in recs of the record of entry idx, -1 if
+// there is none.
+func (r *recordReader) find(idx uint64) int {
 	if k := idx - r.start; idx >= r.start && k < uint64(len(r.recs)) && r.recs[k].Index == idx {
-		return &r.recs[k] // no gap before it
+		return int(k) // no gap before it
 	}
 	k, ok := slices.BinarySearchFunc(r.recs, idx, func(rec ledger.Record, i uint64) int { return cmp.Compare(rec.Index, i) })
 	if !ok {
-		return nil
+		return -1
 	}
-	return &r.recs[k]
+	return k
 }
 
 // kindOf returns the kind named b, without a copy for a known kind.

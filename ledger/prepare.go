@@ -189,54 +189,13 @@ func (p *preparer) appendLeaf(dst []byte, e *Entry) ([]byte, error) {
 }
 
 // validString reports whether checkString accepts s. Most strings are
-// ASCII without NUL, which it sees eight bytes at a time in one pass (the
-// last eight overlapping the ones before); any other string it checks as
-// checkString does.
+// ASCII without NUL, which plainASCII sees eight bytes at a time; any
+// other string it checks as checkString does.
 func validString(s string) bool {
 	if len(s) > MaxLeafSize {
 		return false
 	}
-	if len(s) >= 8 {
-		for i := 0; ; i += 8 {
-			if i > len(s)-8 {
-				i = len(s) - 8
-			}
-			if !plainWord(load64(s, i)) {
-				break
-			}
-			if i == len(s)-8 {
-				return true
-			}
-		}
-	} else if plainShort(s) {
-		return true
-	}
-	return strings.IndexByte(s, 0) < 0 && utf8.ValidString(s)
-}
-
-// load64 returns s[i:i+8] as a little-endian number, in one load.
-func load64(s string, i int) uint64 {
-	w := s[i : i+8]
-	return uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
-		uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
-}
-
-// plainWord reports whether the eight bytes of w are ASCII and none is 0.
-func plainWord(w uint64) bool {
-	const lows, highs = 0x0101010101010101, 0x8080808080808080
-	// w-lows sets the high bit of the lowest zero byte (and maybe of a
-	// 0x01 above it): it has a zero byte iff (w-lows)&^w&highs != 0.
-	return w&highs == 0 && (w-lows)&^w&highs == 0
-}
-
-// plainShort reports whether the bytes of s are ASCII and none is 0.
-func plainShort(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c == 0 || c >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
+	return plainASCII(s) || strings.IndexByte(s, 0) < 0 && utf8.ValidString(s)
 }
 
 func appendString(b []byte, s string) []byte {

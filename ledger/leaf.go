@@ -2,8 +2,10 @@ package ledger
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"hash"
 	"math/bits"
 	"sort"
 	"strings"
@@ -119,6 +121,32 @@ func LeafHash(leaf []byte) [32]byte {
 	var out [32]byte
 	copy(out[:], rfc6962.DefaultHasher.HashLeaf(leaf))
 	return out
+}
+
+// leafPrefix is the RFC 6962 domain separation byte of a leaf hash, in an
+// array of its own: a slice literal passed to the digest would be
+// allocated at every call.
+var leafPrefix = [1]byte{rfc6962.RFC6962LeafHashPrefix}
+
+// LeafHasher computes LeafHash with one digest it reuses, for callers that
+// hash many leaves: no allocation per leaf, and the leaf is not copied.
+// The zero LeafHasher is ready to use; it is not safe for concurrent use.
+type LeafHasher struct {
+	h   hash.Hash
+	sum [HashSize]byte
+}
+
+// Sum returns LeafHash(leaf).
+func (lh *LeafHasher) Sum(leaf []byte) [HashSize]byte {
+	if lh.h == nil {
+		lh.h = sha256.New()
+	}
+	lh.h.Reset()
+	lh.h.Write(leafPrefix[:])
+	lh.h.Write(leaf)
+	// Summing into lh's own array keeps the result off the heap.
+	lh.h.Sum(lh.sum[:0])
+	return lh.sum
 }
 
 // DecodedLeaf is a leaf parsed back into its parts. Content appears only as

@@ -322,3 +322,26 @@ func TestSignerVerifierKey(t *testing.T) {
 		}
 	}
 }
+
+// TestLeafHasher checks that a reused LeafHasher gives LeafHash of each
+// leaf in turn, whatever it hashed before, and allocates nothing per leaf.
+func TestLeafHasher(t *testing.T) {
+	var lh ledger.LeafHasher
+	for _, leaf := range [][]byte{
+		nil,
+		{0},
+		[]byte("a leaf"),
+		bytes.Repeat([]byte{0xab}, 55), // one block with the prefix and padding
+		bytes.Repeat([]byte{0xcd}, 56), // padding spills into a second block
+		bytes.Repeat([]byte("leaf "), 1000),
+		[]byte("a leaf"), // again, after a long one
+	} {
+		if got, want := lh.Sum(leaf), ledger.LeafHash(leaf); got != want {
+			t.Errorf("Sum(%d bytes) = %x, want %x", len(leaf), got, want)
+		}
+	}
+	leaf := bytes.Repeat([]byte("leaf "), 200)
+	if n := testing.AllocsPerRun(100, func() { lh.Sum(leaf) }); n != 0 {
+		t.Errorf("Sum allocates %.1f times a leaf, want 0", n)
+	}
+}

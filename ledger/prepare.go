@@ -31,7 +31,7 @@ func PrepareRecords(entries []Entry) ([]Record, error) {
 		}
 		recs[i] = Record{
 			Leaf:     slab[start:len(slab):len(slab)],
-			LeafHash: p.leafHash(slab[start:]),
+			LeafHash: p.leaves.Sum(slab[start:]),
 			DedupKey: e.DedupKey(),
 			Kind:     e.Kind,
 			TraceID:  e.TraceID,
@@ -54,6 +54,8 @@ type preparer struct {
 	cs    []Commitment
 	h     hash.Hash
 	sum   [sha256.Size]byte
+	// leaves hashes the leaves.
+	leaves LeafHasher
 }
 
 // commitment returns c.Commitment(), SHA-256(Salt ‖ Data).
@@ -66,22 +68,6 @@ func (p *preparer) commitment(c *Content) [CommitmentSize]byte {
 	p.h.Write(c.Data)
 	// Summing into p's own array, not a local one, keeps the result off
 	// the heap: the interface call would make a local array escape.
-	p.h.Sum(p.sum[:0])
-	return p.sum
-}
-
-// leafPrefix is the RFC 6962 domain separation byte of a leaf hash.
-var leafPrefix = [1]byte{0}
-
-// leafHash returns the RFC 6962 leaf hash SHA-256(0x00 ‖ leaf), as
-// LeafHash does, without copying leaf.
-func (p *preparer) leafHash(leaf []byte) [HashSize]byte {
-	if p.h == nil {
-		p.h = sha256.New()
-	}
-	p.h.Reset()
-	p.h.Write(leafPrefix[:])
-	p.h.Write(leaf)
 	p.h.Sum(p.sum[:0])
 	return p.sum
 }

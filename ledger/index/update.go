@@ -3,7 +3,6 @@ package index
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -206,8 +205,7 @@ type recordReader interface {
 func eachKey(ctx context.Context, r recordReader, from, to uint64, fn func(key ledger.Ref, index uint64)) error {
 	// One digest for the leaf hashes and one decoded leaf whose memory each
 	// leaf reuses: the keys' strings are the leaf's own copy, not d's.
-	lh := sha256.New()
-	var sum [HashSize]byte
+	var lh ledger.LeafHasher
 	var d ledger.DecodedLeaf
 	for start := from; start < to; start += recordPage {
 		end := min(start+recordPage, to)
@@ -220,10 +218,7 @@ func eachKey(ctx context.Context, r recordReader, from, to uint64, fn func(key l
 		}
 		for i := range recs {
 			idx := start + uint64(i)
-			lh.Reset()
-			lh.Write([]byte{0}) // ledger.LeafHash: SHA-256(0x00 ‖ leaf)
-			lh.Write(recs[i].Leaf)
-			if recs[i].Index != idx || [HashSize]byte(lh.Sum(sum[:0])) != recs[i].LeafHash {
+			if recs[i].Index != idx || lh.Sum(recs[i].Leaf) != recs[i].LeafHash {
 				return fmt.Errorf("%w: entry %d: stored leaf does not match its leaf hash", ledger.ErrCorrupt, idx)
 			}
 			if err := ledger.DecodeLeafTo(&d, recs[i].Leaf); err != nil {

@@ -109,8 +109,7 @@ type builder struct {
 // Each byte is handed out once, and cleared as it is.
 type saltPool struct {
 	buf  [saltPoolSize]byte
-	next int // buf[next:] is left, once filled
-	full bool
+	left int // the last left bytes of buf are not handed out yet
 }
 
 const saltPoolSize = 32 * ledger.SaltSize
@@ -121,14 +120,14 @@ func (p *saltPool) read(salt []byte) {
 		rand.Read(salt)
 		return
 	}
-	if !p.full || p.next+len(salt) > len(p.buf) {
+	if p.left < len(salt) {
 		rand.Read(p.buf[:])
-		p.next, p.full = 0, true
+		p.left = len(p.buf)
 	}
-	used := p.buf[p.next : p.next+len(salt)]
+	used := p.buf[len(p.buf)-p.left:][:len(salt)]
 	copy(salt, used)
 	clear(used)
-	p.next += len(salt)
+	p.left -= len(salt)
 }
 
 func (m *Mapper) newBuilder() *builder {
@@ -156,11 +155,6 @@ func (b *builder) find(key string) int {
 	if b.keys&keyBit(key) == 0 {
 		return -1
 	}
-	return b.search(key)
-}
-
-// search returns the place of attribute key in attrs, or -1.
-func (b *builder) search(key string) int {
 	if b.index != nil {
 		if i, ok := b.index[key]; ok {
 			return i

@@ -64,7 +64,7 @@ func TestSaltPool(t *testing.T) {
 			t.Fatalf("salt %d repeats an earlier one: %x", i, salt)
 		}
 		seen[string(salt)] = true
-		if left := p.buf[:p.next]; !bytes.Equal(left, make([]byte, len(left))) {
+		if out := p.buf[:len(p.buf)-p.left]; !bytes.Equal(out, make([]byte, len(out))) {
 			t.Fatalf("after salt %d, the pool keeps handed-out bytes", i)
 		}
 	}

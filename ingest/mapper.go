@@ -68,14 +68,6 @@ func NewMapper(r *secrets.Redactor, mc MappingConfig, limits Limits) (*Mapper, e
 			m.rules = append(m.rules, openllmetryRules...)
 		}
 	}
-	for i := range m.rules {
-		r := &m.rules[i]
-		r.targetBit = keyBit(r.target)
-		r.sourceBits = make([]uint64, len(r.sources))
-		for j, src := range r.sources {
-			r.sourceBits[j] = keyBit(src)
-		}
-	}
 	var prefixes []prefixRule
 	m.exact, prefixes = m.contentRules()
 	for k := range m.exact {
@@ -312,12 +304,8 @@ type spanScratch struct {
 func (s *spanScratch) builder(m *Mapper) *builder {
 	b := &s.b
 	findings, attrs := b.sc.findings[:0], b.attrs[:0]
-	if cap(attrs) <= len(b.attrBuf) {
-		attrs = nil
-	}
-	*b = builder{m: m, sc: scrub{r: m.redactor, findings: findings}, slab: &s.attrs, facts: &s.facts, salts: &s.salts}
-	b.attrs = attrs
-	if b.attrs == nil {
+	*b = builder{m: m, sc: scrub{r: m.redactor, findings: findings}, attrs: attrs, slab: &s.attrs, facts: &s.facts, salts: &s.salts}
+	if b.attrs == nil { // the first span: b is s.b, at the same place for every span
 		b.attrs = b.attrBuf[:0]
 	}
 	return b
@@ -630,16 +618,10 @@ func (b *builder) common(res *resourceInfo, kind ledger.Kind, op string) {
 		if r.kinds != nil && !slices.Contains(r.kinds, kind) {
 			continue
 		}
-		// b.keys tells most absent names without a call of find.
-		if b.keys&r.targetBit != 0 {
-			if _, ok := b.get(r.target); ok {
-				continue
-			}
+		if _, ok := b.get(r.target); ok {
+			continue
 		}
-		for j, s := range r.sources {
-			if b.keys&r.sourceBits[j] == 0 {
-				continue
-			}
+		for _, s := range r.sources {
 			if v, ok := b.get(s); ok {
 				b.set(r.target, v)
 				break

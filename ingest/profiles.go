@@ -136,10 +136,6 @@ type copyRule struct {
 	target  string
 	sources []string
 	kinds   []ledger.Kind
-	// targetBit and sourceBits are the keyBit of target and of each
-	// source (NewMapper), with which common skips most absent names.
-	targetBit  uint64
-	sourceBits []uint64
 }
 
 // coreRules map older semantic-convention names onto current ones; they

@@ -295,9 +295,7 @@ func asciiText(v string, nul bool) bool {
 	}
 	for i := 0; ; i += 8 {
 		i = min(i, len(v)-8)
-		w := v[i : i+8]
-		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
-			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+		x := word(v, i)
 		// x-lows sets the high bit of x's lowest zero byte, if any.
 		if x&highs != 0 || !nul && (x-lows)&^x&highs != 0 {
 			return false
@@ -535,9 +533,7 @@ func appendJSONString(b []byte, s string) []byte {
 func skipPlainJSON(s string, i int, ascii bool) int {
 	const lows, highs = 0x0101010101010101, 0x8080808080808080
 	for ; i+8 <= len(s); i += 8 {
-		w := s[i : i+8]
-		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
-			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+		x := word(s, i)
 		// (y-lows)&^y&highs is not 0 iff y has a zero byte, and
 		// (x-0x20*lows)&^x&highs iff x has a byte below 0x20.
 		q, bs := x^('"'*lows), x^('\\'*lows)
@@ -546,6 +542,13 @@ func skipPlainJSON(s string, i int, ascii bool) int {
 		}
 	}
 	return i
+}
+
+// word returns s[i:i+8] as a little-endian number, in one load.
+func word(s string, i int) uint64 {
+	w := s[i : i+8]
+	return uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+		uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
 }
 
 // Bits of jsonPlain.

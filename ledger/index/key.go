@@ -1,7 +1,6 @@
 package index
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
@@ -52,11 +51,10 @@ func Value(count uint64, listRoot [HashSize]byte) [HashSize]byte {
 
 // List is the state of one key's list: how many indices it holds and the
 // compact range covering them, from which more can be appended. The range
-// is held as stored, its hashes concatenated left to right, and appending
-// merges in place: one allocation per list, none per hash.
+// grows in place (pushRange): one allocation per list, none per hash.
 type List struct {
 	size uint64
-	rng  []byte
+	rng  [][HashSize]byte
 }
 
 // NewList returns an empty list.
@@ -79,8 +77,11 @@ func listWithRoom(size uint64, rng []byte, more int) (*List, error) {
 		return nil, fmt.Errorf("%w: list range: %d hashes for %d entries, want %d", ledger.ErrCorrupt, len(rng)/HashSize, size, bits.OnesCount64(size))
 	}
 	l := &List{size: size}
-	if n := bits.Len64(size+uint64(more)) * HashSize; n > 0 {
-		l.rng = append(make([]byte, 0, n), rng...)
+	if n := bits.Len64(size + uint64(more)); n > 0 {
+		l.rng = make([][HashSize]byte, 0, n)
+		for i := 0; i < len(rng); i += HashSize {
+			l.rng = append(l.rng, [HashSize]byte(rng[i:]))
+		}
 	}
 	return l, nil
 }
@@ -92,44 +93,27 @@ func (l *List) Append(indices ...uint64) {
 	}
 }
 
-// push appends a leaf hash to the list, merging the perfect subtrees it
-// completes.
+// push appends a leaf hash to the list.
 func (l *List) push(h [HashSize]byte) {
-	for s := l.size; s&1 == 1; s >>= 1 {
-		n := len(l.rng) - HashSize
-		h = hashChildren((*[HashSize]byte)(l.rng[n:]), &h)
-		l.rng = l.rng[:n]
-	}
-	l.rng = append(l.rng, h[:]...)
+	l.rng = pushRange(l.rng, l.size, h)
 	l.size++
 }
 
 // Size returns the number of indices in the list.
 func (l *List) Size() uint64 { return l.size }
 
-// Root returns the RFC 6962 root of the list: its range's hashes folded
-// from the right.
-func (l *List) Root() [HashSize]byte {
-	if l.size == 0 {
-		return sha256.Sum256(nil)
-	}
-	n := len(l.rng) - HashSize
-	h := [HashSize]byte(l.rng[n:])
-	for i := n - HashSize; i >= 0; i -= HashSize {
-		h = hashChildren((*[HashSize]byte)(l.rng[i:]), &h)
-	}
-	return h
-}
+// Root returns the RFC 6962 root of the list.
+func (l *List) Root() [HashSize]byte { return rangeRoot(l.rng) }
 
 // Range returns the concatenated hashes of the list's compact range.
-func (l *List) Range() []byte { return bytes.Clone(l.rng) }
+func (l *List) Range() []byte { return concat(l.rng) }
 
 // hashes returns the hashes of the list's compact range, left to right,
 // sharing the list's memory.
 func (l *List) hashes() [][]byte {
-	out := make([][]byte, 0, len(l.rng)/HashSize)
-	for i := 0; i < len(l.rng); i += HashSize {
-		out = append(out, l.rng[i:i+HashSize:i+HashSize])
+	out := make([][]byte, 0, len(l.rng))
+	for i := range l.rng {
+		out = append(out, l.rng[i][:])
 	}
 	return out
 }

@@ -117,19 +117,23 @@ func ListLeaf(index uint64) [HashSize]byte {
 	return sha256.Sum256(b[:])
 }
 
-// push appends a leaf hash to the key's list, merging the perfect subtrees
-// it completes.
+// push appends a leaf hash to the key's list.
 func (k *RebuiltKey) push(index uint64, leaf [HashSize]byte) {
-	size := k.size
+	k.rng = pushRange(k.rng, k.size, leaf)
 	k.size++
 	k.Indices = append(k.Indices, index)
-	h := leaf
+}
+
+// pushRange appends the leaf hash h to rng, the compact range from 0 of
+// size entries, merging the perfect subtrees h completes, and returns the
+// range of size+1 entries.
+func pushRange(rng [][HashSize]byte, size uint64, h [HashSize]byte) [][HashSize]byte {
 	for s := size; s&1 == 1; s >>= 1 {
-		n := len(k.rng) - 1
-		h = hashChildren(&k.rng[n], &h)
-		k.rng = k.rng[:n]
+		n := len(rng) - 1
+		h = hashChildren(&rng[n], &h)
+		rng = rng[:n]
 	}
-	k.rng = append(k.rng, h)
+	return append(rng, h)
 }
 
 // NewRebuild returns an empty rebuild.

@@ -292,8 +292,7 @@ func (x *Indexer) apply(ctx context.Context, tx Tx, lists []*keyList, leaves *le
 				b.AgentRefs = append(b.AgentRefs, RefAt{Ref: kl.key, Index: idx})
 			}
 		}
-		// The list is the step's own: its range needs no copy.
-		b.Keys = append(b.Keys, KeyState{Label: kl.label, Size: l.size, Range: l.rng})
+		b.Keys = append(b.Keys, KeyState{Label: kl.label, Size: l.size, Range: l.Range()})
 		if err := m.insert(kl.label, l.Value()); err != nil {
 			return nil, fmt.Errorf("key %s: insert into map: %w", kl.key, err)
 		}

@@ -184,7 +184,7 @@ func (g *guard) tap(ctx context.Context, info *tap.Info) (context.Context, error
 	if f == nil {
 		return ctx, nil
 	}
-	t := f.reserve(g.grpcEstimate.Load())
+	t := f.reserve(ctx, g.grpcEstimate.Load(), 0)
 	if t == nil {
 		s := SignalTraces
 		if strings.Contains(info.FullMethodName, ".logs.") {
@@ -247,7 +247,7 @@ func (g *guard) serveHTTP(next http.Handler, w http.ResponseWriter, req *http.Re
 		// unknown length is refused only if nothing more fits, and counted
 		// once it is decoded.
 		if req.ContentLength > 0 {
-			t := f.reserve(req.ContentLength)
+			t := f.reserve(ctx, req.ContentLength, AdmissionWait)
 			if t == nil {
 				g.pushBack(ctx, s, w, req)
 				return

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -62,14 +63,27 @@ const TargetAckLatency = 500 * time.Millisecond
 // a few requests, so that commits still group them.
 const minInflightBytes = 4 << 20
 
+// AdmissionWait is the longest an OTLP/HTTP request whose bytes do not fit
+// waits for room, its body unread, before it is refused. Requests wait in
+// the order they came, and the room a commit frees goes to them before
+// any request that came after them: without the wait, the room went to
+// whichever request came first after a commit, most often the next
+// request of the sender just acknowledged, while refused senders slept a
+// whole second (Retry-After counts whole seconds) and the ledger stood
+// idle once only they were left. The wait counts in the time the limit
+// adapts to (TargetAckLatency), so that a request that waits is still
+// acknowledged within about a second.
+const AdmissionWait = 250 * time.Millisecond
+
 // inflight counts the bytes of the requests the receiver holds, up to a
 // limit that adapts to how long requests take (additive increase,
 // multiplicative decrease, as TCP adapts its window). The limit starts at
 // the floor, as TCP's window starts small: started at the maximum, the
 // first burst of many senders was admitted whole and its last requests
-// waited seconds for their commits before the limit came down. It never blocks: a
-// request that does not fit is refused, so that the sender backs off and
-// memory and latency stay bounded however many senders there are.
+// waited seconds for their commits before the limit came down. A request
+// that does not fit waits briefly, in order, for room (AdmissionWait), and
+// is then refused, so that the sender backs off and memory and latency
+// stay bounded however many senders there are.
 type inflight struct {
 	max, min int64
 	target   time.Duration
@@ -78,8 +92,13 @@ type inflight struct {
 	mu           sync.Mutex
 	bytes        int64
 	limit        int64
-	refused      bool      // a request was refused since the limit last rose
+	refused      bool      // a request was refused or waited since the limit last rose
 	lastDecrease time.Time // when the limit last fell
+
+	// waiting are the requests waiting for room, in the order they came,
+	// and waitingBytes their bytes.
+	waiting      []*waiter
+	waitingBytes int64
 
 	// seconds counts, for each of the latest seconds, the requests
 	// refused and committed in it, indexed by Unix time modulo its
@@ -118,16 +137,27 @@ func (f *inflight) refuse() {
 	f.count(time.Now()).refused++
 }
 
+// waiter is a request waiting for room: granted is closed once its bytes
+// are taken for it.
+type waiter struct {
+	n       int64
+	granted chan struct{}
+}
+
 func newInflight(max int64, obs PushbackObserver) *inflight {
 	return &inflight{max: max, min: min(max, minInflightBytes), target: TargetAckLatency, obs: obs, limit: min(max, minInflightBytes)}
 }
 
-// acquire takes n bytes and reports whether they fit. A request larger
-// than the limit fits when nothing else is in flight, so that every
-// request the other limits admit can be written.
+// fits reports whether n more bytes fit under the limit: they do when
+// nothing is in flight, so that every request the other limits admit can
+// be written. f.mu is held.
+func (f *inflight) fits(n int64) bool { return f.bytes == 0 || f.bytes+n <= f.limit }
+
+// acquire takes n bytes and reports whether they fit. Requests waiting for
+// room come first: n fits only if none waits.
 func (f *inflight) acquire(n int64) bool {
 	f.mu.Lock()
-	ok := f.bytes == 0 || f.bytes+n <= f.limit
+	ok := len(f.waiting) == 0 && f.fits(n)
 	if ok {
 		f.bytes += n
 	} else {
@@ -141,6 +171,73 @@ func (f *inflight) acquire(n int64) bool {
 	return ok
 }
 
+// acquireWait takes n bytes as acquire does, but if they do not fit, waits
+// for room behind the requests already waiting, up to wait or until ctx
+// ends, and reports whether it got them. A request waits only if the bytes
+// waiting, its own included, are at most the share of the limit that
+// wait is of the target latency: the limit is about what the ledger
+// commits in that latency, so the requests waiting are about what it
+// commits within the wait, and more would wait in vain.
+func (f *inflight) acquireWait(ctx context.Context, n int64, wait time.Duration) bool {
+	f.mu.Lock()
+	if len(f.waiting) == 0 && f.fits(n) {
+		f.bytes += n
+		now := f.bytes
+		f.mu.Unlock()
+		if f.obs != nil {
+			f.obs.Inflight(now)
+		}
+		return true
+	}
+	if wait <= 0 || f.waitingBytes+n > int64(float64(f.limit)*wait.Seconds()/f.target.Seconds()) {
+		f.refuse()
+		f.mu.Unlock()
+		return false
+	}
+	w := &waiter{n: n, granted: make(chan struct{})}
+	f.waiting = append(f.waiting, w)
+	f.waitingBytes += n
+	f.refused = true // demand exceeds the limit
+	f.mu.Unlock()
+
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-w.granted:
+		return true
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	select {
+	case <-w.granted: // granted as the wait ended
+		return true
+	default:
+	}
+	i := slices.Index(f.waiting, w)
+	f.waiting = slices.Delete(f.waiting, i, i+1)
+	f.waitingBytes -= n
+	f.refuse()
+	f.admit() // those behind it may fit
+	return false
+}
+
+// admit gives room to the waiting requests that fit, in order, up to the
+// first that does not. f.mu is held.
+func (f *inflight) admit() {
+	k := 0
+	for ; k < len(f.waiting) && f.fits(f.waiting[k].n); k++ {
+		w := f.waiting[k]
+		f.bytes += w.n
+		f.waitingBytes -= w.n
+		close(w.granted)
+	}
+	if k > 0 {
+		f.waiting = slices.Delete(f.waiting, 0, k)
+	}
+}
+
 // ticket is the bytes one request holds: reserved from its size on the
 // wire before its body is read (HTTP Content-Length, the gRPC message), so
 // that a burst of requests is refused before it takes memory, and grown to
@@ -148,22 +245,24 @@ func (f *inflight) acquire(n int64) bool {
 type ticket struct {
 	f     *inflight
 	n     int64
-	since time.Time     // when the bytes were reserved
+	since time.Time     // when the request asked for its bytes, before any wait
 	took  time.Duration // how long the request took to commit; zero: not committed
 }
 
-// reserve takes n bytes for a request not yet read, as acquire does, and
-// returns its ticket, or nil if they do not fit.
-func (f *inflight) reserve(n int64) *ticket {
-	if !f.acquire(n) {
+// reserve takes n bytes for a request not yet read, as acquireWait does
+// with wait, and returns its ticket, or nil if they do not fit. The
+// ticket's time starts before the wait, as its sender waits from then.
+func (f *inflight) reserve(ctx context.Context, n int64, wait time.Duration) *ticket {
+	since := time.Now()
+	if !f.acquireWait(ctx, n, wait) {
 		return nil
 	}
-	return &ticket{f: f, n: n, since: time.Now()}
+	return &ticket{f: f, n: n, since: since}
 }
 
-// committed records that t's request is committed: it took from its
-// reservation until now, reading and decoding its body included, as its
-// sender waits for all of that.
+// committed records that t's request is committed: it took from when it
+// asked for its bytes until now, its wait for room and the reading and
+// decoding of its body included, as its sender waits for all of that.
 func (t *ticket) committed() { t.took = max(time.Since(t.since), 1) }
 
 // grow makes t hold n bytes if it holds fewer, and reports whether they fit:
@@ -212,7 +311,7 @@ func (f *inflight) hold(ctx context.Context, size int64) (t *ticket, own bool) {
 		}
 		return t, false
 	}
-	return f.reserve(size), true
+	return f.reserve(ctx, size, 0), true
 }
 
 // full reports whether a request of n bytes (unknown if negative) would
@@ -221,7 +320,7 @@ func (f *inflight) hold(ctx context.Context, size int64) (t *ticket, own bool) {
 func (f *inflight) full(n int64) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.bytes > 0 && f.bytes+max(n, 0) > f.limit {
+	if len(f.waiting) > 0 || !f.fits(max(n, 0)) {
 		f.refuse()
 		return true
 	}
@@ -255,6 +354,7 @@ func (f *inflight) release(n int64, took time.Duration) {
 		f.limit = min(f.limit+n, f.max)
 		f.refused = false
 	}
+	f.admit()
 	now := f.bytes
 	f.mu.Unlock()
 	if f.obs != nil {

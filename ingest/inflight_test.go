@@ -208,7 +208,7 @@ func TestTicketTookFromReservation(t *testing.T) {
 	f := newInflight(16*mib, nil)
 	f.target = 20 * time.Millisecond
 	f.limit = f.max // as after a while of fast commits under load
-	tk := f.reserve(mib)
+	tk := f.reserve(t.Context(), mib, 0)
 	if tk == nil {
 		t.Fatal("1 MiB does not fit with nothing in flight")
 	}
@@ -221,6 +221,145 @@ func TestTicketTookFromReservation(t *testing.T) {
 	if f.limit != 12*mib {
 		t.Fatalf("limit after a slow request = %d, want %d", f.limit, 12*mib)
 	}
+}
+
+// waitFor reserves n bytes of f with a wait in a goroutine of its own, and
+// returns a channel that yields its ticket (nil: refused), once the
+// request waits (or was answered).
+func waitFor(t *testing.T, ctx context.Context, f *inflight, n int64, wait time.Duration) <-chan *ticket {
+	t.Helper()
+	f.mu.Lock()
+	before := len(f.waiting)
+	f.mu.Unlock()
+	c := make(chan *ticket, 1)
+	go func() { c <- f.reserve(ctx, n, wait) }()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		f.mu.Lock()
+		waiting := len(f.waiting)
+		f.mu.Unlock()
+		if waiting > before || len(c) > 0 {
+			return c
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the request neither waits nor is answered")
+		}
+	}
+}
+
+// TestAdmissionWait checks the wait for room: requests that do not fit
+// wait in the order they came and are admitted in that order as commits
+// free room, ahead of any request that came after them; one that waits
+// longer than its wait, or whose sender leaves, is refused and lets those
+// behind it in; one is refused at once if the bytes waiting would be more
+// than the ledger commits in the wait; and a request's time counts from
+// before its wait.
+func TestAdmissionWait(t *testing.T) {
+	const mib = 1 << 20
+	ctx := t.Context()
+	long := time.Minute // longer than the test: only room or a cancel ends it
+
+	t.Run("order", func(t *testing.T) {
+		f := newInflight(16*mib, nil)
+		f.limit = 4 * mib
+		first := f.reserve(ctx, 3*mib, 0)
+		a := waitFor(t, ctx, f, 2*mib, long)
+		b := waitFor(t, ctx, f, mib, long)
+		if f.acquire(mib) {
+			t.Fatal("a request that came after the waiting ones took room before them")
+		}
+		first.release()
+		ta, tb := <-a, <-b
+		if ta == nil || tb == nil {
+			t.Fatal("a waiting request was refused although the room freed fits both")
+		}
+		if f.bytes != 3*mib || len(f.waiting) != 0 || f.waitingBytes != 0 {
+			t.Fatalf("in flight %d, %d waiting of %d bytes; want 3 MiB, none", f.bytes, len(f.waiting), f.waitingBytes)
+		}
+	})
+
+	t.Run("head of line", func(t *testing.T) {
+		f := newInflight(16*mib, nil)
+		f.limit = 4 * mib
+		first := f.reserve(ctx, 3*mib, 0)
+		a := waitFor(t, ctx, f, 3*mib, long)
+		b := waitFor(t, ctx, f, mib, long)
+		select {
+		case <-b:
+			t.Fatal("a request was admitted ahead of one that came before it")
+		case <-time.After(20 * time.Millisecond):
+		}
+		first.release()
+		if (<-a) == nil || (<-b) == nil {
+			t.Fatal("the waiting requests were refused although the room freed fits both")
+		}
+	})
+
+	t.Run("timeout", func(t *testing.T) {
+		f := newInflight(16*mib, nil)
+		f.limit = 4 * mib
+		first := f.reserve(ctx, 3*mib, 0)
+		a := waitFor(t, ctx, f, 3*mib, 30*time.Millisecond)
+		b := waitFor(t, ctx, f, mib, long)
+		if (<-a) != nil {
+			t.Fatal("a request that got no room within its wait was admitted")
+		}
+		tb := <-b
+		if tb == nil {
+			t.Fatal("the request behind one that gave up was refused although it fits")
+		}
+		if f.bytes != 4*mib || f.waitingBytes != 0 || !f.refused {
+			t.Fatalf("in flight %d, waiting %d bytes, refused %v; want 4 MiB, 0, true", f.bytes, f.waitingBytes, f.refused)
+		}
+		first.release()
+		tb.release()
+	})
+
+	t.Run("sender leaves", func(t *testing.T) {
+		f := newInflight(16*mib, nil)
+		f.limit = 4 * mib
+		f.reserve(ctx, 4*mib, 0)
+		cctx, cancel := context.WithCancel(ctx)
+		a := waitFor(t, cctx, f, mib, long)
+		cancel()
+		if (<-a) != nil {
+			t.Fatal("a request whose sender left was admitted")
+		}
+		if len(f.waiting) != 0 || f.waitingBytes != 0 {
+			t.Fatalf("%d requests of %d bytes still wait", len(f.waiting), f.waitingBytes)
+		}
+	})
+
+	t.Run("too many waiting", func(t *testing.T) {
+		f := newInflight(16*mib, nil)
+		f.limit = 8 * mib
+		wait := f.target / 2 // the ledger commits about half the limit in the wait
+		f.reserve(ctx, 8*mib, 0)
+		waitFor(t, ctx, f, 3*mib, wait)
+		start := time.Now()
+		if f.reserve(ctx, 2*mib, wait) != nil {
+			t.Fatal("a request was admitted beside a full limit")
+		}
+		if d := time.Since(start); d >= wait {
+			t.Fatalf("a request beyond what the ledger commits in the wait waited %v before its refusal", d)
+		}
+	})
+
+	t.Run("time counts from the wait", func(t *testing.T) {
+		f := newInflight(16*mib, nil)
+		f.limit = 4 * mib
+		first := f.reserve(ctx, 4*mib, 0)
+		a := waitFor(t, ctx, f, mib, long)
+		time.Sleep(20 * time.Millisecond)
+		first.release()
+		ta := <-a
+		if ta == nil {
+			t.Fatal("the waiting request was refused")
+		}
+		ta.committed()
+		if ta.took < 20*time.Millisecond {
+			t.Fatalf("took = %v, want at least the 20ms it waited", ta.took)
+		}
+	})
 }
 
 // TestRetryDelay checks the retry delay a refusal asks for: 1 s with no

@@ -137,6 +137,92 @@ func TestInflightPushback(t *testing.T) {
 	}
 }
 
+// TestAdmissionWaitHTTP sends, with the OTel SDK's OTLP/HTTP exporter
+// and its retries off, a request while another holds the room in flight
+// and its commit is held back: the second waits for room instead of being
+// refused, and is committed once the first's commit frees it.
+func TestAdmissionWaitHTTP(t *testing.T) {
+	obs := &pushbackCounter{first: make(chan struct{})}
+	gate := make(chan struct{})
+	gs := &gateStore{gate: gate}
+	tl := newSQLiteLedger(t, func(s ledger.Store) ledger.Store { gs.Store = s; return gs })
+	httpAddr := freeAddr(t)
+	srv, err := Start(t.Context(), ServerConfig{HTTPAddr: httpAddr, Log: tl.log, Redactor: newRedactor(t), Logger: testLogger(t), Observer: obs})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Shutdown(context.Background()); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	})
+	openGate := sync.OnceFunc(func() { close(gate) })
+	t.Cleanup(openGate) // before Shutdown, should the test stop early
+	f := srv.rcv.(*ledgerReceiver).inflight
+
+	export := func(e int) <-chan error {
+		errc := make(chan error, 1)
+		go func() {
+			exp, err := otlptracehttp.New(t.Context(), otlptracehttp.WithEndpoint(httpAddr), otlptracehttp.WithInsecure(),
+				otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false}))
+			if err != nil {
+				errc <- err
+				return
+			}
+			defer exp.Shutdown(context.Background())
+			tp, rec := recorder("admission-test")
+			_, sp := tp.Tracer("t").Start(context.Background(), "step", trace.WithAttributes(attribute.Int("export", e)))
+			sp.End()
+			errc <- exp.ExportSpans(t.Context(), rec.Ended())
+		}()
+		return errc
+	}
+	// until waits for cond on f, under its lock.
+	until := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+			f.mu.Lock()
+			ok := cond()
+			f.mu.Unlock()
+			if ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting until %s", what)
+			}
+		}
+	}
+
+	first := export(1)
+	until("the first request is in flight", func() bool { return f.bytes > 0 })
+	f.mu.Lock()
+	size := f.bytes
+	// Room for the first request and not a second of the same size, which
+	// can wait: it is within the share of the limit that may wait.
+	f.limit = size * 9 / 5
+	f.mu.Unlock()
+	second := export(2)
+	until("the second request waits", func() bool { return len(f.waiting) == 1 })
+	openGate()
+	for i, c := range []<-chan error{first, second} {
+		if err := <-c; err != nil {
+			t.Errorf("export %d: %v", i+1, err)
+		}
+	}
+	if n := obs.pushbacks.Load(); n != 0 {
+		t.Errorf("pushbacks = %d, want 0: the second request fits once the first is committed", n)
+	}
+	spans := 0
+	for _, e := range tl.entries(t) {
+		if e.Kind == ledger.KindSpan {
+			spans++
+		}
+	}
+	if spans != 2 {
+		t.Errorf("%d spans committed, want 2", spans)
+	}
+}
+
 // newRetryingExporter returns an OTel SDK exporter of transport that
 // retries as configured by default, with shorter back-off.
 func newRetryingExporter(t *testing.T, transport, grpcAddr, httpAddr string) (sdktrace.SpanExporter, error) {

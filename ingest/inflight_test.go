@@ -343,11 +343,16 @@ func TestAdmissionWait(t *testing.T) {
 	const mib = 1 << 20
 	ctx := t.Context()
 	long := time.Minute // longer than the test: only room or a cancel ends it
-
-	t.Run("order", func(t *testing.T) {
+	// held returns a limit of 4 MiB and the ticket of a request of n bytes
+	// it holds.
+	held := func(n int64) (*inflight, *ticket) {
 		f := newInflight(16*mib, nil)
 		f.limit = 4 * mib
-		first := f.reserve(ctx, 3*mib, 0)
+		return f, f.reserve(ctx, n, 0)
+	}
+
+	t.Run("order", func(t *testing.T) {
+		f, first := held(3 * mib)
 		a := waitFor(t, ctx, f, 2*mib, long)
 		b := waitFor(t, ctx, f, mib, long)
 		if f.acquire(mib) {
@@ -364,9 +369,7 @@ func TestAdmissionWait(t *testing.T) {
 	})
 
 	t.Run("head of line", func(t *testing.T) {
-		f := newInflight(16*mib, nil)
-		f.limit = 4 * mib
-		first := f.reserve(ctx, 3*mib, 0)
+		f, first := held(3 * mib)
 		a := waitFor(t, ctx, f, 3*mib, long)
 		b := waitFor(t, ctx, f, mib, long)
 		select {
@@ -381,9 +384,7 @@ func TestAdmissionWait(t *testing.T) {
 	})
 
 	t.Run("timeout", func(t *testing.T) {
-		f := newInflight(16*mib, nil)
-		f.limit = 4 * mib
-		first := f.reserve(ctx, 3*mib, 0)
+		f, first := held(3 * mib)
 		a := waitFor(t, ctx, f, 3*mib, 30*time.Millisecond)
 		b := waitFor(t, ctx, f, mib, long)
 		if (<-a) != nil {
@@ -401,9 +402,7 @@ func TestAdmissionWait(t *testing.T) {
 	})
 
 	t.Run("sender leaves", func(t *testing.T) {
-		f := newInflight(16*mib, nil)
-		f.limit = 4 * mib
-		f.reserve(ctx, 4*mib, 0)
+		f, _ := held(4 * mib)
 		cctx, cancel := context.WithCancel(ctx)
 		a := waitFor(t, cctx, f, mib, long)
 		cancel()
@@ -431,9 +430,7 @@ func TestAdmissionWait(t *testing.T) {
 	})
 
 	t.Run("time counts from the wait", func(t *testing.T) {
-		f := newInflight(16*mib, nil)
-		f.limit = 4 * mib
-		first := f.reserve(ctx, 4*mib, 0)
+		f, first := held(4 * mib)
 		a := waitFor(t, ctx, f, mib, long)
 		time.Sleep(20 * time.Millisecond)
 		first.release()

@@ -156,32 +156,15 @@ func newInflight(max int64, obs PushbackObserver) *inflight {
 // be written. f.mu is held.
 func (f *inflight) fits(n int64) bool { return f.bytes == 0 || f.bytes+n <= f.limit }
 
-// acquire takes n bytes and reports whether they fit. Requests waiting for
-// room come first: n fits only if none waits.
-func (f *inflight) acquire(n int64) bool {
-	f.mu.Lock()
-	ok := len(f.waiting) == 0 && f.fits(n)
-	if ok {
-		f.bytes += n
-	} else {
-		f.refuse()
-	}
-	now := f.bytes
-	f.mu.Unlock()
-	if ok && f.obs != nil {
-		f.obs.Inflight(now)
-	}
-	return ok
-}
-
-// acquireWait takes n bytes as acquire does, but if they do not fit, waits
-// for room behind the requests already waiting, up to wait or until ctx
-// ends, and reports whether it got them. A request waits only if the bytes
+// acquire takes n bytes and reports whether it got them. Requests waiting
+// for room come first: n fits at once only if none waits. If n does not
+// fit, the request waits for room behind those already waiting, up to wait
+// (none if zero) or until ctx ends. A request waits only if the bytes
 // waiting, its own included, are at most the share of the limit that
 // wait is of the target latency: the limit is about what the ledger
 // commits in that latency, so the requests waiting are about what it
 // commits within the wait, and more would wait in vain.
-func (f *inflight) acquireWait(ctx context.Context, n int64, wait time.Duration) bool {
+func (f *inflight) acquire(ctx context.Context, n int64, wait time.Duration) bool {
 	f.mu.Lock()
 	if len(f.waiting) == 0 && f.fits(n) {
 		f.bytes += n
@@ -212,9 +195,9 @@ func (f *inflight) acquireWait(ctx context.Context, n int64, wait time.Duration)
 	case <-ctx.Done():
 	}
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	select {
 	case <-w.granted: // granted as the wait ended
+		f.mu.Unlock()
 		return true
 	default:
 	}
@@ -223,6 +206,11 @@ func (f *inflight) acquireWait(ctx context.Context, n int64, wait time.Duration)
 	f.waitingBytes -= n
 	f.refuse()
 	f.admit() // those behind it may fit
+	now := f.bytes
+	f.mu.Unlock()
+	if f.obs != nil {
+		f.obs.Inflight(now)
+	}
 	return false
 }
 
@@ -252,12 +240,12 @@ type ticket struct {
 	took  time.Duration // how long the request took to commit; zero: not committed
 }
 
-// reserve takes n bytes for a request not yet read, as acquireWait does
-// with wait, and returns its ticket, or nil if they do not fit. The
+// reserve takes n bytes for a request not yet read, as acquire does with
+// wait, and returns its ticket, or nil if they do not fit. The
 // ticket's time starts before the wait, as its sender waits from then.
 func (f *inflight) reserve(ctx context.Context, n int64, wait time.Duration) *ticket {
 	since := time.Now()
-	if !f.acquireWait(ctx, n, wait) {
+	if !f.acquire(ctx, n, wait) {
 		return nil
 	}
 	return &ticket{f: f, n: n, since: since}

@@ -240,21 +240,22 @@ func newRetryingExporter(t *testing.T, transport, grpcAddr, httpAddr string) (sd
 // raises it by that request's size, not above the maximum.
 func TestInflightAdapts(t *testing.T) {
 	const mib = 1 << 20
+	ctx := t.Context()
 	f := newInflight(16*mib, nil)
 	if f.limit != minInflightBytes {
 		t.Fatalf("a new limit is %d, want the floor %d", f.limit, minInflightBytes)
 	}
 	f.limit = f.max // as after a while of fast commits under load
-	if !f.acquire(20 * mib) {
+	if !f.acquire(ctx, 20*mib, 0) {
 		t.Fatal("a request over the limit does not fit with nothing in flight")
 	}
-	if f.acquire(1) {
+	if f.acquire(ctx, 1, 0) {
 		t.Fatal("a byte fits beside a request over the limit")
 	}
 	f.release(20*mib, 0)
 	slow, fast := 2*f.target, f.target/2
 	for i, want := range []int64{12 * mib, 9 * mib, 6912 * 1024, 5184 * 1024, minInflightBytes, minInflightBytes} {
-		if !f.acquire(mib) {
+		if !f.acquire(ctx, mib, 0) {
 			t.Fatalf("step %d: 1 MiB does not fit with nothing in flight", i)
 		}
 		f.release(mib, slow)
@@ -263,21 +264,21 @@ func TestInflightAdapts(t *testing.T) {
 			t.Fatalf("limit after %d slow commits = %d, want %d", i+1, f.limit, want)
 		}
 	}
-	if !f.acquire(3*mib) || f.acquire(2*mib) {
+	if !f.acquire(ctx, 3*mib, 0) || f.acquire(ctx, 2*mib, 0) {
 		t.Fatalf("at a limit of 4 MiB, 3 MiB fits and 2 MiB more does not: limit %d", f.limit)
 	}
 	f.release(3*mib, fast)
 	if want := int64(minInflightBytes + 3*mib); f.limit != want {
 		t.Fatalf("limit after a refusal and a fast commit = %d, want %d", f.limit, want)
 	}
-	f.acquire(mib)
+	f.acquire(ctx, mib, 0)
 	f.release(mib, fast)
 	if want := int64(minInflightBytes + 3*mib); f.limit != want {
 		t.Fatalf("limit after a fast commit without a refusal = %d, want %d (unchanged)", f.limit, want)
 	}
 	for range 20 {
-		f.acquire(15 * mib)
-		f.acquire(15 * mib)
+		f.acquire(ctx, 15*mib, 0)
+		f.acquire(ctx, 15*mib, 0)
 		f.release(15*mib, fast)
 	}
 	if f.limit != 16*mib {
@@ -355,7 +356,7 @@ func TestAdmissionWait(t *testing.T) {
 		f, first := held(3 * mib)
 		a := waitFor(t, ctx, f, 2*mib, long)
 		b := waitFor(t, ctx, f, mib, long)
-		if f.acquire(mib) {
+		if f.acquire(ctx, mib, 0) {
 			t.Fatal("a request that came after the waiting ones took room before them")
 		}
 		first.release()
@@ -495,20 +496,21 @@ func TestRetryDelay(t *testing.T) {
 // TestRetryDelayCounts checks what retryDelay counts: refusals, commits
 // (not releases of requests that failed) and a pipeline that emptied.
 func TestRetryDelayCounts(t *testing.T) {
+	ctx := t.Context()
 	for {
 		f := newInflight(4<<20, nil)
 		u := time.Now().Unix()
-		if !f.acquire(3 << 20) {
+		if !f.acquire(ctx, 3<<20, 0) {
 			t.Fatal("3 MiB does not fit with nothing in flight")
 		}
 		for range 5 {
-			if f.acquire(2 << 20) {
+			if f.acquire(ctx, 2<<20, 0) {
 				t.Fatal("2 MiB fit beside 3 MiB under a limit of 4 MiB")
 			}
 		}
-		f.acquire(1)
+		f.acquire(ctx, 1, 0)
 		f.release(1, time.Millisecond)
-		f.acquire(1)
+		f.acquire(ctx, 1, 0)
 		f.release(1, 0) // not committed
 		c := f.seconds[u%int64(retryWindow)]
 		if time.Now().Unix() != u {

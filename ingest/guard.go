@@ -178,7 +178,10 @@ const (
 // until then, so the tap reserves the size of the latest request, and the
 // consumer grows the reservation to the decoded size. A request that does
 // not fit is refused ResourceExhausted with a retry delay before it is
-// read. The reservation is released when the call ends, however it ends.
+// read. The reservation is released when the handler returns (intercept),
+// before the answer is sent, so that the sender's next request does not
+// find it still held; a call that never reaches the handler releases it
+// when it ends.
 func (g *guard) tap(ctx context.Context, info *tap.Info) (context.Context, error) {
 	f := g.r.inflight
 	if f == nil {
@@ -192,12 +195,14 @@ func (g *guard) tap(ctx context.Context, info *tap.Info) (context.Context, error
 		}
 		return nil, g.r.pushedBack(ctx, s, 0)
 	}
-	var once sync.Once
-	context.AfterFunc(ctx, func() { once.Do(t.release) })
+	context.AfterFunc(ctx, t.release)
 	return withTicket(ctx, t), nil
 }
 
 func (g *guard) intercept(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if t, ok := ctx.Value(ticketKey{}).(*ticket); ok && t.f == g.r.inflight {
+		defer t.release()
+	}
 	v, ok := g.failed.LoadAndDelete(req)
 	if !ok {
 		return handler(ctx, req)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -234,10 +235,11 @@ func (f *inflight) admit() {
 // that a burst of requests is refused before it takes memory, and grown to
 // its decoded size once it is decoded.
 type ticket struct {
-	f     *inflight
-	n     int64
-	since time.Time     // when the request asked for its bytes, before any wait
-	took  time.Duration // how long the request took to commit; zero: not committed
+	f        *inflight
+	n        int64
+	released atomic.Bool   // its bytes were given back
+	since    time.Time     // when the request asked for its bytes, before any wait
+	took     time.Duration // how long the request took to commit; zero: not committed
 }
 
 // reserve takes n bytes for a request not yet read, as acquire does with
@@ -280,8 +282,12 @@ func (t *ticket) grow(n int64) bool {
 	return ok
 }
 
-// release gives back the bytes t holds.
-func (t *ticket) release() { t.f.release(t.n, t.took) }
+// release gives back the bytes t holds, once however often it is called.
+func (t *ticket) release() {
+	if t.released.CompareAndSwap(false, true) {
+		t.f.release(t.n, t.took)
+	}
+}
 
 // ticketKey is the context key of a request's *ticket.
 type ticketKey struct{}

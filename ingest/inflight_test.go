@@ -13,6 +13,8 @@ import (
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/tap"
 
 	"github.com/agentledger/agentledger/ledger"
 )
@@ -220,6 +222,61 @@ func TestAdmissionWaitHTTP(t *testing.T) {
 	}
 	if spans != 2 {
 		t.Errorf("%d spans committed, want 2", spans)
+	}
+}
+
+// TestGRPCReleasedBeforeAnswer: a gRPC request's bytes in flight are
+// given back when its handler returns, before its answer is sent, so that
+// a sender's next request never finds its last one's still held: a
+// request larger than the limit, which fits only alone, was refused for
+// its own predecessor when the bytes were given back only once the call's
+// context ended, after the answer. A call that never reaches the handler
+// gives them back when its context ends.
+func TestGRPCReleasedBeforeAnswer(t *testing.T) {
+	const mib = 1 << 20
+	f := newInflight(16*mib, nil)
+	g := &guard{r: &ledgerReceiver{inflight: f}}
+	g.grpcEstimate.Store(mib)
+	info := &tap.Info{FullMethodName: "/opentelemetry.proto.collector.trace.v1.TraceService/Export"}
+	held := func() int64 {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.bytes
+	}
+
+	callCtx, endCall := context.WithCancel(t.Context())
+	defer endCall()
+	ctx, err := g.tap(callCtx, info)
+	if err != nil {
+		t.Fatalf("tap: %v", err)
+	}
+	handler := func(context.Context, any) (any, error) {
+		if n := held(); n != mib {
+			t.Errorf("in the handler %d bytes are in flight, want the %d reserved", n, mib)
+		}
+		return nil, nil
+	}
+	if _, err := g.intercept(ctx, new(int), &grpc.UnaryServerInfo{FullMethod: info.FullMethodName}, handler); err != nil {
+		t.Fatalf("intercept: %v", err)
+	}
+	if n := held(); n != 0 {
+		t.Fatalf("once the handler returned, before the call ended, %d bytes are in flight, want 0", n)
+	}
+	endCall()
+	time.Sleep(10 * time.Millisecond) // the call's end releases nothing twice
+	if n := held(); n != 0 {
+		t.Fatalf("after the call ended %d bytes are in flight, want 0", n)
+	}
+
+	callCtx, endCall = context.WithCancel(t.Context())
+	if _, err := g.tap(callCtx, info); err != nil {
+		t.Fatalf("tap: %v", err)
+	}
+	endCall() // the call ends before its handler runs
+	for deadline := time.Now().Add(10 * time.Second); held() != 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("a call that ended before its handler still holds %d bytes", held())
+		}
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/agentledger/agentledger/approval"
 	"github.com/agentledger/agentledger/ingest/secrets"
+	"github.com/agentledger/agentledger/internal/ascii"
 )
 
 // maxValueDepth bounds the nesting of maps and slices in one value.
@@ -272,38 +273,10 @@ func checkText(what, v string, nul bool) error {
 // textOK reports whether checkText accepts v; callers that build the
 // name of what they check use it to build the name only on error.
 func textOK(v string, nul bool) bool {
-	if asciiText(v, nul) {
+	if ascii.Plain(v, nul) {
 		return true
 	}
 	return utf8.ValidString(v) && (nul || strings.IndexByte(v, 0) < 0)
-}
-
-// asciiText reports whether v is ASCII, without NUL unless nul, looking
-// at eight bytes at a time (the last eight overlapping the ones before):
-// most text is, and then textOK needs neither utf8.ValidString, whose
-// bytes after the last eight it looks at one by one, nor a second pass
-// for NUL.
-func asciiText(v string, nul bool) bool {
-	const lows, highs = 0x0101010101010101, 0x8080808080808080
-	if len(v) < 8 {
-		for i := 0; i < len(v); i++ {
-			if c := v[i]; c >= utf8.RuneSelf || c == 0 && !nul {
-				return false
-			}
-		}
-		return true
-	}
-	for i := 0; ; i += 8 {
-		i = min(i, len(v)-8)
-		x := word(v, i)
-		// x-lows sets the high bit of x's lowest zero byte, if any.
-		if x&highs != 0 || !nul && (x-lows)&^x&highs != 0 {
-			return false
-		}
-		if i == len(v)-8 {
-			return true
-		}
-	}
 }
 
 // attrValue returns the leaf value of attribute key: a string redacted as
@@ -527,28 +500,21 @@ func appendJSONString(b []byte, s string) []byte {
 
 // skipPlainJSON returns the index of the first of the next eight-byte
 // words of s from i that holds a byte a JSON string escapes (an ASCII
-// control character, '"' or '\\') or, if ascii, any byte that is not
+// control character, '"' or '\\') or, if asciiOnly, any byte that is not
 // ASCII; or the index of s's last few bytes. The encoders look at s's
 // bytes one by one only from there.
-func skipPlainJSON(s string, i int, ascii bool) int {
+func skipPlainJSON(s string, i int, asciiOnly bool) int {
 	const lows, highs = 0x0101010101010101, 0x8080808080808080
 	for ; i+8 <= len(s); i += 8 {
-		x := word(s, i)
+		x := ascii.Word(s[i:])
 		// (y-lows)&^y&highs is not 0 iff y has a zero byte, and
 		// (x-0x20*lows)&^x&highs iff x has a byte below 0x20.
 		q, bs := x^('"'*lows), x^('\\'*lows)
-		if (x-0x20*lows)&^x&highs|(q-lows)&^q&highs|(bs-lows)&^bs&highs != 0 || ascii && x&highs != 0 {
+		if (x-0x20*lows)&^x&highs|(q-lows)&^q&highs|(bs-lows)&^bs&highs != 0 || asciiOnly && x&highs != 0 {
 			break
 		}
 	}
 	return i
-}
-
-// word returns s[i:i+8] as a little-endian number, in one load.
-func word(s string, i int) uint64 {
-	w := s[i : i+8]
-	return uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
-		uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
 }
 
 // Bits of jsonPlain.

@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"strings"
 	"testing"
 	"time"
 )
@@ -36,25 +35,5 @@ func BenchmarkDedupKey(b *testing.B) {
 	e := benchEntry()
 	for b.Loop() {
 		e.DedupKey()
-	}
-}
-
-// TestPlainASCII checks plainASCII against checkString's rule, with a NUL
-// or a non-ASCII byte at every position of strings of up to 20 bytes.
-func TestPlainASCII(t *testing.T) {
-	for n := range 21 {
-		s := strings.Repeat("a~", n)[:n]
-		if !plainASCII(s) {
-			t.Errorf("plainASCII(%q) = false, want true", s)
-		}
-		for i := range n {
-			for _, c := range []byte{0, 0x7f, 0x80, 0xff} {
-				b := []byte(s)
-				b[i] = c
-				if got, want := plainASCII(string(b)), c == 0x7f; got != want {
-					t.Errorf("plainASCII(%q) = %v, want %v", b, got, want)
-				}
-			}
-		}
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/transparency-dev/merkle/rfc6962"
+
+	"github.com/agentledger/agentledger/internal/ascii"
 )
 
 // LeafVersion is the version byte that starts every leaf this code writes.
@@ -350,7 +352,7 @@ func isHex(s string, n int) bool {
 		return false
 	}
 	for ; len(s) >= 8; s = s[8:] {
-		if !hex8(le64(s)) {
+		if !hex8(ascii.Word(s)) {
 			return false
 		}
 	}
@@ -473,7 +475,7 @@ func (r *leafReader) string() string {
 	}
 	s := rest[:n]
 	r.s = rest[n:]
-	if n > 0 && !plainASCII(s) {
+	if n > 0 && !ascii.Plain(s, false) {
 		if err := checkString("string", s); err != nil {
 			if r.err == nil {
 				r.err = err
@@ -484,50 +486,12 @@ func (r *leafReader) string() string {
 	return s
 }
 
-// plainASCII reports whether s is ASCII without NUL, which checkString
-// accepts, eight bytes at a time. It may report false for such a string
-// (then checkString decides), never true for another.
-func plainASCII(s string) bool {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	// plain reports whether the eight bytes of x are ASCII without NUL: a
-	// byte ≥ 0x80 sets its high bit; a zero byte sets the high bit of its
-	// byte of x-ones & ^x.
-	plain := func(x uint64) bool { return (x|(x-ones)&^x)&highs == 0 }
-	if len(s) >= 8 {
-		// The last eight bytes, which may overlap the words before them,
-		// instead of the bytes after the last whole word one by one.
-		if !plain(le64(s[len(s)-8:])) {
-			return false
-		}
-		for ; len(s) >= 8; s = s[8:] {
-			if !plain(le64(s)) {
-				return false
-			}
-		}
-		return true
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c == 0 || c >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
-}
-
-// le64 returns the first eight bytes of s as a little-endian number, in
-// one load.
-func le64(s string) uint64 {
-	_ = s[7] // one bounds check for the eight bytes
-	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
-		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
-}
-
 func (r *leafReader) time() time.Time {
 	b := r.take(8)
 	if b == "" {
 		return time.Time{}
 	}
-	n := int64(bits.ReverseBytes64(le64(b))) // big-endian
+	n := int64(bits.ReverseBytes64(ascii.Word(b))) // big-endian
 	if n == 0 {
 		return time.Time{}
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/agentledger/agentledger/internal/ascii"
 )
 
 // PrepareRecords returns the records Append writes for entries, Index
@@ -175,13 +177,13 @@ func (p *preparer) appendLeaf(dst []byte, e *Entry) ([]byte, error) {
 }
 
 // validString reports whether checkString accepts s. Most strings are
-// ASCII without NUL, which plainASCII sees eight bytes at a time; any
+// ASCII without NUL, which ascii.Plain sees eight bytes at a time; any
 // other string it checks as checkString does.
 func validString(s string) bool {
 	if len(s) > MaxLeafSize {
 		return false
 	}
-	return plainASCII(s) || strings.IndexByte(s, 0) < 0 && utf8.ValidString(s)
+	return ascii.Plain(s, false) || strings.IndexByte(s, 0) < 0 && utf8.ValidString(s)
 }
 
 func appendString(b []byte, s string) []byte {

@@ -3,7 +3,9 @@ package ingest
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"mime"
 	"net/http"
@@ -65,6 +67,8 @@ type guard struct {
 	// grpcEstimate is the size of the latest gRPC request message, which
 	// the tap reserves for the next one before it is read.
 	grpcEstimate atomic.Int64
+	// seed keys OTLP/HTTP requests (retryKey).
+	seed maphash.Seed
 }
 
 var (
@@ -91,7 +95,7 @@ func withGuard(cfg *otlpreceiver.Config) *otlpreceiver.Config {
 // newGuard returns the guard of r, whose OTLP receiver is configured by
 // cfg.
 func newGuard(r *ledgerReceiver, cfg *otlpreceiver.Config) *guard {
-	g := &guard{r: r, paths: map[string]Signal{}}
+	g := &guard{r: r, paths: map[string]Signal{}, seed: maphash.MakeSeed()}
 	g.grpcEstimate.Store(initialGRPCEstimate)
 	if h := cfg.Protocols.HTTP.Get(); h != nil {
 		g.paths[string(h.TracesURLPath)] = SignalTraces
@@ -187,7 +191,7 @@ func (g *guard) tap(ctx context.Context, info *tap.Info) (context.Context, error
 	if f == nil {
 		return ctx, nil
 	}
-	t := f.reserve(ctx, g.grpcEstimate.Load(), 0)
+	t := f.reserve(ctx, g.grpcEstimate.Load(), 0, 0)
 	if t == nil {
 		s := SignalTraces
 		if strings.Contains(info.FullMethodName, ".logs.") {
@@ -252,7 +256,7 @@ func (g *guard) serveHTTP(next http.Handler, w http.ResponseWriter, req *http.Re
 		// unknown length is refused only if nothing more fits, and counted
 		// once it is decoded.
 		if req.ContentLength > 0 {
-			t := f.reserve(ctx, req.ContentLength, AdmissionWait)
+			t := f.reserve(ctx, req.ContentLength, AdmissionWait, g.retryKey(req))
 			if t == nil {
 				g.pushBack(ctx, s, w, req)
 				return
@@ -283,6 +287,37 @@ func (g *guard) serveHTTP(next http.Handler, w http.ResponseWriter, req *http.Re
 		return
 	}
 	cw.release()
+}
+
+// retryKeyBytes is how much of an OTLP/HTTP body retryKey reads: enough
+// to hold the first span or log record's IDs after the resource's
+// attributes, so that distinct requests have distinct keys.
+const retryKeyBytes = 16 << 10
+
+// retryKey returns a key of req, of its path, its Content-Length and the
+// first retryKeyBytes of its body, which it reads and puts back in front of
+// the rest: an exporter retries a refused request with the same bytes, so
+// the retry has the same key, and it waits for room where its first
+// attempt would (inflight.acquire). It returns 0 if the body cannot be
+// read.
+func (g *guard) retryKey(req *http.Request) uint64 {
+	head := make([]byte, min(req.ContentLength, retryKeyBytes))
+	n, err := io.ReadFull(req.Body, head)
+	req.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(head[:n]), req.Body), req.Body}
+	if err != nil {
+		return 0
+	}
+	var h maphash.Hash
+	h.SetSeed(g.seed)
+	h.WriteString(req.URL.Path)
+	var size [8]byte
+	binary.LittleEndian.PutUint64(size[:], uint64(req.ContentLength))
+	h.Write(size[:])
+	h.Write(head)
+	return max(h.Sum64(), 1)
 }
 
 // pushBack answers a request that arrives while the receiver holds all the

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -69,9 +70,10 @@ const minInflightBytes = 4 << 20
 
 // AdmissionWait is the longest an OTLP/HTTP request whose bytes do not fit
 // waits for room, its body unread, before it is refused. Requests wait in
-// the order they came, and the room a commit frees goes to them before
-// any request that came after them: without the wait, the room went to
-// whichever request came first after a commit, most often the next
+// the order their senders began to try to send them (a retry from its
+// first attempt, see inflight.owed), and the room a commit frees goes to
+// them before any request that came after them: without the wait, the room
+// went to whichever request came first after a commit, most often the next
 // request of the sender just acknowledged, while refused senders slept a
 // whole second (Retry-After counts whole seconds) and the ledger stood
 // idle once only they were left. The wait counts in the time the limit
@@ -99,10 +101,17 @@ type inflight struct {
 	refused      bool      // a request was refused or waited since the limit last rose
 	lastDecrease time.Time // when the limit last fell
 
-	// waiting are the requests waiting for room, in the order they came,
-	// and waitingBytes their bytes.
+	// waiting are the requests waiting for room, in the order their
+	// senders began to try (waiter.since), and waitingBytes their bytes.
 	waiting      []*waiter
 	waitingBytes int64
+	// owed remembers the requests refused lately, by key, so that a retry
+	// waits where its first attempt would: at 64 senders, with every
+	// attempt as likely to be refused as any other, some requests were
+	// refused again and again, delivered only after 20 to 40 s (long
+	// enough for exporters to give some up), and the run's last requests
+	// trickled in while the ledger stood idle between their retries.
+	owed map[uint64]owing
 
 	// seconds counts, for each of the latest seconds, the requests
 	// refused and committed in it, indexed by Unix time modulo its
@@ -142,10 +151,56 @@ func (f *inflight) refuse() {
 }
 
 // waiter is a request waiting for room: granted is closed once its bytes
-// are taken for it.
+// are taken for it. since is when its sender began to try to send it, key
+// its retryKey (0: none).
 type waiter struct {
 	n       int64
+	since   time.Time
+	key     uint64
 	granted chan struct{}
+}
+
+// owing is a refused request inflight remembers: when its sender began to
+// try to send it, and when it was last refused.
+type owing struct{ since, refused time.Time }
+
+// owedFor is how long a refused request is remembered after its refusal:
+// its sender retries within the longest retry delay, and the retry may
+// wait for its bytes.
+const owedFor = MaxPushbackRetryDelay + AdmissionWait + time.Second
+
+// maxOwed bounds the refused requests remembered: far more than senders
+// retry at once, and little memory.
+const maxOwed = 4096
+
+// trying returns when the sender of a request of key, arriving now, began
+// to try to send it: now, unless an attempt of it was refused within
+// owedFor. f.mu is held.
+func (f *inflight) trying(key uint64, now time.Time) time.Time {
+	if o, ok := f.owed[key]; ok && key != 0 && now.Sub(o.refused) <= owedFor {
+		return o.since
+	}
+	return now
+}
+
+// owe remembers that a request of key whose sender has tried to send it
+// since since was refused at now. Once maxOwed are remembered, those
+// refused more than owedFor ago are forgotten, and no more are remembered
+// until some are. f.mu is held.
+func (f *inflight) owe(key uint64, since, now time.Time) {
+	if key == 0 {
+		return
+	}
+	if _, ok := f.owed[key]; !ok && len(f.owed) >= maxOwed {
+		maps.DeleteFunc(f.owed, func(_ uint64, o owing) bool { return now.Sub(o.refused) > owedFor })
+		if len(f.owed) >= maxOwed {
+			return
+		}
+	}
+	if f.owed == nil {
+		f.owed = make(map[uint64]owing)
+	}
+	f.owed[key] = owing{since: since, refused: now}
 }
 
 func newInflight(max int64, obs PushbackObserver) *inflight {
@@ -157,32 +212,45 @@ func newInflight(max int64, obs PushbackObserver) *inflight {
 // be written. f.mu is held.
 func (f *inflight) fits(n int64) bool { return f.bytes == 0 || f.bytes+n <= f.limit }
 
-// acquire takes n bytes and reports whether it got them. Requests waiting
-// for room come first: n fits at once only if none waits. If n does not
-// fit, the request waits for room behind those already waiting, up to wait
-// (none if zero) or until ctx ends. A request waits only if the bytes
-// waiting, its own included, are at most the share of the limit that
-// wait is of the target latency: the limit is about what the ledger
-// commits in that latency, so the requests waiting are about what it
-// commits within the wait, and more would wait in vain.
-func (f *inflight) acquire(ctx context.Context, n int64, wait time.Duration) bool {
+// acquire takes n bytes for a request of key (see retryKey; 0: none) and
+// reports whether it got them. Requests waiting for room come first: n
+// fits at once only if none waits. If n does not fit, the request waits
+// for room up to wait (none if zero) or until ctx ends, behind those
+// waiting whose senders have tried for as long as its sender or longer: a
+// retry of a request refused within owedFor counts from its first
+// attempt. A request waits only if the bytes waiting ahead of it, its own
+// included, are at most the share of the limit that wait is of the target
+// latency: the limit is about what the ledger commits in that latency, so
+// the requests ahead are about what it commits within the wait, and more
+// would wait in vain. A request refused is remembered under key, with the
+// time its sender began to try.
+func (f *inflight) acquire(ctx context.Context, n int64, wait time.Duration, key uint64) bool {
+	now := time.Now()
 	f.mu.Lock()
+	since := f.trying(key, now)
 	if len(f.waiting) == 0 && f.fits(n) {
 		f.bytes += n
-		now := f.bytes
+		delete(f.owed, key)
+		held := f.bytes
 		f.mu.Unlock()
 		if f.obs != nil {
-			f.obs.Inflight(now)
+			f.obs.Inflight(held)
 		}
 		return true
 	}
-	if wait <= 0 || f.waitingBytes+n > int64(float64(f.limit)*wait.Seconds()/f.target.Seconds()) {
+	at, ahead := len(f.waiting), f.waitingBytes
+	for at > 0 && f.waiting[at-1].since.After(since) {
+		at--
+		ahead -= f.waiting[at].n
+	}
+	if wait <= 0 || ahead+n > int64(float64(f.limit)*wait.Seconds()/f.target.Seconds()) {
 		f.refuse()
+		f.owe(key, since, now)
 		f.mu.Unlock()
 		return false
 	}
-	w := &waiter{n: n, granted: make(chan struct{})}
-	f.waiting = append(f.waiting, w)
+	w := &waiter{n: n, since: since, key: key, granted: make(chan struct{})}
+	f.waiting = slices.Insert(f.waiting, at, w)
 	f.waitingBytes += n
 	f.refused = true // demand exceeds the limit
 	f.mu.Unlock()
@@ -206,11 +274,12 @@ func (f *inflight) acquire(ctx context.Context, n int64, wait time.Duration) boo
 	f.waiting = slices.Delete(f.waiting, i, i+1)
 	f.waitingBytes -= n
 	f.refuse()
+	f.owe(key, since, time.Now())
 	f.admit() // those behind it may fit
-	now := f.bytes
+	held := f.bytes
 	f.mu.Unlock()
 	if f.obs != nil {
-		f.obs.Inflight(now)
+		f.obs.Inflight(held)
 	}
 	return false
 }
@@ -223,6 +292,7 @@ func (f *inflight) admit() {
 		w := f.waiting[k]
 		f.bytes += w.n
 		f.waitingBytes -= w.n
+		delete(f.owed, w.key)
 		close(w.granted)
 	}
 	if k > 0 {
@@ -242,12 +312,12 @@ type ticket struct {
 	took     time.Duration // how long the request took to commit; zero: not committed
 }
 
-// reserve takes n bytes for a request not yet read, as acquire does with
-// wait, and returns its ticket, or nil if they do not fit. The
+// reserve takes n bytes for a request of key not yet read, as acquire
+// does with wait, and returns its ticket, or nil if they do not fit. The
 // ticket's time starts before the wait, as its sender waits from then.
-func (f *inflight) reserve(ctx context.Context, n int64, wait time.Duration) *ticket {
+func (f *inflight) reserve(ctx context.Context, n int64, wait time.Duration, key uint64) *ticket {
 	since := time.Now()
-	if !f.acquire(ctx, n, wait) {
+	if !f.acquire(ctx, n, wait, key) {
 		return nil
 	}
 	return &ticket{f: f, n: n, since: since}
@@ -308,7 +378,7 @@ func (f *inflight) hold(ctx context.Context, size int64) (t *ticket, own bool) {
 		}
 		return t, false
 	}
-	return f.reserve(ctx, size, 0), true
+	return f.reserve(ctx, size, 0, 0), true
 }
 
 // full reports whether a request of n bytes (unknown if negative) would

@@ -3,6 +3,8 @@ package ingest
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -139,16 +141,14 @@ func TestInflightPushback(t *testing.T) {
 	}
 }
 
-// TestAdmissionWaitHTTP sends, with the OTel SDK's OTLP/HTTP exporter
-// and its retries off, a request while another holds the room in flight
-// and its commit is held back: the second waits for room instead of being
-// refused, and is committed once the first's commit frees it.
-func TestAdmissionWaitHTTP(t *testing.T) {
-	obs := &pushbackCounter{first: make(chan struct{})}
+// heldServer starts a receiver on an SQLite ledger whose first commit is
+// held until open is called, and returns its bytes in flight, its
+// OTLP/HTTP address and its ledger.
+func heldServer(t *testing.T, obs *pushbackCounter) (f *inflight, httpAddr string, open func(), tl *testLedger) {
 	gate := make(chan struct{})
 	gs := &gateStore{gate: gate}
-	tl := newSQLiteLedger(t, func(s ledger.Store) ledger.Store { gs.Store = s; return gs })
-	httpAddr := freeAddr(t)
+	tl = newSQLiteLedger(t, func(s ledger.Store) ledger.Store { gs.Store = s; return gs })
+	httpAddr = freeAddr(t)
 	srv, err := Start(t.Context(), ServerConfig{HTTPAddr: httpAddr, Log: tl.log, Redactor: newRedactor(t), Logger: testLogger(t), Observer: obs})
 	if err != nil {
 		t.Fatalf("Start: %v", err)
@@ -158,45 +158,122 @@ func TestAdmissionWaitHTTP(t *testing.T) {
 			t.Errorf("Shutdown: %v", err)
 		}
 	})
-	openGate := sync.OnceFunc(func() { close(gate) })
-	t.Cleanup(openGate) // before Shutdown, should the test stop early
-	f := srv.rcv.(*ledgerReceiver).inflight
+	open = sync.OnceFunc(func() { close(gate) })
+	t.Cleanup(open) // before Shutdown, should the test stop early
+	return srv.rcv.(*ledgerReceiver).inflight, httpAddr, open, tl
+}
 
+// until waits for cond on f, under its lock.
+func until(t *testing.T, f *inflight, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		f.mu.Lock()
+		ok := cond()
+		f.mu.Unlock()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+	}
+}
+
+// exportOnce exports spans to httpAddr with the OTel SDK's OTLP/HTTP
+// exporter, its retries off.
+func exportOnce(t *testing.T, httpAddr string, spans []sdktrace.ReadOnlySpan) error {
+	exp, err := otlptracehttp.New(t.Context(), otlptracehttp.WithEndpoint(httpAddr), otlptracehttp.WithInsecure(),
+		otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false}))
+	if err != nil {
+		return err
+	}
+	defer exp.Shutdown(context.Background())
+	return exp.ExportSpans(t.Context(), spans)
+}
+
+// TestRetryKeyHTTP sends, with the OTel SDK's OTLP/HTTP exporter, the
+// same spans twice and other spans once while the room in flight is held
+// and nothing more fits: each attempt is refused, the same spans'
+// retry is known for the same request, remembered from its first attempt,
+// the other spans are a request of their own, and a request admitted is
+// forgotten.
+func TestRetryKeyHTTP(t *testing.T) {
+	obs := &pushbackCounter{first: make(chan struct{})}
+	f, httpAddr, openGate, _ := heldServer(t, obs)
+	spans := func(name string) []sdktrace.ReadOnlySpan {
+		tp, rec := recorder("retry-key-test")
+		_, sp := tp.Tracer("t").Start(context.Background(), name)
+		sp.End()
+		return rec.Ended()
+	}
+	first, retried, other := spans("first"), spans("retried"), spans("other")
+	held := make(chan error, 1)
+	go func() { held <- exportOnce(t, httpAddr, first) }()
+	until(t, f, "the first request is in flight", func() bool { return f.bytes > 0 })
+	f.mu.Lock()
+	f.limit = f.bytes // nothing more fits: each attempt is refused, at once or after its wait
+	f.mu.Unlock()
+	owed := func() map[uint64]owing {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return maps.Clone(f.owed)
+	}
+	if err := exportOnce(t, httpAddr, retried); err == nil {
+		t.Fatal("a request was admitted beside a full limit")
+	}
+	refusedAt := time.Now()
+	firstTry := owed()
+	if err := exportOnce(t, httpAddr, retried); err == nil {
+		t.Fatal("a retry was admitted beside a full limit")
+	}
+	retry := owed()
+	if len(firstTry) != 1 || len(retry) != 1 {
+		t.Fatalf("remembered %d then %d requests, want the one request both times", len(firstTry), len(retry))
+	}
+	var key uint64
+	for k, o := range retry {
+		key = k
+		if o.since != firstTry[k].since || !o.refused.After(refusedAt) {
+			t.Fatalf("the retry is remembered since %v, refused at %v; want since the first attempt (%v), refused after %v", o.since, o.refused, firstTry[k].since, refusedAt)
+		}
+	}
+	if err := exportOnce(t, httpAddr, other); err == nil {
+		t.Fatal("a request was admitted beside a full limit")
+	}
+	if o := owed(); len(o) != 2 {
+		t.Fatalf("remembered %d requests after other spans were refused, want 2", len(o))
+	}
+	openGate()
+	if err := <-held; err != nil {
+		t.Fatalf("first export: %v", err)
+	}
+	if err := exportOnce(t, httpAddr, retried); err != nil {
+		t.Fatalf("the retry once the room is free: %v", err)
+	}
+	if _, ok := owed()[key]; ok {
+		t.Fatal("a request admitted is still remembered")
+	}
+}
+
+// TestAdmissionWaitHTTP sends, with the OTel SDK's OTLP/HTTP exporter
+// and its retries off, a request while another holds the room in flight
+// and its commit is held back: the second waits for room instead of being
+// refused, and is committed once the first's commit frees it.
+func TestAdmissionWaitHTTP(t *testing.T) {
+	obs := &pushbackCounter{first: make(chan struct{})}
+	f, httpAddr, openGate, tl := heldServer(t, obs)
 	export := func(e int) <-chan error {
 		errc := make(chan error, 1)
 		go func() {
-			exp, err := otlptracehttp.New(t.Context(), otlptracehttp.WithEndpoint(httpAddr), otlptracehttp.WithInsecure(),
-				otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false}))
-			if err != nil {
-				errc <- err
-				return
-			}
-			defer exp.Shutdown(context.Background())
 			tp, rec := recorder("admission-test")
 			_, sp := tp.Tracer("t").Start(context.Background(), "step", trace.WithAttributes(attribute.Int("export", e)))
 			sp.End()
-			errc <- exp.ExportSpans(t.Context(), rec.Ended())
+			errc <- exportOnce(t, httpAddr, rec.Ended())
 		}()
 		return errc
 	}
-	// until waits for cond on f, under its lock.
-	until := func(what string, cond func() bool) {
-		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-			f.mu.Lock()
-			ok := cond()
-			f.mu.Unlock()
-			if ok {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting until %s", what)
-			}
-		}
-	}
-
 	first := export(1)
-	until("the first request is in flight", func() bool { return f.bytes > 0 })
+	until(t, f, "the first request is in flight", func() bool { return f.bytes > 0 })
 	f.mu.Lock()
 	size := f.bytes
 	// Room for the first request and not a second of the same size, which
@@ -204,7 +281,7 @@ func TestAdmissionWaitHTTP(t *testing.T) {
 	f.limit = size * 9 / 5
 	f.mu.Unlock()
 	second := export(2)
-	until("the second request waits", func() bool { return len(f.waiting) == 1 })
+	until(t, f, "the second request waits", func() bool { return len(f.waiting) == 1 })
 	openGate()
 	for i, c := range []<-chan error{first, second} {
 		if err := <-c; err != nil {
@@ -303,16 +380,16 @@ func TestInflightAdapts(t *testing.T) {
 		t.Fatalf("a new limit is %d, want the floor %d", f.limit, minInflightBytes)
 	}
 	f.limit = f.max // as after a while of fast commits under load
-	if !f.acquire(ctx, 20*mib, 0) {
+	if !f.acquire(ctx, 20*mib, 0, 0) {
 		t.Fatal("a request over the limit does not fit with nothing in flight")
 	}
-	if f.acquire(ctx, 1, 0) {
+	if f.acquire(ctx, 1, 0, 0) {
 		t.Fatal("a byte fits beside a request over the limit")
 	}
 	f.release(20*mib, 0)
 	slow, fast := 2*f.target, f.target/2
 	for i, want := range []int64{12 * mib, 9 * mib, 6912 * 1024, 5184 * 1024, minInflightBytes, minInflightBytes} {
-		if !f.acquire(ctx, mib, 0) {
+		if !f.acquire(ctx, mib, 0, 0) {
 			t.Fatalf("step %d: 1 MiB does not fit with nothing in flight", i)
 		}
 		f.release(mib, slow)
@@ -321,21 +398,21 @@ func TestInflightAdapts(t *testing.T) {
 			t.Fatalf("limit after %d slow commits = %d, want %d", i+1, f.limit, want)
 		}
 	}
-	if !f.acquire(ctx, 3*mib, 0) || f.acquire(ctx, 2*mib, 0) {
+	if !f.acquire(ctx, 3*mib, 0, 0) || f.acquire(ctx, 2*mib, 0, 0) {
 		t.Fatalf("at a limit of 4 MiB, 3 MiB fits and 2 MiB more does not: limit %d", f.limit)
 	}
 	f.release(3*mib, fast)
 	if want := int64(minInflightBytes + 3*mib); f.limit != want {
 		t.Fatalf("limit after a refusal and a fast commit = %d, want %d", f.limit, want)
 	}
-	f.acquire(ctx, mib, 0)
+	f.acquire(ctx, mib, 0, 0)
 	f.release(mib, fast)
 	if want := int64(minInflightBytes + 3*mib); f.limit != want {
 		t.Fatalf("limit after a fast commit without a refusal = %d, want %d (unchanged)", f.limit, want)
 	}
 	for range 20 {
-		f.acquire(ctx, 15*mib, 0)
-		f.acquire(ctx, 15*mib, 0)
+		f.acquire(ctx, 15*mib, 0, 0)
+		f.acquire(ctx, 15*mib, 0, 0)
 		f.release(15*mib, fast)
 	}
 	if f.limit != 16*mib {
@@ -352,7 +429,7 @@ func TestTicketTookFromReservation(t *testing.T) {
 	f := newInflight(16*mib, nil)
 	f.target = 20 * time.Millisecond
 	f.limit = f.max // as after a while of fast commits under load
-	tk := f.reserve(t.Context(), mib, 0)
+	tk := f.reserve(t.Context(), mib, 0, 0)
 	if tk == nil {
 		t.Fatal("1 MiB does not fit with nothing in flight")
 	}
@@ -367,16 +444,16 @@ func TestTicketTookFromReservation(t *testing.T) {
 	}
 }
 
-// waitFor reserves n bytes of f with a wait in a goroutine of its own, and
-// returns a channel that yields its ticket (nil: refused), once the
-// request waits (or was answered).
-func waitFor(t *testing.T, ctx context.Context, f *inflight, n int64, wait time.Duration) <-chan *ticket {
+// waitFor reserves n bytes of f for a request of key with a wait in a
+// goroutine of its own, and returns a channel that yields its ticket (nil:
+// refused), once the request waits (or was answered).
+func waitFor(t *testing.T, ctx context.Context, f *inflight, n int64, wait time.Duration, key uint64) <-chan *ticket {
 	t.Helper()
 	f.mu.Lock()
 	before := len(f.waiting)
 	f.mu.Unlock()
 	c := make(chan *ticket, 1)
-	go func() { c <- f.reserve(ctx, n, wait) }()
+	go func() { c <- f.reserve(ctx, n, wait, key) }()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
 		f.mu.Lock()
 		waiting := len(f.waiting)
@@ -406,14 +483,14 @@ func TestAdmissionWait(t *testing.T) {
 	held := func(n int64) (*inflight, *ticket) {
 		f := newInflight(16*mib, nil)
 		f.limit = 4 * mib
-		return f, f.reserve(ctx, n, 0)
+		return f, f.reserve(ctx, n, 0, 0)
 	}
 
 	t.Run("order", func(t *testing.T) {
 		f, first := held(3 * mib)
-		a := waitFor(t, ctx, f, 2*mib, long)
-		b := waitFor(t, ctx, f, mib, long)
-		if f.acquire(ctx, mib, 0) {
+		a := waitFor(t, ctx, f, 2*mib, long, 0)
+		b := waitFor(t, ctx, f, mib, long, 0)
+		if f.acquire(ctx, mib, 0, 0) {
 			t.Fatal("a request that came after the waiting ones took room before them")
 		}
 		first.release()
@@ -428,8 +505,8 @@ func TestAdmissionWait(t *testing.T) {
 
 	t.Run("head of line", func(t *testing.T) {
 		f, first := held(3 * mib)
-		a := waitFor(t, ctx, f, 3*mib, long)
-		b := waitFor(t, ctx, f, mib, long)
+		a := waitFor(t, ctx, f, 3*mib, long, 0)
+		b := waitFor(t, ctx, f, mib, long, 0)
 		select {
 		case <-b:
 			t.Fatal("a request was admitted ahead of one that came before it")
@@ -443,8 +520,8 @@ func TestAdmissionWait(t *testing.T) {
 
 	t.Run("timeout", func(t *testing.T) {
 		f, first := held(3 * mib)
-		a := waitFor(t, ctx, f, 3*mib, 30*time.Millisecond)
-		b := waitFor(t, ctx, f, mib, long)
+		a := waitFor(t, ctx, f, 3*mib, 30*time.Millisecond, 0)
+		b := waitFor(t, ctx, f, mib, long, 0)
 		if (<-a) != nil {
 			t.Fatal("a request that got no room within its wait was admitted")
 		}
@@ -462,7 +539,7 @@ func TestAdmissionWait(t *testing.T) {
 	t.Run("sender leaves", func(t *testing.T) {
 		f, _ := held(4 * mib)
 		cctx, cancel := context.WithCancel(ctx)
-		a := waitFor(t, cctx, f, mib, long)
+		a := waitFor(t, cctx, f, mib, long, 0)
 		cancel()
 		if (<-a) != nil {
 			t.Fatal("a request whose sender left was admitted")
@@ -476,10 +553,10 @@ func TestAdmissionWait(t *testing.T) {
 		f := newInflight(16*mib, nil)
 		f.limit = 8 * mib
 		wait := f.target / 2 // the ledger commits about half the limit in the wait
-		f.reserve(ctx, 8*mib, 0)
-		waitFor(t, ctx, f, 3*mib, wait)
+		f.reserve(ctx, 8*mib, 0, 0)
+		waitFor(t, ctx, f, 3*mib, wait, 0)
 		start := time.Now()
-		if f.reserve(ctx, 2*mib, wait) != nil {
+		if f.reserve(ctx, 2*mib, wait, 0) != nil {
 			t.Fatal("a request was admitted beside a full limit")
 		}
 		if d := time.Since(start); d >= wait {
@@ -489,7 +566,7 @@ func TestAdmissionWait(t *testing.T) {
 
 	t.Run("time counts from the wait", func(t *testing.T) {
 		f, first := held(4 * mib)
-		a := waitFor(t, ctx, f, mib, long)
+		a := waitFor(t, ctx, f, mib, long, 0)
 		time.Sleep(20 * time.Millisecond)
 		first.release()
 		ta := <-a
@@ -499,6 +576,122 @@ func TestAdmissionWait(t *testing.T) {
 		ta.committed()
 		if ta.took < 20*time.Millisecond {
 			t.Fatalf("took = %v, want at least the 20ms it waited", ta.took)
+		}
+	})
+}
+
+// TestAdmissionRetry checks that a retry of a refused request waits where
+// its first attempt would have: ahead of the requests that came after that
+// attempt, but not after owedFor; that a request is forgotten once
+// admitted; that a request refused after its wait is remembered from its
+// first attempt; and that no more than maxOwed are remembered.
+func TestAdmissionRetry(t *testing.T) {
+	const (
+		mib = 1 << 20
+		key = 7
+	)
+	ctx := t.Context()
+	long := time.Minute // longer than the test: only room ends it
+	// refused returns a limit of 4 MiB holding a request of 3 MiB, which
+	// refused a first attempt of a request of key and 3 MiB, and the
+	// request held.
+	refused := func(t *testing.T) (*inflight, *ticket) {
+		f := newInflight(16*mib, nil)
+		f.limit = 4 * mib
+		first := f.reserve(ctx, 3*mib, 0, 0)
+		if f.acquire(ctx, 3*mib, 0, key) {
+			t.Fatal("a request that does not fit was admitted without a wait")
+		}
+		return f, first
+	}
+	// keys returns the keys of the requests waiting, in order.
+	keys := func(f *inflight) []uint64 {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		var out []uint64
+		for _, w := range f.waiting {
+			out = append(out, w.key)
+		}
+		return out
+	}
+
+	t.Run("ahead of later requests", func(t *testing.T) {
+		f, first := refused(t)
+		later := waitFor(t, ctx, f, 3*mib, long, 0)
+		retry := waitFor(t, ctx, f, 3*mib, long, key)
+		if got := keys(f); !slices.Equal(got, []uint64{key, 0}) {
+			t.Fatalf("waiting keys %v, want the retry (%d) ahead of the later request", got, key)
+		}
+		first.release()
+		tr := <-retry
+		if tr == nil {
+			t.Fatal("the retry was refused although the room freed fits it")
+		}
+		if _, ok := f.owed[key]; ok || len(later) > 0 {
+			t.Fatalf("after the retry's admission: remembered %v, later request answered %v; want neither", ok, len(later) > 0)
+		}
+		tr.release()
+		if (<-later) == nil {
+			t.Fatal("the later request was refused although the room freed fits it")
+		}
+	})
+
+	t.Run("forgotten after owedFor", func(t *testing.T) {
+		f, first := refused(t)
+		o := f.owed[key]
+		o.refused = o.refused.Add(-owedFor - time.Second)
+		f.owed[key] = o
+		later := waitFor(t, ctx, f, 3*mib, long, 0)
+		retry := waitFor(t, ctx, f, 3*mib, long, key)
+		if got := keys(f); !slices.Equal(got, []uint64{0, key}) {
+			t.Fatalf("waiting keys %v, want the retry (%d) behind the later request", got, key)
+		}
+		first.release()
+		tl := <-later
+		if tl == nil {
+			t.Fatal("the later request was refused although the room freed fits it")
+		}
+		tl.release()
+		(<-retry).release()
+	})
+
+	t.Run("refused after its wait", func(t *testing.T) {
+		f := newInflight(16*mib, nil)
+		f.limit = 4 * mib
+		f.reserve(ctx, 4*mib, 0, 0)
+		before := time.Now()
+		// The ledger commits 0.6 MiB in the wait: half a MiB may wait.
+		wait := 60 * time.Millisecond
+		if f.reserve(ctx, mib/2, wait, key) != nil {
+			t.Fatal("a request was admitted although nothing was released")
+		}
+		if o, ok := f.owed[key]; !ok || o.since.Before(before) || o.refused.Sub(o.since) < wait {
+			t.Fatalf("remembered %v (%+v), want since its attempt at %v, refused after its wait", ok, o, before)
+		}
+		since := f.owed[key].since
+		if f.acquire(ctx, mib/2, 0, key) || f.owed[key].since != since {
+			t.Fatalf("a second refusal remembers since %v, want the first attempt's %v", f.owed[key].since, since)
+		}
+	})
+
+	t.Run("bounded", func(t *testing.T) {
+		f, _ := refused(t)
+		now := time.Now()
+		for k := range uint64(maxOwed - 1) {
+			f.owed[100+k] = owing{since: now, refused: now}
+		}
+		if f.acquire(ctx, 3*mib, 0, 1) || len(f.owed) != maxOwed {
+			t.Fatalf("%d remembered, want %d: no more than maxOwed", len(f.owed), maxOwed)
+		}
+		if _, ok := f.owed[1]; ok {
+			t.Fatal("a request was remembered beyond maxOwed")
+		}
+		for k, o := range f.owed {
+			o.refused = now.Add(-owedFor - time.Second)
+			f.owed[k] = o
+		}
+		if f.acquire(ctx, 3*mib, 0, 1) || len(f.owed) != 1 {
+			t.Fatalf("%d remembered, want 1: those refused more than owedFor ago forgotten", len(f.owed))
 		}
 	})
 }
@@ -557,17 +750,17 @@ func TestRetryDelayCounts(t *testing.T) {
 	for {
 		f := newInflight(4<<20, nil)
 		u := time.Now().Unix()
-		if !f.acquire(ctx, 3<<20, 0) {
+		if !f.acquire(ctx, 3<<20, 0, 0) {
 			t.Fatal("3 MiB does not fit with nothing in flight")
 		}
 		for range 5 {
-			if f.acquire(ctx, 2<<20, 0) {
+			if f.acquire(ctx, 2<<20, 0, 0) {
 				t.Fatal("2 MiB fit beside 3 MiB under a limit of 4 MiB")
 			}
 		}
-		f.acquire(ctx, 1, 0)
+		f.acquire(ctx, 1, 0, 0)
 		f.release(1, time.Millisecond)
-		f.acquire(ctx, 1, 0)
+		f.acquire(ctx, 1, 0, 0)
 		f.release(1, 0) // not committed
 		c := f.seconds[u%int64(retryWindow)]
 		if time.Now().Unix() != u {

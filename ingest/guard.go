@@ -289,10 +289,14 @@ func (g *guard) serveHTTP(next http.Handler, w http.ResponseWriter, req *http.Re
 	cw.release()
 }
 
-// retryKeyBytes is how much of an OTLP/HTTP body retryKey reads: enough
-// to hold the first span or log record's IDs after the resource's
-// attributes, so that distinct requests have distinct keys.
-const retryKeyBytes = 16 << 10
+// retryKeyBytes is how much of an OTLP/HTTP body retryKey reads before
+// the request is admitted: enough to hold the first span or log record's
+// IDs after a resource's attributes, so that distinct requests have
+// distinct keys, and no more than the buffers the server already holds
+// for each connection, as a request not admitted holds it while it waits.
+// Requests whose first bytes and lengths are the same share a key, which
+// changes only their places in the queue.
+const retryKeyBytes = 4 << 10
 
 // retryKey returns a key of req, of its path, its Content-Length and the
 // first retryKeyBytes of its body, which it reads and puts back in front of

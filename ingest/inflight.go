@@ -108,9 +108,10 @@ type inflight struct {
 	// owed remembers the requests refused lately, by key, so that a retry
 	// waits where its first attempt would: at 64 senders, with every
 	// attempt as likely to be refused as any other, some requests were
-	// refused again and again, delivered only after 20 to 40 s (long
-	// enough for exporters to give some up), and the run's last requests
-	// trickled in while the ledger stood idle between their retries.
+	// refused again and again and delivered only after 20 to 40 s (the
+	// OTel SDKs' exporters give a request up after a minute), and the
+	// run's last requests trickled in while the ledger stood idle between
+	// their retries.
 	owed map[uint64]owing
 
 	// seconds counts, for each of the latest seconds, the requests

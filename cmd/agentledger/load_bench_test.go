@@ -64,6 +64,8 @@ const benchAppName = "agentledger-bench-serve"
 //   - spans/s: spans acknowledged per second, as loadgen measured;
 //   - ratio: ingest's rate over the raw write's for the same rows;
 //   - ack-p50-ms, ack-p99-ms: acknowledgement latency per attempt;
+//   - delivery-p99-ms: the time from a request's first attempt to its
+//     acknowledgement, its retries' waits included;
 //   - pushbacks: retryable answers (429/503) loadgen retried;
 //   - rss-MiB: serve's peak resident set during the run (VmHWM, reset
 //     before the run through /proc/<pid>/clear_refs);
@@ -109,7 +111,7 @@ var nextRequest int
 
 // loadRun is what one run measured.
 type loadRun struct {
-	spansPerSec, ratio, ackP50, ackP99, pushbacks, rssMiB, srvCPU, dbCPU, allocs float64
+	spansPerSec, ratio, ackP50, ackP99, deliveryP99, pushbacks, rssMiB, srvCPU, dbCPU, allocs float64
 }
 
 // benchServeLoad runs the load of senders against serve on database
@@ -164,14 +166,14 @@ func benchServeLoad(b *testing.B, database string, raw func(testing.TB, []ledger
 			}
 			per1k := float64(res.Spans) / 1000
 			run := loadRun{
-				spansPerSec: res.SpansPerSecond, ackP50: res.AckP50 * 1000, ackP99: res.AckP99 * 1000,
+				spansPerSec: res.SpansPerSecond, ackP50: res.AckP50 * 1000, ackP99: res.AckP99 * 1000, deliveryP99: res.DeliveryP99 * 1000,
 				pushbacks: float64(res.Pushbacks), rssMiB: float64(rss) / 1024,
 				srvCPU: srvCPU.Seconds() * 1000 / per1k, dbCPU: dbCPU.Seconds() * 1000 / per1k,
 				allocs: mallocs / float64(res.Spans),
 				ratio:  rawRows(b, raw, mapper, first, count).Seconds() / res.Seconds,
 			}
-			b.Logf("run %d: %.0f spans/s, ratio %.3f, ack p99 %.0f ms, %.0f pushbacks, serve %.1f and db %.1f ms CPU per 1 000 spans",
-				len(runs)+1, run.spansPerSec, run.ratio, run.ackP99, run.pushbacks, run.srvCPU, run.dbCPU)
+			b.Logf("run %d: %.0f spans/s, ratio %.3f, ack p99 %.0f ms, delivery p99 %.0f ms, %.0f pushbacks, serve %.1f and db %.1f ms CPU per 1 000 spans",
+				len(runs)+1, run.spansPerSec, run.ratio, run.ackP99, run.deliveryP99, run.pushbacks, run.srvCPU, run.dbCPU)
 			runs = append(runs, run)
 		}
 	}
@@ -192,6 +194,7 @@ func benchServeLoad(b *testing.B, database string, raw func(testing.TB, []ledger
 	}
 	report("ack-p50-ms", func(r loadRun) float64 { return r.ackP50 })
 	report("ack-p99-ms", func(r loadRun) float64 { return r.ackP99 })
+	report("delivery-p99-ms", func(r loadRun) float64 { return r.deliveryP99 })
 	report("pushbacks", func(r loadRun) float64 { return r.pushbacks })
 	report("rss-MiB", func(r loadRun) float64 { return r.rssMiB })
 	report("srv-cpu-ms/1k", func(r loadRun) float64 { return r.srvCPU })

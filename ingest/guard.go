@@ -251,8 +251,9 @@ func (g *guard) serveHTTP(next http.Handler, w http.ResponseWriter, req *http.Re
 	rep := &reported{}
 	ctx := context.WithValue(req.Context(), reportedKey{}, rep)
 	if f := g.r.inflight; f != nil {
-		// A body of known length is reserved before it is read, so that
-		// a burst of requests is refused before it takes memory; one of
+		// A body of known length is reserved before it is read (but for
+		// its first retryKeyBytes, its key), so that a burst of requests
+		// is refused before it takes memory; one of
 		// unknown length is refused only if nothing more fits, and counted
 		// once it is decoded.
 		if req.ContentLength > 0 {

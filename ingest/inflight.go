@@ -69,7 +69,8 @@ const TargetAckLatency = 400 * time.Millisecond
 const minInflightBytes = 4 << 20
 
 // AdmissionWait is the longest an OTLP/HTTP request whose bytes do not fit
-// waits for room, its body unread, before it is refused. Requests wait in
+// waits for room, its body unread but for the first retryKeyBytes, before
+// it is refused. Requests wait in
 // the order their senders began to try to send them (a retry from its
 // first attempt, see inflight.owed), and the room a commit frees goes to
 // them before any request that came after them: without the wait, the room
@@ -302,7 +303,8 @@ func (f *inflight) admit() {
 }
 
 // ticket is the bytes one request holds: reserved from its size on the
-// wire before its body is read (HTTP Content-Length, the gRPC message), so
+// wire before its body is read (HTTP Content-Length, after the body's first
+// retryKeyBytes; the gRPC message), so
 // that a burst of requests is refused before it takes memory, and grown to
 // its decoded size once it is decoded.
 type ticket struct {

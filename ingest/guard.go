@@ -253,9 +253,9 @@ func (g *guard) serveHTTP(next http.Handler, w http.ResponseWriter, req *http.Re
 	if f := g.r.inflight; f != nil {
 		// A body of known length is reserved before it is read (but for
 		// its first retryKeyBytes, its key), so that a burst of requests
-		// is refused before it takes memory; one of
-		// unknown length is refused only if nothing more fits, and counted
-		// once it is decoded.
+		// is refused before it takes memory; one of unknown length is
+		// refused only if nothing more fits, and counted once it is
+		// decoded.
 		if req.ContentLength > 0 {
 			t := f.reserve(ctx, req.ContentLength, AdmissionWait, g.retryKey(req))
 			if t == nil {

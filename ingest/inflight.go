@@ -70,14 +70,14 @@ const minInflightBytes = 4 << 20
 
 // AdmissionWait is the longest an OTLP/HTTP request whose bytes do not fit
 // waits for room, its body unread but for the first retryKeyBytes, before
-// it is refused. Requests wait in
-// the order their senders began to try to send them (a retry from its
-// first attempt, see inflight.owed), and the room a commit frees goes to
-// them before any request that came after them: without the wait, the room
-// went to whichever request came first after a commit, most often the next
-// request of the sender just acknowledged, while refused senders slept a
-// whole second (Retry-After counts whole seconds) and the ledger stood
-// idle once only they were left. The wait counts in the time the limit
+// it is refused. Requests wait in the order their senders began to try to
+// send them (a retry from its first attempt, see inflight.owed), and the
+// room a commit frees goes to them before any request that came after
+// them: without the wait, the room went to whichever request came first
+// after a commit, most often the next request of the sender just
+// acknowledged, while refused senders slept a whole second (Retry-After
+// counts whole seconds) and the ledger stood idle once only they were
+// left. The wait counts in the time the limit
 // adapts to (TargetAckLatency), so that a request that waits is still
 // acknowledged within about a second.
 const AdmissionWait = 250 * time.Millisecond
@@ -179,7 +179,7 @@ const maxOwed = 4096
 // to try to send it: now, unless an attempt of it was refused within
 // owedFor. f.mu is held.
 func (f *inflight) trying(key uint64, now time.Time) time.Time {
-	if o, ok := f.owed[key]; ok && key != 0 && now.Sub(o.refused) <= owedFor {
+	if o, ok := f.owed[key]; ok && now.Sub(o.refused) <= owedFor {
 		return o.since
 	}
 	return now
@@ -199,14 +199,21 @@ func (f *inflight) owe(key uint64, since, now time.Time) {
 			return
 		}
 	}
-	if f.owed == nil {
-		f.owed = make(map[uint64]owing)
-	}
 	f.owed[key] = owing{since: since, refused: now}
 }
 
 func newInflight(max int64, obs PushbackObserver) *inflight {
-	return &inflight{max: max, min: min(max, minInflightBytes), target: TargetAckLatency, obs: obs, limit: min(max, minInflightBytes)}
+	return &inflight{max: max, min: min(max, minInflightBytes), target: TargetAckLatency, obs: obs, limit: min(max, minInflightBytes),
+		owed: make(map[uint64]owing)}
+}
+
+// unlockReport unlocks f.mu and reports the bytes in flight it held.
+func (f *inflight) unlockReport() {
+	held := f.bytes
+	f.mu.Unlock()
+	if f.obs != nil {
+		f.obs.Inflight(held)
+	}
 }
 
 // fits reports whether n more bytes fit under the limit: they do when
@@ -233,11 +240,7 @@ func (f *inflight) acquire(ctx context.Context, n int64, wait time.Duration, key
 	if len(f.waiting) == 0 && f.fits(n) {
 		f.bytes += n
 		delete(f.owed, key)
-		held := f.bytes
-		f.mu.Unlock()
-		if f.obs != nil {
-			f.obs.Inflight(held)
-		}
+		f.unlockReport()
 		return true
 	}
 	at, ahead := len(f.waiting), f.waitingBytes
@@ -278,11 +281,7 @@ func (f *inflight) acquire(ctx context.Context, n int64, wait time.Duration, key
 	f.refuse()
 	f.owe(key, since, time.Now())
 	f.admit() // those behind it may fit
-	held := f.bytes
-	f.mu.Unlock()
-	if f.obs != nil {
-		f.obs.Inflight(held)
-	}
+	f.unlockReport()
 	return false
 }
 
@@ -303,10 +302,10 @@ func (f *inflight) admit() {
 }
 
 // ticket is the bytes one request holds: reserved from its size on the
-// wire before its body is read (HTTP Content-Length, after the body's first
-// retryKeyBytes; the gRPC message), so
-// that a burst of requests is refused before it takes memory, and grown to
-// its decoded size once it is decoded.
+// wire before its body is read (HTTP Content-Length, after the body's
+// first retryKeyBytes; the gRPC message), so that a burst of requests is
+// refused before it takes memory, and grown to its decoded size once it is
+// decoded.
 type ticket struct {
 	f        *inflight
 	n        int64
@@ -340,19 +339,15 @@ func (t *ticket) grow(n int64) bool {
 	}
 	f := t.f
 	f.mu.Lock()
-	ok := f.bytes == t.n || f.bytes+extra <= f.limit
-	if ok {
-		f.bytes += extra
-		t.n = n
-	} else {
+	if f.bytes != t.n && f.bytes+extra > f.limit {
 		f.refuse()
+		f.mu.Unlock()
+		return false
 	}
-	now := f.bytes
-	f.mu.Unlock()
-	if ok && f.obs != nil {
-		f.obs.Inflight(now)
-	}
-	return ok
+	f.bytes += extra
+	t.n = n
+	f.unlockReport()
+	return true
 }
 
 // release gives back the bytes t holds, once however often it is called.
@@ -425,11 +420,7 @@ func (f *inflight) release(n int64, took time.Duration) {
 		f.refused = false
 	}
 	f.admit()
-	now := f.bytes
-	f.mu.Unlock()
-	if f.obs != nil {
-		f.obs.Inflight(now)
-	}
+	f.unlockReport()
 }
 
 // retryDelay returns the wait to ask of a request refused now: whole

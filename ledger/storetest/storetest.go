@@ -64,6 +64,7 @@ func Run(t *testing.T, newDB func(t *testing.T) DB) {
 		{"Reopen", testReopen},
 		{"Index", testIndex},
 		{"IndexConcurrent", testIndexConcurrent},
+		{"IndexTakeTurns", testIndexTakeTurns},
 		{"IndexAppendOnly", testIndexAppendOnly},
 		{"IndexFollows", testIndexFollows},
 		{"IndexSmallSteps", testIndexSmallSteps},

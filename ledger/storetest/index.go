@@ -72,14 +72,8 @@ func testIndex(t *testing.T, db DB) {
 	known := make(map[string]index.Known)
 	first := 0
 	for round, n := range []int{0, 300, 1, 700} {
-		if _, err := l.Append(t.Context(), indextest.Entries(r, first, n)); err != nil {
-			t.Fatal(err)
-		}
+		cp := appendCheckpoint(t, l, indextest.Entries(r, first, n))
 		first += n
-		cp, err := l.Checkpoint(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
 		note, err := x.Update(t.Context())
 		if err != nil {
 			t.Fatalf("round %d: Update: %v", round, err)
@@ -126,6 +120,19 @@ func testIndex(t *testing.T, db DB) {
 			t.Fatalf("round %d: absent key: found %v, Verify: %v", round, p.Found, err)
 		}
 	}
+}
+
+// appendCheckpoint appends es to l and signs a checkpoint of them.
+func appendCheckpoint(t *testing.T, l *ledger.Log, es []ledger.Entry) ledger.Checkpoint {
+	t.Helper()
+	if _, err := l.Append(t.Context(), es); err != nil {
+		t.Fatal(err)
+	}
+	cp, err := l.Checkpoint(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cp
 }
 
 // checkScans checks that the store's index.Scanner (both stores must have
@@ -195,12 +202,7 @@ func testIndexConcurrent(t *testing.T, db DB) {
 	l := openLog(t, s, time.Hour)
 	r := rand.New(rand.NewPCG(3, 4))
 	for i := range 4 {
-		if _, err := l.Append(t.Context(), indextest.Entries(r, i*100, 100)); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := l.Checkpoint(t.Context()); err != nil {
-			t.Fatal(err)
-		}
+		appendCheckpoint(t, l, indextest.Entries(r, i*100, 100))
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
@@ -241,14 +243,8 @@ func testIndexTakeTurns(t *testing.T, db DB) {
 	first := 0
 	for round, turn := range []int{0, 0, 1, 0, 1, 1, 0, 0} {
 		n := 40 + r.IntN(80)
-		if _, err := l.Append(t.Context(), indextest.Entries(r, first, n)); err != nil {
-			t.Fatal(err)
-		}
+		cp := appendCheckpoint(t, l, indextest.Entries(r, first, n))
 		first += n
-		cp, err := l.Checkpoint(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
 		note, err := xs[turn].Update(t.Context())
 		if err != nil {
 			t.Fatalf("round %d: indexer %d: Update: %v", round, turn, err)
